@@ -1,0 +1,2 @@
+// Public surface of @tfjs-ddp/core: pure building blocks shared by every package (no tfjs here).
+export * from './errors';

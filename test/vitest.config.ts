@@ -1,0 +1,7 @@
+import { defineConfig } from 'vitest/config';
+import { shared } from '../vitest.shared';
+
+// Multi-process and end-to-end tests: they spawn real processes, so they run one file at a time.
+export default defineConfig({
+  test: { ...shared, include: ['**/*.test.ts'], testTimeout: 300_000, fileParallelism: false },
+});
