@@ -12,6 +12,7 @@
 import {
   backend_util,
   type Conv2DBackpropFilterAttrs,
+  type KernelBackend,
   type KernelConfig,
   type KernelFunc,
   type NamedAttrMap,
@@ -35,7 +36,7 @@ export function makeConv2DBackpropFilter(backendName: string): KernelFunc {
     const { batchSize: B, inChannels: Ci, outChannels: Co, outHeight: OH, outWidth: OW } = info;
     const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
     const { top, left, bottom, right } = info.padInfo;
-    const s = new KernelScope(backend, backendName);
+    const s = new KernelScope(backend as KernelBackend, backendName);
 
     if (KH === 1 && KW === 1) {
       let xs = x;

@@ -6,6 +6,7 @@ import {
   backend_util,
   getKernel,
   type Conv2DBackpropInputAttrs,
+  type KernelBackend,
   type KernelConfig,
   type KernelFunc,
   type NamedAttrMap,
@@ -43,7 +44,7 @@ export function makeConv2DBackpropInput(backendName: string, fallback?: KernelFu
       if (fallback === undefined) throw new Error('Conv2DBackpropInput: NCHW or padding wider than the filter is not supported');
       return fallback(args);
     }
-    const s = new KernelScope(backend, backendName);
+    const s = new KernelScope(backend as KernelBackend, backendName);
     let d = dy;
     if (sh > 1 || sw > 1) {
       // Dilate: [B,OH,OW,Co] → [B,OH,1,OW,1,Co] → zero-pad to [B,OH,sh,OW,sw,Co] → [B,OH·sh,OW·sw,Co];

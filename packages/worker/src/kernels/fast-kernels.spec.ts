@@ -87,7 +87,7 @@ describe.each(['wasm', 'cpu'])('fast conv gradient kernels on %s', (backend) => 
         const x = tf.tensor4d(xs, c.x);
         const w = tf.tensor4d(ws, c.filter);
         const dy = tf.tensor4d(dys, dyShape);
-        const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined };
+        const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap;
         const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: c.filter }) as tf.Tensor;
         const dx = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: c.x }) as tf.Tensor;
         expect(dw.shape).toEqual(c.filter);

@@ -3,6 +3,8 @@
 // tf.loadLayersModel. Called by the train step, the benchmarks and the tests.
 import * as tfl from '@tensorflow/tfjs-layers';
 import { DdpError } from '@tfjs-ddp/core';
+import { fastBatchNormalization } from './fast-batch-norm';
+import { inputConv2d } from './input-conv2d';
 
 export type GlobalPool = 'max' | 'avg';
 
@@ -42,10 +44,10 @@ export function resolveDenseNetArgs(args: DenseNetArgs = {}): ResolvedDenseNetAr
     globalPool: args.globalPool ?? 'max',
     seed: args.seed ?? 0,
   };
-  // Stem /2, maxpool /2 and one /2 per transition: the last block must still see at least 1 pixel.
-  const minSize = 4 * 2 ** Math.max(0, r.convsPerBlock.length - 1);
-  if (!Number.isInteger(r.inputSize) || r.inputSize < minSize) {
-    throw new DdpError('E_CONFIG', `input size ${r.inputSize} is too small for ${r.convsPerBlock.length} dense blocks`, `use at least ${minSize}`);
+  if (!Number.isInteger(r.inputSize) || finalFeatureSize(r.inputSize, r.convsPerBlock.length) < 1) {
+    let min = 1;
+    while (finalFeatureSize(min, r.convsPerBlock.length) < 1) min++;
+    throw new DdpError('E_CONFIG', `input size ${r.inputSize} is too small for ${r.convsPerBlock.length} dense blocks`, `use at least ${min}`);
   }
   if (r.globalPool !== 'max' && r.globalPool !== 'avg') {
     throw new DdpError('E_CONFIG', `global pool '${String(r.globalPool)}' is not one of max, avg`);
@@ -53,22 +55,30 @@ export function resolveDenseNetArgs(args: DenseNetArgs = {}): ResolvedDenseNetAr
   return r;
 }
 
+/** Spatial size after the stem (conv 7/2 pad 3, max pool 3/2 pad 1) and `blocks − 1` transitions. */
+export function finalFeatureSize(inputSize: number, blocks: number): number {
+  let s = Math.floor((inputSize + 6 - 7) / 2) + 1;
+  s = Math.floor((s + 2 - 3) / 2) + 1;
+  for (let i = 1; i < blocks; i++) s = Math.floor(s / 2);
+  return s;
+}
+
 /** Deterministic Xavier-uniform initialisers: one seed per layer, derived from the model seed. */
 class Inits {
   private n = 0;
   constructor(private readonly seed: number) {}
-  next(): tfl.initializers.Initializer {
+  next(): ReturnType<typeof tfl.initializers.glorotUniform> {
     return tfl.initializers.glorotUniform({ seed: this.seed * 1000 + this.n++ });
   }
 }
 
 function bnRelu(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
-  const bn = tfl.layers.batchNormalization({ ...BN, name: `${name}_bn` }).apply(x) as tfl.SymbolicTensor;
+  const bn = fastBatchNormalization({ ...BN, name: `${name}_bn` }).apply(x) as tfl.SymbolicTensor;
   return tfl.layers.activation({ activation: 'relu', name: `${name}_relu` }).apply(bn) as tfl.SymbolicTensor;
 }
 
 /** BN → ReLU → conv3×3 (d2l `conv_block`). */
-export function convBlock(x: tfl.SymbolicTensor, filters: number, name: string, inits: Inits): tfl.SymbolicTensor {
+export function convBlock(x: tfl.SymbolicTensor, filters: number, name: string, inits = new Inits(0)): tfl.SymbolicTensor {
   const y = bnRelu(x, name);
   return tfl.layers
     .conv2d({ filters, kernelSize: 3, padding: 'same', kernelInitializer: inits.next(), name: `${name}_conv` })
@@ -76,7 +86,7 @@ export function convBlock(x: tfl.SymbolicTensor, filters: number, name: string, 
 }
 
 /** A dense block: every conv's output is concatenated onto its input (channels grow by `growth`). */
-export function denseBlock(x: tfl.SymbolicTensor, convs: number, growth: number, name: string, inits: Inits): tfl.SymbolicTensor {
+export function denseBlock(x: tfl.SymbolicTensor, convs: number, growth: number, name: string, inits = new Inits(0)): tfl.SymbolicTensor {
   let out = x;
   for (let k = 0; k < convs; k++) {
     const y = convBlock(out, growth, `${name}_c${k}`, inits);
@@ -86,7 +96,7 @@ export function denseBlock(x: tfl.SymbolicTensor, convs: number, growth: number,
 }
 
 /** BN → ReLU → conv1×1 → avgpool 2/2 (d2l `transition_block`). */
-export function transitionBlock(x: tfl.SymbolicTensor, filters: number, name: string, inits: Inits): tfl.SymbolicTensor {
+export function transitionBlock(x: tfl.SymbolicTensor, filters: number, name: string, inits = new Inits(0)): tfl.SymbolicTensor {
   const y = bnRelu(x, name);
   const c = tfl.layers
     .conv2d({ filters, kernelSize: 1, kernelInitializer: inits.next(), name: `${name}_conv` })
@@ -107,9 +117,9 @@ export function buildDenseNet(args: DenseNetArgs = {}): tfl.LayersModel {
   // Stem: conv 7×7/2 pad 3 → BN → ReLU → maxpool 3/2 pad 1. Zero padding before the max pool is
   // exact because its input is post-ReLU (≥ 0).
   let x = tfl.layers.zeroPadding2d({ padding: 3, name: 'stem_pad' }).apply(input) as tfl.SymbolicTensor;
-  x = tfl.layers
-    .conv2d({ filters: a.stemChannels, kernelSize: 7, strides: 2, kernelInitializer: inits.next(), name: 'stem_conv' })
-    .apply(x) as tfl.SymbolicTensor;
+  x = inputConv2d({ filters: a.stemChannels, kernelSize: 7, strides: 2, kernelInitializer: inits.next(), name: 'stem_conv' }).apply(
+    x,
+  ) as tfl.SymbolicTensor;
   x = bnRelu(x, 'stem');
   x = tfl.layers.zeroPadding2d({ padding: 1, name: 'stem_pool_pad' }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'stem_pool' }).apply(x) as tfl.SymbolicTensor;
@@ -137,5 +147,5 @@ export function buildDenseNet(args: DenseNetArgs = {}): tfl.LayersModel {
 
 /** Number of trainable scalars (PyTorch's `sum(p.numel() for p in net.parameters())`). */
 export function trainableParamCount(model: tfl.LayersModel): number {
-  return model.trainableWeights.reduce((n, w) => n + w.shape.reduce((a, b) => a * (b ?? 1), 1), 0);
+  return model.trainableWeights.reduce((n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
 }

@@ -1,0 +1,102 @@
+// FastBatchNorm: tfjs-layers' BatchNormalization with a training-mode forward/backward written as
+// one custom-gradient op. The stock layer differentiates through tf.moments and FusedBatchNorm's
+// gradient, which tiles 1/σ to the full activation shape and keeps several activation-sized
+// intermediates per layer; in the DenseNet step that was ~20% of the time (docs/kernels.md).
+// Inference is the stock code. It serialises as a plain "BatchNormalization", so exported models
+// load with stock tf.loadLayersModel. Used by densenet.ts.
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+type BatchNormArgs = Parameters<typeof tfl.layers.batchNormalization>[0];
+type Kwargs = Record<string, unknown>;
+
+/** The private state of tfjs-layers' BatchNormalization that the training path reads. */
+interface BatchNormState {
+  axis: number;
+  momentum: number;
+  epsilon: number;
+  gamma: tfl.LayerVariable;
+  beta: tfl.LayerVariable;
+  movingMean: tfl.LayerVariable;
+  movingVariance: tfl.LayerVariable;
+}
+
+/** The stock class, reached through an instance: tfjs-layers does not export it by name. */
+const StockBatchNorm = Object.getPrototypeOf(tfl.layers.batchNormalization({})).constructor as new (
+  args?: BatchNormArgs,
+) => tfl.layers.Layer;
+
+/**
+ * Training-mode batch norm over every axis but the last: y = γ·(x − μ)/σ + β with batch statistics.
+ * Returns y and the batch mean and biased variance (the caller updates moving averages).
+ */
+export function batchNormTraining(
+  x: tf.Tensor,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const axes = x.shape.slice(0, -1).map((_, i) => i);
+  const n = x.size / x.shape[x.shape.length - 1]!;
+  let mean!: tf.Tensor1D;
+  let variance!: tf.Tensor1D;
+  const op = tf.customGrad((...args: (tf.Tensor | ((t: tf.Tensor[]) => void))[]) => {
+    const [xi, g, b] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D];
+    const save = args[3] as (t: tf.Tensor[]) => void;
+    const m = tf.moments(xi, axes);
+    mean = tf.keep(m.mean as tf.Tensor1D);
+    variance = tf.keep(m.variance as tf.Tensor1D);
+    const y = tf.batchNorm(xi, mean, variance, b, g, epsilon);
+    const invStd = tf.rsqrt(tf.add(variance, epsilon));
+    save([xi, mean, invStd, g]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const dyT = dy as tf.Tensor;
+        const [xs, mu, is, gs] = saved as [tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        // dβ = Σdy, dγ = Σ dy·x̂ and dx = γ/σ · (dy − dβ/n − x̂·dγ/n), with x̂ = (x − μ)/σ. The last
+        // two terms are one per-channel affine map of x, done by the FusedBatchNorm kernel.
+        const dBeta = tf.sum(dyT, axes) as tf.Tensor1D;
+        const dGamma = tf.mul(tf.sum(tf.mul(dyT, tf.sub(xs, mu)), axes), is) as tf.Tensor1D;
+        const k1 = tf.mul(gs, is); // γ/σ
+        const a = tf.neg(tf.div(tf.mul(tf.mul(k1, is), dGamma), n)); // −γ/σ² · dγ/n
+        const c = tf.sub(tf.neg(tf.div(tf.mul(k1, dBeta), n)), tf.mul(a, mu)); // −γ/σ·dβ/n − a·μ
+        const unitVar = tf.fill(mu.shape, 1 - epsilon) as tf.Tensor1D;
+        const affine = tf.batchNorm(xs, tf.zerosLike(mu), unitVar, c, a, epsilon); // a·x + c
+        const dx = tf.add(tf.mul(dyT, k1), affine);
+        return [dx, dGamma, dBeta];
+      },
+    };
+  });
+  const y = op(x, gamma, beta);
+  return { y, mean, variance };
+}
+
+export class FastBatchNorm extends StockBatchNorm {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    const s = this as unknown as BatchNormState;
+    const input = Array.isArray(inputs) ? inputs[0]! : inputs;
+    const axis = s.axis >= 0 ? s.axis : s.axis + input.rank;
+    if (kwargs['training'] !== true || axis !== input.rank - 1) return super.call(inputs, kwargs);
+    return tf.tidy(() => {
+      const { y, mean, variance } = batchNormTraining(input, s.gamma.read() as tf.Tensor1D, s.beta.read() as tf.Tensor1D, s.epsilon);
+      const n = input.size / input.shape[axis]!;
+      // PyTorch keeps the unbiased variance in its running estimate; so do we.
+      const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
+      for (const [v, value] of [
+        [s.movingMean, mean],
+        [s.movingVariance, unbiased],
+      ] as const) {
+        const old = v.read();
+        v.write(tf.add(tf.mul(old, s.momentum), tf.mul(value, 1 - s.momentum)));
+      }
+      tf.dispose([mean, variance]);
+      return y;
+    });
+  }
+}
+
+/** A drop-in for tfl.layers.batchNormalization with the fast training path. */
+export function fastBatchNormalization(args: BatchNormArgs): tfl.layers.Layer {
+  return new FastBatchNorm(args);
+}
