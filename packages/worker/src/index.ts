@@ -1,2 +1,10 @@
-// Public surface of @tfjs-ddp/worker.
-export {};
+// Public surface of @tfjs-ddp/worker: the only package that imports TensorFlow.js.
+export * from './backend/select-backend';
+export { missingCudaLibraries, CUDA_LIBRARIES } from './backend/cuda-libraries';
+export { registerFastKernels, FAST_KERNEL_BACKENDS } from './kernels/fast-kernels';
+export * from './model/densenet';
+export { FastBatchNorm, fastBatchNormalization } from './model/fast-batch-norm';
+export { InputConv2D, inputConv2d } from './model/input-conv2d';
+export * from './train/input-pipeline';
+export * from './train/gradient-layout';
+export * from './train/trainer';

@@ -1,0 +1,104 @@
+// Backend selection for a worker: tfjs-node-gpu (only if it really uses the GPU) → tfjs-node →
+// wasm → cpu, or exactly the one the user asked for. Registers the fast training kernels where the
+// backend needs them and reports what it chose. Called once per worker process, before any model.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+// tfjs-layers' bundle registers tfjs-core's gradient functions (tfjs-core's node bundle does not).
+import '@tensorflow/tfjs-layers';
+import { DdpError } from '@tfjs-ddp/core';
+import { registerFastKernels } from '../kernels/fast-kernels';
+import { missingCudaLibraries } from './cuda-libraries';
+
+export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+type Concrete = Exclude<BackendChoice, 'auto'>;
+
+export interface BackendInfo {
+  /** What the user asked for. */
+  requested: BackendChoice;
+  /** What runs: one of the concrete choices. */
+  chosen: Concrete;
+  /** tfjs' name for it ('tensorflow', 'wasm', 'cpu'). */
+  tfBackend: string;
+  device: 'gpu' | 'cpu';
+  /** Kernels this product registered on it. */
+  fastKernels: string[];
+  /** Why each better candidate of `auto` was skipped. */
+  skipped: { backend: Concrete; reason: string }[];
+}
+
+/** The order `auto` tries. */
+export const AUTO_ORDER: readonly Concrete[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+// Optional dependencies: imported by a computed name so that neither TypeScript nor the bundler
+// needs them installed.
+const NODE_PACKAGES: Record<'tensorflow-gpu' | 'tensorflow', string> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+};
+
+async function importOptional(pkg: string): Promise<void> {
+  try {
+    await import(/* @vite-ignore */ pkg);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new DdpError(
+      'E_BACKEND',
+      `${pkg} could not be loaded (${msg.split('\n')[0]})`,
+      `install it with \`npm install ${pkg}\` on a machine with internet access (its install script downloads libtensorflow), or pass --backend wasm`,
+    );
+  }
+}
+
+async function activate(choice: Concrete): Promise<Omit<BackendInfo, 'requested' | 'skipped'>> {
+  if (choice === 'tensorflow-gpu' || choice === 'tensorflow') {
+    await importOptional(NODE_PACKAGES[choice]);
+    if (!(await tf.setBackend('tensorflow'))) {
+      throw new DdpError('E_BACKEND', `the tensorflow backend of ${NODE_PACKAGES[choice]} failed to initialise`, 'pass --backend wasm');
+    }
+    const usesGpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
+    if (choice === 'tensorflow-gpu' && !usesGpu) {
+      const missing = missingCudaLibraries();
+      throw new DdpError(
+        'E_GPU_UNAVAILABLE',
+        `tfjs-node-gpu loaded but TensorFlow runs on the CPU (isUsingGpuDevice is false); ` +
+          (missing.length > 0 ? `missing CUDA 11.2/cuDNN 8 libraries: ${missing.join(', ')}` : 'no CUDA device is visible'),
+        'install CUDA 11.2 and cuDNN 8 (or add their lib directories to LD_LIBRARY_PATH), check CUDA_VISIBLE_DEVICES, or pass --backend tensorflow|wasm',
+      );
+    }
+    return { chosen: choice, tfBackend: 'tensorflow', device: usesGpu ? 'gpu' : 'cpu', fastKernels: [] };
+  }
+  if (!(await tf.setBackend(choice))) {
+    throw new DdpError('E_BACKEND', `the ${choice} backend failed to initialise`, choice === 'wasm' ? 'pass --backend cpu' : undefined);
+  }
+  await tf.ready();
+  return { chosen: choice, tfBackend: choice, device: 'cpu', fastKernels: registerFastKernels(choice) };
+}
+
+/**
+ * Makes the requested backend (or the best one `auto` can load) the active tfjs backend.
+ * @throws DdpError E_BACKEND / E_GPU_UNAVAILABLE when an explicitly requested backend cannot run.
+ */
+export async function selectBackend(requested: BackendChoice = 'auto'): Promise<BackendInfo> {
+  if (!(BACKEND_CHOICES as readonly string[]).includes(requested)) {
+    throw new DdpError('E_CONFIG', `backend '${String(requested)}' is not one of ${BACKEND_CHOICES.join(', ')}`);
+  }
+  if (requested !== 'auto') return { requested, skipped: [], ...(await activate(requested)) };
+  const skipped: BackendInfo['skipped'] = [];
+  for (const candidate of AUTO_ORDER) {
+    try {
+      return { requested, skipped, ...(await activate(candidate)) };
+    } catch (e) {
+      skipped.push({ backend: candidate, reason: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  throw new DdpError('E_BACKEND', `no backend could be loaded: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`);
+}
+
+/** Bytes of the wasm backend's heap (it only grows, so this is its high-water mark), else null. */
+export function wasmHeapBytes(): number | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const wasm = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm;
+  return wasm?.HEAPU8?.length ?? null;
+}

@@ -1,0 +1,64 @@
+// GradientLayout: the fixed order and offsets of a model's trainable variables in the one flat
+// Float32Array that carries a step's gradient (the fusion buffer all-reduce works on). Every rank
+// builds the same layout from the same model, so offsets agree without being exchanged.
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface LayoutEntry {
+  name: string;
+  shape: number[];
+  offset: number;
+  size: number;
+}
+
+export class GradientLayout {
+  readonly entries: readonly LayoutEntry[];
+  /** Total number of float32 values. */
+  readonly size: number;
+
+  constructor(readonly variables: readonly tf.Variable[]) {
+    let offset = 0;
+    this.entries = variables.map((v) => {
+      const e = { name: v.name, shape: v.shape.slice(), offset, size: v.size };
+      offset += v.size;
+      return e;
+    });
+    this.size = offset;
+  }
+
+  /** Copies `grads` (by variable name) into `out` at this layout's offsets, adding when `add`. */
+  async flatten(grads: tf.NamedTensorMap, out: Float32Array, add: boolean): Promise<void> {
+    for (const e of this.entries) {
+      const g = grads[e.name];
+      if (g === undefined) throw new Error(`no gradient for variable ${e.name}`);
+      const data = (await g.data()) as Float32Array;
+      if (add) {
+        for (let i = 0; i < e.size; i++) out[e.offset + i]! += data[i]!;
+      } else {
+        out.set(data, e.offset);
+      }
+    }
+  }
+
+  /** Tensors viewing `flat` per variable name (the caller disposes them). */
+  unflatten(flat: Float32Array): tf.NamedTensorMap {
+    const map: tf.NamedTensorMap = {};
+    for (const e of this.entries) map[e.name] = tf.tensor(flat.subarray(e.offset, e.offset + e.size), e.shape, 'float32');
+    return map;
+  }
+
+  /** The variables' current values, flattened in layout order (for checksums and broadcast). */
+  async readWeights(): Promise<Float32Array> {
+    const out = new Float32Array(this.size);
+    for (let i = 0; i < this.entries.length; i++) out.set((await this.variables[i]!.data()) as Float32Array, this.entries[i]!.offset);
+    return out;
+  }
+
+  /** Overwrites the variables with `flat` (layout order). */
+  writeWeights(flat: Float32Array): void {
+    this.entries.forEach((e, i) => {
+      const t = tf.tensor(flat.subarray(e.offset, e.offset + e.size), e.shape, 'float32');
+      this.variables[i]!.assign(t);
+      t.dispose();
+    });
+  }
+}

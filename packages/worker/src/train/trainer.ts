@@ -1,0 +1,92 @@
+// Trainer: the one train-step API of the product. A step is: for each micro-batch, gradients of
+// the summed loss → added into one flat Float32Array; then (the sync point, done by the caller:
+// all-reduce of that buffer across ranks) divide by the global sample count → one SGD update.
+// Summing, not averaging, per micro-batch is what makes micro-batching and uneven per-rank slices
+// give exactly the gradient of the whole global batch.
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { GradientLayout } from './gradient-layout';
+import type { Batch } from './input-pipeline';
+
+export interface OptimizerArgs {
+  lr: number;
+  /** PyTorch-style momentum (v = μ·v + g; w −= lr·v); 0 = plain SGD. */
+  momentum?: number;
+}
+
+export interface MicroBatchResult {
+  /** Summed cross-entropy over the micro-batch. */
+  lossSum: number;
+  correct: number;
+  count: number;
+}
+
+export class Trainer {
+  readonly layout: GradientLayout;
+  readonly optimizer: tf.Optimizer;
+
+  constructor(
+    readonly model: tfl.LayersModel,
+    opt: OptimizerArgs,
+  ) {
+    // Layer order: a fixed order that every rank derives identically from the same architecture.
+    const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
+    this.layout = new GradientLayout(vars);
+    const momentum = opt.momentum ?? 0;
+    this.optimizer = momentum > 0 ? tf.train.momentum(opt.lr, momentum) : tf.train.sgd(opt.lr);
+  }
+
+  /** A zeroed buffer for one step's gradient. */
+  newGradientBuffer(): Float32Array {
+    return new Float32Array(this.layout.size);
+  }
+
+  /**
+   * Forward + backward on one micro-batch (BatchNorm in training mode), adding the gradient of the
+   * summed loss into `acc`. Disposes nothing of `batch`.
+   */
+  async accumulate(batch: Batch, acc: Float32Array): Promise<MicroBatchResult> {
+    const count = batch.y.shape[0];
+    if (count === 0) return { lossSum: 0, correct: 0, count: 0 };
+    let correctT: tf.Scalar | undefined;
+    const { value, grads } = tf.variableGrads(() => {
+      const logits = this.model.apply(batch.x, { training: true }) as tf.Tensor2D;
+      correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.y), 'int32')) as tf.Scalar);
+      const onehot = tf.oneHot(batch.y, logits.shape[1]);
+      return tf.losses.softmaxCrossEntropy(onehot, logits, undefined, undefined, tf.Reduction.SUM) as tf.Scalar;
+    }, this.layout.variables as tf.Variable[]);
+    try {
+      await this.layout.flatten(grads, acc, true);
+      const [lossSum, correct] = [(await value.data())[0]!, (await correctT!.data())[0]!];
+      return { lossSum, correct, count };
+    } finally {
+      tf.dispose([value, correctT!, ...Object.values(grads)]);
+    }
+  }
+
+  /** Applies `sum / count` (the mean gradient over the global batch) with the optimizer. */
+  apply(sum: Float32Array, count: number): void {
+    if (count <= 0) throw new Error(`apply: global sample count must be positive, got ${count}`);
+    const mean = new Float32Array(sum.length);
+    const k = 1 / count;
+    for (let i = 0; i < sum.length; i++) mean[i] = sum[i]! * k;
+    const grads = this.layout.unflatten(mean);
+    this.optimizer.applyGradients(grads);
+    tf.dispose(Object.values(grads));
+  }
+
+  /** Loss and accuracy in inference mode (moving BatchNorm statistics). */
+  evaluate(batch: Batch): MicroBatchResult {
+    return tf.tidy(() => {
+      const logits = this.model.apply(batch.x, { training: false }) as tf.Tensor2D;
+      const onehot = tf.oneHot(batch.y, logits.shape[1]);
+      const loss = tf.losses.softmaxCrossEntropy(onehot, logits, undefined, undefined, tf.Reduction.SUM);
+      const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.y), 'int32'));
+      return { lossSum: loss.dataSync()[0]!, correct: correct.dataSync()[0]!, count: batch.y.shape[0] };
+    });
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+  }
+}
