@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { DdpError } from '@tfjs-ddp/core';
 import { registerFastKernels } from '../kernels/fast-kernels';
+import { installLeanBackprop } from '../train/lean-backprop';
 import { missingCudaLibraries } from './cuda-libraries';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -84,6 +85,7 @@ export async function selectBackend(requested: BackendChoice = 'auto'): Promise<
   if (!(BACKEND_CHOICES as readonly string[]).includes(requested)) {
     throw new DdpError('E_CONFIG', `backend '${String(requested)}' is not one of ${BACKEND_CHOICES.join(', ')}`);
   }
+  installLeanBackprop();
   if (requested !== 'auto') return { requested, skipped: [], ...(await activate(requested)) };
   const skipped: BackendInfo['skipped'] = [];
   for (const candidate of AUTO_ORDER) {

@@ -1,0 +1,72 @@
+// bench:step — training-step throughput of the seed DenseNet in one process, per backend.
+// Prints one JSON line per backend: samples/s after warm-up, step time, and the wasm heap's
+// high-water mark (absolute and per sample). Usage:
+//   npm run bench:step -- [--backend wasm[,cpu,...]] [--batch 64] [--size 96] [--steps 4] [--warmup 2]
+// Each backend runs in its own child process so that one backend's heap cannot skew another's.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { buildDenseNet, prepareBatch, selectBackend, Trainer, trainableParamCount, wasmHeapBytes, type BackendChoice } from '@tfjs-ddp/worker';
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: 'string', default: 'wasm' },
+    batch: { type: 'string', default: '64' },
+    size: { type: 'string', default: '96' },
+    steps: { type: 'string', default: '4' },
+    warmup: { type: 'string', default: '2' },
+    child: { type: 'boolean', default: false },
+  },
+});
+
+async function runOne(backend: BackendChoice, batch: number, size: number, steps: number, warmup: number): Promise<object> {
+  const info = await selectBackend(backend);
+  const heap0 = wasmHeapBytes();
+  const trainer = new Trainer(buildDenseNet({ inputSize: size }), { lr: 0.1 });
+  // Random images and labels: throughput does not depend on the pixel values.
+  const images = Uint8Array.from({ length: batch * 28 * 28 }, (_, i) => (i * 2654435761) >>> 24);
+  const labels = Uint8Array.from({ length: batch }, (_, i) => i % 10);
+  const step = async (): Promise<number> => {
+    const t0 = performance.now();
+    const b = prepareBatch(images, labels, 28, 28, size);
+    const g = trainer.newGradientBuffer();
+    const r = await trainer.accumulate(b, g);
+    trainer.apply(g, r.count);
+    tf.dispose([b.x, b.y]);
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < warmup; i++) await step();
+  const times: number[] = [];
+  for (let i = 0; i < steps; i++) times.push(await step());
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  const heap = wasmHeapBytes();
+  return {
+    bench: 'step',
+    backend: info.chosen,
+    device: info.device,
+    model: 'densenet-d2l',
+    params: trainableParamCount(trainer.model),
+    batch,
+    size,
+    steps,
+    step_ms: Math.round(mean),
+    step_ms_min: Math.round(Math.min(...times)),
+    samples_per_s: Number(((batch * 1000) / mean).toFixed(2)),
+    heap_mib: heap === null ? null : Math.round(heap / 2 ** 20),
+    heap_per_sample_mib: heap === null || heap0 === null ? null : Number(((heap - heap0) / 2 ** 20 / batch).toFixed(1)),
+    node: process.version,
+  };
+}
+
+const [batch, size, steps, warmup] = [values.batch, values.size, values.steps, values.warmup].map(Number) as [number, number, number, number];
+if (values.child) {
+  console.log(JSON.stringify(await runOne(values.backend as BackendChoice, batch, size, steps, warmup)));
+} else {
+  const self = fileURLToPath(import.meta.url);
+  for (const backend of values.backend.split(',')) {
+    const args = ['--import', 'tsx', self, '--child', '--backend', backend, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--warmup', String(warmup)];
+    const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    process.stdout.write(out.split('\n').filter((l) => l.startsWith('{')).join('\n') + '\n');
+  }
+}
