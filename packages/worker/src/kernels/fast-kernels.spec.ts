@@ -5,7 +5,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerFastKernels } from './fast-kernels';
-import { type ConvCase, convOutShape, refBackpropFilter, refBackpropInput } from './reference-conv';
+import { type ConvCase, convOutShape, refBackpropFilter, refBackpropInput, refMaxPoolGrad } from './reference-conv';
 
 /** mulberry32: a small seeded PRNG so every failing case can be replayed. */
 function rng(seed: number): () => number {
@@ -98,6 +98,26 @@ describe.each(['wasm', 'cpu'])('fast conv gradient kernels on %s', (backend) => 
       expect(tf.memory().numTensors).toBe(before);
     },
   );
+
+  it.each([
+    [[2, 9, 9, 3], 3, 2, 'same'],
+    [[1, 50, 50, 4], 3, 2, 'valid'],
+    [[2, 7, 6, 5], 2, 2, 'valid'],
+    [[1, 5, 5, 2], 3, 1, 'same'],
+    [[3, 8, 8, 1], 3, 2, 'same'],
+  ] as const)('MaxPoolGrad on %j pool %i stride %i %s matches the naive loop', (shape, f, s, pad) => {
+    const xShape = [...shape] as [number, number, number, number];
+    const xs = randomArray(xShape.reduce((a, b) => a * b, 1), rng(f * 10 + s));
+    const x = tf.tensor4d(xs, xShape);
+    const before = tf.memory().numTensors;
+    const [dx] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, f, s, pad), 1.5)))([x]);
+    const y = tf.maxPool(x, f, s, pad);
+    const ref = refMaxPoolGrad(xShape, xs, new Float32Array(y.size).fill(1.5), f, s, pad);
+    expect(relErr(dx!.dataSync(), ref)).toBeLessThan(1e-6);
+    tf.dispose([dx!, y]);
+    expect(tf.memory().numTensors).toBe(before);
+    x.dispose();
+  });
 
   it('autodiff of conv2d uses the registered kernels and agrees with the naive gradient', () => {
     const c: ConvCase = { x: [2, 6, 6, 3], filter: [3, 3, 3, 4], strides: [1, 1], pad: 'same' };

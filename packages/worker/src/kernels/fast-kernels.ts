@@ -1,10 +1,11 @@
 // Registers the training kernels that make a conv net trainable and fast on the wasm and cpu
-// backends: Conv2DBackpropFilter (missing on wasm, ~80× slower than forward conv on cpu) and
-// Conv2DBackpropInput (a naive loop on wasm). Called once by backend selection.
+// backends: Conv2DBackpropFilter (missing on wasm, ~80× slower than forward conv on cpu),
+// Conv2DBackpropInput and MaxPoolGrad (naive loops on wasm). Called once by backend selection.
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
+import { maxPoolGradConfig } from './max-pool-grad';
 
 /** Backends whose conv gradients we replace; tensorflow (tfjs-node) and GPU backends have good ones. */
 export const FAST_KERNEL_BACKENDS = ['wasm', 'cpu'] as const;
@@ -42,7 +43,7 @@ function replace(config: KernelConfig): void {
  */
 export function registerFastKernels(backendName: string): string[] {
   if (!(FAST_KERNEL_BACKENDS as readonly string[]).includes(backendName)) return [];
-  const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput'];
+  const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'];
   if (!gradientsRegistered) {
     registerReluGradientFromOutput();
     gradientsRegistered = true;
@@ -51,6 +52,7 @@ export function registerFastKernels(backendName: string): string[] {
     // Input first: its config captures the stock kernel as the fallback for layouts it skips.
     replace(conv2DBackpropInputConfig(backendName));
     replace(conv2DBackpropFilterConfig(backendName));
+    replace(maxPoolGradConfig(backendName));
     registered.add(backendName);
   }
   return names;

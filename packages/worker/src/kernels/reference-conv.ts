@@ -62,3 +62,37 @@ export function refBackpropInput(c: ConvCase, w: Float32Array, dy: Float32Array)
   forEachTap(c, (xi, wi, yi) => (dx[xi]! += w[wi]! * dy[yi]!));
   return dx;
 }
+
+/** Naive max-pool gradient (NHWC): each output's dy goes to the first maximum of its window. */
+export function refMaxPoolGrad(
+  xShape: [number, number, number, number],
+  x: Float32Array,
+  dy: Float32Array,
+  filterSize: number,
+  stride: number,
+  pad: 'same' | 'valid',
+): Float64Array {
+  const info = backend_util.computePool2DInfo(xShape, filterSize, stride, 1, pad);
+  const [B, H, W, C] = xShape;
+  const dx = new Float64Array(x.length);
+  for (let b = 0; b < B; b++)
+    for (let oh = 0; oh < info.outHeight; oh++)
+      for (let ow = 0; ow < info.outWidth; ow++)
+        for (let c = 0; c < C; c++) {
+          let best = -Infinity;
+          let at = -1;
+          for (let kh = 0; kh < filterSize; kh++)
+            for (let kw = 0; kw < filterSize; kw++) {
+              const h = oh * stride + kh - info.padInfo.top;
+              const w = ow * stride + kw - info.padInfo.left;
+              if (h < 0 || h >= H || w < 0 || w >= W) continue;
+              const i = ((b * H + h) * W + w) * C + c;
+              if (x[i]! > best) {
+                best = x[i]!;
+                at = i;
+              }
+            }
+          dx[at]! += dy[((b * info.outHeight + oh) * info.outWidth + ow) * C + c]!;
+        }
+  return dx;
+}

@@ -1,0 +1,38 @@
+// Direct Float32Array access to tensor memory for kernels written in plain JS, on the wasm backend
+// (views into the wasm heap) and the cpu backend (its JS arrays). Used by max-pool-grad.ts.
+import type { KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+
+interface WasmLike {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+}
+interface CpuLike {
+  data: { get(id: object): { values: Float32Array } };
+  makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
+}
+
+/**
+ * Allocates a zeroed float32 output and returns it with views of it and of `inputs`. On wasm the
+ * output is allocated first: allocation can grow the heap, which detaches older views.
+ */
+export function withFloatViews(
+  backendName: string,
+  backend: KernelBackend,
+  outShape: number[],
+  inputs: TensorInfo[],
+): { out: TensorInfo; outView: Float32Array; views: Float32Array[] } {
+  if (backendName === 'wasm') {
+    const b = backend as unknown as WasmLike;
+    const out = b.makeOutput(outShape, 'float32');
+    const outView = b.typedArrayFromHeap(out);
+    outView.fill(0);
+    return { out, outView, views: inputs.map((t) => b.typedArrayFromHeap(t)) };
+  }
+  if (backendName === 'cpu') {
+    const b = backend as unknown as CpuLike;
+    const outView = new Float32Array(outShape.reduce((a, c) => a * c, 1));
+    const out = b.makeTensorInfo(outShape, 'float32', outView);
+    return { out, outView, views: inputs.map((t) => b.data.get(t.dataId).values) };
+  }
+  throw new Error(`withFloatViews: backend ${backendName} is not supported`);
+}

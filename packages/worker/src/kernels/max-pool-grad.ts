@@ -1,0 +1,56 @@
+// MaxPoolGrad as a plain-JS loop over the tensors' memory, for wasm (whose kernel is a slow
+// scalar loop: 285 ms of a 4.1 s DenseNet step at batch 64) and cpu. Routes each output's gradient
+// to the first maximum of its window in row-major order, as tfjs-backend-cpu does.
+import { backend_util, type KernelBackend, type KernelConfig, type KernelFunc, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
+import { withFloatViews } from './heap-access';
+
+export function makeMaxPoolGrad(backendName: string): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+    const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as MaxPoolGradAttrs;
+    const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+    const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
+    const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
+    const { top, left } = info.padInfo;
+    const { out, outView: dx, views } = withFloatViews(backendName, backend as KernelBackend, input.shape.slice(), [dy, input]);
+    const [g, x] = views as [Float32Array, Float32Array];
+    const best = new Float32Array(C);
+    const bestAt = new Int32Array(C);
+    for (let b = 0; b < B; b++) {
+      for (let oh = 0; oh < OH; oh++) {
+        const h0 = oh * sh - top;
+        for (let ow = 0; ow < OW; ow++) {
+          const w0 = ow * sw - left;
+          best.fill(-Infinity);
+          bestAt.fill(-1);
+          for (let kh = 0; kh < KH; kh++) {
+            const h = h0 + kh;
+            if (h < 0 || h >= H) continue;
+            for (let kw = 0; kw < KW; kw++) {
+              const w = w0 + kw;
+              if (w < 0 || w >= W) continue;
+              const base = ((b * H + h) * W + w) * C;
+              for (let c = 0; c < C; c++) {
+                const v = x[base + c]!;
+                if (v > best[c]!) {
+                  best[c] = v;
+                  bestAt[c] = base + c;
+                }
+              }
+            }
+          }
+          const gBase = ((b * OH + oh) * OW + ow) * C;
+          for (let c = 0; c < C; c++) {
+            const at = bestAt[c]!;
+            if (at >= 0) dx[at]! += g[gBase + c]!;
+          }
+        }
+      }
+    }
+    return out;
+  };
+}
+
+export function maxPoolGradConfig(backendName: string): KernelConfig {
+  return { kernelName: 'MaxPoolGrad', backendName, kernelFunc: makeMaxPoolGrad(backendName) };
+}
