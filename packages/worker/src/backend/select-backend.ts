@@ -6,13 +6,12 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers' bundle registers tfjs-core's gradient functions (tfjs-core's node bundle does not).
 import '@tensorflow/tfjs-layers';
-import { DdpError } from '@tfjs-ddp/core';
+import { BACKEND_CHOICES, DdpError, type BackendChoice } from '@tfjs-ddp/core';
 import { registerFastKernels } from '../kernels/fast-kernels';
 import { installLeanBackprop } from '../train/lean-backprop';
 import { missingCudaLibraries } from './cuda-libraries';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+export { BACKEND_CHOICES, type BackendChoice };
 type Concrete = Exclude<BackendChoice, 'auto'>;
 
 export interface BackendInfo {

@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_TRAIN_CONFIG, envName, resolveTrainConfig } from './train-config';
+
+describe('resolveTrainConfig', () => {
+  it('gives the seed recipe by default: SGD lr 0.1, batch 256, 10 epochs, resize 96, seed 0, backend auto', () => {
+    const { config, sources } = resolveTrainConfig();
+    expect(config).toMatchObject({ lr: 0.1, momentum: 0, batchSize: 256, epochs: 10, resize: 96, seed: 0, backend: 'auto', pool: 'max' });
+    expect(sources.lr).toBe('default');
+  });
+
+  it('applies flags over environment over config file over preset over defaults', () => {
+    const { config, sources } = resolveTrainConfig({
+      file: { lr: 0.05, epochs: 3, seed: 7, preset: 'quick' },
+      filePath: 'run.json',
+      env: { TFJS_DDP_EPOCHS: '4', TFJS_DDP_SEED: '8' },
+      flags: { seed: '9' },
+    });
+    expect(config.resize).toBe(32);
+    expect(sources.resize).toBe('preset');
+    expect(config.lr).toBe(0.05);
+    expect(sources.lr).toBe('config file');
+    expect(config.epochs).toBe(4);
+    expect(sources.epochs).toBe('environment');
+    expect(config.seed).toBe(9);
+    expect(sources.seed).toBe('flag');
+  });
+
+  it('names environment variables TFJS_DDP_<KEY> and accepts TFJS_DDP_DATA for the data directory', () => {
+    expect(envName('batchSize')).toBe('TFJS_DDP_BATCH_SIZE');
+    expect(resolveTrainConfig({ env: { TFJS_DDP_DATA: '/d' } }).config.dataDir).toBe('/d');
+  });
+
+  it.each([
+    [{ flags: { lr: 'abc' } }, /E_CONFIG: --lr must be a number, got "abc"/],
+    [{ flags: { lr: '-1' } }, /--lr must be > 0, got "-1"/],
+    [{ flags: { batchSize: '2.5' } }, /--batch-size must be an integer, got "2.5"/],
+    [{ flags: { backend: 'webgl' } }, /--backend must be one of auto, tensorflow-gpu, tensorflow, wasm, cpu, got "webgl"/],
+    [{ flags: { resize: '16' } }, /--resize must be ≥ 29, got "16"/],
+    [{ flags: { momentum: '1' } }, /--momentum must be < 1, got "1"/],
+    [{ env: { TFJS_DDP_EPOCHS: 'ten' } }, /environment variable TFJS_DDP_EPOCHS must be an integer, got "ten"/],
+    [{ file: { epochz: 3 }, filePath: 'c.json' }, /unknown key "epochz" in c.json/],
+    [{ file: { epochs: 0 }, filePath: 'c.json' }, /"epochs" in c.json must be ≥ 1, got 0/],
+    [{ flags: { microBatch: '300' } }, /--micro-batch 300 is larger than --batch-size 256/],
+  ])('rejects %j quoting the value and where it came from', (layers, message) => {
+    expect(() => resolveTrainConfig(layers)).toThrow(message);
+  });
+
+  it('does not change the exported defaults', () => {
+    resolveTrainConfig({ flags: { lr: '0.5' } });
+    expect(DEFAULT_TRAIN_CONFIG.lr).toBe(0.1);
+  });
+});

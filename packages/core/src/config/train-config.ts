@@ -1,0 +1,201 @@
+// TrainConfig: the resolved settings of a training run, and the one place where defaults, presets,
+// a config file, environment variables and command-line flags are merged and validated.
+// Precedence (highest first): flags > environment (TFJS_DDP_*) > config file > preset > defaults.
+// Called by the CLI before any work starts; a bad value is a DdpError E_CONFIG (exit code 2).
+import { DdpError } from '../errors';
+
+export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export const PRESETS = ['seed', 'quick'] as const;
+export type PresetName = (typeof PRESETS)[number];
+export const POOLS = ['max', 'avg'] as const;
+
+export interface TrainConfig {
+  preset: PresetName;
+  /** SGD learning rate. */
+  lr: number;
+  /** PyTorch-style momentum; 0 = plain SGD (the seed). */
+  momentum: number;
+  /** Global batch: samples per optimizer step, over all workers. */
+  batchSize: number;
+  /** Largest micro-batch a worker computes at once (gradients are accumulated); null = per-backend default. */
+  microBatch: number | null;
+  epochs: number;
+  /** Input size the 28×28 images are resized to. */
+  resize: number;
+  pool: 'max' | 'avg';
+  seed: number;
+  backend: BackendChoice;
+  workers: number;
+  dataDir: string | null;
+  /** Check the SHA-256 of the canonical Fashion-MNIST files (turn off only for generated test data). */
+  verifyData: boolean;
+  runDir: string | null;
+  /** Stop after this many optimizer steps in total (for smoke runs); null = run all epochs. */
+  maxSteps: number | null;
+  logLevel: LogLevel;
+}
+
+export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
+  preset: 'seed',
+  lr: 0.1,
+  momentum: 0,
+  batchSize: 256,
+  microBatch: null,
+  epochs: 10,
+  resize: 96,
+  pool: 'max',
+  seed: 0,
+  backend: 'auto',
+  workers: 1,
+  dataDir: null,
+  verifyData: true,
+  runDir: null,
+  maxSteps: null,
+  logLevel: 'info',
+};
+
+/**
+ * Presets change only what their comment says. `quick`: a CPU-sized run of the seed recipe, chosen
+ * by measurement (docs/benchmarks.md): 32×32 inputs and 2 epochs.
+ */
+export const PRESET_VALUES: Record<PresetName, Partial<TrainConfig>> = {
+  seed: {},
+  quick: { resize: 32, epochs: 2 },
+};
+
+type Key = keyof TrainConfig;
+type Source = 'default' | 'preset' | 'config file' | 'environment' | 'flag';
+
+interface FieldSpec {
+  /** The command-line flag (also the config-file key in camelCase = the TrainConfig key). */
+  flag: string;
+  parse(raw: unknown, where: string): TrainConfig[Key];
+}
+
+function fail(where: string, what: string, raw: unknown): never {
+  throw new DdpError('E_CONFIG', `${where} ${what}, got ${JSON.stringify(raw)}`, 'see `tfjs-ddp train --help`');
+}
+
+function num(opts: { int?: boolean; min?: number; max?: number; minExclusive?: boolean; nullable?: boolean }) {
+  return (raw: unknown, where: string): number | null => {
+    if (opts.nullable && (raw === null || raw === 'none')) return null;
+    const v = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+    const kind = opts.int ? 'an integer' : 'a number';
+    if (!Number.isFinite(v) || (opts.int && !Number.isInteger(v))) fail(where, `must be ${kind}`, raw);
+    if (opts.min !== undefined && (opts.minExclusive ? v <= opts.min : v < opts.min)) {
+      fail(where, `must be ${opts.minExclusive ? '>' : '≥'} ${opts.min}`, raw);
+    }
+    if (opts.max !== undefined && v >= opts.max) fail(where, `must be < ${opts.max}`, raw);
+    return v;
+  };
+}
+
+function oneOf<T extends string>(choices: readonly T[]) {
+  return (raw: unknown, where: string): T => {
+    if (typeof raw !== 'string' || !(choices as readonly string[]).includes(raw)) fail(where, `must be one of ${choices.join(', ')}`, raw);
+    return raw as T;
+  };
+}
+
+function str(nullable: boolean) {
+  return (raw: unknown, where: string): string | null => {
+    if (nullable && raw === null) return null;
+    if (typeof raw !== 'string' || raw.length === 0) fail(where, 'must be a non-empty path', raw);
+    return raw;
+  };
+}
+
+function bool(raw: unknown, where: string): boolean {
+  if (typeof raw === 'boolean') return raw;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  return fail(where, 'must be true or false', raw);
+}
+
+export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
+  preset: { flag: 'preset', parse: oneOf(PRESETS) },
+  lr: { flag: 'lr', parse: num({ min: 0, minExclusive: true }) },
+  momentum: { flag: 'momentum', parse: num({ min: 0, max: 1 }) },
+  batchSize: { flag: 'batch-size', parse: num({ int: true, min: 1 }) },
+  microBatch: { flag: 'micro-batch', parse: num({ int: true, min: 1, nullable: true }) },
+  epochs: { flag: 'epochs', parse: num({ int: true, min: 1 }) },
+  resize: { flag: 'resize', parse: num({ int: true, min: 29 }) },
+  pool: { flag: 'pool', parse: oneOf(POOLS) },
+  seed: { flag: 'seed', parse: num({ int: true, min: 0 }) },
+  backend: { flag: 'backend', parse: oneOf(BACKEND_CHOICES) },
+  workers: { flag: 'workers', parse: num({ int: true, min: 1 }) },
+  dataDir: { flag: 'data-dir', parse: str(true) },
+  verifyData: { flag: 'verify-data', parse: bool },
+  runDir: { flag: 'run-dir', parse: str(true) },
+  maxSteps: { flag: 'max-steps', parse: num({ int: true, min: 1, nullable: true }) },
+  logLevel: { flag: 'log-level', parse: oneOf(LOG_LEVELS) },
+};
+
+/** TFJS_DDP_BATCH_SIZE for batchSize, etc.; TFJS_DDP_DATA is also accepted for dataDir. */
+export function envName(key: Key): string {
+  return `TFJS_DDP_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+}
+
+export interface ConfigLayers {
+  /** Parsed JSON of --config (keys are TrainConfig keys). */
+  file?: Record<string, unknown>;
+  filePath?: string;
+  env?: Record<string, string | undefined>;
+  /** Flag values by TrainConfig key (strings as typed, or already-typed values). */
+  flags?: Partial<Record<Key, unknown>>;
+}
+
+export interface ResolvedConfig {
+  config: TrainConfig;
+  /** Where each value came from, for the log and config.json. */
+  sources: Record<Key, Source>;
+}
+
+/**
+ * Merges the layers over the defaults and the chosen preset, validating every value.
+ * @throws DdpError E_CONFIG quoting the bad value and where it came from.
+ */
+export function resolveTrainConfig(layers: ConfigLayers = {}): ResolvedConfig {
+  const keys = Object.keys(TRAIN_FIELDS) as Key[];
+  const env = layers.env ?? {};
+  const raw: Partial<Record<Key, { value: unknown; source: Source; where: string }>> = {};
+  const fileWhere = (k: Key) => `"${k}" in ${layers.filePath ?? 'the config file'}`;
+  if (layers.file) {
+    for (const k of Object.keys(layers.file)) {
+      if (!keys.includes(k as Key)) {
+        throw new DdpError('E_CONFIG', `unknown key "${k}" in ${layers.filePath ?? 'the config file'}`, `valid keys: ${keys.join(', ')}`);
+      }
+      raw[k as Key] = { value: layers.file[k], source: 'config file', where: fileWhere(k as Key) };
+    }
+  }
+  for (const k of keys) {
+    const name = envName(k);
+    const v = env[name] ?? (k === 'dataDir' ? env['TFJS_DDP_DATA'] : undefined);
+    if (v !== undefined && v !== '') raw[k] = { value: v, source: 'environment', where: `environment variable ${name}` };
+  }
+  for (const k of keys) {
+    const v = layers.flags?.[k];
+    if (v !== undefined) raw[k] = { value: v, source: 'flag', where: `--${TRAIN_FIELDS[k].flag}` };
+  }
+  const presetEntry = raw.preset;
+  const preset = presetEntry ? (TRAIN_FIELDS.preset.parse(presetEntry.value, presetEntry.where) as PresetName) : DEFAULT_TRAIN_CONFIG.preset;
+  const config = { ...DEFAULT_TRAIN_CONFIG, ...PRESET_VALUES[preset], preset } as Record<Key, unknown>;
+  const sources = Object.fromEntries(keys.map((k) => [k, k in PRESET_VALUES[preset] ? 'preset' : 'default'])) as Record<Key, Source>;
+  for (const k of keys) {
+    const entry = raw[k];
+    if (entry === undefined) continue;
+    config[k] = TRAIN_FIELDS[k].parse(entry.value, entry.where);
+    sources[k] = entry.source;
+  }
+  const c = config as unknown as TrainConfig;
+  if (c.microBatch !== null && c.microBatch > c.batchSize) {
+    throw new DdpError('E_CONFIG', `--micro-batch ${c.microBatch} is larger than --batch-size ${c.batchSize}`, 'use a micro-batch ≤ the global batch');
+  }
+  if (c.workers > c.batchSize) {
+    throw new DdpError('E_CONFIG', `--workers ${c.workers} is more than --batch-size ${c.batchSize}: some workers would get no samples`);
+  }
+  return { config: c, sources };
+}
