@@ -1,2 +1,2 @@
-// Public surface of @tfjs-ddp/coordinator.
-export {};
+// Public surface of @tfjs-ddp/coordinator: planning, the step loop, run directories; never imports tfjs.
+export * from './run-dir';

@@ -6,6 +6,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers' bundle registers tfjs-core's gradient functions (tfjs-core's node bundle does not).
 import '@tensorflow/tfjs-layers';
+
+// No "Hi, looks like you are running TensorFlow.js in Node.js" banner and no debug-only checks.
+tf.env().set('PROD', true);
 import { BACKEND_CHOICES, DdpError, type BackendChoice } from '@tfjs-ddp/core';
 import { registerFastKernels } from '../kernels/fast-kernels';
 import { installLeanBackprop } from '../train/lean-backprop';

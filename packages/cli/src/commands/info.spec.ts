@@ -1,0 +1,69 @@
+import { existsSync } from 'node:fs';
+import { DEBIAN_FASHION_MNIST_DIR } from '@tfjs-ddp/data';
+import { describe, expect, it } from 'vitest';
+import { run } from '../test-io';
+import type { InfoReport } from './info';
+
+// An empty cache: the data found is the Debian package's, where it is installed, else none.
+const env = { TFJS_DDP_CACHE: '/nonexistent/tfjs-ddp-cache' };
+const hasDebianData = existsSync(DEBIAN_FASHION_MNIST_DIR);
+
+describe('tfjs-ddp info', () => {
+  it('reports the cpu backend and the 758,226-parameter DenseNet as one JSON object', async () => {
+    const r = await run(['info', '--backend', 'cpu', '--json'], env);
+    const report = JSON.parse(r.stdout) as InfoReport;
+    expect(report.backend).toMatchObject({
+      requested: 'cpu',
+      chosen: 'cpu',
+      tfBackend: 'cpu',
+      device: 'cpu',
+      skipped: [],
+    });
+    expect(report.model).toEqual({
+      name: 'densenet',
+      trainableParams: 758_226,
+      inputShape: [96, 96, 1],
+      classes: 10,
+    });
+    expect(r.code).toBe(report.data.ok ? 0 : 1);
+  });
+
+  it.runIf(hasDebianData)('finds and verifies the Debian package dataset and exits 0', async () => {
+    const r = await run(['info', '--backend', 'cpu', '--json'], env);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as InfoReport).data).toEqual({
+      ok: true,
+      source: DEBIAN_FASHION_MNIST_DIR,
+      origin: 'debian',
+      train: 60_000,
+      test: 10_000,
+    });
+  });
+
+  it.runIf(hasDebianData)('says when the directory came from TFJS_DDP_DATA', async () => {
+    const r = await run(['info', '--backend', 'cpu'], { ...env, TFJS_DDP_DATA: DEBIAN_FASHION_MNIST_DIR });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      `data:    ${DEBIAN_FASHION_MNIST_DIR} (from TFJS_DDP_DATA): 60000 train + 10000 test images, SHA-256 verified`,
+    );
+  });
+
+  it('exits 1 with the data error naming the directory when --data-dir has no dataset', async () => {
+    const r = await run(['info', '--data-dir', '/nonexistent'], env);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('data:    unavailable (E_DATA_NOT_FOUND, see below)');
+    expect(r.stdout).toMatch(/^model: +DenseNet, 758,226 trainable parameters/m);
+    expect(r.stderr).toMatch(
+      /^tfjs-ddp: E_DATA_NOT_FOUND: \/nonexistent \(from --data-dir\) has no train-images-idx3-ubyte/,
+    );
+  });
+
+  it('says which backend auto chose and why each better one was skipped', async () => {
+    const r = await run(['info', '--json', '--data-dir', '/nonexistent'], env);
+    const { backend } = JSON.parse(r.stdout) as InfoReport;
+    expect(backend.requested).toBe('auto');
+    const order = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+    expect(backend.skipped.map((s) => s.backend)).toEqual(order.slice(0, order.indexOf(backend.chosen)));
+    for (const s of backend.skipped) expect(s.reason).toMatch(/^E_(BACKEND|GPU_UNAVAILABLE): /);
+  });
+});

@@ -1,0 +1,70 @@
+// RunDir: the files a run leaves behind, the contract other tools read (ARCHITECTURE.md):
+// config.json (resolved config), metrics.jsonl (one JSON object per step/epoch/event, appended and
+// flushed line by line so a killed run keeps every finished line), summary.json (final figures,
+// written atomically), train.log (pino), and model/ + checkpoint/ written by rank 0.
+import { appendFileSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { DdpError } from '@tfjs-ddp/core';
+
+/** The figures every summary.json carries (snake_case: read by other tools). */
+export interface RunSummary {
+  status: 'completed' | 'interrupted' | 'failed';
+  backend: string;
+  device: string;
+  workers: number;
+  trainable_params: number;
+  global_batch: number;
+  micro_batch_per_rank: number[];
+  epochs: number;
+  epochs_completed: number;
+  steps: number;
+  train_loss: number | null;
+  train_acc: number | null;
+  test_acc: number | null;
+  samples_per_s: number | null;
+  wall_s: number;
+  restarts: number;
+  oom_events: number;
+  [extra: string]: unknown;
+}
+
+/** `runs/<UTC timestamp>` under `base`, e.g. runs/20261125-193012. */
+export function defaultRunDir(base = 'runs', now = new Date()): string {
+  const t = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return join(base, t);
+}
+
+export class RunDir {
+  readonly path: string;
+
+  /**
+   * Creates (or reuses, if empty) the directory.
+   * @throws DdpError E_CONFIG when it already holds a run (never overwrite results).
+   */
+  constructor(path: string) {
+    this.path = resolve(path);
+    if (existsSync(this.path) && readdirSync(this.path).some((f) => f === 'config.json' || f === 'metrics.jsonl')) {
+      throw new DdpError('E_CONFIG', `run directory ${this.path} already holds a run`, 'pass another --run-dir, or leave it out for a new runs/<timestamp>');
+    }
+    mkdirSync(this.path, { recursive: true });
+  }
+
+  file(name: string): string {
+    return join(this.path, name);
+  }
+
+  writeJson(name: string, value: unknown): void {
+    const tmp = this.file(`.${name}.tmp`);
+    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+    renameSync(tmp, this.file(name));
+  }
+
+  /** Appends one event to metrics.jsonl (synchronously: a crash loses no finished line). */
+  metric(event: Record<string, unknown>): void {
+    appendFileSync(this.file('metrics.jsonl'), `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+  }
+
+  writeSummary(summary: RunSummary): void {
+    this.writeJson('summary.json', summary);
+  }
+}

@@ -1,0 +1,46 @@
+// The real `tfjs-ddp` binary (bin/tfjs-ddp.js → tsx → src/main.ts), spawned as a process: help on
+// stdout with exit 0, an unknown command on stderr with exit 2.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const bin = 'packages/cli/bin/tfjs-ddp.js';
+
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function tfjsDdp(...args: string[]): Promise<Exit> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [bin, ...args],
+      { cwd: repoRoot, timeout: 60_000 },
+      (error, stdout, stderr) => {
+        // execFile's error carries the exit code; no error means 0.
+        const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
+        resolve({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+describe('the tfjs-ddp binary', () => {
+  it('prints the command list and exits 0 for --help', async () => {
+    const r = await tfjsDdp('--help');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: tfjs-ddp <command> [options]');
+    expect(r.stdout).toMatch(/^ {2}info +Show the backend, dataset and model/m);
+  });
+
+  it('exits 2 for an unknown command, naming it on stderr and pointing to --help', async () => {
+    const r = await tfjsDdp('bogus-command');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^tfjs-ddp: E_USAGE: unknown command 'bogus-command' .*run 'tfjs-ddp --help'/);
+  });
+});
