@@ -1,2 +1,3 @@
 // Public surface of @tfjs-ddp/coordinator: planning, the step loop, run directories; never imports tfjs.
 export * from './run-dir';
+export * from './train-loop';

@@ -8,3 +8,7 @@ export { InputConv2D, inputConv2d } from './model/input-conv2d';
 export * from './train/input-pipeline';
 export * from './train/gradient-layout';
 export * from './train/trainer';
+export * from './io/model-files';
+export * from './engine/worker-engine';
+export * from './engine/in-process-group';
+export * from './io/evaluate-saved';

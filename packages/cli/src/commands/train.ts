@@ -1,0 +1,152 @@
+// `tfjs-ddp train`: the seed's recipe (or any other) on Fashion-MNIST. Resolves the config (flags >
+// environment > --config file > preset > defaults; a bad value exits 2 before any work), creates the
+// run directory, selects the backend, loads the data, and runs the coordinator's step loop over the
+// workers. SIGINT/SIGTERM stop at the next step boundary with every file written.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { DdpError, resolveTrainConfig, TRAIN_FIELDS, envName, type TrainConfig } from '@tfjs-ddp/core';
+import { RunDir, defaultRunDir, runTrainLoop } from '@tfjs-ddp/coordinator';
+import { loadFashionMnist } from '@tfjs-ddp/data';
+import { InProcessGroup, WorkerEngine, selectBackend } from '@tfjs-ddp/worker';
+import { defineCommand, type CliIo, type OptionSpec } from '../command';
+import { jsonLinesProgress, ttyProgress } from '../progress';
+import { CLI_VERSION } from '../version';
+
+const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
+  preset: ['NAME', 'seed (the d2l recipe) or quick (32×32 inputs, 2 epochs: a CPU-sized run)'],
+  lr: ['X', 'SGD learning rate (default 0.1)'],
+  momentum: ['X', 'SGD momentum, PyTorch convention (default 0)'],
+  batchSize: ['N', 'global batch over all workers (default 256)'],
+  microBatch: ['N', 'largest micro-batch per worker; larger batches accumulate gradients (default: per backend)'],
+  epochs: ['N', 'epochs (default 10)'],
+  resize: ['N', 'input size the 28×28 images are resized to (default 96, at least 29)'],
+  pool: ['max|avg', 'global pooling before the classifier (default max, as the seed)'],
+  seed: ['N', 'seed of the weights and the sample order (default 0)'],
+  backend: ['NAME', 'auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)'],
+  workers: ['N', 'worker processes (default 1)'],
+  dataDir: ['DIR', 'Fashion-MNIST directory (default: TFJS_DDP_DATA, the cache, the Debian package, download)'],
+  verifyData: ['true|false', 'check the SHA-256 of the canonical dataset files (default true)'],
+  runDir: ['DIR', 'where the run writes its files (default runs/<timestamp>)'],
+  maxSteps: ['N', 'stop after N optimizer steps (default: all epochs)'],
+  logLevel: ['LEVEL', 'train.log level: trace, debug, info, warn, error, fatal, silent (default info)'],
+};
+
+const options: Record<string, OptionSpec> = {
+  config: { type: 'string', valueName: 'FILE', description: 'JSON file of settings (keys as in config.json)' },
+};
+for (const [key, spec] of Object.entries(TRAIN_FIELDS) as [keyof TrainConfig, (typeof TRAIN_FIELDS)[keyof TrainConfig]][]) {
+  const [valueName, description] = FLAG_HELP[key];
+  options[spec.flag] = { type: 'string', valueName, description: `${description} [${envName(key)}]` };
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new DdpError('E_CONFIG', `cannot read --config ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as Record<string, unknown>;
+  } catch (e) {
+    throw new DdpError('E_CONFIG', `--config ${path} is not a JSON object of settings (${(e as Error).message})`);
+  }
+}
+
+export const trainCommand = defineCommand({
+  name: 'train',
+  summary: 'Train the DenseNet on Fashion-MNIST (the seed recipe by default)',
+  description: [
+    'Trains the d2l DenseNet on Fashion-MNIST with SGD: by default lr 0.1, global batch 256, 10 epochs,',
+    'inputs resized to 96×96, seed 0, backend auto. Batches larger than a worker can hold are computed',
+    'as micro-batches with gradient accumulation, so the update is that of the whole global batch.',
+    'Settings come from, highest first: flags, environment variables (TFJS_DDP_<NAME>, shown in',
+    'brackets), the --config JSON file, the --preset, the defaults. Invalid values exit with code 2.',
+    'Writes <run-dir>/config.json, metrics.jsonl, summary.json, train.log, checkpoint/ and model/',
+    '(TensorFlow.js layers format). Ctrl-C stops at the next step boundary and saves everything.',
+  ].join('\n'),
+  options,
+  async run(values, io) {
+    const flags: Record<string, unknown> = {};
+    for (const [key, spec] of Object.entries(TRAIN_FIELDS)) {
+      const v = values[spec.flag];
+      if (v !== undefined) flags[key] = v;
+    }
+    const configPath = values['config'] as string | undefined;
+    const { config, sources } = resolveTrainConfig({
+      ...(configPath !== undefined ? { file: readConfigFile(configPath), filePath: configPath } : {}),
+      env: io.env,
+      flags,
+    });
+    if (config.workers > 1) {
+      throw new DdpError('E_CONFIG', `--workers ${config.workers}: multi-worker training is not available in this version`, 'use --workers 1');
+    }
+    return train(config, sources, io);
+  },
+});
+
+async function train(config: TrainConfig, sources: Record<string, string>, io: CliIo): Promise<number> {
+  const runDir = new RunDir(config.runDir ?? defaultRunDir());
+  // config.json is itself a valid --config file: it reproduces the run in a new directory.
+  runDir.writeJson('config.json', { ...config, runDir: null });
+  const log = pino({ level: config.logLevel, base: { role: 'coordinator', rank: null, pid: process.pid } }, pino.destination({ dest: runDir.file('train.log'), sync: true }));
+  log.info({ config, sources, version: CLI_VERSION }, 'run starts');
+
+  const tty = (io.stdout as { isTTY?: boolean }).isTTY === true;
+  const progress = tty ? ttyProgress(io.stdout as NodeJS.WriteStream) : jsonLinesProgress(io.stdout);
+  let stop: string | null = null;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop !== null) process.exit(signal === 'SIGINT' ? 130 : 143); // a second Ctrl-C: leave now
+    stop = signal;
+    io.stderr.write(`tfjs-ddp: ${signal}: stopping after the current step and saving (press Ctrl-C again to quit at once)\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const backend = await selectBackend(config.backend);
+    log.info({ backend }, 'backend selected');
+    const data = await loadFashionMnist({
+      ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
+      env: io.env,
+      verify: config.verifyData,
+      log: (fields, msg) => log.info(fields, msg),
+    });
+    log.info({ source: data.source, origin: data.origin, train: data.train.count, test: data.test.count }, 'data loaded');
+    const group = await InProcessGroup.create([new WorkerEngine(data, config, backend)]);
+    try {
+      const summary = await runTrainLoop({
+        config,
+        group,
+        runDir,
+        log,
+        onEvent: (e) => progress.event(e),
+        stopRequested: () => stop,
+      });
+      progress.stop();
+      const acc = summary.test_acc === null ? 'n/a' : summary.test_acc.toFixed(4);
+      if (summary.status === 'interrupted') {
+        io.stderr.write(
+          `tfjs-ddp: stopped by ${String(stop)} at step ${summary.steps}; metrics, summary and the model are in ${runDir.path} ` +
+            `(model/, and checkpoint/ as of the last finished epoch). Resuming a run is not supported yet: ` +
+            `start again with 'tfjs-ddp train --config ${join(runDir.path, 'config.json')}'\n`,
+        );
+        return stop === 'SIGTERM' ? 143 : 130;
+      }
+      io.stderr.write(`tfjs-ddp: done: ${summary.steps} steps, test accuracy ${acc}; results in ${runDir.path}\n`);
+      return 0;
+    } finally {
+      await group.close();
+    }
+  } catch (e) {
+    progress.stop();
+    log.error({ err: e }, 'run failed');
+    throw e;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    log.flush();
+  }
+}

@@ -1,0 +1,70 @@
+// How a training run shows itself: on a TTY, a cli-progress bar per epoch (samples, samples/s, loss,
+// ETA) and one readable line per epoch; anywhere else (CI, pipes), no bar and one JSON object per
+// line. Fed with the coordinator's TrainEvents by the train command.
+import { SingleBar } from 'cli-progress';
+import type { TrainEvent } from '@tfjs-ddp/coordinator';
+
+export interface ProgressSink {
+  event(e: TrainEvent): void;
+  stop(): void;
+}
+
+type Writable = { write(chunk: string): unknown };
+
+export function jsonLinesProgress(out: Writable): ProgressSink {
+  return {
+    event: (e) => {
+      const { workers: _w, ...rest } = e as TrainEvent & { workers?: unknown };
+      out.write(`${JSON.stringify(rest)}\n`);
+    },
+    stop: () => undefined,
+  };
+}
+
+export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink {
+  let bar: SingleBar | null = null;
+  let epochs = 0;
+  let trainCount = 0;
+  const fmt = (n: number, d = 3) => n.toFixed(d);
+  const close = () => {
+    bar?.stop();
+    bar = null;
+  };
+  return {
+    event: (e) => {
+      switch (e.type) {
+        case 'start':
+          epochs = e.epochs;
+          trainCount = e.trainCount;
+          stream.write(`training on ${e.workers.length} worker(s), ${e.workers[0]?.backend} backend; ${e.stepsPerEpoch} steps per epoch\n`);
+          break;
+        case 'step':
+          if (bar === null) {
+            bar = new SingleBar(
+              {
+                stream,
+                format: `epoch ${e.epoch}/${epochs} [{bar}] {value}/{total} samples | {sps} samples/s | loss {loss} | ETA {eta_formatted}`,
+                hideCursor: true,
+                clearOnComplete: true,
+                etaBuffer: 20,
+              },
+            );
+            bar.start(trainCount, 0, { sps: '-', loss: '-' });
+          }
+          bar.update(e.samples, { sps: e.samplesPerS.toFixed(1), loss: fmt(e.loss) });
+          break;
+        case 'epoch':
+          close();
+          stream.write(
+            `epoch ${e.epoch}/${epochs}: train loss ${fmt(e.trainLoss)}, train acc ${fmt(e.trainAcc)}, test acc ${fmt(e.testAcc)}, ` +
+              `${e.samplesPerS.toFixed(1)} samples/s, ${e.wallS.toFixed(0)} s elapsed\n`,
+          );
+          break;
+        case 'stopped':
+          close();
+          break;
+      }
+    },
+    stop: close,
+  };
+}

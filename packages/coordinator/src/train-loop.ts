@@ -1,0 +1,150 @@
+// The step loop of a training run: owns the sample order, splits every global batch over the ranks
+// by capacity, drives the WorkerGroup one optimizer step at a time, evaluates after every epoch,
+// checkpoints, and writes metrics and the summary. Stops cleanly at a step boundary when asked.
+import { DdpError, type TrainConfig, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
+import { epochOrder, globalBatches, splitBatch } from '@tfjs-ddp/data';
+import type { RunDir, RunSummary } from './run-dir';
+
+/** The subset of pino's Logger the loop uses. */
+export interface LoopLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export type TrainEvent =
+  | { type: 'start'; epochs: number; stepsPerEpoch: number; trainCount: number; workers: WorkerDescription[] }
+  | { type: 'step'; epoch: number; step: number; stepInEpoch: number; stepsInEpoch: number; samples: number; loss: number; acc: number; ms: number; samplesPerS: number }
+  | { type: 'epoch'; epoch: number; trainLoss: number; trainAcc: number; testLoss: number; testAcc: number; samplesPerS: number; wallS: number }
+  | { type: 'stopped'; reason: string; step: number };
+
+export interface TrainLoopArgs {
+  config: TrainConfig;
+  group: WorkerGroup;
+  runDir: RunDir;
+  log: LoopLogger;
+  onEvent?: (e: TrainEvent) => void;
+  /** Polled between steps: a reason to stop (e.g. 'SIGINT'), or null to go on. */
+  stopRequested?: () => string | null;
+}
+
+/** Checks that every rank built the same model from the same data, before any step. */
+export function checkWorkersAgree(workers: WorkerDescription[]): void {
+  const first = workers[0];
+  if (first === undefined) throw new DdpError('E_INTERNAL', 'no workers');
+  for (const w of workers) {
+    for (const key of ['params', 'weightsHash', 'trainCount', 'testCount'] as const) {
+      if (w[key] !== first[key]) {
+        throw new DdpError(
+          'E_CONFIG',
+          `rank ${w.rank} (${w.host}, pid ${w.pid}) has ${key} ${w[key]} but rank 0 has ${first[key]}`,
+          key === 'params' || key === 'weightsHash' ? 'every worker must run the same tfjs-ddp version and config (seed, resize, pool)' : 'every worker must see the same Fashion-MNIST files',
+        );
+      }
+    }
+  }
+}
+
+export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
+  const { config, group, runDir, log } = args;
+  const emit = (e: TrainEvent) => args.onEvent?.(e);
+  const workers = group.describe();
+  checkWorkersAgree(workers);
+  const trainCount = workers[0]!.trainCount;
+  const capacities = workers.map((w) => w.microBatch);
+  const stepsPerEpoch = Math.ceil(trainCount / config.batchSize);
+  const t0 = performance.now();
+  let step = 0;
+  let trainMs = 0;
+  let trainSamples = 0;
+  let epochsCompleted = 0;
+  let last: { loss: number; acc: number } | null = null;
+  let testAcc: number | null = null;
+  let stopped: string | null = null;
+
+  emit({ type: 'start', epochs: config.epochs, stepsPerEpoch, trainCount, workers });
+  runDir.metric({ event: 'start', epochs: config.epochs, steps_per_epoch: stepsPerEpoch, train_count: trainCount, workers });
+  log.info({ epochs: config.epochs, stepsPerEpoch, globalBatch: config.batchSize, microBatches: capacities }, 'training starts');
+
+  for (let epoch = 1; epoch <= config.epochs && stopped === null; epoch++) {
+    const batches = globalBatches(epochOrder(trainCount, config.seed, epoch - 1), config.batchSize);
+    let lossSum = 0;
+    let correct = 0;
+    let count = 0;
+    let epochMs = 0;
+    for (let i = 0; i < batches.length; i++) {
+      // Give the event loop a turn: backends like wasm resolve every await as a microtask, so without
+      // this, signal handlers and socket callbacks would never run during training.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      stopped = args.stopRequested?.() ?? (config.maxSteps !== null && step >= config.maxSteps ? 'max-steps' : null);
+      if (stopped !== null) break;
+      const batch = batches[i]!;
+      step++;
+      const s0 = performance.now();
+      // The sync point: resolves when every rank has all-reduced and applied this step's update.
+      const out = await args.group.step({ epoch, step, globalCount: batch.length, slices: splitBatch(batch, capacities).map((indices, rank) => ({ rank, indices })) });
+      const ms = performance.now() - s0;
+      epochMs += ms;
+      lossSum += out.lossSum;
+      correct += out.correct;
+      count += out.count;
+      last = { loss: out.lossSum / out.count, acc: out.correct / out.count };
+      const samplesPerS = (out.count * 1000) / ms;
+      emit({ type: 'step', epoch, step, stepInEpoch: i + 1, stepsInEpoch: batches.length, samples: count, loss: last.loss, acc: last.acc, ms, samplesPerS });
+      runDir.metric({ event: 'step', epoch, step, loss: last.loss, acc: last.acc, samples: out.count, ms: Math.round(ms), samples_per_s: samplesPerS, timings: out.timings });
+    }
+    trainMs += epochMs;
+    trainSamples += count;
+    const complete = count === trainCount;
+    if (count === 0) break;
+    if (!complete && stopped !== 'max-steps') break; // interrupted: no evaluation, save below
+    const ev = await group.evaluate();
+    testAcc = ev.correct / ev.count;
+    if (complete) epochsCompleted = epoch;
+    const e = {
+      type: 'epoch' as const,
+      epoch,
+      trainLoss: lossSum / count,
+      trainAcc: correct / count,
+      testLoss: ev.lossSum / ev.count,
+      testAcc,
+      samplesPerS: (count * 1000) / epochMs,
+      wallS: (performance.now() - t0) / 1000,
+    };
+    last = { loss: e.trainLoss, acc: e.trainAcc };
+    emit(e);
+    runDir.metric({ event: 'epoch', epoch, complete, train_loss: e.trainLoss, train_acc: e.trainAcc, test_loss: e.testLoss, test_acc: testAcc, test_count: ev.count, samples_per_s: e.samplesPerS, wall_s: e.wallS });
+    log.info({ epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, testAcc, samplesPerS: e.samplesPerS }, 'epoch done');
+    await group.save({ dir: runDir.file('checkpoint'), meta: { epoch, step, complete } });
+  }
+
+  const interrupted = stopped !== null && stopped !== 'max-steps';
+  if (stopped !== null) {
+    emit({ type: 'stopped', reason: stopped, step });
+    runDir.metric({ event: 'stopped', reason: stopped, step });
+    log.warn({ reason: stopped, step }, 'training stopped');
+  }
+  const files = await group.save({ dir: runDir.file('model'), meta: { step, epochs_completed: epochsCompleted, status: interrupted ? 'interrupted' : 'completed' } });
+  const summary: RunSummary = {
+    status: interrupted ? 'interrupted' : 'completed',
+    backend: workers[0]!.backend,
+    device: workers[0]!.device,
+    workers: workers.length,
+    trainable_params: workers[0]!.params,
+    global_batch: config.batchSize,
+    micro_batch_per_rank: capacities,
+    epochs: config.epochs,
+    epochs_completed: epochsCompleted,
+    steps: step,
+    train_loss: last?.loss ?? null,
+    train_acc: last?.acc ?? null,
+    test_acc: testAcc,
+    samples_per_s: trainMs > 0 ? (trainSamples * 1000) / trainMs : null,
+    wall_s: (performance.now() - t0) / 1000,
+    restarts: 0,
+    oom_events: 0,
+    stop_reason: stopped,
+    model_files: files,
+  };
+  runDir.writeSummary(summary);
+  return summary;
+}

@@ -1,0 +1,82 @@
+// WorkerGroup: what the coordinator's step loop needs from the workers, whatever they are (one
+// in-process worker, or N processes joined over ZeroMQ). The coordinator plans and decides; the
+// group executes. Implemented by @tfjs-ddp/worker (in-process) and the ZeroMQ-backed group.
+
+/** What a worker reports about itself when it joins. */
+export interface WorkerDescription {
+  rank: number;
+  pid: number;
+  host: string;
+  backend: string;
+  device: 'gpu' | 'cpu';
+  /** Trainable parameter count of the model it built. */
+  params: number;
+  /** SHA-256 (hex, first 16 chars) of its initial weights in layout order. */
+  weightsHash: string;
+  /** Largest micro-batch it computes at once. */
+  microBatch: number;
+  /** Samples in its local copy of the training and test sets. */
+  trainCount: number;
+  testCount: number;
+}
+
+/** One rank's share of a global batch. */
+export interface RankSlice {
+  rank: number;
+  /** Indices into the training set. */
+  indices: Uint32Array;
+}
+
+export interface StepPlan {
+  epoch: number;
+  /** Global step number, from 1. */
+  step: number;
+  slices: RankSlice[];
+  /** Samples in the whole global batch (the gradient is averaged over these). */
+  globalCount: number;
+}
+
+export interface RankTimings {
+  rank: number;
+  /** Reading and preparing images (gather, resize, normalize). */
+  dataMs: number;
+  /** Forward + backward over all micro-batches. */
+  computeMs: number;
+  allreduceMs: number;
+  applyMs: number;
+  microBatches: number;
+}
+
+export interface StepOutcome {
+  /** Summed over the global batch. */
+  lossSum: number;
+  correct: number;
+  count: number;
+  timings: RankTimings[];
+}
+
+export interface EvalOutcome {
+  lossSum: number;
+  correct: number;
+  count: number;
+}
+
+export interface SaveRequest {
+  /** Directory for the tfjs LayersModel (model.json + weights.bin) and optimizer state. */
+  dir: string;
+  /** Extra fields for the checkpoint's meta.json (epoch, step, ...). */
+  meta: Record<string, unknown>;
+}
+
+export interface WorkerGroup {
+  readonly worldSize: number;
+  /** Every rank's description, by rank. */
+  describe(): WorkerDescription[];
+  /** One optimizer step on the global batch; resolves when every rank has applied the update. */
+  step(plan: StepPlan): Promise<StepOutcome>;
+  /** Test-set evaluation; every test image is counted exactly once across ranks. */
+  evaluate(): Promise<EvalOutcome>;
+  /** Writes the model (BatchNorm statistics averaged across ranks first) and optimizer state. */
+  save(req: SaveRequest): Promise<string[]>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,75 @@
+// InProcessGroup: a WorkerGroup whose ranks are WorkerEngines in this process, run one after the
+// other, with the gradient sum reduced in memory. World size 1 is the single-worker training run;
+// larger worlds are the reference the multi-process group is tested against.
+import type { EvalOutcome, SaveRequest, StepOutcome, StepPlan, WorkerDescription, WorkerGroup } from '@tfjs-ddp/core';
+import { evalShards } from '@tfjs-ddp/data';
+import type { WorkerEngine } from './worker-engine';
+
+export class InProcessGroup implements WorkerGroup {
+  private constructor(
+    private readonly engines: WorkerEngine[],
+    private readonly descriptions: WorkerDescription[],
+  ) {}
+
+  static async create(engines: WorkerEngine[]): Promise<InProcessGroup> {
+    const descriptions = await Promise.all(engines.map((e, rank) => e.describe(rank)));
+    return new InProcessGroup(engines, descriptions);
+  }
+
+  get worldSize(): number {
+    return this.engines.length;
+  }
+
+  describe(): WorkerDescription[] {
+    return this.descriptions;
+  }
+
+  async step(plan: StepPlan): Promise<StepOutcome> {
+    const results = [];
+    for (const slice of plan.slices) results.push(await this.engines[slice.rank]!.computeGradients(slice.indices));
+    const t0 = performance.now();
+    const sum = results[0]!.buffer;
+    for (const r of results.slice(1)) for (let i = 0; i < sum.length; i++) sum[i]! += r.buffer[i]!;
+    const reduceMs = performance.now() - t0;
+    let metrics: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
+    const timings = [];
+    for (let rank = 0; rank < this.engines.length; rank++) {
+      const a = performance.now();
+      metrics = this.engines[rank]!.applyReduced(sum);
+      const r = results[rank]!;
+      timings.push({ rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: reduceMs, applyMs: performance.now() - a, microBatches: r.microBatches });
+    }
+    return { ...metrics, timings };
+  }
+
+  async evaluate(): Promise<EvalOutcome> {
+    await this.syncBatchNormStats();
+    const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
+    const shards = evalShards(this.descriptions[0]!.testCount, this.engines.length);
+    this.engines.forEach((e, rank) => {
+      const r = e.evaluate(shards[rank]!.start, shards[rank]!.end);
+      out.lossSum += r.lossSum;
+      out.correct += r.correct;
+      out.count += r.count;
+    });
+    return out;
+  }
+
+  async save(req: SaveRequest): Promise<string[]> {
+    await this.syncBatchNormStats();
+    return this.engines[0]!.save(req.dir, req.meta);
+  }
+
+  /** Averages the BatchNorm moving statistics over the ranks and gives every rank the average. */
+  private async syncBatchNormStats(): Promise<void> {
+    if (this.engines.length === 1) return;
+    const stats = await Promise.all(this.engines.map((e) => e.readBatchNormStats()));
+    const avg = new Float32Array(stats[0]!.length);
+    for (const s of stats) for (let i = 0; i < avg.length; i++) avg[i]! += s[i]! / stats.length;
+    this.engines.forEach((e) => e.writeBatchNormStats(avg));
+  }
+
+  async close(): Promise<void> {
+    this.engines.forEach((e) => e.dispose());
+  }
+}

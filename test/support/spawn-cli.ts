@@ -1,0 +1,67 @@
+// Spawns the real `tfjs-ddp` binary for the end-to-end tests and collects its output; helpers for
+// temporary directories and run-directory files.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+export const BIN = join(repoRoot, 'packages/cli/bin/tfjs-ddp.js');
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Running {
+  child: ChildProcess;
+  /** Resolves when stdout has a line matching `re`. */
+  waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
+  exit: Promise<Exit>;
+}
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Running {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString();
+    for (const line of stdout.split('\n')) {
+      for (const w of waiters.splice(0)) {
+        if (w.re.test(line)) w.resolve(line);
+        else waiters.push(w);
+      }
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exit = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return {
+    child,
+    exit,
+    waitForLine: (re, timeoutMs = 120_000) =>
+      new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no stdout line matching ${re} within ${timeoutMs} ms; stdout so far:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
+        waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) });
+      }),
+  };
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Exit> {
+  return startCli(args, env).exit;
+}
+
+export function tmp(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `tfjs-ddp-${prefix}-`));
+}
+
+export function readJson<T = Record<string, unknown>>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+export function readJsonLines(path: string): Record<string, unknown>[] {
+  return readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+}
