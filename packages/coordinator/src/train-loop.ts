@@ -123,6 +123,11 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     runDir.metric({ event: 'stopped', reason: stopped, step });
     log.warn({ reason: stopped, step }, 'training stopped');
   }
+  // Every rank applied the same updates: their weights must be bit-identical.
+  const checksums = await group.checksums();
+  if (new Set(checksums).size > 1) {
+    throw new DdpError('E_DIVERGED', `the ranks' weights differ at the end of training (checksums by rank: ${checksums.join(', ')})`, 'this is a bug or a faulty device: report it with the run directory');
+  }
   const files = await group.save({ dir: runDir.file('model'), meta: { step, epochs_completed: epochsCompleted, status: interrupted ? 'interrupted' : 'completed' } });
   const summary: RunSummary = {
     status: interrupted ? 'interrupted' : 'completed',
@@ -143,6 +148,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     restarts: 0,
     oom_events: 0,
     stop_reason: stopped,
+    weights_checksum_per_rank: checksums,
     model_files: files,
   };
   runDir.writeSummary(summary);

@@ -14,6 +14,11 @@ export type DdpErrorCode =
   | 'E_GPU_UNAVAILABLE'
   | 'E_KERNEL'
   | 'E_MEMORY'
+  | 'E_TIMEOUT'
+  | 'E_CLOSED'
+  | 'E_PROTOCOL'
+  | 'E_WORKER_FAILED'
+  | 'E_DIVERGED'
   | 'E_INTERNAL';
 
 const USAGE_CODES: ReadonlySet<DdpErrorCode> = new Set(['E_USAGE', 'E_CONFIG']);

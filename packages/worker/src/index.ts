@@ -12,3 +12,4 @@ export * from './io/model-files';
 export * from './engine/worker-engine';
 export * from './engine/in-process-group';
 export * from './io/evaluate-saved';
+export * from './process/worker-process';

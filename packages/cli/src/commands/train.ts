@@ -6,10 +6,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { DdpError, resolveTrainConfig, TRAIN_FIELDS, envName, type TrainConfig } from '@tfjs-ddp/core';
-import { RunDir, defaultRunDir, runTrainLoop } from '@tfjs-ddp/coordinator';
-import { loadFashionMnist } from '@tfjs-ddp/data';
-import { InProcessGroup, WorkerEngine, selectBackend } from '@tfjs-ddp/worker';
+import { RunDir, defaultRunDir, runTrainLoop, type RunSummary } from '@tfjs-ddp/coordinator';
+import type { Logger } from 'pino';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
+import { startInProcess, startLocalProcesses, workerCount, type StartedGroup } from '../groups';
 import { jsonLinesProgress, ttyProgress } from '../progress';
 import { CLI_VERSION } from '../version';
 
@@ -24,7 +24,10 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
   pool: ['max|avg', 'global pooling before the classifier (default max, as the seed)'],
   seed: ['N', 'seed of the weights and the sample order (default 0)'],
   backend: ['NAME', 'auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)'],
-  workers: ['N', 'worker processes (default 1)'],
+  workers: ['N|auto', 'worker processes (default auto: one per GPU when the GPU backend works, else one per CPU core)'],
+  gpus: ['IDS', 'GPU ids for the local workers, e.g. 0,2,3 (default: all visible)'],
+  stepTimeout: ['SECONDS', 'fail the run when a step takes longer, naming the ranks that did not finish (default 600)'],
+  joinTimeout: ['SECONDS', 'how long to wait for all workers to join (default 300)'],
   dataDir: ['DIR', 'Fashion-MNIST directory (default: TFJS_DDP_DATA, the cache, the Debian package, download)'],
   verifyData: ['true|false', 'check the SHA-256 of the canonical dataset files (default true)'],
   runDir: ['DIR', 'where the run writes its files (default runs/<timestamp>)'],
@@ -32,12 +35,27 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
   logLevel: ['LEVEL', 'train.log level: trace, debug, info, warn, error, fatal, silent (default info)'],
 };
 
-const options: Record<string, OptionSpec> = {
+export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', valueName: 'FILE', description: 'JSON file of settings (keys as in config.json)' },
 };
 for (const [key, spec] of Object.entries(TRAIN_FIELDS) as [keyof TrainConfig, (typeof TRAIN_FIELDS)[keyof TrainConfig]][]) {
   const [valueName, description] = FLAG_HELP[key];
-  options[spec.flag] = { type: 'string', valueName, description: `${description} [${envName(key)}]` };
+  TRAIN_OPTIONS[spec.flag] = { type: 'string', valueName, description: `${description} [${envName(key)}]` };
+}
+
+/** Resolves the run's config from --config, the environment and the flags of `values`. */
+export function configFromValues(values: Readonly<Record<string, string | boolean | undefined>>, io: CliIo): ReturnType<typeof resolveTrainConfig> {
+  const flags: Record<string, unknown> = {};
+  for (const [key, spec] of Object.entries(TRAIN_FIELDS)) {
+    const v = values[spec.flag];
+    if (v !== undefined) flags[key] = v;
+  }
+  const configPath = values['config'] as string | undefined;
+  return resolveTrainConfig({
+    ...(configPath !== undefined ? { file: readConfigFile(configPath), filePath: configPath } : {}),
+    env: io.env,
+    flags,
+  });
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
@@ -56,6 +74,28 @@ function readConfigFile(path: string): Record<string, unknown> {
   }
 }
 
+function failedSummary(config: TrainConfig): RunSummary {
+  return {
+    status: 'failed',
+    backend: config.backend,
+    device: 'unknown',
+    workers: config.workers ?? 0,
+    trainable_params: 0,
+    global_batch: config.batchSize,
+    micro_batch_per_rank: [],
+    epochs: config.epochs,
+    epochs_completed: 0,
+    steps: 0,
+    train_loss: null,
+    train_acc: null,
+    test_acc: null,
+    samples_per_s: null,
+    wall_s: 0,
+    restarts: 0,
+    oom_events: 0,
+  };
+}
+
 export const trainCommand = defineCommand({
   name: 'train',
   summary: 'Train the DenseNet on Fashion-MNIST (the seed recipe by default)',
@@ -68,27 +108,26 @@ export const trainCommand = defineCommand({
     'Writes <run-dir>/config.json, metrics.jsonl, summary.json, train.log, checkpoint/ and model/',
     '(TensorFlow.js layers format). Ctrl-C stops at the next step boundary and saves everything.',
   ].join('\n'),
-  options,
+  options: TRAIN_OPTIONS,
   async run(values, io) {
-    const flags: Record<string, unknown> = {};
-    for (const [key, spec] of Object.entries(TRAIN_FIELDS)) {
-      const v = values[spec.flag];
-      if (v !== undefined) flags[key] = v;
-    }
-    const configPath = values['config'] as string | undefined;
-    const { config, sources } = resolveTrainConfig({
-      ...(configPath !== undefined ? { file: readConfigFile(configPath), filePath: configPath } : {}),
-      env: io.env,
-      flags,
-    });
-    if (config.workers > 1) {
-      throw new DdpError('E_CONFIG', `--workers ${config.workers}: multi-worker training is not available in this version`, 'use --workers 1');
-    }
-    return train(config, sources, io);
+    const { config, sources } = configFromValues(values, io);
+    const count = workerCount(config);
+    return runTraining(config, sources, io, (runDir, log) =>
+      count === 1 ? startInProcess(config, io.env, log) : startLocalProcesses(config, count, runDir, log),
+    );
   },
 });
 
-async function train(config: TrainConfig, sources: Record<string, string>, io: CliIo): Promise<number> {
+/**
+ * Runs a training with the workers `start` provides: run directory, logs, progress, signals, the
+ * coordinator's step loop, and the final message. Shared by `train` and `coordinator`.
+ */
+export async function runTraining(
+  config: TrainConfig,
+  sources: Record<string, string>,
+  io: CliIo,
+  start: (runDir: RunDir, log: Logger) => Promise<StartedGroup>,
+): Promise<number> {
   const runDir = new RunDir(config.runDir ?? defaultRunDir());
   // config.json is itself a valid --config file: it reproduces the run in a new directory.
   runDir.writeJson('config.json', { ...config, runDir: null });
@@ -106,16 +145,7 @@ async function train(config: TrainConfig, sources: Record<string, string>, io: C
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const backend = await selectBackend(config.backend);
-    log.info({ backend }, 'backend selected');
-    const data = await loadFashionMnist({
-      ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
-      env: io.env,
-      verify: config.verifyData,
-      log: (fields, msg) => log.info(fields, msg),
-    });
-    log.info({ source: data.source, origin: data.origin, train: data.train.count, test: data.test.count }, 'data loaded');
-    const group = await InProcessGroup.create([new WorkerEngine(data, config, backend)]);
+    const { group, shutdown } = await start(runDir, log);
     try {
       const summary = await runTrainLoop({
         config,
@@ -138,11 +168,12 @@ async function train(config: TrainConfig, sources: Record<string, string>, io: C
       io.stderr.write(`tfjs-ddp: done: ${summary.steps} steps, test accuracy ${acc}; results in ${runDir.path}\n`);
       return 0;
     } finally {
-      await group.close();
+      await shutdown();
     }
   } catch (e) {
     progress.stop();
     log.error({ err: e }, 'run failed');
+    runDir.writeSummary({ ...failedSummary(config), error: e instanceof Error ? e.message : String(e) });
     throw e;
   } finally {
     process.off('SIGINT', onSignal);

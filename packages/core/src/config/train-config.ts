@@ -28,7 +28,14 @@ export interface TrainConfig {
   pool: 'max' | 'avg';
   seed: number;
   backend: BackendChoice;
-  workers: number;
+  /** Worker processes; null = auto: one per visible GPU when the GPU backend is usable, else one per CPU core. */
+  workers: number | null;
+  /** GPU ids for the local workers (CUDA_VISIBLE_DEVICES of worker i = gpus[i]); null = all visible. */
+  gpus: number[] | null;
+  /** Seconds a step (or evaluation, or save) may take before the run fails naming the missing ranks. */
+  stepTimeout: number;
+  /** Seconds to wait for all workers to join. */
+  joinTimeout: number;
   dataDir: string | null;
   /** Check the SHA-256 of the canonical Fashion-MNIST files (turn off only for generated test data). */
   verifyData: boolean;
@@ -49,7 +56,10 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   pool: 'max',
   seed: 0,
   backend: 'auto',
-  workers: 1,
+  workers: null,
+  gpus: null,
+  stepTimeout: 600,
+  joinTimeout: 300,
   dataDir: null,
   verifyData: true,
   runDir: null,
@@ -79,9 +89,9 @@ function fail(where: string, what: string, raw: unknown): never {
   throw new DdpError('E_CONFIG', `${where} ${what}, got ${JSON.stringify(raw)}`, 'see `tfjs-ddp train --help`');
 }
 
-function num(opts: { int?: boolean; min?: number; max?: number; minExclusive?: boolean; nullable?: boolean }) {
+function num(opts: { int?: boolean; min?: number; max?: number; minExclusive?: boolean; nullable?: boolean; nullWord?: string }) {
   return (raw: unknown, where: string): number | null => {
-    if (opts.nullable && (raw === null || raw === 'none')) return null;
+    if (opts.nullable && (raw === null || raw === (opts.nullWord ?? 'none'))) return null;
     const v = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
     const kind = opts.int ? 'an integer' : 'a number';
     if (!Number.isFinite(v) || (opts.int && !Number.isInteger(v))) fail(where, `must be ${kind}`, raw);
@@ -108,6 +118,16 @@ function str(nullable: boolean) {
   };
 }
 
+function intList(raw: unknown, where: string): number[] | null {
+  if (raw === null || raw === 'all') return null;
+  const parts = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : [raw];
+  const ids = parts.map((p) => (typeof p === 'number' ? p : typeof p === 'string' && /^\d+$/.test(p.trim()) ? Number(p) : NaN));
+  if (ids.length === 0 || ids.some((n) => !Number.isInteger(n) || n < 0) || new Set(ids).size !== ids.length) {
+    fail(where, 'must be distinct device ids like 0,2,3 (or all)', raw);
+  }
+  return ids;
+}
+
 function bool(raw: unknown, where: string): boolean {
   if (typeof raw === 'boolean') return raw;
   if (raw === 'true' || raw === '1') return true;
@@ -126,7 +146,10 @@ export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   pool: { flag: 'pool', parse: oneOf(POOLS) },
   seed: { flag: 'seed', parse: num({ int: true, min: 0 }) },
   backend: { flag: 'backend', parse: oneOf(BACKEND_CHOICES) },
-  workers: { flag: 'workers', parse: num({ int: true, min: 1 }) },
+  workers: { flag: 'workers', parse: num({ int: true, min: 1, nullable: true, nullWord: 'auto' }) },
+  gpus: { flag: 'gpus', parse: intList },
+  stepTimeout: { flag: 'step-timeout', parse: num({ min: 0, minExclusive: true }) },
+  joinTimeout: { flag: 'join-timeout', parse: num({ min: 0, minExclusive: true }) },
   dataDir: { flag: 'data-dir', parse: str(true) },
   verifyData: { flag: 'verify-data', parse: bool },
   runDir: { flag: 'run-dir', parse: str(true) },
@@ -194,7 +217,7 @@ export function resolveTrainConfig(layers: ConfigLayers = {}): ResolvedConfig {
   if (c.microBatch !== null && c.microBatch > c.batchSize) {
     throw new DdpError('E_CONFIG', `--micro-batch ${c.microBatch} is larger than --batch-size ${c.batchSize}`, 'use a micro-batch ≤ the global batch');
   }
-  if (c.workers > c.batchSize) {
+  if (c.workers !== null && c.workers > c.batchSize) {
     throw new DdpError('E_CONFIG', `--workers ${c.workers} is more than --batch-size ${c.batchSize}: some workers would get no samples`);
   }
   return { config: c, sources };

@@ -76,6 +76,8 @@ export interface WorkerGroup {
   step(plan: StepPlan): Promise<StepOutcome>;
   /** Test-set evaluation; every test image is counted exactly once across ranks. */
   evaluate(): Promise<EvalOutcome>;
+  /** Every rank's weight checksum, by rank (equal unless the ranks diverged). */
+  checksums(): Promise<string[]>;
   /** Writes the model (BatchNorm statistics averaged across ranks first) and optimizer state. */
   save(req: SaveRequest): Promise<string[]>;
   close(): Promise<void>;

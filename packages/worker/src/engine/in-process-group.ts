@@ -55,6 +55,10 @@ export class InProcessGroup implements WorkerGroup {
     return out;
   }
 
+  async checksums(): Promise<string[]> {
+    return Promise.all(this.engines.map((e) => e.weightsChecksum()));
+  }
+
   async save(req: SaveRequest): Promise<string[]> {
     await this.syncBatchNormStats();
     return this.engines[0]!.save(req.dir, req.meta);

@@ -8,7 +8,7 @@ import type { EvalOutcome, TrainConfig, WorkerDescription } from '@tfjs-ddp/core
 import { gatherImages, gatherLabels, type FashionMnist } from '@tfjs-ddp/data';
 import { hostname } from 'node:os';
 import type { BackendInfo } from '../backend/select-backend';
-import { saveModelDir } from '../io/model-files';
+import { modelFiles, saveModelDir } from '../io/model-files';
 import { buildDenseNet, trainableParamCount } from '../model/densenet';
 import { prepareBatch } from '../train/input-pipeline';
 import { Trainer } from '../train/trainer';
@@ -35,7 +35,10 @@ export interface ComputeResult {
   microBatches: number;
 }
 
-export type EngineConfig = Pick<TrainConfig, 'lr' | 'momentum' | 'resize' | 'pool' | 'seed' | 'microBatch'>;
+export type EngineConfig = Pick<TrainConfig, 'lr' | 'momentum' | 'resize' | 'pool' | 'seed' | 'microBatch'> & {
+  /** Tests only: the DenseNet without BatchNorm, whose gradient does not depend on how a batch is split. */
+  batchNorm?: boolean;
+};
 
 export class WorkerEngine {
   readonly trainer: Trainer;
@@ -47,7 +50,7 @@ export class WorkerEngine {
     readonly config: EngineConfig,
     readonly backend: BackendInfo,
   ) {
-    const model = buildDenseNet({ inputSize: config.resize, globalPool: config.pool, seed: config.seed });
+    const model = buildDenseNet({ inputSize: config.resize, globalPool: config.pool, seed: config.seed, batchNorm: config.batchNorm ?? true });
     this.trainer = new Trainer(model, { lr: config.lr, momentum: config.momentum });
     this.microBatch = config.microBatch ?? defaultMicroBatch(config.resize);
     this.bnVars = model.weights
@@ -60,8 +63,13 @@ export class WorkerEngine {
     return this.trainer.layout.size + METRIC_SLOTS;
   }
 
-  async describe(rank: number): Promise<WorkerDescription> {
+  /** SHA-256 (hex, first 16 chars) of the weights in layout order: equal on all ranks, or diverged. */
+  async weightsChecksum(): Promise<string> {
     const weights = await this.trainer.layout.readWeights();
+    return createHash('sha256').update(new Uint8Array(weights.buffer)).digest('hex').slice(0, 16);
+  }
+
+  async describe(rank: number): Promise<WorkerDescription> {
     return {
       rank,
       pid: process.pid,
@@ -69,7 +77,7 @@ export class WorkerEngine {
       backend: this.backend.chosen,
       device: this.backend.device,
       params: trainableParamCount(this.trainer.model),
-      weightsHash: createHash('sha256').update(new Uint8Array(weights.buffer)).digest('hex').slice(0, 16),
+      weightsHash: await this.weightsChecksum(),
       microBatch: this.microBatch,
       trainCount: this.data.train.count,
       testCount: this.data.test.count,
@@ -150,6 +158,11 @@ export class WorkerEngine {
       t.dispose();
       off += v.size;
     }
+  }
+
+  /** The saved-model files (model, optimizer state, meta), for the coordinator to write. */
+  async exportFiles(meta: Record<string, unknown>): Promise<Record<string, string | Uint8Array>> {
+    return modelFiles(this.trainer.model, { optimizer: this.trainer.optimizer, meta });
   }
 
   async save(dir: string, meta: Record<string, unknown>): Promise<string[]> {

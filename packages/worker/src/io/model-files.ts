@@ -2,25 +2,14 @@
 // weights.bin, readable by plain tf.loadLayersModel with a file IOHandler such as fileModelLoader
 // below or tfjs-node's file://), and the optimizer state beside it. Writes go to a temporary
 // directory renamed into place, so a crash never leaves a half-written model that looks complete.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeDirAtomically } from '@tfjs-ddp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
 function joinWeightData(data: tf.io.WeightData): ArrayBuffer {
   return Array.isArray(data) ? tf.io.CompositeArrayBuffer.join(data) : (data as ArrayBuffer);
-}
-
-function writeDirAtomically(dir: string, files: Record<string, string | Uint8Array>): string[] {
-  const target = resolve(dir);
-  const tmp = `${target}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(tmp, name), content);
-  mkdirSync(dirname(target), { recursive: true });
-  if (existsSync(target)) rmSync(target, { recursive: true, force: true });
-  renameSync(tmp, target);
-  return Object.keys(files).map((f) => join(target, f));
 }
 
 interface OptimizerSpec {
@@ -30,14 +19,14 @@ interface OptimizerSpec {
 }
 
 /**
- * Saves `model` (model.json + weights.bin) and, when given, `optimizer`'s state (optimizer.json +
- * optimizer.bin) and `meta` (meta.json) into `dir`, replacing it atomically. Returns the paths.
+ * The files of a saved model: model.json + weights.bin, and when given, the optimizer's state
+ * (optimizer.json + optimizer.bin) and `meta` (meta.json). Workers send these to the coordinator,
+ * which writes them (saveModelDir writes them locally).
  */
-export async function saveModelDir(
+export async function modelFiles(
   model: tfl.LayersModel,
-  dir: string,
   opts: { optimizer?: tf.Optimizer; meta?: Record<string, unknown> } = {},
-): Promise<string[]> {
+): Promise<Record<string, string | Uint8Array>> {
   const files: Record<string, string | Uint8Array> = {};
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
@@ -63,7 +52,16 @@ export async function saveModelDir(
     files['optimizer.bin'] = bin;
   }
   if (opts.meta) files['meta.json'] = JSON.stringify(opts.meta, null, 2);
-  return writeDirAtomically(dir, files);
+  return files;
+}
+
+/** Saves modelFiles(model, opts) into `dir`, replacing it atomically. Returns the paths. */
+export async function saveModelDir(
+  model: tfl.LayersModel,
+  dir: string,
+  opts: { optimizer?: tf.Optimizer; meta?: Record<string, unknown> } = {},
+): Promise<string[]> {
+  return writeDirAtomically(dir, await modelFiles(model, opts));
 }
 
 /** An IOHandler that loads a model saved by saveModelDir: `tf.loadLayersModel(fileModelLoader(dir))`. */

@@ -25,6 +25,8 @@ export interface DenseNetArgs {
   globalPool?: GlobalPool;
   /** Seed for the Xavier-uniform initialisers (deterministic weights for a given seed). */
   seed?: number;
+  /** false drops every BatchNorm (tests of batch-split invariance only; not the seed model). */
+  batchNorm?: boolean;
 }
 
 export type ResolvedDenseNetArgs = Required<DenseNetArgs>;
@@ -43,6 +45,7 @@ export function resolveDenseNetArgs(args: DenseNetArgs = {}): ResolvedDenseNetAr
     numClasses: args.numClasses ?? 10,
     globalPool: args.globalPool ?? 'max',
     seed: args.seed ?? 0,
+    batchNorm: args.batchNorm ?? true,
   };
   if (!Number.isInteger(r.inputSize) || finalFeatureSize(r.inputSize, r.convsPerBlock.length) < 1) {
     let min = 1;
@@ -66,20 +69,24 @@ export function finalFeatureSize(inputSize: number, blocks: number): number {
 /** Deterministic Xavier-uniform initialisers: one seed per layer, derived from the model seed. */
 class Inits {
   private n = 0;
-  constructor(private readonly seed: number) {}
+  constructor(
+    private readonly seed: number,
+    /** Whether the blocks include BatchNorm (see DenseNetArgs.batchNorm). */
+    readonly batchNorm = true,
+  ) {}
   next(): ReturnType<typeof tfl.initializers.glorotUniform> {
     return tfl.initializers.glorotUniform({ seed: this.seed * 1000 + this.n++ });
   }
 }
 
-function bnRelu(x: tfl.SymbolicTensor, name: string): tfl.SymbolicTensor {
-  const bn = fastBatchNormalization({ ...BN, name: `${name}_bn` }).apply(x) as tfl.SymbolicTensor;
+function bnRelu(x: tfl.SymbolicTensor, name: string, inits: Inits): tfl.SymbolicTensor {
+  const bn = inits.batchNorm ? (fastBatchNormalization({ ...BN, name: `${name}_bn` }).apply(x) as tfl.SymbolicTensor) : x;
   return tfl.layers.activation({ activation: 'relu', name: `${name}_relu` }).apply(bn) as tfl.SymbolicTensor;
 }
 
 /** BN → ReLU → conv3×3 (d2l `conv_block`). */
 export function convBlock(x: tfl.SymbolicTensor, filters: number, name: string, inits = new Inits(0)): tfl.SymbolicTensor {
-  const y = bnRelu(x, name);
+  const y = bnRelu(x, name, inits);
   return tfl.layers
     .conv2d({ filters, kernelSize: 3, padding: 'same', kernelInitializer: inits.next(), name: `${name}_conv` })
     .apply(y) as tfl.SymbolicTensor;
@@ -97,7 +104,7 @@ export function denseBlock(x: tfl.SymbolicTensor, convs: number, growth: number,
 
 /** BN → ReLU → conv1×1 → avgpool 2/2 (d2l `transition_block`). */
 export function transitionBlock(x: tfl.SymbolicTensor, filters: number, name: string, inits = new Inits(0)): tfl.SymbolicTensor {
-  const y = bnRelu(x, name);
+  const y = bnRelu(x, name, inits);
   const c = tfl.layers
     .conv2d({ filters, kernelSize: 1, kernelInitializer: inits.next(), name: `${name}_conv` })
     .apply(y) as tfl.SymbolicTensor;
@@ -111,7 +118,7 @@ export function transitionBlock(x: tfl.SymbolicTensor, filters: number, name: st
  */
 export function buildDenseNet(args: DenseNetArgs = {}): tfl.LayersModel {
   const a = resolveDenseNetArgs(args);
-  const inits = new Inits(a.seed);
+  const inits = new Inits(a.seed, a.batchNorm);
   const input = tfl.input({ shape: [a.inputSize, a.inputSize, a.inputChannels], name: 'image' });
 
   // Stem: conv 7×7/2 pad 3 → BN → ReLU → maxpool 3/2 pad 1. Zero padding before the max pool is
@@ -120,7 +127,7 @@ export function buildDenseNet(args: DenseNetArgs = {}): tfl.LayersModel {
   x = inputConv2d({ filters: a.stemChannels, kernelSize: 7, strides: 2, kernelInitializer: inits.next(), name: 'stem_conv' }).apply(
     x,
   ) as tfl.SymbolicTensor;
-  x = bnRelu(x, 'stem');
+  x = bnRelu(x, 'stem', inits);
   x = tfl.layers.zeroPadding2d({ padding: 1, name: 'stem_pool_pad' }).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.maxPooling2d({ poolSize: 3, strides: 2, name: 'stem_pool' }).apply(x) as tfl.SymbolicTensor;
 
@@ -134,7 +141,7 @@ export function buildDenseNet(args: DenseNetArgs = {}): tfl.LayersModel {
     }
   });
 
-  x = bnRelu(x, 'head');
+  x = bnRelu(x, 'head', inits);
   x =
     a.globalPool === 'max'
       ? (tfl.layers.globalMaxPooling2d({ name: 'head_pool' }).apply(x) as tfl.SymbolicTensor)

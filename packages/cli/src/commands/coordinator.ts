@@ -1,0 +1,36 @@
+// `tfjs-ddp coordinator --listen tcp://HOST:PORT --world-size W [train settings]`: the coordinator of
+// a multi-node run. It launches nothing: W workers join it (`tfjs-ddp worker --join ...` started by
+// srun, a Kubernetes indexed Job, or by hand), then it trains exactly as `tfjs-ddp train` does.
+import { DdpError } from '@tfjs-ddp/core';
+import { defineCommand, type OptionSpec } from '../command';
+import { startListening } from '../groups';
+import { TRAIN_OPTIONS, configFromValues, runTraining } from './train';
+
+const options: Record<string, OptionSpec> = {
+  listen: { type: 'string', valueName: 'tcp://HOST:PORT', description: 'address to listen on (default tcp://$MASTER_ADDR:$MASTER_PORT)' },
+  'world-size': { type: 'string', valueName: 'W', description: 'number of workers to wait for (default $WORLD_SIZE, then $SLURM_NTASKS)' },
+  ...TRAIN_OPTIONS,
+};
+
+export const coordinatorCommand = defineCommand({
+  name: 'coordinator',
+  summary: 'Coordinate a multi-node run: wait for W workers to join, then train',
+  description: [
+    'Listens on --listen for --world-size workers started elsewhere with `tfjs-ddp worker --join`,',
+    'assigns ranks (RANK / SLURM_PROCID when the workers have them), checks that they built the same',
+    'model from the same data, and trains with the same settings and outputs as `tfjs-ddp train`.',
+  ].join('\n'),
+  options,
+  async run(values, io) {
+    const { config, sources } = configFromValues(values, io);
+    const env = io.env;
+    const listen = (values['listen'] as string | undefined) ?? (env['MASTER_ADDR'] && env['MASTER_PORT'] ? `tcp://${env['MASTER_ADDR']}:${env['MASTER_PORT']}` : undefined);
+    if (listen === undefined) throw new DdpError('E_USAGE', 'no address to listen on', 'pass --listen tcp://HOST:PORT or set MASTER_ADDR and MASTER_PORT');
+    const ws = (values['world-size'] as string | undefined) ?? env['WORLD_SIZE'] ?? env['SLURM_NTASKS'];
+    const worldSize = Number(ws);
+    if (ws === undefined || !Number.isInteger(worldSize) || worldSize < 1) {
+      throw new DdpError('E_USAGE', `--world-size must be a positive integer, got ${JSON.stringify(ws ?? null)}`, 'pass --world-size W or set WORLD_SIZE');
+    }
+    return runTraining({ ...config, workers: worldSize }, sources, io, (_runDir, log) => startListening(config, listen, worldSize, log));
+  },
+});

@@ -1,0 +1,62 @@
+// `tfjs-ddp worker --join ADDRESS`: one worker process. Started by the coordinator for single-node
+// runs, or by srun / Kubernetes / hand for multi-node ones, where torchrun's and Slurm's variables
+// are honoured: MASTER_ADDR + MASTER_PORT give the address, RANK or SLURM_PROCID the rank,
+// LOCAL_RANK or SLURM_LOCALID the local rank. Logs are pino JSON lines on stderr.
+import { DdpError, LOG_LEVELS } from '@tfjs-ddp/core';
+import { ZmqTransport } from '@tfjs-ddp/core/zmq';
+import { runWorkerProcess } from '@tfjs-ddp/worker';
+import { pino } from 'pino';
+import { defineCommand } from '../command';
+import { CLI_VERSION } from '../version';
+
+function intOrNull(v: string | undefined): number | null {
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : null;
+}
+
+export const workerCommand = defineCommand({
+  name: 'worker',
+  summary: 'Run one worker that joins a coordinator',
+  description: [
+    'Joins the coordinator at --join (default tcp://$MASTER_ADDR:$MASTER_PORT), receives the run\'s',
+    'settings, trains its share of every batch and all-reduces gradients with its ring neighbours.',
+    'Rank: $RANK or $SLURM_PROCID if set (else the coordinator assigns one); local rank: $LOCAL_RANK',
+    'or $SLURM_LOCALID. Its data plane listens on the interface that reaches the coordinator, on an',
+    'ephemeral port, unless --data-address says otherwise.',
+  ].join('\n'),
+  options: {
+    join: { type: 'string', valueName: 'ADDRESS', description: 'coordinator address, tcp://HOST:PORT or ipc://PATH' },
+    'data-dir': { type: 'string', valueName: 'DIR', description: "this host's Fashion-MNIST directory (default: the coordinator's setting)" },
+    'data-address': { type: 'string', valueName: 'ADDRESS', description: 'where this worker receives ring traffic (tcp://HOST:PORT, port 0 = any)' },
+    'log-level': { type: 'string', valueName: 'LEVEL', description: 'log level on stderr', choices: LOG_LEVELS, default: 'info' },
+  },
+  async run(values, io) {
+    const env = io.env;
+    const join = values.join ?? (env['MASTER_ADDR'] && env['MASTER_PORT'] ? `tcp://${env['MASTER_ADDR']}:${env['MASTER_PORT']}` : undefined);
+    if (join === undefined) throw new DdpError('E_USAGE', 'no coordinator address', 'pass --join ADDRESS or set MASTER_ADDR and MASTER_PORT');
+    const log = pino({ level: values['log-level'], base: { role: 'worker', pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+    const orphaned = () => {
+      log.error('the coordinator process is gone; exiting');
+      process.exit(1);
+    };
+    if (env['TFJS_DDP_LAUNCHED'] === '1') {
+      // Started by a local coordinator: Ctrl-C in the terminal reaches the whole process group, but
+      // stopping is the coordinator's decision; and if the coordinator dies, so do we.
+      process.on('SIGINT', () => log.info('SIGINT ignored: the coordinator stops this worker'));
+      process.on('disconnect', orphaned);
+    }
+    await runWorkerProcess({
+      join,
+      transport: new ZmqTransport(),
+      version: CLI_VERSION,
+      log,
+      requestedRank: intOrNull(env['RANK'] ?? env['SLURM_PROCID']),
+      localRank: intOrNull(env['LOCAL_RANK'] ?? env['SLURM_LOCALID']),
+      dataDir: values['data-dir'] ?? null,
+      dataAddress: values['data-address'] ?? null,
+      env,
+    });
+    process.off('disconnect', orphaned);
+    process.disconnect?.();
+    return 0;
+  },
+});

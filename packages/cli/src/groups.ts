@@ -1,0 +1,160 @@
+// Which workers a run trains with, and how they are started: in this process (one worker), as N
+// local processes over ipc:// (single-node mode), or by waiting for N workers to join a tcp://
+// address (multi-node: srun, Kubernetes or by hand). Composition only; the logic lives in
+// @tfjs-ddp/coordinator (launch, rendezvous) and @tfjs-ddp/worker (the engine).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DdpError, type TrainConfig, type WorkerGroup, type WorkerSettings } from '@tfjs-ddp/core';
+import { ZmqTransport } from '@tfjs-ddp/core/zmq';
+import { LocalWorkers, RemoteWorkerGroup, type LoopLogger, type RunDir } from '@tfjs-ddp/coordinator';
+import { loadFashionMnist } from '@tfjs-ddp/data';
+import { InProcessGroup, WorkerEngine, selectBackend } from '@tfjs-ddp/worker';
+import type { Logger } from 'pino';
+import { CLI_VERSION } from './version';
+
+export const CLI_BIN = fileURLToPath(new URL('../bin/tfjs-ddp.js', import.meta.url));
+
+export interface StartedGroup {
+  group: WorkerGroup;
+  /** Stops the workers and frees what the group holds. */
+  shutdown(): Promise<void>;
+}
+
+/** GPU ids nvidia-smi lists, or [] (no driver, no GPU). */
+export function visibleGpus(): number[] {
+  try {
+    const out = execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+    return out.split('\n').filter((l) => /^GPU \d+:/.test(l)).map((l) => Number(/^GPU (\d+):/.exec(l)![1]));
+  } catch {
+    return [];
+  }
+}
+
+/** The GPU ids local workers use, or null for CPU workers (one per core). */
+export function gpuPlan(config: TrainConfig): number[] | null {
+  if (config.backend !== 'auto' && config.backend !== 'tensorflow-gpu') return null;
+  const gpus = config.gpus ?? visibleGpus();
+  return gpus.length > 0 ? gpus : null;
+}
+
+/** --workers, or auto: one per GPU to be used, else one per CPU core. */
+export function workerCount(config: TrainConfig): number {
+  if (config.workers !== null) return config.workers;
+  return gpuPlan(config)?.length ?? availableParallelism();
+}
+
+export function workerSettings(config: TrainConfig, dataAddress: string | null): WorkerSettings {
+  return {
+    lr: config.lr,
+    momentum: config.momentum,
+    resize: config.resize,
+    pool: config.pool,
+    seed: config.seed,
+    microBatch: config.microBatch,
+    backend: config.backend,
+    dataDir: config.dataDir,
+    verifyData: config.verifyData,
+    dataAddress,
+    allreduceTimeoutMs: config.stepTimeout * 1000,
+    logLevel: config.logLevel,
+  };
+}
+
+/** One worker in this process: no sockets at all. */
+export async function startInProcess(config: TrainConfig, env: Record<string, string | undefined>, log: Logger): Promise<StartedGroup> {
+  const backend = await selectBackend(config.backend);
+  log.info({ backend }, 'backend selected');
+  const data = await loadFashionMnist({
+    ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
+    env,
+    verify: config.verifyData,
+    log: (fields, msg) => log.info(fields, msg),
+  });
+  log.info({ source: data.source, origin: data.origin, train: data.train.count, test: data.test.count }, 'data loaded');
+  const group = await InProcessGroup.create([new WorkerEngine(data, config, backend)]);
+  return { group, shutdown: () => group.close() };
+}
+
+/** N worker processes on this machine, over ipc:// sockets in a private temporary directory. */
+export async function startLocalProcesses(config: TrainConfig, count: number, runDir: RunDir, log: LoopLogger): Promise<StartedGroup> {
+  const sockets = mkdtempSync(join(tmpdir(), 'tfjs-ddp-'));
+  const control = `ipc://${join(sockets, 'control')}`;
+  const transport = new ZmqTransport();
+  const server = await transport.server(control);
+  const gpus = gpuPlan(config);
+  let group: RemoteWorkerGroup | null = null;
+  const workers = new LocalWorkers(
+    {
+      count,
+      command: process.execPath,
+      args: [CLI_BIN, 'worker', '--join', control, '--log-level', config.logLevel],
+      envFor: (i) => ({
+        RANK: String(i),
+        LOCAL_RANK: String(i),
+        WORLD_SIZE: String(count),
+        ...(gpus !== null ? { CUDA_VISIBLE_DEVICES: String(gpus[i % gpus.length]), TF_FORCE_GPU_ALLOW_GROWTH: 'true' } : {}),
+      }),
+      logDir: runDir.path,
+    },
+    (e) => group?.reportFailure({ kind: 'exited', rank: e.index, pid: e.pid, host: '', code: e.code, signal: e.signal, lastLine: e.lastLine }),
+  );
+  log.info({ count, pids: workers.pids, control, gpus }, 'workers launched');
+  const shutdown = async () => {
+    await group?.close();
+    await workers.stop();
+    await server.close();
+    rmSync(sockets, { recursive: true, force: true });
+  };
+  try {
+    group = await RemoteWorkerGroup.rendezvous(
+      {
+        server,
+        worldSize: count,
+        settingsFor: (r) => workerSettings(config, `ipc://${join(sockets, `ring-${r}`)}`),
+        version: CLI_VERSION,
+        log,
+        rendezvousTimeoutMs: config.joinTimeout * 1000,
+        stepTimeoutMs: config.stepTimeout * 1000,
+        checksumEvery: 50,
+      },
+      (g) => (group = g),
+    );
+  } catch (e) {
+    await shutdown();
+    throw e;
+  }
+  return { group, shutdown };
+}
+
+/** Waits for `worldSize` workers to join `listen` (tcp://HOST:PORT) from wherever they run. */
+export async function startListening(config: TrainConfig, listen: string, worldSize: number, log: LoopLogger): Promise<StartedGroup> {
+  if (!/^tcp:\/\/.+:\d+$/.test(listen)) throw new DdpError('E_CONFIG', `--listen ${listen} is not tcp://HOST:PORT`);
+  const transport = new ZmqTransport();
+  const server = await transport.server(listen);
+  log.info({ listen: server.address, worldSize }, 'waiting for workers');
+  try {
+    const group = await RemoteWorkerGroup.rendezvous({
+      server,
+      worldSize,
+      settingsFor: () => workerSettings(config, null),
+      version: CLI_VERSION,
+      log,
+      rendezvousTimeoutMs: config.joinTimeout * 1000,
+      stepTimeoutMs: config.stepTimeout * 1000,
+      checksumEvery: 50,
+    });
+    return {
+      group,
+      shutdown: async () => {
+        await group.close();
+        await server.close();
+      },
+    };
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+}

@@ -1,0 +1,98 @@
+// Starts N worker processes on this machine (single-node mode) by the entry path the CLI gives,
+// each with its own environment (LOCAL_RANK, and CUDA_VISIBLE_DEVICES + TF_FORCE_GPU_ALLOW_GROWTH
+// for GPU workers), keeps each one's stderr in <run-dir>/worker-<i>.log and its last line for error
+// messages, reports exits, and makes sure none outlives the coordinator.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, type WriteStream } from 'node:fs';
+
+export interface LaunchSpec {
+  count: number;
+  /** Program and arguments of one worker (e.g. node, [cli.js, 'worker', '--join', addr]). */
+  command: string;
+  args: string[];
+  /** Extra environment for worker i. */
+  envFor(i: number): Record<string, string>;
+  /** Directory for worker-<i>.log files. */
+  logDir: string;
+}
+
+export interface WorkerExit {
+  index: number;
+  pid: number;
+  code: number | null;
+  signal: string | null;
+  lastLine: string | null;
+}
+
+export class LocalWorkers {
+  private readonly procs: ChildProcess[] = [];
+  private readonly logs: WriteStream[] = [];
+  private readonly lastLines: (string | null)[] = [];
+  private readonly exited = new Set<number>();
+  private stopping = false;
+  private readonly killOnExit = () => this.procs.forEach((p) => p.exitCode === null && p.kill('SIGKILL'));
+
+  constructor(
+    spec: LaunchSpec,
+    private readonly onExit: (e: WorkerExit) => void,
+  ) {
+    process.on('exit', this.killOnExit);
+    for (let i = 0; i < spec.count; i++) {
+      // The ipc channel lets a worker notice the coordinator's death (its 'disconnect' event) and exit.
+      const p = spawn(spec.command, spec.args, { env: { ...process.env, ...spec.envFor(i), TFJS_DDP_LAUNCHED: '1' }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      const log = createWriteStream(`${spec.logDir}/worker-${i}.log`);
+      this.lastLines.push(null);
+      let partial = '';
+      p.stderr!.on('data', (d: Buffer) => {
+        log.write(d);
+        const lines = (partial + d.toString()).split('\n');
+        partial = lines.pop() ?? '';
+        const last = lines.filter((l) => l.trim() !== '').at(-1);
+        if (last !== undefined) this.lastLines[i] = summarizeLine(last);
+      });
+      p.on('exit', (code, signal) => {
+        this.exited.add(i);
+        if (!this.stopping || code !== 0) onExit({ index: i, pid: p.pid ?? -1, code, signal, lastLine: this.lastLines[i] ?? null });
+      });
+      this.procs.push(p);
+      this.logs.push(log);
+    }
+  }
+
+  get pids(): number[] {
+    return this.procs.map((p) => p.pid ?? -1);
+  }
+
+  lastLine(i: number): string | null {
+    return this.lastLines[i] ?? null;
+  }
+
+  /** Waits up to graceMs for the workers to exit by themselves, then SIGTERM, then SIGKILL. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    const alive = () => this.procs.filter((_, i) => !this.exited.has(i));
+    const waitAll = (ms: number) =>
+      Promise.race([
+        Promise.all(alive().map((p) => new Promise((r) => p.once('exit', r)))),
+        new Promise((r) => setTimeout(r, ms)),
+      ]);
+    await waitAll(graceMs);
+    alive().forEach((p) => p.kill('SIGTERM'));
+    await waitAll(2000);
+    alive().forEach((p) => p.kill('SIGKILL'));
+    await waitAll(2000);
+    await Promise.all(this.logs.map((l) => new Promise((r) => l.end(r))));
+    process.off('exit', this.killOnExit);
+  }
+}
+
+/** A pino JSON line becomes its msg (and error message); anything else is kept as is, shortened. */
+function summarizeLine(line: string): string {
+  try {
+    const o = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+    if (o.msg !== undefined) return o.err?.message ? `${o.msg}: ${o.err.message}` : o.msg;
+  } catch {
+    // not JSON
+  }
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}

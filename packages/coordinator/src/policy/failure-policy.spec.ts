@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { decide, type FailureEvent, type RunState } from './failure-policy';
+
+const step41: RunState = { phase: 'step', step: 41, worldSize: 4 };
+
+describe('the failure policy', () => {
+  it.each<[string, RunState, FailureEvent, object]>([
+    [
+      'a killed worker aborts with its rank, pid, signal, step and last log line',
+      step41,
+      { kind: 'exited', rank: 2, pid: 4711, host: 'n1', code: null, signal: 'SIGKILL', lastLine: 'step started' },
+      { kind: 'abort', code: 'E_WORKER_FAILED', message: 'rank 2 (pid 4711 on n1) was killed by SIGKILL at step 41; its last log line: step started' },
+    ],
+    [
+      'a worker exiting with a code aborts naming the code',
+      { phase: 'eval', step: 100, worldSize: 2 },
+      { kind: 'exited', rank: 1, pid: 9, host: '', code: 1, signal: null, lastLine: null },
+      { kind: 'abort', code: 'E_WORKER_FAILED', message: 'rank 1 (pid 9) exited with code 1 during evaluation after step 100' },
+    ],
+    [
+      'a stall names the missing ranks and the step',
+      step41,
+      { kind: 'timeout', missingRanks: [1, 3], waitedMs: 30_000 },
+      { kind: 'abort', code: 'E_TIMEOUT', message: 'ranks 1,3 have not finished step 41 after 30 s' },
+    ],
+    [
+      'a rendezvous timeout says who did not join',
+      { phase: 'rendezvous', step: 0, worldSize: 3 },
+      { kind: 'timeout', missingRanks: [2], waitedMs: 120_000 },
+      { kind: 'abort', code: 'E_TIMEOUT', message: 'rank 2 did not join after 120 s' },
+    ],
+    [
+      'an invalid message is a protocol error',
+      step41,
+      { kind: 'protocol', rank: 0, message: 'version 2, expected 1' },
+      { kind: 'abort', code: 'E_PROTOCOL', message: 'rank 0 sent an invalid message at step 41: version 2, expected 1' },
+    ],
+    ['a signal stops the run cleanly', step41, { kind: 'signal', signal: 'SIGINT' }, { kind: 'stop', reason: 'SIGINT' }],
+  ])('%s', (_name, state, event, expected) => {
+    expect(decide(state, event)).toMatchObject(expected);
+  });
+
+  it('suggests a smaller micro-batch when a worker was SIGKILLed (the OOM killer)', () => {
+    const a = decide(step41, { kind: 'exited', rank: 0, pid: 1, host: '', code: null, signal: 'SIGKILL', lastLine: null });
+    expect(a.kind === 'abort' && a.hint).toMatch(/--micro-batch/);
+  });
+});

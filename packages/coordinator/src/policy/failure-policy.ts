@@ -1,0 +1,67 @@
+// What the coordinator does when something goes wrong: a pure function from (state, event) to an
+// action, tested as a table; the ZeroMQ group executes the action. Today every failure aborts the
+// run with the root cause named (recovery — restart from a checkpoint, replay with a smaller
+// micro-batch — plugs in here as new actions).
+
+export type Phase = 'rendezvous' | 'step' | 'eval' | 'save';
+
+export interface RunState {
+  phase: Phase;
+  /** Current global step (0 before the first). */
+  step: number;
+  worldSize: number;
+}
+
+export type FailureEvent =
+  | { kind: 'exited'; rank: number | null; pid: number; host: string; code: number | null; signal: string | null; lastLine: string | null }
+  | { kind: 'timeout'; missingRanks: number[]; waitedMs: number }
+  | { kind: 'worker-error'; rank: number; code: string; message: string }
+  | { kind: 'protocol'; rank: number | null; message: string }
+  | { kind: 'signal'; signal: string };
+
+export type Action =
+  | { kind: 'abort'; code: 'E_WORKER_FAILED' | 'E_TIMEOUT' | 'E_PROTOCOL'; message: string; hint: string }
+  | { kind: 'stop'; reason: string };
+
+function where(s: RunState): string {
+  if (s.phase === 'rendezvous') return 'during rendezvous';
+  if (s.phase === 'step') return `at step ${s.step}`;
+  return `during ${s.phase === 'eval' ? 'evaluation' : 'checkpointing'} after step ${s.step}`;
+}
+
+function who(rank: number | null, pid: number, host: string): string {
+  return `${rank === null ? 'a worker' : `rank ${rank}`} (pid ${pid}${host ? ` on ${host}` : ''})`;
+}
+
+export function decide(state: RunState, event: FailureEvent): Action {
+  switch (event.kind) {
+    case 'exited': {
+      const how = event.signal !== null ? `was killed by ${event.signal}` : `exited with code ${event.code}`;
+      const last = event.lastLine ? `; its last log line: ${event.lastLine}` : '';
+      return {
+        kind: 'abort',
+        code: 'E_WORKER_FAILED',
+        message: `${who(event.rank, event.pid, event.host)} ${how} ${where(state)}${last}`,
+        hint: event.signal === 'SIGKILL' ? 'a SIGKILL often means the system ran out of memory: try a smaller --micro-batch' : 'see the worker log in the run directory',
+      };
+    }
+    case 'timeout':
+      return {
+        kind: 'abort',
+        code: 'E_TIMEOUT',
+        message: `${event.missingRanks.length === 1 ? 'rank' : 'ranks'} ${event.missingRanks.join(',')} ${state.phase === 'rendezvous' ? 'did not join' : `have not finished ${state.phase === 'step' ? `step ${state.step}` : where(state).replace(/^during /, '')}`} after ${Math.round(event.waitedMs / 1000)} s`,
+        hint: state.phase === 'rendezvous' ? 'check that every worker can reach the coordinator address and that --world-size matches' : 'a worker is stuck or too slow: check its log, or raise --step-timeout',
+      };
+    case 'worker-error':
+      return { kind: 'abort', code: 'E_WORKER_FAILED', message: `rank ${event.rank} failed ${where(state)}: ${event.message}`, hint: 'see the worker log in the run directory' };
+    case 'protocol':
+      return {
+        kind: 'abort',
+        code: 'E_PROTOCOL',
+        message: `${event.rank === null ? 'a peer' : `rank ${event.rank}`} sent an invalid message ${where(state)}: ${event.message}`,
+        hint: 'run the same tfjs-ddp version on every host',
+      };
+    case 'signal':
+      return { kind: 'stop', reason: event.signal };
+  }
+}

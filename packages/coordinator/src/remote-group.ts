@@ -1,0 +1,239 @@
+// RemoteWorkerGroup: the WorkerGroup of N worker processes (local or on other hosts) driven over the
+// control plane. Rendezvous assigns ranks, checks that every worker built the same model from the
+// same data, and wires the ring; then each step/eval/save is one request to every rank and one reply
+// from each. Nothing waits forever: replies are awaited with a deadline, polled in short slices so
+// that a worker's exit (reported by the launcher) fails the run within a fraction of a second.
+import {
+  DdpError,
+  decodeControl,
+  encodeControl,
+  isDdpError,
+  writeDirAtomically,
+  type CoordinatorToWorker,
+  type EvalOutcome,
+  type SaveRequest,
+  type Server,
+  type StepOutcome,
+  type StepPlan,
+  type WorkerDescription,
+  type WorkerGroup,
+  type WorkerSettings,
+  type WorkerToCoordinator,
+} from '@tfjs-ddp/core';
+import { evalShards } from '@tfjs-ddp/data';
+import { decide, type FailureEvent, type Phase } from './policy/failure-policy';
+import { checkWorkersAgree, type LoopLogger } from './train-loop';
+
+export interface RemoteGroupOptions {
+  server: Server;
+  worldSize: number;
+  settingsFor(rank: number): WorkerSettings;
+  version: string;
+  log: LoopLogger;
+  rendezvousTimeoutMs: number;
+  stepTimeoutMs: number;
+  /** Compare the ranks' weight checksums every this many steps (and at every save). */
+  checksumEvery: number;
+}
+
+type Reply = { rank: number; msg: WorkerToCoordinator; binary: Uint8Array[] };
+
+const POLL_MS = 200;
+
+export class RemoteWorkerGroup implements WorkerGroup {
+  private readonly peers: string[] = [];
+  private descriptions: WorkerDescription[] = [];
+  private phase: Phase = 'rendezvous';
+  private currentStep = 0;
+  private failure: FailureEvent | null = null;
+  private pending: Reply[] = [];
+
+  private constructor(private readonly o: RemoteGroupOptions) {}
+
+  /** Waits for worldSize workers, assigns ranks, checks they agree and connects the ring. */
+  static async rendezvous(o: RemoteGroupOptions, launched?: (g: RemoteWorkerGroup) => void): Promise<RemoteWorkerGroup> {
+    const g = new RemoteWorkerGroup(o);
+    launched?.(g);
+    await g.join();
+    return g;
+  }
+
+  get worldSize(): number {
+    return this.o.worldSize;
+  }
+
+  describe(): WorkerDescription[] {
+    return this.descriptions;
+  }
+
+  /** The launcher reports a worker's exit here; the wait in progress fails with the root cause. */
+  reportFailure(e: FailureEvent): void {
+    this.failure ??= e;
+  }
+
+  private fail(e: FailureEvent): never {
+    const a = decide({ phase: this.phase, step: this.currentStep, worldSize: this.o.worldSize }, e);
+    if (a.kind === 'stop') throw new DdpError('E_INTERNAL', `stop requested (${a.reason})`);
+    throw new DdpError(a.code, a.message, a.hint);
+  }
+
+  /** Receives until `want` replies of `type` arrived (one per rank in `ranks`), or fails. */
+  private async collect(type: WorkerToCoordinator['type'], ranks: number[], timeoutMs: number): Promise<Map<number, Reply>> {
+    const got = new Map<number, Reply>();
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.failure !== null) this.fail(this.failure);
+      for (const r of this.pending.splice(0)) {
+        if (r.msg.type === 'error') this.fail({ kind: 'worker-error', rank: r.rank, code: r.msg.code, message: r.msg.message });
+        if (r.msg.type !== type) this.fail({ kind: 'protocol', rank: r.rank, message: `sent ${r.msg.type} while ${type} was expected` });
+        got.set(r.rank, r);
+      }
+      if (ranks.every((r) => got.has(r))) return got;
+      const left = deadline - Date.now();
+      if (left <= 0) this.fail({ kind: 'timeout', missingRanks: ranks.filter((r) => !got.has(r)), waitedMs: timeoutMs });
+      let m: { peer: string; frames: Uint8Array[] };
+      try {
+        m = await this.o.server.recv(Math.min(POLL_MS, left));
+      } catch (e) {
+        if (isDdpError(e, 'E_TIMEOUT')) continue;
+        throw e;
+      }
+      const rank = this.rankOf.get(m.peer);
+      if (rank === undefined) {
+        this.o.log.warn({ peer: m.peer }, 'message from an unknown peer ignored');
+        continue;
+      }
+      try {
+        const { msg, binary } = decodeControl<WorkerToCoordinator>(m.frames);
+        this.pending.push({ rank, msg, binary });
+      } catch (e) {
+        this.fail({ kind: 'protocol', rank, message: e instanceof Error ? e.message : String(e) });
+      }
+    }
+  }
+
+  private readonly rankOf = new Map<string, number>();
+
+  private async sendTo(rank: number, m: CoordinatorToWorker, binary: Uint8Array[] = []): Promise<void> {
+    await this.o.server.send(this.peers[rank]!, encodeControl(m, binary));
+  }
+
+  private async join(): Promise<void> {
+    const { worldSize, rendezvousTimeoutMs } = this.o;
+    // 1. join: every worker says who it is; ranks follow RANK when given, else (host, local rank, pid).
+    const joins: { peer: string; msg: Extract<WorkerToCoordinator, { type: 'join' }> }[] = [];
+    const deadline = Date.now() + rendezvousTimeoutMs;
+    while (joins.length < worldSize) {
+      if (this.failure !== null) this.fail(this.failure);
+      const left = deadline - Date.now();
+      if (left <= 0) this.fail({ kind: 'timeout', missingRanks: Array.from({ length: worldSize - joins.length }, (_, k) => joins.length + k), waitedMs: rendezvousTimeoutMs });
+      let m: { peer: string; frames: Uint8Array[] };
+      try {
+        m = await this.o.server.recv(Math.min(POLL_MS, left));
+      } catch (e) {
+        if (isDdpError(e, 'E_TIMEOUT')) continue;
+        throw e;
+      }
+      const { msg } = decodeControl<WorkerToCoordinator>(m.frames);
+      if (msg.type !== 'join') this.fail({ kind: 'protocol', rank: null, message: `sent ${msg.type} before joining` });
+      if (msg.version !== this.o.version) {
+        this.fail({ kind: 'protocol', rank: null, message: `worker pid ${msg.pid} on ${msg.host} runs tfjs-ddp ${msg.version}, the coordinator ${this.o.version}` });
+      }
+      if (!joins.some((j) => j.peer === m.peer)) joins.push({ peer: m.peer, msg });
+    }
+    const requested = joins.map((j) => j.msg.requestedRank);
+    if (requested.every((r) => r !== null)) {
+      const sorted = [...requested].sort((x, y) => x! - y!);
+      if (sorted.some((r, i) => r !== i)) {
+        throw new DdpError('E_CONFIG', `the workers' RANK values ${requested.join(',')} are not 0..${worldSize - 1} each once`, 'check RANK / SLURM_PROCID and --world-size');
+      }
+      joins.sort((x, y) => x.msg.requestedRank! - y.msg.requestedRank!);
+    } else {
+      joins.sort((x, y) => x.msg.host.localeCompare(y.msg.host) || (x.msg.localRank ?? 0) - (y.msg.localRank ?? 0) || x.msg.pid - y.msg.pid);
+    }
+    joins.forEach((j, rank) => {
+      this.peers[rank] = j.peer;
+      this.rankOf.set(j.peer, rank);
+    });
+    const all = joins.map((_, r) => r);
+    // 2. welcome → hello: each builds its engine and binds its ring inbox.
+    for (const r of all) await this.sendTo(r, { type: 'welcome', rank: r, worldSize, settings: this.o.settingsFor(r) });
+    const hellos = await this.collect('hello', all, rendezvousTimeoutMs);
+    this.descriptions = all.map((r) => {
+      const h = hellos.get(r)!.msg as Extract<WorkerToCoordinator, { type: 'hello' }>;
+      return { rank: r, ...h.description };
+    });
+    try {
+      checkWorkersAgree(this.descriptions);
+    } catch (e) {
+      await this.close();
+      throw e;
+    }
+    // 3. ring: rank r sends to rank r+1's inbox.
+    for (const r of all) {
+      const next = hellos.get((r + 1) % worldSize)!.msg as Extract<WorkerToCoordinator, { type: 'hello' }>;
+      await this.sendTo(r, { type: 'ring', rightAddress: next.dataAddress });
+    }
+    await this.collect('ready', all, rendezvousTimeoutMs);
+    const address = (r: number) => (hellos.get(r)!.msg as Extract<WorkerToCoordinator, { type: 'hello' }>).dataAddress;
+    this.o.log.info({ workers: this.descriptions.map((d) => ({ rank: d.rank, host: d.host, pid: d.pid, backend: d.backend, microBatch: d.microBatch, dataAddress: address(d.rank) })) }, 'rendezvous done');
+  }
+
+  async step(plan: StepPlan): Promise<StepOutcome> {
+    this.phase = 'step';
+    this.currentStep = plan.step;
+    const checksum = plan.step % this.o.checksumEvery === 0;
+    for (const s of plan.slices) {
+      await this.sendTo(s.rank, { type: 'step', step: plan.step, epoch: plan.epoch, globalCount: plan.globalCount, checksum }, [new Uint8Array(s.indices.buffer, s.indices.byteOffset, s.indices.byteLength)]);
+    }
+    const got = await this.collect('step-done', plan.slices.map((s) => s.rank), this.o.stepTimeoutMs);
+    const replies = plan.slices.map((s) => got.get(s.rank)!.msg as Extract<WorkerToCoordinator, { type: 'step-done' }>);
+    if (checksum) this.checkChecksums(replies.map((r, rank) => ({ rank, checksum: r.checksum })));
+    // After the all-reduce every rank holds the global sums; rank 0's are the run's.
+    const first = replies[0]!;
+    return { lossSum: first.lossSum, correct: first.correct, count: first.count, timings: replies.map((r) => r.timings) };
+  }
+
+  private checkChecksums(sums: { rank: number; checksum: string | null }[]): void {
+    const ref = sums[0]!.checksum;
+    const bad = sums.filter((s) => s.checksum !== ref);
+    if (bad.length > 0) {
+      throw new DdpError('E_DIVERGED', `the weights of ranks ${bad.map((b) => b.rank).join(',')} differ from rank 0's after step ${this.currentStep} (checksums ${sums.map((s) => s.checksum).join(', ')})`, 'this is a bug or a faulty device: report it with the run directory');
+    }
+  }
+
+  async evaluate(): Promise<EvalOutcome> {
+    this.phase = 'eval';
+    const shards = evalShards(this.descriptions[0]!.testCount, this.worldSize);
+    for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'eval', start: shards[r]!.start, end: shards[r]!.end });
+    const replies = await this.collect('eval-done', shards.map((_, r) => r), this.o.stepTimeoutMs);
+    const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
+    for (const { msg } of replies.values()) {
+      const e = msg as Extract<WorkerToCoordinator, { type: 'eval-done' }>;
+      out.lossSum += e.lossSum;
+      out.correct += e.correct;
+      out.count += e.count;
+    }
+    return out;
+  }
+
+  async checksums(): Promise<string[]> {
+    for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'checksum' });
+    const replies = await this.collect('checksum-done', this.descriptions.map((d) => d.rank), this.o.stepTimeoutMs);
+    return this.descriptions.map((d) => (replies.get(d.rank)!.msg as Extract<WorkerToCoordinator, { type: 'checksum-done' }>).checksum);
+  }
+
+  async save(req: SaveRequest): Promise<string[]> {
+    this.phase = 'save';
+    for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'save', meta: req.meta });
+    const replies = await this.collect('saved', this.descriptions.map((d) => d.rank), this.o.stepTimeoutMs);
+    const zero = replies.get(0)!;
+    const names = (zero.msg as Extract<WorkerToCoordinator, { type: 'saved' }>).names;
+    if (names.length !== zero.binary.length) this.fail({ kind: 'protocol', rank: 0, message: `saved ${names.length} names with ${zero.binary.length} files` });
+    return writeDirAtomically(req.dir, Object.fromEntries(names.map((n, i) => [n, zero.binary[i]!])));
+  }
+
+  async close(reason = 'done'): Promise<void> {
+    for (let r = 0; r < this.peers.length; r++) await this.sendTo(r, { type: 'stop', reason }).catch(() => undefined);
+  }
+}

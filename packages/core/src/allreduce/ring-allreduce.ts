@@ -1,0 +1,117 @@
+// Ring all-reduce (in-place SUM) over a RingChannel: reduce-scatter then all-gather, N−1 ring steps
+// each, so every rank sends ≈ 2(N−1)/N of the buffer whatever N is. Chunked and pipelined: a chunk
+// is forwarded as soon as it has been received (and reduced), while later chunks are still on the
+// wire. Every rank ends with bit-identical values (each segment is summed once, along the ring, then
+// copied). Knows nothing of ZeroMQ; called by the worker's train step and by tools/bench-allreduce.
+import { DdpError, isDdpError } from '../errors';
+import { MessageType, decodeChunk, encodeChunk, type ChunkHeader, type RingPhase } from '../protocol/frame-codec';
+import type { RingChannel } from './ring-channel';
+import { chunkCount, chunkSpan, recvSegment, segmentSpan, sendSegment } from './ring-layout';
+
+/**
+ * Floats per chunk message. 65,536 (256 KiB): best median time in `npm run bench:allreduce -- --chunk
+ * 16384,65536,262144` for N=2,4 at 3,032,904 B and 64 MiB over ipc and tcp loopback (see the table in
+ * the bench header); 16K adds per-message overhead, 256K loses pipelining on the 3 MB gradient.
+ */
+export const DEFAULT_CHUNK_ELEMENTS = 65_536;
+
+export interface RingAllReduceOptions {
+  /** Training step (or any per-call counter), carried in every frame and checked on receipt. */
+  step: number;
+  /** Longest wait for any one chunk from the left neighbour. */
+  timeoutMs: number;
+  /** Floats per message; default DEFAULT_CHUNK_ELEMENTS. Must be the same on every rank. */
+  chunkElements?: number;
+}
+
+function checkArgs(buf: Float32Array, ch: RingChannel, opts: RingAllReduceOptions, chunk: number): void {
+  const bad = (what: string): never => {
+    throw new DdpError('E_INTERNAL', `ringAllReduce: ${what}`, 'this is a bug in the caller');
+  };
+  const n = ch.worldSize;
+  if (!Number.isInteger(n) || n < 1 || n > 0xffff) bad(`worldSize is ${n}, expected 1…65535`);
+  if (!Number.isInteger(ch.rank) || ch.rank < 0 || ch.rank >= n) bad(`rank is ${ch.rank}, expected 0…${n - 1}`);
+  if (!Number.isInteger(opts.step) || opts.step < 0 || opts.step > 0xffffffff) bad(`step is ${opts.step}, expected a u32`);
+  if (!Number.isInteger(chunk) || chunk < 1) bad(`chunkElements is ${chunk}, expected an integer ≥ 1`);
+  if (buf.length / chunk > 0xffffffff) bad(`${buf.length} floats need more than 2^32 chunks of ${chunk}`);
+}
+
+/** dst += src, element-wise (a small function of its own so V8 optimises the loop on its own). */
+function addInto(dst: Float32Array, src: Float32Array): void {
+  for (let i = 0; i < dst.length; i++) dst[i]! += src[i]!;
+}
+
+/**
+ * Sums `buf` element-wise over all ranks of the ring, in place. Every rank must call it with the same
+ * buffer length, step and chunkElements. N = 1 returns at once.
+ * @throws DdpError E_TIMEOUT naming the left neighbour, step, phase and ring step when a chunk does not
+ *   arrive within timeoutMs; E_PROTOCOL when a frame is not the expected one (sender, step, phase,
+ *   ring step, segment, chunk, length); E_CLOSED when the channel is closed meanwhile
+ */
+export async function ringAllReduce(buf: Float32Array, ch: RingChannel, opts: RingAllReduceOptions): Promise<void> {
+  const chunk = opts.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
+  checkArgs(buf, ch, opts, chunk);
+  const { rank, worldSize: n } = ch;
+  if (n === 1) return;
+  const left = (rank + n - 1) % n;
+  const steps = 2 * (n - 1);
+  const where = (t: number): { phase: RingPhase; ringStep: number } =>
+    t < n - 1 ? { phase: 'reduce-scatter', ringStep: t } : { phase: 'all-gather', ringStep: t - (n - 1) };
+
+  const sends: Promise<void>[] = [];
+  let sendFailure: unknown;
+  const send = (t: number, c: number): void => {
+    const segment = sendSegment(rank, n, t);
+    const span = chunkSpan(segmentSpan(buf.length, n, segment), chunk, c);
+    const frames = encodeChunk(
+      { type: MessageType.RingChunk, sender: rank, step: opts.step, ...where(t), segment, chunk: c },
+      buf.subarray(span.offset, span.offset + span.length),
+    );
+    // Not awaited: the next chunks go out (and arrive) while this one is on the wire.
+    const p = ch.right.send(frames);
+    p.catch((e: unknown) => (sendFailure ??= e));
+    sends.push(p);
+  };
+
+  const first = segmentSpan(buf.length, n, sendSegment(rank, n, 0));
+  for (let c = 0; c < chunkCount(first.length, chunk); c++) send(0, c);
+
+  for (let t = 0; t < steps; t++) {
+    const segment = recvSegment(rank, n, t);
+    const seg = segmentSpan(buf.length, n, segment);
+    const { phase, ringStep } = where(t);
+    for (let c = 0; c < chunkCount(seg.length, chunk); c++) {
+      if (sendFailure !== undefined) throw sendFailure;
+      const span = chunkSpan(seg, chunk, c);
+      const expected: ChunkHeader = {
+        type: MessageType.RingChunk,
+        sender: left,
+        step: opts.step,
+        phase,
+        ringStep,
+        segment,
+        chunk: c,
+        count: span.length,
+      };
+      let frames;
+      try {
+        frames = await ch.left.recv(opts.timeoutMs);
+      } catch (e) {
+        if (!isDdpError(e, 'E_TIMEOUT')) throw e;
+        throw new DdpError(
+          'E_TIMEOUT',
+          `rank ${rank} got nothing from rank ${left} (its left neighbour) for ${opts.timeoutMs} ms in all-reduce ` +
+            `step ${opts.step}, ${phase} ring step ${ringStep + 1} of ${n - 1} (segment ${segment}, chunk ${c})`,
+          `check that rank ${left} is alive and reached step ${opts.step}`,
+          { cause: e },
+        );
+      }
+      const incoming = decodeChunk(frames, expected);
+      const dst = buf.subarray(span.offset, span.offset + span.length);
+      if (phase === 'reduce-scatter') addInto(dst, incoming);
+      else dst.set(incoming);
+      if (t + 1 < steps) send(t + 1, c);
+    }
+  }
+  await Promise.all(sends);
+}

@@ -1,0 +1,52 @@
+// The transport seam: message endpoints the control plane (coordinator ⇄ workers) and the data plane
+// (ring neighbours) are built on, independent of ZeroMQ. Implemented in memory (in-process.ts, for
+// tests) and over ZeroMQ (zmq/, ipc:// and tcp://). Every receive takes a timeout: nothing waits
+// forever. A message is a list of frames (byte arrays), delivered whole and in order per sender.
+
+export type Frames = Uint8Array[];
+
+/** A point-to-point receiving end (ZeroMQ PULL): many senders may connect to its address. */
+export interface Inbox {
+  /** Where senders connect (resolved: e.g. tcp://127.0.0.1:41234 after binding port 0 / '*'). */
+  readonly address: string;
+  /**
+   * Next message, in arrival order.
+   * @throws DdpError E_TIMEOUT after timeoutMs, E_CLOSED if the inbox is closed while waiting
+   */
+  recv(timeoutMs: number): Promise<Frames>;
+  close(): Promise<void>;
+}
+
+/** A sending end connected to one Inbox (ZeroMQ PUSH). */
+export interface Outbox {
+  /** Queues a message; resolves once the transport has taken it (not when it is received). */
+  send(frames: Frames): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The coordinator's end of the control plane (ZeroMQ ROUTER): talks to many peers by id. */
+export interface Server {
+  readonly address: string;
+  /** Next message from any peer, with the peer's id. @throws DdpError E_TIMEOUT / E_CLOSED */
+  recv(timeoutMs: number): Promise<{ peer: string; frames: Frames }>;
+  send(peer: string, frames: Frames): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A worker's end of the control plane (ZeroMQ DEALER). */
+export interface Client {
+  send(frames: Frames): Promise<void>;
+  /** @throws DdpError E_TIMEOUT / E_CLOSED */
+  recv(timeoutMs: number): Promise<Frames>;
+  close(): Promise<void>;
+}
+
+export interface Transport {
+  /** Human name for logs and test titles: 'inproc', 'zmq'. */
+  readonly name: string;
+  /** Binds an inbox; `address` may use port 0 or '*' for an ephemeral port where the scheme has ports. */
+  inbox(address: string): Promise<Inbox>;
+  outbox(address: string): Promise<Outbox>;
+  server(address: string): Promise<Server>;
+  client(address: string): Promise<Client>;
+}
