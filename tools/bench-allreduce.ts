@@ -4,7 +4,7 @@
 // barrier), algbw = bytes / time, busbw = algbw · 2(N−1)/N (nccl-tests definitions), MB = 1e6 B.
 // Usage:
 //   npm run bench:allreduce -- [--n 2,4] [--bytes 3032904,67108864] [--iters 20] [--warmup 3]
-//                              [--transport ipc|tcp] [--chunk 65536[,16384,...]]
+//                              [--transport ipc|tcp] [--chunk 131072[,65536,...]] [--hwm 64]
 // Anchor on the same machine: /usr/bin/python3 /work/shared/anchors/torch_allreduce.py N FLOATS ITERS
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '3' },
     transport: { type: 'string', default: 'ipc' },
     chunk: { type: 'string', default: String(DEFAULT_CHUNK_ELEMENTS) },
+    hwm: { type: 'string' },
     child: { type: 'boolean', default: false },
     rank: { type: 'string', default: '0' },
     dir: { type: 'string', default: '' },
@@ -31,7 +32,10 @@ const { values } = parseArgs({
 const list = (s: string): number[] => s.split(',').map(Number);
 const TIMEOUT_MS = 120_000;
 
-type ToParent = { type: 'bound'; address: string } | { type: 'result'; medianS: number; minS: number } | { type: 'error'; message: string };
+type ToParent =
+  | { type: 'bound'; address: string }
+  | { type: 'result'; medianS: number; minS: number }
+  | { type: 'error'; message: string };
 type ToChild = { type: 'ring'; addresses: string[] };
 
 function median(xs: number[]): number {
@@ -47,16 +51,24 @@ async function child(): Promise<void> {
   const [chunkElements] = list(values.chunk);
   const rank = Number(values.rank);
   const send = (m: ToParent): void => void process.send!(m);
-  const transport = new ZmqTransport();
-  const inbox = await bindRingInbox(transport, values.transport === 'tcp' ? 'tcp://127.0.0.1:0' : `ipc://${values.dir}/r${rank}.sock`);
+  const transport = new ZmqTransport(values.hwm ? { dataHighWaterMark: Number(values.hwm) } : {});
+  const inbox = await bindRingInbox(
+    transport,
+    values.transport === 'tcp' ? 'tcp://127.0.0.1:0' : `ipc://${values.dir}/r${rank}.sock`,
+  );
   const ringMsg = new Promise<ToChild>((resolve) => process.once('message', (m) => resolve(m as ToChild)));
   send({ type: 'bound', address: inbox.address });
   const { addresses } = await ringMsg;
-  const ch = await connectRing(transport, inbox, { rank, worldSize: n!, rightAddress: addresses[(rank + 1) % n!]! });
+  const ch = await connectRing(transport, inbox, {
+    rank,
+    worldSize: n!,
+    rightAddress: addresses[(rank + 1) % n!]!,
+  });
   const buf = new Float32Array(bytes! / 4);
   const token = new Float32Array(1);
   let step = 0;
-  const reduce = (b: Float32Array): Promise<void> => ringAllReduce(b, ch, { step: step++, timeoutMs: TIMEOUT_MS, chunkElements });
+  const reduce = (b: Float32Array): Promise<void> =>
+    ringAllReduce(b, ch, { step: step++, timeoutMs: TIMEOUT_MS, chunkElements });
 
   buf.fill(rank + 1);
   await reduce(buf);
@@ -85,9 +97,34 @@ async function runGroup(n: number, bytes: number, chunk: number): Promise<{ medi
   const dir = mkdtempSync(join(tmpdir(), 'bench-ar-'));
   const self = fileURLToPath(import.meta.url);
   const args = (r: number): string[] =>
-    ['--import', 'tsx', self, '--child', '--rank', String(r), '--n', String(n), '--bytes', String(bytes), '--chunk', String(chunk)]
-      .concat(['--iters', values.iters, '--warmup', values.warmup, '--transport', values.transport, '--dir', dir]);
-  const procs: ChildProcess[] = Array.from({ length: n }, (_, r) => spawn(process.execPath, args(r), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    [
+      '--import',
+      'tsx',
+      self,
+      '--child',
+      '--rank',
+      String(r),
+      '--n',
+      String(n),
+      '--bytes',
+      String(bytes),
+      '--chunk',
+      String(chunk),
+    ]
+      .concat([
+        '--iters',
+        values.iters,
+        '--warmup',
+        values.warmup,
+        '--transport',
+        values.transport,
+        '--dir',
+        dir,
+      ])
+      .concat(values.hwm ? ['--hwm', values.hwm] : []);
+  const procs: ChildProcess[] = Array.from({ length: n }, (_, r) =>
+    spawn(process.execPath, args(r), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+  );
   try {
     const addresses = new Array<string>(n);
     let bound = 0;

@@ -35,7 +35,11 @@ export function naiveSum(inputs: readonly Float32Array[]): Float64Array {
   return out;
 }
 
-async function withRing<T>(fx: RingFixture, n: number, body: (rings: RingChannel[]) => Promise<T>): Promise<T> {
+async function withRing<T>(
+  fx: RingFixture,
+  n: number,
+  body: (rings: RingChannel[]) => Promise<T>,
+): Promise<T> {
   const rings = await openLocalRing(fx.transport, fx.addresses(n));
   try {
     return await body(rings);
@@ -53,7 +57,11 @@ export function firstDifference(a: Float32Array, b: Float32Array): number {
   return -1;
 }
 
-async function reduceAll(rings: RingChannel[], bufs: Float32Array[], opts: RingAllReduceOptions): Promise<void> {
+async function reduceAll(
+  rings: RingChannel[],
+  bufs: Float32Array[],
+  opts: RingAllReduceOptions,
+): Promise<void> {
   await Promise.all(rings.map((ch, r) => ringAllReduce(bufs[r]!, ch, opts)));
 }
 
@@ -71,19 +79,22 @@ export function describeRingAllReduce(name: string, makeFixture: () => RingFixtu
     const sizes = (n: number): number[] => [...new Set([0, 1, Math.max(0, n - 1), 7 * n + 3, 1000])];
     const worlds = Array.from({ length: fx.maxRanks }, (_, i) => i + 1);
 
-    it.each(worlds)('equals the exact sum on every rank, bit for bit, for N = %i at sizes 0, 1, < N, not divisible by N', async (n) => {
-      await withRing(fx, n, async (rings) => {
-        let step = 0;
-        for (const length of sizes(n)) {
-          for (const chunkElements of [3, undefined]) {
-            const bufs = inputs(n, length, 1000 * n + length, true);
-            const want = Float32Array.from(naiveSum(bufs));
-            await reduceAll(rings, bufs, { step: step++, timeoutMs: 5000, chunkElements });
-            for (const b of bufs) expect(firstDifference(b, want)).toBe(-1);
+    it.each(worlds)(
+      'equals the exact sum on every rank, bit for bit, for N = %i at sizes 0, 1, < N, not divisible by N',
+      async (n) => {
+        await withRing(fx, n, async (rings) => {
+          let step = 0;
+          for (const length of sizes(n)) {
+            for (const chunkElements of [3, undefined]) {
+              const bufs = inputs(n, length, 1000 * n + length, true);
+              const want = Float32Array.from(naiveSum(bufs));
+              await reduceAll(rings, bufs, { step: step++, timeoutMs: 5000, chunkElements });
+              for (const b of bufs) expect(firstDifference(b, want)).toBe(-1);
+            }
           }
-        }
-      });
-    });
+        });
+      },
+    );
 
     it('matches a float64 sum within 1e-5 relative error for random real values, N = 3', async () => {
       await withRing(fx, 3, async (rings) => {
@@ -92,7 +103,8 @@ export function describeRingAllReduce(name: string, makeFixture: () => RingFixtu
         const scale = naiveSum(bufs.map((b) => b.map(Math.abs)));
         await reduceAll(rings, bufs, { step: 0, timeoutMs: 5000, chunkElements: 1000 });
         let worst = 0;
-        for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(bufs[0]![i]! - want[i]!) / scale[i]!);
+        for (let i = 0; i < want.length; i++)
+          worst = Math.max(worst, Math.abs(bufs[0]![i]! - want[i]!) / scale[i]!);
         expect(worst).toBeLessThan(1e-5);
         expect(firstDifference(bufs[1]!, bufs[0]!)).toBe(-1);
         expect(firstDifference(bufs[2]!, bufs[0]!)).toBe(-1);
@@ -136,7 +148,9 @@ export function describeRingAllReduce(name: string, makeFixture: () => RingFixtu
         );
         const [r0, r1] = results.map((r) => (r.status === 'rejected' ? (r.reason as unknown) : undefined));
         expect(isDdpError(r0, 'E_TIMEOUT')).toBe(true);
-        expect((r0 as Error).message).toMatch(/rank 0 got nothing from rank 2 .* for 200 ms in all-reduce step 7, reduce-scatter ring step 1 of 2/);
+        expect((r0 as Error).message).toMatch(
+          /rank 0 got nothing from rank 2 .* for 200 ms in all-reduce step 7, reduce-scatter ring step 1 of 2/,
+        );
         expect(isDdpError(r1, 'E_TIMEOUT')).toBe(true);
         expect((r1 as Error).message).toContain('from rank 0');
       });

@@ -17,7 +17,10 @@ describe('ringAllReduce', () => {
     const sent = new Array<number>(n).fill(0);
     for (const ch of rings) {
       const inner: Outbox = ch.right;
-      ch.right = { send: (f: Frames) => ((sent[ch.rank]! += f[1]!.byteLength), inner.send(f)), close: () => inner.close() };
+      ch.right = {
+        send: (f: Frames) => ((sent[ch.rank]! += f[1]!.byteLength), inner.send(f)),
+        close: () => inner.close(),
+      };
     }
     const length = 100_003;
     const bufs = rings.map(() => new Float32Array(length).fill(1));

@@ -4,16 +4,28 @@
 // wire. Every rank ends with bit-identical values (each segment is summed once, along the ring, then
 // copied). Knows nothing of ZeroMQ; called by the worker's train step and by tools/bench-allreduce.
 import { DdpError, isDdpError } from '../errors';
-import { MessageType, decodeChunk, encodeChunk, type ChunkHeader, type RingPhase } from '../protocol/frame-codec';
+import {
+  MessageType,
+  decodeChunk,
+  encodeChunk,
+  type ChunkHeader,
+  type RingPhase,
+} from '../protocol/frame-codec';
 import type { RingChannel } from './ring-channel';
 import { chunkCount, chunkSpan, recvSegment, segmentSpan, sendSegment } from './ring-layout';
 
 /**
- * Floats per chunk message. 65,536 (256 KiB): best median time in `npm run bench:allreduce -- --chunk
- * 16384,65536,262144` for N=2,4 at 3,032,904 B and 64 MiB over ipc and tcp loopback (see the table in
- * the bench header); 16K adds per-message overhead, 256K loses pipelining on the 3 MB gradient.
+ * Floats per chunk message: 131,072 (512 KiB). Median ms per all-reduce, `npm run bench:allreduce --
+ * --chunk 16384,65536,131072,262144` (ipc, separate processes, 2-core VM, two rounds):
+ *   chunk     N=2 3.0 MB  N=2 64 MiB  N=4 3.0 MB  N=4 64 MiB
+ *   16384      7.3/9.8    129/165     19.6/21.8   432/350
+ *   65536      4.5/5.5    109/107     15.4/14.7   345/277
+ *   131072     3.6/4.3    109/106     13.3/12.1   288/280
+ *   262144     4.1/5.2     94/97      14.6/11.9   246/243
+ * Best on this project's 3,032,904-byte gradient, within 15% of the best at 64 MiB. Per-message cost
+ * (a promise, a native call, a fresh buffer) dominates below 64K; bigger chunks pipeline less.
  */
-export const DEFAULT_CHUNK_ELEMENTS = 65_536;
+export const DEFAULT_CHUNK_ELEMENTS = 131_072;
 
 export interface RingAllReduceOptions {
   /** Training step (or any per-call counter), carried in every frame and checked on receipt. */
@@ -30,8 +42,10 @@ function checkArgs(buf: Float32Array, ch: RingChannel, opts: RingAllReduceOption
   };
   const n = ch.worldSize;
   if (!Number.isInteger(n) || n < 1 || n > 0xffff) bad(`worldSize is ${n}, expected 1…65535`);
-  if (!Number.isInteger(ch.rank) || ch.rank < 0 || ch.rank >= n) bad(`rank is ${ch.rank}, expected 0…${n - 1}`);
-  if (!Number.isInteger(opts.step) || opts.step < 0 || opts.step > 0xffffffff) bad(`step is ${opts.step}, expected a u32`);
+  if (!Number.isInteger(ch.rank) || ch.rank < 0 || ch.rank >= n)
+    bad(`rank is ${ch.rank}, expected 0…${n - 1}`);
+  if (!Number.isInteger(opts.step) || opts.step < 0 || opts.step > 0xffffffff)
+    bad(`step is ${opts.step}, expected a u32`);
   if (!Number.isInteger(chunk) || chunk < 1) bad(`chunkElements is ${chunk}, expected an integer ≥ 1`);
   if (buf.length / chunk > 0xffffffff) bad(`${buf.length} floats need more than 2^32 chunks of ${chunk}`);
 }
@@ -48,7 +62,11 @@ function addInto(dst: Float32Array, src: Float32Array): void {
  *   arrive within timeoutMs; E_PROTOCOL when a frame is not the expected one (sender, step, phase,
  *   ring step, segment, chunk, length); E_CLOSED when the channel is closed meanwhile
  */
-export async function ringAllReduce(buf: Float32Array, ch: RingChannel, opts: RingAllReduceOptions): Promise<void> {
+export async function ringAllReduce(
+  buf: Float32Array,
+  ch: RingChannel,
+  opts: RingAllReduceOptions,
+): Promise<void> {
   const chunk = opts.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
   checkArgs(buf, ch, opts, chunk);
   const { rank, worldSize: n } = ch;

@@ -7,14 +7,17 @@ describe('ring layout', () => {
     [2, 5],
     [10, 3],
     [758_226, 8],
-  ])('cuts %i elements over %i ranks into contiguous segments whose sizes differ by at most 1', (length, n) => {
-    const segs = Array.from({ length: n }, (_, i) => segmentSpan(length, n, i));
-    expect(segs[0]!.offset).toBe(0);
-    for (let i = 1; i < n; i++) expect(segs[i]!.offset).toBe(segs[i - 1]!.offset + segs[i - 1]!.length);
-    expect(segs.reduce((s, x) => s + x.length, 0)).toBe(length);
-    const sizes = segs.map((s) => s.length);
-    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
-  });
+  ])(
+    'cuts %i elements over %i ranks into contiguous segments whose sizes differ by at most 1',
+    (length, n) => {
+      const segs = Array.from({ length: n }, (_, i) => segmentSpan(length, n, i));
+      expect(segs[0]!.offset).toBe(0);
+      for (let i = 1; i < n; i++) expect(segs[i]!.offset).toBe(segs[i - 1]!.offset + segs[i - 1]!.length);
+      expect(segs.reduce((s, x) => s + x.length, 0)).toBe(length);
+      const sizes = segs.map((s) => s.length);
+      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+    },
+  );
 
   it('cuts a segment into chunks that cover it, with one empty chunk for an empty segment', () => {
     const seg = { offset: 100, length: 10 };

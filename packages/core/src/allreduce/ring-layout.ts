@@ -23,7 +23,10 @@ export function chunkCount(segmentLength: number, chunkElements: number): number
 /** Chunk c of a segment, as a span of the whole buffer. */
 export function chunkSpan(segment: Span, chunkElements: number, c: number): Span {
   const start = c * chunkElements;
-  return { offset: segment.offset + start, length: Math.max(0, Math.min(chunkElements, segment.length - start)) };
+  return {
+    offset: segment.offset + start,
+    length: Math.max(0, Math.min(chunkElements, segment.length - start)),
+  };
 }
 
 /** The segment a rank sends at overall ring step t (0 … 2N−3); it receives segment sendSegment(t+1). */

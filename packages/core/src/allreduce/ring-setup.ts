@@ -25,10 +25,24 @@ export interface RingPlace {
  * Phase 2: connects to the right neighbour's inbox (messages queue until it is bound).
  * @throws DdpError E_CONFIG when rank or worldSize are out of range or the address is malformed
  */
-export async function connectRing(transport: Transport, inbox: Inbox, place: RingPlace): Promise<RingChannel> {
+export async function connectRing(
+  transport: Transport,
+  inbox: Inbox,
+  place: RingPlace,
+): Promise<RingChannel> {
   const { rank, worldSize } = place;
-  if (!Number.isInteger(worldSize) || worldSize < 1 || !Number.isInteger(rank) || rank < 0 || rank >= worldSize) {
-    throw new DdpError('E_CONFIG', `ring rank ${rank} of world size ${worldSize} is out of range`, 'ranks are 0 … worldSize−1');
+  if (
+    !Number.isInteger(worldSize) ||
+    worldSize < 1 ||
+    !Number.isInteger(rank) ||
+    rank < 0 ||
+    rank >= worldSize
+  ) {
+    throw new DdpError(
+      'E_CONFIG',
+      `ring rank ${rank} of world size ${worldSize} is out of range`,
+      'ranks are 0 … worldSize−1',
+    );
   }
   const right = await transport.outbox(place.rightAddress);
   return { rank, worldSize, left: inbox, right };
@@ -44,11 +58,16 @@ export async function closeRing(ch: RingChannel): Promise<void> {
  * @param bindAddresses one inbox address per rank, to bind (ephemeral ports allowed)
  * @throws DdpError E_CONFIG when an address cannot be bound
  */
-export async function openLocalRing(transport: Transport, bindAddresses: readonly string[]): Promise<RingChannel[]> {
+export async function openLocalRing(
+  transport: Transport,
+  bindAddresses: readonly string[],
+): Promise<RingChannel[]> {
   const inboxes = await Promise.all(bindAddresses.map((a) => bindRingInbox(transport, a)));
   const resolved = inboxes.map((i) => i.address);
   const worldSize = inboxes.length;
   return Promise.all(
-    inboxes.map((inbox, rank) => connectRing(transport, inbox, { rank, worldSize, rightAddress: resolved[(rank + 1) % worldSize]! })),
+    inboxes.map((inbox, rank) =>
+      connectRing(transport, inbox, { rank, worldSize, rightAddress: resolved[(rank + 1) % worldSize]! }),
+    ),
   );
 }

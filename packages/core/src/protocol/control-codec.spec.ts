@@ -10,7 +10,11 @@ describe('control message codec', () => {
   it('round-trips the JSON fields, stamps the version and carries binary frames', () => {
     const indices = Uint32Array.from([5, 1, 70_000]);
     const frames = encodeControl({ type: 'step', step: 4 }, [indices]);
-    expect(JSON.parse(new TextDecoder().decode(frames[0]))).toEqual({ v: PROTOCOL_VERSION, type: 'step', step: 4 });
+    expect(JSON.parse(new TextDecoder().decode(frames[0]))).toEqual({
+      v: PROTOCOL_VERSION,
+      type: 'step',
+      step: 4,
+    });
     const { msg, binary } = decodeControl<Msg>(frames, ['step', 'stop']);
     expect(msg).toEqual({ v: PROTOCOL_VERSION, type: 'step', step: 4 });
     expect(Array.from(uint32FromFrame(binary[0]!, 'indices'))).toEqual([5, 1, 70_000]);
@@ -24,7 +28,9 @@ describe('control message codec', () => {
 
   it('rejects another protocol version, naming both and the fix', () => {
     const frames = [new TextEncoder().encode(JSON.stringify({ v: 99, type: 'step' }))];
-    expect(() => decodeControl(frames, ['step'])).toThrow(/version 99.*version 1; run the same tfjs-ddp version on every host/);
+    expect(() => decodeControl(frames, ['step'])).toThrow(
+      /version 99.*version 1; run the same tfjs-ddp version on every host/,
+    );
   });
 
   it('rejects a type the receiver does not expect, listing the expected ones', () => {

@@ -25,16 +25,28 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  * (not copied here: the transport copies on send).
  * @throws DdpError E_PROTOCOL when the message has no string `type` or cannot be serialised
  */
-export function encodeControl<T extends ControlMessage>(message: T, binary: readonly ArrayBufferView[] = []): Frames {
+export function encodeControl<T extends ControlMessage>(
+  message: T,
+  binary: readonly ArrayBufferView[] = [],
+): Frames {
   if (typeof message.type !== 'string' || message.type === '') {
-    throw new DdpError('E_PROTOCOL', `control message type is ${JSON.stringify(message.type)}, expected a non-empty string`, 'this is a bug in the sender');
+    throw new DdpError(
+      'E_PROTOCOL',
+      `control message type is ${JSON.stringify(message.type)}, expected a non-empty string`,
+      'this is a bug in the sender',
+    );
   }
   let json: string;
   try {
     const { v: _ignored, ...fields } = message as ControlMessage & { v?: unknown };
     json = JSON.stringify({ v: PROTOCOL_VERSION, ...fields });
   } catch (e) {
-    throw new DdpError('E_PROTOCOL', `control message '${message.type}' is not JSON-serialisable: ${String(e)}`, 'this is a bug in the sender', { cause: e });
+    throw new DdpError(
+      'E_PROTOCOL',
+      `control message '${message.type}' is not JSON-serialisable: ${String(e)}`,
+      'this is a bug in the sender',
+      { cause: e },
+    );
   }
   return [encoder.encode(json), ...binary.map(bytesOf)];
 }
@@ -52,23 +64,43 @@ export function decodeControl<T extends ControlMessage = ControlMessage>(
 ): DecodedControl<T> {
   const [head, ...binary] = frames;
   if (head === undefined) {
-    throw new DdpError('E_PROTOCOL', 'control message has no frames', 'a process that is not part of this job is talking to this address');
+    throw new DdpError(
+      'E_PROTOCOL',
+      'control message has no frames',
+      'a process that is not part of this job is talking to this address',
+    );
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(decoder.decode(head));
   } catch (e) {
-    throw new DdpError('E_PROTOCOL', `control message frame 0 (${head.byteLength} bytes) is not UTF-8 JSON`, 'a process that is not part of this job is talking to this address', { cause: e });
+    throw new DdpError(
+      'E_PROTOCOL',
+      `control message frame 0 (${head.byteLength} bytes) is not UTF-8 JSON`,
+      'a process that is not part of this job is talking to this address',
+      { cause: e },
+    );
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new DdpError('E_PROTOCOL', `control message is ${JSON.stringify(parsed)}, expected an object`, 'the sender is broken or runs another version');
+    throw new DdpError(
+      'E_PROTOCOL',
+      `control message is ${JSON.stringify(parsed)}, expected an object`,
+      'the sender is broken or runs another version',
+    );
   }
   const msg = parsed as Record<string, unknown>;
   checkProtocolVersion(msg['v'], `control message '${String(msg['type'])}'`);
   const type = msg['type'];
-  if (typeof type !== 'string' || (expectedTypes !== undefined && !(expectedTypes as readonly string[]).includes(type))) {
+  if (
+    typeof type !== 'string' ||
+    (expectedTypes !== undefined && !(expectedTypes as readonly string[]).includes(type))
+  ) {
     const wanted = expectedTypes ? `one of ${expectedTypes.map((t) => `'${t}'`).join(', ')}` : 'a string';
-    throw new DdpError('E_PROTOCOL', `control message type is ${JSON.stringify(type)}, expected ${wanted}`, 'the peers are out of step; restart the job');
+    throw new DdpError(
+      'E_PROTOCOL',
+      `control message type is ${JSON.stringify(type)}, expected ${wanted}`,
+      'the peers are out of step; restart the job',
+    );
   }
   return { msg: msg as unknown as T & { v: number }, binary };
 }

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { DdpError, isDdpError } from '../errors';
-import { HEADER_BYTES, MessageType, PROTOCOL_VERSION, decodeChunk, encodeChunk, readChunkHeader, type ChunkHeader } from './frame-codec';
+import {
+  HEADER_BYTES,
+  MessageType,
+  PROTOCOL_VERSION,
+  decodeChunk,
+  encodeChunk,
+  readChunkHeader,
+  type ChunkHeader,
+} from './frame-codec';
 
 const header: Omit<ChunkHeader, 'count'> = {
   type: MessageType.RingChunk,
@@ -54,8 +62,12 @@ describe('chunk frame codec', () => {
 
   it('rejects a truncated header and a truncated payload', () => {
     const [head, body] = encodeChunk(header, payload);
-    expect(protocolError(() => decodeChunk([head!.subarray(0, 20), body!], expected)).message).toContain('truncated');
-    expect(protocolError(() => decodeChunk([head!, body!.subarray(0, 12)], expected)).message).toContain('12 bytes');
+    expect(protocolError(() => decodeChunk([head!.subarray(0, 20), body!], expected)).message).toContain(
+      'truncated',
+    );
+    expect(protocolError(() => decodeChunk([head!, body!.subarray(0, 12)], expected)).message).toContain(
+      '12 bytes',
+    );
     expect(protocolError(() => decodeChunk([head!], expected)).message).toContain('1 frames');
   });
 
@@ -86,7 +98,9 @@ describe('chunk frame codec', () => {
   });
 
   it('refuses to encode a header field that does not fit its width', () => {
-    expect(protocolError(() => encodeChunk({ ...header, segment: 70_000 }, payload)).message).toContain("'segment'");
+    expect(protocolError(() => encodeChunk({ ...header, segment: 70_000 }, payload)).message).toContain(
+      "'segment'",
+    );
     expect(protocolError(() => encodeChunk({ ...header, step: -1 }, payload)).message).toContain("'step'");
   });
 

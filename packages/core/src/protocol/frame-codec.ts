@@ -57,7 +57,11 @@ function checkRange(h: ChunkHeader): void {
   for (const field of Object.keys(LIMITS) as Field[]) {
     const v = h[field];
     if (!Number.isInteger(v) || v < 0 || v > LIMITS[field]) {
-      throw new DdpError('E_PROTOCOL', `chunk header field '${field}' is ${v}, outside 0…${LIMITS[field]}`, 'this is a bug in the caller');
+      throw new DdpError(
+        'E_PROTOCOL',
+        `chunk header field '${field}' is ${v}, outside 0…${LIMITS[field]}`,
+        'this is a bug in the caller',
+      );
     }
   }
 }
@@ -87,26 +91,47 @@ export function encodeChunk(header: Omit<ChunkHeader, 'count'>, payload: Float32
 
 /** Reads a header without checking it against expectations (magic, version and length are checked). */
 export function readChunkHeader(frames: Frames): ChunkHeader {
-  const hint = 'a process that is not part of this job, or another tfjs-ddp version, is sending to this address';
+  const hint =
+    'a process that is not part of this job, or another tfjs-ddp version, is sending to this address';
   if (frames.length !== 2) {
-    throw new DdpError('E_PROTOCOL', `chunk message has ${frames.length} frames, expected 2 (header, payload)`, hint);
+    throw new DdpError(
+      'E_PROTOCOL',
+      `chunk message has ${frames.length} frames, expected 2 (header, payload)`,
+      hint,
+    );
   }
   const head = frames[0]!;
   if (head.byteLength < HEADER_BYTES) {
-    throw new DdpError('E_PROTOCOL', `chunk header is truncated: ${head.byteLength} bytes, expected ${HEADER_BYTES}`, hint);
+    throw new DdpError(
+      'E_PROTOCOL',
+      `chunk header is truncated: ${head.byteLength} bytes, expected ${HEADER_BYTES}`,
+      hint,
+    );
   }
   const magic = String.fromCharCode(head[0]!, head[1]!, head[2]!, head[3]!);
   if (magic !== FRAME_MAGIC) {
-    throw new DdpError('E_PROTOCOL', `chunk header magic is ${JSON.stringify(magic)}, expected "${FRAME_MAGIC}"`, hint);
+    throw new DdpError(
+      'E_PROTOCOL',
+      `chunk header magic is ${JSON.stringify(magic)}, expected "${FRAME_MAGIC}"`,
+      hint,
+    );
   }
   const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
   checkProtocolVersion(dv.getUint8(4), 'chunk header');
   if (head.byteLength !== HEADER_BYTES) {
-    throw new DdpError('E_PROTOCOL', `chunk header is ${head.byteLength} bytes, expected ${HEADER_BYTES}`, hint);
+    throw new DdpError(
+      'E_PROTOCOL',
+      `chunk header is ${head.byteLength} bytes, expected ${HEADER_BYTES}`,
+      hint,
+    );
   }
   const phase = PHASE_NAME[dv.getUint8(12)];
   if (phase === undefined) {
-    throw new DdpError('E_PROTOCOL', `chunk header field 'phase' is ${dv.getUint8(12)}, expected 0 or 1`, hint);
+    throw new DdpError(
+      'E_PROTOCOL',
+      `chunk header field 'phase' is ${dv.getUint8(12)}, expected 0 or 1`,
+      hint,
+    );
   }
   return {
     type: dv.getUint8(5) as MessageType,
@@ -120,7 +145,16 @@ export function readChunkHeader(frames: Frames): ChunkHeader {
   };
 }
 
-const FIELDS: readonly (keyof ChunkHeader)[] = ['type', 'sender', 'step', 'phase', 'ringStep', 'segment', 'chunk', 'count'];
+const FIELDS: readonly (keyof ChunkHeader)[] = [
+  'type',
+  'sender',
+  'step',
+  'phase',
+  'ringStep',
+  'segment',
+  'chunk',
+  'count',
+];
 
 /**
  * Checks a received chunk against what the receiver expects and returns its payload (a view when the

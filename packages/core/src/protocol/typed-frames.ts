@@ -11,7 +11,11 @@ const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
  */
 export function assertLittleEndianHost(): void {
   if (!LITTLE_ENDIAN) {
-    throw new DdpError('E_INTERNAL', 'this host is big-endian; tfjs-ddp frames are little-endian', 'run on x86-64 or arm64');
+    throw new DdpError(
+      'E_INTERNAL',
+      'this host is big-endian; tfjs-ddp frames are little-endian',
+      'run on x86-64 or arm64',
+    );
   }
 }
 
@@ -28,7 +32,11 @@ function view32<T extends Float32Array | Uint32Array>(
 ): T {
   assertLittleEndianHost();
   if (frame.byteLength % 4 !== 0) {
-    throw new DdpError('E_PROTOCOL', `${what} is ${frame.byteLength} bytes, not a multiple of 4`, 'the sender is broken or runs another version');
+    throw new DdpError(
+      'E_PROTOCOL',
+      `${what} is ${frame.byteLength} bytes, not a multiple of 4`,
+      'the sender is broken or runs another version',
+    );
   }
   const n = frame.byteLength / 4;
   if (frame.byteOffset % 4 === 0) return make(frame.buffer, frame.byteOffset, n);
@@ -42,7 +50,12 @@ function view32<T extends Float32Array | Uint32Array>(
  * @throws DdpError E_PROTOCOL when the length is not a multiple of 4
  */
 export function float32FromFrame(frame: Uint8Array, what: string): Float32Array {
-  return view32(frame, what, (b, o, n) => new Float32Array(b, o, n), (n) => new Float32Array(n));
+  return view32(
+    frame,
+    what,
+    (b, o, n) => new Float32Array(b, o, n),
+    (n) => new Float32Array(n),
+  );
 }
 
 /**
@@ -50,5 +63,10 @@ export function float32FromFrame(frame: Uint8Array, what: string): Float32Array 
  * @throws DdpError E_PROTOCOL when the length is not a multiple of 4
  */
 export function uint32FromFrame(frame: Uint8Array, what: string): Uint32Array {
-  return view32(frame, what, (b, o, n) => new Uint32Array(b, o, n), (n) => new Uint32Array(n));
+  return view32(
+    frame,
+    what,
+    (b, o, n) => new Uint32Array(b, o, n),
+    (n) => new Uint32Array(n),
+  );
 }

@@ -25,7 +25,10 @@ async function rejection(p: Promise<unknown>): Promise<unknown> {
   throw new Error('expected a rejection');
 }
 
-export function describeTransport(name: string, makeFixture: () => Promise<TransportFixture> | TransportFixture): void {
+export function describeTransport(
+  name: string,
+  makeFixture: () => Promise<TransportFixture> | TransportFixture,
+): void {
   describe(`Transport contract: ${name}`, () => {
     let fx: TransportFixture;
     const toClose: { close(): Promise<void> }[] = [];
@@ -68,7 +71,12 @@ export function describeTransport(name: string, makeFixture: () => Promise<Trans
       await out.send([text('big'), big]);
       const [head, body] = await inbox.recv(5000);
       expect(str(head)).toBe('big');
-      expect(Buffer.compare(Buffer.from(body!.buffer, body!.byteOffset, body!.byteLength), Buffer.from(big.buffer))).toBe(0);
+      expect(
+        Buffer.compare(
+          Buffer.from(body!.buffer, body!.byteOffset, body!.byteLength),
+          Buffer.from(big.buffer),
+        ),
+      ).toBe(0);
     });
 
     it('lets a sender overwrite its buffer as soon as send resolves', async () => {
@@ -132,7 +140,9 @@ export function describeTransport(name: string, makeFixture: () => Promise<Trans
 
     it('routes requests from several clients to the server and each reply back to its sender', async () => {
       const server = track(await fx.transport.server(fx.bindAddress('server')));
-      const clients = await Promise.all([0, 1, 2].map(async () => track(await fx.transport.client(server.address))));
+      const clients = await Promise.all(
+        [0, 1, 2].map(async () => track(await fx.transport.client(server.address))),
+      );
       await Promise.all(clients.map((c, i) => c.send([text(`hello ${i}`), new Uint8Array([i])])));
       const peers = new Map<string, number>();
       for (let k = 0; k < 3; k++) {

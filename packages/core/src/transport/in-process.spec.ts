@@ -4,8 +4,14 @@ import { describeTransport } from './describe-transport';
 import { InProcessTransport } from './in-process';
 
 let n = 0;
-describeTransport('in-process', () => ({ transport: new InProcessTransport(), bindAddress: (label) => `inproc://${label}-${n++}` }));
-describeTransport('in-process with inproc://* names', () => ({ transport: new InProcessTransport(), bindAddress: () => 'inproc://*' }));
+describeTransport('in-process', () => ({
+  transport: new InProcessTransport(),
+  bindAddress: (label) => `inproc://${label}-${n++}`,
+}));
+describeTransport('in-process with inproc://* names', () => ({
+  transport: new InProcessTransport(),
+  bindAddress: () => 'inproc://*',
+}));
 
 describe('InProcessTransport', () => {
   it('queues messages sent before the inbox is bound and hands them over on bind', async () => {

@@ -74,7 +74,11 @@ export class InProcessTransport implements Transport {
         if (mailbox.closed) throw closedError('server', addr);
         const client = this.clients.get(peer);
         if (!client || client.server !== addr) {
-          throw new DdpError('E_CLOSED', `peer '${peer}' is not connected to server ${addr}`, 'the worker has gone; check its logs');
+          throw new DdpError(
+            'E_CLOSED',
+            `peer '${peer}' is not connected to server ${addr}`,
+            'the worker has gone; check its logs',
+          );
         }
         client.mailbox.put(copyFrames(frames));
       },
@@ -106,7 +110,11 @@ export class InProcessTransport implements Transport {
 
   private checkScheme(address: string): void {
     if (!address.startsWith(SCHEME) || address.length === SCHEME.length) {
-      throw new DdpError('E_CONFIG', `address '${address}' is not an in-process address`, `use ${SCHEME}<name>`);
+      throw new DdpError(
+        'E_CONFIG',
+        `address '${address}' is not an in-process address`,
+        `use ${SCHEME}<name>`,
+      );
     }
   }
 
@@ -115,7 +123,11 @@ export class InProcessTransport implements Transport {
     const addr = address === `${SCHEME}*` ? `${SCHEME}ephemeral-${this.nextId++}` : address;
     const existing = this.endpoints.get(addr);
     if (existing?.kind !== undefined) {
-      throw new DdpError('E_CONFIG', `${addr} is already bound by a ${existing.kind}`, `use another name or ${SCHEME}*`);
+      throw new DdpError(
+        'E_CONFIG',
+        `${addr} is already bound by a ${existing.kind}`,
+        `use another name or ${SCHEME}*`,
+      );
     }
     if (existing) existing.kind = kind;
     else this.endpoints.set(addr, { kind, mailbox: new Mailbox() });
@@ -136,7 +148,11 @@ export class InProcessTransport implements Transport {
       this.endpoints.set(address, ep);
     }
     if (ep.kind !== undefined && ep.kind !== kind) {
-      throw new DdpError('E_CONFIG', `${address} is bound by a ${ep.kind}, not a ${kind}`, 'connect outboxes to inboxes and clients to servers');
+      throw new DdpError(
+        'E_CONFIG',
+        `${address} is bound by a ${ep.kind}, not a ${kind}`,
+        'connect outboxes to inboxes and clients to servers',
+      );
     }
     ep.mailbox.put(d);
   }

@@ -13,7 +13,9 @@ export function recvTimeoutError(what: string, address: string, timeoutMs: numbe
 
 /** E_CLOSED for an endpoint that was closed before or while it was used. */
 export function closedError(what: string, address: string, cause?: unknown): DdpError {
-  return new DdpError('E_CLOSED', `${what} ${address} is closed`, 'do not use an endpoint after close()', { cause });
+  return new DdpError('E_CLOSED', `${what} ${address} is closed`, 'do not use an endpoint after close()', {
+    cause,
+  });
 }
 
 /**
@@ -22,6 +24,10 @@ export function closedError(what: string, address: string, cause?: unknown): Ddp
  */
 export function checkTimeout(timeoutMs: number, what: string): void {
   if (!Number.isFinite(timeoutMs) || timeoutMs < 0) {
-    throw new DdpError('E_INTERNAL', `${what} timeout is ${timeoutMs} ms, expected a finite number ≥ 0`, 'this is a bug in the caller');
+    throw new DdpError(
+      'E_INTERNAL',
+      `${what} timeout is ${timeoutMs} ms, expected a finite number ≥ 0`,
+      'this is a bug in the caller',
+    );
   }
 }

@@ -32,19 +32,39 @@ export function mapZmqError(e: unknown, ctx: ZmqErrorContext): DdpError {
     return recvTimeoutError(ctx.what, ctx.address, ctx.timeoutMs);
   }
   if (code === 'EHOSTUNREACH') {
-    return new DdpError('E_CLOSED', `peer '${ctx.peer ?? '?'}' is not connected to ${ctx.what} ${ctx.address}`, 'the peer has gone or never connected; check its logs', { cause: e });
+    return new DdpError(
+      'E_CLOSED',
+      `peer '${ctx.peer ?? '?'}' is not connected to ${ctx.what} ${ctx.address}`,
+      'the peer has gone or never connected; check its logs',
+      { cause: e },
+    );
   }
   if (code === 'EAGAIN') {
-    return new DdpError('E_TIMEOUT', `send queue of ${ctx.what} ${ctx.address} is full${ctx.peer ? ` for peer '${ctx.peer}'` : ''}`, 'the peer is not reading; check that it is alive', { cause: e });
+    return new DdpError(
+      'E_TIMEOUT',
+      `send queue of ${ctx.what} ${ctx.address} is full${ctx.peer ? ` for peer '${ctx.peer}'` : ''}`,
+      'the peer is not reading; check that it is alive',
+      { cause: e },
+    );
   }
-  return new DdpError('E_INTERNAL', `ZeroMQ error on ${ctx.what} ${ctx.address}: ${code ?? ''} ${String(e)}`, 'report this with the log', { cause: e });
+  return new DdpError(
+    'E_INTERNAL',
+    `ZeroMQ error on ${ctx.what} ${ctx.address}: ${code ?? ''} ${String(e)}`,
+    'report this with the log',
+    { cause: e },
+  );
 }
 
 /** Maps a bind or connect failure: a bad or busy address is a configuration error. */
 export function mapZmqAddressError(e: unknown, op: 'bind' | 'connect', address: string): DdpError {
   const code = zmqCode(e);
   if (code === 'EADDRINUSE') {
-    return new DdpError('E_CONFIG', `cannot ${op} ${address}: address in use`, 'pick another port (or port 0 for any free one) or stop the process holding it', { cause: e });
+    return new DdpError(
+      'E_CONFIG',
+      `cannot ${op} ${address}: address in use`,
+      'pick another port (or port 0 for any free one) or stop the process holding it',
+      { cause: e },
+    );
   }
   return new DdpError(
     'E_CONFIG',

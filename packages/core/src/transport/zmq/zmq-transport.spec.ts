@@ -32,7 +32,10 @@ describe('ZmqTransport', () => {
     const first = await t.inbox('tcp://127.0.0.1:0');
     try {
       await expect(t.inbox(first.address)).rejects.toSatisfy(
-        (e) => isDdpError(e, 'E_CONFIG') && (e as Error).message.includes(first.address) && (e as Error).message.includes('in use'),
+        (e) =>
+          isDdpError(e, 'E_CONFIG') &&
+          (e as Error).message.includes(first.address) &&
+          (e as Error).message.includes('in use'),
       );
     } finally {
       await first.close();
@@ -40,6 +43,8 @@ describe('ZmqTransport', () => {
   });
 
   it('reports a malformed address as E_CONFIG', async () => {
-    await expect(new ZmqTransport().inbox('nonsense://x')).rejects.toSatisfy((e) => isDdpError(e, 'E_CONFIG'));
+    await expect(new ZmqTransport().inbox('nonsense://x')).rejects.toSatisfy((e) =>
+      isDdpError(e, 'E_CONFIG'),
+    );
   });
 });
