@@ -14,7 +14,7 @@ describe.runIf(haveData)('training on the real Fashion-MNIST', () => {
   it('reaches a test accuracy above 0.7 in 120 steps, and the exported model reproduces it', async () => {
     const runDir = join(tmp('real'), 'r');
     // 120 steps of 64 at 32×32 reached 0.7515 here (seeded, deterministic on one machine).
-    const r = await runCli(['train', '--resize', '32', '--batch-size', '64', '--max-steps', '120', '--backend', 'wasm', '--run-dir', runDir]);
+    const r = await runCli(['train', '--workers', '1', '--resize', '32', '--batch-size', '64', '--max-steps', '120', '--backend', 'wasm', '--run-dir', runDir]);
     expect(r.stderr).toMatch(/done: 120 steps/);
     expect(r.code).toBe(0);
     const summary = readJson(join(runDir, 'summary.json'));

@@ -20,7 +20,7 @@ beforeAll(async () => {
 describe('tfjs-ddp train', () => {
   it('trains, prints one JSON object per line when not on a TTY, and leaves a complete run directory', async () => {
     const runDir = join(tmp('run'), 'r');
-    const r = await runCli(['train', ...common(), '--batch-size', '32', '--epochs', '2', '--max-steps', '8', '--run-dir', runDir]);
+    const r = await runCli(['train', ...common(), '--workers', '1', '--batch-size', '32', '--epochs', '2', '--max-steps', '8', '--run-dir', runDir]);
     expect(r.stderr).toMatch(/done: 8 steps, test accuracy [\d.]+; results in /);
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
@@ -59,7 +59,7 @@ describe('tfjs-ddp train', () => {
 
   it('stops at a step boundary on SIGINT, writes everything, exits 130 and says how to go on', async () => {
     const runDir = join(tmp('run'), 'r');
-    const run = startCli(['train', ...common(), '--batch-size', '16', '--epochs', '50', '--run-dir', runDir]);
+    const run = startCli(['train', ...common(), '--workers', '1', '--batch-size', '16', '--epochs', '50', '--run-dir', runDir]);
     await run.waitForLine(/"type":"step".*"step":3,/);
     run.child.kill('SIGINT');
     const r = await run.exit;

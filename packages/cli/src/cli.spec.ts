@@ -27,7 +27,8 @@ describe('tfjs-ddp', () => {
       expect(r.code).toBe(0);
       expect(r.stderr).toBe('');
       expect(r.stdout).toContain('Usage: tfjs-ddp <command> [options]');
-      for (const c of COMMANDS) expect(r.stdout).toMatch(new RegExp(`^  ${c.name} +${c.summary}$`, 'm'));
+      const esc = (t: string) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      for (const c of COMMANDS) expect(r.stdout).toMatch(new RegExp(`^  ${c.name} +${esc(c.summary)}$`, 'm'));
     }
   });
 
@@ -54,7 +55,7 @@ describe('tfjs-ddp', () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(
-      "tfjs-ddp: E_USAGE: unknown command 'bogus-command' (commands: info); run 'tfjs-ddp --help' for usage\n",
+      `tfjs-ddp: E_USAGE: unknown command 'bogus-command' (commands: ${COMMANDS.map((c) => c.name).join(', ')}); run 'tfjs-ddp --help' for usage\n`,
     );
   });
 
