@@ -91,13 +91,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
       if (ranks.every((r) => got.has(r))) return got;
       const left = deadline - Date.now();
       if (left <= 0) this.fail({ kind: 'timeout', missingRanks: ranks.filter((r) => !got.has(r)), waitedMs: timeoutMs });
-      let m: { peer: string; frames: Uint8Array[] };
-      try {
-        m = await this.o.server.recv(Math.min(POLL_MS, left));
-      } catch (e) {
-        if (isDdpError(e, 'E_TIMEOUT')) continue;
-        throw e;
-      }
+      const m = await this.poll(left);
+      if (m === null) continue;
       const rank = this.rankOf.get(m.peer);
       if (rank === undefined) {
         this.o.log.warn({ peer: m.peer }, 'message from an unknown peer ignored');
@@ -114,6 +109,16 @@ export class RemoteWorkerGroup implements WorkerGroup {
 
   private readonly rankOf = new Map<string, number>();
 
+  /** One short receive (so failures reported meanwhile are seen promptly); null when nothing came. */
+  private async poll(leftMs: number): Promise<{ peer: string; frames: Uint8Array[] } | null> {
+    try {
+      return await this.o.server.recv(Math.min(POLL_MS, leftMs));
+    } catch (e) {
+      if (isDdpError(e, 'E_TIMEOUT')) return null;
+      throw e;
+    }
+  }
+
   private async sendTo(rank: number, m: CoordinatorToWorker, binary: Uint8Array[] = []): Promise<void> {
     await this.o.server.send(this.peers[rank]!, encodeControl(m, binary));
   }
@@ -127,13 +132,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
       if (this.failure !== null) this.fail(this.failure);
       const left = deadline - Date.now();
       if (left <= 0) this.fail({ kind: 'timeout', missingRanks: Array.from({ length: worldSize - joins.length }, (_, k) => joins.length + k), waitedMs: rendezvousTimeoutMs });
-      let m: { peer: string; frames: Uint8Array[] };
-      try {
-        m = await this.o.server.recv(Math.min(POLL_MS, left));
-      } catch (e) {
-        if (isDdpError(e, 'E_TIMEOUT')) continue;
-        throw e;
-      }
+      const m = await this.poll(left);
+      if (m === null) continue;
       const { msg } = decodeControl<WorkerToCoordinator>(m.frames);
       if (msg.type !== 'join') this.fail({ kind: 'protocol', rank: null, message: `sent ${msg.type} before joining` });
       if (msg.version !== this.o.version) {

@@ -13,3 +13,4 @@ export { InProcessTransport } from './transport/in-process';
 export * from './allreduce/ring-channel';
 export * from './allreduce/ring-allreduce';
 export * from './allreduce/ring-setup';
+export * from './prng';

@@ -32,7 +32,5 @@ export type { FashionMnist, FashionMnistSplit, LoadFashionMnistOptions } from '.
 export { epochOrder, evalShards, globalBatches, splitBatch, splitCounts, stepsPerEpoch } from './sampler';
 export type { Shard } from './sampler';
 export { gatherImages, gatherLabels } from './gather';
-export { mix32, mixSeed, mulberry32, randomInt } from './prng';
-export type { Rng } from './prng';
 export { syntheticSplit, writeSyntheticFashionMnist } from './synthetic';
 export type { SyntheticOptions } from './synthetic';

@@ -17,7 +17,7 @@
 //   with no padding (torch's DistributedSampler pads by repeating samples, which skews the metric).
 
 import { DdpError } from '@tfjs-ddp/core';
-import { mixSeed, mulberry32, randomInt } from './prng';
+import { mixSeed, mulberry32, randomInt } from '@tfjs-ddp/core';
 
 /**
  * The order in which an epoch visits the samples.

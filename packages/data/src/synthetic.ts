@@ -12,8 +12,8 @@ import { FASHION_MNIST_CLASSES } from './fashion-mnist';
 import { FASHION_MNIST_NAMES } from './fashion-mnist-files';
 import type { Sha256Map } from './fashion-mnist-files';
 import { writeIdx } from './idx-writer';
-import { mixSeed, mulberry32, randomInt } from './prng';
-import type { Rng } from './prng';
+import { mixSeed, mulberry32, randomInt } from '@tfjs-ddp/core';
+import type { Rng } from '@tfjs-ddp/core';
 
 const SIDE = 28;
 

@@ -7,6 +7,7 @@ import type { Transport } from '../transport/transport';
 import { ringAllReduce, type RingAllReduceOptions } from './ring-allreduce';
 import type { RingChannel } from './ring-channel';
 import { closeRing, openLocalRing } from './ring-setup';
+import { mulberry32 } from '../prng';
 
 export interface RingFixture {
   transport: Transport;
@@ -16,16 +17,10 @@ export interface RingFixture {
   maxRanks: number;
 }
 
-/** Deterministic PRNG (mulberry32) so a failure reproduces. */
+/** Deterministic uniform [0, 1) numbers (mulberry32) so a failure reproduces. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 /** Test reference: the element-wise sum in float64. */

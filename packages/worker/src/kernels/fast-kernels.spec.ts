@@ -3,20 +3,15 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers' bundle registers tfjs-core's gradient functions (tfjs-core's own node bundle does not).
 import '@tensorflow/tfjs-layers';
+import { mulberry32 } from '@tfjs-ddp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerFastKernels } from './fast-kernels';
 import { type ConvCase, convOutShape, refBackpropFilter, refBackpropInput, refMaxPoolGrad } from './reference-conv';
 
-/** mulberry32: a small seeded PRNG so every failing case can be replayed. */
+/** Seeded uniform [0, 1) numbers, so every failing case can be replayed. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 4294967296;
 }
 
 function randomArray(n: number, r: () => number): Float32Array {

@@ -1,5 +1,5 @@
-// Small deterministic PRNG (mulberry32) and a 32-bit mixer, used by the sampler and the synthetic
-// dataset writer. Integer-only arithmetic (Math.imul, >>>), so the same seed gives the same stream
+// Small deterministic PRNG (mulberry32) and a 32-bit mixer, used by the sampler, the synthetic
+// dataset writer and tests. Integer-only arithmetic (Math.imul, >>>), so the same seed gives the same stream
 // on every machine and every Node version.
 
 /** A generator of uniformly distributed uint32 values. */
