@@ -13,3 +13,4 @@ export * from './engine/worker-engine';
 export * from './engine/in-process-group';
 export * from './io/evaluate-saved';
 export * from './process/worker-process';
+export * from './train/score';

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { GradientLayout } from './gradient-layout';
 import type { Batch } from './input-pipeline';
+import { correctCount, scoreBatch, summedCrossEntropy } from './score';
 
 export interface OptimizerArgs {
   lr: number;
@@ -51,9 +52,8 @@ export class Trainer {
     let correctT: tf.Scalar | undefined;
     const { value, grads } = tf.variableGrads(() => {
       const logits = this.model.apply(batch.x, { training: true }) as tf.Tensor2D;
-      correctT = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.y), 'int32')) as tf.Scalar);
-      const onehot = tf.oneHot(batch.y, logits.shape[1]);
-      return tf.losses.softmaxCrossEntropy(onehot, logits, undefined, undefined, tf.Reduction.SUM) as tf.Scalar;
+      correctT = tf.keep(correctCount(logits, batch.y));
+      return summedCrossEntropy(logits, batch.y);
     }, this.layout.variables as tf.Variable[]);
     try {
       await this.layout.flatten(grads, acc, true);
@@ -77,13 +77,7 @@ export class Trainer {
 
   /** Loss and accuracy in inference mode (moving BatchNorm statistics). */
   evaluate(batch: Batch): MicroBatchResult {
-    return tf.tidy(() => {
-      const logits = this.model.apply(batch.x, { training: false }) as tf.Tensor2D;
-      const onehot = tf.oneHot(batch.y, logits.shape[1]);
-      const loss = tf.losses.softmaxCrossEntropy(onehot, logits, undefined, undefined, tf.Reduction.SUM);
-      const correct = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), batch.y), 'int32'));
-      return { lossSum: loss.dataSync()[0]!, correct: correct.dataSync()[0]!, count: batch.y.shape[0] };
-    });
+    return scoreBatch(this.model, batch);
   }
 
   dispose(): void {

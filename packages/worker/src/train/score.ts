@@ -1,0 +1,35 @@
+// How a batch's logits are scored, the same way in training, evaluation and `tfjs-ddp eval`: the
+// cross-entropy summed (not averaged) over the batch, so sums from micro-batches and ranks add up
+// to the global batch's, and the number of correct top-1 predictions.
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Batch } from './input-pipeline';
+
+export interface BatchScore {
+  /** Summed cross-entropy over the batch. */
+  lossSum: number;
+  correct: number;
+  count: number;
+}
+
+/** Summed softmax cross-entropy of `logits` against class ids `y` (a scalar tensor). */
+export function summedCrossEntropy(logits: tf.Tensor2D, y: tf.Tensor1D): tf.Scalar {
+  return tf.losses.softmaxCrossEntropy(tf.oneHot(y, logits.shape[1]), logits, undefined, undefined, tf.Reduction.SUM) as tf.Scalar;
+}
+
+/** Number of rows of `logits` whose arg-max is the label (an int32 scalar tensor). */
+export function correctCount(logits: tf.Tensor2D, y: tf.Tensor1D): tf.Scalar {
+  return tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')) as tf.Scalar;
+}
+
+/** Loss and accuracy of `model` on `batch` in inference mode (moving BatchNorm statistics). */
+export function scoreBatch(model: tfl.LayersModel, batch: Batch): BatchScore {
+  return tf.tidy(() => {
+    const logits = model.apply(batch.x, { training: false }) as tf.Tensor2D;
+    return {
+      lossSum: summedCrossEntropy(logits, batch.y).dataSync()[0]!,
+      correct: correctCount(logits, batch.y).dataSync()[0]!,
+      count: batch.y.shape[0],
+    };
+  });
+}
