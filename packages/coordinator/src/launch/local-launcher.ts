@@ -63,10 +63,6 @@ export class LocalWorkers {
     return this.procs.map((p) => p.pid ?? -1);
   }
 
-  lastLine(i: number): string | null {
-    return this.lastLines[i] ?? null;
-  }
-
   /** Waits up to graceMs for the workers to exit by themselves, then SIGTERM, then SIGKILL. */
   async stop(graceMs = 5000): Promise<void> {
     this.stopping = true;
