@@ -10,7 +10,7 @@ export interface Inbox {
   /** Where senders connect (resolved: e.g. tcp://127.0.0.1:41234 after binding port 0 / '*'). */
   readonly address: string;
   /**
-   * Next message, in arrival order.
+   * Next message, in arrival order. Its frames belong to the caller, who may modify them.
    * @throws DdpError E_TIMEOUT after timeoutMs, E_CLOSED if the inbox is closed while waiting
    */
   recv(timeoutMs: number): Promise<Frames>;
@@ -21,6 +21,12 @@ export interface Inbox {
 export interface Outbox {
   /** Queues a message; resolves once the transport has taken it (not when it is received). */
   send(frames: Frames): Promise<void>;
+  /**
+   * Like send, but may read the frames' bytes after it resolves (ZeroMQ sends them in place), so the
+   * caller must leave them unchanged until the receiver has the message. Optional: a transport that
+   * copies anyway leaves it out and callers use send.
+   */
+  sendInPlace?(frames: Frames): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,8 +1,9 @@
 // One-at-a-time access to a zeromq.js socket. zeromq.js allows a single pending receive (and send)
 // per socket ('Socket is busy reading' / EBUSY otherwise), and has no per-call timeout, so receives
 // queue here and each sets the socket's receiveTimeout to what is left of its own deadline (no
-// Promise.race: a receive abandoned by a timer would later eat the next message). Sends copy their
-// frames at call time, because zeromq.js sends buffers > 128 bytes zero-copy after send() resolves.
+// Promise.race: a receive abandoned by a timer would later eat the next message). send() copies its
+// frames at call time, because zeromq.js sends buffers > 128 bytes zero-copy after send() resolves;
+// sendInPlace() does not, for callers that can prove the bytes stay unchanged (the ring all-reduce).
 import { checkTimeout } from '../transport-errors';
 import { mapZmqError, type ZmqErrorContext } from './zmq-errors';
 
@@ -56,13 +57,29 @@ export class SerialSocket {
    * @param peer for a ROUTER: the routing id to put in front (latin1, so any id bytes round-trip)
    */
   send(frames: readonly Uint8Array[], peer?: string): Promise<void> {
+    return this.enqueue(
+      frames.map((f) => Buffer.copyBytesFrom(f)),
+      peer,
+    );
+  }
+
+  /**
+   * Queues views of `frames` (no copy): ZeroMQ reads frames over 128 bytes from the caller's memory,
+   * possibly after the returned promise resolves, so the caller must not modify them until the
+   * receiver has the message.
+   */
+  sendInPlace(frames: readonly Uint8Array[]): Promise<void> {
+    // Buffer views, because zeromq.js sends Buffers (and ArrayBuffers) as bytes, anything else as text.
+    return this.enqueue(frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
+  }
+
+  private enqueue(buffers: Buffer[], peer?: string): Promise<void> {
     if (this.isClosed) return Promise.reject(mapZmqError(undefined, this.ctx()));
-    const copies = frames.map((f) => Buffer.copyBytesFrom(f));
-    if (peer !== undefined) copies.unshift(Buffer.from(peer, 'latin1'));
+    if (peer !== undefined) buffers.unshift(Buffer.from(peer, 'latin1'));
     const run = async (): Promise<void> => {
       if (this.isClosed) throw mapZmqError(undefined, this.ctx());
       try {
-        await this.socket.send!(copies);
+        await this.socket.send!(buffers);
       } catch (e) {
         throw mapZmqError(e, { ...this.ctx(), peer });
       }

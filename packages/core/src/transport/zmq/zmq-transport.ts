@@ -82,6 +82,9 @@ export class ZmqTransport implements Transport {
     const io = new SerialSocket(push, 'outbox to', address);
     return {
       send: (frames) => io.send(frames),
+      // Over inproc:// ZeroMQ hands the sender's memory itself to the receiver, which owns what it
+      // receives and may modify it: copy there.
+      sendInPlace: (frames) => (address.startsWith('inproc://') ? io.send(frames) : io.sendInPlace(frames)),
       close: async () => io.close(),
     };
   }
