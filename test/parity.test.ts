@@ -46,7 +46,7 @@ describe('data-parallel parity', () => {
       const bufs = await Promise.all(ranks.map((e, r) => e.computeGradients(parts[r]!)));
       await Promise.all(bufs.map((b, r) => ringAllReduce(b.buffer, channels[r]!, { step, timeoutMs: 10_000 })));
       for (const b of bufs) expect(maxRelErr(b.buffer, ref.buffer)).toBeLessThan(1e-5);
-      expect(bufs[0]!.buffer.at(-1)).toBe(24); // the summed sample count rides along with the gradient
+      expect(bufs[0]!.buffer.at(-2)).toBe(24); // the summed sample count rides along with the gradient (then the abort flag)
       single.applyReduced(ref.buffer);
       ranks.forEach((e, r) => e.applyReduced(bufs[r]!.buffer));
     }

@@ -11,7 +11,7 @@ import { DdpError, type TrainConfig, type WorkerGroup, type WorkerSettings } fro
 import { ZmqTransport } from '@tfjs-ddp/core/zmq';
 import { LocalWorkers, RemoteWorkerGroup, type LoopLogger, type RunDir } from '@tfjs-ddp/coordinator';
 import { loadFashionMnist } from '@tfjs-ddp/data';
-import { InProcessGroup, WorkerEngine, selectBackend } from '@tfjs-ddp/worker';
+import { InProcessGroup, createEngine, selectBackend } from '@tfjs-ddp/worker';
 import type { Logger } from 'pino';
 import { CLI_VERSION } from './version';
 
@@ -53,7 +53,10 @@ export function workerSettings(config: TrainConfig, dataAddress: string | null):
     resize: config.resize,
     pool: config.pool,
     seed: config.seed,
+    batchSize: config.batchSize,
     microBatch: config.microBatch,
+    memoryBudget: config.memoryBudget,
+    memoryMargin: config.memoryMargin,
     backend: config.backend,
     dataDir: config.dataDir,
     verifyData: config.verifyData,
@@ -74,7 +77,8 @@ export async function startInProcess(config: TrainConfig, env: Record<string, st
     log: (fields, msg) => log.info(fields, msg),
   });
   log.info({ source: data.source, origin: data.origin, train: data.train.count, test: data.test.count }, 'data loaded');
-  const group = await InProcessGroup.create([new WorkerEngine(data, config, backend)]);
+  const engine = await createEngine({ data, settings: config, backend, env, log });
+  const group = await InProcessGroup.create([engine]);
   return { group, shutdown: () => group.close() };
 }
 

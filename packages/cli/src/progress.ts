@@ -60,6 +60,9 @@ export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink {
               `${e.samplesPerS.toFixed(1)} samples/s, ${e.wallS.toFixed(0)} s elapsed\n`,
           );
           break;
+        case 'oom':
+          stream.write(`\nstep ${e.step}: rank ${e.rank} out of memory at micro-batch ${e.oldMicroBatch}; replaying with ${e.newMicroBatch} × ${e.accumulation} (${e.reason})\n`);
+          break;
         case 'stopped':
           close();
           break;

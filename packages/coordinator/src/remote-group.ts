@@ -184,14 +184,24 @@ export class RemoteWorkerGroup implements WorkerGroup {
     this.currentStep = plan.step;
     const checksum = plan.step % this.o.checksumEvery === 0;
     for (const s of plan.slices) {
-      await this.sendTo(s.rank, { type: 'step', step: plan.step, epoch: plan.epoch, globalCount: plan.globalCount, checksum }, [new Uint8Array(s.indices.buffer, s.indices.byteOffset, s.indices.byteLength)]);
+      await this.sendTo(s.rank, { type: 'step', step: plan.step, epoch: plan.epoch, globalCount: plan.globalCount, checksum, microBatch: s.microBatch, attempt: plan.attempt }, [new Uint8Array(s.indices.buffer, s.indices.byteOffset, s.indices.byteLength)]);
     }
     const got = await this.collect('step-done', plan.slices.map((s) => s.rank), this.o.stepTimeoutMs);
     const replies = plan.slices.map((s) => got.get(s.rank)!.msg as Extract<WorkerToCoordinator, { type: 'step-done' }>);
-    if (checksum) this.checkChecksums(replies.map((r, rank) => ({ rank, checksum: r.checksum })));
+    // Every rank saw the same all-reduced abort flag: they all aborted, or none did.
+    const aborted = replies.map((r) => r.aborted);
+    if (new Set(aborted).size > 1) this.fail({ kind: 'protocol', rank: aborted.indexOf(!aborted[0]), message: `step ${plan.step}: ranks disagree on whether it was aborted` });
+    if (checksum && !aborted[0]) this.checkChecksums(replies.map((r, rank) => ({ rank, checksum: r.checksum })));
     // After the all-reduce every rank holds the global sums; rank 0's are the run's.
     const first = replies[0]!;
-    return { lossSum: first.lossSum, correct: first.correct, count: first.count, timings: replies.map((r) => r.timings) };
+    return {
+      lossSum: first.lossSum,
+      correct: first.correct,
+      count: first.count,
+      aborted: first.aborted,
+      oom: replies.flatMap((r) => (r.oom === null ? [] : [r.oom])),
+      timings: replies.map((r) => r.timings),
+    };
   }
 
   private checkChecksums(sums: { rank: number; checksum: string | null }[]): void {

@@ -3,6 +3,7 @@
 // checkpoints, and writes metrics and the summary. Stops cleanly at a step boundary when asked.
 import { DdpError, type TrainConfig, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
 import { epochOrder, globalBatches, splitBatch } from '@tfjs-ddp/data';
+import { backOff } from './policy/failure-policy';
 import type { RunDir, RunSummary } from './run-dir';
 
 /** The subset of pino's Logger the loop uses. */
@@ -15,6 +16,7 @@ export type TrainEvent =
   | { type: 'start'; epochs: number; stepsPerEpoch: number; trainCount: number; workers: WorkerDescription[] }
   | { type: 'step'; epoch: number; step: number; stepInEpoch: number; stepsInEpoch: number; samples: number; loss: number; acc: number; ms: number; samplesPerS: number }
   | { type: 'epoch'; epoch: number; trainLoss: number; trainAcc: number; testLoss: number; testAcc: number; samplesPerS: number; wallS: number }
+  | { type: 'oom'; step: number; rank: number; oldMicroBatch: number; newMicroBatch: number; accumulation: number; reason: string }
   | { type: 'stopped'; reason: string; step: number };
 
 export interface TrainLoopArgs {
@@ -44,6 +46,30 @@ export function checkWorkersAgree(workers: WorkerDescription[]): void {
   }
 }
 
+/** One rank's share of a full global batch, and how it computes it. */
+export interface RankPlan {
+  rank: number;
+  /** Largest micro-batch the rank reported (measured by its memory-fit search, or configured). */
+  capacity: number;
+  /** Samples per full global batch (split in proportion to the capacities). */
+  samples: number;
+  micro_batch: number;
+  /** Micro-batches per step: gradient accumulation steps. */
+  accumulation: number;
+}
+
+/** Per-rank samples, micro-batch and accumulation for a global batch of `batchSize`. */
+export function batchPlan(batchSize: number, capacities: number[], microBatches: number[] = capacities): RankPlan[] {
+  const shares = splitBatch(Uint32Array.from({ length: batchSize }, (_, i) => i), capacities).map((s) => s.length);
+  return shares.map((samples, rank) => {
+    const micro = Math.max(1, Math.min(microBatches[rank]!, samples));
+    return { rank, capacity: capacities[rank]!, samples, micro_batch: micro, accumulation: Math.ceil(samples / micro) };
+  });
+}
+
+/** Most replays of one step before the run gives up (each halves a micro-batch, so this is plenty). */
+const MAX_REPLAYS = 12;
+
 export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   const { config, group, runDir, log } = args;
   const emit = (e: TrainEvent) => args.onEvent?.(e);
@@ -51,7 +77,13 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   checkWorkersAgree(workers);
   const trainCount = workers[0]!.trainCount;
   const capacities = workers.map((w) => w.microBatch);
-  const stepsPerEpoch = Math.ceil(trainCount / config.batchSize);
+  // --batch-size auto: the largest global batch that needs no accumulation.
+  const batchSize = config.batchSize === 'auto' ? Math.min(trainCount, capacities.reduce((a, b) => a + b, 0)) : config.batchSize;
+  // Micro-batch per rank: its capacity, until an out-of-memory backs it off.
+  const microBatches = [...capacities];
+  const plan = batchPlan(batchSize, capacities);
+  const backoffs: Record<string, unknown>[] = [];
+  const stepsPerEpoch = Math.ceil(trainCount / batchSize);
   const t0 = performance.now();
   let step = 0;
   let trainMs = 0;
@@ -62,11 +94,11 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   let stopped: string | null = null;
 
   emit({ type: 'start', epochs: config.epochs, stepsPerEpoch, trainCount, workers });
-  runDir.metric({ event: 'start', epochs: config.epochs, steps_per_epoch: stepsPerEpoch, train_count: trainCount, workers });
-  log.info({ epochs: config.epochs, stepsPerEpoch, globalBatch: config.batchSize, microBatches: capacities }, 'training starts');
+  runDir.metric({ event: 'start', epochs: config.epochs, steps_per_epoch: stepsPerEpoch, train_count: trainCount, global_batch: batchSize, batch_plan: plan, workers });
+  log.info({ epochs: config.epochs, stepsPerEpoch, globalBatch: batchSize, plan }, 'training starts');
 
   for (let epoch = 1; epoch <= config.epochs && stopped === null; epoch++) {
-    const batches = globalBatches(epochOrder(trainCount, config.seed, epoch - 1), config.batchSize);
+    const batches = globalBatches(epochOrder(trainCount, config.seed, epoch - 1), batchSize);
     let lossSum = 0;
     let correct = 0;
     let count = 0;
@@ -80,8 +112,26 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       const batch = batches[i]!;
       step++;
       const s0 = performance.now();
-      // The sync point: resolves when every rank has all-reduced and applied this step's update.
-      const out = await args.group.step({ epoch, step, globalCount: batch.length, slices: splitBatch(batch, capacities).map((indices, rank) => ({ rank, indices })) });
+      // The sync point: resolves when every rank has all-reduced and applied this step's update, or
+      // when every rank aborted it because one ran out of memory: then it is replayed, same samples,
+      // with a smaller micro-batch on that rank.
+      const parts = splitBatch(batch, capacities);
+      let out = await args.group.step({ epoch, step, attempt: 0, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) });
+      for (let attempt = 1; out.aborted; attempt++) {
+        if (out.oom.length === 0) throw new DdpError('E_INTERNAL', `step ${step} was aborted without an out-of-memory report`);
+        if (attempt > MAX_REPLAYS) throw new DdpError('E_MEMORY', `step ${step} ran out of memory ${MAX_REPLAYS} times in a row`, 'lower --micro-batch or --memory-budget');
+        for (const o of out.oom) {
+          const action = backOff({ rank: o.rank, step, microBatch: o.microBatch, samples: parts[o.rank]!.length, reason: o.reason });
+          if (action.kind === 'abort') throw new DdpError(action.code, action.message, action.hint);
+          microBatches[o.rank] = action.microBatch;
+          const ev = { event: 'oom', step, attempt, rank: o.rank, old_micro_batch: o.microBatch, new_micro_batch: action.microBatch, accumulation: action.accumulation, reason: o.reason };
+          backoffs.push(ev);
+          runDir.metric(ev);
+          log.warn(ev, 'out of memory: replaying the step with a smaller micro-batch on that rank');
+          emit({ type: 'oom', step, rank: o.rank, oldMicroBatch: o.microBatch, newMicroBatch: action.microBatch, accumulation: action.accumulation, reason: o.reason });
+        }
+        out = await args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) });
+      }
       const ms = performance.now() - s0;
       epochMs += ms;
       lossSum += out.lossSum;
@@ -135,8 +185,10 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     device: workers[0]!.device,
     workers: workers.length,
     trainable_params: workers[0]!.params,
-    global_batch: config.batchSize,
-    micro_batch_per_rank: capacities,
+    global_batch: batchSize,
+    micro_batch_per_rank: microBatches,
+    batch_plan: batchPlan(batchSize, capacities, microBatches),
+    memory_fit_per_rank: workers.map((w) => w.memoryFit),
     epochs: config.epochs,
     epochs_completed: epochsCompleted,
     steps: step,
@@ -146,7 +198,8 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     samples_per_s: trainMs > 0 ? (trainSamples * 1000) / trainMs : null,
     wall_s: (performance.now() - t0) / 1000,
     restarts: 0,
-    oom_events: 0,
+    oom_events: backoffs.length,
+    oom_backoffs: backoffs,
     stop_reason: stopped,
     weights_checksum_per_rank: checksums,
     model_files: files,

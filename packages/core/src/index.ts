@@ -14,3 +14,5 @@ export * from './allreduce/ring-channel';
 export * from './allreduce/ring-allreduce';
 export * from './allreduce/ring-setup';
 export * from './prng';
+export * from './memory/bytes';
+export * from './memory/batch-search';

@@ -14,3 +14,6 @@ export * from './engine/in-process-group';
 export * from './io/evaluate-saved';
 export * from './process/worker-process';
 export * from './train/score';
+export * from './memory/memory-probe';
+export * from './memory/fit-micro-batch';
+export * from './engine/create-engine';

@@ -1,11 +1,12 @@
 // The command table: one entry per `tfjs-ddp <command>`, in the order `tfjs-ddp --help` lists them.
 // A new command is a file here exporting defineCommand(...) plus one line below; cli.ts, the parser
-// and the help text need no change. Planned: find-batch.
+// and the help text need no change.
 import type { CommandEntry } from '../command';
 import { coordinatorCommand } from './coordinator';
 import { evalCommand } from './eval';
+import { findBatchCommand } from './find-batch';
 import { infoCommand } from './info';
 import { trainCommand } from './train';
 import { workerCommand } from './worker';
 
-export const COMMANDS: readonly CommandEntry[] = [trainCommand, coordinatorCommand, workerCommand, evalCommand, infoCommand];
+export const COMMANDS: readonly CommandEntry[] = [trainCommand, coordinatorCommand, workerCommand, findBatchCommand, evalCommand, infoCommand];

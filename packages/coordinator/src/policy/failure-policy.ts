@@ -1,7 +1,6 @@
-// What the coordinator does when something goes wrong: a pure function from (state, event) to an
-// action, tested as a table; the ZeroMQ group executes the action. Today every failure aborts the
-// run with the root cause named (recovery — restart from a checkpoint, replay with a smaller
-// micro-batch — plugs in here as new actions).
+// What the coordinator does when something goes wrong: pure functions from (state, event) to an
+// action, tested as tables. A lost or failing worker aborts the run with the root cause named; an
+// out-of-memory on a rank replays the step with a smaller micro-batch on that rank (backOff).
 
 export type Phase = 'rendezvous' | 'step' | 'eval' | 'save';
 
@@ -64,4 +63,36 @@ export function decide(state: RunState, event: FailureEvent): Action {
     case 'signal':
       return { kind: 'stop', reason: event.signal };
   }
+}
+
+/** A rank's out-of-memory in a step: what it ran, with how many samples in its slice. */
+export interface OomEvent {
+  rank: number;
+  step: number;
+  /** The micro-batch that did not fit. */
+  microBatch: number;
+  /** The rank's samples in this step. */
+  samples: number;
+  reason: string;
+}
+
+export type BackOff =
+  | { kind: 'replay'; rank: number; microBatch: number; accumulation: number }
+  | { kind: 'abort'; code: 'E_MEMORY'; message: string; hint: string };
+
+/**
+ * Halves the micro-batch of the rank that ran out of memory (same samples, more accumulation: the
+ * global batch does not change); a rank that cannot fit one sample ends the run.
+ */
+export function backOff(e: OomEvent): BackOff {
+  if (e.microBatch <= 1) {
+    return {
+      kind: 'abort',
+      code: 'E_MEMORY',
+      message: `rank ${e.rank} ran out of memory at step ${e.step} with a micro-batch of 1 (${e.reason})`,
+      hint: 'the model does not fit this device: lower --resize, or use a device with more memory',
+    };
+  }
+  const microBatch = Math.max(1, Math.floor(e.microBatch / 2));
+  return { kind: 'replay', rank: e.rank, microBatch, accumulation: Math.ceil(e.samples / microBatch) };
 }

@@ -3,6 +3,7 @@
 // Precedence (highest first): flags > environment (TFJS_DDP_*) > config file > preset > defaults.
 // Called by the CLI before any work starts; a bad value is a DdpError E_CONFIG (exit code 2).
 import { DdpError } from '../errors';
+import { parseBytes } from '../memory/bytes';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -11,6 +12,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export const PRESETS = ['seed', 'quick'] as const;
 export type PresetName = (typeof PRESETS)[number];
 export const POOLS = ['max', 'avg'] as const;
+/** With --batch-size auto, the most samples one worker's search looks for. */
+export const AUTO_BATCH_LIMIT = 1024;
 
 export interface TrainConfig {
   preset: PresetName;
@@ -18,10 +21,14 @@ export interface TrainConfig {
   lr: number;
   /** PyTorch-style momentum; 0 = plain SGD (the seed). */
   momentum: number;
-  /** Global batch: samples per optimizer step, over all workers. */
-  batchSize: number;
-  /** Largest micro-batch a worker computes at once (gradients are accumulated); null = per-backend default. */
-  microBatch: number | null;
+  /** Global batch: samples per optimizer step, over all workers; auto = the sum of the workers' measured capacities. */
+  batchSize: number | 'auto';
+  /** Largest micro-batch a worker computes at once (gradients are accumulated); auto = measured by the memory-fit search. */
+  microBatch: number | 'auto';
+  /** Bytes a worker's micro-batch may use (caps the backend's own limit); null = the backend's limit. */
+  memoryBudget: number | null;
+  /** Share of the memory budget the micro-batch search keeps free. */
+  memoryMargin: number;
   epochs: number;
   /** Input size the 28×28 images are resized to. */
   resize: number;
@@ -50,7 +57,9 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   lr: 0.1,
   momentum: 0,
   batchSize: 256,
-  microBatch: null,
+  microBatch: 'auto',
+  memoryBudget: null,
+  memoryMargin: 0.05,
   epochs: 10,
   resize: 96,
   pool: 'max',
@@ -105,6 +114,19 @@ function num(opts: { int?: boolean; min?: number; max?: number; minExclusive?: b
   };
 }
 
+/** A positive integer, or the word auto (also null in a config file). */
+function intOrAuto(raw: unknown, where: string): number | 'auto' {
+  if (raw === 'auto' || raw === null) return 'auto';
+  return num({ int: true, min: 1 })(raw, where)!;
+}
+
+function bytes(raw: unknown, where: string): number | null {
+  if (raw === null || raw === 'none') return null;
+  const v = typeof raw === 'number' || typeof raw === 'string' ? parseBytes(raw) : NaN;
+  if (!Number.isFinite(v) || v < 2 ** 20) fail(where, 'must be a size of at least 1MiB, like 3GiB, 1500MiB or 2e9', raw);
+  return v;
+}
+
 function oneOf<T extends string>(choices: readonly T[]) {
   return (raw: unknown, where: string): T => {
     if (typeof raw !== 'string' || !(choices as readonly string[]).includes(raw)) fail(where, `must be one of ${choices.join(', ')}`, raw);
@@ -141,8 +163,10 @@ export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   preset: { flag: 'preset', parse: oneOf(PRESETS) },
   lr: { flag: 'lr', parse: num({ min: 0, minExclusive: true }) },
   momentum: { flag: 'momentum', parse: num({ min: 0, max: 1 }) },
-  batchSize: { flag: 'batch-size', parse: num({ int: true, min: 1 }) },
-  microBatch: { flag: 'micro-batch', parse: num({ int: true, min: 1, nullable: true }) },
+  batchSize: { flag: 'batch-size', parse: intOrAuto },
+  microBatch: { flag: 'micro-batch', parse: intOrAuto },
+  memoryBudget: { flag: 'memory-budget', parse: bytes },
+  memoryMargin: { flag: 'memory-margin', parse: num({ min: 0, max: 0.9 }) },
   epochs: { flag: 'epochs', parse: num({ int: true, min: 1 }) },
   resize: { flag: 'resize', parse: num({ int: true, min: 29 }) },
   pool: { flag: 'pool', parse: oneOf(POOLS) },
@@ -216,10 +240,10 @@ export function resolveTrainConfig(layers: ConfigLayers = {}): ResolvedConfig {
     sources[k] = entry.source;
   }
   const c = config as unknown as TrainConfig;
-  if (c.microBatch !== null && c.microBatch > c.batchSize) {
+  if (c.microBatch !== 'auto' && c.batchSize !== 'auto' && c.microBatch > c.batchSize) {
     throw new DdpError('E_CONFIG', `--micro-batch ${c.microBatch} is larger than --batch-size ${c.batchSize}`, 'use a micro-batch ≤ the global batch');
   }
-  if (c.workers !== null && c.workers > c.batchSize) {
+  if (c.workers !== null && c.batchSize !== 'auto' && c.workers > c.batchSize) {
     throw new DdpError('E_CONFIG', `--workers ${c.workers} is more than --batch-size ${c.batchSize}: some workers would get no samples`);
   }
   return { config: c, sources };

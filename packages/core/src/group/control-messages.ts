@@ -2,7 +2,7 @@
 // a JSON object {v, type, ...} in frame 0 (see protocol/frame-codec.ts), with binary frames after it
 // where noted. Order: join → welcome → hello → ring → ready; then step/eval/save/stop requests, each
 // answered by one reply (or an error) from every rank.
-import type { EvalOutcome, RankTimings, WorkerDescription } from './worker-group';
+import type { EvalOutcome, OomReport, RankTimings, WorkerDescription } from './worker-group';
 
 /** What a worker needs from the coordinator to build the same model as every other rank. */
 export interface WorkerSettings {
@@ -11,7 +11,13 @@ export interface WorkerSettings {
   resize: number;
   pool: 'max' | 'avg';
   seed: number;
-  microBatch: number | null;
+  /** Global batch, or auto (each worker then searches up to AUTO_BATCH_LIMIT samples, config/train-config.ts). */
+  batchSize: number | 'auto';
+  microBatch: number | 'auto';
+  memoryBudget: number | null;
+  memoryMargin: number;
+  /** Tests only: the DenseNet without BatchNorm (its gradient does not depend on the micro-batch). */
+  batchNorm?: boolean;
   backend: string;
   dataDir: string | null;
   verifyData: boolean;
@@ -26,7 +32,7 @@ export type WorkerToCoordinator =
   | { type: 'join'; version: string; pid: number; host: string; requestedRank: number | null; localRank: number | null }
   | { type: 'hello'; description: Omit<WorkerDescription, 'rank'>; dataAddress: string }
   | { type: 'ready' }
-  | { type: 'step-done'; step: number; lossSum: number; correct: number; count: number; timings: RankTimings; checksum: string | null }
+  | { type: 'step-done'; step: number; lossSum: number; correct: number; count: number; timings: RankTimings; checksum: string | null; aborted: boolean; oom: OomReport | null }
   | ({ type: 'eval-done' } & EvalOutcome)
   | { type: 'checksum-done'; checksum: string }
   /** Followed by one binary frame per file, in the order of `names` (rank 0 only; others send names: []). */
@@ -37,7 +43,7 @@ export type CoordinatorToWorker =
   | { type: 'welcome'; rank: number; worldSize: number; settings: WorkerSettings }
   | { type: 'ring'; rightAddress: string }
   /** Followed by one binary frame: the rank's sample indices (Uint32Array). */
-  | { type: 'step'; step: number; epoch: number; globalCount: number; checksum: boolean }
+  | { type: 'step'; step: number; epoch: number; globalCount: number; checksum: boolean; microBatch: number; attempt: number }
   | { type: 'eval'; start: number; end: number }
   | { type: 'save'; meta: Record<string, unknown> }
   | { type: 'checksum' }

@@ -13,11 +13,26 @@ export interface WorkerDescription {
   params: number;
   /** SHA-256 (hex, first 16 chars) of its initial weights in layout order. */
   weightsHash: string;
-  /** Largest micro-batch it computes at once. */
+  /** Largest micro-batch it computes at once (its capacity). */
   microBatch: number;
+  /** How the capacity was found: the memory-fit search's budget, footprint model and trials; null when configured. */
+  memoryFit: MemoryFitReport | null;
   /** Samples in its local copy of the training and test sets. */
   trainCount: number;
   testCount: number;
+}
+
+/** What a worker's memory-fit search found (bytes are of the memory that limits its backend). */
+export interface MemoryFitReport {
+  budgetBytes: number;
+  usableBytes: number;
+  baseBytes: number | null;
+  bytesPerSample: number | null;
+  /** Micro-batch and peak bytes (null: it did not run) of each trial step, in order. */
+  trials: { microBatch: number; peakBytes: number | null; ran: boolean }[];
+  /** The search stopped at the largest useful micro-batch: the memory could hold more. */
+  capped: boolean;
+  searchMs: number;
 }
 
 /** One rank's share of a global batch. */
@@ -25,12 +40,23 @@ export interface RankSlice {
   rank: number;
   /** Indices into the training set. */
   indices: Uint32Array;
+  /** Samples it computes at once (more are accumulated). */
+  microBatch: number;
+}
+
+/** A rank that ran out of memory (really, or by prediction) in a step, which was then aborted on every rank. */
+export interface OomReport {
+  rank: number;
+  microBatch: number;
+  reason: string;
 }
 
 export interface StepPlan {
   epoch: number;
   /** Global step number, from 1. */
   step: number;
+  /** 0 for the first try of a step, then 1, 2, … for its replays after an out-of-memory. */
+  attempt: number;
   slices: RankSlice[];
   /** Samples in the whole global batch (the gradient is averaged over these). */
   globalCount: number;
@@ -48,6 +74,9 @@ export interface RankTimings {
 }
 
 export interface StepOutcome {
+  /** True when a rank ran out of memory: nothing was applied on any rank; replay the step. */
+  aborted: boolean;
+  oom: OomReport[];
   /** Summed over the global batch. */
   lossSum: number;
   correct: number;

@@ -26,12 +26,14 @@ export class InProcessGroup implements WorkerGroup {
 
   async step(plan: StepPlan): Promise<StepOutcome> {
     const results = [];
-    for (const slice of plan.slices) results.push(await this.engines[slice.rank]!.computeGradients(slice.indices));
+    for (const slice of plan.slices) {
+      results.push(await this.engines[slice.rank]!.computeGradients(slice.indices, slice.microBatch, { rank: slice.rank, step: plan.step, attempt: plan.attempt }));
+    }
     const t0 = performance.now();
     const sum = results[0]!.buffer;
     for (const r of results.slice(1)) for (let i = 0; i < sum.length; i++) sum[i]! += r.buffer[i]!;
     const reduceMs = performance.now() - t0;
-    let metrics: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
+    let metrics: EvalOutcome & { aborted: boolean } = { lossSum: 0, correct: 0, count: 0, aborted: false };
     const timings = [];
     for (let rank = 0; rank < this.engines.length; rank++) {
       const a = performance.now();
@@ -39,7 +41,8 @@ export class InProcessGroup implements WorkerGroup {
       const r = results[rank]!;
       timings.push({ rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: reduceMs, applyMs: performance.now() - a, microBatches: r.microBatches });
     }
-    return { ...metrics, timings };
+    const oom = results.flatMap((r, rank) => (r.oom === null ? [] : [{ rank, ...r.oom }]));
+    return { lossSum: metrics.lossSum, correct: metrics.correct, count: metrics.count, aborted: metrics.aborted, oom, timings };
   }
 
   async evaluate(): Promise<EvalOutcome> {

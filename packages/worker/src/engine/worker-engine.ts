@@ -4,7 +4,7 @@
 // Transport-free: the in-process group and the ZeroMQ worker process both drive it.
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
-import type { EvalOutcome, TrainConfig, WorkerDescription } from '@tfjs-ddp/core';
+import { DdpError, formatBytes, type EvalOutcome, type MemoryFitReport, type TrainConfig, type WorkerDescription } from '@tfjs-ddp/core';
 import { gatherImages, gatherLabels, type FashionMnist } from '@tfjs-ddp/data';
 import { hostname } from 'node:os';
 import type { BackendInfo } from '../backend/select-backend';
@@ -13,8 +13,11 @@ import { buildDenseNet, trainableParamCount } from '../model/densenet';
 import { prepareBatch } from '../train/input-pipeline';
 import { Trainer } from '../train/trainer';
 
-/** Extra floats appended to the gradient buffer so one all-reduce also sums the step's metrics. */
-export const METRIC_SLOTS = 3; // lossSum, correct, count
+/**
+ * Extra floats appended to the gradient buffer so one all-reduce also sums the step's metrics and
+ * tells every rank whether any rank ran out of memory: lossSum, correct, count, aborted.
+ */
+export const METRIC_SLOTS = 4;
 
 /**
  * Default micro-batch when none is configured: measured wasm heap high-water of the DenseNet step,
@@ -28,31 +31,77 @@ export function defaultMicroBatch(resize: number, budgetMiB = 1600): number {
 }
 
 export interface ComputeResult {
-  /** Gradient sum in layout order, then lossSum, correct, count. */
+  /** Gradient sum in layout order, then lossSum, correct, count, aborted (see METRIC_SLOTS). */
   buffer: Float32Array;
   dataMs: number;
   computeMs: number;
   microBatches: number;
+  /** Set when this rank ran out of memory: the buffer then holds zeros and aborted = 1. */
+  oom: { microBatch: number; reason: string } | null;
 }
 
-export type EngineConfig = Pick<TrainConfig, 'lr' | 'momentum' | 'resize' | 'pool' | 'seed' | 'microBatch'> & {
+export type EngineConfig = Pick<TrainConfig, 'lr' | 'momentum' | 'resize' | 'pool' | 'seed'> & {
+  /** Capacity: the largest micro-batch (from the memory-fit search or --micro-batch); default: the estimate. */
+  microBatch?: number | 'auto' | null;
   /** Tests only: the DenseNet without BatchNorm, whose gradient does not depend on how a batch is split. */
   batchNorm?: boolean;
 };
+
+/** Where and why a step's computation is running (for out-of-memory reports and injected faults). */
+export interface StepContext {
+  rank: number;
+  step: number;
+  attempt: number;
+}
+
+export interface EngineOptions {
+  /** The memory-fit search's result, used to refuse a micro-batch predicted not to fit. */
+  memoryFit?: MemoryFitReport | null;
+  /** (rank, step) pairs where the first attempt fails with an injected out-of-memory (TFJS_DDP_INJECT_OOM). */
+  injectOom?: { rank: number; step: number }[];
+}
+
+/** Thrown inside computeGradients when a micro-batch does not (or would not) fit. */
+class OutOfMemory extends Error {}
+
+/** TensorFlow's out-of-memory errors (tfjs-node/-gpu), as opposed to bugs. */
+export function isOutOfMemoryError(e: unknown): boolean {
+  const m = e instanceof Error ? e.message : String(e);
+  return /OOM when allocating|Resource exhausted|ResourceExhausted|Invalid TF_Status: 8|Dst tensor is not initialized|out of memory/i.test(m);
+}
+
+/** A wasm backend whose heap overflowed is corrupt for good: these are its symptoms. */
+export function isBackendCorrupted(e: unknown): boolean {
+  const m = e instanceof Error ? e.message : String(e);
+  return /memory access out of bounds|Aborted\(|Cannot enlarge memory|RuntimeError: unreachable/.test(m);
+}
+
+/** TFJS_DDP_INJECT_OOM=RANK:STEP[,RANK:STEP…]: fault injection for tests and drills. */
+export function parseInjectOom(raw: string | undefined): { rank: number; step: number }[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  return raw.split(',').map((part) => {
+    const m = /^\s*(\d+):(\d+)\s*$/.exec(part);
+    if (m === null) throw new DdpError('E_CONFIG', `TFJS_DDP_INJECT_OOM entry "${part}" is not RANK:STEP`, 'e.g. TFJS_DDP_INJECT_OOM=1:3');
+    return { rank: Number(m[1]), step: Number(m[2]) };
+  });
+}
 
 export class WorkerEngine {
   readonly trainer: Trainer;
   readonly microBatch: number;
   private readonly bnVars: tf.Variable[];
+  /** BatchNorm moving statistics as they were before the step in progress (restored if it is aborted). */
+  private bnSnapshot: tf.Tensor[] | null = null;
 
   constructor(
     readonly data: FashionMnist,
     readonly config: EngineConfig,
     readonly backend: BackendInfo,
+    readonly options: EngineOptions = {},
   ) {
     const model = buildDenseNet({ inputSize: config.resize, globalPool: config.pool, seed: config.seed, batchNorm: config.batchNorm ?? true });
     this.trainer = new Trainer(model, { lr: config.lr, momentum: config.momentum });
-    this.microBatch = config.microBatch ?? defaultMicroBatch(config.resize);
+    this.microBatch = typeof config.microBatch === 'number' ? config.microBatch : defaultMicroBatch(config.resize);
     this.bnVars = model.weights
       .filter((w) => /moving_(mean|variance)/.test(w.name))
       .map((w) => (w as unknown as { read(): tf.Variable }).read());
@@ -79,53 +128,113 @@ export class WorkerEngine {
       params: trainableParamCount(this.trainer.model),
       weightsHash: await this.weightsChecksum(),
       microBatch: this.microBatch,
+      memoryFit: this.options.memoryFit ?? null,
       trainCount: this.data.train.count,
       testCount: this.data.test.count,
     };
   }
 
-  /** Forward/backward over `indices` in micro-batches; the gradient of the summed loss. */
-  async computeGradients(indices: Uint32Array): Promise<ComputeResult> {
+  /** Why a micro-batch of `m` must not run (injected fault, or predicted not to fit), or null. */
+  private refusal(m: number, ctx: StepContext | undefined): string | null {
+    if (ctx !== undefined && ctx.attempt === 0 && (this.options.injectOom ?? []).some((f) => f.rank === ctx.rank && f.step === ctx.step)) {
+      return 'injected (TFJS_DDP_INJECT_OOM)';
+    }
+    const fit = this.options.memoryFit;
+    if (fit && fit.baseBytes !== null && fit.bytesPerSample !== null && m > this.microBatch) {
+      const predicted = fit.baseBytes + fit.bytesPerSample * m;
+      if (predicted > fit.usableBytes) return `predicted ${formatBytes(predicted)} > usable ${formatBytes(fit.usableBytes)}`;
+    }
+    return null;
+  }
+
+  /**
+   * Forward/backward over `indices`, `microBatch` samples at a time; the gradient of the summed loss.
+   * Out of memory (a TensorFlow OOM, a micro-batch predicted not to fit, an injected fault) is not
+   * thrown: the result says so and its buffer asks every rank to abort the step (aborted slot = 1),
+   * so that the all-reduce still completes on every rank and the step can be replayed.
+   */
+  async computeGradients(indices: Uint32Array, microBatch = this.microBatch, ctx?: StepContext): Promise<ComputeResult> {
+    this.snapshotBatchNorm();
     const buffer = new Float32Array(this.bufferLength);
     const grad = buffer.subarray(0, this.trainer.layout.size);
+    const n = this.trainer.layout.size;
     let dataMs = 0;
     let computeMs = 0;
     let lossSum = 0;
     let correct = 0;
     let microBatches = 0;
-    for (let from = 0; from < indices.length; from += this.microBatch) {
-      const part = indices.subarray(from, Math.min(indices.length, from + this.microBatch));
-      const t0 = performance.now();
-      const batch = prepareBatch(gatherImages(this.data.train, part), gatherLabels(this.data.train, part), this.data.rows, this.data.cols, this.config.resize);
-      const t1 = performance.now();
-      try {
-        const r = await this.trainer.accumulate(batch, grad);
-        lossSum += r.lossSum;
-        correct += r.correct;
-      } finally {
-        tf.dispose([batch.x, batch.y]);
+    const m = Math.max(1, Math.min(microBatch, indices.length));
+    try {
+      for (let from = 0; from < indices.length; from += m) {
+        const refused = this.refusal(m, ctx);
+        if (refused !== null) throw new OutOfMemory(refused);
+        const part = indices.subarray(from, Math.min(indices.length, from + m));
+        const t0 = performance.now();
+        const batch = prepareBatch(gatherImages(this.data.train, part), gatherLabels(this.data.train, part), this.data.rows, this.data.cols, this.config.resize);
+        const t1 = performance.now();
+        try {
+          const r = await this.trainer.accumulate(batch, grad);
+          lossSum += r.lossSum;
+          correct += r.correct;
+        } finally {
+          tf.dispose([batch.x, batch.y]);
+        }
+        dataMs += t1 - t0;
+        computeMs += performance.now() - t1;
+        microBatches++;
       }
-      dataMs += t1 - t0;
-      computeMs += performance.now() - t1;
-      microBatches++;
+    } catch (e) {
+      if (isBackendCorrupted(e)) {
+        throw new DdpError('E_MEMORY', `the ${this.backend.chosen} backend failed at a micro-batch of ${m} (${e instanceof Error ? e.message : String(e)}) and cannot be used again`, 'run with a smaller --micro-batch or --memory-budget; restarting a dead wasm worker is not supported yet');
+      }
+      if (!(e instanceof OutOfMemory) && !isOutOfMemoryError(e)) throw e;
+      buffer.fill(0);
+      buffer[n + 3] = 1;
+      return { buffer, dataMs, computeMs, microBatches, oom: { microBatch: m, reason: e instanceof Error ? e.message.split('\n')[0]!.slice(0, 300) : String(e) } };
     }
-    const n = this.trainer.layout.size;
     buffer[n] = lossSum;
     buffer[n + 1] = correct;
     buffer[n + 2] = indices.length;
-    return { buffer, dataMs, computeMs, microBatches };
+    return { buffer, dataMs, computeMs, microBatches, oom: null };
   }
 
-  /** Applies a buffer summed over all ranks: gradient / global count. Returns the summed metrics. */
-  applyReduced(buffer: Float32Array): EvalOutcome {
+  /**
+   * Applies a buffer summed over all ranks: gradient / global count. Returns the summed metrics. When
+   * any rank ran out of memory, applies nothing and puts the BatchNorm statistics back as they were
+   * before the step, so that its replay gives what a step without the failure would have.
+   */
+  applyReduced(buffer: Float32Array): EvalOutcome & { aborted: boolean } {
     const n = this.trainer.layout.size;
+    const aborted = buffer[n + 3]! > 0;
+    if (aborted) {
+      this.restoreBatchNorm();
+      return { lossSum: 0, correct: 0, count: 0, aborted };
+    }
+    this.dropSnapshot();
     const count = buffer[n + 2]!;
     this.trainer.apply(buffer.subarray(0, n), count);
-    return { lossSum: buffer[n]!, correct: buffer[n + 1]!, count };
+    return { lossSum: buffer[n]!, correct: buffer[n + 1]!, count, aborted };
   }
 
-  /** Inference-mode loss and accuracy on test samples [start, end). */
-  evaluate(start: number, end: number, batchSize = 4 * this.microBatch): EvalOutcome {
+  // Snapshots are clones (shared storage, no copy): layers assign new tensors to the moving
+  // statistics, so the old ones stay valid while the snapshot holds them.
+  private snapshotBatchNorm(): void {
+    this.dropSnapshot();
+    this.bnSnapshot = this.bnVars.map((v) => tf.keep(v.clone()));
+  }
+
+  private restoreBatchNorm(): void {
+    this.bnSnapshot?.forEach((t, i) => this.bnVars[i]!.assign(t));
+    this.dropSnapshot();
+  }
+
+  private dropSnapshot(): void {
+    if (this.bnSnapshot !== null) tf.dispose(this.bnSnapshot);
+    this.bnSnapshot = null;
+  }
+
+  /** Inference-mode loss and accuracy on test samples [start, end), a micro-batch at a time. */
+  evaluate(start: number, end: number, batchSize = this.microBatch): EvalOutcome {
     const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
     for (let from = start; from < end; from += batchSize) {
       const idx = Uint32Array.from({ length: Math.min(end, from + batchSize) - from }, (_, k) => from + k);
@@ -170,6 +279,7 @@ export class WorkerEngine {
   }
 
   dispose(): void {
+    this.dropSnapshot();
     this.trainer.dispose();
     this.trainer.model.dispose();
   }

@@ -19,7 +19,8 @@ import {
 import { loadFashionMnist } from '@tfjs-ddp/data';
 import type { Logger } from 'pino';
 import { selectBackend, type BackendChoice } from '../backend/select-backend';
-import { WorkerEngine } from '../engine/worker-engine';
+import { createEngine } from '../engine/create-engine';
+import type { WorkerEngine } from '../engine/worker-engine';
 import { localAddressTowards } from './local-address';
 
 export interface WorkerProcessArgs {
@@ -62,7 +63,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     const backend = await selectBackend(settings.backend as BackendChoice);
     const dataDir = a.dataDir ?? settings.dataDir;
     const data = await loadFashionMnist({ ...(dataDir !== null ? { dataDir } : {}), env: a.env ?? {}, verify: settings.verifyData });
-    engine = new WorkerEngine(data, settings, backend);
+    engine = await createEngine({ data, settings, backend, env: a.env ?? process.env, log });
     const left = await a.transport.inbox(a.dataAddress ?? settings.dataAddress ?? (await defaultDataAddress(a.join)));
     const description = await engine.describe(rank);
     const { rank: _r, ...rest } = description;
@@ -84,17 +85,20 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
       if (msg.type === 'step') {
         step = msg.step;
         const indices = new Uint32Array(binary[0]!.buffer.slice(binary[0]!.byteOffset, binary[0]!.byteOffset + binary[0]!.byteLength));
-        const r = await engine.computeGradients(indices);
+        const r = await engine.computeGradients(indices, msg.microBatch, { rank, step: msg.step, attempt: msg.attempt });
+        if (r.oom !== null) log.warn({ step: msg.step, attempt: msg.attempt, ...r.oom }, 'out of memory: asking every rank to abort the step');
         const t0 = performance.now();
         await ringAllReduce(r.buffer, ring, { step: msg.step, timeoutMs: settings.allreduceTimeoutMs });
         const t1 = performance.now();
-        const m = engine.applyReduced(r.buffer);
+        const { aborted, ...m } = engine.applyReduced(r.buffer);
         const applyMs = performance.now() - t1;
-        const checksum = msg.checksum ? await engine.weightsChecksum() : null;
+        const checksum = msg.checksum && !aborted ? await engine.weightsChecksum() : null;
         await send({
           type: 'step-done',
           step: msg.step,
           ...m,
+          aborted,
+          oom: r.oom === null ? null : { rank, ...r.oom },
           timings: { rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: t1 - t0, applyMs, microBatches: r.microBatches },
           checksum,
         });

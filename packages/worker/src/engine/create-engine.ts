@@ -1,0 +1,55 @@
+// Builds a rank's engine with its capacity: the micro-batch it was given, or (auto) the largest one
+// the memory-fit search confirms in throw-away child processes before this process computes
+// anything. Shared by the in-process worker and the worker process.
+import { AUTO_BATCH_LIMIT, formatBytes, type MemoryFitReport, type WorkerSettings } from '@tfjs-ddp/core';
+import type { FashionMnist } from '@tfjs-ddp/data';
+import type { BackendInfo } from '../backend/select-backend';
+import { fitMicroBatch } from '../memory/fit-micro-batch';
+import { parseInjectOom, WorkerEngine } from './worker-engine';
+
+export type EngineSettings = Pick<WorkerSettings, 'lr' | 'momentum' | 'resize' | 'pool' | 'seed' | 'batchSize' | 'microBatch' | 'memoryBudget' | 'memoryMargin' | 'batchNorm'>;
+
+export interface CreateEngineArgs {
+  data: FashionMnist;
+  settings: EngineSettings;
+  backend: BackendInfo;
+  env: Record<string, string | undefined>;
+  log?: { info(obj: object, msg: string): void };
+}
+
+export async function createEngine(a: CreateEngineArgs): Promise<WorkerEngine> {
+  const { settings: s, backend } = a;
+  let memoryFit: MemoryFitReport | null = null;
+  let microBatch: number;
+  if (s.microBatch === 'auto') {
+    const fit = await fitMicroBatch({
+      backend: backend.chosen,
+      probedBackend: backend.chosen,
+      resize: s.resize,
+      pool: s.pool,
+      seed: s.seed,
+      batchNorm: s.batchNorm ?? true,
+      budgetBytes: s.memoryBudget,
+      margin: s.memoryMargin,
+      maxMicroBatch: s.batchSize === 'auto' ? AUTO_BATCH_LIMIT : s.batchSize,
+      env: a.env as NodeJS.ProcessEnv,
+    });
+    microBatch = fit.microBatch;
+    memoryFit = {
+      budgetBytes: fit.budgetBytes,
+      usableBytes: fit.usableBytes,
+      baseBytes: fit.model?.baseBytes ?? null,
+      bytesPerSample: fit.model?.bytesPerSample ?? null,
+      trials: fit.trials.map((t) => ({ microBatch: t.microBatch, peakBytes: t.peakBytes, ran: t.ran })),
+      capped: fit.capped,
+      searchMs: Math.round(fit.ms),
+    };
+    a.log?.info(
+      { microBatch, capped: fit.capped, budget: formatBytes(fit.budgetBytes), perSample: fit.model ? formatBytes(fit.model.bytesPerSample) : null, trials: memoryFit.trials, searchMs: memoryFit.searchMs },
+      'memory-fit search done',
+    );
+  } else {
+    microBatch = s.microBatch;
+  }
+  return new WorkerEngine(a.data, { ...s, microBatch }, backend, { memoryFit, injectOom: parseInjectOom(a.env['TFJS_DDP_INJECT_OOM']) });
+}

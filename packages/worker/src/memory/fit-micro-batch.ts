@@ -1,0 +1,127 @@
+// The memory-fit search as a worker runs it: trial steps in throw-away child processes (a failure
+// there costs nothing; on wasm it would corrupt this process's backend for good), fitted and
+// confirmed by searchMicroBatch (@tfjs-ddp/core). Called before the worker builds its engine, by
+// `tfjs-ddp find-batch`, and by the batch-search benchmark.
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import {
+  DEFAULT_MEMORY_MARGIN,
+  DdpError,
+  searchMicroBatch,
+  type SearchResult,
+  type Trial,
+  type TrialRunner,
+} from '@tfjs-ddp/core';
+import { memoryBudget, type ProbedBackend } from './memory-probe';
+import type { ProbeReply, ProbeRequest } from './probe-child';
+
+export const PROBE_CHILD = fileURLToPath(new URL('../../bin/probe-child.js', import.meta.url));
+
+export interface ProbeModel {
+  backend: string;
+  resize: number;
+  pool: 'max' | 'avg';
+  seed: number;
+  batchNorm?: boolean;
+}
+
+export interface ProbeTrial extends Trial {
+  ms: number;
+}
+
+/**
+ * Runs trial steps at `sizes` (increasing) in one fresh child process. A child that dies (a wasm
+ * abort, the kernel's OOM killer) fails the size it was on.
+ */
+export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ backend: string | null; trials: ProbeTrial[] }> {
+  return new Promise((resolve, reject) => {
+    const child = fork(PROBE_CHILD, [], { env: opts.env ?? process.env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
+    const trials: ProbeTrial[] = [];
+    let backend: string | null = null;
+    let stderr = '';
+    let started = 0;
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30 * 60_000);
+    child.on('message', (msg) => {
+      const r = msg as ProbeReply;
+      if (r.type === 'ready') {
+        backend = r.backend;
+        started = performance.now();
+      } else if (r.type === 'trial') {
+        trials.push(r.trial);
+        started = performance.now();
+      }
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new DdpError('E_MEMORY', `the memory probe could not start (${e.message})`));
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const done = trials.length;
+      if (done < sizes.length && (done === 0 || trials[done - 1]!.ran)) {
+        if (backend === null) {
+          const last = stderr.trim().split('\n').at(-1) ?? '';
+          reject(new DdpError('E_MEMORY', `the memory probe exited before its first trial (${signal ?? `code ${code}`}): ${last}`, 'check that the backend loads: tfjs-ddp info'));
+          return;
+        }
+        const why = stderr.trim().split('\n').filter((l) => l.trim() !== '').at(-1) ?? '';
+        trials.push({ microBatch: sizes[done]!, ran: false, peakBytes: null, error: `probe process ${signal !== null ? `killed by ${signal}` : `exited with code ${code}`}${why ? `: ${why.slice(0, 200)}` : ''}`, ms: performance.now() - started });
+      }
+      resolve({ backend, trials });
+    });
+    const req: ProbeRequest = { type: 'probe', backend: m.backend, resize: m.resize, pool: m.pool, seed: m.seed, batchNorm: m.batchNorm ?? true, sizes };
+    child.send(req);
+  });
+}
+
+/** A TrialRunner over probe children, remembering the backend they chose. */
+export function childTrialRunner(m: ProbeModel, env?: NodeJS.ProcessEnv): TrialRunner & { backend(): string | null; trials: ProbeTrial[] } {
+  let chosen: string | null = null;
+  const all: ProbeTrial[] = [];
+  const run = async (sizes: number[]) => {
+    const r = await runProbeChild(m, sizes, env ? { env } : {});
+    chosen ??= r.backend;
+    all.push(...r.trials);
+    return r.trials;
+  };
+  return Object.assign(run, { backend: () => chosen, trials: all });
+}
+
+/** Default probes: 4 and 16 samples at 96×96, scaled by the pixel count (far enough apart for a good fit, cheap to run). */
+export function defaultProbes(resize: number, maxMicroBatch: number): [number, number] {
+  const big = Math.max(2, Math.min(maxMicroBatch, Math.round(16 * (96 / resize) ** 2)));
+  return [Math.max(1, Math.round(big / 4)), big];
+}
+
+export interface FitOptions extends ProbeModel {
+  /** Concrete backend the worker runs (what `auto` chose), which decides what memory is probed. */
+  probedBackend: ProbedBackend;
+  /** --memory-budget in bytes, or null for the backend's own limit. */
+  budgetBytes: number | null;
+  margin?: number;
+  /** No rank ever computes more samples at once than this (the global batch). */
+  maxMicroBatch: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface FitResult extends SearchResult {
+  budgetBytes: number;
+  backend: string;
+  ms: number;
+  trials: ProbeTrial[];
+}
+
+/** Finds the largest micro-batch that fits this worker's memory, with at most 4 trial steps in child processes. */
+export async function fitMicroBatch(o: FitOptions): Promise<FitResult> {
+  const t0 = performance.now();
+  const budget = memoryBudget(o.probedBackend, o.budgetBytes, o.env ?? process.env);
+  const runner = childTrialRunner({ ...o, backend: o.probedBackend }, o.env);
+  const r = await searchMicroBatch(runner, {
+    budgetBytes: budget,
+    margin: o.margin ?? DEFAULT_MEMORY_MARGIN,
+    maxMicroBatch: o.maxMicroBatch,
+    probes: defaultProbes(o.resize, o.maxMicroBatch),
+  });
+  return { ...r, trials: runner.trials, budgetBytes: budget, backend: runner.backend() ?? o.probedBackend, ms: performance.now() - t0 };
+}

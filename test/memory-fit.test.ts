@@ -1,0 +1,74 @@
+// The memory-fit batch search and out-of-memory recovery as a user meets them: the real binary,
+// the real wasm backend and real child-process trials. A per-rank batch that does not fit the memory
+// budget runs through gradient accumulation with the global batch unchanged; an out-of-memory on
+// one rank mid-run is replayed with a smaller micro-batch on that rank, with no step lost.
+import { join } from 'node:path';
+import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readJson, readJsonLines, runCli, tmp } from './support/spawn-cli';
+
+let data: string;
+const common = () => ['--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm', '--epochs', '1'];
+
+beforeAll(async () => {
+  data = tmp('data');
+  await writeSyntheticFashionMnist(data, { train: 256, test: 32, seed: 5 });
+});
+
+describe('--micro-batch auto under a memory budget', () => {
+  it('measures what fits, plans accumulation, and trains with the global batch asked for', async () => {
+    const runDir = join(tmp('fit'), 'r');
+    const r = await runCli(['train', ...common(), '--workers', '1', '--batch-size', '128', '--memory-budget', '160MiB', '--max-steps', '2', '--run-dir', runDir]);
+    expect(r.stderr).toMatch(/done: 2 steps/);
+    expect(r.code).toBe(0);
+    const summary = readJson(join(runDir, 'summary.json'));
+    expect(summary['global_batch']).toBe(128);
+    const [plan] = summary['batch_plan'] as { samples: number; micro_batch: number; accumulation: number; capacity: number }[];
+    // 160 MiB holds about 50 samples of the 32×32 model: 128 need 3 micro-batches.
+    expect(plan!.samples).toBe(128);
+    expect(plan!.micro_batch).toBeLessThan(128);
+    expect(plan!.micro_batch).toBeGreaterThan(16);
+    expect(plan!.accumulation).toBe(Math.ceil(128 / plan!.micro_batch));
+    const [fit] = summary['memory_fit_per_rank'] as { budgetBytes: number; usableBytes: number; trials: { microBatch: number; peakBytes: number; ran: boolean }[] }[];
+    expect(fit!.budgetBytes).toBe(160 * 2 ** 20);
+    expect(fit!.trials.length).toBeLessThanOrEqual(4);
+    // The chosen micro-batch was itself a trial, and it fitted.
+    const chosen = fit!.trials.find((t) => t.microBatch === plan!.micro_batch)!;
+    expect(chosen.ran && chosen.peakBytes <= fit!.usableBytes).toBe(true);
+    const steps = readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
+    expect(steps.map((s) => s['samples'])).toEqual([128, 128]);
+    expect(steps.map((s) => (s['timings'] as { microBatches: number }[])[0]!.microBatches)).toEqual([plan!.accumulation, plan!.accumulation]);
+  });
+
+  it('find-batch reports the search and its trials', async () => {
+    const r = await runCli(['find-batch', '--backend', 'wasm', '--resize', '32', '--memory-budget', '160MiB', '--json']);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as { micro_batch: number; trials: { micro_batch: number; ran: boolean; peak_bytes: number }[]; usable_bytes: number };
+    expect(report.trials.length).toBeLessThanOrEqual(4);
+    expect(report.micro_batch).toBeGreaterThan(16);
+    expect(report.trials.find((t) => t.micro_batch === report.micro_batch)!.peak_bytes).toBeLessThanOrEqual(report.usable_bytes);
+  });
+});
+
+describe('an out-of-memory on one rank during training', () => {
+  it('replays the step with a smaller micro-batch on that rank: no step lost, same global batch, identical ranks', async () => {
+    const runDir = join(tmp('oom'), 'r');
+    const r = await runCli(['train', ...common(), '--workers', '2', '--batch-size', '32', '--micro-batch', '16', '--max-steps', '3', '--run-dir', runDir], { TFJS_DDP_INJECT_OOM: '1:2' });
+    expect(r.stderr).toMatch(/done: 3 steps/);
+    expect(r.code).toBe(0);
+    const summary = readJson(join(runDir, 'summary.json'));
+    expect(summary).toMatchObject({ status: 'completed', steps: 3, global_batch: 32, oom_events: 1, micro_batch_per_rank: [16, 8] });
+    expect(summary['oom_backoffs']).toEqual([
+      expect.objectContaining({ event: 'oom', step: 2, rank: 1, old_micro_batch: 16, new_micro_batch: 8, accumulation: 2, reason: expect.stringMatching(/injected/) }),
+    ]);
+    const sums = summary['weights_checksum_per_rank'] as string[];
+    expect(new Set(sums).size).toBe(1);
+    const metrics = readJsonLines(join(runDir, 'metrics.jsonl'));
+    expect(metrics.filter((m) => m['event'] === 'oom')).toHaveLength(1);
+    const steps = metrics.filter((m) => m['event'] === 'step');
+    expect(steps.map((s) => s['step'])).toEqual([1, 2, 3]);
+    expect(steps.map((s) => s['samples'])).toEqual([32, 32, 32]);
+    expect(steps.map((s) => (s['timings'] as { microBatches: number }[])[1]!.microBatches)).toEqual([1, 2, 2]);
+    expect(readJsonLines(join(runDir, 'train.log')).some((l) => l['msg'] === 'out of memory: replaying the step with a smaller micro-batch on that rank')).toBe(true);
+  });
+});
