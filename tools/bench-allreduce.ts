@@ -1,7 +1,9 @@
 // bench:allreduce — ring all-reduce over ZeroMQ between real processes: one Node process per rank,
 // all on this machine (ipc:// or tcp://127.0.0.1). Prints one JSON line per (chunk, N, size): median
 // time per all-reduce on rank 0 after warm-up (each timed call preceded by a 1-float all-reduce as a
-// barrier), algbw = bytes / time, busbw = algbw · 2(N−1)/N (nccl-tests definitions), MB = 1e6 B.
+// barrier), algbw = bytes / time, busbw = algbw · 2(N−1)/N (nccl-tests definitions), MB = 1e6 B;
+// cpu_ms = CPU time of a rank's process (user + system, all threads) during a timed call, mean over
+// calls and ranks: unlike the wall time it barely changes when something else shares the cores.
 // Usage:
 //   npm run bench:allreduce -- [--n 2,4] [--bytes 3032904,67108864] [--iters 20] [--warmup 3]
 //                              [--transport ipc|tcp] [--chunk 131072[,65536,...]] [--hwm 64]
@@ -34,7 +36,7 @@ const TIMEOUT_MS = 120_000;
 
 type ToParent =
   | { type: 'bound'; address: string }
-  | { type: 'result'; medianS: number; minS: number }
+  | { type: 'result'; medianS: number; minS: number; cpuS: number }
   | { type: 'error'; message: string };
 type ToChild = { type: 'ring'; addresses: string[] };
 
@@ -78,14 +80,23 @@ async function child(): Promise<void> {
 
   for (let i = 0; i < Number(values.warmup); i++) await reduce(buf);
   const times: number[] = [];
+  let cpuUs = 0;
   for (let i = 0; i < Number(values.iters); i++) {
     buf.fill(1);
     await reduce(token); // barrier: no rank leaves it before every rank has entered it
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await reduce(buf);
     times.push((performance.now() - t0) / 1000);
+    const cpu = process.cpuUsage(cpu0);
+    cpuUs += cpu.user + cpu.system;
   }
-  if (rank === 0) send({ type: 'result', medianS: median(times), minS: Math.min(...times) });
+  send({
+    type: 'result',
+    medianS: median(times),
+    minS: Math.min(...times),
+    cpuS: cpuUs / 1e6 / times.length,
+  });
   // Leave together: a rank's last chunks may still be queued in ZeroMQ when its own call returns.
   await reduce(token);
   await closeRing(ch);
@@ -93,7 +104,11 @@ async function child(): Promise<void> {
 }
 
 /** N processes for one (N, size, chunk); resolves with rank 0's timings. */
-async function runGroup(n: number, bytes: number, chunk: number): Promise<{ medianS: number; minS: number }> {
+async function runGroup(
+  n: number,
+  bytes: number,
+  chunk: number,
+): Promise<{ medianS: number; minS: number; cpuS: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-ar-'));
   const self = fileURLToPath(import.meta.url);
   const args = (r: number): string[] =>
@@ -128,13 +143,19 @@ async function runGroup(n: number, bytes: number, chunk: number): Promise<{ medi
   try {
     const addresses = new Array<string>(n);
     let bound = 0;
+    const cpu: number[] = [];
+    let rank0: { medianS: number; minS: number } | undefined;
     return await new Promise((resolve, reject) => {
       procs.forEach((p, r) => {
         p.on('message', (m: ToParent) => {
           if (m.type === 'bound') {
             addresses[r] = m.address;
             if (++bound === n) for (const q of procs) q.send({ type: 'ring', addresses } satisfies ToChild);
-          } else if (m.type === 'result') resolve(m);
+          } else if (m.type === 'result') {
+            cpu.push(m.cpuS);
+            if (r === 0) rank0 = m;
+            if (cpu.length === n) resolve({ ...rank0!, cpuS: cpu.reduce((a, b) => a + b) / n });
+          }
         });
         p.on('exit', (code, signal) => {
           if (code !== 0) reject(new Error(`rank ${r} (pid ${p.pid}) exited with ${signal ?? code}`));
@@ -153,7 +174,7 @@ if (values.child) {
   for (const chunk of list(values.chunk)) {
     for (const n of list(values.n)) {
       for (const bytes of list(values.bytes)) {
-        const { medianS, minS } = await runGroup(n, bytes, chunk);
+        const { medianS, minS, cpuS } = await runGroup(n, bytes, chunk);
         const algbw = bytes / medianS / 1e6;
         console.log(
           JSON.stringify({
@@ -164,6 +185,7 @@ if (values.child) {
             chunk_elements: chunk,
             median_s: Number(medianS.toFixed(6)),
             min_s: Number(minS.toFixed(6)),
+            cpu_ms: Number((cpuS * 1e3).toFixed(2)),
             algbw_MBps: Number(algbw.toFixed(1)),
             busbw_MBps: Number(((algbw * 2 * (n - 1)) / n).toFixed(1)),
           }),
