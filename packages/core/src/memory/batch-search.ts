@@ -87,18 +87,29 @@ function measured(ts: Trial[]): { microBatch: number; peakBytes: number }[] {
 }
 
 /**
- * The product's search, at most 4 trial steps: measure the two probes, fit the footprint line,
- * predict the largest micro-batch within budget·(1 − margin) and confirm it with one step. If the
- * confirmation does not fit, refit with its measurement and confirm once more; if that fails too,
- * fall back to the largest micro-batch that did fit. Never returns an unconfirmed micro-batch.
+ * How far below the usable budget the first confirmation aims: two small probes extrapolate poorly
+ * (allocator fragmentation makes the footprint lumpy), and a first confirmation that fits gives a
+ * measurement close to the limit to extrapolate from, and a fallback close to it.
+ */
+export const FIRST_AIM = 0.96;
+
+/**
+ * The product's search, at most 4 trial steps: measure the two probes, fit the footprint line and
+ * confirm a micro-batch predicted to use FIRST_AIM of the usable budget (budget · (1 − margin)).
+ * Refit through the two largest measurements and try the prediction at the full usable budget, or,
+ * if the first confirmation did not fit, at FIRST_AIM again. Returns the largest trial that fitted:
+ * never an unconfirmed micro-batch.
  * @throws DdpError E_MEMORY when not even one sample fits.
  */
 export async function searchMicroBatch(run: TrialRunner, o: SearchOptions): Promise<SearchResult> {
   const usable = Math.floor(o.budgetBytes * (1 - o.margin));
   const max = Math.max(1, Math.floor(o.maxMicroBatch));
   const trials: Trial[] = [];
-  const result = (microBatch: number, model: MemoryModel | null): SearchResult => ({ microBatch, usableBytes: usable, model, trials, capped: microBatch >= max });
   const best = () => Math.max(0, ...trials.filter((t) => fits(t, usable)).map((t) => t.microBatch));
+  const result = (model: MemoryModel | null): SearchResult => {
+    const microBatch = best();
+    return { microBatch, usableBytes: usable, model, trials, capped: microBatch >= max };
+  };
   const noneFits = (): never => {
     throw new DdpError(
       'E_MEMORY',
@@ -106,31 +117,36 @@ export async function searchMicroBatch(run: TrialRunner, o: SearchOptions): Prom
       'raise --memory-budget, lower --resize, or use a device with more memory',
     );
   };
+  const tryAt = async (b: number): Promise<Trial> => {
+    const [t] = await run([b]);
+    trials.push(t!);
+    return t!;
+  };
+  /** Line through the two largest measured trials. */
+  const refit = () => fitMemoryModel(measured(trials.filter((t) => t.ran)).sort((a, b) => a.microBatch - b.microBatch).slice(-2));
 
   const probes = [...new Set(o.probes.map((p) => Math.min(max, Math.max(1, Math.floor(p)))))].sort((a, b) => a - b);
   trials.push(...(await run(probes)));
   if (!fits(trials[0]!, usable)) {
     if (probes[0] === 1) noneFits();
-    trials.push(...(await run([1])));
-    return fits(trials.at(-1)!, usable) ? result(1, null) : noneFits();
+    return fits(await tryAt(1), usable) ? result(null) : noneFits();
   }
   // Every probe that ran measured its footprint, whether or not it fitted the usable budget.
-  const points = measured(trials.filter((t) => t.ran));
-  if (points.length < 2) return result(best(), null); // the larger probe crashed, or no footprint could be read
-  let model = fitMemoryModel(points);
-  let guess = Math.min(max, predictMicroBatch(model, usable));
-  for (let attempt = 0; attempt < 2 && guess > best(); attempt++) {
-    const [t] = await run([guess]);
-    trials.push(t!);
-    if (fits(t!, usable)) return result(guess, fitMemoryModel(measured(trials.filter((x) => fits(x, usable)))));
-    // Too big: refit through the two largest measurements and aim as far below the usable budget as
-    // this trial overshot it (a crash measures nothing: shrink by a quarter).
-    model = fitMemoryModel(measured(trials).sort((a, b) => a.microBatch - b.microBatch).slice(-2));
-    const overshoot = t!.peakBytes !== null ? t!.peakBytes - usable : 0;
-    const refit = t!.peakBytes !== null ? Math.min(max, predictMicroBatch(model, usable - overshoot)) : Math.floor(guess * 0.75);
-    guess = Math.min(refit, guess - 1);
+  if (measured(trials.filter((t) => t.ran)).length < 2) return result(null); // the larger probe crashed, or no footprint could be read
+  let model = refit();
+  const first = Math.min(max, predictMicroBatch(model, usable * FIRST_AIM));
+  if (first <= best()) return result(model);
+  const t1 = await tryAt(first);
+  let second: number;
+  if (t1.peakBytes === null) {
+    second = Math.floor(first * 0.75); // crashed: it measured nothing
+  } else {
+    model = refit();
+    second = Math.min(max, predictMicroBatch(model, fits(t1, usable) ? usable : usable * FIRST_AIM));
+    if (!fits(t1, usable)) second = Math.min(second, first - 1);
   }
-  return result(best(), model);
+  if (second > best()) await tryAt(second);
+  return result(model);
 }
 
 export interface StrategyResult {
