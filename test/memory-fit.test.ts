@@ -40,6 +40,24 @@ describe('--micro-batch auto under a memory budget', () => {
     expect(steps.map((s) => (s['timings'] as { microBatches: number }[])[0]!.microBatches)).toEqual([plan!.accumulation, plan!.accumulation]);
   });
 
+  it('a per-rank batch larger than the wasm heap can hold (200 samples at 96×96) runs by accumulation', async () => {
+    const runDir = join(tmp('heap'), 'r');
+    const r = await runCli(['train', '--data-dir', data, '--verify-data', 'false', '--backend', 'wasm', '--epochs', '1', '--workers', '1', '--resize', '96', '--batch-size', '200', '--max-steps', '1', '--run-dir', runDir]);
+    expect(r.stderr).toMatch(/done: 1 steps/);
+    expect(r.code).toBe(0);
+    const summary = readJson(join(runDir, 'summary.json'));
+    const [plan] = summary['batch_plan'] as { samples: number; micro_batch: number; accumulation: number }[];
+    // About 150 samples of the 96×96 step fill the 4 GiB heap (docs/benchmarks.md).
+    expect(plan).toMatchObject({ samples: 200, accumulation: 2 });
+    expect(plan!.micro_batch).toBeGreaterThan(100);
+    expect(plan!.micro_batch).toBeLessThan(200);
+    const [fit] = summary['memory_fit_per_rank'] as { budgetBytes: number; trials: unknown[] }[];
+    expect(fit!.budgetBytes).toBe(4_294_901_760);
+    expect(fit!.trials.length).toBeLessThanOrEqual(4);
+    const [step] = readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
+    expect(step!['samples']).toBe(200);
+  }, 240_000);
+
   it('find-batch reports the search and its trials', async () => {
     const r = await runCli(['find-batch', '--backend', 'wasm', '--resize', '32', '--memory-budget', '160MiB', '--json']);
     expect(r.code).toBe(0);
@@ -70,5 +88,25 @@ describe('an out-of-memory on one rank during training', () => {
     expect(steps.map((s) => s['samples'])).toEqual([32, 32, 32]);
     expect(steps.map((s) => (s['timings'] as { microBatches: number }[])[1]!.microBatches)).toEqual([1, 2, 2]);
     expect(readJsonLines(join(runDir, 'train.log')).some((l) => l['msg'] === 'out of memory: replaying the step with a smaller micro-batch on that rank')).toBe(true);
+  });
+});
+
+describe('a worker whose backend crashes during training', () => {
+  it('is replaced by a new process that re-syncs from another rank; the step is replayed and the run completes', async () => {
+    const runDir = join(tmp('crash'), 'r');
+    const r = await runCli(['train', ...common(), '--workers', '2', '--batch-size', '32', '--micro-batch', '16', '--max-steps', '3', '--run-dir', runDir], { TFJS_DDP_INJECT_CRASH: '1:2' });
+    expect(r.stderr).toMatch(/done: 3 steps/);
+    expect(r.code).toBe(0);
+    const summary = readJson(join(runDir, 'summary.json'));
+    expect(summary).toMatchObject({ status: 'completed', steps: 3, restarts: 1, oom_events: 1, micro_batch_per_rank: [16, 8] });
+    expect(summary['oom_backoffs']).toEqual([expect.objectContaining({ step: 2, rank: 1, restarted: true, reason: expect.stringMatching(/memory access out of bounds/) })]);
+    expect(new Set(summary['weights_checksum_per_rank'] as string[]).size).toBe(1);
+    const log = readJsonLines(join(runDir, 'train.log'));
+    const launched = log.find((l) => l['msg'] === 'workers launched')!['pids'] as number[];
+    const replaced = log.find((l) => l['msg'] === 'rank replaced and re-synced')!;
+    expect(replaced).toMatchObject({ rank: 1, from: 0 });
+    expect(replaced['pid']).not.toBe(launched[1]);
+    const steps = readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
+    expect(steps.map((s) => s['samples'])).toEqual([32, 32, 32]);
   });
 });

@@ -29,9 +29,9 @@ async function train(tag: string, env: Record<string, string>): Promise<{ summar
   });
   const transport = new InProcessTransport();
   const server = await transport.server(`inproc://${tag}-control`);
-  const workers = [0, 1].map((rank) =>
-    runWorkerProcess({ join: `inproc://${tag}-control`, transport, version: 'test', log: silent, requestedRank: rank, localRank: rank, env, dataDir: data }),
-  );
+  const start = (rank: number, e: Record<string, string>) =>
+    runWorkerProcess({ join: `inproc://${tag}-control`, transport, version: 'test', log: silent, requestedRank: rank, localRank: rank, env: e, dataDir: data });
+  const workers = [0, 1].map((rank) => start(rank, env));
   const group = await RemoteWorkerGroup.rendezvous({
     server,
     worldSize: 2,
@@ -45,6 +45,11 @@ async function train(tag: string, env: Record<string, string>): Promise<{ summar
     rendezvousTimeoutMs: 60_000,
     stepTimeoutMs: 60_000,
     checksumEvery: 1,
+    // A "process" here is a runWorkerProcess call: the replacement joins like a new process would.
+    respawn: async (rank) => {
+      await workers[rank];
+      workers[rank] = start(rank, {});
+    },
   });
   const runDir = new RunDir(join(tmp(tag), 'run'));
   const summary = await runTrainLoop({ config, group, runDir, log: silent });
@@ -71,5 +76,18 @@ describe('out-of-memory replay', () => {
     expect(failed.weights.length).toBe(clean.weights.length);
     expect(num / den).toBeLessThan(1e-5);
     expect(num).toBeGreaterThan(0); // the replays really ran with other micro-batches (a different summation order)
+  });
+
+  it('a rank replaced after a backend crash continues from the others\' weights and momentum: same weights as a clean run', async () => {
+    const clean = await train('clean2', {});
+    const crashed = await train('crash', { TFJS_DDP_INJECT_CRASH: '1:2' });
+    expect(crashed.summary).toMatchObject({ steps: 3, restarts: 1, oom_events: 1 });
+    let num = 0;
+    let den = 1e-30;
+    for (let i = 0; i < clean.weights.length; i++) {
+      num = Math.max(num, Math.abs(crashed.weights[i]! - clean.weights[i]!));
+      den = Math.max(den, Math.abs(clean.weights[i]!));
+    }
+    expect(num / den).toBeLessThan(1e-5);
   });
 });

@@ -123,6 +123,7 @@ export async function startLocalProcesses(config: TrainConfig, count: number, ru
         rendezvousTimeoutMs: config.joinTimeout * 1000,
         stepTimeoutMs: config.stepTimeout * 1000,
         checksumEvery: 50,
+        respawn: (rank) => workers.restart(rank),
       },
       (g) => (group = g),
     );

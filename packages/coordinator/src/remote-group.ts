@@ -34,6 +34,12 @@ export interface RemoteGroupOptions {
   stepTimeoutMs: number;
   /** Compare the ranks' weight checksums every this many steps (and at every save). */
   checksumEvery: number;
+  /**
+   * Starts a new process for `rank` (once the old one has exited), which joins like the first did:
+   * how a rank whose backend crashed is replaced. Without it (workers on other hosts) such a crash
+   * ends the run.
+   */
+  respawn?: (rank: number) => Promise<void>;
 }
 
 type Reply = { rank: number; msg: WorkerToCoordinator; binary: Uint8Array[] };
@@ -47,6 +53,10 @@ export class RemoteWorkerGroup implements WorkerGroup {
   private currentStep = 0;
   private failure: FailureEvent | null = null;
   private pending: Reply[] = [];
+  /** Ring inbox address of each rank. */
+  private addresses: string[] = [];
+  /** Pids of processes replaced on purpose: their exit is not a failure. */
+  private readonly retired = new Set<number>();
 
   private constructor(private readonly o: RemoteGroupOptions) {}
 
@@ -68,6 +78,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
 
   /** The launcher reports a worker's exit here; the wait in progress fails with the root cause. */
   reportFailure(e: FailureEvent): void {
+    if (e.kind === 'exited' && this.retired.has(e.pid)) return;
     this.failure ??= e;
   }
 
@@ -176,6 +187,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
     }
     await this.collect('ready', all, rendezvousTimeoutMs);
     const address = (r: number) => (hellos.get(r)!.msg as Extract<WorkerToCoordinator, { type: 'hello' }>).dataAddress;
+    this.addresses = all.map(address);
     this.o.log.info({ workers: this.descriptions.map((d) => ({ rank: d.rank, host: d.host, pid: d.pid, backend: d.backend, microBatch: d.microBatch, dataAddress: address(d.rank) })) }, 'rendezvous done');
   }
 
@@ -192,6 +204,9 @@ export class RemoteWorkerGroup implements WorkerGroup {
     const aborted = replies.map((r) => r.aborted);
     if (new Set(aborted).size > 1) this.fail({ kind: 'protocol', rank: aborted.indexOf(!aborted[0]), message: `step ${plan.step}: ranks disagree on whether it was aborted` });
     if (checksum && !aborted[0]) this.checkChecksums(replies.map((r, rank) => ({ rank, checksum: r.checksum })));
+    // A rank whose backend crashed took part in the all-reduce (so every rank aborted) and left:
+    // replace it before the step is replayed.
+    for (const dead of replies.flatMap((r) => (r.oom?.fatal ? [r.oom] : []))) await this.replaceRank(dead.rank, Math.max(1, Math.floor(dead.microBatch / 2)), dead.reason);
     // After the all-reduce every rank holds the global sums; rank 0's are the run's.
     const first = replies[0]!;
     return {
@@ -210,6 +225,60 @@ export class RemoteWorkerGroup implements WorkerGroup {
     if (bad.length > 0) {
       throw new DdpError('E_DIVERGED', `the weights of ranks ${bad.map((b) => b.rank).join(',')} differ from rank 0's after step ${this.currentStep} (checksums ${sums.map((s) => s.checksum).join(', ')})`, 'this is a bug or a faulty device: report it with the run directory');
     }
+  }
+
+  /**
+   * Replaces rank `rank` by a new process: it joins, builds its engine (micro-batch `microBatch`, no
+   * search), takes the old one's place in the ring, and continues from a healthy rank's state
+   * (weights, BatchNorm statistics, optimizer slots), checked by weight checksum.
+   */
+  private async replaceRank(rank: number, microBatch: number, reason: string): Promise<void> {
+    const { worldSize, rendezvousTimeoutMs } = this.o;
+    const old = this.descriptions[rank]!;
+    if (this.o.respawn === undefined || worldSize < 2) {
+      throw new DdpError('E_MEMORY', `the backend of rank ${rank} (pid ${old.pid} on ${old.host}) crashed at step ${this.currentStep} (${reason})`, 'it cannot be replaced here (workers on other hosts, or a single worker): run with a smaller --micro-batch or --memory-budget');
+    }
+    this.o.log.warn({ rank, pid: old.pid, step: this.currentStep, reason, microBatch }, 'replacing a rank whose backend crashed');
+    this.retired.add(old.pid);
+    const oldPeer = this.peers[rank]!;
+    await this.sendTo(rank, { type: 'stop', reason: 'replaced: its backend crashed' });
+    this.rankOf.delete(oldPeer);
+    await this.o.respawn(rank);
+    // join → welcome → hello → ring → ready, as at the start, for this rank alone.
+    const deadline = Date.now() + rendezvousTimeoutMs;
+    for (;;) {
+      if (this.failure !== null) this.fail(this.failure);
+      if (Date.now() > deadline) this.fail({ kind: 'timeout', missingRanks: [rank], waitedMs: rendezvousTimeoutMs });
+      const m = await this.poll(deadline - Date.now());
+      if (m === null || m.peer === oldPeer) continue;
+      const { msg } = decodeControl<WorkerToCoordinator>(m.frames);
+      if (msg.type !== 'join') continue;
+      if (msg.version !== this.o.version) this.fail({ kind: 'protocol', rank, message: `the replacement of rank ${rank} runs tfjs-ddp ${msg.version}` });
+      this.peers[rank] = m.peer;
+      this.rankOf.set(m.peer, rank);
+      break;
+    }
+    await this.sendTo(rank, { type: 'welcome', rank, worldSize, settings: { ...this.o.settingsFor(rank), microBatch } });
+    const hello = (await this.collect('hello', [rank], rendezvousTimeoutMs)).get(rank)!.msg as Extract<WorkerToCoordinator, { type: 'hello' }>;
+    if (hello.description.params !== old.params) this.fail({ kind: 'protocol', rank, message: `the replacement built ${hello.description.params} parameters, not ${old.params}` });
+    this.descriptions[rank] = { ...hello.description, rank, microBatch: old.microBatch, memoryFit: old.memoryFit };
+    this.addresses[rank] = hello.dataAddress;
+    const left = (rank + worldSize - 1) % worldSize;
+    await this.sendTo(rank, { type: 'ring', rightAddress: this.addresses[(rank + 1) % worldSize]! });
+    await this.collect('ready', [rank], rendezvousTimeoutMs);
+    await this.sendTo(left, { type: 'ring', rightAddress: hello.dataAddress });
+    await this.collect('ready', [left], rendezvousTimeoutMs);
+    // The state of a healthy rank (every rank holds the same weights and optimizer state).
+    const source = rank === 0 ? 1 : 0;
+    await this.sendTo(source, { type: 'export-state' });
+    const st = (await this.collect('state', [source], this.o.stepTimeoutMs)).get(source)!;
+    const state = st.msg as Extract<WorkerToCoordinator, { type: 'state' }>;
+    await this.sendTo(rank, { type: 'load-state', optimizer: state.optimizer }, st.binary);
+    const loaded = (await this.collect('state-loaded', [rank], this.o.stepTimeoutMs)).get(rank)!.msg as Extract<WorkerToCoordinator, { type: 'state-loaded' }>;
+    if (loaded.checksum !== state.checksum) {
+      throw new DdpError('E_DIVERGED', `the replacement of rank ${rank} has weights ${loaded.checksum} after the re-sync, rank ${source} ${state.checksum}`, 'this is a bug: report it with the run directory');
+    }
+    this.o.log.info({ rank, pid: hello.description.pid, from: source, checksum: loaded.checksum }, 'rank replaced and re-synced');
   }
 
   async evaluate(): Promise<EvalOutcome> {

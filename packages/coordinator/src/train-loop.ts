@@ -83,6 +83,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   const microBatches = [...capacities];
   const plan = batchPlan(batchSize, capacities);
   const backoffs: Record<string, unknown>[] = [];
+  let restarts = 0;
   const stepsPerEpoch = Math.ceil(trainCount / batchSize);
   const t0 = performance.now();
   let step = 0;
@@ -121,10 +122,11 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
         if (out.oom.length === 0) throw new DdpError('E_INTERNAL', `step ${step} was aborted without an out-of-memory report`);
         if (attempt > MAX_REPLAYS) throw new DdpError('E_MEMORY', `step ${step} ran out of memory ${MAX_REPLAYS} times in a row`, 'lower --micro-batch or --memory-budget');
         for (const o of out.oom) {
+          if (o.fatal) restarts++; // the group has already replaced that rank's process
           const action = backOff({ rank: o.rank, step, microBatch: o.microBatch, samples: parts[o.rank]!.length, reason: o.reason });
           if (action.kind === 'abort') throw new DdpError(action.code, action.message, action.hint);
           microBatches[o.rank] = action.microBatch;
-          const ev = { event: 'oom', step, attempt, rank: o.rank, old_micro_batch: o.microBatch, new_micro_batch: action.microBatch, accumulation: action.accumulation, reason: o.reason };
+          const ev = { event: 'oom', step, attempt, rank: o.rank, old_micro_batch: o.microBatch, new_micro_batch: action.microBatch, accumulation: action.accumulation, reason: o.reason, restarted: o.fatal === true };
           backoffs.push(ev);
           runDir.metric(ev);
           log.warn(ev, 'out of memory: replaying the step with a smaller micro-batch on that rank');
@@ -197,7 +199,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     test_acc: testAcc,
     samples_per_s: trainMs > 0 ? (trainSamples * 1000) / trainMs : null,
     wall_s: (performance.now() - t0) / 1000,
-    restarts: 0,
+    restarts,
     oom_events: backoffs.length,
     oom_backoffs: backoffs,
     stop_reason: stopped,

@@ -33,30 +33,52 @@ export class LocalWorkers {
   private readonly killOnExit = () => this.procs.forEach((p) => p.exitCode === null && p.kill('SIGKILL'));
 
   constructor(
-    spec: LaunchSpec,
+    private readonly spec: LaunchSpec,
     private readonly onExit: (e: WorkerExit) => void,
   ) {
     process.on('exit', this.killOnExit);
     for (let i = 0; i < spec.count; i++) {
-      // The ipc channel lets a worker notice the coordinator's death (its 'disconnect' event) and exit.
-      const p = spawn(spec.command, spec.args, { env: { ...process.env, ...spec.envFor(i), TFJS_DDP_LAUNCHED: '1' }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-      const log = createWriteStream(`${spec.logDir}/worker-${i}.log`);
+      this.logs.push(createWriteStream(`${spec.logDir}/worker-${i}.log`));
       this.lastLines.push(null);
-      let partial = '';
-      p.stderr!.on('data', (d: Buffer) => {
-        log.write(d);
-        const lines = (partial + d.toString()).split('\n');
-        partial = lines.pop() ?? '';
-        const last = lines.filter((l) => l.trim() !== '').at(-1);
-        if (last !== undefined) this.lastLines[i] = summarizeLine(last);
-      });
-      p.on('exit', (code, signal) => {
-        this.exited.add(i);
-        if (!this.stopping || code !== 0) onExit({ index: i, pid: p.pid ?? -1, code, signal, lastLine: this.lastLines[i] ?? null });
-      });
-      this.procs.push(p);
-      this.logs.push(log);
+      this.start(i);
     }
+  }
+
+  private start(i: number): void {
+    // The ipc channel lets a worker notice the coordinator's death (its 'disconnect' event) and exit.
+    const p = spawn(this.spec.command, this.spec.args, { env: { ...process.env, ...this.spec.envFor(i), TFJS_DDP_LAUNCHED: '1' }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    let partial = '';
+    p.stderr!.on('data', (d: Buffer) => {
+      this.logs[i]!.write(d);
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      const last = lines.filter((l) => l.trim() !== '').at(-1);
+      if (last !== undefined) this.lastLines[i] = summarizeLine(last);
+    });
+    p.on('exit', (code, signal) => {
+      if (this.procs[i] === p) this.exited.add(i);
+      if (!this.stopping || code !== 0) this.onExit({ index: i, pid: p.pid ?? -1, code, signal, lastLine: this.lastLines[i] ?? null });
+    });
+    this.procs[i] = p;
+    this.exited.delete(i);
+  }
+
+  /**
+   * Replaces worker `i` by a new process with the same command and environment (its log goes on in
+   * worker-<i>.log): waits up to graceMs for the old one to exit, then kills it.
+   */
+  async restart(i: number, graceMs = 10_000): Promise<void> {
+    const old = this.procs[i]!;
+    if (old.exitCode === null && old.signalCode === null) {
+      const gone = new Promise((r) => old.once('exit', r));
+      await Promise.race([gone, new Promise((r) => setTimeout(r, graceMs))]);
+      if (old.exitCode === null && old.signalCode === null) {
+        old.kill('SIGKILL');
+        await gone;
+      }
+    }
+    this.logs[i]!.write(`--- worker ${i} restarted by the coordinator ---\n`);
+    this.start(i);
   }
 
   get pids(): number[] {

@@ -37,14 +37,22 @@ export type WorkerToCoordinator =
   | { type: 'checksum-done'; checksum: string }
   /** Followed by one binary frame per file, in the order of `names` (rank 0 only; others send names: []). */
   | { type: 'saved'; names: string[] }
-  | { type: 'error'; code: string; message: string; step: number | null };
+  | { type: 'error'; code: string; message: string; step: number | null }
+  /** Followed by binary frames: weights, BatchNorm statistics, then one per optimizer slot (Float32Array each). */
+  | { type: 'state'; optimizer: { name: string; shape: number[] }[]; checksum: string }
+  | { type: 'state-loaded'; checksum: string };
 
 export type CoordinatorToWorker =
   | { type: 'welcome'; rank: number; worldSize: number; settings: WorkerSettings }
+  /** Where to send ring traffic; also sent mid-run when the right neighbour was replaced (answered by 'ready'). */
   | { type: 'ring'; rightAddress: string }
   /** Followed by one binary frame: the rank's sample indices (Uint32Array). */
   | { type: 'step'; step: number; epoch: number; globalCount: number; checksum: boolean; microBatch: number; attempt: number }
   | { type: 'eval'; start: number; end: number }
   | { type: 'save'; meta: Record<string, unknown> }
   | { type: 'checksum' }
+  /** Send this rank's training state (to re-sync a replaced rank). */
+  | { type: 'export-state' }
+  /** Followed by the binary frames of a 'state' reply: continue from them. */
+  | { type: 'load-state'; optimizer: { name: string; shape: number[] }[] }
   | { type: 'stop'; reason: string };

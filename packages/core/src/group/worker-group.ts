@@ -49,6 +49,8 @@ export interface OomReport {
   rank: number;
   microBatch: number;
   reason: string;
+  /** The rank's backend crashed (an overflowed wasm heap): the process must be replaced. */
+  fatal?: boolean;
 }
 
 export interface StepPlan {

@@ -51,5 +51,9 @@ export async function createEngine(a: CreateEngineArgs): Promise<WorkerEngine> {
   } else {
     microBatch = s.microBatch;
   }
-  return new WorkerEngine(a.data, { ...s, microBatch }, backend, { memoryFit, injectOom: parseInjectOom(a.env['TFJS_DDP_INJECT_OOM']) });
+  return new WorkerEngine(a.data, { ...s, microBatch }, backend, {
+    memoryFit,
+    injectOom: parseInjectOom(a.env['TFJS_DDP_INJECT_OOM']),
+    injectCrash: parseInjectOom(a.env['TFJS_DDP_INJECT_CRASH'], 'TFJS_DDP_INJECT_CRASH'),
+  });
 }

@@ -1,7 +1,7 @@
 // InProcessGroup: a WorkerGroup whose ranks are WorkerEngines in this process, run one after the
 // other, with the gradient sum reduced in memory. World size 1 is the single-worker training run;
 // larger worlds are the reference the multi-process group is tested against.
-import type { EvalOutcome, SaveRequest, StepOutcome, StepPlan, WorkerDescription, WorkerGroup } from '@tfjs-ddp/core';
+import { DdpError, type EvalOutcome, type SaveRequest, type StepOutcome, type StepPlan, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
 import { evalShards } from '@tfjs-ddp/data';
 import type { WorkerEngine } from './worker-engine';
 
@@ -42,6 +42,10 @@ export class InProcessGroup implements WorkerGroup {
       timings.push({ rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: reduceMs, applyMs: performance.now() - a, microBatches: r.microBatches });
     }
     const oom = results.flatMap((r, rank) => (r.oom === null ? [] : [{ rank, ...r.oom }]));
+    const dead = oom.find((o) => o.fatal);
+    if (dead !== undefined) {
+      throw new DdpError('E_MEMORY', `the backend of rank ${dead.rank} crashed at step ${plan.step} (${dead.reason}) and cannot be used again`, 'a worker in the coordinator\'s process cannot be replaced: run with --workers 2 or more, or a smaller --micro-batch / --memory-budget');
+    }
     return { lossSum: metrics.lossSum, correct: metrics.correct, count: metrics.count, aborted: metrics.aborted, oom, timings };
   }
 

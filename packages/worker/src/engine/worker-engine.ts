@@ -37,7 +37,7 @@ export interface ComputeResult {
   computeMs: number;
   microBatches: number;
   /** Set when this rank ran out of memory: the buffer then holds zeros and aborted = 1. */
-  oom: { microBatch: number; reason: string } | null;
+  oom: { microBatch: number; reason: string; fatal?: boolean } | null;
 }
 
 export type EngineConfig = Pick<TrainConfig, 'lr' | 'momentum' | 'resize' | 'pool' | 'seed'> & {
@@ -59,6 +59,15 @@ export interface EngineOptions {
   memoryFit?: MemoryFitReport | null;
   /** (rank, step) pairs where the first attempt fails with an injected out-of-memory (TFJS_DDP_INJECT_OOM). */
   injectOom?: { rank: number; step: number }[];
+  /** (rank, step) pairs where the first attempt reports a crashed backend (TFJS_DDP_INJECT_CRASH). */
+  injectCrash?: { rank: number; step: number }[];
+}
+
+/** A rank's training state, to re-sync a replaced rank: weights, BatchNorm statistics, optimizer slots. */
+export interface EngineState {
+  weights: Float32Array;
+  batchNorm: Float32Array;
+  optimizer: { name: string; shape: number[]; data: Float32Array }[];
 }
 
 /** Thrown inside computeGradients when a micro-batch does not (or would not) fit. */
@@ -76,12 +85,12 @@ export function isBackendCorrupted(e: unknown): boolean {
   return /memory access out of bounds|Aborted\(|Cannot enlarge memory|RuntimeError: unreachable/.test(m);
 }
 
-/** TFJS_DDP_INJECT_OOM=RANK:STEP[,RANK:STEP…]: fault injection for tests and drills. */
-export function parseInjectOom(raw: string | undefined): { rank: number; step: number }[] {
+/** TFJS_DDP_INJECT_OOM / TFJS_DDP_INJECT_CRASH=RANK:STEP[,RANK:STEP…]: fault injection for tests and drills. */
+export function parseInjectOom(raw: string | undefined, name = 'TFJS_DDP_INJECT_OOM'): { rank: number; step: number }[] {
   if (raw === undefined || raw.trim() === '') return [];
   return raw.split(',').map((part) => {
     const m = /^\s*(\d+):(\d+)\s*$/.exec(part);
-    if (m === null) throw new DdpError('E_CONFIG', `TFJS_DDP_INJECT_OOM entry "${part}" is not RANK:STEP`, 'e.g. TFJS_DDP_INJECT_OOM=1:3');
+    if (m === null) throw new DdpError('E_CONFIG', `${name} entry "${part}" is not RANK:STEP`, `e.g. ${name}=1:3`);
     return { rank: Number(m[1]), step: Number(m[2]) };
   });
 }
@@ -135,6 +144,9 @@ export class WorkerEngine {
   }
 
   /** Why a micro-batch of `m` must not run (injected fault, or predicted not to fit), or null. */
+  /** Set once the backend crashed: nothing may run on it any more. */
+  dead: string | null = null;
+
   private refusal(m: number, ctx: StepContext | undefined): string | null {
     if (ctx !== undefined && ctx.attempt === 0 && (this.options.injectOom ?? []).some((f) => f.rank === ctx.rank && f.step === ctx.step)) {
       return 'injected (TFJS_DDP_INJECT_OOM)';
@@ -166,6 +178,9 @@ export class WorkerEngine {
     const m = Math.max(1, Math.min(microBatch, indices.length));
     try {
       for (let from = 0; from < indices.length; from += m) {
+        if (ctx !== undefined && ctx.attempt === 0 && (this.options.injectCrash ?? []).some((f) => f.rank === ctx.rank && f.step === ctx.step)) {
+          throw new Error('memory access out of bounds (injected: TFJS_DDP_INJECT_CRASH)');
+        }
         const refused = this.refusal(m, ctx);
         if (refused !== null) throw new OutOfMemory(refused);
         const part = indices.subarray(from, Math.min(indices.length, from + m));
@@ -184,13 +199,15 @@ export class WorkerEngine {
         microBatches++;
       }
     } catch (e) {
-      if (isBackendCorrupted(e)) {
-        throw new DdpError('E_MEMORY', `the ${this.backend.chosen} backend failed at a micro-batch of ${m} (${e instanceof Error ? e.message : String(e)}) and cannot be used again`, 'run with a smaller --micro-batch or --memory-budget; restarting a dead wasm worker is not supported yet');
-      }
-      if (!(e instanceof OutOfMemory) && !isOutOfMemoryError(e)) throw e;
+      const reason = e instanceof Error ? e.message.split('\n')[0]!.slice(0, 300) : String(e);
+      const fatal = isBackendCorrupted(e);
+      if (!fatal && !(e instanceof OutOfMemory) && !isOutOfMemoryError(e)) throw e;
+      // The all-reduce that follows is plain JavaScript and ZeroMQ: a rank whose backend crashed can
+      // still take part in it, so every rank learns that the step is aborted.
+      if (fatal) this.dead = reason;
       buffer.fill(0);
       buffer[n + 3] = 1;
-      return { buffer, dataMs, computeMs, microBatches, oom: { microBatch: m, reason: e instanceof Error ? e.message.split('\n')[0]!.slice(0, 300) : String(e) } };
+      return { buffer, dataMs, computeMs, microBatches, oom: { microBatch: m, reason, ...(fatal ? { fatal } : {}) } };
     }
     buffer[n] = lossSum;
     buffer[n + 1] = correct;
@@ -207,6 +224,7 @@ export class WorkerEngine {
     const n = this.trainer.layout.size;
     const aborted = buffer[n + 3]! > 0;
     if (aborted) {
+      if (this.dead !== null) return { lossSum: 0, correct: 0, count: 0, aborted };
       this.restoreBatchNorm();
       return { lossSum: 0, correct: 0, count: 0, aborted };
     }
@@ -269,6 +287,23 @@ export class WorkerEngine {
     }
   }
 
+  /** This rank's training state, for a replaced rank to continue from. */
+  async exportState(): Promise<EngineState> {
+    const opt = await this.trainer.optimizer.getWeights();
+    return {
+      weights: await this.trainer.layout.readWeights(),
+      batchNorm: await this.readBatchNormStats(),
+      optimizer: await Promise.all(opt.map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: ((await w.tensor.data()) as Float32Array).slice() }))),
+    };
+  }
+
+  /** Continues from another rank's state (weights, BatchNorm statistics, optimizer slots and step count). */
+  async importState(s: EngineState): Promise<void> {
+    this.trainer.layout.writeWeights(s.weights);
+    this.writeBatchNormStats(s.batchNorm);
+    await this.trainer.optimizer.setWeights(s.optimizer.map((w) => ({ name: w.name, tensor: tf.tensor(w.data, w.shape, 'float32') })));
+  }
+
   /** The saved-model files (model, optimizer state, meta), for the coordinator to write. */
   async exportFiles(meta: Record<string, unknown>): Promise<Record<string, string | Uint8Array>> {
     return modelFiles(this.trainer.model, { optimizer: this.trainer.optimizer, meta });
@@ -279,6 +314,7 @@ export class WorkerEngine {
   }
 
   dispose(): void {
+    if (this.dead !== null) return; // nothing can run on a crashed backend, not even dispose
     this.dropSnapshot();
     this.trainer.dispose();
     this.trainer.model.dispose();

@@ -103,9 +103,34 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
           checksum,
         });
         log.debug({ step: msg.step, computeMs: r.computeMs, allreduceMs: t1 - t0 }, 'step done');
+        // A crashed backend: the coordinator stops this process and starts a new one for this rank.
+        if (engine.dead !== null) log.error({ step: msg.step, reason: engine.dead }, 'backend crashed: waiting to be replaced');
       } else if (msg.type === 'eval') {
         await syncBatchNorm(engine, ring, settings, ++bnSyncs);
         await send({ type: 'eval-done', ...engine.evaluate(msg.start, msg.end) });
+      } else if (msg.type === 'ring') {
+        // The right neighbour was replaced: send to its new inbox from now on.
+        await ring.right.close().catch(() => undefined);
+        ring = { ...ring, right: await a.transport.outbox(msg.rightAddress) };
+        log.info({ rightAddress: msg.rightAddress }, 'ring rewired');
+        await send({ type: 'ready' });
+      } else if (msg.type === 'export-state') {
+        const s = await engine.exportState();
+        const bytes = (f: Float32Array) => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+        await send(
+          { type: 'state', optimizer: s.optimizer.map((o) => ({ name: o.name, shape: o.shape })), checksum: await engine.weightsChecksum() },
+          [bytes(s.weights), bytes(s.batchNorm), ...s.optimizer.map((o) => bytes(o.data))],
+        );
+      } else if (msg.type === 'load-state') {
+        const floats = (b: Uint8Array) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+        if (binary.length !== 2 + msg.optimizer.length) throw new DdpError('E_PROTOCOL', `load-state with ${binary.length} frames for ${msg.optimizer.length} optimizer slots`);
+        await engine.importState({
+          weights: floats(binary[0]!),
+          batchNorm: floats(binary[1]!),
+          optimizer: msg.optimizer.map((o, i) => ({ ...o, data: floats(binary[2 + i]!) })),
+        });
+        log.info('continuing from the state of another rank');
+        await send({ type: 'state-loaded', checksum: await engine.weightsChecksum() });
       } else if (msg.type === 'checksum') {
         await send({ type: 'checksum-done', checksum: await engine.weightsChecksum() });
       } else if (msg.type === 'save') {
