@@ -19,14 +19,30 @@ describe('ring layout', () => {
     },
   );
 
-  it('cuts a segment into chunks that cover it, with one empty chunk for an empty segment', () => {
+  it('cuts a segment into the fewest chunks of at most chunkElements, sizes differing by at most 1, with one empty chunk for an empty segment', () => {
     const seg = { offset: 100, length: 10 };
     expect(chunkCount(10, 4)).toBe(3);
     expect([0, 1, 2].map((c) => chunkSpan(seg, 4, c))).toEqual([
       { offset: 100, length: 4 },
-      { offset: 104, length: 4 },
-      { offset: 108, length: 2 },
+      { offset: 104, length: 3 },
+      { offset: 107, length: 3 },
     ]);
+    for (const [length, chunk] of [
+      [189_556, 131_072],
+      [379_113, 131_072],
+      [4_194_304, 131_072],
+      [7, 7],
+      [8, 7],
+    ] as const) {
+      const k = chunkCount(length, chunk);
+      const spans = Array.from({ length: k }, (_, c) => chunkSpan({ offset: 3, length }, chunk, c));
+      expect(spans[0]!.offset).toBe(3);
+      for (let c = 1; c < k; c++) expect(spans[c]!.offset).toBe(spans[c - 1]!.offset + spans[c - 1]!.length);
+      expect(spans.reduce((s, x) => s + x.length, 0)).toBe(length);
+      const sizes = spans.map((s) => s.length);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(chunk);
+      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+    }
     expect(chunkCount(0, 4)).toBe(1);
     expect(chunkSpan({ offset: 5, length: 0 }, 4, 0)).toEqual({ offset: 5, length: 0 });
   });

@@ -1,7 +1,8 @@
 // How a ring all-reduce cuts a buffer: N segments whose sizes differ by at most 1 (the first
-// length mod N are one longer), each cut into chunks of at most chunkElements. An empty segment
-// still has one (empty) chunk, so every ring step exchanges at least one message and a missing rank
-// is noticed even for tiny buffers. Used by ring-allreduce.ts.
+// length mod N are one longer), each cut into the fewest chunks of at most chunkElements, again of
+// sizes differing by at most 1. An empty segment still has one (empty) chunk, so every ring step
+// exchanges at least one message and a missing rank is noticed even for tiny buffers. Used by
+// ring-allreduce.ts.
 
 export interface Span {
   offset: number;
@@ -20,13 +21,15 @@ export function chunkCount(segmentLength: number, chunkElements: number): number
   return Math.max(1, Math.ceil(segmentLength / chunkElements));
 }
 
-/** Chunk c of a segment, as a span of the whole buffer. */
+/**
+ * Chunk c of a segment, as a span of the whole buffer: chunkCount chunks whose sizes differ by at most
+ * 1 (the first length mod count are one longer), so no pipeline stage waits on one long chunk.
+ */
 export function chunkSpan(segment: Span, chunkElements: number, c: number): Span {
-  const start = c * chunkElements;
-  return {
-    offset: segment.offset + start,
-    length: Math.max(0, Math.min(chunkElements, segment.length - start)),
-  };
+  const count = chunkCount(segment.length, chunkElements);
+  const base = Math.floor(segment.length / count);
+  const extra = segment.length % count;
+  return { offset: segment.offset + c * base + Math.min(c, extra), length: base + (c < extra ? 1 : 0) };
 }
 
 /** The segment a rank sends at overall ring step t (0 … 2N−3); it receives segment sendSegment(t+1). */
