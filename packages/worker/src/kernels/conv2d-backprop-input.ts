@@ -12,7 +12,29 @@ import {
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { withFloatViews } from './heap-access';
 import { KernelScope } from './kernel-scope';
+
+/**
+ * rot180 over (KH, KW) and in/out channels swapped, [KH,KW,Ci,Co] → [KH,KW,Co,Ci], in one JS pass:
+ * the backends' Reverse + Transpose took ~2 ms for a 3×3×160×32 filter, more than the conv itself at
+ * small batches (docs/benchmarks.md).
+ */
+function rotateSwap(backendName: string, backend: KernelBackend, filter: TensorInfo): TensorInfo {
+  const [KH, KW, Ci, Co] = filter.shape as [number, number, number, number];
+  const { out, outView: o, views } = withFloatViews(backendName, backend, [KH, KW, Co, Ci], [filter]);
+  const w = views[0]!;
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      const src = ((KH - 1 - kh) * KW + (KW - 1 - kw)) * Ci * Co;
+      const dst = (kh * KW + kw) * Co * Ci;
+      for (let ci = 0; ci < Ci; ci++) {
+        for (let co = 0; co < Co; co++) o[dst + co * Ci + ci] = w[src + ci * Co + co]!;
+      }
+    }
+  }
+  return out;
+}
 
 export function makeConv2DBackpropInput(backendName: string, fallback?: KernelFunc): KernelFunc {
   return (args) => {
@@ -61,7 +83,7 @@ export function makeConv2DBackpropInput(backendName: string, fallback?: KernelFu
     const cutH = d.shape[1]! - Hd;
     const cutW = d.shape[2]! - Wd;
     // rot180 over (KH,KW) and swap in/out channels: [KH,KW,Ci,Co] → [KH,KW,Co,Ci].
-    const wr = s.transpose(s.run('Reverse', { x: filter }, { dims: [0, 1] }), [0, 1, 3, 2]);
+    const wr = s.adopt(rotateSwap(backendName, backend as KernelBackend, filter));
     const dx = s.run(
       'Conv2D',
       { x: d, filter: wr },

@@ -42,6 +42,12 @@ export class KernelScope {
     return this.run('Transpose', { x }, { perm });
   }
 
+  /** Takes a tensor made outside `run` (e.g. by a JS loop) into the scope, to be freed by `finish`. */
+  adopt(t: TensorInfo): TensorInfo {
+    this.made.push(t);
+    return t;
+  }
+
   /** Frees every intermediate except `keep`, which the engine takes over as the kernel's output. */
   finish(keep: TensorInfo): TensorInfo {
     for (const t of this.made) {
