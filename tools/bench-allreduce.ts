@@ -7,6 +7,7 @@
 // Usage:
 //   npm run bench:allreduce -- [--n 2,4] [--bytes 3032904,67108864] [--iters 20] [--warmup 3]
 //                              [--transport ipc|tcp] [--chunk 131072[,65536,...]] [--hwm 64]
+//                              [--sockbuf 4194304]
 // Anchor on the same machine: /usr/bin/python3 /work/shared/anchors/torch_allreduce.py N FLOATS ITERS
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +27,7 @@ const { values } = parseArgs({
     transport: { type: 'string', default: 'ipc' },
     chunk: { type: 'string', default: String(DEFAULT_CHUNK_ELEMENTS) },
     hwm: { type: 'string' },
+    sockbuf: { type: 'string' },
     child: { type: 'boolean', default: false },
     rank: { type: 'string', default: '0' },
     dir: { type: 'string', default: '' },
@@ -53,7 +55,10 @@ async function child(): Promise<void> {
   const [chunkElements] = list(values.chunk);
   const rank = Number(values.rank);
   const send = (m: ToParent): void => void process.send!(m);
-  const transport = new ZmqTransport(values.hwm ? { dataHighWaterMark: Number(values.hwm) } : {});
+  const transport = new ZmqTransport({
+    ...(values.hwm ? { dataHighWaterMark: Number(values.hwm) } : {}),
+    ...(values.sockbuf ? { dataSocketBufferBytes: Number(values.sockbuf) } : {}),
+  });
   const inbox = await bindRingInbox(
     transport,
     values.transport === 'tcp' ? 'tcp://127.0.0.1:0' : `ipc://${values.dir}/r${rank}.sock`,
@@ -136,7 +141,8 @@ async function runGroup(
         '--dir',
         dir,
       ])
-      .concat(values.hwm ? ['--hwm', values.hwm] : []);
+      .concat(values.hwm ? ['--hwm', values.hwm] : [])
+      .concat(values.sockbuf ? ['--sockbuf', values.sockbuf] : []);
   const procs: ChildProcess[] = Array.from({ length: n }, (_, r) =>
     spawn(process.execPath, args(r), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   );
