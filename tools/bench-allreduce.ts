@@ -6,7 +6,7 @@
 // calls and ranks: unlike the wall time it barely changes when something else shares the cores.
 // Usage:
 //   npm run bench:allreduce -- [--n 2,4] [--bytes 3032904,67108864] [--iters 20] [--warmup 3]
-//                              [--transport ipc|tcp] [--chunk 131072[,65536,...]] [--hwm 64]
+//                              [--transport ipc|tcp] [--chunk auto|131072[,65536,...]] [--hwm 64]
 //                              [--sockbuf 4194304]
 // Anchor on the same machine: /usr/bin/python3 /work/shared/anchors/torch_allreduce.py N FLOATS ITERS
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { bindRingInbox, closeRing, connectRing, DEFAULT_CHUNK_ELEMENTS, ringAllReduce } from '@tfjs-ddp/core';
+import { bindRingInbox, closeRing, connectRing, defaultChunkElements, ringAllReduce } from '@tfjs-ddp/core';
 import { ZmqTransport } from '@tfjs-ddp/core/zmq';
 
 const { values } = parseArgs({
@@ -25,7 +25,7 @@ const { values } = parseArgs({
     iters: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '3' },
     transport: { type: 'string', default: 'ipc' },
-    chunk: { type: 'string', default: String(DEFAULT_CHUNK_ELEMENTS) },
+    chunk: { type: 'string', default: 'auto' },
     hwm: { type: 'string' },
     sockbuf: { type: 'string' },
     child: { type: 'boolean', default: false },
@@ -52,7 +52,7 @@ function median(xs: number[]): number {
 async function child(): Promise<void> {
   const [n] = list(values.n);
   const [bytes] = list(values.bytes);
-  const [chunkElements] = list(values.chunk);
+  const chunkElements = values.chunk === 'auto' ? undefined : Number(values.chunk);
   const rank = Number(values.rank);
   const send = (m: ToParent): void => void process.send!(m);
   const transport = new ZmqTransport({
@@ -112,7 +112,7 @@ async function child(): Promise<void> {
 async function runGroup(
   n: number,
   bytes: number,
-  chunk: number,
+  chunk: string,
 ): Promise<{ medianS: number; minS: number; cpuS: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-ar-'));
   const self = fileURLToPath(import.meta.url);
@@ -129,7 +129,7 @@ async function runGroup(
       '--bytes',
       String(bytes),
       '--chunk',
-      String(chunk),
+      chunk,
     ]
       .concat([
         '--iters',
@@ -177,7 +177,7 @@ async function runGroup(
 if (values.child) {
   await child();
 } else {
-  for (const chunk of list(values.chunk)) {
+  for (const chunk of values.chunk.split(',')) {
     for (const n of list(values.n)) {
       for (const bytes of list(values.bytes)) {
         const { medianS, minS, cpuS } = await runGroup(n, bytes, chunk);
@@ -188,7 +188,7 @@ if (values.child) {
             transport: values.transport,
             workers: n,
             bytes,
-            chunk_elements: chunk,
+            chunk_elements: chunk === 'auto' ? defaultChunkElements(bytes / 4, n) : Number(chunk),
             median_s: Number(medianS.toFixed(6)),
             min_s: Number(minS.toFixed(6)),
             cpu_ms: Number((cpuS * 1e3).toFixed(2)),

@@ -4,7 +4,7 @@ import { Mailbox } from '../transport/mailbox';
 import { recvTimeoutError } from '../transport/transport-errors';
 import type { Frames, Outbox } from '../transport/transport';
 import { describeRingAllReduce, firstDifference, naiveSum, rng } from './describe-ring-allreduce';
-import { ringAllReduce } from './ring-allreduce';
+import { defaultChunkElements, ringAllReduce } from './ring-allreduce';
 import type { RingChannel } from './ring-channel';
 import { openLocalRing } from './ring-setup';
 
@@ -88,6 +88,15 @@ describe('ringAllReduce', () => {
       }
     },
   );
+
+  it('picks an eighth of a segment per chunk by default, within 131,072 … 524,288 floats', () => {
+    expect(defaultChunkElements(758_226, 2)).toBe(131_072);
+    expect(defaultChunkElements(758_226, 8)).toBe(131_072);
+    expect(defaultChunkElements(4_194_304, 2)).toBe(262_144);
+    expect(defaultChunkElements(16_777_216, 2)).toBe(524_288);
+    expect(defaultChunkElements(16_777_216, 4)).toBe(524_288);
+    expect(defaultChunkElements(0, 1)).toBe(131_072);
+  });
 
   it('returns at once and leaves the buffer alone for N = 1', async () => {
     const [ch] = await openLocalRing(new InProcessTransport(), ['inproc://solo']);

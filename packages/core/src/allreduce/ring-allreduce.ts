@@ -16,24 +16,41 @@ import type { RingChannel } from './ring-channel';
 import { chunkCount, chunkSpan, recvSegment, segmentSpan, sendSegment } from './ring-layout';
 
 /**
- * Floats per chunk message: 131,072 (512 KiB). Median ms per all-reduce, `npm run bench:allreduce --
+ * Floats per chunk message, at least: 131,072 (512 KiB). Median ms per all-reduce, `npm run bench:allreduce --
  * --chunk 16384,65536,131072,262144` (ipc, separate processes, 2-core VM, two rounds):
  *   chunk     N=2 3.0 MB  N=2 64 MiB  N=4 3.0 MB  N=4 64 MiB
  *   16384      7.3/9.8    129/165     19.6/21.8   432/350
  *   65536      4.5/5.5    109/107     15.4/14.7   345/277
  *   131072     3.6/4.3    109/106     13.3/12.1   288/280
  *   262144     4.1/5.2     94/97      14.6/11.9   246/243
- * Best on this project's 3,032,904-byte gradient, within 15% of the best at 64 MiB. Per-message cost
- * (a promise, a native call, a fresh buffer) dominates below 64K; bigger chunks pipeline less.
+ * Best on this project's 3,032,904-byte gradient. Per-message cost (a promise, a native call, a fresh
+ * buffer) dominates below 64K; bigger chunks pipeline less.
  */
 export const DEFAULT_CHUNK_ELEMENTS = 131_072;
+
+/**
+ * Floats per chunk message, at most: 524,288 (2 MiB). After in-place sends and the SIMD add, at 64 MiB
+ * (`--chunk 131072,262144,524288`, two alternating rounds, median ms / CPU ms per call and rank):
+ * N=2 64/55, 57/50, 58/48; N=4 155/77, 152/72, 144/69. Fewer, larger messages cost less CPU.
+ */
+export const MAX_CHUNK_ELEMENTS = 524_288;
+
+/**
+ * The chunk size ringAllReduce uses when none is given: an eighth of a segment, within
+ * [DEFAULT_CHUNK_ELEMENTS, MAX_CHUNK_ELEMENTS]. A function of the length and N only, so the same on
+ * every rank: 131,072 for the 3 MB gradient, 524,288 for 64 MiB at N = 2 and 4.
+ */
+export function defaultChunkElements(length: number, worldSize: number): number {
+  const eighth = Math.ceil(length / Math.max(1, worldSize) / 8);
+  return Math.min(MAX_CHUNK_ELEMENTS, Math.max(DEFAULT_CHUNK_ELEMENTS, eighth));
+}
 
 export interface RingAllReduceOptions {
   /** Training step (or any per-call counter), carried in every frame and checked on receipt. */
   step: number;
   /** Longest wait for any one chunk from the left neighbour. */
   timeoutMs: number;
-  /** Floats per message; default DEFAULT_CHUNK_ELEMENTS. Must be the same on every rank. */
+  /** Floats per message; default defaultChunkElements(length, N). Must be the same on every rank. */
   chunkElements?: number;
 }
 
@@ -54,7 +71,9 @@ function checkArgs(buf: Float32Array, ch: RingChannel, opts: RingAllReduceOption
 /**
  * Sums `buf` element-wise over all ranks of the ring, in place. Every rank must call it with the same
  * buffer length, step and chunkElements. N = 1 returns at once. When it resolves, the peers no longer
- * read `buf`: the caller may overwrite it at once.
+ * read `buf`: the caller may overwrite it at once. When it throws, pieces of `buf` sent in place may
+ * still be queued for the right neighbour until the channel is closed (what it then gets is moot:
+ * that all-reduce has failed).
  * @throws DdpError E_TIMEOUT naming the left neighbour, step, phase and ring step when a chunk does not
  *   arrive within timeoutMs; E_PROTOCOL when a frame is not the expected one (sender, step, phase,
  *   ring step, segment, chunk, length); E_CLOSED when the channel is closed meanwhile
@@ -64,7 +83,7 @@ export async function ringAllReduce(
   ch: RingChannel,
   opts: RingAllReduceOptions,
 ): Promise<void> {
-  const chunk = opts.chunkElements ?? DEFAULT_CHUNK_ELEMENTS;
+  const chunk = opts.chunkElements ?? defaultChunkElements(buf.length, ch.worldSize);
   checkArgs(buf, ch, opts, chunk);
   const { rank, worldSize: n } = ch;
   if (n === 1) return;
