@@ -29,7 +29,7 @@ describe('control message codec', () => {
   it('rejects another protocol version, naming both and the fix', () => {
     const frames = [new TextEncoder().encode(JSON.stringify({ v: 99, type: 'step' }))];
     expect(() => decodeControl(frames, ['step'])).toThrow(
-      /version 99.*version 1; run the same tfjs-ddp version on every host/,
+      new RegExp(`version 99.*version ${PROTOCOL_VERSION}; run the same tfjs-ddp version on every host`),
     );
   });
 

@@ -3,7 +3,7 @@
 import { DdpError } from '../errors';
 
 /** Version every frame and control message carries; a peer with another version is refused. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2; // 2: chunk boundaries by segment size; step micro-batch, abort slot, rank replacement
 
 /**
  * Throws unless `got` is this build's protocol version.
