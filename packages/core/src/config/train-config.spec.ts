@@ -41,8 +41,19 @@ describe('resolveTrainConfig', () => {
     [{ file: { epochz: 3 }, filePath: 'c.json' }, /unknown key "epochz" in c.json/],
     [{ file: { epochs: 0 }, filePath: 'c.json' }, /"epochs" in c.json must be ≥ 1, got 0/],
     [{ flags: { microBatch: '300' } }, /--micro-batch 300 is larger than --batch-size 256/],
+    [{ flags: { microBatch: 'most' } }, /--micro-batch must be an integer, got "most"/],
+    [{ flags: { memoryBudget: 'lots' } }, /--memory-budget must be a size of at least 1MiB, like 3GiB, 1500MiB or 2e9, got "lots"/],
+    [{ flags: { memoryBudget: '512' } }, /--memory-budget must be a size of at least 1MiB/],
+    [{ flags: { memoryMargin: '0.95' } }, /--memory-margin must be < 0.9, got "0.95"/],
   ])('rejects %j quoting the value and where it came from', (layers, message) => {
     expect(() => resolveTrainConfig(layers)).toThrow(message);
+  });
+
+  it('measures the micro-batch by default; auto sizes and byte units are accepted', () => {
+    expect(resolveTrainConfig().config).toMatchObject({ microBatch: 'auto', memoryBudget: null, memoryMargin: 0.05 });
+    const { config } = resolveTrainConfig({ flags: { batchSize: 'auto', microBatch: '64', memoryBudget: '3GiB' }, env: { TFJS_DDP_MEMORY_MARGIN: '0.1' } });
+    expect(config).toMatchObject({ batchSize: 'auto', microBatch: 64, memoryBudget: 3 * 2 ** 30, memoryMargin: 0.1 });
+    expect(resolveTrainConfig({ file: { microBatch: null, memoryBudget: 2e9 } }).config).toMatchObject({ microBatch: 'auto', memoryBudget: 2e9 });
   });
 
   it('does not change the exported defaults', () => {
