@@ -14,7 +14,7 @@ import { jsonLinesProgress, ttyProgress } from '../progress';
 import { CLI_VERSION } from '../version';
 
 const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
-  preset: ['NAME', 'seed (the d2l recipe) or quick (32×32 inputs, batch 64, 3 epochs: a CPU-sized run)'],
+  preset: ['NAME', 'seed (the d2l recipe) or quick (32×32 inputs, batch 48, 3 epochs: a CPU-sized run)'],
   lr: ['X', 'SGD learning rate (default 0.1)'],
   momentum: ['X', 'SGD momentum, PyTorch convention (default 0)'],
   batchSize: ['N|auto', 'global batch over all workers (default 256); auto: the largest that needs no accumulation'],
