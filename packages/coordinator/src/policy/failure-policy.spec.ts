@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decide, type FailureEvent, type RunState } from './failure-policy';
+import { backOff, decide, type FailureEvent, type RunState } from './failure-policy';
 
 const step41: RunState = { phase: 'step', step: 41, worldSize: 4 };
 
@@ -43,5 +43,21 @@ describe('the failure policy', () => {
   it('suggests a smaller micro-batch when a worker was SIGKILLed (the OOM killer)', () => {
     const a = decide(step41, { kind: 'exited', rank: 0, pid: 1, host: '', code: null, signal: 'SIGKILL', lastLine: null });
     expect(a.kind === 'abort' && a.hint).toMatch(/--micro-batch/);
+  });
+});
+
+describe('backOff (out of memory on a rank)', () => {
+  it.each([
+    [{ microBatch: 64, samples: 128 }, { kind: 'replay', microBatch: 32, accumulation: 4 }],
+    [{ microBatch: 3, samples: 5 }, { kind: 'replay', microBatch: 1, accumulation: 5 }],
+    [{ microBatch: 2, samples: 7 }, { kind: 'replay', microBatch: 1, accumulation: 7 }],
+  ])('halves the micro-batch of %j and keeps the samples', (e, want) => {
+    expect(backOff({ rank: 1, step: 9, reason: 'OOM', ...e })).toEqual({ rank: 1, ...want });
+  });
+
+  it('ends the run when one sample does not fit, saying what to do', () => {
+    const a = backOff({ rank: 2, step: 4, microBatch: 1, samples: 16, reason: 'OOM when allocating' });
+    expect(a).toMatchObject({ kind: 'abort', code: 'E_MEMORY' });
+    expect(a.kind === 'abort' && `${a.message}; ${a.hint}`).toMatch(/rank 2 ran out of memory at step 4 with a micro-batch of 1 \(OOM when allocating\); .*--resize/);
   });
 });
