@@ -82,7 +82,7 @@ export function isOutOfMemoryError(e: unknown): boolean {
 /** A wasm backend whose heap overflowed is corrupt for good: these are its symptoms. */
 export function isBackendCorrupted(e: unknown): boolean {
   const m = e instanceof Error ? e.message : String(e);
-  return /memory access out of bounds|Aborted\(|Cannot enlarge memory|RuntimeError: unreachable/.test(m);
+  return /memory access out of bounds|Aborted\(|Cannot enlarge memory|RuntimeError: unreachable|wasm heap exhausted/.test(m);
 }
 
 /** TFJS_DDP_INJECT_OOM / TFJS_DDP_INJECT_CRASH=RANK:STEP[,RANK:STEP…]: fault injection for tests and drills. */
