@@ -55,7 +55,7 @@ for (const resize of values.resize.split(',').map(Number)) {
 
   // The product's search.
   const t0 = performance.now();
-  const fit = await fitMicroBatch({ ...model, probedBackend: backend, budgetBytes: configured, margin, maxMicroBatch: max });
+  const fit = await fitMicroBatch({ ...model, budgetBytes: configured, margin, maxMicroBatch: max });
   line({
     strategy: 'tfjs-ddp fit',
     micro_batch: fit.microBatch,

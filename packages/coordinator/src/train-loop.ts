@@ -117,7 +117,9 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       // when every rank aborted it because one ran out of memory: then it is replayed, same samples,
       // with a smaller micro-batch on that rank.
       const parts = splitBatch(batch, capacities);
-      let out = await args.group.step({ epoch, step, attempt: 0, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) });
+      const run = (attempt: number) =>
+        args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) });
+      let out = await run(0);
       for (let attempt = 1; out.aborted; attempt++) {
         if (out.oom.length === 0) throw new DdpError('E_INTERNAL', `step ${step} was aborted without an out-of-memory report`);
         if (attempt > MAX_REPLAYS) throw new DdpError('E_MEMORY', `step ${step} ran out of memory ${MAX_REPLAYS} times in a row`, 'lower --micro-batch or --memory-budget');
@@ -132,7 +134,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
           log.warn(ev, 'out of memory: replaying the step with a smaller micro-batch on that rank');
           emit({ type: 'oom', step, rank: o.rank, oldMicroBatch: o.microBatch, newMicroBatch: action.microBatch, accumulation: action.accumulation, reason: o.reason });
         }
-        out = await args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) });
+        out = await run(attempt);
       }
       const ms = performance.now() - s0;
       epochMs += ms;

@@ -1,7 +1,7 @@
 // `tfjs-ddp find-batch`: the memory-fit search on its own — the largest micro-batch of the model that
 // fits this machine's memory (the wasm heap, the GPU, or --memory-budget), found with at most 4 trial
 // steps in throw-away child processes — what `train --micro-batch auto` does in every worker.
-import { AUTO_BATCH_LIMIT, formatBytes } from '@tfjs-ddp/core';
+import { AUTO_BATCH_LIMIT, formatBytes, searchLimit } from '@tfjs-ddp/core';
 import { fitMicroBatch, selectBackend } from '@tfjs-ddp/worker';
 import { defineCommand, type OptionSpec } from '../command';
 import { configFromValues, TRAIN_OPTIONS } from './train';
@@ -27,17 +27,16 @@ export const findBatchCommand = defineCommand({
     const backend = await selectBackend(config.backend);
     const r = await fitMicroBatch({
       backend: backend.chosen,
-      probedBackend: backend.chosen,
       resize: config.resize,
       pool: config.pool,
       seed: config.seed,
       budgetBytes: config.memoryBudget,
       margin: config.memoryMargin,
-      maxMicroBatch: config.batchSize === 'auto' ? AUTO_BATCH_LIMIT : config.batchSize,
+      maxMicroBatch: searchLimit(config.batchSize),
       env: io.env as NodeJS.ProcessEnv,
     });
     const report = {
-      backend: r.backend,
+      backend: backend.chosen,
       resize: config.resize,
       micro_batch: r.microBatch,
       capped: r.capped,
@@ -55,7 +54,7 @@ export const findBatchCommand = defineCommand({
     for (const t of r.trials) io.stdout.write(`trial: micro-batch ${t.microBatch}: ${t.ran ? `peak ${formatBytes(t.peakBytes ?? 0)}` : `failed (${t.error ?? '?'})`}, ${(t.ms / 1000).toFixed(1)} s\n`);
     const model = r.model ? `; footprint ≈ ${formatBytes(r.model.baseBytes)} + ${formatBytes(r.model.bytesPerSample)} per sample` : '';
     io.stdout.write(
-      `micro-batch ${r.microBatch}${r.capped ? ' (the search limit: more would fit)' : ''} fits ${formatBytes(r.usableBytes)} usable of ${formatBytes(r.budgetBytes)} (${r.backend}, ${config.resize}×${config.resize})${model}; ${r.trials.length} trial steps, ${(r.ms / 1000).toFixed(1)} s\n`,
+      `micro-batch ${r.microBatch}${r.capped ? ' (the search limit: more would fit)' : ''} fits ${formatBytes(r.usableBytes)} usable of ${formatBytes(r.budgetBytes)} (${backend.chosen}, ${config.resize}×${config.resize})${model}; ${r.trials.length} trial steps, ${(r.ms / 1000).toFixed(1)} s\n`,
     );
     return 0;
   },

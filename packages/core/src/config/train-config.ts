@@ -15,6 +15,11 @@ export const POOLS = ['max', 'avg'] as const;
 /** With --batch-size auto, the most samples one worker's search looks for. */
 export const AUTO_BATCH_LIMIT = 1024;
 
+/** The largest micro-batch worth searching for: no rank computes more than the global batch at once. */
+export function searchLimit(batchSize: number | 'auto'): number {
+  return batchSize === 'auto' ? AUTO_BATCH_LIMIT : batchSize;
+}
+
 export interface TrainConfig {
   preset: PresetName;
   /** SGD learning rate. */

@@ -1,7 +1,7 @@
 // Builds a rank's engine with its capacity: the micro-batch it was given, or (auto) the largest one
 // the memory-fit search confirms in throw-away child processes before this process computes
 // anything. Shared by the in-process worker and the worker process.
-import { AUTO_BATCH_LIMIT, formatBytes, type MemoryFitReport, type WorkerSettings } from '@tfjs-ddp/core';
+import { formatBytes, searchLimit, type MemoryFitReport, type WorkerSettings } from '@tfjs-ddp/core';
 import type { FashionMnist } from '@tfjs-ddp/data';
 import type { BackendInfo } from '../backend/select-backend';
 import { fitMicroBatch } from '../memory/fit-micro-batch';
@@ -24,14 +24,13 @@ export async function createEngine(a: CreateEngineArgs): Promise<WorkerEngine> {
   if (s.microBatch === 'auto') {
     const fit = await fitMicroBatch({
       backend: backend.chosen,
-      probedBackend: backend.chosen,
       resize: s.resize,
       pool: s.pool,
       seed: s.seed,
       batchNorm: s.batchNorm ?? true,
       budgetBytes: s.memoryBudget,
       margin: s.memoryMargin,
-      maxMicroBatch: s.batchSize === 'auto' ? AUTO_BATCH_LIMIT : s.batchSize,
+      maxMicroBatch: searchLimit(s.batchSize),
       env: a.env as NodeJS.ProcessEnv,
     });
     microBatch = fit.microBatch;

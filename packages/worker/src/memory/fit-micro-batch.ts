@@ -75,17 +75,15 @@ export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: Node
   });
 }
 
-/** A TrialRunner over probe children, remembering the backend they chose. */
-export function childTrialRunner(m: ProbeModel, env?: NodeJS.ProcessEnv): TrialRunner & { backend(): string | null; trials: ProbeTrial[] } {
-  let chosen: string | null = null;
+/** A TrialRunner over probe children (a fresh one per call), keeping every trial it ran. */
+export function childTrialRunner(m: ProbeModel, env?: NodeJS.ProcessEnv): TrialRunner & { trials: ProbeTrial[] } {
   const all: ProbeTrial[] = [];
   const run = async (sizes: number[]) => {
     const r = await runProbeChild(m, sizes, env ? { env } : {});
-    chosen ??= r.backend;
     all.push(...r.trials);
     return r.trials;
   };
-  return Object.assign(run, { backend: () => chosen, trials: all });
+  return Object.assign(run, { trials: all });
 }
 
 /** Default probes: 4 and 16 samples at 96×96, scaled by the pixel count (far enough apart for a good fit, cheap to run). */
@@ -96,7 +94,7 @@ export function defaultProbes(resize: number, maxMicroBatch: number): [number, n
 
 export interface FitOptions extends ProbeModel {
   /** Concrete backend the worker runs (what `auto` chose), which decides what memory is probed. */
-  probedBackend: ProbedBackend;
+  backend: ProbedBackend;
   /** --memory-budget in bytes, or null for the backend's own limit. */
   budgetBytes: number | null;
   margin?: number;
@@ -107,7 +105,6 @@ export interface FitOptions extends ProbeModel {
 
 export interface FitResult extends SearchResult {
   budgetBytes: number;
-  backend: string;
   ms: number;
   trials: ProbeTrial[];
 }
@@ -115,13 +112,13 @@ export interface FitResult extends SearchResult {
 /** Finds the largest micro-batch that fits this worker's memory, with at most 4 trial steps in child processes. */
 export async function fitMicroBatch(o: FitOptions): Promise<FitResult> {
   const t0 = performance.now();
-  const budget = memoryBudget(o.probedBackend, o.budgetBytes, o.env ?? process.env);
-  const runner = childTrialRunner({ ...o, backend: o.probedBackend }, o.env);
+  const budget = memoryBudget(o.backend, o.budgetBytes, o.env ?? process.env);
+  const runner = childTrialRunner(o, o.env);
   const r = await searchMicroBatch(runner, {
     budgetBytes: budget,
     margin: o.margin ?? DEFAULT_MEMORY_MARGIN,
     maxMicroBatch: o.maxMicroBatch,
     probes: defaultProbes(o.resize, o.maxMicroBatch),
   });
-  return { ...r, trials: runner.trials, budgetBytes: budget, backend: runner.backend() ?? o.probedBackend, ms: performance.now() - t0 };
+  return { ...r, trials: runner.trials, budgetBytes: budget, ms: performance.now() - t0 };
 }
