@@ -7,7 +7,7 @@
 // Usage:
 //   npm run bench:allreduce -- [--n 2,4] [--bytes 3032904,67108864] [--iters 20] [--warmup 3]
 //                              [--transport ipc|tcp] [--chunk auto|131072[,65536,...]] [--hwm 64]
-//                              [--sockbuf 4194304]
+//                              [--sockbuf 4194304] [--data-plane auto|native|zeromq.js]
 // Anchor on the same machine: /usr/bin/python3 /work/shared/anchors/torch_allreduce.py N FLOATS ITERS
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { bindRingInbox, closeRing, connectRing, defaultChunkElements, ringAllReduce } from '@tfjs-ddp/core';
-import { ZmqTransport } from '@tfjs-ddp/core/zmq';
+import { ZmqTransport, nativeDataPlane } from '@tfjs-ddp/core/zmq';
 
 const { values } = parseArgs({
   options: {
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     chunk: { type: 'string', default: 'auto' },
     hwm: { type: 'string' },
     sockbuf: { type: 'string' },
+    'data-plane': { type: 'string', default: 'auto' },
     child: { type: 'boolean', default: false },
     rank: { type: 'string', default: '0' },
     dir: { type: 'string', default: '' },
@@ -58,7 +59,11 @@ async function child(): Promise<void> {
   const transport = new ZmqTransport({
     ...(values.hwm ? { dataHighWaterMark: Number(values.hwm) } : {}),
     ...(values.sockbuf ? { dataSocketBufferBytes: Number(values.sockbuf) } : {}),
+    dataPlane: values['data-plane'] === 'zeromq.js' ? 'zeromq.js' : 'auto',
   });
+  if (values['data-plane'] === 'native' && transport.dataPlane !== 'native') {
+    throw new Error(`--data-plane native: ${nativeDataPlane().why}`);
+  }
   const inbox = await bindRingInbox(
     transport,
     values.transport === 'tcp' ? 'tcp://127.0.0.1:0' : `ipc://${values.dir}/r${rank}.sock`,
@@ -142,7 +147,8 @@ async function runGroup(
         dir,
       ])
       .concat(values.hwm ? ['--hwm', values.hwm] : [])
-      .concat(values.sockbuf ? ['--sockbuf', values.sockbuf] : []);
+      .concat(values.sockbuf ? ['--sockbuf', values.sockbuf] : [])
+      .concat(['--data-plane', values['data-plane']]);
   const procs: ChildProcess[] = Array.from({ length: n }, (_, r) =>
     spawn(process.execPath, args(r), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
   );
@@ -177,6 +183,9 @@ async function runGroup(
 if (values.child) {
   await child();
 } else {
+  const dataPlane = new ZmqTransport({
+    dataPlane: values['data-plane'] === 'zeromq.js' ? 'zeromq.js' : 'auto',
+  }).dataPlane;
   for (const chunk of values.chunk.split(',')) {
     for (const n of list(values.n)) {
       for (const bytes of list(values.bytes)) {
@@ -186,6 +195,7 @@ if (values.child) {
           JSON.stringify({
             engine: 'tfjs-ddp-zmq',
             transport: values.transport,
+            data_plane: dataPlane,
             workers: n,
             bytes,
             chunk_elements: chunk === 'auto' ? defaultChunkElements(bytes / 4, n) : Number(chunk),

@@ -11,6 +11,7 @@ import {
   type ChunkHeader,
   type RingPhase,
 } from '../protocol/frame-codec';
+import { RingFailure } from '../transport/transport-errors';
 import { addInto } from './add-into';
 import type { RingChannel } from './ring-channel';
 import { chunkCount, chunkSpan, recvSegment, segmentSpan, sendSegment } from './ring-layout';
@@ -91,6 +92,63 @@ export async function ringAllReduce(
   const steps = 2 * (n - 1);
   const where = (t: number): { phase: RingPhase; ringStep: number } =>
     t < n - 1 ? { phase: 'reduce-scatter', ringStep: t } : { phase: 'all-gather', ringStep: t - (n - 1) };
+  const expect = (t: number, segment: number, c: number, count: number): ChunkHeader => ({
+    type: MessageType.RingChunk,
+    sender: left,
+    step: opts.step,
+    ...where(t),
+    segment,
+    chunk: c,
+    count,
+  });
+  const leftTimeout = (t: number, segment: number, c: number, cause: unknown): DdpError => {
+    const { phase, ringStep } = where(t);
+    return new DdpError(
+      'E_TIMEOUT',
+      `rank ${rank} got nothing from rank ${left} (its left neighbour) for ${opts.timeoutMs} ms in all-reduce ` +
+        `step ${opts.step}, ${phase} ring step ${ringStep + 1} of ${n - 1} (segment ${segment}, chunk ${c})`,
+      `check that rank ${left} is alive and reached step ${opts.step}`,
+      { cause },
+    );
+  };
+
+  const native = ch.left.ringAllReduce?.(ch.right, buf, {
+    rank,
+    worldSize: n,
+    step: opts.step,
+    timeoutMs: opts.timeoutMs,
+    chunkElements: chunk,
+  });
+  if (native !== undefined) {
+    try {
+      await native;
+      return;
+    } catch (e) {
+      if (!(e instanceof RingFailure)) throw e;
+      const { ringStep: t, segment, chunk: c } = e;
+      if (e.kind === 'timeout') throw leftTimeout(t, segment, c, e);
+      if (e.kind === 'send-timeout') {
+        const right = (rank + 1) % n;
+        throw new DdpError(
+          'E_TIMEOUT',
+          `rank ${rank} could not hand its last chunks to rank ${right} (its right neighbour) for ${opts.timeoutMs} ms ` +
+            `at the end of all-reduce step ${opts.step}`,
+          `check that rank ${right} is alive and reached step ${opts.step}`,
+          { cause: e },
+        );
+      }
+      const count = chunkSpan(segmentSpan(buf.length, n, segment), chunk, c).length;
+      decodeChunk(e.frames, expect(t, segment, c, count)); // throws E_PROTOCOL, worded as below
+      throw new DdpError(
+        'E_INTERNAL',
+        `native all-reduce rejected a valid chunk: ${e.message}`,
+        'report this',
+        {
+          cause: e,
+        },
+      );
+    }
+  }
 
   // No copies on the way out. Ring step 0 sends views of `buf` in place; every later step forwards
   // the payload just received (ours to keep: the inbox hands it over) after reducing into it, so the
@@ -131,34 +189,17 @@ export async function ringAllReduce(
   for (let t = 0; t < steps; t++) {
     const segment = recvSegment(rank, n, t);
     const seg = segmentSpan(buf.length, n, segment);
-    const { phase, ringStep } = where(t);
     for (let c = 0; c < chunkCount(seg.length, chunk); c++) {
       if (sendFailure !== undefined) throw sendFailure;
       const span = chunkSpan(seg, chunk, c);
-      const expected: ChunkHeader = {
-        type: MessageType.RingChunk,
-        sender: left,
-        step: opts.step,
-        phase,
-        ringStep,
-        segment,
-        chunk: c,
-        count: span.length,
-      };
       let frames;
       try {
         frames = await ch.left.recv(opts.timeoutMs);
       } catch (e) {
         if (!isDdpError(e, 'E_TIMEOUT')) throw e;
-        throw new DdpError(
-          'E_TIMEOUT',
-          `rank ${rank} got nothing from rank ${left} (its left neighbour) for ${opts.timeoutMs} ms in all-reduce ` +
-            `step ${opts.step}, ${phase} ring step ${ringStep + 1} of ${n - 1} (segment ${segment}, chunk ${c})`,
-          `check that rank ${left} is alive and reached step ${opts.step}`,
-          { cause: e },
-        );
+        throw leftTimeout(t, segment, c, e);
       }
-      const incoming = decodeChunk(frames, expected);
+      const incoming = decodeChunk(frames, expect(t, segment, c, span.length));
       const dst = buf.subarray(span.offset, span.offset + span.length);
       // Reduce-scatter: incoming += ours (a + b and b + a are the same float). Its last step yields
       // the segment's final sum, written to our buffer too; all-gather copies it to every rank.

@@ -31,3 +31,22 @@ export function checkTimeout(timeoutMs: number, what: string): void {
     );
   }
 }
+
+/**
+ * A transport's own ring all-reduce (Inbox.ringAllReduce) stopped at ring step `ringStep` (0 … 2N−3),
+ * segment, chunk: nothing came from the left neighbour in time ('timeout'), the right one took nothing
+ * in time ('send-timeout'), or a message was not the expected chunk ('protocol', with its frames:
+ * headers whole, the payload as zeros of its length). ringAllReduce words it as its own failures.
+ */
+export class RingFailure extends Error {
+  constructor(
+    readonly kind: 'timeout' | 'send-timeout' | 'protocol',
+    readonly ringStep: number,
+    readonly segment: number,
+    readonly chunk: number,
+    readonly frames: Uint8Array[] = [],
+  ) {
+    super(`ring all-reduce ${kind} at ring step ${ringStep}, segment ${segment}, chunk ${chunk}`);
+    this.name = 'RingFailure';
+  }
+}

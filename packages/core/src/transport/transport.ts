@@ -14,7 +14,23 @@ export interface Inbox {
    * @throws DdpError E_TIMEOUT after timeoutMs, E_CLOSED if the inbox is closed while waiting
    */
   recv(timeoutMs: number): Promise<Frames>;
+  /**
+   * The whole ring all-reduce of allreduce/ring-allreduce.ts (same algorithm, same frames) run by the
+   * transport itself with `right` as the outbox, when it can (the native ZeroMQ data plane); returns
+   * undefined when it cannot, and the caller runs the JavaScript one. Rejects with a RingFailure
+   * (transport-errors.ts) for the caller to word, or a DdpError.
+   */
+  ringAllReduce?(right: Outbox, buf: Float32Array, call: RingCall): Promise<void> | undefined;
   close(): Promise<void>;
+}
+
+/** What a transport's own ring all-reduce is told (Inbox.ringAllReduce); checked by the caller. */
+export interface RingCall {
+  rank: number;
+  worldSize: number;
+  step: number;
+  timeoutMs: number;
+  chunkElements: number;
 }
 
 /** A sending end connected to one Inbox (ZeroMQ PUSH). */

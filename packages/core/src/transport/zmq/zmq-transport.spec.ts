@@ -21,6 +21,21 @@ describeTransport('zmq over ipc:// (temp dir)', () => {
   };
 });
 
+// The same two over zeromq.js alone (the fallback where the native data plane is not built).
+describeTransport('zmq over tcp://127.0.0.1, data plane on zeromq.js', () => ({
+  transport: new ZmqTransport({ dataPlane: 'zeromq.js' }),
+  bindAddress: () => 'tcp://127.0.0.1:0',
+}));
+
+describeTransport('zmq over ipc://, data plane on zeromq.js', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ddp-zmq-'));
+  return {
+    transport: new ZmqTransport({ dataPlane: 'zeromq.js' }),
+    bindAddress: (label) => `ipc://${dir}/${label}.sock`,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
 describeTransport('zmq over inproc://', () => ({
   transport: new ZmqTransport(),
   bindAddress: (label) => `inproc://zmq-${label}-${n++}`,

@@ -6,6 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { Dealer, Pull, Push, Router } from 'zeromq';
 import { DdpError } from '../../errors';
 import type { Client, Frames, Inbox, Outbox, Server, Transport } from '../transport';
+import {
+  nativeDataPlane,
+  nativeInbox,
+  nativeOutbox,
+  nativeServes,
+  type NativeSocketOptions,
+} from './native-data-plane';
 import { SerialSocket } from './serial-socket';
 import { mapZmqAddressError } from './zmq-errors';
 
@@ -28,6 +35,12 @@ export interface ZmqTransportOptions {
    * N=2 and 4, three alternating rounds) changed neither the time nor the CPU per call beyond noise.
    */
   dataSocketBufferBytes?: number;
+  /**
+   * Inboxes and outboxes on ipc:// and tcp:// over the native data plane (native-data-plane.ts:
+   * libzmq from C++, the ring all-reduce in C++) when it is built ('auto', the default), or always on
+   * zeromq.js ('zeromq.js'). The wire frames are the same either way.
+   */
+  dataPlane?: 'auto' | 'zeromq.js';
 }
 
 let clientCounter = 0;
@@ -64,15 +77,27 @@ export class ZmqTransport implements Transport {
   private readonly linger: number;
   private readonly hwm: number;
   private readonly sockbuf: number;
+  private readonly native: ReturnType<typeof nativeDataPlane>['binding'];
 
   constructor(options: ZmqTransportOptions = {}) {
     this.linger = options.lingerMs ?? 500;
     this.hwm = options.dataHighWaterMark ?? 256;
     this.sockbuf = options.dataSocketBufferBytes ?? -1;
+    this.native = options.dataPlane === 'zeromq.js' ? undefined : nativeDataPlane().binding;
+  }
+
+  /** Which data plane ipc:// and tcp:// inboxes and outboxes get: 'native' or 'zeromq.js'. */
+  get dataPlane(): 'native' | 'zeromq.js' {
+    return this.native ? 'native' : 'zeromq.js';
+  }
+
+  private nativeOptions(): NativeSocketOptions {
+    return { hwm: this.hwm, lingerMs: this.linger, sockbuf: this.sockbuf };
   }
 
   /** @throws DdpError E_CONFIG when the address cannot be bound (in use, malformed, path too long) */
   async inbox(address: string): Promise<Inbox> {
+    if (this.native && nativeServes(address)) return nativeInbox(this.native, address, this.nativeOptions());
     const pull = new Pull({
       linger: this.linger,
       receiveHighWaterMark: this.hwm,
@@ -89,6 +114,7 @@ export class ZmqTransport implements Transport {
 
   /** Connects lazily like ZeroMQ: messages queue until the inbox is there. @throws DdpError E_CONFIG */
   async outbox(address: string): Promise<Outbox> {
+    if (this.native && nativeServes(address)) return nativeOutbox(this.native, address, this.nativeOptions());
     const push = new Push({ linger: this.linger, sendHighWaterMark: this.hwm, sendBufferSize: this.sockbuf });
     connectSocket(push, address);
     const io = new SerialSocket(push, 'outbox to', address);
