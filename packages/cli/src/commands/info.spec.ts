@@ -26,6 +26,12 @@ describe('tfjs-ddp info', () => {
       classes: 10,
     });
     expect(r.code).toBe(report.data.ok ? 0 : 1);
+    // Native where it was built (CI requires it with TFJS_DDP_NATIVE=1), else zeromq.js saying why.
+    expect(report.dataPlane).toMatch(
+      process.env['TFJS_DDP_NATIVE'] === '1'
+        ? /^native \(libzmq \d/
+        : /^(native \(libzmq \d|zeromq\.js \(.+\))/,
+    );
   });
 
   it.runIf(hasDebianData)('finds and verifies the Debian package dataset and exits 0', async () => {

@@ -4,6 +4,7 @@
 
 import { isDdpError } from '@tfjs-ddp/core';
 import type { DdpErrorCode } from '@tfjs-ddp/core';
+import { nativeDataPlane } from '@tfjs-ddp/core/zmq';
 import { loadFashionMnist, resolveDataSources } from '@tfjs-ddp/data';
 import type { FashionMnist } from '@tfjs-ddp/data';
 import {
@@ -24,6 +25,8 @@ export interface InfoReport {
   node: string;
   platform: string;
   backend: BackendInfo;
+  /** The ring all-reduce's ZeroMQ data plane: 'native (libzmq 4.3.4)', or 'zeromq.js (why not native)'. */
+  dataPlane: string;
   data:
     | {
         ok: true;
@@ -89,6 +92,7 @@ async function collectInfo(
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     backend: backendInfo,
+    dataPlane: describeDataPlane(),
     data,
     model: {
       name: 'densenet',
@@ -97,6 +101,11 @@ async function collectInfo(
       classes: args.numClasses,
     },
   };
+}
+
+function describeDataPlane(): string {
+  const { binding, why } = nativeDataPlane();
+  return binding ? why : `zeromq.js (${why})`;
 }
 
 async function findData(dataDir: string | undefined, env: CliIo['env']): Promise<InfoReport['data']> {
@@ -132,6 +141,7 @@ function formatInfo(r: InfoReport): string {
     `tfjs-ddp ${r.version} (node ${r.node}, ${r.platform})`,
     `backend: ${b.chosen} on ${b.device} (requested ${b.requested}${kernels})`,
     ...b.skipped.map((s) => `  skipped ${s.backend}: ${s.reason}`),
+    `all-reduce: ZeroMQ, ${r.dataPlane}`,
     r.data.ok
       ? `data:    ${r.data.source} (${ORIGIN_TEXT[r.data.origin]}): ${r.data.train} train + ${r.data.test} test images, SHA-256 verified`
       : `data:    unavailable (${r.data.error.code}, see below)`,
