@@ -601,16 +601,24 @@ napi_value Open(napi_env env, napi_callback_info info) {
   return result;
 }
 
+// The common head of recv / send / close: the socket handle in argv[0], kept alive by the operation.
+template <typename T>
+T* sockOp(napi_env env, napi_callback_info info, size_t argc, napi_value* argv) {
+  if (!getArgs(env, info, argc, argv)) return nullptr;
+  Sock* sock = getSock(env, argv[0]);
+  if (sock == nullptr) return nullptr;
+  auto* op = new T();
+  op->sock = sock;
+  keepAlive(env, op, argv[0]);
+  return op;
+}
+
 // recv(handle, timeoutMs) → Promise<Buffer[]>
 napi_value Recv(napi_env env, napi_callback_info info) {
   napi_value argv[2];
-  if (!getArgs(env, info, 2, argv)) return nullptr;
-  Sock* sock = getSock(env, argv[0]);
-  if (sock == nullptr) return nullptr;
-  auto* op = new RecvOp();
-  op->sock = sock;
+  auto* op = sockOp<RecvOp>(env, info, 2, argv);
+  if (op == nullptr) return nullptr;
   op->timeoutMs = getInt(env, argv[1]);
-  keepAlive(env, op, argv[0]);
   return start(env, op, "tfjs-ddp:recv");
 }
 
@@ -618,12 +626,9 @@ napi_value Recv(napi_env env, napi_callback_info info) {
 napi_value Send(napi_env env, napi_callback_info info) {
   napi_value argv[2];
   if (!getArgs(env, info, 2, argv)) return nullptr;
-  Sock* sock = getSock(env, argv[0]);
-  if (sock == nullptr) return nullptr;
   uint32_t count = 0;
   CHECK(napi_get_array_length(env, argv[1], &count));
-  auto* op = new SendOp();
-  op->sock = sock;
+  std::vector<std::pair<const void*, size_t>> frames;
   for (uint32_t i = 0; i < count; i++) {
     napi_value frame;
     napi_get_element(env, argv[1], i, &frame);
@@ -633,28 +638,27 @@ napi_value Send(napi_env env, napi_callback_info info) {
     napi_value ab;
     if (napi_get_typedarray_info(env, frame, &type, &length, &data, &ab, &offset) != napi_ok ||
         type != napi_uint8_array) {
-      delete op;
       napi_throw_type_error(env, "E_INTERNAL", "send: every frame must be a Uint8Array");
       return nullptr;
     }
+    frames.emplace_back(data, length);
+  }
+  auto* op = sockOp<SendOp>(env, info, 2, argv);
+  if (op == nullptr) return nullptr;
+  for (auto [data, length] : frames) {
     op->parts.emplace_back();
     zmq_msg_init_size(&op->parts.back(), length);
     if (length > 0) std::memcpy(zmq_msg_data(&op->parts.back()), data, length);
   }
-  keepAlive(env, op, argv[0]);
   return start(env, op, "tfjs-ddp:send");
 }
 
 // close(handle) → Promise<void>; interrupts a waiting operation within kSliceMs.
 napi_value Close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
-  if (!getArgs(env, info, 1, argv)) return nullptr;
-  Sock* sock = getSock(env, argv[0]);
-  if (sock == nullptr) return nullptr;
-  sock->closing.store(true);
-  auto* op = new CloseOp();
-  op->sock = sock;
-  keepAlive(env, op, argv[0]);
+  auto* op = sockOp<CloseOp>(env, info, 1, argv);
+  if (op == nullptr) return nullptr;
+  op->sock->closing.store(true);
   return start(env, op, "tfjs-ddp:close");
 }
 
