@@ -65,7 +65,7 @@ let loaded: { binding: Binding | undefined; why: string } | undefined;
  */
 export function nativeDataPlane(): { binding: Binding | undefined; why: string } {
   if (loaded) return loaded;
-  const want = process.env['TFJS_DDP_NATIVE'];
+  const want = nativeWish(process.env['TFJS_DDP_NATIVE']);
   if (want === '0') {
     loaded = { binding: undefined, why: 'TFJS_DDP_NATIVE=0' };
     return loaded;
@@ -85,6 +85,19 @@ export function nativeDataPlane(): { binding: Binding | undefined; why: string }
     loaded = { binding: undefined, why };
   }
   return loaded;
+}
+
+/**
+ * TFJS_DDP_NATIVE: unset or empty (use the native data plane when it loads), '0' (never), '1' (it must).
+ * @throws DdpError E_CONFIG for any other value
+ */
+export function nativeWish(value: string | undefined): '' | '0' | '1' {
+  if (value === undefined || value === '' || value === '0' || value === '1') return value ?? '';
+  throw new DdpError(
+    'E_CONFIG',
+    `TFJS_DDP_NATIVE is ${JSON.stringify(value)}, expected 0 or 1`,
+    'unset it to use the native data plane when it is built, 0 to turn it off, 1 to require it',
+  );
 }
 
 /** Whether an address is one the native data plane serves (its libzmq cannot see zeromq.js's inproc). */

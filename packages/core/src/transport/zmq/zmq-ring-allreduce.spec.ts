@@ -7,7 +7,7 @@ import { ringAllReduce } from '../../allreduce/ring-allreduce';
 import { closeRing, openLocalRing } from '../../allreduce/ring-setup';
 import { isDdpError } from '../../errors';
 import type { Transport } from '../transport';
-import { nativeDataPlane } from './native-data-plane';
+import { nativeDataPlane, nativeWish } from './native-data-plane';
 import { ZmqTransport } from './zmq-transport';
 
 let n = 0;
@@ -83,8 +83,16 @@ describe.skipIf(!native)('native data plane (packages/core/native)', () => {
   }));
 });
 
-describe('TFJS_DDP_NATIVE=1 (set by .ci/run)', () => {
-  it.runIf(process.env['TFJS_DDP_NATIVE'] === '1')('has the native data plane built and loading', () => {
-    expect(nativeDataPlane().why).toMatch(/^native \(libzmq \d+\.\d+\.\d+\)$/);
+describe('TFJS_DDP_NATIVE', () => {
+  it('is unset, 0 or 1; anything else is E_CONFIG quoting it', () => {
+    expect([undefined, '', '0', '1'].map(nativeWish)).toEqual(['', '', '0', '1']);
+    expect(() => nativeWish('yes')).toThrow(/TFJS_DDP_NATIVE is "yes", expected 0 or 1/);
   });
+
+  it.runIf(process.env['TFJS_DDP_NATIVE'] === '1')(
+    '=1 (set by .ci/run): the native data plane is built and loads',
+    () => {
+      expect(nativeDataPlane().why).toMatch(/^native \(libzmq \d+\.\d+\.\d+\)$/);
+    },
+  );
 });
