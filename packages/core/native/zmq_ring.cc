@@ -486,7 +486,7 @@ struct AllReduceOp : Op {
           } else if (t == n - 2) {
             for (size_t i = 0; i < k; i++) dst[i] = src[i] += dst[i];
           } else {
-            std::memcpy(dst, src, k * 4);
+            if (k > 0) std::memcpy(dst, src, k * 4);
           }
           if (t + 1 < steps) enqueue(t + 1, segment, static_cast<uint32_t>(c), &body);
         }
