@@ -3,11 +3,18 @@
 // address (multi-node: srun, Kubernetes or by hand). Composition only; the logic lives in
 // @tfjs-ddp/coordinator (launch, rendezvous) and @tfjs-ddp/worker (the engine).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DdpError, type TrainConfig, type WorkerGroup, type WorkerSettings } from '@tfjs-ddp/core';
+import {
+  DdpError,
+  makeSocketDir,
+  sweepStaleSocketDirs,
+  type TrainConfig,
+  type WorkerGroup,
+  type WorkerSettings,
+} from '@tfjs-ddp/core';
 import { ZmqTransport } from '@tfjs-ddp/core/zmq';
 import { LocalWorkers, RemoteWorkerGroup, type LoopLogger, type RunDir } from '@tfjs-ddp/coordinator';
 import { loadFashionMnist } from '@tfjs-ddp/data';
@@ -26,8 +33,15 @@ export interface StartedGroup {
 /** GPU ids nvidia-smi lists, or [] (no driver, no GPU). */
 export function visibleGpus(): number[] {
   try {
-    const out = execFileSync('nvidia-smi', ['-L'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
-    return out.split('\n').filter((l) => /^GPU \d+:/.test(l)).map((l) => Number(/^GPU (\d+):/.exec(l)![1]));
+    const out = execFileSync('nvidia-smi', ['-L'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 10_000,
+    });
+    return out
+      .split('\n')
+      .filter((l) => /^GPU \d+:/.test(l))
+      .map((l) => Number(/^GPU (\d+):/.exec(l)![1]));
   } catch {
     return [];
   }
@@ -67,7 +81,11 @@ export function workerSettings(config: TrainConfig, dataAddress: string | null):
 }
 
 /** One worker in this process: no sockets at all. */
-export async function startInProcess(config: TrainConfig, env: Record<string, string | undefined>, log: Logger): Promise<StartedGroup> {
+export async function startInProcess(
+  config: TrainConfig,
+  env: Record<string, string | undefined>,
+  log: Logger,
+): Promise<StartedGroup> {
   const backend = await selectBackend(config.backend);
   log.info({ backend }, 'backend selected');
   const data = await loadFashionMnist({
@@ -76,15 +94,27 @@ export async function startInProcess(config: TrainConfig, env: Record<string, st
     verify: config.verifyData,
     log: (fields, msg) => log.info(fields, msg),
   });
-  log.info({ source: data.source, origin: data.origin, train: data.train.count, test: data.test.count }, 'data loaded');
+  log.info(
+    { source: data.source, origin: data.origin, train: data.train.count, test: data.test.count },
+    'data loaded',
+  );
   const engine = await createEngine({ data, settings: config, backend, env, log });
   const group = await InProcessGroup.create([engine]);
   return { group, shutdown: () => group.close() };
 }
 
 /** N worker processes on this machine, over ipc:// sockets in a private temporary directory. */
-export async function startLocalProcesses(config: TrainConfig, count: number, runDir: RunDir, log: LoopLogger): Promise<StartedGroup> {
-  const sockets = mkdtempSync(join(tmpdir(), 'tfjs-ddp-'));
+export async function startLocalProcesses(
+  config: TrainConfig,
+  count: number,
+  runDir: RunDir,
+  log: LoopLogger,
+): Promise<StartedGroup> {
+  // Directories left by coordinators that were killed (SIGKILL leaves no chance to clean up) go first.
+  const stale = sweepStaleSocketDirs(tmpdir(), 'tfjs-ddp-');
+  if (stale.length > 0)
+    log.info({ removed: stale }, 'removed socket directories of coordinators that are gone');
+  const sockets = makeSocketDir(tmpdir(), 'tfjs-ddp-');
   const control = `ipc://${join(sockets, 'control')}`;
   const transport = new ZmqTransport();
   const server = await transport.server(control);
@@ -99,11 +129,22 @@ export async function startLocalProcesses(config: TrainConfig, count: number, ru
         RANK: String(i),
         LOCAL_RANK: String(i),
         WORLD_SIZE: String(count),
-        ...(gpus !== null ? { CUDA_VISIBLE_DEVICES: String(gpus[i % gpus.length]), TF_FORCE_GPU_ALLOW_GROWTH: 'true' } : {}),
+        ...(gpus !== null
+          ? { CUDA_VISIBLE_DEVICES: String(gpus[i % gpus.length]), TF_FORCE_GPU_ALLOW_GROWTH: 'true' }
+          : {}),
       }),
       logDir: runDir.path,
     },
-    (e) => group?.reportFailure({ kind: 'exited', rank: e.index, pid: e.pid, host: '', code: e.code, signal: e.signal, lastLine: e.lastLine }),
+    (e) =>
+      group?.reportFailure({
+        kind: 'exited',
+        rank: e.index,
+        pid: e.pid,
+        host: '',
+        code: e.code,
+        signal: e.signal,
+        lastLine: e.lastLine,
+      }),
   );
   log.info({ count, pids: workers.pids, control, gpus }, 'workers launched');
   const shutdown = async () => {
@@ -135,8 +176,14 @@ export async function startLocalProcesses(config: TrainConfig, count: number, ru
 }
 
 /** Waits for `worldSize` workers to join `listen` (tcp://HOST:PORT) from wherever they run. */
-export async function startListening(config: TrainConfig, listen: string, worldSize: number, log: LoopLogger): Promise<StartedGroup> {
-  if (!/^tcp:\/\/.+:\d+$/.test(listen)) throw new DdpError('E_CONFIG', `--listen ${listen} is not tcp://HOST:PORT`);
+export async function startListening(
+  config: TrainConfig,
+  listen: string,
+  worldSize: number,
+  log: LoopLogger,
+): Promise<StartedGroup> {
+  if (!/^tcp:\/\/.+:\d+$/.test(listen))
+    throw new DdpError('E_CONFIG', `--listen ${listen} is not tcp://HOST:PORT`);
   const transport = new ZmqTransport();
   const server = await transport.server(listen);
   log.info({ listen: server.address, worldSize }, 'waiting for workers');

@@ -16,3 +16,4 @@ export * from './allreduce/ring-setup';
 export * from './prng';
 export * from './memory/bytes';
 export * from './memory/batch-search';
+export * from './fs/socket-dir';
