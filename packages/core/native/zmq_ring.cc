@@ -81,13 +81,7 @@ struct Failure {
   // E_PROTOCOL: what arrived.
   std::vector<std::vector<uint8_t>> heads;  // every frame but the last, and the last if small
   int64_t lastBytes = -1;
-  int64_t expectedCount = -1;
 };
-
-void zmqFailure(Failure& f, const char* what) {
-  f.code = errno == ETERM || errno == ENOTSOCK ? "E_CLOSED" : "E_ZMQ";
-  f.message = std::string(what) + ": " + zmq_strerror(errno);
-}
 
 // ---------- napi helpers ----------
 
@@ -169,17 +163,24 @@ struct Op {
   Failure failure;
   bool failed = false;
   virtual ~Op() = default;
-  virtual void run() = 0;
+  // On the pool thread. False when it failed (failure says why).
+  virtual bool run() = 0;
   virtual napi_value value(napi_env env) {
     napi_value u;
     napi_get_undefined(env, &u);
     return u;
   }
   virtual void done(napi_env) {}
-  void fail(const std::string& code, const std::string& message) {
+  bool fail(const std::string& code, const std::string& message) {
     failed = true;
     failure.code = code;
     failure.message = message;
+    return false;
+  }
+  // A libzmq call failed: errno says why (a terminated context or closed socket is E_CLOSED).
+  bool failZmq(const char* what) {
+    return fail(errno == ETERM || errno == ENOTSOCK ? "E_CLOSED" : "E_ZMQ",
+                std::string(what) + ": " + zmq_strerror(errno));
   }
 };
 
@@ -227,30 +228,33 @@ int pollSlices(zmq_pollitem_t* items, int count, int64_t deadline, Sock* a, Sock
   }
 }
 
+// Receives every part of the message that is ready on `s` (ZMQ_DONTWAIT) into `parts`; false on a
+// libzmq error. The caller closes the parts, received or not.
+bool recvParts(void* s, std::vector<zmq_msg_t>& parts) {
+  for (int more = 1; more;) {
+    parts.emplace_back();
+    zmq_msg_init(&parts.back());
+    if (zmq_msg_recv(&parts.back(), s, ZMQ_DONTWAIT) < 0) return false;
+    more = zmq_msg_more(&parts.back());
+  }
+  return true;
+}
+
 // ---------- recv / send / close ----------
 
 struct RecvOp : Op {
   Sock* sock;
   int64_t timeoutMs;
   std::vector<zmq_msg_t> parts;
-  void run() override {
+  bool run() override {
     std::lock_guard<std::mutex> lock(sock->m);
     if (sock->closed) return fail("E_CLOSED", "closed");
     zmq_pollitem_t item = {sock->s, 0, ZMQ_POLLIN, 0};
     int rc = pollSlices(&item, 1, nowMs() + timeoutMs, sock);
     if (rc == 0) return fail("E_TIMEOUT", "timeout");
     if (rc == -1) return fail("E_CLOSED", "closed");
-    if (rc == -2) return zmqFailure(failure, "zmq_poll"), void(failed = true);
-    for (int more = 1; more;) {
-      parts.emplace_back();
-      zmq_msg_init(&parts.back());
-      if (zmq_msg_recv(&parts.back(), sock->s, ZMQ_DONTWAIT) < 0) {
-        zmqFailure(failure, "zmq_msg_recv");
-        failed = true;
-        return;
-      }
-      more = zmq_msg_more(&parts.back());
-    }
+    if (rc == -2) return failZmq("zmq_poll");
+    return recvParts(sock->s, parts) || failZmq("zmq_msg_recv");
   }
   napi_value value(napi_env env) override {
     napi_value arr;
@@ -278,7 +282,7 @@ struct SendOp : Op {
   Sock* sock;
   std::vector<zmq_msg_t> parts;  // copies, made on the main thread
   size_t sent = 0;
-  void run() override {
+  bool run() override {
     std::lock_guard<std::mutex> lock(sock->m);
     if (sock->closed) return fail("E_CLOSED", "closed");
     while (sent < parts.size()) {
@@ -287,12 +291,13 @@ struct SendOp : Op {
         sent++;
         continue;
       }
-      if (errno != EAGAIN || sent > 0) return zmqFailure(failure, "zmq_msg_send"), void(failed = true);
+      if (errno != EAGAIN || sent > 0) return failZmq("zmq_msg_send");
       zmq_pollitem_t item = {sock->s, 0, ZMQ_POLLOUT, 0};
       int rc = pollSlices(&item, 1, -1, sock);
       if (rc == -1) return fail("E_CLOSED", "closed");
-      if (rc == -2) return zmqFailure(failure, "zmq_poll"), void(failed = true);
+      if (rc == -2) return failZmq("zmq_poll");
     }
+    return true;
   }
   ~SendOp() override {
     for (size_t i = sent; i < parts.size(); i++) zmq_msg_close(&parts[i]);
@@ -301,12 +306,13 @@ struct SendOp : Op {
 
 struct CloseOp : Op {
   Sock* sock;
-  void run() override {
+  bool run() override {
     std::lock_guard<std::mutex> lock(sock->m);
-    if (sock->closed) return;
+    if (sock->closed) return true;
     zmq_close(sock->s);
     sock->closed = true;
     g_open.fetch_sub(1);
+    return true;
   }
 };
 
@@ -389,8 +395,7 @@ struct AllReduceOp : Op {
     failure.segment = segment;
     failure.chunk = static_cast<int64_t>(c);
     failure.sending = sending;
-    fail("E_TIMEOUT", "timeout");
-    return false;
+    return fail("E_TIMEOUT", "timeout");
   }
 
   bool check(const std::vector<zmq_msg_t>& parts, int t, int segment, uint32_t c, size_t count) {
@@ -406,7 +411,6 @@ struct AllReduceOp : Op {
     failure.t = t;
     failure.segment = segment;
     failure.chunk = c;
-    failure.expectedCount = static_cast<int64_t>(count);
     for (size_t i = 0; i < parts.size(); i++) {
       auto* d = static_cast<const uint8_t*>(zmq_msg_data(const_cast<zmq_msg_t*>(&parts[i])));
       size_t sz = zmq_msg_size(&parts[i]);
@@ -416,8 +420,7 @@ struct AllReduceOp : Op {
         failure.heads.emplace_back(d, d + std::min<size_t>(sz, 4096));
       }
     }
-    fail("E_PROTOCOL", "unexpected frame");
-    return false;
+    return fail("E_PROTOCOL", "unexpected frame");
   }
 
   bool ring() {
@@ -442,28 +445,19 @@ struct AllReduceOp : Op {
         const int64_t deadline = nowMs() + timeoutMs;
         for (;;) {
           int f = flush();
-          if (f == -2) return zmqFailure(failure, "zmq_send"), failed = true, false;
+          if (f == -2) return failZmq("zmq_send");
           zmq_pollitem_t items[2] = {{in->s, 0, ZMQ_POLLIN, 0}, {out->s, 0, ZMQ_POLLOUT, 0}};
           int rc = pollSlices(items, f == 1 ? 1 : 2, deadline, in, out);
           if (rc == 0) return timeout(t, segment, c, false);
-          if (rc == -1) return fail("E_CLOSED", "closed"), false;
-          if (rc == -2) return zmqFailure(failure, "zmq_poll"), failed = true, false;
+          if (rc == -1) return fail("E_CLOSED", "closed");
+          if (rc == -2) return failZmq("zmq_poll");
           if (items[0].revents & ZMQ_POLLIN) break;
         }
         std::vector<zmq_msg_t> parts;
         parts.reserve(2);
-        bool recvOk = true;
-        for (int more = 1; more;) {
-          parts.emplace_back();
-          zmq_msg_init(&parts.back());
-          if (zmq_msg_recv(&parts.back(), in->s, ZMQ_DONTWAIT) < 0) {
-            recvOk = false;
-            break;
-          }
-          more = zmq_msg_more(&parts.back());
-        }
-        bool ok = recvOk ? check(parts, t, segment, static_cast<uint32_t>(c), sp.len)
-                         : (zmqFailure(failure, "zmq_msg_recv"), failed = true, false);
+        const bool ok = recvParts(in->s, parts)
+                            ? check(parts, t, segment, static_cast<uint32_t>(c), sp.len)
+                            : failZmq("zmq_msg_recv");
         if (ok) {
           zmq_msg_t& body = parts[1];
           float* dst = buf + sp.off;
@@ -498,21 +492,22 @@ struct AllReduceOp : Op {
     for (;;) {
       int f = flush();
       if (f == 1) return true;
-      if (f == -2) return zmqFailure(failure, "zmq_send"), failed = true, false;
+      if (f == -2) return failZmq("zmq_send");
       zmq_pollitem_t item = {out->s, 0, ZMQ_POLLOUT, 0};
       int rc = pollSlices(&item, 1, deadline, in, out);
       if (rc == 0) return timeout(steps - 1, sendSegment(rank, n, steps - 1), 0, true);
-      if (rc == -1) return fail("E_CLOSED", "closed"), false;
-      if (rc == -2) return zmqFailure(failure, "zmq_poll"), failed = true, false;
+      if (rc == -1) return fail("E_CLOSED", "closed");
+      if (rc == -2) return failZmq("zmq_poll");
     }
   }
 
-  void run() override {
+  bool run() override {
     std::scoped_lock lock(in->m, out->m);
     if (in->closed || out->closed) return fail("E_CLOSED", "closed");
-    ring();
+    const bool ok = ring();
     for (auto& o : queue) zmq_msg_close(&o.body);  // unsent after a failure (unpins in-place ones)
     queue.clear();
+    return ok;
   }
 
   void done(napi_env) override { g_pins.push_back(pin); }
