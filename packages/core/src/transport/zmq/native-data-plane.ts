@@ -10,6 +10,7 @@ import { DdpError } from '../../errors';
 import { PROTOCOL_VERSION } from '../../protocol/version';
 import type { Frames, Inbox, Outbox, RingCall } from '../transport';
 import { RingFailure, checkTimeout, closedError, recvTimeoutError } from '../transport-errors';
+import { InOrder } from './in-order';
 import { mapZmqAddressError } from './zmq-errors';
 
 type Handle = object;
@@ -123,7 +124,7 @@ function errnoName(n: number | undefined): string | undefined {
 
 /** One operation at a time per socket, in call order (libzmq sockets are single-threaded). */
 class NativeSocket {
-  private tail: Promise<unknown> = Promise.resolve();
+  private readonly queue = new InOrder();
   closed = false;
 
   constructor(
@@ -134,13 +135,10 @@ class NativeSocket {
   ) {}
 
   run<T>(op: () => Promise<T>): Promise<T> {
-    const go = async (): Promise<T> => {
+    return this.queue.run(async () => {
       if (this.closed) throw closedError(this.what, this.address);
       return op();
-    };
-    const p = this.tail.then(go, go);
-    this.tail = p.catch(() => undefined);
-    return p;
+    });
   }
 
   mapError(e: unknown, timeoutMs?: number): DdpError | RingFailure {

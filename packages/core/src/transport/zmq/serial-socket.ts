@@ -5,6 +5,7 @@
 // frames at call time, because zeromq.js sends buffers > 128 bytes zero-copy after send() resolves;
 // sendInPlace() does not, for callers that can prove the bytes stay unchanged (the ring all-reduce).
 import { checkTimeout } from '../transport-errors';
+import { InOrder } from './in-order';
 import { mapZmqError, type ZmqErrorContext } from './zmq-errors';
 
 /** The part of a zeromq.js socket this file drives. */
@@ -18,8 +19,8 @@ export interface ZmqSocketLike {
 const MAX_TIMEOUT_MS = 0x7fffffff; // ZMQ_RCVTIMEO is a C int
 
 export class SerialSocket {
-  private readTail: Promise<unknown> = Promise.resolve();
-  private sendTail: Promise<unknown> = Promise.resolve();
+  private readonly reads = new InOrder();
+  private readonly sends = new InOrder();
   private isClosed = false;
 
   constructor(
@@ -47,9 +48,7 @@ export class SerialSocket {
         throw mapZmqError(e, this.ctx(timeoutMs));
       }
     };
-    const p = this.readTail.then(run, run);
-    this.readTail = p.catch(() => undefined);
-    return p;
+    return this.reads.run(run);
   }
 
   /**
@@ -84,9 +83,7 @@ export class SerialSocket {
         throw mapZmqError(e, { ...this.ctx(), peer });
       }
     };
-    const p = this.sendTail.then(run, run);
-    this.sendTail = p.catch(() => undefined);
-    return p;
+    return this.sends.run(run);
   }
 
   /** Closes the socket; waiting receives and sends reject with E_CLOSED. */
