@@ -10,6 +10,18 @@ import { readJson, readJsonLines, runCli, tmp } from './support/spawn-cli';
 let data: string;
 const common = () => ['--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm', '--epochs', '1'];
 
+/**
+ * 3 steps of 2 workers, global batch 32, micro-batch 16, with a failure injected through `env`;
+ * checks that the run completed all 3 and returns its run directory and summary.json.
+ */
+async function trainWithInjected(label: string, env: Record<string, string>) {
+  const runDir = join(tmp(label), 'r');
+  const r = await runCli(['train', ...common(), '--workers', '2', '--batch-size', '32', '--micro-batch', '16', '--max-steps', '3', '--run-dir', runDir], env);
+  expect(r.stderr).toMatch(/done: 3 steps/);
+  expect(r.code).toBe(0);
+  return { runDir, summary: readJson(join(runDir, 'summary.json')) };
+}
+
 beforeAll(async () => {
   data = tmp('data');
   await writeSyntheticFashionMnist(data, { train: 256, test: 32, seed: 5 });
@@ -70,11 +82,7 @@ describe('--micro-batch auto under a memory budget', () => {
 
 describe('an out-of-memory on one rank during training', () => {
   it('replays the step with a smaller micro-batch on that rank: no step lost, same global batch, identical ranks', async () => {
-    const runDir = join(tmp('oom'), 'r');
-    const r = await runCli(['train', ...common(), '--workers', '2', '--batch-size', '32', '--micro-batch', '16', '--max-steps', '3', '--run-dir', runDir], { TFJS_DDP_INJECT_OOM: '1:2' });
-    expect(r.stderr).toMatch(/done: 3 steps/);
-    expect(r.code).toBe(0);
-    const summary = readJson(join(runDir, 'summary.json'));
+    const { runDir, summary } = await trainWithInjected('oom', { TFJS_DDP_INJECT_OOM: '1:2' });
     expect(summary).toMatchObject({ status: 'completed', steps: 3, global_batch: 32, oom_events: 1, micro_batch_per_rank: [16, 8] });
     expect(summary['oom_backoffs']).toEqual([
       expect.objectContaining({ event: 'oom', step: 2, rank: 1, old_micro_batch: 16, new_micro_batch: 8, accumulation: 2, reason: expect.stringMatching(/injected/) }),
@@ -93,11 +101,7 @@ describe('an out-of-memory on one rank during training', () => {
 
 describe('a worker whose backend crashes during training', () => {
   it('is replaced by a new process that re-syncs from another rank; the step is replayed and the run completes', async () => {
-    const runDir = join(tmp('crash'), 'r');
-    const r = await runCli(['train', ...common(), '--workers', '2', '--batch-size', '32', '--micro-batch', '16', '--max-steps', '3', '--run-dir', runDir], { TFJS_DDP_INJECT_CRASH: '1:2' });
-    expect(r.stderr).toMatch(/done: 3 steps/);
-    expect(r.code).toBe(0);
-    const summary = readJson(join(runDir, 'summary.json'));
+    const { runDir, summary } = await trainWithInjected('crash', { TFJS_DDP_INJECT_CRASH: '1:2' });
     expect(summary).toMatchObject({ status: 'completed', steps: 3, restarts: 1, oom_events: 1, micro_batch_per_rank: [16, 8] });
     expect(summary['oom_backoffs']).toEqual([expect.objectContaining({ step: 2, rank: 1, restarted: true, reason: expect.stringMatching(/memory access out of bounds/) })]);
     expect(new Set(summary['weights_checksum_per_rank'] as string[]).size).toBe(1);
