@@ -68,7 +68,7 @@ for (const resize of values.resize.split(',').map(Number)) {
 
   // The truth: the largest micro-batch whose step runs at all (no budget: the backend's own limit),
   // and the largest within the usable budget, both by bisection around the fitted prediction.
-  const at = async (b: number) => (await runProbeChild(model, [b])).trials[0]!;
+  const at = async (b: number) => (await runProbeChild(model, [b]))[0]!;
   let hi = Math.max(2, fit.microBatch * 2);
   while ((await at(hi)).ran && hi < 16 * max) hi *= 2;
   const truth = await bisectMaximum(async (b) => (await at(b)).ran, fit.microBatch, hi);

@@ -30,14 +30,14 @@ export interface ProbeTrial extends Trial {
 }
 
 /**
- * Runs trial steps at `sizes` (increasing) in one fresh child process. A child that dies (a wasm
- * abort, the kernel's OOM killer) fails the size it was on.
+ * Runs trial steps at `sizes` (increasing) in one fresh child process and returns them. A child that
+ * dies (a wasm abort, the kernel's OOM killer) fails the size it was on.
  */
-export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<{ backend: string | null; trials: ProbeTrial[] }> {
+export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<ProbeTrial[]> {
   return new Promise((resolve, reject) => {
     const child = fork(PROBE_CHILD, [], { env: opts.env ?? process.env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [] });
     const trials: ProbeTrial[] = [];
-    let backend: string | null = null;
+    let ready = false;
     let stderr = '';
     let started = 0;
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
@@ -45,7 +45,7 @@ export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: Node
     child.on('message', (msg) => {
       const r = msg as ProbeReply;
       if (r.type === 'ready') {
-        backend = r.backend;
+        ready = true;
         started = performance.now();
       } else if (r.type === 'trial') {
         trials.push(r.trial);
@@ -60,7 +60,7 @@ export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: Node
       clearTimeout(timer);
       const done = trials.length;
       if (done < sizes.length && (done === 0 || trials[done - 1]!.ran)) {
-        if (backend === null) {
+        if (!ready) {
           const last = stderr.trim().split('\n').at(-1) ?? '';
           reject(new DdpError('E_MEMORY', `the memory probe exited before its first trial (${signal ?? `code ${code}`}): ${last}`, 'check that the backend loads: tfjs-ddp info'));
           return;
@@ -68,7 +68,7 @@ export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: Node
         const why = stderr.trim().split('\n').filter((l) => l.trim() !== '').at(-1) ?? '';
         trials.push({ microBatch: sizes[done]!, ran: false, peakBytes: null, error: `probe process ${signal !== null ? `killed by ${signal}` : `exited with code ${code}`}${why ? `: ${why.slice(0, 200)}` : ''}`, ms: performance.now() - started });
       }
-      resolve({ backend, trials });
+      resolve(trials);
     });
     const req: ProbeRequest = { type: 'probe', backend: m.backend, resize: m.resize, pool: m.pool, seed: m.seed, batchNorm: m.batchNorm ?? true, sizes };
     child.send(req);
@@ -79,9 +79,9 @@ export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: Node
 export function childTrialRunner(m: ProbeModel, env?: NodeJS.ProcessEnv): TrialRunner & { trials: ProbeTrial[] } {
   const all: ProbeTrial[] = [];
   const run = async (sizes: number[]) => {
-    const r = await runProbeChild(m, sizes, env ? { env } : {});
-    all.push(...r.trials);
-    return r.trials;
+    const trials = await runProbeChild(m, sizes, env ? { env } : {});
+    all.push(...trials);
+    return trials;
   };
   return Object.assign(run, { trials: all });
 }
