@@ -1,13 +1,14 @@
 // bench:step — training-step throughput of the seed DenseNet in one process, per backend.
-// Prints one JSON line per backend: samples/s after warm-up, step time, and the wasm heap's
-// high-water mark (absolute and per sample). Usage:
+// Prints one JSON line per backend: samples/s after warm-up, step time, and the high-water mark
+// of the memory that limits the backend (wasm heap, or bytes allocated on the GPU by webgpu),
+// absolute and per sample. Usage:
 //   npm run bench:step -- [--backend wasm[,cpu,...]] [--batch 64] [--size 96] [--steps 4] [--warmup 2]
 // Each backend runs in its own child process so that one backend's heap cannot skew another's.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { buildDenseNet, prepareBatch, selectBackend, Trainer, trainableParamCount, wasmHeapBytes, type BackendChoice } from '@tfjs-ddp/worker';
+import { buildDenseNet, gpuBytesAllocated, prepareBatch, selectBackend, shutdownWebGpu, Trainer, trainableParamCount, wasmHeapBytes, type BackendChoice } from '@tfjs-ddp/worker';
 
 const { values } = parseArgs({
   options: {
@@ -23,6 +24,7 @@ const { values } = parseArgs({
 async function runOne(backend: BackendChoice, batch: number, size: number, steps: number, warmup: number): Promise<object> {
   const info = await selectBackend(backend);
   const heap0 = wasmHeapBytes();
+  const gpu0 = gpuBytesAllocated();
   const trainer = new Trainer(buildDenseNet({ inputSize: size }), { lr: 0.1 });
   // Random images and labels: throughput does not depend on the pixel values.
   const images = Uint8Array.from({ length: batch * 28 * 28 }, (_, i) => (i * 2654435761) >>> 24);
@@ -41,6 +43,8 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
   for (let i = 0; i < steps; i++) times.push(await step());
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
   const heap = wasmHeapBytes();
+  const gpu = gpuBytesAllocated();
+  const perSample = (now: number | null, before: number | null) => (now === null || before === null ? null : Number(((now - before) / 2 ** 20 / batch).toFixed(1)));
   return {
     bench: 'step',
     backend: info.chosen,
@@ -54,7 +58,10 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     step_ms_min: Math.round(Math.min(...times)),
     samples_per_s: Number(((batch * 1000) / mean).toFixed(2)),
     heap_mib: heap === null ? null : Math.round(heap / 2 ** 20),
-    heap_per_sample_mib: heap === null || heap0 === null ? null : Number(((heap - heap0) / 2 ** 20 / batch).toFixed(1)),
+    heap_per_sample_mib: perSample(heap, heap0),
+    gpu_mib: gpu === null ? null : Math.round(gpu / 2 ** 20),
+    gpu_per_sample_mib: perSample(gpu, gpu0),
+    adapter: info.adapter === null ? null : `${info.adapter.vendor} ${info.adapter.architecture}: ${info.adapter.description}`,
     node: process.version,
   };
 }
@@ -62,6 +69,7 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
 const [batch, size, steps, warmup] = [values.batch, values.size, values.steps, values.warmup].map(Number) as [number, number, number, number];
 if (values.child) {
   console.log(JSON.stringify(await runOne(values.backend as BackendChoice, batch, size, steps, warmup)));
+  shutdownWebGpu();
 } else {
   const self = fileURLToPath(import.meta.url);
   for (const backend of values.backend.split(',')) {

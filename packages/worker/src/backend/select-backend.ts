@@ -1,5 +1,5 @@
-// Backend selection for a worker: tfjs-node-gpu (only if it really uses the GPU) → tfjs-node →
-// wasm → cpu, or exactly the one the user asked for. Registers the fast training kernels where the
+// Backend selection for a worker: tfjs-node-gpu (only if it really uses the GPU) → webgpu (on a
+// hardware adapter) → tfjs-node → wasm → cpu, or exactly the one the user asked for. Registers the fast training kernels where the
 // backend needs them and reports what it chose. Called once per worker process, before any model.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -13,6 +13,7 @@ import { BACKEND_CHOICES, DdpError, type BackendChoice } from '@tfjs-ddp/core';
 import { registerFastKernels } from '../kernels/fast-kernels';
 import { installLeanBackprop } from '../train/lean-backprop';
 import { missingCudaLibraries } from './cuda-libraries';
+import { activateWebGpu, type GpuAdapterDescription } from './webgpu';
 
 export { BACKEND_CHOICES, type BackendChoice };
 type Concrete = Exclude<BackendChoice, 'auto'>;
@@ -22,9 +23,11 @@ export interface BackendInfo {
   requested: BackendChoice;
   /** What runs: one of the concrete choices. */
   chosen: Concrete;
-  /** tfjs' name for it ('tensorflow', 'wasm', 'cpu'). */
+  /** tfjs' name for it ('tensorflow', 'webgpu', 'wasm', 'cpu'). */
   tfBackend: string;
   device: 'gpu' | 'cpu';
+  /** webgpu: the adapter this process runs on; null on the other backends. */
+  adapter: GpuAdapterDescription | null;
   /** Kernels this product registered on it. */
   fastKernels: string[];
   /** Why each better candidate of `auto` was skipped. */
@@ -32,7 +35,7 @@ export interface BackendInfo {
 }
 
 /** The order `auto` tries. */
-export const AUTO_ORDER: readonly Concrete[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export const AUTO_ORDER: readonly Concrete[] = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 
 // Optional dependencies: imported by a computed name so that neither TypeScript nor the bundler
 // needs them installed.
@@ -54,7 +57,19 @@ async function importOptional(pkg: string): Promise<void> {
   }
 }
 
-async function activate(choice: Concrete): Promise<Omit<BackendInfo, 'requested' | 'skipped'>> {
+export interface SelectOptions {
+  /** Environment of this process (Vulkan device selection); default process.env. */
+  env?: Record<string, string | undefined>;
+  /** Where GPU errors that no error scope caught are logged. */
+  log?: (level: 'error' | 'warn', fields: object, msg: string) => void;
+}
+
+async function activate(choice: Concrete, requested: BackendChoice, o: SelectOptions): Promise<Omit<BackendInfo, 'requested' | 'skipped'>> {
+  if (choice === 'webgpu') {
+    // A software adapter (lavapipe) only when asked for by name: on the same CPU, wasm is faster.
+    const adapter = await activateWebGpu({ allowSoftware: requested === 'webgpu', ...o });
+    return { chosen: choice, tfBackend: 'webgpu', device: 'gpu', adapter, fastKernels: registerFastKernels('webgpu') };
+  }
   if (choice === 'tensorflow-gpu' || choice === 'tensorflow') {
     await importOptional(NODE_PACKAGES[choice]);
     if (!(await tf.setBackend('tensorflow'))) {
@@ -70,30 +85,30 @@ async function activate(choice: Concrete): Promise<Omit<BackendInfo, 'requested'
         'install CUDA 11.2 and cuDNN 8 (or add their lib directories to LD_LIBRARY_PATH), check CUDA_VISIBLE_DEVICES, or pass --backend tensorflow|wasm',
       );
     }
-    return { chosen: choice, tfBackend: 'tensorflow', device: usesGpu ? 'gpu' : 'cpu', fastKernels: [] };
+    return { chosen: choice, tfBackend: 'tensorflow', device: usesGpu ? 'gpu' : 'cpu', adapter: null, fastKernels: [] };
   }
   if (!(await tf.setBackend(choice))) {
     throw new DdpError('E_BACKEND', `the ${choice} backend failed to initialise`, choice === 'wasm' ? 'pass --backend cpu' : undefined);
   }
   await tf.ready();
   if (choice === 'wasm') guardWasmMalloc();
-  return { chosen: choice, tfBackend: choice, device: 'cpu', fastKernels: registerFastKernels(choice) };
+  return { chosen: choice, tfBackend: choice, device: 'cpu', adapter: null, fastKernels: registerFastKernels(choice) };
 }
 
 /**
  * Makes the requested backend (or the best one `auto` can load) the active tfjs backend.
  * @throws DdpError E_BACKEND / E_GPU_UNAVAILABLE when an explicitly requested backend cannot run.
  */
-export async function selectBackend(requested: BackendChoice = 'auto'): Promise<BackendInfo> {
+export async function selectBackend(requested: BackendChoice = 'auto', o: SelectOptions = {}): Promise<BackendInfo> {
   if (!(BACKEND_CHOICES as readonly string[]).includes(requested)) {
     throw new DdpError('E_CONFIG', `backend '${String(requested)}' is not one of ${BACKEND_CHOICES.join(', ')}`);
   }
   installLeanBackprop();
-  if (requested !== 'auto') return { requested, skipped: [], ...(await activate(requested)) };
+  if (requested !== 'auto') return { requested, skipped: [], ...(await activate(requested, requested, o)) };
   const skipped: BackendInfo['skipped'] = [];
   for (const candidate of AUTO_ORDER) {
     try {
-      return { requested, skipped, ...(await activate(candidate)) };
+      return { requested, skipped, ...(await activate(candidate, requested, o)) };
     } catch (e) {
       skipped.push({ backend: candidate, reason: e instanceof Error ? e.message : String(e) });
     }

@@ -54,5 +54,6 @@ export async function createEngine(a: CreateEngineArgs): Promise<WorkerEngine> {
     memoryFit,
     injectOom: parseInjectOom(a.env['TFJS_DDP_INJECT_OOM']),
     injectCrash: parseInjectOom(a.env['TFJS_DDP_INJECT_CRASH'], 'TFJS_DDP_INJECT_CRASH'),
+    injectGpuOom: parseInjectOom(a.env['TFJS_DDP_INJECT_GPU_OOM'], 'TFJS_DDP_INJECT_GPU_OOM'),
   });
 }

@@ -53,12 +53,12 @@ export class InProcessGroup implements WorkerGroup {
     await this.syncBatchNormStats();
     const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
     const shards = evalShards(this.descriptions[0]!.testCount, this.engines.length);
-    this.engines.forEach((e, rank) => {
-      const r = e.evaluate(shards[rank]!.start, shards[rank]!.end);
+    for (const [rank, e] of this.engines.entries()) {
+      const r = await e.evaluate(shards[rank]!.start, shards[rank]!.end);
       out.lossSum += r.lossSum;
       out.correct += r.correct;
       out.count += r.count;
-    });
+    }
     return out;
   }
 

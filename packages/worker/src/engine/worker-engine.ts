@@ -8,6 +8,7 @@ import { DdpError, formatBytes, type EvalOutcome, type MemoryFitReport, type Tra
 import { gatherImages, gatherLabels, type FashionMnist } from '@tfjs-ddp/data';
 import { hostname } from 'node:os';
 import type { BackendInfo } from '../backend/select-backend';
+import { GPU_DEVICE_LOST, withGpuErrorScopes } from '../backend/webgpu';
 import { modelFiles, saveModelDir } from '../io/model-files';
 import { buildDenseNet, trainableParamCount } from '../model/densenet';
 import { prepareBatch } from '../train/input-pipeline';
@@ -59,6 +60,8 @@ export interface EngineOptions {
   memoryFit?: MemoryFitReport | null;
   /** (rank, step) pairs where the first attempt fails with an injected out-of-memory (TFJS_DDP_INJECT_OOM). */
   injectOom?: { rank: number; step: number }[];
+  /** (rank, step) pairs where the first attempt's GPU error scope reports an out-of-memory (TFJS_DDP_INJECT_GPU_OOM; webgpu only). */
+  injectGpuOom?: { rank: number; step: number }[];
   /** (rank, step) pairs where the first attempt reports a crashed backend (TFJS_DDP_INJECT_CRASH). */
   injectCrash?: { rank: number; step: number }[];
 }
@@ -79,10 +82,10 @@ export function isOutOfMemoryError(e: unknown): boolean {
   return /OOM when allocating|Resource exhausted|ResourceExhausted|Invalid TF_Status: 8|Dst tensor is not initialized|out of memory/i.test(m);
 }
 
-/** A wasm backend whose heap overflowed is corrupt for good: these are its symptoms. */
+/** A wasm backend whose heap overflowed, or a lost GPU device, is unusable for good: these are the symptoms. */
 export function isBackendCorrupted(e: unknown): boolean {
   const m = e instanceof Error ? e.message : String(e);
-  return /memory access out of bounds|Aborted\(|Cannot enlarge memory|RuntimeError: unreachable|wasm heap exhausted/.test(m);
+  return /memory access out of bounds|Aborted\(|Cannot enlarge memory|RuntimeError: unreachable|wasm heap exhausted/.test(m) || m.includes(GPU_DEVICE_LOST);
 }
 
 /** TFJS_DDP_INJECT_OOM / TFJS_DDP_INJECT_CRASH=RANK:STEP[,RANK:STEP…]: fault injection for tests and drills. */
@@ -147,8 +150,13 @@ export class WorkerEngine {
   /** Set once the backend crashed: nothing may run on it any more. */
   dead: string | null = null;
 
+  /** Whether a fault is injected at this step's first attempt. */
+  private injected(at: { rank: number; step: number }[] | undefined, ctx: StepContext | undefined): boolean {
+    return ctx !== undefined && ctx.attempt === 0 && (at ?? []).some((f) => f.rank === ctx.rank && f.step === ctx.step);
+  }
+
   private refusal(m: number, ctx: StepContext | undefined): string | null {
-    if (ctx !== undefined && ctx.attempt === 0 && (this.options.injectOom ?? []).some((f) => f.rank === ctx.rank && f.step === ctx.step)) {
+    if (this.injected(this.options.injectOom, ctx)) {
       return 'injected (TFJS_DDP_INJECT_OOM)';
     }
     const fit = this.options.memoryFit;
@@ -178,7 +186,7 @@ export class WorkerEngine {
     const m = Math.max(1, Math.min(microBatch, indices.length));
     try {
       for (let from = 0; from < indices.length; from += m) {
-        if (ctx !== undefined && ctx.attempt === 0 && (this.options.injectCrash ?? []).some((f) => f.rank === ctx.rank && f.step === ctx.step)) {
+        if (this.injected(this.options.injectCrash, ctx)) {
           throw new Error('memory access out of bounds (injected: TFJS_DDP_INJECT_CRASH)');
         }
         const refused = this.refusal(m, ctx);
@@ -188,7 +196,9 @@ export class WorkerEngine {
         const batch = prepareBatch(gatherImages(this.data.train, part), gatherLabels(this.data.train, part), this.data.rows, this.data.cols, this.config.resize);
         const t1 = performance.now();
         try {
-          const r = await this.trainer.accumulate(batch, grad);
+          // On webgpu, inside error scopes: a GPUOutOfMemoryError is an OOM here, not a corrupt result.
+          const injectOom = this.injected(this.options.injectGpuOom, ctx);
+          const r = await withGpuErrorScopes(() => this.trainer.accumulate(batch, grad), { injectOom });
           lossSum += r.lossSum;
           correct += r.correct;
         } finally {
@@ -252,13 +262,13 @@ export class WorkerEngine {
   }
 
   /** Inference-mode loss and accuracy on test samples [start, end), a micro-batch at a time. */
-  evaluate(start: number, end: number, batchSize = this.microBatch): EvalOutcome {
+  async evaluate(start: number, end: number, batchSize = this.microBatch): Promise<EvalOutcome> {
     const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
     for (let from = start; from < end; from += batchSize) {
       const idx = Uint32Array.from({ length: Math.min(end, from + batchSize) - from }, (_, k) => from + k);
       const batch = prepareBatch(gatherImages(this.data.test, idx), gatherLabels(this.data.test, idx), this.data.rows, this.data.cols, this.config.resize);
       try {
-        const r = this.trainer.evaluate(batch);
+        const r = await this.trainer.evaluate(batch);
         out.lossSum += r.lossSum;
         out.correct += r.correct;
         out.count += r.count;

@@ -15,7 +15,7 @@ export async function evaluateSavedModel(dir: string, images: Uint8Array, labels
     for (let from = 0; from < labels.length; from += batchSize) {
       const to = Math.min(labels.length, from + batchSize);
       const b = prepareBatch(images.subarray(from * rows * cols, to * rows * cols), labels.subarray(from, to), rows, cols, size);
-      const r = scoreBatch(model, b);
+      const r = await scoreBatch(model, b);
       out.lossSum += r.lossSum;
       out.correct += r.correct;
       out.count += r.count;

@@ -42,12 +42,13 @@ function replace(config: KernelConfig): void {
  * for backends not in FAST_KERNEL_BACKENDS. Returns the kernel names it registered.
  */
 export function registerFastKernels(backendName: string): string[] {
-  if (!(FAST_KERNEL_BACKENDS as readonly string[]).includes(backendName)) return [];
-  const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'];
+  // A gradient function is global (every backend's): the same maths, less memory everywhere.
   if (!gradientsRegistered) {
     registerReluGradientFromOutput();
     gradientsRegistered = true;
   }
+  if (!(FAST_KERNEL_BACKENDS as readonly string[]).includes(backendName)) return [];
+  const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'];
   if (!registered.has(backendName)) {
     // Input first: its config captures the stock kernel as the fallback for layouts it skips.
     replace(conv2DBackpropInputConfig(backendName));

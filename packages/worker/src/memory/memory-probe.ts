@@ -1,5 +1,9 @@
 // What limits a worker's micro-batch, per backend, and how to read its high-water mark:
 //   wasm            — the wasm heap (HEAPU8.length only grows), capped at 4 GiB − 64 KiB by tfjs' build;
+//   webgpu          — the bytes tfjs' webgpu backend has allocated on the GPU (its buffer pool frees
+//                     nothing, so a high-water mark), against the GPU's memory less what other
+//                     processes hold on it (nvidia-smi), or --memory-budget; a software adapter
+//                     (lavapipe) has no GPU memory of its own and needs --memory-budget;
 //   tensorflow-gpu  — this process's GPU memory (TF's allocator with allow-growth never gives memory
 //                     back, so it is a high-water mark), read with nvidia-smi, against the device's total;
 //   tensorflow, cpu — the process's peak resident memory (maxRSS), against --memory-budget or, by
@@ -9,11 +13,12 @@ import { execFileSync } from 'node:child_process';
 import { availableParallelism, totalmem } from 'node:os';
 import { DdpError, formatBytes } from '@tfjs-ddp/core';
 import { wasmHeapBytes } from '../backend/select-backend';
+import { activeAdapter, gpuBytesAllocated } from '../backend/webgpu';
 
 /** The largest wasm heap tfjs-backend-wasm 4.22 can grow to (its getHeapMax()). */
 export const WASM_HEAP_MAX = 4_294_901_760;
 
-export type ProbedBackend = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type ProbedBackend = 'tensorflow-gpu' | 'webgpu' | 'tensorflow' | 'wasm' | 'cpu';
 
 /** nvidia-smi's MiB fields of `--query-compute-apps=pid,used_memory --format=csv,noheader,nounits` for `pid`. */
 export function parseGpuProcessMemory(csv: string, pid: number): number | null {
@@ -38,6 +43,7 @@ function nvidiaSmi(args: string[]): string {
 /** The high-water mark of the memory that limits `backend`, in bytes; null when it cannot be read. */
 export function peakBytes(backend: ProbedBackend, pid = process.pid): number | null {
   if (backend === 'wasm') return wasmHeapBytes();
+  if (backend === 'webgpu') return gpuBytesAllocated();
   if (backend === 'tensorflow-gpu') {
     try {
       return parseGpuProcessMemory(nvidiaSmi(['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits']), pid);
@@ -56,6 +62,7 @@ export function peakBytes(backend: ProbedBackend, pid = process.pid): number | n
 export function memoryBudget(backend: ProbedBackend, configured: number | null, env: Record<string, string | undefined> = process.env): number {
   const cap = (limit: number) => (configured === null ? limit : Math.min(configured, limit));
   if (backend === 'wasm') return cap(WASM_HEAP_MAX);
+  if (backend === 'webgpu') return webgpuBudget(configured, env);
   if (backend === 'tensorflow-gpu') {
     let total: number | null = null;
     try {
@@ -71,7 +78,31 @@ export function memoryBudget(backend: ProbedBackend, configured: number | null, 
   return configured ?? Math.floor(totalmem() / availableParallelism());
 }
 
+/** nvidia-smi's `memory.total,memory.used` (MiB) → bytes free for this process: total less what others hold. */
+export function parseGpuMemory(csv: string): { total: number; free: number } | null {
+  const [total, used] = (csv.trim().split('\n')[0] ?? '').split(',').map((x) => Number(x.trim()));
+  if (total === undefined || used === undefined || !(total > 0) || !Number.isFinite(used)) return null;
+  return { total: total * 2 ** 20, free: Math.max(0, total - used) * 2 ** 20 };
+}
+
+function webgpuBudget(configured: number | null, env: Record<string, string | undefined>): number {
+  const adapter = activeAdapter();
+  if (adapter?.software === true) {
+    if (configured !== null) return configured;
+    throw new DdpError('E_MEMORY', `the WebGPU adapter is a software one (${adapter.description}), which has no GPU memory to measure against`, 'pass --memory-budget (e.g. 2GiB) or --micro-batch N');
+  }
+  let mem: { total: number; free: number } | null = null;
+  try {
+    mem = parseGpuMemory(nvidiaSmi(['--query-gpu=memory.total,memory.used', '--format=csv,noheader,nounits', '-i', visibleGpu(env)]));
+  } catch {
+    mem = null;
+  }
+  if (mem !== null) return configured === null ? mem.free : Math.min(configured, mem.free);
+  if (configured !== null) return configured;
+  throw new DdpError('E_MEMORY', 'cannot read the GPU memory size: nvidia-smi is not there (WebGPU itself has no memory query)', 'pass --memory-budget (e.g. 10GiB) or --micro-batch N');
+}
+
 export function describeBudget(backend: ProbedBackend, bytes: number, configured: number | null): string {
-  const what = backend === 'wasm' ? 'wasm heap' : backend === 'tensorflow-gpu' ? 'GPU memory' : 'resident memory';
+  const what = backend === 'wasm' ? 'wasm heap' : backend === 'tensorflow-gpu' || backend === 'webgpu' ? 'GPU memory' : 'resident memory';
   return `${formatBytes(bytes)} of ${what}${configured !== null && configured <= bytes ? ' (--memory-budget)' : ''}`;
 }

@@ -42,7 +42,7 @@ async function main(): Promise<void> {
       grad.fill(0);
       await trainer.accumulate({ x, y }, grad);
       trainer.apply(grad, b);
-      trainer.evaluate({ x, y });
+      await trainer.evaluate({ x, y });
       tf.dispose([x, y]);
       await send({ type: 'trial', trial: { microBatch: b, ran: true, peakBytes: peakBytes(backend.chosen), ms: performance.now() - t0 } });
     } catch (e) {

@@ -107,7 +107,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         if (engine.dead !== null) log.error({ step: msg.step, reason: engine.dead }, 'backend crashed: waiting to be replaced');
       } else if (msg.type === 'eval') {
         await syncBatchNorm(engine, ring, settings, ++bnSyncs);
-        await send({ type: 'eval-done', ...engine.evaluate(msg.start, msg.end) });
+        await send({ type: 'eval-done', ...(await engine.evaluate(msg.start, msg.end)) });
       } else if (msg.type === 'ring') {
         // The right neighbour was replaced: send to its new inbox from now on.
         await ring.right.close().catch(() => undefined);

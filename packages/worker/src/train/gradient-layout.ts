@@ -25,18 +25,32 @@ export class GradientLayout {
     this.size = offset;
   }
 
-  /** Copies `grads` (by variable name) into `out` at this layout's offsets, adding when `add`. */
-  async flatten(grads: tf.NamedTensorMap, out: Float32Array, add: boolean): Promise<void> {
-    for (const e of this.entries) {
+  /**
+   * Copies `grads` (by variable name) into `out` at this layout's offsets, adding when `add`, and
+   * returns the values of `extras` (scalars read along with them). One asynchronous read for all of
+   * it: on a GPU backend each read is a round trip (submit, map, copy), so the gradient leaves the
+   * device once per micro-batch.
+   */
+  async flatten(grads: tf.NamedTensorMap, out: Float32Array, add: boolean, extras: tf.Scalar[] = []): Promise<number[]> {
+    const parts = this.entries.map((e) => {
       const g = grads[e.name];
       if (g === undefined) throw new Error(`no gradient for variable ${e.name}`);
-      const data = (await g.data()) as Float32Array;
-      if (add) {
-        for (let i = 0; i < e.size; i++) out[e.offset + i]! += data[i]!;
-      } else {
-        out.set(data, e.offset);
-      }
+      return tf.reshape(g, [e.size]);
+    });
+    const flat = tf.concat([...parts, ...extras.map((x) => tf.reshape(tf.cast(x, 'float32'), [1]))]);
+    tf.dispose(parts);
+    let data: Float32Array;
+    try {
+      data = (await flat.data()) as Float32Array;
+    } finally {
+      flat.dispose();
     }
+    if (add) {
+      for (let i = 0; i < this.size; i++) out[i]! += data[i]!;
+    } else {
+      out.set(data.subarray(0, this.size));
+    }
+    return Array.from(data.subarray(this.size));
   }
 
   /** Tensors viewing `flat` per variable name (the caller disposes them). */

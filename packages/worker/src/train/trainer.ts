@@ -56,9 +56,8 @@ export class Trainer {
       return summedCrossEntropy(logits, batch.y);
     }, this.layout.variables as tf.Variable[]);
     try {
-      await this.layout.flatten(grads, acc, true);
-      const [lossSum, correct] = [(await value.data())[0]!, (await correctT!.data())[0]!];
-      return { lossSum, correct, count };
+      const [lossSum, correct] = await this.layout.flatten(grads, acc, true, [value, correctT!]);
+      return { lossSum: lossSum!, correct: correct!, count };
     } finally {
       tf.dispose([value, correctT!, ...Object.values(grads)]);
     }
@@ -76,7 +75,7 @@ export class Trainer {
   }
 
   /** Loss and accuracy in inference mode (moving BatchNorm statistics). */
-  evaluate(batch: Batch): MicroBatchResult {
+  evaluate(batch: Batch): Promise<MicroBatchResult> {
     return scoreBatch(this.model, batch);
   }
 
