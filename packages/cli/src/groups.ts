@@ -30,34 +30,75 @@ export interface StartedGroup {
   shutdown(): Promise<void>;
 }
 
-/** GPU ids nvidia-smi lists, or [] (no driver, no GPU). */
-export function visibleGpus(): number[] {
+/** A GPU as nvidia-smi numbers it, with its PCI address (for Vulkan device selection). */
+export interface LocalGpu {
+  index: number;
+  busId: string;
+}
+
+/** `nvidia-smi --query-gpu=index,pci.bus_id --format=csv,noheader` → the GPUs it lists. */
+export function parseGpuList(csv: string): LocalGpu[] {
+  return csv
+    .split('\n')
+    .map((l) => l.split(',').map((x) => x.trim()))
+    .filter(([i, bus]) => /^\d+$/.test(i ?? '') && /^[0-9a-f]+:[0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]$/i.test(bus ?? ''))
+    .map(([i, bus]) => ({ index: Number(i), busId: bus! }));
+}
+
+/** GPUs nvidia-smi lists, or [] (no driver, no GPU). */
+export function visibleGpus(): LocalGpu[] {
   try {
-    const out = execFileSync('nvidia-smi', ['-L'], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'ignore'],
-      timeout: 10_000,
-    });
-    return out
-      .split('\n')
-      .filter((l) => /^GPU \d+:/.test(l))
-      .map((l) => Number(/^GPU (\d+):/.exec(l)![1]));
+    return parseGpuList(
+      execFileSync('nvidia-smi', ['--query-gpu=index,pci.bus_id', '--format=csv,noheader'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 10_000,
+      }),
+    );
   } catch {
     return [];
   }
 }
 
-/** The GPU ids local workers use, or null for CPU workers (one per core). */
-export function gpuPlan(config: TrainConfig): number[] | null {
-  if (config.backend !== 'auto' && config.backend !== 'tensorflow-gpu') return null;
-  const gpus = config.gpus ?? visibleGpus();
+/**
+ * Mesa's device-select Vulkan layer (installed with mesa-vulkan-drivers, it wraps any driver) keeps
+ * only the device at this PCI address: `DRI_PRIME=pci-DDDD_BB_DD_F!` (the `!` hides the others).
+ * nvidia-smi writes the address as 00000000:3B:00.0.
+ */
+export function vulkanSelection(busId: string): string {
+  const m = /^([0-9a-f]+):([0-9a-f]{2}):([0-9a-f]{2})\.([0-9a-f])$/i.exec(busId);
+  if (m === null) throw new DdpError('E_INTERNAL', `not a PCI address: ${busId}`);
+  return `pci-${m[1]!.slice(-4).padStart(4, '0')}_${m[2]}_${m[3]}_${m[4]}!`.toLowerCase();
+}
+
+/** The GPUs local workers use (in rank order), or null for CPU workers (one per core). */
+export function gpuPlan(config: TrainConfig, gpus: LocalGpu[] = visibleGpus()): LocalGpu[] | null {
+  if (config.backend !== 'auto' && config.backend !== 'tensorflow-gpu' && config.backend !== 'webgpu') return null;
+  if (config.gpus !== null) {
+    const wanted = config.gpus;
+    const missing = wanted.filter((i) => !gpus.some((g) => g.index === i));
+    // Without nvidia-smi (AMD, Intel, or none) --gpus can only set CUDA_VISIBLE_DEVICES.
+    if (gpus.length > 0 && missing.length > 0) throw new DdpError('E_CONFIG', `--gpus ${wanted.join(',')}: nvidia-smi lists no GPU ${missing.join(', ')} (it lists ${gpus.map((g) => g.index).join(', ')})`);
+    return wanted.map((i) => gpus.find((g) => g.index === i) ?? { index: i, busId: '' });
+  }
   return gpus.length > 0 ? gpus : null;
 }
 
-/** --workers, or auto: one per GPU to be used, else one per CPU core. */
+/** The environment that puts local worker `i` on its GPU: CUDA for TensorFlow, Vulkan for WebGPU. */
+export function gpuEnv(gpu: LocalGpu): Record<string, string> {
+  return {
+    CUDA_VISIBLE_DEVICES: String(gpu.index),
+    TF_FORCE_GPU_ALLOW_GROWTH: 'true',
+    ...(gpu.busId !== '' ? { DRI_PRIME: vulkanSelection(gpu.busId) } : {}),
+  };
+}
+
+/** --workers, or auto: one per GPU to be used, else one per CPU core (webgpu without a GPU list: one adapter, one worker). */
 export function workerCount(config: TrainConfig): number {
   if (config.workers !== null) return config.workers;
-  return gpuPlan(config)?.length ?? availableParallelism();
+  const gpus = gpuPlan(config);
+  if (gpus !== null) return gpus.length;
+  return config.backend === 'webgpu' ? 1 : availableParallelism();
 }
 
 export function workerSettings(config: TrainConfig, dataAddress: string | null): WorkerSettings {
@@ -129,9 +170,7 @@ export async function startLocalProcesses(
         RANK: String(i),
         LOCAL_RANK: String(i),
         WORLD_SIZE: String(count),
-        ...(gpus !== null
-          ? { CUDA_VISIBLE_DEVICES: String(gpus[i % gpus.length]), TF_FORCE_GPU_ALLOW_GROWTH: 'true' }
-          : {}),
+        ...(gpus !== null ? gpuEnv(gpus[i % gpus.length]!) : {}),
       }),
       logDir: runDir.path,
     },
@@ -146,7 +185,7 @@ export async function startLocalProcesses(
         lastLine: e.lastLine,
       }),
   );
-  log.info({ count, pids: workers.pids, control, gpus }, 'workers launched');
+  log.info({ count, pids: workers.pids, control, gpus: gpus?.map((g) => ({ ...g, ...gpuEnv(g) })) ?? null }, 'workers launched');
   const shutdown = async () => {
     await group?.close();
     await workers.stop();
@@ -165,6 +204,7 @@ export async function startLocalProcesses(
         stepTimeoutMs: config.stepTimeout * 1000,
         checksumEvery: 50,
         respawn: (rank) => workers.restart(rank),
+        shareGpu: config.shareGpu,
       },
       (g) => (group = g),
     );
@@ -197,6 +237,7 @@ export async function startListening(
       rendezvousTimeoutMs: config.joinTimeout * 1000,
       stepTimeoutMs: config.stepTimeout * 1000,
       checksumEvery: 50,
+      shareGpu: config.shareGpu,
     });
     return {
       group,

@@ -4,3 +4,4 @@ export * from './train-loop';
 export * from './remote-group';
 export * from './launch/local-launcher';
 export * from './policy/failure-policy';
+export * from './policy/gpu-assignment';

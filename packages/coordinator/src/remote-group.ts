@@ -22,6 +22,7 @@ import {
 } from '@tfjs-ddp/core';
 import { evalShards } from '@tfjs-ddp/data';
 import { decide, type FailureEvent, type Phase } from './policy/failure-policy';
+import { checkGpusDistinct } from './policy/gpu-assignment';
 import { checkWorkersAgree, type LoopLogger } from './train-loop';
 
 export interface RemoteGroupOptions {
@@ -40,6 +41,8 @@ export interface RemoteGroupOptions {
    * ends the run.
    */
   respawn?: (rank: number) => Promise<void>;
+  /** Allow several ranks of one host on one GPU adapter (--share-gpu). */
+  shareGpu?: boolean;
 }
 
 type Reply = { rank: number; msg: WorkerToCoordinator; binary: Uint8Array[] };
@@ -176,6 +179,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
     });
     try {
       checkWorkersAgree(this.descriptions);
+      checkGpusDistinct(this.descriptions, this.o.shareGpu ?? false);
     } catch (e) {
       await this.close();
       throw e;
@@ -188,7 +192,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
     await this.collect('ready', all, rendezvousTimeoutMs);
     const address = (r: number) => (hellos.get(r)!.msg as Extract<WorkerToCoordinator, { type: 'hello' }>).dataAddress;
     this.addresses = all.map(address);
-    this.o.log.info({ workers: this.descriptions.map((d) => ({ rank: d.rank, host: d.host, pid: d.pid, backend: d.backend, microBatch: d.microBatch, dataAddress: address(d.rank) })) }, 'rendezvous done');
+    this.o.log.info({ workers: this.descriptions.map((d) => ({ rank: d.rank, host: d.host, pid: d.pid, backend: d.backend, adapter: d.adapter, microBatch: d.microBatch, dataAddress: address(d.rank) })) }, 'rendezvous done');
   }
 
   async step(plan: StepPlan): Promise<StepOutcome> {

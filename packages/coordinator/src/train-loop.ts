@@ -188,6 +188,8 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     backend: workers[0]!.backend,
     device: workers[0]!.device,
     workers: workers.length,
+    // webgpu: the adapter each rank ran on (null on the other backends).
+    adapter_per_rank: workers.map((w) => w.adapter),
     trainable_params: workers[0]!.params,
     global_batch: batchSize,
     micro_batch_per_rank: microBatches,

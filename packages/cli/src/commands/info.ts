@@ -16,6 +16,8 @@ import {
 } from '@tfjs-ddp/worker';
 import type { BackendInfo } from '@tfjs-ddp/worker';
 import { defineCommand } from '../command';
+import { gpuEnv, gpuPlan, workerCount } from '../groups';
+import { DEFAULT_TRAIN_CONFIG } from '@tfjs-ddp/core';
 import type { CliIo } from '../command';
 import { CLI_VERSION } from '../version';
 
@@ -25,6 +27,8 @@ export interface InfoReport {
   node: string;
   platform: string;
   backend: BackendInfo;
+  /** Where `train` with this backend would put each local rank (GPU index, PCI address, environment). */
+  localRanks: { rank: number; gpu: number | null; busId: string | null; env: Record<string, string> }[];
   /** The ring all-reduce's ZeroMQ data plane: 'native (libzmq 4.3.4)', or 'zeromq.js (why not native)'. */
   dataPlane: string;
   data:
@@ -44,7 +48,8 @@ export const infoCommand = defineCommand({
   summary: 'Show the backend, dataset and model this machine would train with',
   description: [
     'Selects the TensorFlow.js backend as training would (auto: tfjs-node-gpu if it really uses a GPU,',
-    'then tfjs-node, wasm, cpu) and says why better ones were skipped; finds Fashion-MNIST (--data-dir or',
+    'then webgpu on a hardware adapter, tfjs-node, wasm, cpu) and says why better ones were skipped; shows',
+    'the WebGPU adapter and which GPU each local rank would use; finds Fashion-MNIST (--data-dir or',
     'TFJS_DDP_DATA, the user cache, the Debian package dataset-fashion-mnist) and verifies its SHA-256',
     'without downloading anything; builds the DenseNet and counts its trainable parameters.',
     'Exits 1 when the dataset is missing or damaged.',
@@ -92,6 +97,7 @@ async function collectInfo(
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     backend: backendInfo,
+    localRanks: localRanks(backend),
     dataPlane: describeDataPlane(),
     data,
     model: {
@@ -101,6 +107,13 @@ async function collectInfo(
       classes: args.numClasses,
     },
   };
+}
+
+function localRanks(backend: BackendInfo['requested']): InfoReport['localRanks'] {
+  const config = { ...DEFAULT_TRAIN_CONFIG, backend };
+  const gpus = gpuPlan(config);
+  if (gpus === null) return Array.from({ length: workerCount(config) }, (_, rank) => ({ rank, gpu: null, busId: null, env: {} }));
+  return gpus.map((g, rank) => ({ rank, gpu: g.index, busId: g.busId === '' ? null : g.busId, env: gpuEnv(g) }));
 }
 
 function describeDataPlane(): string {
@@ -141,6 +154,13 @@ function formatInfo(r: InfoReport): string {
     `tfjs-ddp ${r.version} (node ${r.node}, ${r.platform})`,
     `backend: ${b.chosen} on ${b.device} (requested ${b.requested}${kernels})`,
     ...b.skipped.map((s) => `  skipped ${s.backend}: ${s.reason}`),
+    ...(b.adapter === null
+      ? []
+      : [
+          `adapter: ${b.adapter.vendor} ${b.adapter.architecture}: ${b.adapter.description}${b.adapter.software ? ' (software, on the CPU)' : ''}`,
+          `  maxBufferSize ${b.adapter.maxBufferSize}, maxStorageBufferBindingSize ${b.adapter.maxStorageBufferBindingSize}${b.adapter.selection !== null ? `, selected by DRI_PRIME=${b.adapter.selection}` : ''}`,
+        ]),
+    `ranks:   ${r.localRanks.length} local worker${r.localRanks.length === 1 ? '' : 's'} by default${r.localRanks.some((l) => l.gpu !== null) ? ': ' + r.localRanks.map((l) => `rank ${l.rank} → GPU ${l.gpu}${l.busId !== null ? ` (${l.busId}${l.env['DRI_PRIME'] !== undefined ? `, DRI_PRIME=${l.env['DRI_PRIME']}` : ''})` : ''}`).join(', ') : ''}`,
     `all-reduce: ZeroMQ, ${r.dataPlane}`,
     r.data.ok
       ? `data:    ${r.data.source} (${ORIGIN_TEXT[r.data.origin]}): ${r.data.train} train + ${r.data.test} test images, SHA-256 verified`

@@ -25,9 +25,10 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
   resize: ['N', 'input size the 28×28 images are resized to (default 96, at least 29)'],
   pool: ['max|avg', 'global pooling before the classifier (default max, as the seed)'],
   seed: ['N', 'seed of the weights and the sample order (default 0)'],
-  backend: ['NAME', 'auto, tensorflow-gpu, tensorflow, wasm or cpu (default auto)'],
+  backend: ['NAME', 'auto, tensorflow-gpu, webgpu, tensorflow, wasm or cpu (default auto: the first that works, in that order; auto skips a software WebGPU adapter)'],
   workers: ['N|auto', 'worker processes (default auto: one per GPU when the GPU backend works, else one per CPU core)'],
   gpus: ['IDS', 'GPU ids for the local workers, e.g. 0,2,3 (default: all visible)'],
+  shareGpu: ['', 'allow several local ranks on one GPU adapter (single-GPU machines, the software adapter); otherwise two ranks on one adapter stop the run'],
   stepTimeout: ['SECONDS', 'fail the run when a step takes longer, naming the ranks that did not finish (default 600)'],
   joinTimeout: ['SECONDS', 'how long to wait for all workers to join (default 300)'],
   dataDir: ['DIR', 'Fashion-MNIST directory (default: TFJS_DDP_DATA, the cache, the Debian package, download)'],
@@ -42,7 +43,8 @@ export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
 };
 for (const [key, spec] of Object.entries(TRAIN_FIELDS) as [keyof TrainConfig, (typeof TRAIN_FIELDS)[keyof TrainConfig]][]) {
   const [valueName, description] = FLAG_HELP[key];
-  TRAIN_OPTIONS[spec.flag] = { type: 'string', valueName, description: `${description} [${envName(key)}]` };
+  // A switch (--share-gpu) takes no value; every other setting takes one.
+  TRAIN_OPTIONS[spec.flag] = valueName === '' ? { type: 'boolean', description: `${description} [${envName(key)}]` } : { type: 'string', valueName, description: `${description} [${envName(key)}]` };
 }
 
 /** Resolves the run's config from --config, the environment and the flags of `values`. */
@@ -50,7 +52,8 @@ export function configFromValues(values: Readonly<Record<string, string | boolea
   const flags: Record<string, unknown> = {};
   for (const [key, spec] of Object.entries(TRAIN_FIELDS)) {
     const v = values[spec.flag];
-    if (v !== undefined) flags[key] = v;
+    // An absent switch parses as false: it must not override the environment or --config.
+    if (v !== undefined && v !== false) flags[key] = v;
   }
   const configPath = values['config'] as string | undefined;
   return resolveTrainConfig({

@@ -44,6 +44,8 @@ export interface TrainConfig {
   workers: number | null;
   /** GPU ids for the local workers (CUDA_VISIBLE_DEVICES of worker i = gpus[i]); null = all visible. */
   gpus: number[] | null;
+  /** Let several local ranks run on one GPU adapter (a single-GPU machine, a software adapter, tests). */
+  shareGpu: boolean;
   /** Seconds a step (or evaluation, or save) may take before the run fails naming the missing ranks. */
   stepTimeout: number;
   /** Seconds to wait for all workers to join. */
@@ -72,6 +74,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   backend: 'auto',
   workers: null,
   gpus: null,
+  shareGpu: false,
   stepTimeout: 600,
   joinTimeout: 300,
   dataDir: null,
@@ -180,6 +183,7 @@ export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   backend: { flag: 'backend', parse: oneOf(BACKEND_CHOICES) },
   workers: { flag: 'workers', parse: num({ int: true, min: 1, nullable: true, nullWord: 'auto' }) },
   gpus: { flag: 'gpus', parse: intList },
+  shareGpu: { flag: 'share-gpu', parse: bool },
   stepTimeout: { flag: 'step-timeout', parse: num({ min: 0, minExclusive: true }) },
   joinTimeout: { flag: 'join-timeout', parse: num({ min: 0, minExclusive: true }) },
   dataDir: { flag: 'data-dir', parse: str(true) },

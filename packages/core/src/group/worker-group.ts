@@ -3,12 +3,25 @@
 // group executes. Implemented by @tfjs-ddp/worker (in-process) and the ZeroMQ-backed group.
 
 /** What a worker reports about itself when it joins. */
+/** The GPU adapter a webgpu rank runs on, as its process saw it. */
+export interface GpuAdapterReport {
+  vendor: string;
+  architecture: string;
+  description: string;
+  /** A CPU implementation (lavapipe): no GPU memory of its own. */
+  software: boolean;
+  /** The Vulkan device selection the launcher gave it (DRI_PRIME), null when none or not applied. */
+  selection: string | null;
+}
+
 export interface WorkerDescription {
   rank: number;
   pid: number;
   host: string;
   backend: string;
   device: 'gpu' | 'cpu';
+  /** webgpu: the adapter it runs on; null on the other backends. */
+  adapter: GpuAdapterReport | null;
   /** Trainable parameter count of the model it built. */
   params: number;
   /** SHA-256 (hex, first 16 chars) of its initial weights in layout order. */

@@ -75,6 +75,20 @@ function hasVulkanLoader(): boolean {
   }
 }
 
+/** Where the Vulkan loader looks for implicit layers (Mesa's device-select is one). */
+const IMPLICIT_LAYER_DIRS = ['/usr/share/vulkan/implicit_layer.d', '/etc/vulkan/implicit_layer.d', '/usr/local/share/vulkan/implicit_layer.d'];
+
+/**
+ * DRI_PRIME picks this process's GPU only through Mesa's device-select layer: without the layer the
+ * variable does nothing, and the process gets the first adapter like every other.
+ */
+function appliedSelection(env: Record<string, string | undefined>): string | null {
+  const sel = env['DRI_PRIME'];
+  if (sel === undefined || sel === '') return null;
+  if (env['NODEVICE_SELECT'] === '1') return null;
+  return IMPLICIT_LAYER_DIRS.some((d) => existsSync(`${d}/VkLayer_MESA_device_select.json`)) ? sel : null;
+}
+
 /**
  * Loads Dawn and returns its adapter for this process (the one Vulkan device selection leaves
  * visible, see docs/gpu.md) without creating a device.
@@ -113,7 +127,7 @@ export async function openAdapter(env: Record<string, string | undefined> = proc
     software: isSoftwareAdapter(i),
     maxBufferSize: adapter.limits['maxBufferSize'] ?? 0,
     maxStorageBufferBindingSize: adapter.limits['maxStorageBufferBindingSize'] ?? 0,
-    selection: env['DRI_PRIME'] ?? null,
+    selection: appliedSelection(env),
   };
   return { gpu, adapter, description };
 }

@@ -137,6 +137,7 @@ export class WorkerEngine {
       host: hostname(),
       backend: this.backend.chosen,
       device: this.backend.device,
+      adapter: this.backend.adapter === null ? null : (({ vendor, architecture, description, software, selection }) => ({ vendor, architecture, description, software, selection }))(this.backend.adapter),
       params: trainableParamCount(this.trainer.model),
       weightsHash: await this.weightsChecksum(),
       microBatch: this.microBatch,

@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     }
   }
   await send({ type: 'done' });
+  (await import('../backend/webgpu')).shutdownWebGpu();
   process.disconnect();
 }
 
