@@ -44,7 +44,7 @@ describe('tfjs-ddp', () => {
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout).toContain('Usage: tfjs-ddp info [options]');
     expect(a.stdout).toMatch(
-      /--backend NAME +Backend to select \(one of auto\|tensorflow-gpu\|tensorflow\|wasm\|cpu; default auto\)/,
+      /--backend NAME +Backend to select \(one of auto\|tensorflow-gpu\|webgpu\|tensorflow\|wasm\|cpu; default auto\)/,
     );
     expect(a.stdout).toContain('--data-dir DIR');
     expect(a.stdout).toContain('--json');
@@ -73,7 +73,7 @@ describe('tfjs-ddp', () => {
   it('rejects a bad option value with exit code 2, quoting it and the allowed values', async () => {
     const r = await run(['info', '--backend', 'gpu']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("--backend 'gpu' is not one of auto, tensorflow-gpu, tensorflow, wasm, cpu");
+    expect(r.stderr).toContain("--backend 'gpu' is not one of auto, tensorflow-gpu, webgpu, tensorflow, wasm, cpu");
     expect(r.stderr).toContain("run 'tfjs-ddp info --help'");
   });
 

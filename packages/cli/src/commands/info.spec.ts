@@ -68,7 +68,7 @@ describe('tfjs-ddp info', () => {
     const r = await run(['info', '--json', '--data-dir', '/nonexistent'], env);
     const { backend } = JSON.parse(r.stdout) as InfoReport;
     expect(backend.requested).toBe('auto');
-    const order = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+    const order = ['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
     expect(backend.skipped.map((s) => s.backend)).toEqual(order.slice(0, order.indexOf(backend.chosen)));
     for (const s of backend.skipped) expect(s.reason).toMatch(/^E_(BACKEND|GPU_UNAVAILABLE): /);
   });

@@ -34,7 +34,7 @@ describe('resolveTrainConfig', () => {
     [{ flags: { lr: 'abc' } }, /E_CONFIG: --lr must be a number, got "abc"/],
     [{ flags: { lr: '-1' } }, /--lr must be > 0, got "-1"/],
     [{ flags: { batchSize: '2.5' } }, /--batch-size must be an integer, got "2.5"/],
-    [{ flags: { backend: 'webgl' } }, /--backend must be one of auto, tensorflow-gpu, tensorflow, wasm, cpu, got "webgl"/],
+    [{ flags: { backend: 'webgl' } }, /--backend must be one of auto, tensorflow-gpu, webgpu, tensorflow, wasm, cpu, got "webgl"/],
     [{ flags: { resize: '16' } }, /--resize must be ≥ 29, got "16"/],
     [{ flags: { momentum: '1' } }, /--momentum must be < 1, got "1"/],
     [{ env: { TFJS_DDP_EPOCHS: 'ten' } }, /environment variable TFJS_DDP_EPOCHS must be an integer, got "ten"/],

@@ -10,16 +10,18 @@ const hasNode = await import(/* @vite-ignore */ '@tensorflow/tfjs-node' as strin
 );
 
 describe('selectBackend', () => {
-  it('tries the GPU, then tfjs-node, then wasm, then cpu for auto', () => {
-    expect(AUTO_ORDER).toEqual(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']);
+  it('tries tfjs-node-gpu, then webgpu, then tfjs-node, then wasm, then cpu for auto', () => {
+    expect(AUTO_ORDER).toEqual(['tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu']);
   });
 
   it.skipIf(hasNode)('falls back to wasm on auto and says why each better backend was skipped', async () => {
     const info = await selectBackend('auto');
     expect(info.chosen).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
-    expect(info.skipped.map((s) => s.backend)).toEqual(['tensorflow-gpu', 'tensorflow']);
+    expect(info.skipped.map((s) => s.backend)).toEqual(['tensorflow-gpu', 'webgpu', 'tensorflow']);
     expect(info.skipped[0]!.reason).toMatch(/E_BACKEND: @tensorflow\/tfjs-node-gpu could not be loaded/);
+    // No GPU here: auto passes over the software adapter (lavapipe), or over no adapter at all.
+    expect(info.skipped[1]!.reason).toMatch(/E_GPU_UNAVAILABLE: (the only WebGPU adapter is a software one .*pass --backend webgpu to use it anyway|WebGPU found no)/);
     expect(info.fastKernels).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad']);
     expect(wasmHeapBytes()).toBeGreaterThan(0);
   });
@@ -36,6 +38,6 @@ describe('selectBackend', () => {
   });
 
   it('rejects an unknown backend name as a config error', async () => {
-    await expect(selectBackend('webgpu' as never)).rejects.toThrow(/E_CONFIG: backend 'webgpu' is not one of auto, tensorflow-gpu/);
+    await expect(selectBackend('webgl' as never)).rejects.toThrow(/E_CONFIG: backend 'webgl' is not one of auto, tensorflow-gpu, webgpu/);
   });
 });

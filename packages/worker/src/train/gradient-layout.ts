@@ -32,13 +32,14 @@ export class GradientLayout {
    * device once per micro-batch.
    */
   async flatten(grads: tf.NamedTensorMap, out: Float32Array, add: boolean, extras: tf.Scalar[] = []): Promise<number[]> {
-    const parts = this.entries.map((e) => {
-      const g = grads[e.name];
-      if (g === undefined) throw new Error(`no gradient for variable ${e.name}`);
-      return tf.reshape(g, [e.size]);
+    const flat = tf.tidy(() => {
+      const parts = this.entries.map((e) => {
+        const g = grads[e.name];
+        if (g === undefined) throw new Error(`no gradient for variable ${e.name}`);
+        return tf.reshape(g, [e.size]);
+      });
+      return tf.concat([...parts, ...extras.map((x) => tf.reshape(tf.cast(x, 'float32'), [1]))]);
     });
-    const flat = tf.concat([...parts, ...extras.map((x) => tf.reshape(tf.cast(x, 'float32'), [1]))]);
-    tf.dispose(parts);
     let data: Float32Array;
     try {
       data = (await flat.data()) as Float32Array;
