@@ -127,7 +127,7 @@ export async function startInProcess(
   env: Record<string, string | undefined>,
   log: Logger,
 ): Promise<StartedGroup> {
-  const backend = await selectBackend(config.backend);
+  const backend = await selectBackend(config.backend, { env, log: (level, fields, msg) => log[level](fields, msg) });
   log.info({ backend }, 'backend selected');
   const data = await loadFashionMnist({
     ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),

@@ -60,7 +60,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     const log = a.log.child({ rank });
     log.info({ worldSize, settings }, 'joined');
 
-    const backend = await selectBackend(settings.backend as BackendChoice);
+    const backend = await selectBackend(settings.backend as BackendChoice, { env: a.env ?? process.env, log: (level, fields, msg) => log[level](fields, msg) });
     const dataDir = a.dataDir ?? settings.dataDir;
     const data = await loadFashionMnist({ ...(dataDir !== null ? { dataDir } : {}), env: a.env ?? {}, verify: settings.verifyData });
     engine = await createEngine({ data, settings, backend, env: a.env ?? process.env, log });
@@ -68,7 +68,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     const description = await engine.describe(rank);
     const { rank: _r, ...rest } = description;
     await send({ type: 'hello', description: rest, dataAddress: left.address });
-    log.info({ backend: backend.chosen, device: backend.device, microBatch: engine.microBatch, dataAddress: left.address }, 'ready to connect the ring');
+    log.info({ backend: backend.chosen, device: backend.device, adapter: backend.adapter, microBatch: engine.microBatch, dataAddress: left.address }, 'ready to connect the ring');
 
     const ringMsg = await recv(settings.allreduceTimeoutMs);
     if (ringMsg.msg.type !== 'ring') throw new DdpError('E_PROTOCOL', `expected ring, got ${ringMsg.msg.type}`);
