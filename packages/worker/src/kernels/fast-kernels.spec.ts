@@ -3,64 +3,10 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers' bundle registers tfjs-core's gradient functions (tfjs-core's own node bundle does not).
 import '@tensorflow/tfjs-layers';
-import { mulberry32 } from '@tfjs-ddp/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CASES, randomArray, relErr, rng } from './conv-cases';
 import { registerFastKernels } from './fast-kernels';
 import { type ConvCase, convOutShape, refBackpropFilter, refBackpropInput, refMaxPoolGrad } from './reference-conv';
-
-/** Seeded uniform [0, 1) numbers, so every failing case can be replayed. */
-function rng(seed: number): () => number {
-  const next = mulberry32(seed);
-  return () => next() / 4294967296;
-}
-
-function randomArray(n: number, r: () => number): Float32Array {
-  return Float32Array.from({ length: n }, () => r() * 2 - 1);
-}
-
-/** max |a − b| / max |b|: the relative error of a whole tensor against the reference. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0;
-  let den = 1e-12;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / den;
-}
-
-const FIXED: ConvCase[] = [
-  { x: [1, 5, 5, 3], filter: [3, 3, 3, 4], strides: [1, 1], pad: 'same' },
-  { x: [2, 7, 6, 2], filter: [3, 3, 2, 3], strides: [2, 2], pad: 'same' },
-  { x: [2, 7, 7, 3], filter: [3, 3, 3, 2], strides: [2, 2], pad: 'valid' },
-  { x: [3, 6, 6, 4], filter: [1, 1, 4, 5], strides: [1, 1], pad: 'valid' },
-  { x: [2, 7, 5, 4], filter: [1, 1, 4, 3], strides: [2, 2], pad: 'same' },
-  { x: [2, 9, 9, 1], filter: [7, 7, 1, 4], strides: [2, 2], pad: [[0, 0], [3, 3], [3, 3], [0, 0]] },
-  { x: [1, 8, 9, 2], filter: [2, 3, 2, 3], strides: [3, 2], pad: 'same' },
-  { x: [1, 1, 1, 3], filter: [1, 1, 3, 2], strides: [1, 1], pad: 'valid' },
-  { x: [2, 4, 4, 2], filter: [4, 4, 2, 3], strides: [1, 1], pad: 'valid' },
-];
-
-function randomCase(r: () => number): ConvCase {
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
-  const K = pick([1, 2, 3, 5]);
-  const H = K + Math.floor(r() * 8);
-  const W = K + Math.floor(r() * 8);
-  const stride = pick([1, 1, 2, 3]);
-  const pad = pick(['same', 'valid'] as const);
-  return {
-    x: [pick([1, 2, 3]), H, W, 1 + Math.floor(r() * 5)],
-    filter: [K, K, 0, 1 + Math.floor(r() * 5)],
-    strides: [stride, stride],
-    pad,
-  };
-}
-
-const r = rng(20261125);
-const CASES: ConvCase[] = [...FIXED, ...Array.from({ length: 30 }, () => randomCase(r))].map((c) => ({
-  ...c,
-  filter: [c.filter[0], c.filter[1], c.x[3], c.filter[3]],
-}));
 
 describe.each(['wasm', 'cpu'])('fast conv gradient kernels on %s', (backend) => {
   beforeAll(async () => {

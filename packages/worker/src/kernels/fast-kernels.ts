@@ -1,16 +1,32 @@
 // Registers the training kernels that make a conv net trainable and fast on the wasm and cpu
 // backends: Conv2DBackpropFilter (missing on wasm, ~80× slower than forward conv on cpu),
-// Conv2DBackpropInput and MaxPoolGrad (naive loops on wasm). Called once by backend selection.
+// Conv2DBackpropInput and MaxPoolGrad (naive loops on wasm); and on webgpu, Conv2DBackpropFilter
+// (the stock shader is a scalar loop per filter element). Called once by backend selection.
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { maxPoolGradConfig } from './max-pool-grad';
+import { conv2DBackpropFilterWebGpuConfig } from './webgpu/conv2d-backprop-filter-webgpu';
 
-/** Backends whose conv gradients we replace; tensorflow (tfjs-node) and GPU backends have good ones. */
-export const FAST_KERNEL_BACKENDS = ['wasm', 'cpu'] as const;
+/** Backends whose conv gradients we replace; tensorflow (tfjs-node) has good ones. */
+export const FAST_KERNEL_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
+type FastKernelBackend = (typeof FAST_KERNEL_BACKENDS)[number];
 
-const registered = new Set<string>();
+/**
+ * Each backend's replacement kernels. A config captures the stock kernel it replaces (as its
+ * fallback for layouts it skips) when it is made, so all are made before any is registered.
+ * webgpu keeps the stock Conv2DBackpropInput (vec4 shader: as fast as our alternatives on lavapipe)
+ * and MaxPoolGrad (one layer, the stem); measurements in docs/kernels.md, "webgpu".
+ */
+const CONFIGS: Record<FastKernelBackend, () => KernelConfig[]> = {
+  wasm: () => [conv2DBackpropFilterConfig('wasm'), conv2DBackpropInputConfig('wasm'), maxPoolGradConfig('wasm')],
+  cpu: () => [conv2DBackpropFilterConfig('cpu'), conv2DBackpropInputConfig('cpu'), maxPoolGradConfig('cpu')],
+  webgpu: () => [conv2DBackpropFilterWebGpuConfig()],
+};
+
+/** Kernel names registered per backend. */
+const registered = new Map<string, string[]>();
 let gradientsRegistered = false;
 
 /**
@@ -38,8 +54,10 @@ function replace(config: KernelConfig): void {
 }
 
 /**
- * Replaces the conv-gradient kernels of `backendName` with the composite ones. Idempotent; a no-op
- * for backends not in FAST_KERNEL_BACKENDS. Returns the kernel names it registered.
+ * Replaces the conv-gradient kernels of `backendName` with ours. Idempotent; a no-op for backends
+ * not in FAST_KERNEL_BACKENDS. Returns the kernel names it registered.
+ * @throws Error for 'webgpu' before @tensorflow/tfjs-backend-webgpu is loaded (activateWebGpu):
+ *   loading it later would register its stock kernels over ours.
  */
 export function registerFastKernels(backendName: string): string[] {
   // A gradient function is global (every backend's): the same maths, less memory everywhere.
@@ -48,13 +66,14 @@ export function registerFastKernels(backendName: string): string[] {
     gradientsRegistered = true;
   }
   if (!(FAST_KERNEL_BACKENDS as readonly string[]).includes(backendName)) return [];
-  const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'];
-  if (!registered.has(backendName)) {
-    // Input first: its config captures the stock kernel as the fallback for layouts it skips.
-    replace(conv2DBackpropInputConfig(backendName));
-    replace(conv2DBackpropFilterConfig(backendName));
-    replace(maxPoolGradConfig(backendName));
-    registered.add(backendName);
+  const done = registered.get(backendName);
+  if (done !== undefined) return done;
+  if (backendName === 'webgpu' && getKernel('Conv2D', 'webgpu') === undefined) {
+    throw new Error('registerFastKernels(\'webgpu\'): the webgpu backend\'s kernels are not loaded yet; call activateWebGpu() first');
   }
+  const configs = CONFIGS[backendName as FastKernelBackend]();
+  configs.forEach(replace);
+  const names = configs.map((c) => c.kernelName);
+  registered.set(backendName, names);
   return names;
 }
