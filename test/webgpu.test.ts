@@ -2,6 +2,7 @@
 // adapter is Mesa's lavapipe (a software Vulkan device; .ci/run installs mesa-vulkan-drivers ≥ 25),
 // so every test runs the same WebGPU backend, device, error scopes and async reads a GPU runs. The
 // suite fails when no adapter can be opened, unless TFJS_DDP_SKIP_WEBGPU=1 says to skip it.
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { openAdapter } from '@tfjs-ddp/worker';
@@ -24,15 +25,16 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
     await writeSyntheticFashionMnist(data, { train: 64, test: 16, seed: 3 });
   });
 
-  it('trains with the same per-step losses as wasm for the same seed', async () => {
-    const args = [...common(), '--workers', '1', '--batch-size', '16', '--micro-batch', '16', '--max-steps', '3'];
+  it('trains with the same per-step losses as wasm for the same seed, and exports a model that evaluates the same', async () => {
+    // 4 steps of 16 = one epoch of the 64 samples: the epoch's evaluation and checkpoint run too.
+    const args = [...common(), '--workers', '1', '--batch-size', '16', '--micro-batch', '16', '--max-steps', '4'];
     const [wasmDir, gpuDir] = [join(tmp('wasm'), 'r'), join(tmp('webgpu'), 'r')];
     const wasm = await runCli(['train', ...args, '--backend', 'wasm', '--run-dir', wasmDir]);
     expect(wasm.code, wasm.stderr).toBe(0);
     const gpu = await runCli(['train', ...args, '--backend', 'webgpu', '--run-dir', gpuDir]);
     expect(gpu.code, gpu.stderr).toBe(0);
     const [a, b] = [stepLosses(wasmDir), stepLosses(gpuDir)];
-    expect(b).toHaveLength(3);
+    expect(b).toHaveLength(4);
     // Step 1 (before any update) differs only by float summation order: measured 2e-7 relative.
     expect(Math.abs(b[0]! - a[0]!) / a[0]!).toBeLessThan(1e-5);
     // Then the differences grow with every update at lr 0.1 (measured 2e-6 and 8e-5 at steps 2 and 3).
@@ -42,6 +44,13 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
     expect((summary['adapter_per_rank'] as { software: boolean }[])[0]).toMatchObject({ software: true });
     const log = readJsonLines(join(gpuDir, 'train.log'));
     expect(log.some((l) => l['level'] === 50)).toBe(false);
+    expect(existsSync(join(gpuDir, 'checkpoint', 'model.json'))).toBe(true);
+    // The exported model, evaluated on webgpu by `tfjs-ddp eval`, scores what the run reported.
+    const ev = await runCli(['eval', '--model', join(gpuDir, 'model'), '--data-dir', data, '--verify-data', 'false', '--backend', 'webgpu', '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    const report = JSON.parse(ev.stdout) as { test_acc: number; test_count: number };
+    expect(report.test_count).toBe(16);
+    expect(report.test_acc).toBeCloseTo(summary['test_acc'] as number, 5);
   });
 
   it('refuses two local ranks on one adapter without --share-gpu, naming the ranks and the cure', async () => {
