@@ -59,22 +59,33 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
     expect(r.stderr).toMatch(/ranks 0 and 1 on .+ both run on the GPU adapter "llvmpipe[^"]*".*pass --share-gpu/);
   });
 
-  it('runs 2 workers on one adapter with --share-gpu: a GPU out-of-memory is replayed and the ranks stay identical', async () => {
+  it('runs 2 workers on one adapter with --share-gpu: a GPU out-of-memory is replayed, a lost device replaced, and the ranks stay identical', async () => {
     const runDir = join(tmp('share'), 'r');
     const r = await runCli(
-      ['train', ...common(), '--backend', 'webgpu', '--workers', '2', '--share-gpu', '--batch-size', '16', '--micro-batch', '8', '--max-steps', '3', '--run-dir', runDir],
-      { TFJS_DDP_INJECT_GPU_OOM: '1:2' },
+      ['train', ...common(), '--backend', 'webgpu', '--workers', '2', '--share-gpu', '--batch-size', '16', '--micro-batch', '8', '--max-steps', '4', '--run-dir', runDir],
+      { TFJS_DDP_INJECT_GPU_OOM: '1:2', TFJS_DDP_INJECT_DEVICE_LOST: '1:3' },
     );
     expect(r.code, r.stderr).toBe(0);
     const summary = readJson(join(runDir, 'summary.json'));
-    expect(summary).toMatchObject({ status: 'completed', backend: 'webgpu', workers: 2, steps: 3, global_batch: 16, oom_events: 1 });
+    expect(summary).toMatchObject({ status: 'completed', backend: 'webgpu', workers: 2, steps: 4, global_batch: 16, oom_events: 2, restarts: 1, micro_batch_per_rank: [8, 2] });
     const sums = summary['weights_checksum_per_rank'] as string[];
     expect(sums).toHaveLength(2);
     expect(sums[1]).toBe(sums[0]);
     expect((summary['adapter_per_rank'] as unknown[]).length).toBe(2);
-    // Rank 1's micro-batch was halved at step 2 and the same samples replayed: nothing lost.
-    expect(summary['oom_backoffs']).toEqual([expect.objectContaining({ rank: 1, step: 2, old_micro_batch: 8, new_micro_batch: 4, accumulation: 2, reason: expect.stringMatching(/GPU out of memory: injected/) })]);
-    expect(readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step').map((m) => m['samples'])).toEqual([16, 16, 16]);
+    // Step 2: rank 1's micro-batch halved, the same samples replayed. Step 3: its device was
+    // destroyed (a real WebGPU device loss): a new process for rank 1, re-synced, the step replayed.
+    expect(summary['oom_backoffs']).toEqual([
+      expect.objectContaining({ rank: 1, step: 2, old_micro_batch: 8, new_micro_batch: 4, accumulation: 2, restarted: false, reason: expect.stringMatching(/GPU out of memory: injected/) }),
+      expect.objectContaining({ rank: 1, step: 3, old_micro_batch: 4, new_micro_batch: 2, restarted: true, reason: expect.stringMatching(/WebGPU device lost \(destroyed/) }),
+    ]);
+    expect(readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step').map((m) => m['samples'])).toEqual([16, 16, 16, 16]);
+    expect(existsSync(join(runDir, 'checkpoint', 'model.json'))).toBe(true);
+  });
+
+  it('names what to install when Vulkan has no driver', async () => {
+    const r = await runCli(['info', '--backend', 'webgpu'], { VK_DRIVER_FILES: '/nonexistent.json', VK_ICD_FILENAMES: '/nonexistent.json' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/E_GPU_UNAVAILABLE: WebGPU found no usable Vulkan adapter.*libvulkan1.*mesa-vulkan-drivers ≥ 25/);
   });
 
   it('searches the micro-batch on webgpu within --memory-budget, and asks for one on a software adapter', async () => {

@@ -184,6 +184,14 @@ export function shutdownWebGpu(): void {
   state = null;
 }
 
+/**
+ * Destroys this process's device: a real loss of the device as WebGPU reports it, for drills and
+ * tests (TFJS_DDP_INJECT_DEVICE_LOST). Nothing can run on the backend afterwards.
+ */
+export function loseGpuDevice(): void {
+  state?.device.destroy();
+}
+
 /** Bytes the backend has allocated on the GPU (its buffer pool frees nothing, so a high-water mark). */
 export function gpuBytesAllocated(): number | null {
   if (state === null || tf.getBackend() !== 'webgpu') return null;

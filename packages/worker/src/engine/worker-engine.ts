@@ -8,7 +8,7 @@ import { DdpError, formatBytes, type EvalOutcome, type MemoryFitReport, type Tra
 import { gatherImages, gatherLabels, type FashionMnist } from '@tfjs-ddp/data';
 import { hostname } from 'node:os';
 import type { BackendInfo } from '../backend/select-backend';
-import { GPU_DEVICE_LOST, withGpuErrorScopes } from '../backend/webgpu';
+import { GPU_DEVICE_LOST, loseGpuDevice, withGpuErrorScopes } from '../backend/webgpu';
 import { modelFiles, saveModelDir } from '../io/model-files';
 import { buildDenseNet, trainableParamCount } from '../model/densenet';
 import { prepareBatch } from '../train/input-pipeline';
@@ -62,6 +62,8 @@ export interface EngineOptions {
   injectOom?: { rank: number; step: number }[];
   /** (rank, step) pairs where the first attempt's GPU error scope reports an out-of-memory (TFJS_DDP_INJECT_GPU_OOM; webgpu only). */
   injectGpuOom?: { rank: number; step: number }[];
+  /** (rank, step) pairs where the first attempt starts by destroying the GPU device (TFJS_DDP_INJECT_DEVICE_LOST; webgpu only). */
+  injectDeviceLost?: { rank: number; step: number }[];
   /** (rank, step) pairs where the first attempt reports a crashed backend (TFJS_DDP_INJECT_CRASH). */
   injectCrash?: { rank: number; step: number }[];
 }
@@ -187,6 +189,7 @@ export class WorkerEngine {
     const m = Math.max(1, Math.min(microBatch, indices.length));
     try {
       for (let from = 0; from < indices.length; from += m) {
+        if (this.injected(this.options.injectDeviceLost, ctx)) loseGpuDevice();
         if (this.injected(this.options.injectCrash, ctx)) {
           throw new Error('memory access out of bounds (injected: TFJS_DDP_INJECT_CRASH)');
         }
