@@ -2,7 +2,8 @@ import { isDdpError } from '@tfjs-ddp/core';
 import { describe, expect, it } from 'vitest';
 import { isBackendCorrupted, isOutOfMemoryError, parseInjectOom } from '../engine/worker-engine';
 import { defaultProbes } from './fit-micro-batch';
-import { memoryBudget, parseGpuProcessMemory, WASM_HEAP_MAX } from './memory-probe';
+import { GPU_DEVICE_LOST, GPU_OUT_OF_MEMORY, isSoftwareAdapter } from '../backend/webgpu';
+import { memoryBudget, parseGpuMemory, parseGpuProcessMemory, WASM_HEAP_MAX } from './memory-probe';
 
 describe('memory probe', () => {
   it("reads this process's GPU memory from nvidia-smi's compute-apps CSV (summed over devices)", () => {
@@ -49,5 +50,24 @@ describe('out-of-memory classification', () => {
     }
     expect(isDdpError(err, 'E_CONFIG')).toBe(true);
     expect(String(err)).toMatch(/TFJS_DDP_INJECT_CRASH entry "1-3"/);
+  });
+
+  it("budgets a WebGPU rank with its GPU's memory less what other processes hold (nvidia-smi memory.total,memory.used)", () => {
+    expect(parseGpuMemory('143771, 1024\n')).toEqual({ total: 143771 * 2 ** 20, free: (143771 - 1024) * 2 ** 20 });
+    expect(parseGpuMemory('[N/A], [N/A]\n')).toBeNull();
+    expect(parseGpuMemory('')).toBeNull();
+  });
+
+  it('tells a software WebGPU adapter from a GPU', () => {
+    expect(isSoftwareAdapter({ architecture: 'software', description: 'llvmpipe: Mesa 25.0.7' })).toBe(true);
+    expect(isSoftwareAdapter({ description: 'SwiftShader Device (Subzero)' })).toBe(true);
+    expect(isSoftwareAdapter({ isFallbackAdapter: true })).toBe(true);
+    expect(isSoftwareAdapter({ architecture: 'hopper', description: 'NVIDIA H200', device: 'NVIDIA H200' })).toBe(false);
+  });
+
+  it('classifies the WebGPU failures: out of memory is replayed, a lost device replaces the process', () => {
+    expect(isOutOfMemoryError(new Error(`${GPU_OUT_OF_MEMORY}: Out of memory creating buffer`))).toBe(true);
+    expect(isBackendCorrupted(new Error(`${GPU_OUT_OF_MEMORY}: x`))).toBe(false);
+    expect(isBackendCorrupted(new Error(`${GPU_DEVICE_LOST} (unknown: GPU hung)`))).toBe(true);
   });
 });
