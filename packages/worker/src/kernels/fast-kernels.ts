@@ -1,13 +1,14 @@
 // Registers the training kernels that make a conv net trainable and fast on the wasm and cpu
 // backends: Conv2DBackpropFilter (missing on wasm, ~80× slower than forward conv on cpu),
-// Conv2DBackpropInput and MaxPoolGrad (naive loops on wasm); and on webgpu, Conv2DBackpropFilter
-// (the stock shader is a scalar loop per filter element). Called once by backend selection.
+// Conv2DBackpropInput and MaxPoolGrad (naive loops on wasm); and on webgpu, both conv gradients
+// (the stock filter gradient is a scalar loop per filter element). Called once by backend selection.
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { maxPoolGradConfig } from './max-pool-grad';
 import { conv2DBackpropFilterWebGpuConfig } from './webgpu/conv2d-backprop-filter-webgpu';
+import { conv2DBackpropInputWebGpuConfig } from './webgpu/conv2d-backprop-input-webgpu';
 
 /** Backends whose conv gradients we replace; tensorflow (tfjs-node) has good ones. */
 export const FAST_KERNEL_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
@@ -16,13 +17,13 @@ type FastKernelBackend = (typeof FAST_KERNEL_BACKENDS)[number];
 /**
  * Each backend's replacement kernels. A config captures the stock kernel it replaces (as its
  * fallback for layouts it skips) when it is made, so all are made before any is registered.
- * webgpu keeps the stock Conv2DBackpropInput (vec4 shader: as fast as our alternatives on lavapipe)
- * and MaxPoolGrad (one layer, the stem); measurements in docs/kernels.md, "webgpu".
+ * webgpu keeps the stock MaxPoolGrad (a shader already; one layer, the stem); measurements in
+ * docs/kernels.md, "webgpu".
  */
 const CONFIGS: Record<FastKernelBackend, () => KernelConfig[]> = {
   wasm: () => [conv2DBackpropFilterConfig('wasm'), conv2DBackpropInputConfig('wasm'), maxPoolGradConfig('wasm')],
   cpu: () => [conv2DBackpropFilterConfig('cpu'), conv2DBackpropInputConfig('cpu'), maxPoolGradConfig('cpu')],
-  webgpu: () => [conv2DBackpropFilterWebGpuConfig()],
+  webgpu: () => [conv2DBackpropFilterWebGpuConfig(), conv2DBackpropInputWebGpuConfig()],
 };
 
 /** Kernel names registered per backend. */

@@ -1,7 +1,8 @@
-// Our webgpu kernels against the naive loops, on the webgpu backend (lavapipe in CI): the shape
-// table of the wasm/cpu kernels plus the DenseNet's own layer shapes (the only ones that take the
-// vec4 × vec4 path). Also asserts that our program is the one that ran, so that a silent fallback
-// to the stock shader fails. Without a WebGPU adapter the suite fails, unless TFJS_DDP_SKIP_WEBGPU=1.
+// Our webgpu kernels against the naive loops, on the webgpu backend (lavapipe in CI): the whole
+// shape table of the wasm/cpu kernels (39 cases, ~1 s on lavapipe) plus the DenseNet's own layer
+// shapes and a few with channels in multiples of 4 (the vec4 paths; the table's channels are 1–5).
+// Also asserts which program ran, so that a silent fallback to the stock shader fails. Without a
+// WebGPU adapter the suite fails, unless TFJS_DDP_SKIP_WEBGPU=1.
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-layers' bundle registers tfjs-core's gradient functions (tfjs-core's own node bundle does not).
 import '@tensorflow/tfjs-layers';
@@ -9,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
 import { CASES, randomArray, relErr, rng } from '../conv-cases';
 import { registerFastKernels } from '../fast-kernels';
-import { type ConvCase, convOutShape, refBackpropFilter } from '../reference-conv';
+import { type ConvCase, convOutShape, refBackpropFilter, refBackpropInput } from '../reference-conv';
 import { Conv2DBackpropFilterProgram } from './conv2d-backprop-filter-program';
+import { Conv2DBackpropInputProgram } from './conv2d-backprop-input-program';
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 
@@ -21,7 +23,15 @@ const DENSENET: ConvCase[] = [
   { x: [2, 8, 8, 160], filter: [3, 3, 160, 32], strides: [1, 1], pad: 'same' },
   { x: [2, 8, 8, 192], filter: [1, 1, 192, 96], strides: [1, 1], pad: 'valid' },
   { x: [2, 1, 1, 216], filter: [3, 3, 216, 32], strides: [1, 1], pad: 'same' },
+  // vec4 channels with strides, valid/explicit padding and widths that are not a multiple of 4.
+  { x: [2, 7, 7, 4], filter: [3, 3, 4, 8], strides: [2, 2], pad: 'same' },
+  { x: [1, 9, 6, 8], filter: [5, 5, 8, 4], strides: [3, 2], pad: 'valid' },
+  { x: [3, 5, 9, 12], filter: [2, 3, 12, 4], strides: [1, 1], pad: [[0, 0], [1, 0], [2, 1], [0, 0]] },
 ];
+
+/** The stock programs, which must run only for the layouts ours leave to them. */
+const STOCK_FILTER = 'Conv2DDerFilterProgram';
+const STOCK_INPUT = 'Conv2DDerInputProgram';
 
 /** Names of the program classes the backend ran while `f` ran. */
 async function programsRun<T>(f: () => Promise<T>): Promise<{ result: T; programs: string[] }> {
@@ -43,43 +53,63 @@ async function programsRun<T>(f: () => Promise<T>): Promise<{ result: T; program
   beforeAll(async () => {
     // Throws E_GPU_UNAVAILABLE without an adapter: the suite fails rather than skips.
     await activateWebGpu({ allowSoftware: true });
-    expect(registerFastKernels('webgpu')).toEqual(['Conv2DBackpropFilter']);
+    expect(registerFastKernels('webgpu')).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
   }, 60_000);
   afterAll(() => shutdownWebGpu());
 
   // All 39 cases of the wasm/cpu table: 1×1 to 7×7, strides 1–3, odd channel counts (scalar paths).
   it.each([...CASES, ...DENSENET].map((c, i) => [i, JSON.stringify(c), c] as const))(
-    'case %i %s: our Conv2DBackpropFilter program runs and matches the naive loop within 1e-4',
+    'case %i %s: our Conv2DBackpropFilter and Conv2DBackpropInput programs run and match the naive loops within 1e-4',
     async (_i, _name, c) => {
       const cr = rng(c.x.reduce((a, b) => a * 31 + b, 7));
       const xs = randomArray(c.x.reduce((a, b) => a * b, 1), cr);
+      const ws = randomArray(c.filter.reduce((a, b) => a * b, 1), cr);
       const dyShape = convOutShape(c);
       const dys = randomArray(dyShape.reduce((a, b) => a * b, 1), cr);
       const before = tf.memory().numTensors;
       const x = tf.tensor4d(xs, c.x);
+      const w = tf.tensor4d(ws, c.filter);
       const dy = tf.tensor4d(dys, dyShape);
-      const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: c.filter } as unknown as tf.NamedAttrMap;
-      const { result: dw, programs } = await programsRun(async () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, attrs) as tf.Tensor);
-      expect(programs).toEqual([Conv2DBackpropFilterProgram.name]);
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC' };
+      const fa = { ...attrs, filterShape: c.filter } as unknown as tf.NamedAttrMap;
+      const ia = { ...attrs, inputShape: c.x } as unknown as tf.NamedAttrMap;
+      const filterRun = await programsRun(async () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, fa) as tf.Tensor);
+      const inputRun = await programsRun(async () => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, ia) as tf.Tensor);
+      expect(filterRun.programs).toEqual([Conv2DBackpropFilterProgram.name]);
+      // Ours needs Ci and Co in multiples of 4; the stock vec4 shader needs the same, so elsewhere
+      // the stock kernel runs its scalar shader.
+      const vec4 = c.filter[2] % 4 === 0 && c.filter[3] % 4 === 0;
+      expect(inputRun.programs).toEqual([vec4 ? Conv2DBackpropInputProgram.name : STOCK_INPUT]);
+      const [dw, dx] = [filterRun.result, inputRun.result];
       expect(dw.shape).toEqual(c.filter);
+      expect(dx.shape).toEqual(c.x);
       expect(relErr(await dw.data(), refBackpropFilter(c, xs, dys))).toBeLessThan(1e-4);
-      tf.dispose([x, dy, dw]);
+      expect(relErr(await dx.data(), refBackpropInput(c, ws, dys))).toBeLessThan(1e-4);
+      tf.dispose([x, w, dy, dw, dx]);
       expect(tf.memory().numTensors).toBe(before);
     },
     30_000,
   );
 
-  it('autodiff of conv2d on webgpu runs our program and agrees with the naive filter gradient', async () => {
+  it('autodiff of conv2d on webgpu runs our programs, not the stock ones, and agrees with the naive gradients', async () => {
     const c: ConvCase = { x: [2, 6, 6, 4], filter: [3, 3, 4, 8], strides: [1, 1], pad: 'same' };
     const cr = rng(5);
     const xs = randomArray(2 * 6 * 6 * 4, cr);
+    const ws = randomArray(3 * 3 * 4 * 8, cr);
     const x = tf.tensor4d(xs, c.x);
-    const w = tf.tensor4d(randomArray(3 * 3 * 4 * 8, cr), c.filter);
+    const w = tf.tensor4d(ws, c.filter);
     // d/dw Σ conv(x, w) = backprop-filter with dy = 1.
-    const { result: gw, programs } = await programsRun(async () => tf.grad((b: tf.Tensor) => tf.sum(tf.conv2d(x, b as tf.Tensor4D, 1, 'same')))(w));
+    const { result, programs } = await programsRun(async () =>
+      tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same')))([x, w]),
+    );
+    const [gx, gw] = result as [tf.Tensor, tf.Tensor];
     expect(programs).toContain(Conv2DBackpropFilterProgram.name);
+    expect(programs).toContain(Conv2DBackpropInputProgram.name);
+    expect(programs).not.toContain(STOCK_FILTER);
+    expect(programs).not.toContain(STOCK_INPUT);
     const ones = new Float32Array(convOutShape(c).reduce((a, b) => a * b, 1)).fill(1);
     expect(relErr(await gw.data(), refBackpropFilter(c, xs, ones))).toBeLessThan(1e-4);
-    tf.dispose([x, w, gw]);
+    expect(relErr(await gx.data(), refBackpropInput(c, ws, ones))).toBeLessThan(1e-4);
+    tf.dispose([x, w, gx, gw]);
   }, 30_000);
 });
