@@ -1,47 +1,79 @@
 // bench:kernels — the conv-gradient kernels on the DenseNet's layer shapes, against the forward
-// conv of the same layer, on one backend. Prints one JSON line per shape. Usage:
-//   npm run bench:kernels -- [--backend wasm] [--batch 64] [--reps 3]
+// conv of the same layer and against the backend's stock kernel they replace, on one backend.
+// Prints one JSON line per shape. Usage:
+//   npm run bench:kernels -- [--backend wasm|cpu|webgpu] [--batch 64] [--size 96] [--reps 3]
+// Results are read asynchronously (webgpu in Node has no synchronous read); a timed run is `reps`
+// kernels queued back to back and one read of the last, after one untimed run (shader compile).
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { selectBackend, type BackendChoice } from '@tfjs-ddp/worker';
+import { finalFeatureSize, selectBackend, shutdownWebGpu, type BackendChoice } from '@tfjs-ddp/worker';
 
 const { values } = parseArgs({
-  options: { backend: { type: 'string', default: 'wasm' }, batch: { type: 'string', default: '64' }, reps: { type: 'string', default: '3' } },
+  options: {
+    backend: { type: 'string', default: 'wasm' },
+    batch: { type: 'string', default: '64' },
+    size: { type: 'string', default: '96' },
+    reps: { type: 'string', default: '3' },
+  },
 });
 const B = Number(values.batch);
+const size = Number(values.size);
 const reps = Number(values.reps);
-await selectBackend(values.backend as BackendChoice);
+const backend = values.backend as BackendChoice;
 
-function time(f: () => tf.Tensor): number {
-  const run = () => {
-    const r = f();
-    r.dataSync();
-    r.dispose();
-  };
-  run();
+// The stock kernels, captured before selectBackend registers ours over them (webgpu's register
+// when the package loads, which selectBackend would otherwise do first).
+if (backend === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
+const stock = Object.fromEntries(['Conv2DBackpropFilter', 'Conv2DBackpropInput'].map((k) => [k, tf.getKernel(k, backend)?.kernelFunc]));
+await selectBackend(backend);
+
+async function time(f: () => tf.Tensor): Promise<number> {
+  const first = f();
+  await first.data();
+  first.dispose();
   const t0 = performance.now();
-  for (let i = 0; i < reps; i++) run();
+  let last: tf.Tensor | null = null;
+  for (let i = 0; i < reps; i++) {
+    last?.dispose();
+    last = f();
+  }
+  await last!.data();
+  last!.dispose();
   return (performance.now() - t0) / reps;
 }
 
-// [H, Ci, Co, K, stride, pad]: the stem, the largest 3×3 of block 0, a 1×1 transition, block 1 and 3.
+/** Runs a kernel function directly (not the registered kernel). */
+function call(fn: tf.KernelFunc, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap): tf.Tensor {
+  return tf.engine().makeTensorFromTensorInfo(fn({ inputs, backend: tf.backend(), attrs }) as tf.TensorInfo);
+}
+
+// [H, Ci, Co, K, stride, pad] at input size `size`: the stem (input padded by 3), the largest 3×3 of
+// block 0, the 1×1 of transition 0, the largest 3×3 of block 1, the last of block 3.
+const s0 = finalFeatureSize(size, 1);
 const SHAPES = [
-  [102, 1, 64, 7, 2, 'valid'],
-  [24, 160, 32, 3, 1, 'same'],
-  [24, 192, 96, 1, 1, 'valid'],
-  [12, 192, 32, 3, 1, 'same'],
-  [3, 216, 32, 3, 1, 'same'],
+  [size + 6, 1, 64, 7, 2, 'valid'],
+  [s0, 160, 32, 3, 1, 'same'],
+  [s0, 192, 96, 1, 1, 'valid'],
+  [finalFeatureSize(size, 2), 192, 32, 3, 1, 'same'],
+  [finalFeatureSize(size, 4), 216, 32, 3, 1, 'same'],
 ] as const;
 
+const ms = (t: number | null) => (t === null ? null : +t.toFixed(t < 10 ? 2 : 1));
 for (const [H, Ci, Co, K, s, pad] of SHAPES) {
   const x = tf.randomNormal([B, H, H, Ci]) as tf.Tensor4D;
   const w = tf.randomNormal([K, K, Ci, Co]) as tf.Tensor4D;
   const y = tf.conv2d(x, w, s, pad);
   const dy = tf.randomNormal(y.shape) as tf.Tensor4D;
   const attrs = { strides: s, pad, dataFormat: 'NHWC' } as unknown as tf.NamedAttrMap;
-  const fwd = time(() => tf.conv2d(x, w, s, pad));
-  const dW = time(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: [K, K, Ci, Co] }) as tf.Tensor);
-  const dX = time(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, { ...attrs, inputShape: x.shape }) as tf.Tensor);
+  const fa = { ...attrs, filterShape: [K, K, Ci, Co] } as unknown as tf.NamedAttrMap;
+  const ia = { ...attrs, inputShape: x.shape } as unknown as tf.NamedAttrMap;
+  const fwd = await time(() => tf.conv2d(x, w, s, pad));
+  const dW = await time(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, fa) as tf.Tensor);
+  const dX = await time(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, ia) as tf.Tensor);
+  // Only where a stock kernel exists and ours replaced it.
+  const [sf, si] = [stock['Conv2DBackpropFilter'], stock['Conv2DBackpropInput']];
+  const stockW = sf !== undefined && sf !== tf.getKernel('Conv2DBackpropFilter', backend)?.kernelFunc ? await time(() => call(sf, { x, dy }, fa)) : null;
+  const stockX = si !== undefined && si !== tf.getKernel('Conv2DBackpropInput', backend)?.kernelFunc ? await time(() => call(si, { dy, filter: w }, ia)) : null;
   const gflop = (2 * y.size * K * K * Ci) / 1e9;
   console.log(
     JSON.stringify({
@@ -50,9 +82,11 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
       x: x.shape,
       filter: w.shape,
       stride: s,
-      fwd_ms: +fwd.toFixed(1),
-      backprop_filter_ms: +dW.toFixed(1),
-      backprop_input_ms: +dX.toFixed(1),
+      fwd_ms: ms(fwd),
+      backprop_filter_ms: ms(dW),
+      backprop_input_ms: ms(dX),
+      stock_backprop_filter_ms: ms(stockW),
+      stock_backprop_input_ms: ms(stockX),
       fwd_gflops: +(gflop / (fwd / 1e3)).toFixed(1),
       filter_vs_fwd: +(dW / fwd).toFixed(2),
       input_vs_fwd: +(dX / fwd).toFixed(2),
@@ -60,3 +94,4 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
   );
   tf.dispose([x, w, y, dy]);
 }
+shutdownWebGpu();
