@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = join(repoRoot, 'packages/cli/bin/tfjs-ddp.js');
@@ -23,8 +24,27 @@ export interface Running {
   exit: Promise<Exit>;
 }
 
+/** Runs started by the current test. */
+const live = new Set<ChildProcess>();
+
+// A test that fails or times out must not leave its training run (and the workers it started)
+// eating the cores for every later test: each run is the leader of its own process group, and
+// whatever a test leaves running is killed with its whole group when the test ends.
+afterEach(() => {
+  for (const child of live) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+});
+
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // Kept until the test ends even after it exits: workers of a coordinator that died live on in its group.
+  live.add(child);
   let stdout = '';
   let stderr = '';
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
