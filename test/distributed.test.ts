@@ -58,7 +58,10 @@ describe('a worker that dies', () => {
     process.kill(pids[1]!, 'SIGKILL');
     const t0 = Date.now();
     const r = await run.exit;
-    expect(Date.now() - t0).toBeLessThan(15_000);
+    // The exit is seen at once (the launcher's exit event); what takes time is the orderly shutdown:
+    // LocalWorkers.stop's 5 s grace, 2 s after SIGTERM, 2 s after SIGKILL, plus the run's own exit,
+    // with as much again for a loaded 2-core machine.
+    expect(Date.now() - t0).toBeLessThan(2 * (5_000 + 2_000 + 2_000));
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`E_WORKER_FAILED: rank 1 \\(pid ${pids[1]}\\) was killed by SIGKILL at step \\d+`));
     expect(readJson(join(runDir, 'summary.json'))['status']).toBe('failed');

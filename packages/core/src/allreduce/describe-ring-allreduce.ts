@@ -153,9 +153,11 @@ export function describeRingAllReduce(name: string, makeFixture: () => RingFixtu
 
     it('fails with E_PROTOCOL naming the step when ranks disagree on it', async () => {
       await withRing(fx, 2, async (rings) => {
+        // The mismatch is reported as soon as the neighbour's frame arrives; the timeout only bounds
+        // a hang. 500 ms could lapse first on a loaded 2-core machine and read as E_TIMEOUT.
         const results = await Promise.allSettled([
-          ringAllReduce(new Float32Array(4), rings[0]!, { step: 1, timeoutMs: 500 }),
-          ringAllReduce(new Float32Array(4), rings[1]!, { step: 2, timeoutMs: 500 }),
+          ringAllReduce(new Float32Array(4), rings[0]!, { step: 1, timeoutMs: 10_000 }),
+          ringAllReduce(new Float32Array(4), rings[1]!, { step: 2, timeoutMs: 10_000 }),
         ]);
         const reasons = results.map((r) => (r.status === 'rejected' ? (r.reason as Error) : undefined));
         expect(reasons.every((e) => isDdpError(e, 'E_PROTOCOL'))).toBe(true);
