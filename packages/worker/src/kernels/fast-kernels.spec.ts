@@ -3,17 +3,41 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 // tfjs-layers' bundle registers tfjs-core's gradient functions (tfjs-core's own node bundle does not).
 import '@tensorflow/tfjs-layers';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { getKernel, registerKernel, unregisterKernel, type KernelFunc } from '@tensorflow/tfjs-core';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CASES, randomArray, relErr, rng } from './conv-cases';
 import { registerFastKernels } from './fast-kernels';
 import { type ConvCase, convOutShape, refBackpropFilter, refBackpropInput, refMaxPoolGrad } from './reference-conv';
+
+const NAMES = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad'] as const;
+
+/** Calls of each registered kernel, by `stock:` or `ours:` and kernel name, since the last reset. */
+const calls = new Map<string, number>();
+
+/** Re-registers kernel `name` of `backend` behind a wrapper that counts its calls under `tag`. */
+function countCalls(name: string, backend: string, tag: 'stock' | 'ours'): KernelFunc | undefined {
+  const k = getKernel(name, backend);
+  if (k === undefined) return undefined;
+  const kernelFunc: KernelFunc = (args) => {
+    calls.set(`${tag}:${name}`, (calls.get(`${tag}:${name}`) ?? 0) + 1);
+    return k.kernelFunc(args);
+  };
+  unregisterKernel(name, backend);
+  registerKernel({ ...k, kernelFunc });
+  return k.kernelFunc;
+}
 
 describe.each(['wasm', 'cpu'])('fast conv gradient kernels on %s', (backend) => {
   beforeAll(async () => {
     await tf.setBackend(backend);
     await tf.ready();
-    registerFastKernels(backend);
+    // The stock kernels are wrapped first, so the fallbacks ours capture count as stock calls; then
+    // ours are registered and wrapped: a test that ran the stock kernel, or fell back to it, fails.
+    const stock = NAMES.map((n) => countCalls(n, backend, 'stock'));
+    expect(registerFastKernels(backend)).toEqual([...NAMES]);
+    NAMES.forEach((n, i) => expect(countCalls(n, backend, 'ours')).not.toBe(stock[i]));
   });
+  beforeEach(() => calls.clear());
 
   it.each(CASES.map((c, i) => [i, JSON.stringify(c), c] as const))(
     'case %i %s: Conv2DBackpropFilter and Conv2DBackpropInput match the naive loops within 1e-4',
@@ -37,6 +61,7 @@ describe.each(['wasm', 'cpu'])('fast conv gradient kernels on %s', (backend) => 
         expect(relErr(dx.dataSync(), refBackpropInput(c, ws, dys))).toBeLessThan(1e-4);
       });
       expect(tf.memory().numTensors).toBe(before);
+      expect(Object.fromEntries(calls)).toEqual({ 'ours:Conv2DBackpropFilter': 1, 'ours:Conv2DBackpropInput': 1 });
     },
   );
 
@@ -55,6 +80,7 @@ describe.each(['wasm', 'cpu'])('fast conv gradient kernels on %s', (backend) => 
     const y = tf.maxPool(x, f, s, pad);
     const ref = refMaxPoolGrad(xShape, xs, new Float32Array(y.size).fill(1.5), f, s, pad);
     expect(relErr(dx!.dataSync(), ref)).toBeLessThan(1e-6);
+    expect(Object.fromEntries(calls)).toEqual({ 'ours:MaxPoolGrad': 1 });
     tf.dispose([dx!, y]);
     expect(tf.memory().numTensors).toBe(before);
     x.dispose();
@@ -72,6 +98,7 @@ describe.each(['wasm', 'cpu'])('fast conv gradient kernels on %s', (backend) => 
     const ones = new Float32Array(convOutShape(c).reduce((a, b) => a * b, 1)).fill(1);
     expect(relErr(gw!.dataSync(), refBackpropFilter(c, xs, ones))).toBeLessThan(1e-4);
     expect(relErr(gx!.dataSync(), refBackpropInput(c, ws, ones))).toBeLessThan(1e-4);
+    expect(Object.fromEntries(calls)).toEqual({ 'ours:Conv2DBackpropFilter': 1, 'ours:Conv2DBackpropInput': 1 });
     tf.dispose([x, w, gx!, gw!]);
   });
 });
