@@ -41,7 +41,11 @@ describe('tfjs-ddp train', () => {
     const log = readJsonLines(join(runDir, 'train.log'));
     expect(log.map((l) => l['msg'])).toEqual(expect.arrayContaining(['run starts', 'backend selected', 'data loaded', 'training starts', 'epoch done']));
     for (const f of ['model.json', 'weights.bin', 'optimizer.json', 'optimizer.bin', 'meta.json']) expect(existsSync(join(runDir, 'model', f))).toBe(true);
-    expect(existsSync(join(runDir, 'checkpoint', 'model.json'))).toBe(true);
+    // Checkpoints at the end of epoch 1 (step 6) and at the stop (step 8), each with its manifest.
+    for (const c of ['step-00000006', 'step-00000008']) {
+      expect(existsSync(join(runDir, 'checkpoints', c, 'manifest.json'))).toBe(true);
+      expect(existsSync(join(runDir, 'checkpoints', c, 'model.json'))).toBe(true);
+    }
 
     // The export is the standard layers format: stock tf.loadLayersModel reads it back.
     await selectBackend('wasm');
@@ -65,7 +69,7 @@ describe('tfjs-ddp train', () => {
     const r = await run.exit;
     expect(r.code).toBe(130);
     expect(r.stderr).toMatch(/stopped by SIGINT at step \d+/);
-    expect(r.stderr).toContain(`tfjs-ddp train --config ${join(runDir, 'config.json')}`);
+    expect(r.stderr).toContain(`tfjs-ddp train --resume ${runDir}`);
     const summary = readJson(join(runDir, 'summary.json'));
     expect(summary['status']).toBe('interrupted');
     expect(summary['stop_reason']).toBe('SIGINT');

@@ -44,7 +44,7 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
     expect((summary['adapter_per_rank'] as { software: boolean }[])[0]).toMatchObject({ software: true });
     const log = readJsonLines(join(gpuDir, 'train.log'));
     expect(log.some((l) => l['level'] === 50)).toBe(false);
-    expect(existsSync(join(gpuDir, 'checkpoint', 'model.json'))).toBe(true);
+    expect(existsSync(join(gpuDir, 'checkpoints', 'step-00000004', 'manifest.json'))).toBe(true);
     // The exported model, evaluated on webgpu by `tfjs-ddp eval`, scores what the run reported.
     const ev = await runCli(['eval', '--model', join(gpuDir, 'model'), '--data-dir', data, '--verify-data', 'false', '--backend', 'webgpu', '--json']);
     expect(ev.code, ev.stderr).toBe(0);
@@ -79,7 +79,7 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
       expect.objectContaining({ rank: 1, step: 3, old_micro_batch: 4, new_micro_batch: 2, restarted: true, reason: expect.stringMatching(/WebGPU device lost \(destroyed/) }),
     ]);
     expect(readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step').map((m) => m['samples'])).toEqual([16, 16, 16, 16]);
-    expect(existsSync(join(runDir, 'checkpoint', 'model.json'))).toBe(true);
+    expect(existsSync(join(runDir, 'checkpoints', 'step-00000004', 'manifest.json'))).toBe(true);
   });
 
   it('names what to install when Vulkan has no driver', async () => {

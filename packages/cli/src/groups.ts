@@ -150,6 +150,8 @@ export async function startLocalProcesses(
   count: number,
   runDir: RunDir,
   log: LoopLogger,
+  /** Per rank, a micro-batch that replaces the search (a resumed run keeps its ranks' capacities). */
+  capacities?: number[],
 ): Promise<StartedGroup> {
   // Directories left by coordinators that were killed (SIGKILL leaves no chance to clean up) go first.
   const stale = sweepStaleSocketDirs(tmpdir(), 'tfjs-ddp-');
@@ -197,7 +199,7 @@ export async function startLocalProcesses(
       {
         server,
         worldSize: count,
-        settingsFor: (r) => workerSettings(config, `ipc://${join(sockets, `ring-${r}`)}`),
+        settingsFor: (r) => ({ ...workerSettings(config, `ipc://${join(sockets, `ring-${r}`)}`), ...(capacities?.[r] !== undefined ? { microBatch: capacities[r] } : {}) }),
         version: CLI_VERSION,
         log,
         rendezvousTimeoutMs: config.joinTimeout * 1000,

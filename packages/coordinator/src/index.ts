@@ -5,3 +5,4 @@ export * from './remote-group';
 export * from './launch/local-launcher';
 export * from './policy/failure-policy';
 export * from './policy/gpu-assignment';
+export * from './checkpoint/checkpoint-store';

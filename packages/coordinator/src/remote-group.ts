@@ -15,6 +15,7 @@ import {
   type Server,
   type StepOutcome,
   type StepPlan,
+  type TrainingState,
   type WorkerDescription,
   type WorkerGroup,
   type WorkerSettings,
@@ -274,15 +275,9 @@ export class RemoteWorkerGroup implements WorkerGroup {
     await this.collect('ready', [left], rendezvousTimeoutMs);
     // The state of a healthy rank (every rank holds the same weights and optimizer state).
     const source = rank === 0 ? 1 : 0;
-    await this.sendTo(source, { type: 'export-state' });
-    const st = (await this.collect('state', [source], this.o.stepTimeoutMs)).get(source)!;
-    const state = st.msg as Extract<WorkerToCoordinator, { type: 'state' }>;
-    await this.sendTo(rank, { type: 'load-state', optimizer: state.optimizer }, st.binary);
-    const loaded = (await this.collect('state-loaded', [rank], this.o.stepTimeoutMs)).get(rank)!.msg as Extract<WorkerToCoordinator, { type: 'state-loaded' }>;
-    if (loaded.checksum !== state.checksum) {
-      throw new DdpError('E_DIVERGED', `the replacement of rank ${rank} has weights ${loaded.checksum} after the re-sync, rank ${source} ${state.checksum}`, 'this is a bug: report it with the run directory');
-    }
-    this.o.log.info({ rank, pid: hello.description.pid, from: source, checksum: loaded.checksum }, 'rank replaced and re-synced');
+    const { msg: state, binary } = await this.exportState(source);
+    await this.loadState([rank], state.optimizer, binary, state.checksum, `the state of rank ${source}`);
+    this.o.log.info({ rank, pid: hello.description.pid, from: source, checksum: state.checksum }, 'rank replaced and re-synced');
   }
 
   async evaluate(): Promise<EvalOutcome> {
@@ -307,13 +302,52 @@ export class RemoteWorkerGroup implements WorkerGroup {
   }
 
   async save(req: SaveRequest): Promise<string[]> {
+    return writeDirAtomically(req.dir, await this.modelFiles(req.meta));
+  }
+
+  /** Rank 0's model files, after every rank averaged its BatchNorm statistics (the 'save' request). */
+  private async modelFiles(meta: Record<string, unknown>): Promise<Record<string, Uint8Array>> {
     this.phase = 'save';
-    for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'save', meta: req.meta });
+    for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'save', meta });
     const replies = await this.collect('saved', this.descriptions.map((d) => d.rank), this.o.stepTimeoutMs);
     const zero = replies.get(0)!;
     const names = (zero.msg as Extract<WorkerToCoordinator, { type: 'saved' }>).names;
     if (names.length !== zero.binary.length) this.fail({ kind: 'protocol', rank: 0, message: `saved ${names.length} names with ${zero.binary.length} files` });
-    return writeDirAtomically(req.dir, Object.fromEntries(names.map((n, i) => [n, zero.binary[i]!])));
+    return Object.fromEntries(names.map((n, i) => [n, zero.binary[i]!]));
+  }
+
+  /** Rank `source`'s training state (weights, BatchNorm statistics, optimizer slots) and its checksum. */
+  private async exportState(source: number): Promise<{ msg: Extract<WorkerToCoordinator, { type: 'state' }>; binary: Uint8Array[] }> {
+    await this.sendTo(source, { type: 'export-state' });
+    const st = (await this.collect('state', [source], this.o.stepTimeoutMs)).get(source)!;
+    return { msg: st.msg as Extract<WorkerToCoordinator, { type: 'state' }>, binary: st.binary };
+  }
+
+  /** Loads a training state into `ranks` and checks that each then has `checksum`. */
+  private async loadState(ranks: number[], optimizer: { name: string; shape: number[] }[], binary: Uint8Array[], checksum: string, from: string): Promise<void> {
+    for (const r of ranks) await this.sendTo(r, { type: 'load-state', optimizer }, binary);
+    const loaded = await this.collect('state-loaded', ranks, this.o.stepTimeoutMs);
+    for (const r of ranks) {
+      const got = (loaded.get(r)!.msg as Extract<WorkerToCoordinator, { type: 'state-loaded' }>).checksum;
+      if (got !== checksum) throw new DdpError('E_DIVERGED', `rank ${r} has weights ${got} after loading ${from} (checksum ${checksum})`, 'this is a bug, or the state belongs to another model: report it with the run directory');
+    }
+  }
+
+  async snapshot(meta: Record<string, unknown>): Promise<{ files: Record<string, Uint8Array>; state: TrainingState }> {
+    const files = await this.modelFiles(meta);
+    const { msg, binary } = await this.exportState(0);
+    const floats = (b: Uint8Array) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+    if (binary.length !== 2 + msg.optimizer.length) this.fail({ kind: 'protocol', rank: 0, message: `state with ${binary.length} frames for ${msg.optimizer.length} optimizer slots` });
+    return {
+      files,
+      state: { checksum: msg.checksum, weights: floats(binary[0]!), batchNorm: floats(binary[1]!), optimizer: msg.optimizer.map((o, i) => ({ ...o, data: floats(binary[2 + i]!) })) },
+    };
+  }
+
+  async restore(state: TrainingState): Promise<void> {
+    const bytes = (f: Float32Array) => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+    const optimizer = state.optimizer.map((o) => ({ name: o.name, shape: o.shape }));
+    await this.loadState(this.descriptions.map((d) => d.rank), optimizer, [bytes(state.weights), bytes(state.batchNorm), ...state.optimizer.map((o) => bytes(o.data))], state.checksum, 'the checkpoint');
   }
 
   async close(reason = 'done'): Promise<void> {

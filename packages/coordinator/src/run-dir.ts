@@ -38,12 +38,16 @@ export class RunDir {
   readonly path: string;
 
   /**
-   * Creates (or reuses, if empty) the directory.
-   * @throws DdpError E_CONFIG when it already holds a run (never overwrite results).
+   * Creates (or reuses, if empty) the directory; with `resume`, opens an existing run to go on in it
+   * (metrics.jsonl and train.log are appended to, summary.json is rewritten at the end).
+   * @throws DdpError E_CONFIG when it already holds a run (never overwrite results), or with
+   *   `resume` when it holds none.
    */
-  constructor(path: string) {
+  constructor(path: string, opts: { resume?: boolean } = {}) {
     this.path = resolve(path);
-    if (existsSync(this.path) && readdirSync(this.path).some((f) => f === 'config.json' || f === 'metrics.jsonl')) {
+    if (opts.resume === true) {
+      if (!existsSync(join(this.path, 'config.json'))) throw new DdpError('E_CONFIG', `${this.path} has no config.json: it is not a run directory`, 'pass the directory of the run to continue (runs/<timestamp>)');
+    } else if (existsSync(this.path) && readdirSync(this.path).some((f) => f === 'config.json' || f === 'metrics.jsonl')) {
       throw new DdpError('E_CONFIG', `run directory ${this.path} already holds a run`, 'pass another --run-dir, or leave it out for a new runs/<timestamp>');
     }
     mkdirSync(this.path, { recursive: true });

@@ -1,8 +1,9 @@
 // The step loop of a training run: owns the sample order, splits every global batch over the ranks
 // by capacity, drives the WorkerGroup one optimizer step at a time, evaluates after every epoch,
 // checkpoints, and writes metrics and the summary. Stops cleanly at a step boundary when asked.
-import { DdpError, type TrainConfig, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
+import { DdpError, encodeTrainingState, type TrainConfig, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
 import { epochOrder, globalBatches, splitBatch } from '@tfjs-ddp/data';
+import type { CheckpointStore } from './checkpoint/checkpoint-store';
 import { backOff } from './policy/failure-policy';
 import type { RunDir, RunSummary } from './run-dir';
 
@@ -27,6 +28,10 @@ export interface TrainLoopArgs {
   onEvent?: (e: TrainEvent) => void;
   /** Polled between steps: a reason to stop (e.g. 'SIGINT'), or null to go on. */
   stopRequested?: () => string | null;
+  /** Where and how often to checkpoint; none without it. */
+  checkpoints?: Checkpointing;
+  /** Continue from this checkpoint instead of from the first step. */
+  resume?: Resume;
 }
 
 /** Checks that every rank built the same model from the same data, before any step. */
@@ -70,41 +75,107 @@ export function batchPlan(batchSize: number, capacities: number[], microBatches:
 /** Most replays of one step before the run gives up (each halves a micro-batch, so this is plenty). */
 const MAX_REPLAYS = 12;
 
+/** Where the loop is and what it has counted: with the training state, everything a resume needs. */
+export interface LoopCheckpoint {
+  /** Optimizer steps done. */
+  step: number;
+  /** The epoch to continue in (from 1), and how many of its global batches are done. */
+  epoch: number;
+  batchInEpoch: number;
+  /** The current epoch's sums so far (for its train loss and accuracy). */
+  epochSums: { lossSum: number; correct: number; count: number; ms: number };
+  trainMs: number;
+  trainSamples: number;
+  epochsCompleted: number;
+  last: { loss: number; acc: number } | null;
+  testAcc: number | null;
+  globalBatch: number;
+  /** Per rank, as they split the global batch and after any out-of-memory back-offs. */
+  capacities: number[];
+  microBatches: number[];
+  backoffs: Record<string, unknown>[];
+  restarts: number;
+}
+
+export interface Checkpointing {
+  store: CheckpointStore;
+  /** A checkpoint every this many steps (0: only at epoch ends and when stopped). */
+  every: number;
+  /** Files every checkpoint also carries (the resolved config). */
+  extraFiles: Record<string, Uint8Array>;
+}
+
+export interface Resume {
+  loop: LoopCheckpoint;
+  state: TrainingState;
+  /** The checkpoint directory it comes from. */
+  from: string;
+}
+
 export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
-  const { config, group, runDir, log } = args;
+  const { config, group, runDir, log, resume } = args;
   const emit = (e: TrainEvent) => args.onEvent?.(e);
   const workers = group.describe();
   checkWorkersAgree(workers);
   const trainCount = workers[0]!.trainCount;
-  const capacities = workers.map((w) => w.microBatch);
+  const r = resume?.loop;
+  // Resumed on as many ranks: the same split, so the same micro-batches and the same arithmetic.
+  // On another number of ranks the global batch is kept and split anew by capacity.
+  const sameRanks = r !== undefined && r.capacities.length === workers.length;
+  const capacities = sameRanks ? [...r.capacities] : workers.map((w) => w.microBatch);
   // --batch-size auto: the largest global batch that needs no accumulation.
-  const batchSize = config.batchSize === 'auto' ? Math.min(trainCount, capacities.reduce((a, b) => a + b, 0)) : config.batchSize;
+  const batchSize = r?.globalBatch ?? (config.batchSize === 'auto' ? Math.min(trainCount, capacities.reduce((a, b) => a + b, 0)) : config.batchSize);
   // Micro-batch per rank: its capacity, until an out-of-memory backs it off.
-  const microBatches = [...capacities];
-  const plan = batchPlan(batchSize, capacities);
-  const backoffs: Record<string, unknown>[] = [];
-  let restarts = 0;
+  const microBatches = sameRanks ? [...r.microBatches] : [...capacities];
+  const plan = batchPlan(batchSize, capacities, microBatches);
+  const backoffs: Record<string, unknown>[] = r?.backoffs ?? [];
+  let restarts = r?.restarts ?? 0;
   const stepsPerEpoch = Math.ceil(trainCount / batchSize);
   const t0 = performance.now();
-  let step = 0;
-  let trainMs = 0;
-  let trainSamples = 0;
-  let epochsCompleted = 0;
-  let last: { loss: number; acc: number } | null = null;
-  let testAcc: number | null = null;
+  let step = r?.step ?? 0;
+  let trainMs = r?.trainMs ?? 0;
+  let trainSamples = r?.trainSamples ?? 0;
+  let epochsCompleted = r?.epochsCompleted ?? 0;
+  let last = r?.last ?? null;
+  let testAcc = r?.testAcc ?? null;
   let stopped: string | null = null;
+  let checkpointedAt = r?.step ?? -1;
 
+  if (resume !== undefined) {
+    await group.restore(resume.state);
+    const ev = { event: 'resume', from: resume.from, step, epoch: resume.loop.epoch, batch_in_epoch: resume.loop.batchInEpoch, workers: workers.length, previous_workers: resume.loop.capacities.length };
+    runDir.metric(ev);
+    log.info(ev, 'resuming from a checkpoint');
+  }
   emit({ type: 'start', epochs: config.epochs, stepsPerEpoch, trainCount, workers });
   runDir.metric({ event: 'start', epochs: config.epochs, steps_per_epoch: stepsPerEpoch, train_count: trainCount, global_batch: batchSize, batch_plan: plan, workers });
   log.info({ epochs: config.epochs, stepsPerEpoch, globalBatch: batchSize, plan }, 'training starts');
 
-  for (let epoch = 1; epoch <= config.epochs && stopped === null; epoch++) {
+  /** Writes a checkpoint positioned before batch `batchInEpoch` of `epoch`. */
+  const checkpoint = async (reason: string, epoch: number, batchInEpoch: number, epochSums: LoopCheckpoint['epochSums']) => {
+    const c = args.checkpoints;
+    if (c === undefined || checkpointedAt === step) return;
+    const c0 = performance.now();
+    const { files, state } = await group.snapshot({ step, epoch, batch_in_epoch: batchInEpoch });
+    const loop: LoopCheckpoint = { step, epoch, batchInEpoch, epochSums, trainMs, trainSamples, epochsCompleted, last, testAcc, globalBatch: batchSize, capacities, microBatches, backoffs, restarts };
+    const { json, bin } = encodeTrainingState(state);
+    const enc = (x: unknown) => new TextEncoder().encode(`${JSON.stringify(x, null, 1)}\n`);
+    const dir = c.store.write({ ...files, ...c.extraFiles, 'state.json': new TextEncoder().encode(json), 'state.bin': bin, 'loop.json': enc(loop) }, { step, epoch, batchInEpoch });
+    checkpointedAt = step;
+    const ev = { event: 'checkpoint', step, epoch, batch_in_epoch: batchInEpoch, reason, dir, ms: Math.round(performance.now() - c0) };
+    runDir.metric(ev);
+    log.info(ev, 'checkpoint written');
+  };
+
+  for (let epoch = r?.epoch ?? 1; epoch <= config.epochs && stopped === null; epoch++) {
     const batches = globalBatches(epochOrder(trainCount, config.seed, epoch - 1), batchSize);
-    let lossSum = 0;
-    let correct = 0;
-    let count = 0;
-    let epochMs = 0;
-    for (let i = 0; i < batches.length; i++) {
+    const resumed = r !== undefined && epoch === r.epoch;
+    let lossSum = resumed ? r.epochSums.lossSum : 0;
+    let correct = resumed ? r.epochSums.correct : 0;
+    let count = resumed ? r.epochSums.count : 0;
+    let epochMs = resumed ? r.epochSums.ms : 0;
+    let i = resumed ? r.batchInEpoch : 0;
+    for (; i < batches.length; i++) {
       // Give the event loop a turn: backends like wasm resolve every await as a microtask, so without
       // this, signal handlers and socket callbacks would never run during training.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -145,6 +216,12 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       const samplesPerS = (out.count * 1000) / ms;
       emit({ type: 'step', epoch, step, stepInEpoch: i + 1, stepsInEpoch: batches.length, samples: count, loss: last.loss, acc: last.acc, ms, samplesPerS });
       runDir.metric({ event: 'step', epoch, step, loss: last.loss, acc: last.acc, samples: out.count, ms: Math.round(ms), samples_per_s: samplesPerS, timings: out.timings });
+      const every = args.checkpoints?.every ?? 0;
+      if (every > 0 && step % every === 0 && i + 1 < batches.length) await checkpoint('every', epoch, i + 1, { lossSum, correct, count, ms: epochMs });
+    }
+    if (stopped !== null) {
+      // Stopped mid-epoch (a signal, or --max-steps): a checkpoint to go on from exactly here.
+      if (i < batches.length) await checkpoint(stopped, epoch, i, { lossSum, correct, count, ms: epochMs });
     }
     trainMs += epochMs;
     trainSamples += count;
@@ -168,7 +245,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     emit(e);
     runDir.metric({ event: 'epoch', epoch, complete, train_loss: e.trainLoss, train_acc: e.trainAcc, test_loss: e.testLoss, test_acc: testAcc, test_count: ev.count, samples_per_s: e.samplesPerS, wall_s: e.wallS });
     log.info({ epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, testAcc, samplesPerS: e.samplesPerS }, 'epoch done');
-    await group.save({ dir: runDir.file('checkpoint'), meta: { epoch, step, complete } });
+    if (complete) await checkpoint('epoch', epoch + 1, 0, { lossSum: 0, correct: 0, count: 0, ms: 0 });
   }
 
   const interrupted = stopped !== null && stopped !== 'max-steps';

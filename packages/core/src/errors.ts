@@ -14,6 +14,7 @@ export type DdpErrorCode =
   | 'E_GPU_UNAVAILABLE'
   | 'E_KERNEL'
   | 'E_MEMORY'
+  | 'E_CHECKPOINT'
   | 'E_TIMEOUT'
   | 'E_CLOSED'
   | 'E_PROTOCOL'

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { DdpError, resolveTrainConfig, TRAIN_FIELDS, envName, type TrainConfig } from '@tfjs-ddp/core';
-import { RunDir, defaultRunDir, runTrainLoop, type RunSummary } from '@tfjs-ddp/coordinator';
+import { DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type TrainConfig } from '@tfjs-ddp/core';
+import { CheckpointStore, RunDir, defaultRunDir, runTrainLoop, type LoopCheckpoint, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
 import { startInProcess, startLocalProcesses, workerCount, type StartedGroup } from '../groups';
@@ -34,12 +34,18 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
   dataDir: ['DIR', 'Fashion-MNIST directory (default: TFJS_DDP_DATA, the cache, the Debian package, download)'],
   verifyData: ['true|false', 'check the SHA-256 of the canonical dataset files (default true)'],
   runDir: ['DIR', 'where the run writes its files (default runs/<timestamp>)'],
-  maxSteps: ['N', 'stop after N optimizer steps (default: all epochs)'],
+  maxSteps: ['N', 'stop after N optimizer steps in all, counted from the run\'s start (default: all epochs)'],
+  checkpointEvery: ['N', 'write a checkpoint every N steps, besides every epoch end and a stop (default 50; 0: only those)'],
+  keepCheckpoints: ['N', 'how many checkpoints to keep, newest first (default 2)'],
   logLevel: ['LEVEL', 'train.log level: trace, debug, info, warn, error, fatal, silent (default info)'],
 };
 
 export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', valueName: 'FILE', description: 'JSON file of settings (keys as in config.json)' },
+};
+/** `train` only (not `coordinator`): continue a stopped run. */
+const RESUME_OPTION: Record<string, OptionSpec> = {
+  resume: { type: 'string', valueName: 'RUN_DIR', description: 'continue that run from its newest valid checkpoint, in place (its config.json; flags may change workers, backend, epochs, --max-steps)' },
 };
 for (const [key, spec] of Object.entries(TRAIN_FIELDS) as [keyof TrainConfig, (typeof TRAIN_FIELDS)[keyof TrainConfig]][]) {
   const [valueName, description] = FLAG_HELP[key];
@@ -110,18 +116,61 @@ export const trainCommand = defineCommand({
     'as micro-batches with gradient accumulation, so the update is that of the whole global batch.',
     'Settings come from, highest first: flags, environment variables (TFJS_DDP_<NAME>, shown in',
     'brackets), the --config JSON file, the --preset, the defaults. Invalid values exit with code 2.',
-    'Writes <run-dir>/config.json, metrics.jsonl, summary.json, train.log, checkpoint/ and model/',
-    '(TensorFlow.js layers format). Ctrl-C stops at the next step boundary and saves everything.',
+    'Writes <run-dir>/config.json, metrics.jsonl, summary.json, train.log, checkpoints/ and model/',
+    '(TensorFlow.js layers format). Ctrl-C stops at the next step boundary, checkpoints and saves',
+    'everything; `--resume RUN_DIR` continues that run exactly where its last checkpoint left it.',
   ].join('\n'),
-  options: TRAIN_OPTIONS,
+  options: { ...TRAIN_OPTIONS, ...RESUME_OPTION },
   async run(values, io) {
-    const { config, sources } = configFromValues(values, io);
-    const count = workerCount(config);
-    return runTraining(config, sources, io, (runDir, log) =>
-      count === 1 ? startInProcess(config, io.env, log) : startLocalProcesses(config, count, runDir, log),
+    const resumeDir = values['resume'] as string | undefined;
+    if (resumeDir !== undefined && values['config'] !== undefined) throw new DdpError('E_USAGE', '--resume and --config cannot be combined', 'a resumed run takes its settings from RUN_DIR/config.json; flags may change those that do not change the maths');
+    const { config, sources } = resumeDir === undefined ? configFromValues(values, io) : configFromValues({ ...values, config: join(resumeDir, 'config.json') }, io);
+    const resume = resumeDir === undefined ? undefined : loadResume(resumeDir, config, io);
+    const run = resume === undefined ? config : { ...config, runDir: resumeDir! };
+    const count = workerCount(run);
+    // Resumed on as many ranks: each keeps its capacity (no new search), so the split is the same.
+    const capacities = resume !== undefined && resume.loop.capacities.length === count ? resume.loop.capacities : undefined;
+    return runTraining(
+      run,
+      sources,
+      io,
+      (runDir, log) =>
+        count === 1
+          ? startInProcess(capacities !== undefined ? { ...run, microBatch: capacities[0]! } : run, io.env, log)
+          : startLocalProcesses(run, count, runDir, log, capacities),
+      resume,
     );
   },
 });
+
+/**
+ * The checkpoint `train --resume RUN_DIR` continues from: the newest that checks out (each one
+ * skipped is named on stderr), after checking that `config` keeps the maths of the run.
+ * @throws DdpError E_CONFIG listing the settings that differ; E_CHECKPOINT when there is no usable checkpoint.
+ */
+function loadResume(dir: string, config: TrainConfig, io: CliIo): Resume {
+  const saved = resolveTrainConfig({ file: readConfigFile(join(dir, 'config.json')), filePath: join(dir, 'config.json') }).config;
+  const differ = MATH_KEYS.filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(config[k]));
+  if (differ.length > 0) {
+    throw new DdpError(
+      'E_CONFIG',
+      `--resume ${dir}: ${differ.map((k) => `${TRAIN_FIELDS[k].flag} ${JSON.stringify(saved[k])} → ${JSON.stringify(config[k])}`).join(', ')} would change the maths of the run`,
+      'resume with the run\'s own settings (workers, backend, epochs, --max-steps and the like may change), or start a new run',
+    );
+  }
+  const store = new CheckpointStore(dir, config.keepCheckpoints);
+  const ck = store.latest((d, why) => io.stderr.write(`tfjs-ddp: skipping checkpoint ${d}: ${why}\n`));
+  if (ck === null) throw new DdpError('E_CHECKPOINT', `${store.root} holds no usable checkpoint`, 'start a new run (the run stopped before its first checkpoint)');
+  const text = (n: string) => new TextDecoder().decode(ck.files[n] ?? new Uint8Array());
+  let loop: LoopCheckpoint;
+  try {
+    loop = JSON.parse(text('loop.json')) as LoopCheckpoint;
+  } catch (e) {
+    throw new DdpError('E_CHECKPOINT', `${ck.dir}/loop.json is not JSON (${(e as Error).message})`);
+  }
+  const state = decodeTrainingState(text('state.json'), ck.files['state.bin'] ?? new Uint8Array(), ck.dir);
+  return { loop, state, from: ck.dir };
+}
 
 /**
  * Runs a training with the workers `start` provides: run directory, logs, progress, signals, the
@@ -132,8 +181,9 @@ export async function runTraining(
   sources: Record<string, string>,
   io: CliIo,
   start: (runDir: RunDir, log: Logger) => Promise<StartedGroup>,
+  resume?: Resume,
 ): Promise<number> {
-  const runDir = new RunDir(config.runDir ?? defaultRunDir());
+  const runDir = new RunDir(config.runDir ?? defaultRunDir(), { resume: resume !== undefined });
   // config.json is itself a valid --config file: it reproduces the run in a new directory.
   runDir.writeJson('config.json', { ...config, runDir: null });
   const log = pino({ level: config.logLevel, base: { role: 'coordinator', rank: null, pid: process.pid } }, pino.destination({ dest: runDir.file('train.log'), sync: true }));
@@ -159,14 +209,19 @@ export async function runTraining(
         log,
         onEvent: (e) => progress.event(e),
         stopRequested: () => stop,
+        checkpoints: {
+          store: new CheckpointStore(runDir.path, config.keepCheckpoints),
+          every: config.checkpointEvery,
+          extraFiles: { 'config.json': new TextEncoder().encode(`${JSON.stringify({ ...config, runDir: null }, null, 2)}\n`) },
+        },
+        ...(resume !== undefined ? { resume } : {}),
       });
       progress.stop();
       const acc = summary.test_acc === null ? 'n/a' : summary.test_acc.toFixed(4);
       if (summary.status === 'interrupted') {
         io.stderr.write(
-          `tfjs-ddp: stopped by ${String(stop)} at step ${summary.steps}; metrics, summary and the model are in ${runDir.path} ` +
-            `(model/, and checkpoint/ as of the last finished epoch). Resuming a run is not supported yet: ` +
-            `start again with 'tfjs-ddp train --config ${join(runDir.path, 'config.json')}'\n`,
+          `tfjs-ddp: stopped by ${String(stop)} at step ${summary.steps}; metrics, summary, the model and a checkpoint of this step are in ${runDir.path}; ` +
+            `continue with 'tfjs-ddp train --resume ${runDir.path}'\n`,
         );
         return stop === 'SIGTERM' ? 143 : 130;
       }

@@ -56,8 +56,18 @@ export interface TrainConfig {
   runDir: string | null;
   /** Stop after this many optimizer steps in total (for smoke runs); null = run all epochs. */
   maxSteps: number | null;
+  /** A checkpoint every this many steps (also at every epoch end and when stopped); 0 = only those. */
+  checkpointEvery: number;
+  /** How many checkpoints to keep (the newest). */
+  keepCheckpoints: number;
   logLevel: LogLevel;
 }
+
+/**
+ * Settings that change the arithmetic of a run: a resumed run must have the same. The others (how
+ * many workers, which backend, how long, where to write) may change between a stop and a resume.
+ */
+export const MATH_KEYS = ['lr', 'momentum', 'batchSize', 'resize', 'pool', 'seed'] as const;
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   preset: 'seed',
@@ -81,6 +91,8 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   verifyData: true,
   runDir: null,
   maxSteps: null,
+  checkpointEvery: 50,
+  keepCheckpoints: 2,
   logLevel: 'info',
 };
 
@@ -190,6 +202,8 @@ export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   verifyData: { flag: 'verify-data', parse: bool },
   runDir: { flag: 'run-dir', parse: str(true) },
   maxSteps: { flag: 'max-steps', parse: num({ int: true, min: 1, nullable: true }) },
+  checkpointEvery: { flag: 'checkpoint-every', parse: num({ int: true, min: 0 }) },
+  keepCheckpoints: { flag: 'keep-checkpoints', parse: num({ int: true, min: 1 }) },
   logLevel: { flag: 'log-level', parse: oneOf(LOG_LEVELS) },
 };
 

@@ -1,6 +1,7 @@
 // WorkerGroup: what the coordinator's step loop needs from the workers, whatever they are (one
 // in-process worker, or N processes joined over ZeroMQ). The coordinator plans and decides; the
 // group executes. Implemented by @tfjs-ddp/worker (in-process) and the ZeroMQ-backed group.
+import type { TrainingState } from '../checkpoint/training-state';
 
 /** What a worker reports about itself when it joins. */
 /** The GPU adapter a webgpu rank runs on, as its process saw it. */
@@ -124,5 +125,15 @@ export interface WorkerGroup {
   checksums(): Promise<string[]>;
   /** Writes the model (BatchNorm statistics averaged across ranks first) and optimizer state. */
   save(req: SaveRequest): Promise<string[]>;
+  /**
+   * What a checkpoint holds of the ranks: the model files (layers format, as `save` writes them) and
+   * the training state, both taken after the BatchNorm statistics were averaged over the ranks.
+   */
+  snapshot(meta: Record<string, unknown>): Promise<{ files: Record<string, Uint8Array>; state: TrainingState }>;
+  /**
+   * Puts `state` into every rank (resume from a checkpoint).
+   * @throws DdpError E_DIVERGED when a rank's weights do not have the state's checksum afterwards.
+   */
+  restore(state: TrainingState): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 // InProcessGroup: a WorkerGroup whose ranks are WorkerEngines in this process, run one after the
 // other, with the gradient sum reduced in memory. World size 1 is the single-worker training run;
 // larger worlds are the reference the multi-process group is tested against.
-import { DdpError, type EvalOutcome, type SaveRequest, type StepOutcome, type StepPlan, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
+import { DdpError, type EvalOutcome, type SaveRequest, type StepOutcome, type StepPlan, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
 import { evalShards } from '@tfjs-ddp/data';
 import type { WorkerEngine } from './worker-engine';
 
@@ -69,6 +69,22 @@ export class InProcessGroup implements WorkerGroup {
   async save(req: SaveRequest): Promise<string[]> {
     await this.syncBatchNormStats();
     return this.engines[0]!.save(req.dir, req.meta);
+  }
+
+  async snapshot(meta: Record<string, unknown>): Promise<{ files: Record<string, Uint8Array>; state: TrainingState }> {
+    await this.syncBatchNormStats();
+    const e = this.engines[0]!;
+    const raw = await e.exportFiles(meta);
+    const files = Object.fromEntries(Object.entries(raw).map(([n, c]) => [n, typeof c === 'string' ? new TextEncoder().encode(c) : c]));
+    return { files, state: { ...(await e.exportState()), checksum: await e.weightsChecksum() } };
+  }
+
+  async restore(state: TrainingState): Promise<void> {
+    for (const [rank, e] of this.engines.entries()) {
+      await e.importState(state);
+      const sum = await e.weightsChecksum();
+      if (sum !== state.checksum) throw new DdpError('E_DIVERGED', `rank ${rank} has weights ${sum} after loading a state with checksum ${state.checksum}`, 'the checkpoint does not belong to this model: check --resize, --pool and the tfjs-ddp version');
+    }
   }
 
   /** Averages the BatchNorm moving statistics over the ranks and gives every rank the average. */

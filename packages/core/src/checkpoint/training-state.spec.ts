@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { buildManifest, parseManifest, verifyEntry } from './manifest';
+import { decodeTrainingState, encodeTrainingState, type TrainingState } from './training-state';
+
+const state: TrainingState = {
+  checksum: 'abc123',
+  weights: Float32Array.from([1, 2, 3, 4.5]),
+  batchNorm: Float32Array.from([0.5, -1]),
+  optimizer: [{ name: 'conv/kernel/momentum', shape: [2, 1], data: Float32Array.from([7, 8]) }],
+};
+
+describe('training state encoding', () => {
+  it('round-trips weights, BatchNorm statistics and optimizer slots exactly', () => {
+    const { json, bin } = encodeTrainingState(state);
+    expect(bin.byteLength).toBe(8 * 4);
+    expect(decodeTrainingState(json, bin, 'ck')).toEqual(state);
+  });
+
+  it('refuses a binary that does not match its header, and a header that is not one', () => {
+    const { json, bin } = encodeTrainingState(state);
+    expect(() => decodeTrainingState(json, bin.subarray(0, 28), 'ck')).toThrow(/E_CHECKPOINT: ck\/state\.bin has 28 bytes, its header describes 32/);
+    expect(() => decodeTrainingState('{"weights":-1}', bin, 'ck')).toThrow(/E_CHECKPOINT: ck\/state\.json is not a training-state header/);
+    expect(() => decodeTrainingState('{', bin, 'ck')).toThrow(/E_CHECKPOINT: ck\/state\.json is not JSON/);
+  });
+});
+
+describe('checkpoint manifest', () => {
+  const files = { 'b.bin': new Uint8Array([1, 2, 3]), 'a.json': new TextEncoder().encode('{}') };
+
+  it('lists every file with its size and SHA-256, sorted, and parses back', () => {
+    const m = buildManifest(files, { step: 7, epoch: 2, batchInEpoch: 1, time: '2026-12-01T00:00:00.000Z' });
+    expect(m.files.map((f) => [f.name, f.bytes])).toEqual([['a.json', 2], ['b.bin', 3]]);
+    expect(m.files[1]!.sha256).toBe('039058c6f2c0cb492c533b0a4d14ef77cc0f78abccced5287d84a1a2011cfb81');
+    expect(parseManifest(JSON.stringify(m), 'm')).toEqual(m);
+  });
+
+  it('names the file that is missing, truncated or altered', () => {
+    const [a, b] = buildManifest(files, { step: 1, epoch: 1, batchInEpoch: 0 }).files as [never, never];
+    expect(() => verifyEntry(b, null, 'ck')).toThrow(/ck\/b\.bin is missing/);
+    expect(() => verifyEntry(b, new Uint8Array([1, 2]), 'ck')).toThrow(/ck\/b\.bin has 2 bytes, the manifest says 3 \(truncated\?\)/);
+    expect(() => verifyEntry(b, new Uint8Array([1, 2, 4]), 'ck')).toThrow(/ck\/b\.bin has sha256 [0-9a-f]{12}…, the manifest says 039058c6f2c0…/);
+    expect(() => verifyEntry(a, files['a.json'], 'ck')).not.toThrow();
+  });
+
+  it('refuses what is not a manifest, and file names that could leave the directory', () => {
+    expect(() => parseManifest('[]', 'm')).toThrow(/E_CHECKPOINT: m is not a tfjs-ddp-checkpoint\/1 manifest/);
+    const m = buildManifest(files, { step: 1, epoch: 1, batchInEpoch: 0 });
+    const evil = { ...m, files: [{ ...m.files[0]!, name: '../../etc/passwd' }] };
+    expect(() => parseManifest(JSON.stringify(evil), 'm')).toThrow(/malformed file entry/);
+  });
+});

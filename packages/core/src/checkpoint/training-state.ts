@@ -1,0 +1,59 @@
+// TrainingState: what every rank holds identically and a run needs to go on — the weights (layout
+// order), the BatchNorm moving statistics (averaged over the ranks when it is taken) and the
+// optimizer's slots — as one object. Checkpoints store it, resume loads it into every rank, and a
+// replaced rank is re-synced from it. Encoded as a JSON header and one binary of float32 arrays.
+import { DdpError } from '../errors';
+
+export interface TrainingState {
+  weights: Float32Array;
+  batchNorm: Float32Array;
+  optimizer: { name: string; shape: number[]; data: Float32Array }[];
+  /** Weight checksum of the rank it was taken from (every rank checks it after loading). */
+  checksum: string;
+}
+
+interface Header {
+  checksum: string;
+  weights: number;
+  batchNorm: number;
+  optimizer: { name: string; shape: number[]; length: number }[];
+}
+
+/** The state as `state.json` (header) and `state.bin` (the arrays, in header order). */
+export function encodeTrainingState(s: TrainingState): { json: string; bin: Uint8Array } {
+  const arrays = [s.weights, s.batchNorm, ...s.optimizer.map((o) => o.data)];
+  const bin = new Uint8Array(arrays.reduce((n, a) => n + a.byteLength, 0));
+  let off = 0;
+  for (const a of arrays) {
+    bin.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), off);
+    off += a.byteLength;
+  }
+  const header: Header = { checksum: s.checksum, weights: s.weights.length, batchNorm: s.batchNorm.length, optimizer: s.optimizer.map((o) => ({ name: o.name, shape: o.shape, length: o.data.length })) };
+  return { json: `${JSON.stringify(header, null, 1)}\n`, bin };
+}
+
+/**
+ * @throws DdpError E_CHECKPOINT when the header is malformed or its lengths do not add up to the binary's.
+ */
+export function decodeTrainingState(json: string, bin: Uint8Array, where: string): TrainingState {
+  let h: Header;
+  try {
+    h = JSON.parse(json) as Header;
+  } catch (e) {
+    throw new DdpError('E_CHECKPOINT', `${where}/state.json is not JSON (${(e as Error).message})`);
+  }
+  const n = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  if (typeof h?.checksum !== 'string' || !n(h.weights) || !n(h.batchNorm) || !Array.isArray(h.optimizer) || !h.optimizer.every((o) => typeof o?.name === 'string' && Array.isArray(o.shape) && n(o.length))) {
+    throw new DdpError('E_CHECKPOINT', `${where}/state.json is not a training-state header`);
+  }
+  const lengths = [h.weights, h.batchNorm, ...h.optimizer.map((o) => o.length)];
+  const total = lengths.reduce((a, b) => a + b, 0) * 4;
+  if (total !== bin.byteLength) throw new DdpError('E_CHECKPOINT', `${where}/state.bin has ${bin.byteLength} bytes, its header describes ${total}`);
+  // One aligned copy; every array views it.
+  const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+  let off = 0;
+  const take = (len: number) => floats.subarray(off, (off += len));
+  const weights = take(h.weights);
+  const batchNorm = take(h.batchNorm);
+  return { checksum: h.checksum, weights, batchNorm, optimizer: h.optimizer.map((o) => ({ name: o.name, shape: o.shape, data: take(o.length) })) };
+}
