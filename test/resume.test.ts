@@ -2,7 +2,7 @@
 // per-step losses and weights of a run that was never stopped, bit for bit on wasm, also from the
 // middle of an epoch; a damaged newest checkpoint is skipped by name; a resume that would change the
 // maths is refused; a resume on another number of workers keeps the global batch.
-import { existsSync, readdirSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -110,3 +110,39 @@ describe('train --resume', () => {
     expect(existsSync(join(runDir, 'model', 'model.json'))).toBe(true);
   });
 });
+
+describe('a coordinator killed while it writes a checkpoint', () => {
+  it('leaves the previous checkpoint whole, no worker behind, and the resumed run equals the uninterrupted one', async () => {
+    const runDir = join(tmp('killed'), 'r');
+    const r = await runCli(['train', ...common(), '--workers', '2', '--max-steps', '6', '--checkpoint-every', '2', '--run-dir', runDir], { TFJS_DDP_INJECT_CHECKPOINT_KILL: '4' });
+    expect(r.signal).toBe('SIGKILL');
+    // Step 4's checkpoint was being written: a temporary directory, no step-00000004.
+    const names = readdirSync(join(runDir, 'checkpoints'));
+    expect(names.filter((n) => n.startsWith('step-'))).toEqual(['step-00000002']);
+    expect(names.some((n) => n.startsWith('.tmp-step-00000004'))).toBe(true);
+    // The workers saw their coordinator go (ipc disconnect) and exited.
+    const pids = (readJsonLines(join(runDir, 'train.log')).find((l) => l['msg'] === 'workers launched')!['pids'] as number[]);
+    const gone = async () => {
+      for (let t = 0; t < 100; t++) {
+        if (pids.every((p) => !isRunning(p))) return true;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      return false;
+    };
+    expect(await gone()).toBe(true);
+    const resumed = await runCli(['train', '--resume', runDir]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(readJsonLines(join(runDir, 'metrics.jsonl')).find((m) => m['event'] === 'resume')).toMatchObject({ step: 2 });
+    expect(readdirSync(join(runDir, 'checkpoints')).some((n) => n.startsWith('.tmp-'))).toBe(false);
+    // Steps 3 and 4 ran twice (once before the kill); the run's last four losses are the reference's.
+    expect(losses(runDir).slice(-4)).toEqual(losses(reference).slice(2, 6));
+  });
+});
+
+function isRunning(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}

@@ -79,9 +79,15 @@ export class CheckpointStore {
     try {
       previous = this.names()[0] ?? null;
       mkdirSync(this.root, { recursive: true });
-      rmSync(tmp, { recursive: true, force: true });
+      // What a writer killed mid-write left (one coordinator writes a run directory at a time).
+      for (const n of readdirSync(this.root)) if (n.startsWith('.tmp-')) rmSync(join(this.root, n), { recursive: true, force: true });
       mkdirSync(tmp);
-      for (const [n, data] of Object.entries(files)) writeFileSynced(join(tmp, n), data);
+      const killAt = Number(process.env['TFJS_DDP_INJECT_CHECKPOINT_KILL'] ?? NaN);
+      for (const [i, [n, data]] of Object.entries(files).entries()) {
+        writeFileSynced(join(tmp, n), data);
+        // Drill: the coordinator dies half-way through writing this checkpoint.
+        if (killAt === at.step && i === 1) process.kill(process.pid, 'SIGKILL');
+      }
       // The commit marker: a directory without it is not a checkpoint.
       writeFileSynced(join(tmp, MANIFEST_FILE), new TextEncoder().encode(`${JSON.stringify(buildManifest(files, at), null, 1)}\n`));
       fsyncDir(tmp);
