@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# The prepared GPU check, run on the device machine from the repo root: `bash .gpu-check/run.sh`
+# (pack.mjs copies this file into .gpu-check/). Unpacks the bundle into /tmp, installs the Vulkan
+# loader only if the machine lacks it, then runs each step under its own timeout and always writes
+# what it got to $OUT: gpu-check.log (everything, summary.json of each run included) and
+# gpu-check.json (one result per step). `--smoke` runs the same steps at CPU sizes (32×32, batch 8,
+# 2 steps, no CUDA anchor, an injected OOM instead of a real one) to test the bundle off the GPU.
+# Budget on the GPU: 8 minutes in all (GPU_CHECK_BUDGET_S; docs/gpu-check.md).
+set -u
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+smoke=0
+[ "${1:-}" = "--smoke" ] && smoke=1
+OUT=${OUT:-/tmp/gpu-check-out}
+mkdir -p "$OUT"
+log="$OUT/gpu-check.log"
+results="$OUT/gpu-check.jsonl.tmp"
+: >"$log"
+: >"$results"
+t_start=$(date +%s)
+# Every step's timeout is also cut to what is left of the whole check's budget (default 8 minutes).
+budget_s=${GPU_CHECK_BUDGET_S:-480}
+[ $smoke -eq 1 ] && budget_s=${GPU_CHECK_BUDGET_S:-900}
+deadline=$((t_start + budget_s))
+work=${GPU_CHECK_WORK:-/tmp/gpu-check}
+
+say() { echo "== $(date +%T) $*" | tee -a "$log"; }
+
+# step NAME TIMEOUT_S CMD...: runs CMD with its output in the log, records rc and seconds.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local left=$((deadline - $(date +%s)))
+  if [ $left -lt 15 ]; then
+    note "$name" skipped "the check's ${budget_s}s budget is spent"
+    return 1
+  fi
+  [ "$limit" -gt $left ] && limit=$left
+  say "step $name (timeout ${limit}s): $*"
+  local t0 rc
+  t0=$(date +%s.%N)
+  timeout -k 10 "$limit" "$@" >>"$log" 2>&1
+  rc=$?
+  local secs
+  secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  local status=ok
+  [ $rc -ne 0 ] && status=failed
+  [ $rc -eq 124 ] || [ $rc -eq 137 ] && status=timeout
+  say "step $name: $status (exit $rc, ${secs}s)"
+  printf '{"step":"%s","status":"%s","rc":%d,"seconds":%s}\n' "$name" "$status" "$rc" "$secs" >>"$results"
+  return $rc
+}
+
+# note NAME STATUS DETAIL: a result without a command (skipped steps).
+note() {
+  say "step $1: $2 ($3)"
+  printf '{"step":"%s","status":"%s","detail":"%s"}\n' "$1" "$2" "$(json_str "$3")" >>"$results"
+}
+json_str() { printf '%s' "$1" | tr '\t\n\r' '   ' | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+
+# Lines of the log that are JSON objects from a step become the step's "output" in gpu-check.json.
+finish() {
+  local rc=$? elapsed=$(($(date +%s) - t_start))
+  say "done in ${elapsed}s; results in $OUT/gpu-check.json"
+  if [ -x "$work/node" ] && "$work/node" "$here/collect.mjs" "$results" "$log" "$work/runs" "$OUT/gpu-check.json" "$smoke" "$elapsed" 2>>"$log"; then
+    rc=0
+  elif [ -s "$OUT/gpu-check.json" ]; then
+    rc=1
+  else
+    cp "$results" "$OUT/gpu-check.json" # no Node to collect with: the raw step records
+    rc=1
+  fi
+  rm -f "$results"
+  [ $rc -eq 0 ] || echo "gpu-check: failed; see $OUT/gpu-check.json and $log" >&2
+  exit $rc
+}
+trap finish EXIT
+
+# ---- unpack --------------------------------------------------------------------------------------
+# xz decompresses; python3's lzma is the fallback where xz-utils is not installed.
+unxz_to() {
+  if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi
+}
+say "gpu-check (smoke=$smoke) on $(uname -n), $(uname -m), $(nproc) cores; bundle $here"
+cat "$here/MANIFEST.json" >>"$log" 2>/dev/null
+rm -rf "$work" && mkdir -p "$work"
+if [ -f "$here/node.xz" ]; then
+  unxz_to "$here/node.xz" >"$work/node" && chmod +x "$work/node"
+elif [ -n "${GPU_CHECK_NODE:-}" ]; then
+  ln -s "$GPU_CHECK_NODE" "$work/node" # a bundle packed with --no-node, tested where Node exists
+fi
+unxz_to "$here/app.tar.xz" | tar -x -C "$work"
+[ -f "$here/data.tar.xz" ] && unxz_to "$here/data.tar.xz" | tar -x -C "$work"
+if ! "$work/node" -p '`node ${process.version} at ${process.execPath}`' >>"$log" 2>&1; then
+  note unpack failed "no runnable node in $work (packed with --no-node? set GPU_CHECK_NODE)"
+  exit 1
+fi
+note unpack ok "$(du -sh "$work" | cut -f1) in $work"
+export PATH="$work:$PATH"
+app="$work/app"
+data="$work/data"
+[ -d "$data" ] || data=${GPU_CHECK_DATA:-/usr/share/datasets/fashion-mnist}
+
+# ---- Vulkan --------------------------------------------------------------------------------------
+# Dawn dlopens libvulkan.so.1; the deb goes under /tmp (LD_LIBRARY_PATH), never over /.
+if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+  deb=$(ls "$here"/libvulkan1_*.deb 2>/dev/null | head -1)
+  if [ -n "$deb" ]; then
+    dpkg -x "$deb" "$work/vk" && export LD_LIBRARY_PATH="$work/vk/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    note vulkan-loader installed "$(basename "$deb") into $work/vk"
+  else
+    note vulkan-loader missing "no libvulkan.so.1 and no deb in the bundle"
+  fi
+else
+  note vulkan-loader present "$(ldconfig -p | grep -m1 'libvulkan\.so\.1')"
+fi
+nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nv_icd" ] && ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
+  export VK_DRIVER_FILES=$nv_icd
+  say "VK_DRIVER_FILES=$nv_icd"
+fi
+
+command -v nvidia-smi >/dev/null && step nvidia-smi 15 nvidia-smi
+command -v vulkaninfo >/dev/null && step vulkaninfo 15 vulkaninfo --summary
+
+# ---- the product ---------------------------------------------------------------------------------
+cd "$app" || exit 1
+# Commands, not functions: timeout runs programs. bench is `npm run bench:step` without npm.
+mkdir -p "$work/bin"
+printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$work/node" "$app/packages/cli/bin/tfjs-ddp.js" >"$work/bin/tfjs-ddp"
+printf '#!/bin/sh\ncd "%s" && exec "%s" --import tsx tools/bench-step.ts "$@"\n' "$app" "$work/node" >"$work/bin/bench-step"
+chmod +x "$work/bin/tfjs-ddp" "$work/bin/bench-step"
+cli=$work/bin/tfjs-ddp
+bench=$work/bin/bench-step
+export TFJS_DDP_DATA_DIR="$data"
+runs="$work/runs"
+
+# train-run NAME TIMEOUT ARGS...: a training run whose summary.json goes into the log.
+train_run() {
+  local name=$1 limit=$2
+  shift 2
+  # TRAIN_ENV: VAR=value words for env (unquoted on purpose: empty gives none).
+  # shellcheck disable=SC2086
+  step "$name" "$limit" env ${TRAIN_ENV:-} "$cli" train --backend webgpu --workers 1 --data-dir "$data" --run-dir "$runs/$name" "$@"
+  local rc=$?
+  say "$name: summary.json"
+  cat "$runs/$name/summary.json" >>"$log" 2>&1
+  grep -h '"oom\|out of memory' "$runs/$name"/*.log 2>/dev/null | head -20 >>"$log"
+  return $rc
+}
+
+step info 45 "$cli" info --backend webgpu --data-dir "$data"
+step info-json 30 "$cli" info --backend webgpu --data-dir "$data" --json
+
+if [ $smoke -eq 1 ]; then
+  step bench-webgpu-b8 120 "$bench" --backend webgpu --size 32 --batch 8 --steps 2 --warmup 1
+  note torch-anchor skipped "smoke mode"
+  # The end-of-run evaluation of all 10,000 test images takes minutes on lavapipe: the training runs
+  # read the first 64 train and 16 test images of the real files (info above checked all of them).
+  small="$work/data-small"
+  mkdir -p "$small"
+  "$work/node" -e '
+    const fs = require("fs"), zlib = require("zlib"), path = require("path");
+    const [src, dst] = process.argv.slice(1);
+    for (const [f, n] of [["train-images-idx3-ubyte", 64], ["train-labels-idx1-ubyte", 64], ["t10k-images-idx3-ubyte", 16], ["t10k-labels-idx1-ubyte", 16]]) {
+      const p = path.join(src, f);
+      const b = fs.existsSync(p) ? fs.readFileSync(p) : zlib.gunzipSync(fs.readFileSync(p + ".gz"));
+      const header = 4 + 4 * b[3], per = b[3] === 3 ? 28 * 28 : 1;
+      const out = Buffer.from(b.subarray(0, header + n * per));
+      out.writeUInt32BE(n, 4);
+      fs.writeFileSync(path.join(dst, f), out);
+    }' "$data" "$small" >>"$log" 2>&1
+  data=$small
+  train_run train 240 --resize 32 --batch-size 8 --micro-batch 8 --max-steps 2 --memory-budget 512MiB --verify-data false
+  # No real GPU OOM on lavapipe (host memory): an injected one takes the same back-off path.
+  TRAIN_ENV=TFJS_DDP_INJECT_GPU_OOM=0:1 train_run oom 240 --resize 32 --batch-size 16 --micro-batch 16 --max-steps 2 --memory-budget 512MiB --verify-data false
+else
+  step bench-webgpu-b64 60 "$bench" --backend webgpu --size 96 --batch 64 --steps 4 --warmup 2
+  step bench-webgpu-b256 75 "$bench" --backend webgpu --size 96 --batch 256 --steps 3 --warmup 1
+  if [ -f "$here/torch_densenet.py" ] && python3 -c 'import torch; assert torch.cuda.is_available()' >>"$log" 2>&1; then
+    step torch-cuda-b64 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 64 20 96 1 cuda
+    step torch-cuda-b256 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 256 20 96 1 cuda
+  else
+    note torch-anchor skipped "no torch_densenet.py in the bundle, or python3 has no CUDA torch"
+  fi
+  train_run train 75 --resize 96 --batch-size 256 --micro-batch 64 --max-steps 8
+  # A real OOM: ~24 MiB/sample at 96×96 (docs/benchmarks.md) × 6144 ≈ 147 GiB > the H200's 139 GiB,
+  # while the largest tensor (6144×64×48×48 floats, 3.4 GiB) stays under a 4 GiB binding. The
+  # back-off must halve the micro-batch until a step fits, and the run must complete.
+  train_run oom 120 --resize 96 --batch-size 6144 --micro-batch 6144 --max-steps 2 --step-timeout 100
+fi
