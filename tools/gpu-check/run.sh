@@ -184,7 +184,9 @@ else
   fi
   train_run train 75 --resize 96 --batch-size 256 --micro-batch 64 --max-steps 8
   # A real OOM: ~24 MiB/sample at 96×96 (docs/benchmarks.md) × 6144 ≈ 147 GiB > the H200's 139 GiB,
-  # while the largest tensor (6144×64×48×48 floats, 3.4 GiB) stays under a 4 GiB binding. The
-  # back-off must halve the micro-batch until a step fits, and the run must complete.
+  # while the largest tensor (6144×64×48×48 floats, 3.4 GiB) fits a 4 GiB binding; where the adapter
+  # binds less (info prints maxStorageBufferBindingSize) Dawn's validation error is classified as an
+  # OOM too. The back-off must halve the micro-batch until a step fits, and the run must complete
+  # (collect.mjs fails the step otherwise).
   train_run oom 120 --resize 96 --batch-size 6144 --micro-batch 6144 --max-steps 2 --step-timeout 100
 fi
