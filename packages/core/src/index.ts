@@ -17,3 +17,5 @@ export * from './prng';
 export * from './memory/bytes';
 export * from './memory/batch-search';
 export * from './fs/socket-dir';
+export * from './security/run-key';
+export * from './security/listen-policy';
