@@ -1,12 +1,13 @@
 // Multi-node mode with real network separation: the coordinator listens on a bridge in this
 // namespace, and each worker runs in its own network namespace (its own interface and address, as
 // another host would), launched the way torchrun or srun would: MASTER_ADDR, MASTER_PORT, RANK,
-// WORLD_SIZE, LOCAL_RANK. Needs root and iproute2 (installed by .ci/run); skipped otherwise.
+// WORLD_SIZE, LOCAL_RANK, and the run key in TFJS_DDP_KEY_FILE (CURVE on every socket: these are
+// not loopback addresses). Needs root and iproute2 (installed by .ci/run); skipped otherwise.
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, readJson, readJsonLines, startCli, tmp } from './support/spawn-cli';
+import { BIN, readJson, readJsonLines, runCli, startCli, tmp } from './support/spawn-cli';
 
 const canNetns = process.getuid?.() === 0 && spawnSync('ip', ['netns', 'list']).status === 0;
 const tag = `td${process.pid % 100000}`; // interface names are limited to 15 characters
@@ -21,8 +22,11 @@ function ip(...args: string[]): void {
 
 describe.runIf(canNetns)('multi-node: workers in their own network namespaces join a tcp coordinator', () => {
   let data: string;
+  let keyFile: string;
 
   beforeAll(async () => {
+    keyFile = join(tmp('key'), 'run.key');
+    expect((await runCli(['keygen', '--out', keyFile])).code).toBe(0);
     data = tmp('data');
     await writeSyntheticFashionMnist(data, { train: 120, test: 40, seed: 2 });
     ip('link', 'add', BRIDGE, 'type', 'bridge');
@@ -52,9 +56,9 @@ describe.runIf(canNetns)('multi-node: workers in their own network namespaces jo
       'coordinator', '--listen', `tcp://${SUBNET}.1:${port}`, '--world-size', '2',
       '--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm',
       '--batch-size', '20', '--epochs', '1', '--max-steps', '3', '--join-timeout', '120', '--run-dir', runDir,
-    ]);
+    ], { TFJS_DDP_KEY_FILE: keyFile });
     const workers = [1, 0].map((rank) =>
-      spawnWorker(nsName(rank + 1), { MASTER_ADDR: `${SUBNET}.1`, MASTER_PORT: String(port), RANK: String(rank), WORLD_SIZE: '2', LOCAL_RANK: '0' }),
+      spawnWorker(nsName(rank + 1), { MASTER_ADDR: `${SUBNET}.1`, MASTER_PORT: String(port), RANK: String(rank), WORLD_SIZE: '2', LOCAL_RANK: '0', TFJS_DDP_KEY_FILE: keyFile }),
     );
     const c = await coordinator.exit;
     const w = await Promise.all(workers);
@@ -63,6 +67,8 @@ describe.runIf(canNetns)('multi-node: workers in their own network namespaces jo
     expect(w.map((x) => x.code)).toEqual([0, 0]);
     const summary = readJson(join(runDir, 'summary.json'));
     expect(summary['workers']).toBe(2);
+    expect(summary['security']).toBe('curve');
+    expect(summary['rejected_connections']).toBe(0);
     const sums = summary['weights_checksum_per_rank'] as string[];
     expect(sums[0]).toBe(sums[1]);
     const rendezvous = readJsonLines(join(runDir, 'train.log')).find((l) => l['msg'] === 'rendezvous done')!;

@@ -20,6 +20,7 @@ import { LocalWorkers, RemoteWorkerGroup, type LoopLogger, type RunDir } from '@
 import { loadFashionMnist } from '@tfjs-ddp/data';
 import { InProcessGroup, createEngine, selectBackend } from '@tfjs-ddp/worker';
 import type { Logger } from 'pino';
+import type { ResolvedSecurity } from './security';
 import { CLI_VERSION } from './version';
 
 export const CLI_BIN = fileURLToPath(new URL('../bin/tfjs-ddp.js', import.meta.url));
@@ -172,6 +173,9 @@ export async function startLocalProcesses(
         RANK: String(i),
         LOCAL_RANK: String(i),
         WORLD_SIZE: String(count),
+        // Local workers talk over ipc:// to a coordinator without CURVE: a key file in the shell's
+        // environment (meant for multi-node runs) must not make them expect one.
+        TFJS_DDP_KEY_FILE: '',
         ...(gpus !== null ? gpuEnv(gpus[i % gpus.length]!) : {}),
       }),
       logDir: runDir.path,
@@ -223,12 +227,13 @@ export async function startListening(
   listen: string,
   worldSize: number,
   log: LoopLogger,
+  security: ResolvedSecurity,
 ): Promise<StartedGroup> {
   if (!/^tcp:\/\/.+:\d+$/.test(listen))
     throw new DdpError('E_CONFIG', `--listen ${listen} is not tcp://HOST:PORT`);
-  const transport = new ZmqTransport();
+  const transport = new ZmqTransport(security.curve ? { curve: security.curve } : {});
   const server = await transport.server(listen);
-  log.info({ listen: server.address, worldSize }, 'waiting for workers');
+  log.info({ listen: server.address, worldSize, security: security.mode }, 'waiting for workers');
   try {
     const group = await RemoteWorkerGroup.rendezvous({
       server,
@@ -240,6 +245,7 @@ export async function startListening(
       stepTimeoutMs: config.stepTimeout * 1000,
       checksumEvery: 50,
       shareGpu: config.shareGpu,
+      security: { mode: security.mode, rejectedConnections: () => transport.rejectedConnections() },
     });
     return {
       group,

@@ -14,6 +14,7 @@ import {
   type SaveRequest,
   type Server,
   type StepOutcome,
+  type SecurityReport,
   type StepPlan,
   type TrainingState,
   type WorkerDescription,
@@ -44,6 +45,8 @@ export interface RemoteGroupOptions {
   respawn?: (rank: number) => Promise<void>;
   /** Allow several ranks of one host on one GPU adapter (--share-gpu). */
   shareGpu?: boolean;
+  /** How the sockets are secured, and the coordinator's own count of refused connections. */
+  security?: { mode: SecurityReport['security']; rejectedConnections: () => number };
 }
 
 type Reply = { rank: number; msg: WorkerToCoordinator; binary: Uint8Array[] };
@@ -61,6 +64,10 @@ export class RemoteWorkerGroup implements WorkerGroup {
   private addresses: string[] = [];
   /** Pids of processes replaced on purpose: their exit is not a failure. */
   private readonly retired = new Set<number>();
+  /** Messages dropped because no rank sent them, or they did not decode before ranks were known. */
+  private rejectedFrames = 0;
+  /** Each rank's count of refused connections, from its last checksum-done. */
+  private rejectedByRank: (number | null)[] = [];
 
   private constructor(private readonly o: RemoteGroupOptions) {}
 
@@ -110,7 +117,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
       if (m === null) continue;
       const rank = this.rankOf.get(m.peer);
       if (rank === undefined) {
-        this.o.log.warn({ peer: m.peer }, 'message from an unknown peer ignored');
+        this.rejectedFrames++;
+        this.o.log.warn({ peer: m.peer, rejectedFrames: this.rejectedFrames }, 'message from an unknown peer ignored');
         continue;
       }
       try {
@@ -123,6 +131,23 @@ export class RemoteWorkerGroup implements WorkerGroup {
   }
 
   private readonly rankOf = new Map<string, number>();
+
+  /**
+   * A message from a peer that has no rank yet. Bytes that are not a tfjs-ddp control message at all
+   * (a port scanner, a stray client: possible where the control plane runs without CURVE) are
+   * dropped and counted instead of failing the rendezvous; a tfjs-ddp message of another protocol
+   * version still fails it, naming the versions.
+   */
+  private decodeJoin(m: { peer: string; frames: Uint8Array[] }): WorkerToCoordinator | null {
+    try {
+      return decodeControl<WorkerToCoordinator>(m.frames).msg;
+    } catch (e) {
+      if (!isDdpError(e, 'E_PROTOCOL') || /protocol version/.test(e.message)) throw e;
+      this.rejectedFrames++;
+      this.o.log.warn({ peer: m.peer, reason: e.message, rejectedFrames: this.rejectedFrames }, 'message that is not tfjs-ddp ignored');
+      return null;
+    }
+  }
 
   /** One short receive (so failures reported meanwhile are seen promptly); null when nothing came. */
   private async poll(leftMs: number): Promise<{ peer: string; frames: Uint8Array[] } | null> {
@@ -149,7 +174,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
       if (left <= 0) this.fail({ kind: 'timeout', missingRanks: Array.from({ length: worldSize - joins.length }, (_, k) => joins.length + k), waitedMs: rendezvousTimeoutMs });
       const m = await this.poll(left);
       if (m === null) continue;
-      const { msg } = decodeControl<WorkerToCoordinator>(m.frames);
+      const msg = this.decodeJoin(m);
+      if (msg === null) continue;
       if (msg.type !== 'join') this.fail({ kind: 'protocol', rank: null, message: `sent ${msg.type} before joining` });
       if (msg.version !== this.o.version) {
         this.fail({ kind: 'protocol', rank: null, message: `worker pid ${msg.pid} on ${msg.host} runs tfjs-ddp ${msg.version}, the coordinator ${this.o.version}` });
@@ -298,7 +324,22 @@ export class RemoteWorkerGroup implements WorkerGroup {
   async checksums(): Promise<string[]> {
     for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'checksum' });
     const replies = await this.collect('checksum-done', this.descriptions.map((d) => d.rank), this.o.stepTimeoutMs);
-    return this.descriptions.map((d) => (replies.get(d.rank)!.msg as Extract<WorkerToCoordinator, { type: 'checksum-done' }>).checksum);
+    const done = this.descriptions.map((d) => replies.get(d.rank)!.msg as Extract<WorkerToCoordinator, { type: 'checksum-done' }>);
+    this.rejectedByRank = done.map((m) => (typeof m.rejectedConnections === 'number' ? m.rejectedConnections : null));
+    return done.map((m) => m.checksum);
+  }
+
+  security(): SecurityReport {
+    const mode = this.o.security?.mode ?? 'loopback';
+    const own = mode === 'curve' ? (this.o.security?.rejectedConnections() ?? 0) : null;
+    const perProcess: SecurityReport['rejected_connections_per_process'] = [{ role: 'coordinator', rank: null, connections: own }, ...this.rejectedByRank.map((connections, rank) => ({ role: 'worker' as const, rank, connections }))];
+    const counted = perProcess.flatMap((p) => (p.connections === null ? [] : [p.connections]));
+    return {
+      security: mode,
+      rejected_connections: mode === 'curve' ? counted.reduce((a, b) => a + b, 0) : null,
+      rejected_frames: this.rejectedFrames,
+      rejected_connections_per_process: perProcess,
+    };
   }
 
   async save(req: SaveRequest): Promise<string[]> {

@@ -286,6 +286,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     stop_reason: stopped,
     weights_checksum_per_rank: checksums,
     model_files: files,
+    ...group.security?.(),
   };
   runDir.writeSummary(summary);
   return summary;

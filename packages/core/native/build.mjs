@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const source = join(here, 'zmq_ring.cc');
+const headers = [join(here, 'zmq_guard.h')];
 const output = join(here, 'build', 'zmq_ring.node');
 // TFJS_DDP_NATIVE=1 (set by .ci/run): the build is required even when called with --optional.
 const optional = process.argv.includes('--optional') && process.env.TFJS_DDP_NATIVE !== '1';
@@ -28,7 +29,8 @@ function giveUp(why) {
 }
 
 if (process.env.TFJS_DDP_NATIVE === '0') giveUp('TFJS_DDP_NATIVE=0');
-if (!force && existsSync(output) && statSync(output).mtimeMs >= statSync(source).mtimeMs) process.exit(0);
+const newestSource = Math.max(...[source, ...headers].map((f) => statSync(f).mtimeMs));
+if (!force && existsSync(output) && statSync(output).mtimeMs >= newestSource) process.exit(0);
 
 const nodeDir = process.env.npm_config_nodedir || join(dirname(process.execPath), '..');
 const include = join(nodeDir, 'include', 'node');

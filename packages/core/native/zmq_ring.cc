@@ -26,12 +26,15 @@
 #include <string>
 #include <vector>
 
+#include "zmq_guard.h"
+
 namespace {
 
 constexpr int kSliceMs = 50;
 constexpr size_t kHeaderBytes = 25;
 void* g_ctx = nullptr;
 std::atomic<int> g_open{0};
+guard::Guard* g_guard = nullptr;  // started by the first CURVE socket (main thread only)
 
 int64_t nowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -68,6 +71,7 @@ struct Sock {
   std::atomic<bool> closing{false};
   bool closed = false;  // under m
   std::string endpoint;
+  std::shared_ptr<guard::Counters> counters;  // bound CURVE sockets: what the guard counted
 };
 
 struct Failure {
@@ -550,22 +554,74 @@ void throwZmq(napi_env env, const char* what, const std::string& address) {
   napi_throw(env, err);
 }
 
-// open(type 'pull'|'push', address, hwm, lingerMs, sockbuf) → { handle, endpoint }: a PULL socket
-// bound to address (tcp port 0 → an ephemeral one) or a PUSH socket connected to it.
+void throwConfig(napi_env env, const std::string& msg) {
+  napi_value err;
+  napi_create_error(env, makeString(env, "E_CONFIG"), makeString(env, msg), &err);
+  napi_set_named_property(env, err, "code", makeString(env, "E_CONFIG"));
+  napi_throw(env, err);
+}
+
+// CURVE with the run key (docs/multi-node.md, "Security"): a PULL binds as the CURVE server (ZAP
+// domain "tfjs-ddp", checked by the guard), a PUSH connects as a client holding the same key pair.
+// False with a JavaScript exception pending when the key is malformed or the guard cannot start.
+bool applyCurve(napi_env env, void* s, bool pull, const std::string& pub, const std::string& sec) {
+  uint8_t raw[32];
+  if (pub.size() != 40 || sec.size() != 40 || zmq_z85_decode(raw, pub.c_str()) == nullptr) {
+    throwConfig(env, "CURVE keys must be 40 characters of Z85");
+    return false;
+  }
+  if (g_guard == nullptr) {
+    auto* g = new guard::Guard();
+    if (!g->start(g_ctx, raw)) {
+      delete g;
+      throwZmq(env, "bind", "inproc://zeromq.zap.01 (the native ZAP handler)");
+      return false;
+    }
+    g_guard = g;
+  } else if (!g_guard->allows(raw)) {
+    throwConfig(env, "the native data plane serves one run key per process, and was given another");
+    return false;
+  }
+  int one = 1;
+  if (pull) {
+    zmq_setsockopt(s, ZMQ_CURVE_SERVER, &one, sizeof one);
+    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec.c_str(), 40);
+    zmq_setsockopt(s, ZMQ_ZAP_DOMAIN, "tfjs-ddp", 8);
+  } else {
+    zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, pub.c_str(), 40);
+    zmq_setsockopt(s, ZMQ_CURVE_PUBLICKEY, pub.c_str(), 40);
+    zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec.c_str(), 40);
+  }
+  return true;
+}
+
+// open(type 'pull'|'push', address, hwm, lingerMs, sockbuf, publicKey, secretKey) → { handle,
+// endpoint }: a PULL socket bound to address (tcp port 0 → an ephemeral one) or a PUSH socket
+// connected to it; with CURVE when the keys are not empty.
 napi_value Open(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!getArgs(env, info, 5, argv)) return nullptr;
+  napi_value argv[7];
+  if (!getArgs(env, info, 7, argv)) return nullptr;
   const bool pull = getString(env, argv[0]) == "pull";
   std::string address = getString(env, argv[1]);
   const int hwm = static_cast<int>(getInt(env, argv[2]));
   const int linger = static_cast<int>(getInt(env, argv[3]));
   const int sockbuf = static_cast<int>(getInt(env, argv[4]));
+  const std::string pub = getString(env, argv[5]);
+  const std::string sec = getString(env, argv[6]);
   if (g_ctx == nullptr) g_ctx = zmq_ctx_new();
   void* s = zmq_socket(g_ctx, pull ? ZMQ_PULL : ZMQ_PUSH);
   if (s == nullptr) return throwZmq(env, "zmq_socket", address), nullptr;
   zmq_setsockopt(s, pull ? ZMQ_RCVHWM : ZMQ_SNDHWM, &hwm, sizeof hwm);
   zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
   zmq_setsockopt(s, pull ? ZMQ_RCVBUF : ZMQ_SNDBUF, &sockbuf, sizeof sockbuf);
+  std::shared_ptr<guard::Counters> counters;
+  if (!pub.empty()) {
+    if (!applyCurve(env, s, pull, pub, sec)) {
+      zmq_close(s);
+      return nullptr;
+    }
+    if (pull) counters = g_guard->watch(s);
+  }
   std::string spelled = address;
   if (pull && spelled.rfind("tcp://", 0) == 0 && spelled.size() > 2 &&
       spelled.compare(spelled.size() - 2, 2, ":0") == 0) {
@@ -579,6 +635,7 @@ napi_value Open(napi_env env, napi_callback_info info) {
   }
   auto* sock = new Sock();
   sock->s = s;
+  sock->counters = counters;
   g_open.fetch_add(1);
   if (pull) {
     char ep[1024];
@@ -692,6 +749,18 @@ napi_value AllReduce(napi_env env, napi_callback_info info) {
   return start(env, op, "tfjs-ddp:all-reduce");
 }
 
+// rejected(handle) → number: connections this bound CURVE socket accepted that never passed the
+// handshake (wrong key, no key, not ZeroMQ at all); 0 for other sockets.
+napi_value Rejected(napi_env env, napi_callback_info info) {
+  napi_value argv[1];
+  if (!getArgs(env, info, 1, argv)) return nullptr;
+  Sock* sock = getSock(env, argv[0]);
+  if (sock == nullptr) return nullptr;
+  napi_value v;
+  napi_create_double(env, sock->counters ? static_cast<double>(sock->counters->rejected()) : 0, &v);
+  return v;
+}
+
 // Large received messages are malloc'd by libzmq's I/O thread and freed once used. glibc's defaults
 // serve blocks over 128 KiB (raised dynamically up to 32 MiB) with fresh mmap()s and return freed heap
 // memory above 128 KiB to the kernel, so every chunk would arrive in new, zero-filled pages; keeping
@@ -707,6 +776,7 @@ void tuneMalloc() {
 // At exit: terminating the context flushes what closed sockets still queue (their linger) — but
 // would wait forever on a socket left open, so it is skipped then.
 void cleanup(void*) {
+  if (g_guard != nullptr) g_guard->stop();  // closes the guard's sockets, or the term would wait
   if (g_ctx != nullptr && g_open.load() == 0) zmq_ctx_term(g_ctx);
 }
 
@@ -719,6 +789,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"send", nullptr, Send, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"close", nullptr, Close, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"allReduce", nullptr, AllReduce, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"rejected", nullptr, Rejected, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   int major, minor, patch;

@@ -19,3 +19,5 @@ export * from './memory/batch-search';
 export * from './fs/socket-dir';
 export * from './checkpoint/manifest';
 export * from './checkpoint/training-state';
+export * from './security/run-key';
+export * from './security/listen-policy';

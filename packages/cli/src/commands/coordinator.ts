@@ -4,11 +4,13 @@
 import { DdpError } from '@tfjs-ddp/core';
 import { defineCommand, type OptionSpec } from '../command';
 import { startListening } from '../groups';
+import { SECURITY_OPTIONS, resolveSecurity } from '../security';
 import { TRAIN_OPTIONS, configFromValues, runTraining } from './train';
 
 const options: Record<string, OptionSpec> = {
   listen: { type: 'string', valueName: 'tcp://HOST:PORT', description: 'address to listen on (default tcp://$MASTER_ADDR:$MASTER_PORT)' },
   'world-size': { type: 'string', valueName: 'W', description: 'number of workers to wait for (default $WORLD_SIZE, then $SLURM_NTASKS)' },
+  ...SECURITY_OPTIONS,
   ...TRAIN_OPTIONS,
 };
 
@@ -19,6 +21,8 @@ export const coordinatorCommand = defineCommand({
     'Listens on --listen for --world-size workers started elsewhere with `tfjs-ddp worker --join`,',
     'assigns ranks (RANK / SLURM_PROCID when the workers have them), checks that they built the same',
     'model from the same data, and trains with the same settings and outputs as `tfjs-ddp train`.',
+    'A non-loopback --listen address needs the run key (--key-file, TFJS_DDP_KEY_FILE; made by',
+    '`tfjs-ddp keygen`) or an explicit --insecure.',
   ].join('\n'),
   options,
   async run(values, io) {
@@ -31,6 +35,12 @@ export const coordinatorCommand = defineCommand({
     if (ws === undefined || !Number.isInteger(worldSize) || worldSize < 1) {
       throw new DdpError('E_USAGE', `--world-size must be a positive integer, got ${JSON.stringify(ws ?? null)}`, 'pass --world-size W or set WORLD_SIZE');
     }
-    return runTraining({ ...config, workers: worldSize }, sources, io, (_runDir, log) => startListening(config, listen, worldSize, log));
+    // Before the run directory exists: a refused address is a configuration error, exit 2, no files.
+    const security = resolveSecurity(values, env, [listen]);
+    for (const w of security.warnings) io.stderr.write(`tfjs-ddp: warning: ${w}\n`);
+    return runTraining({ ...config, workers: worldSize }, sources, io, (_runDir, log) => {
+      for (const w of security.warnings) log.warn({ security: security.mode }, w);
+      return startListening(config, listen, worldSize, log, security);
+    });
   },
 });

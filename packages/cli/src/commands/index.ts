@@ -6,7 +6,8 @@ import { coordinatorCommand } from './coordinator';
 import { evalCommand } from './eval';
 import { findBatchCommand } from './find-batch';
 import { infoCommand } from './info';
+import { keygenCommand } from './keygen';
 import { trainCommand } from './train';
 import { workerCommand } from './worker';
 
-export const COMMANDS: readonly CommandEntry[] = [trainCommand, coordinatorCommand, workerCommand, findBatchCommand, evalCommand, infoCommand];
+export const COMMANDS: readonly CommandEntry[] = [trainCommand, coordinatorCommand, workerCommand, keygenCommand, findBatchCommand, evalCommand, infoCommand];

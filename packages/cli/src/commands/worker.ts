@@ -7,6 +7,7 @@ import { ZmqTransport } from '@tfjs-ddp/core/zmq';
 import { runWorkerProcess } from '@tfjs-ddp/worker';
 import { pino } from 'pino';
 import { defineCommand } from '../command';
+import { SECURITY_OPTIONS, resolveSecurity } from '../security';
 import { CLI_VERSION } from '../version';
 
 function intOrNull(v: string | undefined): number | null {
@@ -21,18 +22,22 @@ export const workerCommand = defineCommand({
     'settings, trains its share of every batch and all-reduces gradients with its ring neighbours.',
     'Rank: $RANK or $SLURM_PROCID if set (else the coordinator assigns one); local rank: $LOCAL_RANK',
     'or $SLURM_LOCALID. Its data plane listens on the interface that reaches the coordinator, on an',
-    'ephemeral port, unless --data-address says otherwise.',
+    'ephemeral port, unless --data-address says otherwise. Joining a non-loopback address needs the',
+    'run key (--key-file, TFJS_DDP_KEY_FILE: the same file as the coordinator\'s) or --insecure.',
   ].join('\n'),
   options: {
     join: { type: 'string', valueName: 'ADDRESS', description: 'coordinator address, tcp://HOST:PORT or ipc://PATH' },
     'data-dir': { type: 'string', valueName: 'DIR', description: "this host's Fashion-MNIST directory (default: the coordinator's setting)" },
     'data-address': { type: 'string', valueName: 'ADDRESS', description: 'where this worker receives ring traffic (tcp://HOST:PORT, port 0 = any)' },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'log level on stderr', choices: LOG_LEVELS, default: 'info' },
+    ...SECURITY_OPTIONS,
   },
   async run(values, io) {
     const env = io.env;
     const join = values.join ?? (env['MASTER_ADDR'] && env['MASTER_PORT'] ? `tcp://${env['MASTER_ADDR']}:${env['MASTER_PORT']}` : undefined);
     if (join === undefined) throw new DdpError('E_USAGE', 'no coordinator address', 'pass --join ADDRESS or set MASTER_ADDR and MASTER_PORT');
+    // Its ring inbox listens where it reaches the coordinator: a non-loopback --join means a non-loopback inbox.
+    const security = resolveSecurity(values, env, [join, ...(values['data-address'] !== undefined ? [values['data-address']] : [])], 'join');
     const log = pino({ level: values['log-level'], base: { role: 'worker', pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
     const orphaned = () => {
       log.error('the coordinator process is gone; exiting');
@@ -44,9 +49,11 @@ export const workerCommand = defineCommand({
       process.on('SIGINT', () => log.info('SIGINT ignored: the coordinator stops this worker'));
       process.on('disconnect', orphaned);
     }
+    for (const w of security.warnings) log.warn({ security: security.mode }, w);
     await runWorkerProcess({
       join,
-      transport: new ZmqTransport(),
+      transport: new ZmqTransport(security.curve ? { curve: security.curve } : {}),
+      secured: security.mode === 'curve',
       version: CLI_VERSION,
       log,
       requestedRank: intOrNull(env['RANK'] ?? env['SLURM_PROCID']),

@@ -34,7 +34,8 @@ export type WorkerToCoordinator =
   | { type: 'ready' }
   | { type: 'step-done'; step: number; lossSum: number; correct: number; count: number; timings: RankTimings; checksum: string | null; aborted: boolean; oom: OomReport | null }
   | ({ type: 'eval-done' } & EvalOutcome)
-  | { type: 'checksum-done'; checksum: string }
+  /** rejectedConnections: connections to this worker's ring inbox that never passed the CURVE handshake (absent without CURVE). */
+  | { type: 'checksum-done'; checksum: string; rejectedConnections?: number }
   /** Followed by one binary frame per file, in the order of `names` (rank 0 only; others send names: []). */
   | { type: 'saved'; names: string[] }
   | { type: 'error'; code: string; message: string; step: number | null }

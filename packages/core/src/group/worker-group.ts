@@ -113,6 +113,19 @@ export interface SaveRequest {
   meta: Record<string, unknown>;
 }
 
+/**
+ * What summary.json says about the run's security (docs/multi-node.md, "Security"): CURVE with the
+ * run key, --insecure, or loopback only; connections that never passed the handshake (a peer
+ * without the key), counted per process while CURVE is on; and messages that reached the
+ * coordinator and were dropped (an unknown peer, or frames that do not decode).
+ */
+export interface SecurityReport {
+  security: 'curve' | 'insecure' | 'loopback';
+  rejected_connections: number | null;
+  rejected_frames: number;
+  rejected_connections_per_process: { role: 'coordinator' | 'worker'; rank: number | null; connections: number | null }[];
+}
+
 export interface WorkerGroup {
   readonly worldSize: number;
   /** Every rank's description, by rank. */
@@ -123,6 +136,8 @@ export interface WorkerGroup {
   evaluate(): Promise<EvalOutcome>;
   /** Every rank's weight checksum, by rank (equal unless the ranks diverged). */
   checksums(): Promise<string[]>;
+  /** The run's security figures (groups whose workers talk over sockets); read after checksums(). */
+  security?(): SecurityReport;
   /** Writes the model (BatchNorm statistics averaged across ranks first) and optimizer state. */
   save(req: SaveRequest): Promise<string[]>;
   /**

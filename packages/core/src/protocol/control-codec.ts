@@ -17,13 +17,21 @@ export interface DecodedControl<T extends ControlMessage> {
   binary: Uint8Array[];
 }
 
+/**
+ * Largest frame 0 (the JSON part) a control message may have: 1 MiB, far above the largest real
+ * one (a `hello` with its description, a few KB), so a hostile or broken peer cannot make the
+ * decoder parse megabytes. Binary frames (model files, state) are not limited here.
+ */
+export const MAX_CONTROL_JSON_BYTES = 1 << 20;
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /**
  * Frames for a control message: JSON `{v: PROTOCOL_VERSION, ...message}`, then `binary` as byte views
  * (not copied here: the transport copies on send).
- * @throws DdpError E_PROTOCOL when the message has no string `type` or cannot be serialised
+ * @throws DdpError E_PROTOCOL when the message has no string `type`, cannot be serialised or its JSON
+ *   exceeds MAX_CONTROL_JSON_BYTES
  */
 export function encodeControl<T extends ControlMessage>(
   message: T,
@@ -48,14 +56,22 @@ export function encodeControl<T extends ControlMessage>(
       { cause: e },
     );
   }
-  return [encoder.encode(json), ...binary.map(bytesOf)];
+  const head = encoder.encode(json);
+  if (head.byteLength > MAX_CONTROL_JSON_BYTES) {
+    throw new DdpError(
+      'E_PROTOCOL',
+      `control message '${message.type}' is ${head.byteLength} bytes of JSON, more than the ${MAX_CONTROL_JSON_BYTES} a receiver accepts`,
+      'this is a bug in the sender: large data belongs in binary frames',
+    );
+  }
+  return [head, ...binary.map(bytesOf)];
 }
 
 /**
  * Parses and checks a control message.
  * @param expectedTypes the types the receiver handles in its current state; omitted: any string type
  *   (the caller then switches on `msg.type` and must reject the ones it does not handle)
- * @throws DdpError E_PROTOCOL on no frames, invalid UTF-8 or JSON, a non-object, another protocol
+ * @throws DdpError E_PROTOCOL on no frames, a frame 0 over MAX_CONTROL_JSON_BYTES, invalid UTF-8 or JSON, a non-object, another protocol
  *   version ("run the same tfjs-ddp version on every host") or a type not in `expectedTypes`
  */
 export function decodeControl<T extends ControlMessage = ControlMessage>(
@@ -67,6 +83,13 @@ export function decodeControl<T extends ControlMessage = ControlMessage>(
     throw new DdpError(
       'E_PROTOCOL',
       'control message has no frames',
+      'a process that is not part of this job is talking to this address',
+    );
+  }
+  if (head.byteLength > MAX_CONTROL_JSON_BYTES) {
+    throw new DdpError(
+      'E_PROTOCOL',
+      `control message frame 0 is ${head.byteLength} bytes, more than the ${MAX_CONTROL_JSON_BYTES} allowed`,
       'a process that is not part of this job is talking to this address',
     );
   }
@@ -84,12 +107,12 @@ export function decodeControl<T extends ControlMessage = ControlMessage>(
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw new DdpError(
       'E_PROTOCOL',
-      `control message is ${JSON.stringify(parsed)}, expected an object`,
+      `control message is ${describe(parsed)}, expected an object`,
       'the sender is broken or runs another version',
     );
   }
   const msg = parsed as Record<string, unknown>;
-  checkProtocolVersion(msg['v'], `control message '${String(msg['type'])}'`);
+  checkProtocolVersion(msg['v'], `control message ${describe(msg['type'])}`);
   const type = msg['type'];
   if (
     typeof type !== 'string' ||
@@ -98,9 +121,23 @@ export function decodeControl<T extends ControlMessage = ControlMessage>(
     const wanted = expectedTypes ? `one of ${expectedTypes.map((t) => `'${t}'`).join(', ')}` : 'a string';
     throw new DdpError(
       'E_PROTOCOL',
-      `control message type is ${JSON.stringify(type)}, expected ${wanted}`,
+      `control message type is ${describe(type)}, expected ${wanted}`,
       'the peers are out of step; restart the job',
     );
   }
   return { msg: msg as unknown as T & { v: number }, binary };
+}
+
+/**
+ * A short, safe rendering of a value a peer sent, for error messages: never more than 64 characters,
+ * and never JSON.stringify or String() on a structure (deep nesting overflows the stack; an object
+ * with a `toString` field makes String() throw). Found by decoders.fuzz.spec.ts.
+ */
+function describe(v: unknown): string {
+  if (Array.isArray(v)) return `an array of ${v.length}`;
+  if (v === null || typeof v !== 'object') {
+    const s = JSON.stringify(v) ?? 'undefined';
+    return s.length > 64 ? `${s.slice(0, 61)}...` : s;
+  }
+  return 'an object';
 }

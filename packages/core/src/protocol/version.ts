@@ -14,7 +14,7 @@ export function checkProtocolVersion(got: unknown, what: string): void {
   if (got !== PROTOCOL_VERSION) {
     throw new DdpError(
       'E_PROTOCOL',
-      `${what} has protocol version ${String(got)}, this process speaks version ${PROTOCOL_VERSION}`,
+      `${what} has protocol version ${typeof got === 'object' && got !== null ? 'an object' : String(got)}, this process speaks version ${PROTOCOL_VERSION}`,
       'run the same tfjs-ddp version on every host',
     );
   }

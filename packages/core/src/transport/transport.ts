@@ -71,4 +71,9 @@ export interface Transport {
   outbox(address: string): Promise<Outbox>;
   server(address: string): Promise<Server>;
   client(address: string): Promise<Client>;
+  /**
+   * Connections to this transport's bound sockets that never passed the security handshake (a peer
+   * without the run key); absent where the transport has no such notion (in-process).
+   */
+  rejectedConnections?(): number;
 }

@@ -37,6 +37,8 @@ export interface WorkerProcessArgs {
   dataDir?: string | null;
   dataAddress?: string | null;
   env?: Record<string, string | undefined>;
+  /** Whether the transport uses CURVE (then the count of rejected connections is reported). */
+  secured?: boolean;
   /** How long to wait for the coordinator's next request before giving up. */
   idleTimeoutMs?: number;
 }
@@ -132,7 +134,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         log.info('continuing from the state of another rank');
         await send({ type: 'state-loaded', checksum: await engine.weightsChecksum() });
       } else if (msg.type === 'checksum') {
-        await send({ type: 'checksum-done', checksum: await engine.weightsChecksum() });
+        const rejected = a.transport.rejectedConnections?.();
+        await send({ type: 'checksum-done', checksum: await engine.weightsChecksum(), ...(rejected !== undefined && a.secured === true ? { rejectedConnections: rejected } : {}) });
       } else if (msg.type === 'save') {
         await syncBatchNorm(engine, ring, settings, ++bnSyncs);
         if (rank === 0) {

@@ -7,6 +7,7 @@
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import { DdpError } from '../../errors';
+import type { RunKey } from '../../security/run-key';
 import { PROTOCOL_VERSION } from '../../protocol/version';
 import type { Frames, Inbox, Outbox, RingCall } from '../transport';
 import { RingFailure, checkTimeout, closedError, recvTimeoutError } from '../transport-errors';
@@ -24,10 +25,14 @@ interface Binding {
     hwm: number,
     lingerMs: number,
     sockbuf: number,
+    publicKey: string,
+    secretKey: string,
   ): {
     handle: Handle;
     endpoint: string;
   };
+  /** Connections a bound CURVE socket accepted that never passed the handshake (native/zmq_guard.h). */
+  rejected(handle: Handle): number;
   recv(handle: Handle, timeoutMs: number): Promise<Buffer[]>;
   send(handle: Handle, frames: Uint8Array[]): Promise<void>;
   close(handle: Handle): Promise<void>;
@@ -160,8 +165,9 @@ class NativeSocket {
 
 function open(binding: Binding, type: 'pull' | 'push', address: string, o: NativeSocketOptions) {
   try {
-    return binding.open(type, address, o.hwm, o.lingerMs, o.sockbuf);
+    return binding.open(type, address, o.hwm, o.lingerMs, o.sockbuf, o.curve?.publicKey ?? '', o.curve?.secretKey ?? '');
   } catch (e) {
+    if ((e as NativeError).code === 'E_CONFIG') throw new DdpError('E_CONFIG', `native data plane, ${address}: ${(e as Error).message}`, 'give the process one valid key file');
     const code = errnoName((e as NativeError).errno) ?? (e as NativeError).message;
     throw mapZmqAddressError(
       Object.assign(new Error((e as Error).message), { code }),
@@ -175,16 +181,22 @@ export interface NativeSocketOptions {
   hwm: number;
   lingerMs: number;
   sockbuf: number;
+  /** CURVE with the run key: a bound PULL as server (the addon's own ZAP handler), a PUSH as client. */
+  curve?: RunKey;
 }
 
 const outboxes = new WeakMap<Outbox, NativeSocket>();
 
-/** A PULL socket bound to `address`. @throws DdpError E_CONFIG when it cannot be bound */
-export function nativeInbox(binding: Binding, address: string, o: NativeSocketOptions): Inbox {
+/**
+ * A PULL socket bound to `address`, with `rejected()`: its connections that never passed the CURVE
+ * handshake (0 without CURVE). @throws DdpError E_CONFIG when it cannot be bound
+ */
+export function nativeInbox(binding: Binding, address: string, o: NativeSocketOptions): Inbox & { rejected(): number } {
   const { handle, endpoint } = open(binding, 'pull', address, o);
   const io = new NativeSocket(binding, handle, 'inbox', endpoint);
   return {
     address: endpoint,
+    rejected: () => binding.rejected(handle),
     recv: (timeoutMs) => {
       checkTimeout(timeoutMs, 'inbox recv');
       const deadline = performance.now() + timeoutMs;

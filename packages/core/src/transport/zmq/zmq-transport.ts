@@ -1,10 +1,13 @@
 // ZmqTransport: the Transport contract over zeromq.js 6 (tcp://, ipc://, inproc://). Inbox = PULL
 // (bind), Outbox = PUSH (connect), Server = ROUTER (bind), Client = DEALER (connect). Every socket
 // gets a finite linger (zeromq.js defaults to −1: a message queued for a dead peer would block process
-// exit) and per-call receive timeouts via serial-socket.ts. Exported as @tfjs-ddp/core/zmq.
+// exit) and per-call receive timeouts via serial-socket.ts. With a run key (options.curve) every
+// socket uses CURVE: bound ones as servers checked by the ZAP handler, connecting ones as clients
+// with the same key pair (curve-sockets.ts). Exported as @tfjs-ddp/core/zmq.
 import { randomBytes } from 'node:crypto';
 import { Dealer, Pull, Push, Router } from 'zeromq';
 import { DdpError } from '../../errors';
+import type { RunKey } from '../../security/run-key';
 import type { Client, Frames, Inbox, Outbox, Server, Transport } from '../transport';
 import {
   nativeDataPlane,
@@ -13,7 +16,9 @@ import {
   nativeServes,
   type NativeSocketOptions,
 } from './native-data-plane';
+import { curveClientOptions, curveServerOptions, countRejected, refuseOnHandshakeFailure } from './curve-sockets';
 import { SerialSocket } from './serial-socket';
+import { acquireZapHandler } from './zap-handler';
 import { mapZmqAddressError } from './zmq-errors';
 
 export interface ZmqTransportOptions {
@@ -41,6 +46,11 @@ export interface ZmqTransportOptions {
    * zeromq.js ('zeromq.js'). The wire frames are the same either way.
    */
   dataPlane?: 'auto' | 'zeromq.js';
+  /**
+   * The run key: CURVE on every socket, and only peers holding this key pair get in (docs/multi-node.md,
+   * "Security"). Without it sockets use ZeroMQ's NULL mechanism (no authentication, no encryption).
+   */
+  curve?: RunKey;
 }
 
 let clientCounter = 0;
@@ -50,11 +60,12 @@ function bindSpelling(address: string): string {
   return address.startsWith('tcp://') ? address.replace(/:0$/, ':*') : address;
 }
 
-async function bindSocket(socket: Pull | Router, address: string): Promise<string> {
+async function bindSocket(socket: Pull | Router, address: string, release?: () => void): Promise<string> {
   try {
     await socket.bind(bindSpelling(address));
   } catch (e) {
     socket.close();
+    release?.();
     throw mapZmqAddressError(e, 'bind', address);
   }
   const resolved = socket.lastEndpoint;
@@ -78,8 +89,12 @@ export class ZmqTransport implements Transport {
   private readonly hwm: number;
   private readonly sockbuf: number;
   private readonly native: ReturnType<typeof nativeDataPlane>['binding'];
+  private readonly curve: RunKey | undefined;
+  /** One per bound socket (open or closed): connections it accepted that never passed the handshake. */
+  private readonly rejectCounts: (() => number)[] = [];
 
   constructor(options: ZmqTransportOptions = {}) {
+    this.curve = options.curve;
     this.linger = options.lingerMs ?? 500;
     this.hwm = options.dataHighWaterMark ?? 256;
     this.sockbuf = options.dataSocketBufferBytes ?? -1;
@@ -91,31 +106,62 @@ export class ZmqTransport implements Transport {
     return this.native ? 'native' : 'zeromq.js';
   }
 
+  /** Whether sockets use CURVE with a run key. */
+  get secured(): boolean {
+    return this.curve !== undefined;
+  }
+
+  /**
+   * Connections to this transport's bound sockets (server, inboxes; open or closed) that were
+   * accepted but never passed the CURVE handshake: no key, a wrong key, or not ZeroMQ at all.
+   * Counted only with a run key; 0 without.
+   */
+  rejectedConnections(): number {
+    return this.rejectCounts.reduce((sum, count) => sum + count(), 0);
+  }
+
   private nativeOptions(): NativeSocketOptions {
-    return { hwm: this.hwm, lingerMs: this.linger, sockbuf: this.sockbuf };
+    return { hwm: this.hwm, lingerMs: this.linger, sockbuf: this.sockbuf, ...(this.curve ? { curve: this.curve } : {}) };
+  }
+
+  /** A bound socket's CURVE setup: the ZAP handler held while it is open, its rejects counted. */
+  private async serve(socket: Pull | Router): Promise<(() => void) | undefined> {
+    if (this.curve === undefined) return undefined;
+    const release = await acquireZapHandler(this.curve.publicKey);
+    this.rejectCounts.push(countRejected(socket));
+    return release;
   }
 
   /** @throws DdpError E_CONFIG when the address cannot be bound (in use, malformed, path too long) */
   async inbox(address: string): Promise<Inbox> {
-    if (this.native && nativeServes(address)) return nativeInbox(this.native, address, this.nativeOptions());
+    if (this.native && nativeServes(address)) {
+      const inbox = nativeInbox(this.native, address, this.nativeOptions());
+      if (this.curve) this.rejectCounts.push(inbox.rejected);
+      return inbox;
+    }
     const pull = new Pull({
       linger: this.linger,
       receiveHighWaterMark: this.hwm,
       receiveBufferSize: this.sockbuf,
+      ...(this.curve ? curveServerOptions(this.curve) : {}),
     });
-    const resolved = await bindSocket(pull, address);
+    const release = await this.serve(pull);
+    const resolved = await bindSocket(pull, address, release);
     const io = new SerialSocket(pull, 'inbox', resolved);
     return {
       address: resolved,
       recv: (timeoutMs) => io.receive(timeoutMs),
-      close: async () => io.close(),
+      close: async () => {
+        io.close();
+        release?.();
+      },
     };
   }
 
   /** Connects lazily like ZeroMQ: messages queue until the inbox is there. @throws DdpError E_CONFIG */
   async outbox(address: string): Promise<Outbox> {
     if (this.native && nativeServes(address)) return nativeOutbox(this.native, address, this.nativeOptions());
-    const push = new Push({ linger: this.linger, sendHighWaterMark: this.hwm, sendBufferSize: this.sockbuf });
+    const push = new Push({ linger: this.linger, sendHighWaterMark: this.hwm, sendBufferSize: this.sockbuf, ...(this.curve ? curveClientOptions(this.curve) : {}) });
     connectSocket(push, address);
     const io = new SerialSocket(push, 'outbox to', address);
     return {
@@ -133,8 +179,9 @@ export class ZmqTransport implements Transport {
    * @throws DdpError E_CONFIG when the address cannot be bound
    */
   async server(address: string): Promise<Server> {
-    const router = new Router({ linger: this.linger, mandatory: true, sendTimeout: 0 });
-    const resolved = await bindSocket(router, address);
+    const router = new Router({ linger: this.linger, mandatory: true, sendTimeout: 0, ...(this.curve ? curveServerOptions(this.curve) : {}) });
+    const release = await this.serve(router);
+    const resolved = await bindSocket(router, address, release);
     const io = new SerialSocket(router, 'server', resolved);
     return {
       address: resolved,
@@ -143,20 +190,37 @@ export class ZmqTransport implements Transport {
         return { peer: id!.toString('latin1'), frames: frames as Frames };
       },
       send: (peer, frames) => io.send(frames, peer),
-      close: async () => io.close(),
+      close: async () => {
+        io.close();
+        release?.();
+      },
     };
   }
 
-  /** @throws DdpError E_CONFIG when the address is malformed */
+  /**
+   * A failed handshake (the server refused this key, or one side uses CURVE and the other not) closes
+   * the client, and its waiting and later calls reject with an E_CONFIG that says so, at once: ZeroMQ
+   * itself would drop the sends silently and the receive would wait for its whole timeout.
+   * @throws DdpError E_CONFIG when the address is malformed
+   */
   async client(address: string): Promise<Client> {
     // A readable, unique routing id (ZeroMQ's default is 5 binary bytes): shows up in server logs.
     const routingId = `c${process.pid}-${++clientCounter}-${randomBytes(3).toString('hex')}`;
-    const dealer = new Dealer({ linger: this.linger, routingId });
-    connectSocket(dealer, address);
+    const dealer = new Dealer({ linger: this.linger, routingId, ...(this.curve ? curveClientOptions(this.curve) : {}) });
     const io = new SerialSocket(dealer, 'client of', address);
+    let refused: DdpError | null = null;
+    // Watching before connecting: a handshake over loopback can fail before a later observer exists.
+    refuseOnHandshakeFailure(dealer, address, this.curve !== undefined, (e) => {
+      refused = e;
+      io.close();
+    });
+    connectSocket(dealer, address);
+    const orRefused = (e: unknown) => {
+      throw refused ?? e;
+    };
     return {
-      send: (frames) => io.send(frames),
-      recv: (timeoutMs) => io.receive(timeoutMs),
+      send: (frames) => io.send(frames).catch(orRefused),
+      recv: (timeoutMs) => io.receive(timeoutMs).catch(orRefused),
       close: async () => io.close(),
     };
   }

@@ -1,0 +1,76 @@
+// CURVE on zeromq.js sockets, for zmq-transport.ts: the socket options of a server (bound socket) and
+// a client (connecting socket) holding the run key, the count of connections a bound socket accepted
+// that never passed the handshake, and the client's reading of a failed handshake.
+import type { Dealer, Pull, Router } from 'zeromq';
+import { DdpError } from '../../errors';
+import type { RunKey } from '../../security/run-key';
+import { ZAP_DOMAIN } from './zap-handler';
+
+/** A bound socket: CURVE server with the run's secret key; the ZAP handler decides who gets in. */
+export function curveServerOptions(key: RunKey): { curveServer: true; curveSecretKey: string; zapDomain: string } {
+  return { curveServer: true, curveSecretKey: key.secretKey, zapDomain: ZAP_DOMAIN };
+}
+
+/** A connecting socket: CURVE client presenting the run key pair, expecting the run key's server. */
+export function curveClientOptions(key: RunKey): { curveServerKey: string; curvePublicKey: string; curveSecretKey: string } {
+  return { curveServerKey: key.publicKey, curvePublicKey: key.publicKey, curveSecretKey: key.secretKey };
+}
+
+/**
+ * Counts a bound socket's connections from its events: rejected = accepted − handshakes passed. A
+ * peer without the key fails in one of several ways (handshake:error:protocol for no CURVE,
+ * handshake:error:auth for a wrong key, just a disconnect for bytes that are not ZMTP), so counting
+ * the successes is the one way that catches them all.
+ */
+export function countRejected(socket: Pull | Router): () => number {
+  let accepted = 0;
+  let passed = 0;
+  void (async () => {
+    try {
+      for await (const event of socket.events) {
+        if (event.type === 'accept') accepted++;
+        else if (event.type === 'handshake') passed++;
+      }
+    } catch {
+      // the socket closed
+    }
+  })();
+  return () => Math.max(0, accepted - passed);
+}
+
+/** Connections that must fail the handshake in a row before a client gives up (100 ms apart: ZeroMQ's reconnect interval). */
+const FAILED_HANDSHAKES = 3;
+
+/**
+ * Calls `refused` once with an E_CONFIG explaining why, when a handshake of `dealer` fails: at once
+ * when the server says so (a ZAP refusal: handshake:error:auth; no CURVE on one side:
+ * handshake:error:protocol), else after FAILED_HANDSHAKES connections that closed before any
+ * handshake passed: that is what another key file looks like from the client (the server cannot
+ * read its hello, and drops it without a word).
+ */
+export function refuseOnHandshakeFailure(dealer: Dealer, address: string, curve: boolean, refused: (e: DdpError) => void): void {
+  const hint = 'give the coordinator and every worker the same key file (--key-file FILE or TFJS_DDP_KEY_FILE, made once by `tfjs-ddp keygen`), or --insecure to all of them';
+  void (async () => {
+    let failed = 0;
+    let passed = false;
+    try {
+      for await (const event of dealer.events) {
+        if (event.type === 'handshake') passed = true;
+        if (event.type === 'connect') failed = passed ? 0 : failed;
+        if (event.type === 'disconnect' && !passed) failed++;
+        if (event.type === 'handshake:error:auth') {
+          refused(new DdpError('E_CONFIG', `${address} refused this process's key (CURVE authentication failed)`, hint));
+          return;
+        }
+        if (event.type === 'handshake:error:protocol' || failed >= FAILED_HANDSHAKES) {
+          const why = curve ? 'it does not accept this process\'s key: it has another key file, or none' : 'it requires a key (CURVE) and this process has none';
+          refused(new DdpError('E_CONFIG', `the handshake with ${address} failed ${failed >= FAILED_HANDSHAKES ? `${failed} times` : '(ZMTP protocol error)'}: ${why}`, hint));
+          return;
+        }
+        if (event.type === 'disconnect') passed = false;
+      }
+    } catch {
+      // the socket closed
+    }
+  })();
+}
