@@ -68,3 +68,18 @@ describe('a worker that dies', () => {
     expect(pids.filter(alive)).toEqual([]);
   });
 });
+
+describe('missing data', () => {
+  it('fails before any worker starts, with the data layer\'s message', async () => {
+    const runDir = join(tmp('nodata'), 'r');
+    const missing = join(tmp('nodata'), 'empty');
+    const r = await runCli(['train', '--data-dir', missing, '--resize', '32', '--backend', 'wasm', '--workers', '2', '--batch-size', '16', '--run-dir', runDir]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/E_DATA_NOT_FOUND: .*empty/);
+    expect(r.stderr).not.toMatch(/rendezvous/);
+    const log = readJsonLines(join(runDir, 'train.log'));
+    expect(log.some((l) => l['msg'] === 'workers launched')).toBe(false);
+    expect(existsSync(join(runDir, 'worker-0.log'))).toBe(false);
+    expect(readJson(join(runDir, 'summary.json'))['status']).toBe('failed');
+  });
+});

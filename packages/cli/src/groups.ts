@@ -154,6 +154,11 @@ export async function startLocalProcesses(
   /** Per rank, a micro-batch that replaces the search (a resumed run keeps its ranks' capacities). */
   capacities?: number[],
 ): Promise<StartedGroup> {
+  // The data is checked here, once, before any worker starts: a missing or corrupt dataset is then
+  // the data layer's own message (E_DATA_*), not "rank 1 failed during rendezvous"; and a download,
+  // if needed, happens once into the cache instead of once per worker.
+  const data = await loadFashionMnist({ ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}), env: process.env, verify: config.verifyData });
+  log.info({ source: data.source, origin: data.origin, train: data.train.count, test: data.test.count }, 'data checked before the workers start');
   // Directories left by coordinators that were killed (SIGKILL leaves no chance to clean up) go first.
   const stale = sweepStaleSocketDirs(tmpdir(), 'tfjs-ddp-');
   if (stale.length > 0)
