@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SOCKET_DIR_OWNER, makeSocketDir, sweepStaleSocketDirs } from './socket-dir';
+import { SOCKET_DIR_OWNER, makeSocketDir, removeSocketDirOwnedBy, sweepStaleSocketDirs } from './socket-dir';
 
 const parents: string[] = [];
 afterEach(() => parents.splice(0).forEach((p) => rmSync(p, { recursive: true, force: true })));
@@ -52,5 +52,27 @@ describe('socket directories', () => {
 
   it('returns nothing for a parent that does not exist', () => {
     expect(sweepStaleSocketDirs(join(tmpdir(), 'no-such-dir-tfjs-ddp'), 'tfjs-ddp-')).toEqual([]);
+  });
+
+  it('are removed by a worker only when the marker names the given owner, by every racer without a throw', () => {
+    const p = parent();
+    const owned = makeSocketDir(p, 'tfjs-ddp-');
+    writeFileSync(join(owned, 'control'), '');
+    mkdirSync(join(owned, 'sub'));
+    const others = makeSocketDir(p, 'tfjs-ddp-');
+    writeFileSync(join(others, SOCKET_DIR_OWNER), String(process.pid + 1));
+    const unmarked = join(p, 'tfjs-ddp-other');
+    mkdirSync(unmarked);
+
+    expect(removeSocketDirOwnedBy(others, process.pid)).toBe(false);
+    expect(removeSocketDirOwnedBy(unmarked, process.pid)).toBe(false);
+    expect(removeSocketDirOwnedBy(owned, 0)).toBe(false);
+    expect([owned, others, unmarked].map((d) => existsSync(d))).toEqual([true, true, true]);
+
+    // Two workers of the same dead coordinator: the first removes it, the second finds nothing.
+    expect(removeSocketDirOwnedBy(owned, process.pid)).toBe(true);
+    expect(existsSync(owned)).toBe(false);
+    expect(removeSocketDirOwnedBy(owned, process.pid)).toBe(false);
+    expect(removeSocketDirOwnedBy(join(p, 'never-made'), process.pid)).toBe(false);
   });
 });

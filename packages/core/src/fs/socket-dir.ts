@@ -1,7 +1,9 @@
 // Private directories for ipc:// sockets. A coordinator removes its own when it shuts down, but one
 // that is SIGKILLed cannot: each directory therefore names its owner's pid in a marker file, and the
 // next coordinator on the machine removes the directories whose owner is gone. Directories without
-// the marker (made by something else) are never touched. Used by the CLI's single-node mode.
+// the marker (made by something else) are never touched. A worker whose coordinator died removes the
+// directory itself (removeSocketDirOwnedBy), so a sweep is only the fallback. Used by the CLI's
+// single-node mode.
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -49,4 +51,23 @@ export function sweepStaleSocketDirs(parent: string, prefix: string): string[] {
     }
   }
   return removed;
+}
+
+/**
+ * Removes the socket directory `dir` if its marker names `ownerPid`: for a local worker whose
+ * coordinator (that pid, its parent) has died, so the directory does not wait for the next sweep.
+ * Whether the owner is gone is the caller's judgement. Several workers may race to remove the same
+ * directory: removal is recursive and forced, and it never throws. Returns whether this call found
+ * the marker naming `ownerPid` (and so removed the directory, unless another remover was first).
+ */
+export function removeSocketDirOwnedBy(dir: string, ownerPid: number): boolean {
+  if (!Number.isInteger(ownerPid) || ownerPid <= 0) return false;
+  try {
+    if (readFileSync(join(dir, SOCKET_DIR_OWNER), 'utf8').trim() !== String(ownerPid)) return false;
+    rmSync(dir, { recursive: true, force: true });
+    return true;
+  } catch {
+    // No marker (gone already, or not a socket directory) or not ours to remove: leave it.
+    return false;
+  }
 }
