@@ -48,10 +48,11 @@ describe.each([2, 3])('tfjs-ddp train --workers %i', (n) => {
   });
 });
 
-describe('a worker that dies', () => {
+describe('a worker that dies, with --max-restarts 0', () => {
   it('fails the run within seconds with the rank, pid and signal, and leaves no worker running', async () => {
     const runDir = join(tmp('dist'), 'r');
-    const run = startCli(['train', ...common(), '--workers', '2', '--batch-size', '16', '--epochs', '20', '--run-dir', runDir]);
+    // Without --max-restarts 0 the worker would be replaced (test/reliability.test.ts).
+    const run = startCli(['train', ...common(), '--workers', '2', '--batch-size', '16', '--epochs', '20', '--max-restarts', '0', '--run-dir', runDir]);
     await run.waitForLine(/"type":"step".*"step":2,/);
     const launched = readJsonLines(join(runDir, 'train.log')).find((l) => l['msg'] === 'workers launched')!;
     const pids = launched['pids'] as number[];

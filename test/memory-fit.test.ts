@@ -107,9 +107,10 @@ describe('a worker whose backend crashes during training', () => {
     expect(new Set(summary['weights_checksum_per_rank'] as string[]).size).toBe(1);
     const log = readJsonLines(join(runDir, 'train.log'));
     const launched = log.find((l) => l['msg'] === 'workers launched')!['pids'] as number[];
-    const replaced = log.find((l) => l['msg'] === 'rank replaced and re-synced')!;
-    expect(replaced).toMatchObject({ rank: 1, from: 0 });
-    expect(replaced['pid']).not.toBe(launched[1]);
+    const replaced = log.find((l) => l['msg'] === 'a worker was replaced')!;
+    expect(replaced).toMatchObject({ event: 'restart', rank: 1, old_pid: launched[1], cause: expect.stringMatching(/^crashed its backend \(memory access out of bounds/) });
+    expect(replaced['new_pid']).not.toBe(launched[1]);
+    expect(log.find((l) => l['msg'] === 'ranks re-synced')).toMatchObject({ targets: [1], from: 0 });
     const steps = readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
     expect(steps.map((s) => s['samples'])).toEqual([32, 32, 32]);
   });

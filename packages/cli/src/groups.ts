@@ -117,7 +117,9 @@ export function workerSettings(config: TrainConfig, dataAddress: string | null):
     dataDir: config.dataDir,
     verifyData: config.verifyData,
     dataAddress,
-    allreduceTimeoutMs: config.stepTimeout * 1000,
+    // Twice the coordinator's step timeout: when a rank stalls, the coordinator's stall inspector
+    // names it and has the survivors leave the step before any of them gives up waiting on the ring.
+    allreduceTimeoutMs: config.stepTimeout * 2000,
     logLevel: config.logLevel,
   };
 }
@@ -214,7 +216,9 @@ export async function startLocalProcesses(
         rendezvousTimeoutMs: config.joinTimeout * 1000,
         stepTimeoutMs: config.stepTimeout * 1000,
         checksumEvery: 50,
-        respawn: (rank) => workers.restart(rank),
+        respawn: (rank, kill) => workers.restart(rank, kill ? 0 : undefined),
+        logTail: (rank) => workers.tail(rank),
+        maxRestarts: config.maxRestarts,
         shareGpu: config.shareGpu,
       },
       (g) => (group = g),

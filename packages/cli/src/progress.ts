@@ -63,6 +63,12 @@ export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink {
         case 'oom':
           stream.write(`\nstep ${e.step}: rank ${e.rank} out of memory at micro-batch ${e.oldMicroBatch}; replaying with ${e.newMicroBatch} × ${e.accumulation} (${e.reason})\n`);
           break;
+        case 'restart':
+          stream.write(`\nstep ${e.step}: rank ${e.rank} (pid ${e.oldPid}) ${e.cause}; replaced by pid ${e.newPid}\n`);
+          break;
+        case 'skipped':
+          stream.write(`\nstep ${e.step}: non-finite gradient, step skipped on every rank (${e.inARow} in a row)\n`);
+          break;
         case 'stopped':
           close();
           break;

@@ -2,7 +2,10 @@
 // control plane. Rendezvous assigns ranks, checks that every worker built the same model from the
 // same data, and wires the ring; then each step/eval/save is one request to every rank and one reply
 // from each. Nothing waits forever: replies are awaited with a deadline, polled in short slices so
-// that a worker's exit (reported by the launcher) fails the run within a fraction of a second.
+// that a worker's exit (reported by the launcher) is seen within a fraction of a second. A rank lost
+// during a step (it exited, or stalled past the step timeout and was killed) is replaced: every other
+// rank leaves the step, a new process takes the rank, the ring is rebuilt, a healthy rank's state is
+// copied in, and the step is finished or replayed (docs/reliability.md).
 import {
   DdpError,
   decodeControl,
@@ -21,9 +24,12 @@ import {
   type WorkerGroup,
   type WorkerSettings,
   type WorkerToCoordinator,
+  type RestartRecord,
+  type StepPhase,
+  PING_INTERVAL_MS,
 } from '@tfjs-ddp/core';
 import { evalShards } from '@tfjs-ddp/data';
-import { decide, type FailureEvent, type Phase } from './policy/failure-policy';
+import { decide, exitCause, onRanksLost, type FailureEvent, type LostRank, type Phase } from './policy/failure-policy';
 import { checkGpusDistinct } from './policy/gpu-assignment';
 import { checkWorkersAgree, type LoopLogger } from './train-loop';
 
@@ -38,11 +44,16 @@ export interface RemoteGroupOptions {
   /** Compare the ranks' weight checksums every this many steps (and at every save). */
   checksumEvery: number;
   /**
-   * Starts a new process for `rank` (once the old one has exited), which joins like the first did:
-   * how a rank whose backend crashed is replaced. Without it (workers on other hosts) such a crash
-   * ends the run.
+   * Starts a new process for `rank`, which joins like the first did: how a rank that died, stalled
+   * or whose backend crashed is replaced. The old process is waited for (it was told to stop), or
+   * with `kill` killed at once (it stalled). Without it (workers on other hosts) a lost rank ends
+   * the run.
    */
-  respawn?: (rank: number) => Promise<void>;
+  respawn?: (rank: number, kill: boolean) => Promise<void>;
+  /** The last lines of a local rank's log, for the account of a lost rank. */
+  logTail?: (rank: number) => string[];
+  /** Ranks the run may replace in all (--max-restarts); default 3. */
+  maxRestarts?: number;
   /** Allow several ranks of one host on one GPU adapter (--share-gpu). */
   shareGpu?: boolean;
   /** How the sockets are secured, and the coordinator's own count of refused connections. */
@@ -50,8 +61,22 @@ export interface RemoteGroupOptions {
 }
 
 type Reply = { rank: number; msg: WorkerToCoordinator; binary: Uint8Array[] };
+type StepDone = Extract<WorkerToCoordinator, { type: 'step-done' }>;
 
 const POLL_MS = 200;
+/** How long ranks that have not finished a step get to answer a probe before they count as stalled. */
+const PROBE_MS = 5_000;
+
+/** Thrown inside a step's wait when ranks were lost; step() catches it and recovers. */
+class RanksLost extends Error {
+  constructor(
+    readonly lost: LostRank[],
+    /** The step's replies that had arrived. */
+    readonly got: Map<number, Reply>,
+  ) {
+    super(`ranks ${lost.map((l) => l.rank).join(',')} lost`);
+  }
+}
 
 export class RemoteWorkerGroup implements WorkerGroup {
   private readonly peers: string[] = [];
@@ -68,6 +93,13 @@ export class RemoteWorkerGroup implements WorkerGroup {
   private rejectedFrames = 0;
   /** Each rank's count of refused connections, from its last checksum-done. */
   private rejectedByRank: (number | null)[] = [];
+  /** Where each rank last said it was (progress messages), and when. */
+  private readonly lastSeen = new Map<number, { step: number | null; phase: StepPhase; at: number }>();
+  /** BatchNorm averagings so far: each is an all-reduce tagged with this count, the same on every rank. */
+  private collectives = 0;
+  /** Ranks replaced so far, oldest first. */
+  private readonly history: RestartRecord[] = [];
+  private pinger: NodeJS.Timeout | null = null;
 
   private constructor(private readonly o: RemoteGroupOptions) {}
 
@@ -75,6 +107,10 @@ export class RemoteWorkerGroup implements WorkerGroup {
   static async rendezvous(o: RemoteGroupOptions, launched?: (g: RemoteWorkerGroup) => void): Promise<RemoteWorkerGroup> {
     const g = new RemoteWorkerGroup(o);
     launched?.(g);
+    // Workers take the coordinator's silence for its death (control-channel.ts): ping every rank
+    // that has been welcomed, from now until close().
+    g.pinger = setInterval(() => g.pingAll(), PING_INTERVAL_MS);
+    g.pinger.unref();
     await g.join();
     return g;
   }
@@ -99,12 +135,22 @@ export class RemoteWorkerGroup implements WorkerGroup {
     throw new DdpError(a.code, a.message, a.hint);
   }
 
-  /** Receives until `want` replies of `type` arrived (one per rank in `ranks`), or fails. */
-  private async collect(type: WorkerToCoordinator['type'], ranks: number[], timeoutMs: number): Promise<Map<number, Reply>> {
+  /**
+   * Receives until one reply of `type` arrived from each rank in `ranks`, or fails. With `recoverable`
+   * (a step's wait), a rank that exits, or that stalls past the deadline, throws RanksLost instead.
+   */
+  private async collect(type: WorkerToCoordinator['type'], ranks: number[], timeoutMs: number, recoverable = false): Promise<Map<number, Reply>> {
     const got = new Map<number, Reply>();
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      if (this.failure !== null) this.fail(this.failure);
+      const f = this.failure;
+      if (f !== null) {
+        if (recoverable && f.kind === 'exited' && f.rank !== null) {
+          this.failure = null;
+          throw new RanksLost([{ rank: f.rank, pid: f.pid, host: f.host, cause: exitCause(f), lastLines: this.o.logTail?.(f.rank) ?? (f.lastLine !== null ? [f.lastLine] : []) }], got);
+        }
+        this.fail(f);
+      }
       for (const r of this.pending.splice(0)) {
         if (r.msg.type === 'error') this.fail({ kind: 'worker-error', rank: r.rank, code: r.msg.code, message: r.msg.message });
         if (r.msg.type !== type) this.fail({ kind: 'protocol', rank: r.rank, message: `sent ${r.msg.type} while ${type} was expected` });
@@ -112,22 +158,74 @@ export class RemoteWorkerGroup implements WorkerGroup {
       }
       if (ranks.every((r) => got.has(r))) return got;
       const left = deadline - Date.now();
-      if (left <= 0) this.fail({ kind: 'timeout', missingRanks: ranks.filter((r) => !got.has(r)), waitedMs: timeoutMs });
-      const m = await this.poll(left);
-      if (m === null) continue;
-      const rank = this.rankOf.get(m.peer);
-      if (rank === undefined) {
-        this.rejectedFrames++;
-        this.o.log.warn({ peer: m.peer, rejectedFrames: this.rejectedFrames }, 'message from an unknown peer ignored');
-        continue;
+      if (left <= 0) {
+        const missing = ranks.filter((r) => !got.has(r));
+        const stalled = this.phase === 'step' ? await this.inspectStall(missing, timeoutMs) : [];
+        if (recoverable && stalled.length > 0) throw new RanksLost(stalled, got);
+        this.fail({ kind: 'timeout', missingRanks: missing, waitedMs: timeoutMs, ...(stalled.length > 0 ? { detail: stalled.map((l) => `rank ${l.rank} (pid ${l.pid}${l.host ? ` on ${l.host}` : ''}) ${l.cause}`).join('; ') } : {}) });
       }
-      try {
-        const { msg, binary } = decodeControl<WorkerToCoordinator>(m.frames);
-        this.pending.push({ rank, msg, binary });
-      } catch (e) {
-        this.fail({ kind: 'protocol', rank, message: e instanceof Error ? e.message : String(e) });
-      }
+      const m = await this.receive(left);
+      if (m !== null) this.pending.push(m);
     }
+  }
+
+  /**
+   * The next message from a rank, or null when none came within a short slice. Progress reports are
+   * recorded here and not returned; messages from unknown peers are dropped and counted.
+   */
+  private async receive(leftMs: number): Promise<Reply | null> {
+    const m = await this.poll(leftMs);
+    if (m === null) return null;
+    const rank = this.rankOf.get(m.peer);
+    if (rank === undefined) {
+      this.rejectedFrames++;
+      this.o.log.warn({ peer: m.peer, rejectedFrames: this.rejectedFrames }, 'message from an unknown peer ignored');
+      return null;
+    }
+    let reply: Reply;
+    try {
+      const { msg, binary } = decodeControl<WorkerToCoordinator>(m.frames);
+      reply = { rank, msg, binary };
+    } catch (e) {
+      this.fail({ kind: 'protocol', rank, message: e instanceof Error ? e.message : String(e) });
+    }
+    if (reply.msg.type === 'progress') {
+      this.lastSeen.set(rank, { step: reply.msg.step, phase: reply.msg.phase, at: Date.now() });
+      return null;
+    }
+    if (reply.msg.type === 'step-done') this.lastSeen.set(rank, { step: reply.msg.step, phase: 'idle', at: Date.now() });
+    return reply;
+  }
+
+  /**
+   * The stall inspector: probes the ranks that have not finished after the step timeout. A live
+   * worker answers at once, whatever it waits for; the ones that do not answer within PROBE_MS are
+   * stalled (stopped, deadlocked, stuck in a computation past the timeout), named with where they
+   * were last seen.
+   */
+  private async inspectStall(missing: number[], waitedMs: number): Promise<LostRank[]> {
+    const asked = Date.now();
+    for (const r of missing) await this.sendTo(r, { type: 'probe' }).catch(() => undefined);
+    const answered = new Set<number>();
+    while (Date.now() - asked < PROBE_MS && answered.size < missing.length) {
+      const m = await this.receive(PROBE_MS - (Date.now() - asked));
+      if (m !== null) this.pending.push(m);
+      for (const r of missing) if ((this.lastSeen.get(r)?.at ?? 0) >= asked) answered.add(r);
+    }
+    return missing
+      .filter((r) => !answered.has(r))
+      .map((r) => {
+        const d = this.descriptions[r]!;
+        const seen = this.lastSeen.get(r);
+        const ago = seen === undefined ? '' : ` ${Math.round((Date.now() - seen.at) / 1000)} s ago`;
+        const where = seen === undefined ? 'never reported progress' : seen.phase === 'idle' ? `was last seen idle after step ${seen.step}${ago}` : `was last seen in ${seen.phase} of step ${seen.step}${ago}`;
+        return { rank: r, pid: d.pid, host: d.host, cause: `stalled: no reply after ${Math.round(waitedMs / 1000)} s and none to a probe; it ${where}`, lastLines: this.o.logTail?.(r) ?? [] };
+      });
+  }
+
+  private pingAll(): void {
+    const ping = encodeControl({ type: 'ping' });
+    for (const peer of this.peers) if (peer !== undefined) this.o.server.send(peer, ping).catch(() => undefined);
   }
 
   private readonly rankOf = new Map<string, number>();
@@ -229,25 +327,23 @@ export class RemoteWorkerGroup implements WorkerGroup {
     for (const s of plan.slices) {
       await this.sendTo(s.rank, { type: 'step', step: plan.step, epoch: plan.epoch, globalCount: plan.globalCount, checksum, microBatch: s.microBatch, attempt: plan.attempt }, [new Uint8Array(s.indices.buffer, s.indices.byteOffset, s.indices.byteLength)]);
     }
-    const got = await this.collect('step-done', plan.slices.map((s) => s.rank), this.o.stepTimeoutMs);
-    const replies = plan.slices.map((s) => got.get(s.rank)!.msg as Extract<WorkerToCoordinator, { type: 'step-done' }>);
+    let got: Map<number, Reply>;
+    try {
+      got = await this.collect('step-done', plan.slices.map((s) => s.rank), this.o.stepTimeoutMs, true);
+    } catch (e) {
+      if (!(e instanceof RanksLost)) throw e;
+      return this.recover(plan, e.lost, e.got);
+    }
+    const replies = plan.slices.map((s) => got.get(s.rank)!.msg as StepDone);
     // Every rank saw the same all-reduced abort flag: they all aborted, or none did.
     const aborted = replies.map((r) => r.aborted);
     if (new Set(aborted).size > 1) this.fail({ kind: 'protocol', rank: aborted.indexOf(!aborted[0]), message: `step ${plan.step}: ranks disagree on whether it was aborted` });
     if (checksum && !aborted[0]) this.checkChecksums(replies.map((r, rank) => ({ rank, checksum: r.checksum })));
     // A rank whose backend crashed took part in the all-reduce (so every rank aborted) and left:
     // replace it before the step is replayed.
-    for (const dead of replies.flatMap((r) => (r.oom?.fatal ? [r.oom] : []))) await this.replaceRank(dead.rank, Math.max(1, Math.floor(dead.microBatch / 2)), dead.reason);
-    // After the all-reduce every rank holds the global sums; rank 0's are the run's.
-    const first = replies[0]!;
-    return {
-      lossSum: first.lossSum,
-      correct: first.correct,
-      count: first.count,
-      aborted: first.aborted,
-      oom: replies.flatMap((r) => (r.oom === null ? [] : [r.oom])),
-      timings: replies.map((r) => r.timings),
-    };
+    const restarts: RestartRecord[] = [];
+    for (const dead of replies.flatMap((r) => (r.oom?.fatal ? [r.oom] : []))) restarts.push(await this.replaceCrashed(dead.rank, Math.max(1, Math.floor(dead.microBatch / 2)), dead.reason));
+    return { ...outcomeOf(replies), restarts };
   }
 
   private checkChecksums(sums: { rank: number; checksum: string | null }[]): void {
@@ -258,32 +354,107 @@ export class RemoteWorkerGroup implements WorkerGroup {
     }
   }
 
+  /** Replacements the run may still make, or the error that ends it (failure-policy.ts). */
+  private allowReplacement(lost: LostRank[]): void {
+    const action = onRanksLost({ step: this.currentStep, worldSize: this.o.worldSize, history: this.history, maxRestarts: this.o.maxRestarts ?? 3, canRespawn: this.o.respawn !== undefined }, lost);
+    if (action.kind === 'abort') throw new DdpError(action.code, action.message, action.hint);
+  }
+
   /**
-   * Replaces rank `rank` by a new process: it joins, builds its engine (micro-batch `microBatch`, no
-   * search), takes the old one's place in the ring, and continues from a healthy rank's state
-   * (weights, BatchNorm statistics, optimizer slots), checked by weight checksum.
+   * Ranks were lost during a step. Every other rank leaves the step (or says it had finished it)
+   * and binds a new ring inbox; each lost rank gets a new process; the ring is rebuilt; the ranks
+   * that did not finish the step take the state of one that did, or, if none did, the new ones take
+   * a survivor's and the step is replayed (aborted: true). Nothing half-applied survives: a rank
+   * either holds the state after the step or before it, and all ranks hold the same.
    */
-  private async replaceRank(rank: number, microBatch: number, reason: string): Promise<void> {
-    const { worldSize, rendezvousTimeoutMs } = this.o;
-    const old = this.descriptions[rank]!;
-    if (this.o.respawn === undefined || worldSize < 2) {
-      throw new DdpError('E_MEMORY', `the backend of rank ${rank} (pid ${old.pid} on ${old.host}) crashed at step ${this.currentStep} (${reason})`, 'it cannot be replaced here (workers on other hosts, or a single worker): run with a smaller --micro-batch or --memory-budget');
+  private async recover(plan: StepPlan, lost: LostRank[], got: Map<number, Reply>): Promise<StepOutcome> {
+    const step = plan.step;
+    this.allowReplacement(lost);
+    const all = this.descriptions.map((d) => d.rank);
+    const gone = new Set(lost.map((l) => l.rank));
+    const survivors = all.filter((r) => !gone.has(r));
+    for (const l of lost) {
+      this.retired.add(l.pid);
+      this.o.log.warn({ rank: l.rank, pid: l.pid, host: l.host, step, cause: l.cause, lastLines: l.lastLines }, 'rank lost: every rank leaves the step and a new process takes its place');
     }
+    // 1. Every survivor leaves the step: 'left' says whether it had finished it (then its step-done came first).
+    for (const r of survivors) await this.sendTo(r, { type: 'abort', step, reason: `rank ${lost.map((l) => l.rank).join(',')} lost` });
+    const left = new Map<number, Extract<WorkerToCoordinator, { type: 'left' }>>();
+    const deadline = Date.now() + this.o.stepTimeoutMs;
+    while (!survivors.every((r) => left.has(r))) {
+      if (this.failure !== null) this.fail(this.failure);
+      for (const r of this.pending.splice(0)) {
+        if (r.msg.type === 'error') this.fail({ kind: 'worker-error', rank: r.rank, code: r.msg.code, message: r.msg.message });
+        if (r.msg.type === 'left' && r.msg.step === step) left.set(r.rank, r.msg);
+        else if (r.msg.type === 'step-done' && r.msg.step === step) got.set(r.rank, r);
+        else this.fail({ kind: 'protocol', rank: r.rank, message: `sent ${r.msg.type} while leaving step ${step}` });
+      }
+      if (survivors.every((r) => left.has(r))) break;
+      const rest = deadline - Date.now();
+      if (rest <= 0) this.fail({ kind: 'timeout', missingRanks: survivors.filter((r) => !left.has(r)), waitedMs: this.o.stepTimeoutMs });
+      const m = await this.receive(rest);
+      if (m !== null) this.pending.push(m);
+    }
+    // 2. New processes for the lost ranks, at the micro-batch they had in this step.
+    const restarts: RestartRecord[] = [];
+    for (const l of lost) {
+      const microBatch = plan.slices.find((s) => s.rank === l.rank)?.microBatch ?? this.descriptions[l.rank]!.microBatch;
+      const newPid = await this.respawnRank(l.rank, microBatch, true);
+      restarts.push({ ...l, step, newPid });
+    }
+    this.history.push(...restarts);
+    // 3. The ring, whole again: every survivor bound a new inbox.
+    for (const [r, m] of left) this.addresses[r] = m.dataAddress;
+    await this.rewire(all);
+    // 4. One state everywhere: a rank's that finished the step, else any survivor's.
+    const finished = survivors.filter((r) => left.get(r)!.applied);
+    const source = finished[0] ?? survivors[0]!;
+    await this.syncFrom(source, [...gone, ...(finished.length > 0 ? survivors.filter((r) => !left.get(r)!.applied) : [])]);
+    this.o.log.info({ step, replaced: restarts.map((r) => ({ rank: r.rank, oldPid: r.pid, newPid: r.newPid })), finishedBy: finished, source }, finished.length > 0 ? 'ranks replaced; the step had been finished' : 'ranks replaced; the step is replayed');
+    if (finished.length === 0) return { aborted: true, skipped: false, oom: [], restarts, lossSum: 0, correct: 0, count: 0, timings: [] };
+    // After the all-reduce every rank that finished holds the global sums.
+    return { ...outcomeOf(finished.map((r) => got.get(r)!.msg as StepDone)), restarts };
+  }
+
+  /**
+   * Replaces a rank whose backend crashed: it took part in the step's all-reduce (every rank
+   * aborted the step), so the ring only needs the new process spliced in.
+   */
+  private async replaceCrashed(rank: number, microBatch: number, reason: string): Promise<RestartRecord> {
+    const old = this.descriptions[rank]!;
+    const lost: LostRank = { rank, pid: old.pid, host: old.host, cause: `crashed its backend (${reason})`, lastLines: this.o.logTail?.(rank) ?? [] };
+    this.allowReplacement([lost]);
     this.o.log.warn({ rank, pid: old.pid, step: this.currentStep, reason, microBatch }, 'replacing a rank whose backend crashed');
     this.retired.add(old.pid);
-    const oldPeer = this.peers[rank]!;
     await this.sendTo(rank, { type: 'stop', reason: 'replaced: its backend crashed' });
+    const newPid = await this.respawnRank(rank, microBatch, false);
+    const { worldSize } = this.o;
+    await this.rewire([rank, (rank + worldSize - 1) % worldSize]);
+    await this.syncFrom(rank === 0 ? 1 : 0, [rank]);
+    const record = { ...lost, step: this.currentStep, newPid };
+    this.history.push(record);
+    return record;
+  }
+
+  /**
+   * Starts a new process for `rank`: it joins, builds its engine (micro-batch `microBatch`, no
+   * search) and binds its ring inbox; returns its pid. The ring and its state come after.
+   */
+  private async respawnRank(rank: number, microBatch: number, kill: boolean): Promise<number> {
+    const { worldSize, rendezvousTimeoutMs } = this.o;
+    const old = this.descriptions[rank]!;
+    const oldPeer = this.peers[rank]!;
     this.rankOf.delete(oldPeer);
-    await this.o.respawn(rank);
-    // join → welcome → hello → ring → ready, as at the start, for this rank alone.
+    await this.o.respawn!(rank, kill);
+    // join → welcome → hello, as at the start, for this rank alone.
     const deadline = Date.now() + rendezvousTimeoutMs;
     for (;;) {
       if (this.failure !== null) this.fail(this.failure);
       if (Date.now() > deadline) this.fail({ kind: 'timeout', missingRanks: [rank], waitedMs: rendezvousTimeoutMs });
       const m = await this.poll(deadline - Date.now());
       if (m === null || m.peer === oldPeer) continue;
-      const { msg } = decodeControl<WorkerToCoordinator>(m.frames);
-      if (msg.type !== 'join') continue;
+      const msg = this.decodeJoin(m);
+      if (msg === null || msg.type !== 'join') continue;
       if (msg.version !== this.o.version) this.fail({ kind: 'protocol', rank, message: `the replacement of rank ${rank} runs tfjs-ddp ${msg.version}` });
       this.peers[rank] = m.peer;
       this.rankOf.set(m.peer, rank);
@@ -294,22 +465,29 @@ export class RemoteWorkerGroup implements WorkerGroup {
     if (hello.description.params !== old.params) this.fail({ kind: 'protocol', rank, message: `the replacement built ${hello.description.params} parameters, not ${old.params}` });
     this.descriptions[rank] = { ...hello.description, rank, microBatch: old.microBatch, memoryFit: old.memoryFit };
     this.addresses[rank] = hello.dataAddress;
-    const left = (rank + worldSize - 1) % worldSize;
-    await this.sendTo(rank, { type: 'ring', rightAddress: this.addresses[(rank + 1) % worldSize]! });
-    await this.collect('ready', [rank], rendezvousTimeoutMs);
-    await this.sendTo(left, { type: 'ring', rightAddress: hello.dataAddress });
-    await this.collect('ready', [left], rendezvousTimeoutMs);
-    // The state of a healthy rank (every rank holds the same weights and optimizer state).
-    const source = rank === 0 ? 1 : 0;
+    return hello.description.pid;
+  }
+
+  /** Tells each of `ranks` where its right neighbour's inbox is now, and waits until each is connected. */
+  private async rewire(ranks: number[]): Promise<void> {
+    const { worldSize, rendezvousTimeoutMs } = this.o;
+    for (const r of ranks) await this.sendTo(r, { type: 'ring', rightAddress: this.addresses[(r + 1) % worldSize]! });
+    await this.collect('ready', ranks, rendezvousTimeoutMs);
+  }
+
+  /** Copies rank `source`'s training state (weights, BatchNorm statistics, optimizer slots) into `targets`. */
+  private async syncFrom(source: number, targets: number[]): Promise<void> {
+    if (targets.length === 0) return;
     const { msg: state, binary } = await this.exportState(source);
-    await this.loadState([rank], state.optimizer, binary, state.checksum, `the state of rank ${source}`);
-    this.o.log.info({ rank, pid: hello.description.pid, from: source, checksum: state.checksum }, 'rank replaced and re-synced');
+    await this.loadState(targets, state.optimizer, binary, state.checksum, `the state of rank ${source}`);
+    this.o.log.info({ targets, from: source, checksum: state.checksum }, 'ranks re-synced');
   }
 
   async evaluate(): Promise<EvalOutcome> {
     this.phase = 'eval';
     const shards = evalShards(this.descriptions[0]!.testCount, this.worldSize);
-    for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'eval', start: shards[r]!.start, end: shards[r]!.end });
+    const collective = ++this.collectives;
+    for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'eval', start: shards[r]!.start, end: shards[r]!.end, collective });
     const replies = await this.collect('eval-done', shards.map((_, r) => r), this.o.stepTimeoutMs);
     const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
     for (const { msg } of replies.values()) {
@@ -349,7 +527,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
   /** Rank 0's model files, after every rank averaged its BatchNorm statistics (the 'save' request). */
   private async modelFiles(meta: Record<string, unknown>): Promise<Record<string, Uint8Array>> {
     this.phase = 'save';
-    for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'save', meta });
+    const collective = ++this.collectives;
+    for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'save', meta, collective });
     const replies = await this.collect('saved', this.descriptions.map((d) => d.rank), this.o.stepTimeoutMs);
     const zero = replies.get(0)!;
     const names = (zero.msg as Extract<WorkerToCoordinator, { type: 'saved' }>).names;
@@ -392,6 +571,21 @@ export class RemoteWorkerGroup implements WorkerGroup {
   }
 
   async close(reason = 'done'): Promise<void> {
+    if (this.pinger !== null) clearInterval(this.pinger);
     for (let r = 0; r < this.peers.length; r++) await this.sendTo(r, { type: 'stop', reason }).catch(() => undefined);
   }
+}
+
+/** The step's figures from the replies of ranks that finished it (each holds the global sums). */
+function outcomeOf(replies: StepDone[]): Omit<StepOutcome, 'restarts'> {
+  const first = replies[0]!;
+  return {
+    lossSum: first.lossSum,
+    correct: first.correct,
+    count: first.count,
+    aborted: first.aborted,
+    skipped: first.skipped,
+    oom: replies.flatMap((r) => (r.oom === null ? [] : [r.oom])),
+    timings: replies.map((r) => r.timings),
+  };
 }

@@ -18,6 +18,8 @@ export type TrainEvent =
   | { type: 'step'; epoch: number; step: number; stepInEpoch: number; stepsInEpoch: number; samples: number; loss: number; acc: number; ms: number; samplesPerS: number }
   | { type: 'epoch'; epoch: number; trainLoss: number; trainAcc: number; testLoss: number; testAcc: number; samplesPerS: number; wallS: number }
   | { type: 'oom'; step: number; rank: number; oldMicroBatch: number; newMicroBatch: number; accumulation: number; reason: string }
+  | { type: 'restart'; step: number; rank: number; oldPid: number; newPid: number; cause: string }
+  | { type: 'skipped'; step: number; inARow: number }
   | { type: 'stopped'; reason: string; step: number };
 
 export interface TrainLoopArgs {
@@ -82,8 +84,8 @@ export interface LoopCheckpoint {
   /** The epoch to continue in (from 1), and how many of its global batches are done. */
   epoch: number;
   batchInEpoch: number;
-  /** The current epoch's sums so far (for its train loss and accuracy). */
-  epochSums: { lossSum: number; correct: number; count: number; ms: number };
+  /** The current epoch's sums so far (for its train loss and accuracy); skipped: samples of skipped steps. */
+  epochSums: { lossSum: number; correct: number; count: number; ms: number; skipped?: number };
   trainMs: number;
   trainSamples: number;
   epochsCompleted: number;
@@ -95,6 +97,9 @@ export interface LoopCheckpoint {
   microBatches: number[];
   backoffs: Record<string, unknown>[];
   restarts: number;
+  /** Steps skipped for a non-finite gradient, in all and in a row at this point. */
+  skippedSteps?: number;
+  skippedInARow?: number;
 }
 
 export interface Checkpointing {
@@ -130,6 +135,9 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   const plan = batchPlan(batchSize, capacities, microBatches);
   const backoffs: Record<string, unknown>[] = r?.backoffs ?? [];
   let restarts = r?.restarts ?? 0;
+  const restartEvents: Record<string, unknown>[] = [];
+  let skippedSteps = r?.skippedSteps ?? 0;
+  let skippedInARow = r?.skippedInARow ?? 0;
   const stepsPerEpoch = Math.ceil(trainCount / batchSize);
   const t0 = performance.now();
   let step = r?.step ?? 0;
@@ -157,7 +165,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     if (c === undefined || checkpointedAt === step) return;
     const c0 = performance.now();
     const { files, state } = await group.snapshot({ step, epoch, batch_in_epoch: batchInEpoch });
-    const loop: LoopCheckpoint = { step, epoch, batchInEpoch, epochSums, trainMs, trainSamples, epochsCompleted, last, testAcc, globalBatch: batchSize, capacities, microBatches, backoffs, restarts };
+    const loop: LoopCheckpoint = { step, epoch, batchInEpoch, epochSums, trainMs, trainSamples, epochsCompleted, last, testAcc, globalBatch: batchSize, capacities, microBatches, backoffs, restarts, skippedSteps, skippedInARow };
     const { json, bin } = encodeTrainingState(state);
     const enc = (x: unknown) => new TextEncoder().encode(`${JSON.stringify(x, null, 1)}\n`);
     const dir = c.store.write({ ...files, ...c.extraFiles, 'state.json': new TextEncoder().encode(json), 'state.bin': bin, 'loop.json': enc(loop) }, { step, epoch, batchInEpoch });
@@ -174,6 +182,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     let correct = resumed ? r.epochSums.correct : 0;
     let count = resumed ? r.epochSums.count : 0;
     let epochMs = resumed ? r.epochSums.ms : 0;
+    let skipped = resumed ? (r.epochSums.skipped ?? 0) : 0;
     let i = resumed ? r.batchInEpoch : 0;
     for (; i < batches.length; i++) {
       // Give the event loop a turn: backends like wasm resolve every await as a microtask, so without
@@ -191,11 +200,21 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       const run = (attempt: number) =>
         args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) });
       let out = await run(0);
-      for (let attempt = 1; out.aborted; attempt++) {
-        if (out.oom.length === 0) throw new DdpError('E_INTERNAL', `step ${step} was aborted without an out-of-memory report`);
-        if (attempt > MAX_REPLAYS) throw new DdpError('E_MEMORY', `step ${step} ran out of memory ${MAX_REPLAYS} times in a row`, 'lower --micro-batch or --memory-budget');
+      for (let attempt = 1; ; attempt++) {
+        for (const x of out.restarts) {
+          restarts++;
+          const ev = { event: 'restart', step, attempt: attempt - 1, rank: x.rank, old_pid: x.pid, new_pid: x.newPid, host: x.host, cause: x.cause, last_lines: x.lastLines };
+          restartEvents.push(ev);
+          runDir.metric(ev);
+          log.warn(ev, 'a worker was replaced');
+          emit({ type: 'restart', step, rank: x.rank, oldPid: x.pid, newPid: x.newPid, cause: x.cause });
+        }
+        if (!out.aborted) break;
+        // Aborted on every rank: a rank ran out of memory (replay with its micro-batch halved), or a
+        // rank was lost before any rank finished the step (replay as it was, on the new process).
+        if (out.oom.length === 0 && out.restarts.length === 0) throw new DdpError('E_INTERNAL', `step ${step} was aborted without an out-of-memory report or a lost rank`);
+        if (attempt > MAX_REPLAYS) throw new DdpError('E_MEMORY', `step ${step} was aborted ${MAX_REPLAYS} times in a row`, 'lower --micro-batch or --memory-budget');
         for (const o of out.oom) {
-          if (o.fatal) restarts++; // the group has already replaced that rank's process
           const action = backOff({ rank: o.rank, step, microBatch: o.microBatch, samples: parts[o.rank]!.length, reason: o.reason });
           if (action.kind === 'abort') throw new DdpError(action.code, action.message, action.hint);
           microBatches[o.rank] = action.microBatch;
@@ -207,6 +226,22 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
         }
         out = await run(attempt);
       }
+      if (out.skipped) {
+        // A NaN or an infinity in the summed gradient: no rank applied it. The samples count as
+        // seen (the epoch goes on), their loss does not.
+        skippedSteps++;
+        skippedInARow++;
+        skipped += out.count;
+        const ev = { event: 'skipped', step, epoch, in_a_row: skippedInARow, skipped_steps: skippedSteps, reason: 'non-finite gradient' };
+        runDir.metric(ev);
+        log.warn(ev, 'non-finite gradient: step skipped on every rank');
+        emit({ type: 'skipped', step, inARow: skippedInARow });
+        if (skippedInARow > config.maxSkippedSteps) {
+          throw new DdpError('E_DIVERGED', `the gradient was not finite (NaN or infinite) in ${skippedInARow} steps in a row, up to step ${step}: training diverged`, `lower the learning rate (--lr ${config.lr} now) and start again, or resume from a checkpoint before the divergence; --max-skipped-steps ${config.maxSkippedSteps} sets how many skipped steps in a row are tolerated`);
+        }
+        continue;
+      }
+      skippedInARow = 0;
       const ms = performance.now() - s0;
       epochMs += ms;
       lossSum += out.lossSum;
@@ -217,15 +252,15 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       emit({ type: 'step', epoch, step, stepInEpoch: i + 1, stepsInEpoch: batches.length, samples: count, loss: last.loss, acc: last.acc, ms, samplesPerS });
       runDir.metric({ event: 'step', epoch, step, loss: last.loss, acc: last.acc, samples: out.count, ms: Math.round(ms), samples_per_s: samplesPerS, timings: out.timings });
       const every = args.checkpoints?.every ?? 0;
-      if (every > 0 && step % every === 0 && i + 1 < batches.length) await checkpoint('every', epoch, i + 1, { lossSum, correct, count, ms: epochMs });
+      if (every > 0 && step % every === 0 && i + 1 < batches.length) await checkpoint('every', epoch, i + 1, { lossSum, correct, count, ms: epochMs, skipped });
     }
     if (stopped !== null) {
       // Stopped mid-epoch (a signal, or --max-steps): a checkpoint to go on from exactly here.
-      if (i < batches.length) await checkpoint(stopped, epoch, i, { lossSum, correct, count, ms: epochMs });
+      if (i < batches.length) await checkpoint(stopped, epoch, i, { lossSum, correct, count, ms: epochMs, skipped });
     }
     trainMs += epochMs;
     trainSamples += count;
-    const complete = count === trainCount;
+    const complete = count + skipped === trainCount;
     if (count === 0) break;
     if (!complete && stopped !== 'max-steps') break; // interrupted: no evaluation, save below
     const ev = await group.evaluate();
@@ -283,6 +318,8 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     restarts,
     oom_events: backoffs.length,
     oom_backoffs: backoffs,
+    restart_events: restartEvents,
+    skipped_steps: skippedSteps,
     stop_reason: stopped,
     weights_checksum_per_rank: checksums,
     model_files: files,

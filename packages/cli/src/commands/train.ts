@@ -31,6 +31,8 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
   shareGpu: ['', 'allow several local ranks on one GPU adapter (single-GPU machines, the software adapter); otherwise two ranks on one adapter stop the run'],
   stepTimeout: ['SECONDS', 'fail the run when a step takes longer, naming the ranks that did not finish (default 600)'],
   joinTimeout: ['SECONDS', 'how long to wait for all workers to join (default 300)'],
+  maxRestarts: ['N', 'local worker processes the run may replace when one dies or stalls, before it fails (default 3)'],
+  maxSkippedSteps: ['N', 'steps in a row with a non-finite gradient (each skipped on every rank) before the run stops (default 5)'],
   dataDir: ['DIR', 'Fashion-MNIST directory (default: TFJS_DDP_DATA, the cache, the Debian package, download)'],
   verifyData: ['true|false', 'check the SHA-256 of the canonical dataset files (default true)'],
   runDir: ['DIR', 'where the run writes its files (default runs/<timestamp>)'],

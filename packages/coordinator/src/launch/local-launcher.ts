@@ -24,10 +24,13 @@ export interface WorkerExit {
   lastLine: string | null;
 }
 
+/** Lines of each worker's log kept for error messages. */
+const TAIL_LINES = 5;
+
 export class LocalWorkers {
   private readonly procs: ChildProcess[] = [];
   private readonly logs: WriteStream[] = [];
-  private readonly lastLines: (string | null)[] = [];
+  private readonly tails: string[][] = [];
   private readonly exited = new Set<number>();
   private stopping = false;
   private readonly killOnExit = () => this.procs.forEach((p) => p.exitCode === null && p.kill('SIGKILL'));
@@ -39,7 +42,7 @@ export class LocalWorkers {
     process.on('exit', this.killOnExit);
     for (let i = 0; i < spec.count; i++) {
       this.logs.push(createWriteStream(`${spec.logDir}/worker-${i}.log`));
-      this.lastLines.push(null);
+      this.tails.push([]);
       this.start(i);
     }
   }
@@ -52,20 +55,26 @@ export class LocalWorkers {
       this.logs[i]!.write(d);
       const lines = (partial + d.toString()).split('\n');
       partial = lines.pop() ?? '';
-      const last = lines.filter((l) => l.trim() !== '').at(-1);
-      if (last !== undefined) this.lastLines[i] = summarizeLine(last);
+      const tail = this.tails[i]!;
+      for (const l of lines) if (l.trim() !== '') tail.push(summarizeLine(l));
+      tail.splice(0, Math.max(0, tail.length - TAIL_LINES));
     });
     p.on('exit', (code, signal) => {
       if (this.procs[i] === p) this.exited.add(i);
-      if (!this.stopping || code !== 0) this.onExit({ index: i, pid: p.pid ?? -1, code, signal, lastLine: this.lastLines[i] ?? null });
+      if (!this.stopping || code !== 0) this.onExit({ index: i, pid: p.pid ?? -1, code, signal, lastLine: this.tails[i]!.at(-1) ?? null });
     });
     this.procs[i] = p;
     this.exited.delete(i);
   }
 
+  /** The last lines worker `i` logged (pino lines as their message), oldest first. */
+  tail(i: number): string[] {
+    return [...(this.tails[i] ?? [])];
+  }
+
   /**
    * Replaces worker `i` by a new process with the same command and environment (its log goes on in
-   * worker-<i>.log): waits up to graceMs for the old one to exit, then kills it.
+   * worker-<i>.log): waits up to graceMs for the old one to exit (0: none), then kills it.
    */
   async restart(i: number, graceMs = 10_000): Promise<void> {
     const old = this.procs[i]!;
@@ -78,6 +87,7 @@ export class LocalWorkers {
       }
     }
     this.logs[i]!.write(`--- worker ${i} restarted by the coordinator ---\n`);
+    this.tails[i] = [];
     this.start(i);
   }
 

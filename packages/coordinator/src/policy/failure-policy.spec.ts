@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { backOff, decide, type FailureEvent, type RunState } from './failure-policy';
+import { backOff, decide, onRanksLost, type FailureEvent, type LossState, type LostRank, type RunState } from './failure-policy';
 
 const step41: RunState = { phase: 'step', step: 41, worldSize: 4 };
 
@@ -59,5 +59,38 @@ describe('backOff (out of memory on a rank)', () => {
     const a = backOff({ rank: 2, step: 4, microBatch: 1, samples: 16, reason: 'OOM when allocating' });
     expect(a).toMatchObject({ kind: 'abort', code: 'E_MEMORY' });
     expect(a.kind === 'abort' && `${a.message}; ${a.hint}`).toMatch(/rank 2 ran out of memory at step 4 with a micro-batch of 1 \(OOM when allocating\); .*--resize/);
+  });
+});
+
+describe('onRanksLost (a worker died or stalled during a step)', () => {
+  const killed: LostRank = { rank: 1, pid: 4711, host: 'n1', cause: 'was killed by SIGKILL', lastLines: ['step started', 'allreduce'] };
+  const local: LossState = { step: 41, worldSize: 4, history: [], maxRestarts: 3, canRespawn: true };
+  const earlier = (rank: number, step: number) => ({ rank, pid: 100 + rank, host: '', cause: 'exited with code 1', lastLines: [], step, newPid: 200 + rank });
+
+  it.each<[string, LossState, LostRank[], object]>([
+    ['a local rank is replaced', local, [killed], { kind: 'replace', ranks: [1] }],
+    ['two local ranks at once are replaced', local, [killed, { ...killed, rank: 3, pid: 4712 }], { kind: 'replace', ranks: [1, 3] }],
+    ['the last restart --max-restarts allows is made', { ...local, history: [earlier(0, 3), earlier(2, 9)] }, [killed], { kind: 'replace', ranks: [1] }],
+    [
+      'past --max-restarts the run fails, listing every earlier restart',
+      { ...local, maxRestarts: 1, history: [earlier(2, 9)] },
+      [killed],
+      {
+        kind: 'abort',
+        code: 'E_WORKER_FAILED',
+        message:
+          'rank 1 (pid 4711 on n1) was killed by SIGKILL at step 41; last log lines: step started | allreduce; the run has replaced 1 of the 1 workers --max-restarts allows: 1) rank 2 (pid 102) exited with code 1 at step 9',
+      },
+    ],
+    ['--max-restarts 0 fails at the first loss', { ...local, maxRestarts: 0 }, [killed], { kind: 'abort', code: 'E_WORKER_FAILED' }],
+    ['workers on other hosts are not replaced', { ...local, canRespawn: false }, [killed], { kind: 'abort', code: 'E_WORKER_FAILED', hint: expect.stringMatching(/other hosts.*--resume/) }],
+    ['a single worker is not replaced', { ...local, worldSize: 1 }, [killed], { kind: 'abort', code: 'E_WORKER_FAILED', hint: expect.stringMatching(/coordinator's process/) }],
+  ])('%s', (_name, state, lost, expected) => {
+    expect(onRanksLost(state, lost)).toMatchObject(expected);
+  });
+
+  it('names the way to continue when it gives up', () => {
+    const a = onRanksLost({ ...local, maxRestarts: 0 }, [killed]);
+    expect(a.kind === 'abort' && a.hint).toMatch(/tfjs-ddp train --resume RUN_DIR/);
   });
 });

@@ -50,6 +50,10 @@ export interface TrainConfig {
   stepTimeout: number;
   /** Seconds to wait for all workers to join. */
   joinTimeout: number;
+  /** Worker processes the run may replace (a worker that died or stalled) before it fails. */
+  maxRestarts: number;
+  /** Steps in a row whose gradient may be non-finite (each skipped on every rank) before the run stops. */
+  maxSkippedSteps: number;
   dataDir: string | null;
   /** Check the SHA-256 of the canonical Fashion-MNIST files (turn off only for generated test data). */
   verifyData: boolean;
@@ -87,6 +91,10 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   shareGpu: false,
   stepTimeout: 600,
   joinTimeout: 300,
+  // torchrun's --max-restarts counts restarts of the whole job; ours replaces one rank at a time.
+  maxRestarts: 3,
+  // One non-finite gradient can be a bad batch; five in a row is a diverged run.
+  maxSkippedSteps: 5,
   dataDir: null,
   verifyData: true,
   runDir: null,
@@ -198,6 +206,8 @@ export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   shareGpu: { flag: 'share-gpu', parse: bool },
   stepTimeout: { flag: 'step-timeout', parse: num({ min: 0, minExclusive: true }) },
   joinTimeout: { flag: 'join-timeout', parse: num({ min: 0, minExclusive: true }) },
+  maxRestarts: { flag: 'max-restarts', parse: num({ int: true, min: 0 }) },
+  maxSkippedSteps: { flag: 'max-skipped-steps', parse: num({ int: true, min: 0 }) },
   dataDir: { flag: 'data-dir', parse: str(true) },
   verifyData: { flag: 'verify-data', parse: bool },
   runDir: { flag: 'run-dir', parse: str(true) },

@@ -32,7 +32,15 @@ export type WorkerToCoordinator =
   | { type: 'join'; version: string; pid: number; host: string; requestedRank: number | null; localRank: number | null }
   | { type: 'hello'; description: Omit<WorkerDescription, 'rank'>; dataAddress: string }
   | { type: 'ready' }
-  | { type: 'step-done'; step: number; lossSum: number; correct: number; count: number; timings: RankTimings; checksum: string | null; aborted: boolean; oom: OomReport | null }
+  /** skipped: the summed gradient was not finite, so no rank applied it (the step is not replayed). */
+  | { type: 'step-done'; step: number; lossSum: number; correct: number; count: number; timings: RankTimings; checksum: string | null; aborted: boolean; skipped: boolean; oom: OomReport | null }
+  /** Where the rank is: sent as a step enters each phase, and in answer to 'probe'. */
+  | { type: 'progress'; step: number | null; phase: StepPhase }
+  /**
+   * The answer to 'abort': whether the rank had applied that step's update before the abort came,
+   * and the address of the new ring inbox it bound (its old ring sockets are closed).
+   */
+  | { type: 'left'; step: number; applied: boolean; dataAddress: string }
   | ({ type: 'eval-done' } & EvalOutcome)
   /** rejectedConnections: connections to this worker's ring inbox that never passed the CURVE handshake (absent without CURVE). */
   | { type: 'checksum-done'; checksum: string; rejectedConnections?: number }
@@ -49,11 +57,34 @@ export type CoordinatorToWorker =
   | { type: 'ring'; rightAddress: string }
   /** Followed by one binary frame: the rank's sample indices (Uint32Array). */
   | { type: 'step'; step: number; epoch: number; globalCount: number; checksum: boolean; microBatch: number; attempt: number }
-  | { type: 'eval'; start: number; end: number }
-  | { type: 'save'; meta: Record<string, unknown> }
+  /** collective: the coordinator's count of BatchNorm averagings (each one all-reduce, tagged with it). */
+  | { type: 'eval'; start: number; end: number; collective: number }
+  | { type: 'save'; meta: Record<string, unknown>; collective: number }
   | { type: 'checksum' }
   /** Send this rank's training state (to re-sync a replaced rank). */
   | { type: 'export-state' }
   /** Followed by the binary frames of a 'state' reply: continue from them. */
   | { type: 'load-state'; optimizer: { name: string; shape: number[] }[] }
-  | { type: 'stop'; reason: string };
+  | { type: 'stop'; reason: string }
+  /**
+   * Leave step `step` (a rank was lost): stop waiting in its all-reduce, undo what the step changed
+   * unless it was applied, close the ring sockets and bind a new inbox; answered by 'left'. A 'ring'
+   * message follows once the ring is whole again.
+   */
+  | { type: 'abort'; step: number; reason: string }
+  /** The coordinator is alive (every PING_INTERVAL_MS); no answer. */
+  | { type: 'ping' }
+  /** Say where you are: answered by 'progress' at once, even during an all-reduce. */
+  | { type: 'probe' };
+
+/** What a worker is doing: idle between requests, or a step's computation, all-reduce or update. */
+export type StepPhase = 'idle' | 'compute' | 'allreduce' | 'apply';
+
+/** How often the coordinator pings every worker. */
+export const PING_INTERVAL_MS = 2_000;
+
+/**
+ * How long a worker waits without hearing from the coordinator (while its event loop runs) before it
+ * decides the coordinator is gone and exits: 5 missed pings.
+ */
+export const COORDINATOR_SILENCE_MS = 10_000;

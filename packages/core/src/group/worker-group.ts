@@ -89,10 +89,31 @@ export interface RankTimings {
   microBatches: number;
 }
 
+/** A worker process that was lost (died, or stalled and was killed) and replaced by a new one. */
+export interface RestartRecord {
+  rank: number;
+  pid: number;
+  host: string;
+  step: number;
+  /** What happened to it, e.g. 'was killed by SIGKILL', 'stalled in allreduce for 30 s', 'its backend crashed (…)'. */
+  cause: string;
+  /** The last lines of its log (local workers), oldest first. */
+  lastLines: string[];
+  /** The pid of the process that took its place. */
+  newPid: number;
+}
+
 export interface StepOutcome {
-  /** True when a rank ran out of memory: nothing was applied on any rank; replay the step. */
+  /**
+   * True when nothing was applied on any rank and the step must be replayed: a rank ran out of
+   * memory (see oom), or a rank was lost before any rank had applied the step (see restarts).
+   */
   aborted: boolean;
+  /** True when the summed gradient was not finite: no rank applied it, and the step is not replayed. */
+  skipped: boolean;
   oom: OomReport[];
+  /** Ranks replaced during this attempt (their new processes hold a healthy rank's state). */
+  restarts: RestartRecord[];
   /** Summed over the global batch. */
   lossSum: number;
   correct: number;

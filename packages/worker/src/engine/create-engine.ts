@@ -56,5 +56,6 @@ export async function createEngine(a: CreateEngineArgs): Promise<WorkerEngine> {
     injectCrash: parseInjectOom(a.env['TFJS_DDP_INJECT_CRASH'], 'TFJS_DDP_INJECT_CRASH'),
     injectGpuOom: parseInjectOom(a.env['TFJS_DDP_INJECT_GPU_OOM'], 'TFJS_DDP_INJECT_GPU_OOM'),
     injectDeviceLost: parseInjectOom(a.env['TFJS_DDP_INJECT_DEVICE_LOST'], 'TFJS_DDP_INJECT_DEVICE_LOST'),
+    injectNan: parseInjectOom(a.env['TFJS_DDP_INJECT_NAN'], 'TFJS_DDP_INJECT_NAN'),
   });
 }

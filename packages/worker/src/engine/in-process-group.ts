@@ -33,7 +33,7 @@ export class InProcessGroup implements WorkerGroup {
     const sum = results[0]!.buffer;
     for (const r of results.slice(1)) for (let i = 0; i < sum.length; i++) sum[i]! += r.buffer[i]!;
     const reduceMs = performance.now() - t0;
-    let metrics: EvalOutcome & { aborted: boolean } = { lossSum: 0, correct: 0, count: 0, aborted: false };
+    let metrics: EvalOutcome & { aborted: boolean; skipped: boolean } = { lossSum: 0, correct: 0, count: 0, aborted: false, skipped: false };
     const timings = [];
     for (let rank = 0; rank < this.engines.length; rank++) {
       const a = performance.now();
@@ -46,7 +46,7 @@ export class InProcessGroup implements WorkerGroup {
     if (dead !== undefined) {
       throw new DdpError('E_MEMORY', `the backend of rank ${dead.rank} crashed at step ${plan.step} (${dead.reason}) and cannot be used again`, 'a worker in the coordinator\'s process cannot be replaced: run with --workers 2 or more, or a smaller --micro-batch / --memory-budget');
     }
-    return { lossSum: metrics.lossSum, correct: metrics.correct, count: metrics.count, aborted: metrics.aborted, oom, timings };
+    return { lossSum: metrics.lossSum, correct: metrics.correct, count: metrics.count, aborted: metrics.aborted, skipped: metrics.skipped, oom, restarts: [], timings };
   }
 
   async evaluate(): Promise<EvalOutcome> {

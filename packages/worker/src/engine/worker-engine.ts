@@ -66,6 +66,8 @@ export interface EngineOptions {
   injectDeviceLost?: { rank: number; step: number }[];
   /** (rank, step) pairs where the first attempt reports a crashed backend (TFJS_DDP_INJECT_CRASH). */
   injectCrash?: { rank: number; step: number }[];
+  /** (rank, step) pairs where the first attempt's gradient gets a NaN (TFJS_DDP_INJECT_NAN). */
+  injectNan?: { rank: number; step: number }[];
 }
 
 /** A rank's training state, to re-sync a replaced rank: weights, BatchNorm statistics, optimizer slots. */
@@ -73,6 +75,16 @@ export interface EngineState {
   weights: Float32Array;
   batchNorm: Float32Array;
   optimizer: { name: string; shape: number[]; data: Float32Array }[];
+}
+
+/**
+ * Whether every value is finite. A sum is NaN or ±Infinity iff some term is (float32 terms cannot
+ * overflow a float64 sum), so one pass of additions decides it.
+ */
+export function allFinite(values: Float32Array): boolean {
+  let sum = 0;
+  for (let i = 0; i < values.length; i++) sum += values[i]!;
+  return Number.isFinite(sum);
 }
 
 /** Thrown inside computeGradients when a micro-batch does not (or would not) fit. */
@@ -223,6 +235,7 @@ export class WorkerEngine {
       buffer[n + 3] = 1;
       return { buffer, dataMs, computeMs, microBatches, oom: { microBatch: m, reason, ...(fatal ? { fatal } : {}) } };
     }
+    if (this.injected(this.options.injectNan, ctx)) grad[0] = Number.NaN;
     buffer[n] = lossSum;
     buffer[n + 1] = correct;
     buffer[n + 2] = indices.length;
@@ -231,21 +244,32 @@ export class WorkerEngine {
 
   /**
    * Applies a buffer summed over all ranks: gradient / global count. Returns the summed metrics. When
-   * any rank ran out of memory, applies nothing and puts the BatchNorm statistics back as they were
-   * before the step, so that its replay gives what a step without the failure would have.
+   * any rank ran out of memory (aborted), or the summed gradient is not finite (skipped: a NaN or an
+   * infinity on any rank), applies nothing and puts the BatchNorm statistics back as they were
+   * before the step. Every rank holds the same bytes after the all-reduce, so every rank decides the
+   * same.
    */
-  applyReduced(buffer: Float32Array): EvalOutcome & { aborted: boolean } {
+  applyReduced(buffer: Float32Array): EvalOutcome & { aborted: boolean; skipped: boolean } {
     const n = this.trainer.layout.size;
     const aborted = buffer[n + 3]! > 0;
     if (aborted) {
-      if (this.dead !== null) return { lossSum: 0, correct: 0, count: 0, aborted };
+      if (this.dead === null) this.restoreBatchNorm();
+      return { lossSum: 0, correct: 0, count: 0, aborted, skipped: false };
+    }
+    const count = buffer[n + 2]!;
+    const metrics = { lossSum: buffer[n]!, correct: buffer[n + 1]!, count, aborted };
+    if (!allFinite(buffer.subarray(0, n + 1))) {
       this.restoreBatchNorm();
-      return { lossSum: 0, correct: 0, count: 0, aborted };
+      return { ...metrics, skipped: true };
     }
     this.dropSnapshot();
-    const count = buffer[n + 2]!;
     this.trainer.apply(buffer.subarray(0, n), count);
-    return { lossSum: buffer[n]!, correct: buffer[n + 1]!, count, aborted };
+    return { ...metrics, skipped: false };
+  }
+
+  /** Undoes what the step in progress changed (its BatchNorm statistics): it was abandoned before its update. */
+  abandonStep(): void {
+    if (this.dead === null && this.bnSnapshot !== null) this.restoreBatchNorm();
   }
 
   // Snapshots are clones (shared storage, no copy): layers assign new tensors to the moving

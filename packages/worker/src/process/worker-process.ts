@@ -4,23 +4,13 @@
 // SGD update as every other rank. Started by `tfjs-ddp worker --join ADDRESS` (locally by the
 // coordinator's launcher, or by srun / Kubernetes / hand on other hosts).
 import { hostname } from 'node:os';
-import {
-  DdpError,
-  decodeControl,
-  encodeControl,
-  isDdpError,
-  ringAllReduce,
-  type CoordinatorToWorker,
-  type RingChannel,
-  type Transport,
-  type WorkerSettings,
-  type WorkerToCoordinator,
-} from '@tfjs-ddp/core';
+import { DdpError, isDdpError, ringAllReduce, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
 import { loadFashionMnist } from '@tfjs-ddp/data';
 import type { Logger } from 'pino';
 import { selectBackend, type BackendChoice } from '../backend/select-backend';
 import { createEngine } from '../engine/create-engine';
-import type { WorkerEngine } from '../engine/worker-engine';
+import { parseInjectOom, type WorkerEngine } from '../engine/worker-engine';
+import { ControlChannel } from './control-channel';
 import { localAddressTowards } from './local-address';
 
 export interface WorkerProcessArgs {
@@ -47,59 +37,97 @@ export interface WorkerProcessArgs {
 const BN_SYNC_STEP = 0x40000000;
 
 export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
-  const client = await a.transport.client(a.join);
-  const send = (m: WorkerToCoordinator, binary: Uint8Array[] = []) => client.send(encodeControl(m, binary));
-  const recv = async (timeoutMs: number) => decodeControl<CoordinatorToWorker>(await client.recv(timeoutMs));
+  let ring: MutableRing | null = null;
+  const closeRing = () => ring?.closeSockets();
+  const control = new ControlChannel(await a.transport.client(a.join), { onSilence: closeRing });
+  const send = (m: WorkerToCoordinator, binary: Uint8Array[] = []) => control.send(m, binary);
   let step: number | null = null;
   let engine: WorkerEngine | null = null;
-  let ring: RingChannel | null = null;
-  let bnSyncs = 0; // every rank runs the same sequence of collectives, so the counters agree
   try {
     await send({ type: 'join', version: a.version, pid: process.pid, host: hostname(), requestedRank: a.requestedRank, localRank: a.localRank });
-    const welcome = await recv(120_000);
+    const welcome = await control.next(120_000);
     if (welcome.msg.type !== 'welcome') throw new DdpError('E_PROTOCOL', `expected welcome, got ${welcome.msg.type}`);
     const { rank, worldSize, settings } = welcome.msg;
     const log = a.log.child({ rank });
     log.info({ worldSize, settings }, 'joined');
+    // From here on the coordinator pings: its silence means it is gone.
+    control.armWatchdog();
 
     const backend = await selectBackend(settings.backend as BackendChoice, { env: a.env ?? process.env, log: (level, fields, msg) => log[level](fields, msg) });
     const dataDir = a.dataDir ?? settings.dataDir;
     const data = await loadFashionMnist({ ...(dataDir !== null ? { dataDir } : {}), env: a.env ?? {}, verify: settings.verifyData });
     engine = await createEngine({ data, settings, backend, env: a.env ?? process.env, log });
-    const left = await a.transport.inbox(a.dataAddress ?? settings.dataAddress ?? (await defaultDataAddress(a.join)));
+    const inboxAddress = a.dataAddress ?? settings.dataAddress ?? (await defaultDataAddress(a.join));
+    ring = new MutableRing(a.transport, rank, worldSize, inboxAddress);
+    const dataAddress = await ring.bind();
     const description = await engine.describe(rank);
     const { rank: _r, ...rest } = description;
-    await send({ type: 'hello', description: rest, dataAddress: left.address });
-    log.info({ backend: backend.chosen, device: backend.device, adapter: backend.adapter, microBatch: engine.microBatch, dataAddress: left.address }, 'ready to connect the ring');
-
-    const ringMsg = await recv(settings.allreduceTimeoutMs);
-    if (ringMsg.msg.type !== 'ring') throw new DdpError('E_PROTOCOL', `expected ring, got ${ringMsg.msg.type}`);
-    const right = await a.transport.outbox(ringMsg.msg.rightAddress);
-    ring = { rank, worldSize, left, right };
-    await send({ type: 'ready' });
+    await send({ type: 'hello', description: rest, dataAddress });
+    log.info({ backend: backend.chosen, device: backend.device, adapter: backend.adapter, microBatch: engine.microBatch, dataAddress }, 'ready to connect the ring');
+    // An abort of the step in progress ends a wait in its all-reduce: its sockets close.
+    control.onAbort = closeRing;
+    // TFJS_DDP_INJECT_KILL=RANK:STEP: this process SIGKILLs itself in the middle of that step's
+    // all-reduce (drills and tests of a rank lost while the others wait on the ring).
+    const killAt = parseInjectOom((a.env ?? process.env)['TFJS_DDP_INJECT_KILL'], 'TFJS_DDP_INJECT_KILL').filter((k) => k.rank === rank);
+    /** The last step whose step-done this rank sent. */
+    let finished: number | null = null;
 
     for (;;) {
-      const { msg, binary } = await recv(a.idleTimeoutMs ?? 30 * 60_000);
+      const { msg, binary } = await control.next(a.idleTimeoutMs ?? 30 * 60_000);
       if (msg.type === 'stop') {
         log.info({ reason: msg.reason }, 'stopping');
         return;
       }
-      if (msg.type === 'step') {
+      if (msg.type === 'ring') {
+        // At the start, after a neighbour was replaced, or after an abort: where to send from now on.
+        await ring.connect(msg.rightAddress);
+        log.info({ rightAddress: msg.rightAddress }, 'ring connected');
+        await send({ type: 'ready' });
+      } else if (msg.type === 'abort') {
+        // A rank was lost. This one either finished the step (it sent step-done) or left it half-way
+        // (its BatchNorm statistics are already put back). Either way the ring is rebuilt.
+        const done = finished === msg.step;
+        control.abortAnswered(msg.step);
+        ring.closeSockets();
+        const address = await ring.bind();
+        log.warn({ step: msg.step, reason: msg.reason, finished: done, dataAddress: address }, 'step aborted by the coordinator: waiting for the ring to be rebuilt');
+        await send({ type: 'left', step: msg.step, applied: done, dataAddress: address });
+      } else if (msg.type === 'step') {
         step = msg.step;
         const indices = new Uint32Array(binary[0]!.buffer.slice(binary[0]!.byteOffset, binary[0]!.byteOffset + binary[0]!.byteLength));
+        control.phase(msg.step, 'compute');
         const r = await engine.computeGradients(indices, msg.microBatch, { rank, step: msg.step, attempt: msg.attempt });
         if (r.oom !== null) log.warn({ step: msg.step, attempt: msg.attempt, ...r.oom }, 'out of memory: asking every rank to abort the step');
         const t0 = performance.now();
-        await ringAllReduce(r.buffer, ring, { step: msg.step, timeoutMs: settings.allreduceTimeoutMs });
+        control.phase(msg.step, 'allreduce');
+        try {
+          if (control.abortRequested(msg.step)) throw new DdpError('E_CLOSED', 'aborted before the all-reduce');
+          // The sync point: every rank's gradient summed into r.buffer.
+          const reduced = ringAllReduce(r.buffer, ring.channel(), { step: msg.step, timeoutMs: settings.allreduceTimeoutMs });
+          if (msg.attempt === 0 && killAt.some((k) => k.step === msg.step)) setImmediate(() => process.kill(process.pid, 'SIGKILL'));
+          await reduced;
+        } catch (e) {
+          control.phase(msg.step, 'idle');
+          if (!control.abortRequested(msg.step)) throw e;
+          // The 'abort' message waits in the queue: it is answered by the next turn of this loop.
+          log.warn({ step: msg.step, attempt: msg.attempt, error: e instanceof Error ? e.message : String(e) }, 'leaving the step: a rank was lost');
+          engine.abandonStep();
+          continue;
+        }
         const t1 = performance.now();
-        const { aborted, ...m } = engine.applyReduced(r.buffer);
+        control.phase(msg.step, 'apply');
+        const { aborted, skipped, ...m } = engine.applyReduced(r.buffer);
         const applyMs = performance.now() - t1;
+        if (skipped) log.warn({ step: msg.step }, 'the summed gradient is not finite: step skipped on every rank');
         const checksum = msg.checksum && !aborted ? await engine.weightsChecksum() : null;
+        finished = msg.step;
+        control.phase(msg.step, 'idle');
         await send({
           type: 'step-done',
           step: msg.step,
           ...m,
           aborted,
+          skipped,
           oom: r.oom === null ? null : { rank, ...r.oom },
           timings: { rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: t1 - t0, applyMs, microBatches: r.microBatches },
           checksum,
@@ -108,14 +136,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         // A crashed backend: the coordinator stops this process and starts a new one for this rank.
         if (engine.dead !== null) log.error({ step: msg.step, reason: engine.dead }, 'backend crashed: waiting to be replaced');
       } else if (msg.type === 'eval') {
-        await syncBatchNorm(engine, ring, settings, ++bnSyncs);
+        await syncBatchNorm(engine, ring.channel(), settings, msg.collective);
         await send({ type: 'eval-done', ...(await engine.evaluate(msg.start, msg.end)) });
-      } else if (msg.type === 'ring') {
-        // The right neighbour was replaced: send to its new inbox from now on.
-        await ring.right.close().catch(() => undefined);
-        ring = { ...ring, right: await a.transport.outbox(msg.rightAddress) };
-        log.info({ rightAddress: msg.rightAddress }, 'ring rewired');
-        await send({ type: 'ready' });
       } else if (msg.type === 'export-state') {
         const s = await engine.exportState();
         const bytes = (f: Float32Array) => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
@@ -137,7 +159,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         const rejected = a.transport.rejectedConnections?.();
         await send({ type: 'checksum-done', checksum: await engine.weightsChecksum(), ...(rejected !== undefined && a.secured === true ? { rejectedConnections: rejected } : {}) });
       } else if (msg.type === 'save') {
-        await syncBatchNorm(engine, ring, settings, ++bnSyncs);
+        await syncBatchNorm(engine, ring.channel(), settings, msg.collective);
         if (rank === 0) {
           const files = await engine.exportFiles(msg.meta);
           const names = Object.keys(files);
@@ -150,16 +172,62 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
       }
     }
   } catch (e) {
-    const err = isDdpError(e) ? e : new DdpError('E_INTERNAL', e instanceof Error ? (e.stack ?? e.message) : String(e));
+    // The coordinator's silence is the root cause of whatever it interrupted.
+    const cause = control.silence ?? e;
+    const err = isDdpError(cause) ? cause : new DdpError('E_INTERNAL', cause instanceof Error ? (cause.stack ?? cause.message) : String(cause));
     a.log.error({ err, step }, 'worker failed');
     // Best effort: tell the coordinator why, so its error names the root cause.
     await send({ type: 'error', code: err.code, message: err.message, step }).catch(() => undefined);
     throw err;
   } finally {
     engine?.dispose();
-    await ring?.right.close().catch(() => undefined);
-    await ring?.left.close().catch(() => undefined);
-    await client.close().catch(() => undefined);
+    ring?.closeSockets();
+    await control.close();
+  }
+}
+
+/**
+ * This rank's place in the ring: its inbox (bound here, so the left neighbour can connect) and its
+ * outbox to the right neighbour. Both are replaced when the coordinator rebuilds the ring after a
+ * rank was lost: a new inbox at a new address, so no message of the abandoned step can reach it.
+ */
+class MutableRing {
+  private left: Inbox | null = null;
+  private right: Outbox | null = null;
+  private generation = 0;
+
+  constructor(
+    private readonly transport: Transport,
+    readonly rank: number,
+    readonly worldSize: number,
+    private readonly address: string,
+  ) {}
+
+  /** Binds a new inbox; returns its address (ipc paths get a generation suffix after the first). */
+  async bind(): Promise<string> {
+    const address = this.generation === 0 || !this.address.startsWith('ipc://') ? this.address : `${this.address}.${this.generation}`;
+    this.generation++;
+    this.left = await this.transport.inbox(address);
+    return this.left.address;
+  }
+
+  async connect(rightAddress: string): Promise<void> {
+    await this.right?.close().catch(() => undefined);
+    this.right = await this.transport.outbox(rightAddress);
+  }
+
+  channel(): RingChannel {
+    if (this.left === null || this.right === null) throw new DdpError('E_PROTOCOL', 'the ring is not connected: a step came before the ring message');
+    return { rank: this.rank, worldSize: this.worldSize, left: this.left, right: this.right };
+  }
+
+  /** Closes both sockets now: a wait on either ends with E_CLOSED. */
+  closeSockets(): void {
+    const { left, right } = this;
+    this.left = null;
+    this.right = null;
+    void left?.close().catch(() => undefined);
+    void right?.close().catch(() => undefined);
   }
 }
 
