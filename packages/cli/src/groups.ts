@@ -117,9 +117,10 @@ export function workerSettings(config: TrainConfig, dataAddress: string | null):
     dataDir: config.dataDir,
     verifyData: config.verifyData,
     dataAddress,
-    // Twice the coordinator's step timeout: when a rank stalls, the coordinator's stall inspector
-    // names it and has the survivors leave the step before any of them gives up waiting on the ring.
-    allreduceTimeoutMs: config.stepTimeout * 2000,
+    // Twice the coordinator's step timeout and half a minute: when a rank stalls, the coordinator's
+    // stall inspector (step timeout + a 5 s probe) names it and has the others leave the step before
+    // any of them gives up waiting on the ring.
+    allreduceTimeoutMs: config.stepTimeout * 2000 + 30_000,
     logLevel: config.logLevel,
   };
 }
@@ -254,6 +255,7 @@ export async function startListening(
       stepTimeoutMs: config.stepTimeout * 1000,
       checksumEvery: 50,
       shareGpu: config.shareGpu,
+      minWorkers: config.minWorkers ?? worldSize,
       security: { mode: security.mode, rejectedConnections: () => transport.rejectedConnections() },
     });
     return {

@@ -66,6 +66,9 @@ export function ttyProgress(stream: NodeJS.WriteStream): ProgressSink {
         case 'restart':
           stream.write(`\nstep ${e.step}: rank ${e.rank} (pid ${e.oldPid}) ${e.cause}; replaced by pid ${e.newPid}\n`);
           break;
+        case 'membership':
+          stream.write(`\nstep ${e.step}: ${e.kind === 'shrink' ? 'going on without lost workers' : 'workers joined'}: ${e.worldSize} now\n`);
+          break;
         case 'skipped':
           stream.write(`\nstep ${e.step}: non-finite gradient, step skipped on every rank (${e.inARow} in a row)\n`);
           break;

@@ -25,6 +25,7 @@ import {
   type WorkerSettings,
   type WorkerToCoordinator,
   type RestartRecord,
+  type MembershipChange,
   type StepPhase,
   PING_INTERVAL_MS,
 } from '@tfjs-ddp/core';
@@ -54,6 +55,12 @@ export interface RemoteGroupOptions {
   logTail?: (rank: number) => string[];
   /** Ranks the run may replace in all (--max-restarts); default 3. */
   maxRestarts?: number;
+  /**
+   * Workers on other hosts (no respawn): the fewest ranks the run goes on with when some are lost
+   * (--min-workers); default worldSize, i.e. a lost rank ends the run. Workers that join later are
+   * taken in at a step boundary, up to worldSize.
+   */
+  minWorkers?: number;
   /** Allow several ranks of one host on one GPU adapter (--share-gpu). */
   shareGpu?: boolean;
   /** How the sockets are secured, and the coordinator's own count of refused connections. */
@@ -100,8 +107,14 @@ export class RemoteWorkerGroup implements WorkerGroup {
   /** Ranks replaced so far, oldest first. */
   private readonly history: RestartRecord[] = [];
   private pinger: NodeJS.Timeout | null = null;
+  /** Ranks now: worldSize, fewer after an elastic shrink. */
+  private size: number;
+  /** Workers that asked to join mid-run (an elastic run takes them in at the next step boundary). */
+  private readonly joiners: { peer: string; msg: Extract<WorkerToCoordinator, { type: 'join' }> }[] = [];
 
-  private constructor(private readonly o: RemoteGroupOptions) {}
+  private constructor(private readonly o: RemoteGroupOptions) {
+    this.size = o.worldSize;
+  }
 
   /** Waits for worldSize workers, assigns ranks, checks they agree and connects the ring. */
   static async rendezvous(o: RemoteGroupOptions, launched?: (g: RemoteWorkerGroup) => void): Promise<RemoteWorkerGroup> {
@@ -116,7 +129,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
   }
 
   get worldSize(): number {
-    return this.o.worldSize;
+    return this.size;
   }
 
   describe(): WorkerDescription[] {
@@ -130,7 +143,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
   }
 
   private fail(e: FailureEvent): never {
-    const a = decide({ phase: this.phase, step: this.currentStep, worldSize: this.o.worldSize }, e);
+    const a = decide({ phase: this.phase, step: this.currentStep, worldSize: this.size }, e);
     if (a.kind === 'stop') throw new DdpError('E_INTERNAL', `stop requested (${a.reason})`);
     throw new DdpError(a.code, a.message, a.hint);
   }
@@ -178,8 +191,16 @@ export class RemoteWorkerGroup implements WorkerGroup {
     if (m === null) return null;
     const rank = this.rankOf.get(m.peer);
     if (rank === undefined) {
-      this.rejectedFrames++;
-      this.o.log.warn({ peer: m.peer, rejectedFrames: this.rejectedFrames }, 'message from an unknown peer ignored');
+      const msg = this.decodeJoin(m);
+      if (msg?.type === 'join' && msg.version === this.o.version) {
+        if (!this.joiners.some((j) => j.peer === m.peer)) this.joiners.push({ peer: m.peer, msg });
+        this.o.log.info({ pid: msg.pid, host: msg.host, waiting: this.joiners.length }, 'a worker asks to join: taken in at the next step boundary if the run is below its world size');
+        return null;
+      }
+      if (msg !== null) {
+        this.rejectedFrames++;
+        this.o.log.warn({ peer: m.peer, type: msg.type, rejectedFrames: this.rejectedFrames }, 'message from an unknown peer ignored');
+      }
       return null;
     }
     let reply: Reply;
@@ -354,10 +375,14 @@ export class RemoteWorkerGroup implements WorkerGroup {
     }
   }
 
-  /** Replacements the run may still make, or the error that ends it (failure-policy.ts). */
-  private allowReplacement(lost: LostRank[]): void {
-    const action = onRanksLost({ step: this.currentStep, worldSize: this.o.worldSize, history: this.history, maxRestarts: this.o.maxRestarts ?? 3, canRespawn: this.o.respawn !== undefined }, lost);
+  /** Replace the lost ranks, or go on without them, or the error that ends the run (failure-policy.ts). */
+  private allowReplacement(lost: LostRank[]): 'replace' | 'shrink' {
+    const action = onRanksLost(
+      { step: this.currentStep, worldSize: this.size, history: this.history, maxRestarts: this.o.maxRestarts ?? 3, canRespawn: this.o.respawn !== undefined, minWorkers: this.o.minWorkers ?? this.o.worldSize },
+      lost,
+    );
     if (action.kind === 'abort') throw new DdpError(action.code, action.message, action.hint);
+    return action.kind;
   }
 
   /**
@@ -369,13 +394,13 @@ export class RemoteWorkerGroup implements WorkerGroup {
    */
   private async recover(plan: StepPlan, lost: LostRank[], got: Map<number, Reply>): Promise<StepOutcome> {
     const step = plan.step;
-    this.allowReplacement(lost);
+    const action = this.allowReplacement(lost);
     const all = this.descriptions.map((d) => d.rank);
     const gone = new Set(lost.map((l) => l.rank));
     const survivors = all.filter((r) => !gone.has(r));
     for (const l of lost) {
       this.retired.add(l.pid);
-      this.o.log.warn({ rank: l.rank, pid: l.pid, host: l.host, step, cause: l.cause, lastLines: l.lastLines }, 'rank lost: every rank leaves the step and a new process takes its place');
+      this.o.log.warn({ rank: l.rank, pid: l.pid, host: l.host, step, cause: l.cause, lastLines: l.lastLines }, 'rank lost: every other rank leaves the step');
     }
     // 1. Every survivor leaves the step: 'left' says whether it had finished it (then its step-done came first).
     for (const r of survivors) await this.sendTo(r, { type: 'abort', step, reason: `rank ${lost.map((l) => l.rank).join(',')} lost` });
@@ -395,6 +420,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
       const m = await this.receive(rest);
       if (m !== null) this.pending.push(m);
     }
+    if (action === 'shrink') return this.shrink(lost, survivors, left, got);
     // 2. New processes for the lost ranks, at the micro-batch they had in this step.
     const restarts: RestartRecord[] = [];
     for (const l of lost) {
@@ -417,6 +443,66 @@ export class RemoteWorkerGroup implements WorkerGroup {
   }
 
   /**
+   * Goes on without the lost ranks (workers on other hosts, --min-workers): the survivors, who have
+   * left the step and bound new inboxes, are renumbered 0..N−1 in their order and form a smaller
+   * ring; a rank that had finished the step gives its state to those that had not (as in recover).
+   */
+  private async shrink(lost: LostRank[], survivors: number[], left: Map<number, Extract<WorkerToCoordinator, { type: 'left' }>>, got: Map<number, Reply>): Promise<StepOutcome> {
+    const step = this.currentStep;
+    this.peers.splice(0, this.peers.length, ...survivors.map((r) => this.peers[r]!));
+    this.rankOf.clear();
+    this.peers.forEach((p, r) => this.rankOf.set(p, r));
+    this.descriptions = survivors.map((r, i) => ({ ...this.descriptions[r]!, rank: i }));
+    this.addresses = survivors.map((r) => left.get(r)!.dataAddress);
+    this.lastSeen.clear();
+    this.size = survivors.length;
+    await this.rewire(survivors.map((_, i) => i), true);
+    const finished = survivors.flatMap((r, i) => (left.get(r)!.applied ? [i] : []));
+    if (finished.length > 0) await this.syncFrom(finished[0]!, survivors.map((_, i) => i).filter((i) => !finished.includes(i)));
+    const membership = { kind: 'shrink' as const, previousRank: survivors, lost: lost.map(({ rank, pid, host, cause }) => ({ rank, pid, host, cause })) };
+    this.o.log.warn({ step, lost: membership.lost, workers: this.size, minWorkers: this.o.minWorkers }, finished.length > 0 ? 'going on without the lost ranks; the step had been finished' : 'going on without the lost ranks; the step is replayed');
+    if (finished.length === 0) return { aborted: true, skipped: false, oom: [], restarts: [], membership, lossSum: 0, correct: 0, count: 0, timings: [] };
+    return { ...outcomeOf(finished.map((i) => got.get(survivors[i]!)!.msg as StepDone)), restarts: [], membership };
+  }
+
+  /**
+   * Between steps: takes in workers that asked to join while the run is below its world size (after
+   * an elastic shrink). Each gets the next rank, builds its engine, joins the ring and a healthy
+   * rank's state. A joiner whose model or data differs is sent away; the run goes on.
+   */
+  async admit(): Promise<MembershipChange | null> {
+    if (this.joiners.length === 0 || this.size >= this.o.worldSize) return null;
+    const before = this.size;
+    const { rendezvousTimeoutMs } = this.o;
+    for (const j of this.joiners.splice(0, this.o.worldSize - this.size)) {
+      const rank = this.size;
+      this.peers[rank] = j.peer;
+      this.rankOf.set(j.peer, rank);
+      await this.sendTo(rank, { type: 'welcome', rank, worldSize: rank + 1, settings: this.o.settingsFor(rank) });
+      const hello = (await this.collect('hello', [rank], rendezvousTimeoutMs)).get(rank)!.msg as Extract<WorkerToCoordinator, { type: 'hello' }>;
+      const d = { ...hello.description, rank };
+      try {
+        checkWorkersAgree([this.descriptions[0]!, d]);
+      } catch (e) {
+        this.o.log.warn({ pid: j.msg.pid, host: j.msg.host, reason: e instanceof Error ? e.message : String(e) }, 'a joining worker differs from the run: sent away');
+        await this.sendTo(rank, { type: 'stop', reason: 'it differs from the run' });
+        this.rankOf.delete(j.peer);
+        this.peers.length = rank;
+        continue;
+      }
+      this.descriptions[rank] = d;
+      this.addresses[rank] = hello.dataAddress;
+      this.size++;
+    }
+    if (this.size === before) return null;
+    await this.rewire(this.descriptions.map((d) => d.rank), true);
+    const added = Array.from({ length: this.size - before }, (_, k) => before + k);
+    await this.syncFrom(0, added);
+    this.o.log.info({ step: this.currentStep, workers: this.size, added: added.map((r) => ({ rank: r, pid: this.descriptions[r]!.pid, host: this.descriptions[r]!.host })) }, 'workers joined the run');
+    return { kind: 'grow', previousRank: [...Array.from({ length: before }, (_, r) => r), ...added.map(() => null)], lost: [] };
+  }
+
+  /**
    * Replaces a rank whose backend crashed: it took part in the step's all-reduce (every rank
    * aborted the step), so the ring only needs the new process spliced in.
    */
@@ -428,8 +514,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
     this.retired.add(old.pid);
     await this.sendTo(rank, { type: 'stop', reason: 'replaced: its backend crashed' });
     const newPid = await this.respawnRank(rank, microBatch, false);
-    const { worldSize } = this.o;
-    await this.rewire([rank, (rank + worldSize - 1) % worldSize]);
+    await this.rewire([rank, (rank + this.size - 1) % this.size]);
     await this.syncFrom(rank === 0 ? 1 : 0, [rank]);
     const record = { ...lost, step: this.currentStep, newPid };
     this.history.push(record);
@@ -441,7 +526,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
    * search) and binds its ring inbox; returns its pid. The ring and its state come after.
    */
   private async respawnRank(rank: number, microBatch: number, kill: boolean): Promise<number> {
-    const { worldSize, rendezvousTimeoutMs } = this.o;
+    const { rendezvousTimeoutMs } = this.o;
+    const worldSize = this.size;
     const old = this.descriptions[rank]!;
     const oldPeer = this.peers[rank]!;
     this.rankOf.delete(oldPeer);
@@ -468,11 +554,14 @@ export class RemoteWorkerGroup implements WorkerGroup {
     return hello.description.pid;
   }
 
-  /** Tells each of `ranks` where its right neighbour's inbox is now, and waits until each is connected. */
-  private async rewire(ranks: number[]): Promise<void> {
-    const { worldSize, rendezvousTimeoutMs } = this.o;
-    for (const r of ranks) await this.sendTo(r, { type: 'ring', rightAddress: this.addresses[(r + 1) % worldSize]! });
-    await this.collect('ready', ranks, rendezvousTimeoutMs);
+  /**
+   * Tells each of `ranks` where its right neighbour's inbox is now (and, when the ring changed size,
+   * its rank and the world size), and waits until each is connected.
+   */
+  private async rewire(ranks: number[], resized = false): Promise<void> {
+    const n = this.size;
+    for (const r of ranks) await this.sendTo(r, { type: 'ring', rightAddress: this.addresses[(r + 1) % n]!, ...(resized ? { rank: r, worldSize: n } : {}) });
+    await this.collect('ready', ranks, this.o.rendezvousTimeoutMs);
   }
 
   /** Copies rank `source`'s training state (weights, BatchNorm statistics, optimizer slots) into `targets`. */

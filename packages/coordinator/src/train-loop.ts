@@ -1,7 +1,7 @@
 // The step loop of a training run: owns the sample order, splits every global batch over the ranks
 // by capacity, drives the WorkerGroup one optimizer step at a time, evaluates after every epoch,
 // checkpoints, and writes metrics and the summary. Stops cleanly at a step boundary when asked.
-import { DdpError, encodeTrainingState, type TrainConfig, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
+import { DdpError, encodeTrainingState, type MembershipChange, type TrainConfig, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
 import { epochOrder, globalBatches, splitBatch } from '@tfjs-ddp/data';
 import type { CheckpointStore } from './checkpoint/checkpoint-store';
 import { backOff } from './policy/failure-policy';
@@ -20,6 +20,7 @@ export type TrainEvent =
   | { type: 'oom'; step: number; rank: number; oldMicroBatch: number; newMicroBatch: number; accumulation: number; reason: string }
   | { type: 'restart'; step: number; rank: number; oldPid: number; newPid: number; cause: string }
   | { type: 'skipped'; step: number; inARow: number }
+  | { type: 'membership'; step: number; kind: MembershipChange['kind']; worldSize: number }
   | { type: 'stopped'; reason: string; step: number };
 
 export interface TrainLoopArgs {
@@ -136,6 +137,22 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   const backoffs: Record<string, unknown>[] = r?.backoffs ?? [];
   let restarts = r?.restarts ?? 0;
   const restartEvents: Record<string, unknown>[] = [];
+  const membershipEvents: Record<string, unknown>[] = [];
+  /**
+   * The ranks changed (elastic): capacities from the group's descriptions, each kept rank keeps its
+   * micro-batch (after back-offs), a new one starts at its capacity; the global batch stays.
+   */
+  const applyMembership = (c: MembershipChange) => {
+    const ds = group.describe();
+    const micro = c.previousRank.map((p, i) => (p === null ? ds[i]!.microBatch : microBatches[p]!));
+    capacities.splice(0, capacities.length, ...ds.map((d) => d.microBatch));
+    microBatches.splice(0, microBatches.length, ...micro);
+    const ev = { event: 'membership', step, kind: c.kind, workers: ds.length, previous_rank: c.previousRank, lost: c.lost, batch_plan: batchPlan(batchSize, capacities, microBatches) };
+    membershipEvents.push(ev);
+    runDir.metric(ev);
+    log.warn(ev, c.kind === 'shrink' ? 'going on with fewer workers: the global batch is split anew' : 'workers joined: the global batch is split anew');
+    emit({ type: 'membership', step, kind: c.kind, worldSize: ds.length });
+  };
   let skippedSteps = r?.skippedSteps ?? 0;
   let skippedInARow = r?.skippedInARow ?? 0;
   const stepsPerEpoch = Math.ceil(trainCount / batchSize);
@@ -191,14 +208,19 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       stopped = args.stopRequested?.() ?? (config.maxSteps !== null && step >= config.maxSteps ? 'max-steps' : null);
       if (stopped !== null) break;
       const batch = batches[i]!;
+      // Workers waiting to join an elastic run come in here, at a step boundary.
+      const joined = (await group.admit?.()) ?? null;
+      if (joined !== null) applyMembership(joined);
       step++;
       const s0 = performance.now();
       // The sync point: resolves when every rank has all-reduced and applied this step's update, or
       // when every rank aborted it because one ran out of memory: then it is replayed, same samples,
       // with a smaller micro-batch on that rank.
-      const parts = splitBatch(batch, capacities);
-      const run = (attempt: number) =>
-        args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) });
+      let parts = splitBatch(batch, capacities);
+      const run = (attempt: number) => {
+        parts = splitBatch(batch, capacities);
+        return args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) });
+      };
       let out = await run(0);
       for (let attempt = 1; ; attempt++) {
         for (const x of out.restarts) {
@@ -209,10 +231,11 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
           log.warn(ev, 'a worker was replaced');
           emit({ type: 'restart', step, rank: x.rank, oldPid: x.pid, newPid: x.newPid, cause: x.cause });
         }
+        if (out.membership !== undefined) applyMembership(out.membership);
         if (!out.aborted) break;
         // Aborted on every rank: a rank ran out of memory (replay with its micro-batch halved), or a
         // rank was lost before any rank finished the step (replay as it was, on the new process).
-        if (out.oom.length === 0 && out.restarts.length === 0) throw new DdpError('E_INTERNAL', `step ${step} was aborted without an out-of-memory report or a lost rank`);
+        if (out.oom.length === 0 && out.restarts.length === 0 && out.membership === undefined) throw new DdpError('E_INTERNAL', `step ${step} was aborted without an out-of-memory report or a lost rank`);
         if (attempt > MAX_REPLAYS) throw new DdpError('E_MEMORY', `step ${step} was aborted ${MAX_REPLAYS} times in a row`, 'lower --micro-batch or --memory-budget');
         for (const o of out.oom) {
           const action = backOff({ rank: o.rank, step, microBatch: o.microBatch, samples: parts[o.rank]!.length, reason: o.reason });
@@ -295,18 +318,20 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     throw new DdpError('E_DIVERGED', `the ranks' weights differ at the end of training (checksums by rank: ${checksums.join(', ')})`, 'this is a bug or a faulty device: report it with the run directory');
   }
   const files = await group.save({ dir: runDir.file('model'), meta: { step, epochs_completed: epochsCompleted, status: interrupted ? 'interrupted' : 'completed' } });
+  // The ranks at the end (an elastic run may have changed them).
+  const final = group.describe();
   const summary: RunSummary = {
     status: interrupted ? 'interrupted' : 'completed',
-    backend: workers[0]!.backend,
-    device: workers[0]!.device,
-    workers: workers.length,
+    backend: final[0]!.backend,
+    device: final[0]!.device,
+    workers: final.length,
     // webgpu: the adapter each rank ran on (null on the other backends).
-    adapter_per_rank: workers.map((w) => w.adapter),
-    trainable_params: workers[0]!.params,
+    adapter_per_rank: final.map((w) => w.adapter),
+    trainable_params: final[0]!.params,
     global_batch: batchSize,
     micro_batch_per_rank: microBatches,
     batch_plan: batchPlan(batchSize, capacities, microBatches),
-    memory_fit_per_rank: workers.map((w) => w.memoryFit),
+    memory_fit_per_rank: final.map((w) => w.memoryFit),
     epochs: config.epochs,
     epochs_completed: epochsCompleted,
     steps: step,
@@ -319,6 +344,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     oom_events: backoffs.length,
     oom_backoffs: backoffs,
     restart_events: restartEvents,
+    membership_events: membershipEvents,
     skipped_steps: skippedSteps,
     stop_reason: stopped,
     weights_checksum_per_rank: checksums,

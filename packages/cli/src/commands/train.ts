@@ -32,6 +32,7 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
   stepTimeout: ['SECONDS', 'fail the run when a step takes longer, naming the ranks that did not finish (default 600)'],
   joinTimeout: ['SECONDS', 'how long to wait for all workers to join (default 300)'],
   maxRestarts: ['N', 'local worker processes the run may replace when one dies or stalls, before it fails (default 3)'],
+  minWorkers: ['N|all', 'coordinator: go on with at least N workers when workers on other hosts are lost; new workers may join up to --world-size (default all: a lost remote worker ends the run)'],
   maxSkippedSteps: ['N', 'steps in a row with a non-finite gradient (each skipped on every rank) before the run stops (default 5)'],
   dataDir: ['DIR', 'Fashion-MNIST directory (default: TFJS_DDP_DATA, the cache, the Debian package, download)'],
   verifyData: ['true|false', 'check the SHA-256 of the canonical dataset files (default true)'],

@@ -64,7 +64,8 @@ describe('backOff (out of memory on a rank)', () => {
 
 describe('onRanksLost (a worker died or stalled during a step)', () => {
   const killed: LostRank = { rank: 1, pid: 4711, host: 'n1', cause: 'was killed by SIGKILL', lastLines: ['step started', 'allreduce'] };
-  const local: LossState = { step: 41, worldSize: 4, history: [], maxRestarts: 3, canRespawn: true };
+  const local: LossState = { step: 41, worldSize: 4, history: [], maxRestarts: 3, canRespawn: true, minWorkers: 4 };
+  const remote: LossState = { ...local, canRespawn: false, minWorkers: 2 };
   const earlier = (rank: number, step: number) => ({ rank, pid: 100 + rank, host: '', cause: 'exited with code 1', lastLines: [], step, newPid: 200 + rank });
 
   it.each<[string, LossState, LostRank[], object]>([
@@ -84,6 +85,13 @@ describe('onRanksLost (a worker died or stalled during a step)', () => {
     ],
     ['--max-restarts 0 fails at the first loss', { ...local, maxRestarts: 0 }, [killed], { kind: 'abort', code: 'E_WORKER_FAILED' }],
     ['workers on other hosts are not replaced', { ...local, canRespawn: false }, [killed], { kind: 'abort', code: 'E_WORKER_FAILED', hint: expect.stringMatching(/other hosts.*--resume/) }],
+    ['workers on other hosts are dropped while --min-workers remain', remote, [killed, { ...killed, rank: 3 }], { kind: 'shrink', ranks: [1, 3] }],
+    [
+      'below --min-workers the run fails, saying so',
+      remote,
+      [killed, { ...killed, rank: 2 }, { ...killed, rank: 3 }],
+      { kind: 'abort', code: 'E_WORKER_FAILED', message: expect.stringMatching(/\(1 would remain, fewer than --min-workers 2\)$/) },
+    ],
     ['a single worker is not replaced', { ...local, worldSize: 1 }, [killed], { kind: 'abort', code: 'E_WORKER_FAILED', hint: expect.stringMatching(/coordinator's process/) }],
   ])('%s', (_name, state, lost, expected) => {
     expect(onRanksLost(state, lost)).toMatchObject(expected);

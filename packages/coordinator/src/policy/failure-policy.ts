@@ -124,9 +124,14 @@ export interface LossState {
   maxRestarts: number;
   /** The coordinator can start processes for these ranks (local workers). */
   canRespawn: boolean;
+  /** The fewest ranks the run may go on with (elastic, workers on other hosts); worldSize = none fewer. */
+  minWorkers: number;
 }
 
-export type LossAction = { kind: 'replace'; ranks: number[] } | { kind: 'abort'; code: 'E_WORKER_FAILED'; message: string; hint: string };
+export type LossAction =
+  | { kind: 'replace'; ranks: number[] }
+  | { kind: 'shrink'; ranks: number[] }
+  | { kind: 'abort'; code: 'E_WORKER_FAILED'; message: string; hint: string };
 
 function lostLine(l: { rank: number; pid: number; host: string; cause: string; step: number; lastLines: string[] }): string {
   const log = l.lastLines.length > 0 ? `; last log lines: ${l.lastLines.join(' | ')}` : '';
@@ -141,12 +146,15 @@ function lostLine(l: { rank: number; pid: number; host: string; cause: string; s
 export function onRanksLost(s: LossState, lost: LostRank[]): LossAction {
   const now = lost.map((l) => lostLine({ ...l, step: s.step })).join('; ');
   const resume = 'the newest checkpoint continues the run: tfjs-ddp train --resume RUN_DIR';
+  const remaining = s.worldSize - lost.length;
+  if (!s.canRespawn && remaining >= 1 && remaining >= s.minWorkers) return { kind: 'shrink', ranks: lost.map((l) => l.rank) };
   if (!s.canRespawn || s.worldSize < 2) {
+    const elastic = !s.canRespawn && s.minWorkers < s.worldSize ? ` (${remaining} would remain, fewer than --min-workers ${s.minWorkers})` : '';
     return {
       kind: 'abort',
       code: 'E_WORKER_FAILED',
-      message: now,
-      hint: s.worldSize < 2 ? `a worker in the coordinator's process cannot be replaced; ${resume}` : `workers on other hosts are not replaced; ${resume}`,
+      message: `${now}${elastic}`,
+      hint: s.worldSize < 2 ? `a worker in the coordinator's process cannot be replaced; ${resume}` : `workers on other hosts are not replaced (--min-workers lets the run go on without them); ${resume}`,
     };
   }
   if (s.history.length + lost.length > s.maxRestarts) {

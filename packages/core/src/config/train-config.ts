@@ -52,6 +52,11 @@ export interface TrainConfig {
   joinTimeout: number;
   /** Worker processes the run may replace (a worker that died or stalled) before it fails. */
   maxRestarts: number;
+  /**
+   * Multi-node: the fewest workers the run goes on with when workers on other hosts are lost (the
+   * global batch is kept and split anew); null = the world size (a lost remote worker ends the run).
+   */
+  minWorkers: number | null;
   /** Steps in a row whose gradient may be non-finite (each skipped on every rank) before the run stops. */
   maxSkippedSteps: number;
   dataDir: string | null;
@@ -93,6 +98,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   joinTimeout: 300,
   // torchrun's --max-restarts counts restarts of the whole job; ours replaces one rank at a time.
   maxRestarts: 3,
+  minWorkers: null,
   // One non-finite gradient can be a bad batch; five in a row is a diverged run.
   maxSkippedSteps: 5,
   dataDir: null,
@@ -207,6 +213,7 @@ export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   stepTimeout: { flag: 'step-timeout', parse: num({ min: 0, minExclusive: true }) },
   joinTimeout: { flag: 'join-timeout', parse: num({ min: 0, minExclusive: true }) },
   maxRestarts: { flag: 'max-restarts', parse: num({ int: true, min: 0 }) },
+  minWorkers: { flag: 'min-workers', parse: num({ int: true, min: 1, nullable: true, nullWord: 'all' }) },
   maxSkippedSteps: { flag: 'max-skipped-steps', parse: num({ int: true, min: 0 }) },
   dataDir: { flag: 'data-dir', parse: str(true) },
   verifyData: { flag: 'verify-data', parse: bool },

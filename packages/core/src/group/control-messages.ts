@@ -53,8 +53,12 @@ export type WorkerToCoordinator =
 
 export type CoordinatorToWorker =
   | { type: 'welcome'; rank: number; worldSize: number; settings: WorkerSettings }
-  /** Where to send ring traffic; also sent mid-run when the right neighbour was replaced (answered by 'ready'). */
-  | { type: 'ring'; rightAddress: string }
+  /**
+   * Where to send ring traffic; also sent mid-run when the right neighbour was replaced or the ring
+   * was rebuilt (answered by 'ready'). rank and worldSize: the rank's new place when the ring grew or
+   * shrank (elastic runs).
+   */
+  | { type: 'ring'; rightAddress: string; rank?: number; worldSize?: number }
   /** Followed by one binary frame: the rank's sample indices (Uint32Array). */
   | { type: 'step'; step: number; epoch: number; globalCount: number; checksum: boolean; microBatch: number; attempt: number }
   /** collective: the coordinator's count of BatchNorm averagings (each one all-reduce, tagged with it). */

@@ -103,6 +103,18 @@ export interface RestartRecord {
   newPid: number;
 }
 
+/**
+ * The ranks changed (an elastic run): workers on other hosts were lost and the run goes on without
+ * them, or new workers joined. Ranks are renumbered 0..N−1 in their old order, new ones last.
+ */
+export interface MembershipChange {
+  kind: 'shrink' | 'grow';
+  /** For each rank now, the rank it had before (null: a worker that just joined). */
+  previousRank: (number | null)[];
+  /** Ranks (numbered as before) that left, with why. */
+  lost: { rank: number; pid: number; host: string; cause: string }[];
+}
+
 export interface StepOutcome {
   /**
    * True when nothing was applied on any rank and the step must be replayed: a rank ran out of
@@ -114,6 +126,8 @@ export interface StepOutcome {
   oom: OomReport[];
   /** Ranks replaced during this attempt (their new processes hold a healthy rank's state). */
   restarts: RestartRecord[];
+  /** Set when ranks were lost and the run goes on without them (elastic): split the batch anew. */
+  membership?: MembershipChange;
   /** Summed over the global batch. */
   lossSum: number;
   correct: number;
@@ -148,7 +162,13 @@ export interface SecurityReport {
 }
 
 export interface WorkerGroup {
+  /** Ranks now (it may change between steps in an elastic run). */
   readonly worldSize: number;
+  /**
+   * Called between steps: takes in workers that asked to join (an elastic run below its world size),
+   * gives them the ranks' state, and says how the ranks changed; null when they did not.
+   */
+  admit?(): Promise<MembershipChange | null>;
   /** Every rank's description, by rank. */
   describe(): WorkerDescription[];
   /** One optimizer step on the global batch; resolves when every rank has applied the update. */

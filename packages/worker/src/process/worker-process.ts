@@ -68,7 +68,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     control.onAbort = closeRing;
     // TFJS_DDP_INJECT_KILL=RANK:STEP: this process SIGKILLs itself in the middle of that step's
     // all-reduce (drills and tests of a rank lost while the others wait on the ring).
-    const killAt = parseInjectOom((a.env ?? process.env)['TFJS_DDP_INJECT_KILL'], 'TFJS_DDP_INJECT_KILL').filter((k) => k.rank === rank);
+    const killAt = parseInjectOom((a.env ?? process.env)['TFJS_DDP_INJECT_KILL'], 'TFJS_DDP_INJECT_KILL');
     /** The last step whose step-done this rank sent. */
     let finished: number | null = null;
 
@@ -79,9 +79,11 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         return;
       }
       if (msg.type === 'ring') {
-        // At the start, after a neighbour was replaced, or after an abort: where to send from now on.
+        // At the start, after a neighbour was replaced, or after an abort: where to send from now
+        // on; in an elastic run also this rank's new place in a ring that grew or shrank.
+        if (msg.rank !== undefined && msg.worldSize !== undefined) ring.place(msg.rank, msg.worldSize);
         await ring.connect(msg.rightAddress);
-        log.info({ rightAddress: msg.rightAddress }, 'ring connected');
+        log.info({ rightAddress: msg.rightAddress, rank: ring.rank, worldSize: ring.worldSize }, 'ring connected');
         await send({ type: 'ready' });
       } else if (msg.type === 'abort') {
         // A rank was lost. This one either finished the step (it sent step-done) or left it half-way
@@ -96,7 +98,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         step = msg.step;
         const indices = new Uint32Array(binary[0]!.buffer.slice(binary[0]!.byteOffset, binary[0]!.byteOffset + binary[0]!.byteLength));
         control.phase(msg.step, 'compute');
-        const r = await engine.computeGradients(indices, msg.microBatch, { rank, step: msg.step, attempt: msg.attempt });
+        const r = await engine.computeGradients(indices, msg.microBatch, { rank: ring.rank, step: msg.step, attempt: msg.attempt });
         if (r.oom !== null) log.warn({ step: msg.step, attempt: msg.attempt, ...r.oom }, 'out of memory: asking every rank to abort the step');
         const t0 = performance.now();
         control.phase(msg.step, 'allreduce');
@@ -104,7 +106,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
           if (control.abortRequested(msg.step)) throw new DdpError('E_CLOSED', 'aborted before the all-reduce');
           // The sync point: every rank's gradient summed into r.buffer.
           const reduced = ringAllReduce(r.buffer, ring.channel(), { step: msg.step, timeoutMs: settings.allreduceTimeoutMs });
-          if (msg.attempt === 0 && killAt.some((k) => k.step === msg.step)) setImmediate(() => process.kill(process.pid, 'SIGKILL'));
+          if (msg.attempt === 0 && killAt.some((k) => k.rank === ring!.rank && k.step === msg.step)) setImmediate(() => process.kill(process.pid, 'SIGKILL'));
           await reduced;
         } catch (e) {
           control.phase(msg.step, 'idle');
@@ -128,8 +130,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
           ...m,
           aborted,
           skipped,
-          oom: r.oom === null ? null : { rank, ...r.oom },
-          timings: { rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: t1 - t0, applyMs, microBatches: r.microBatches },
+          oom: r.oom === null ? null : { rank: ring.rank, ...r.oom },
+          timings: { rank: ring.rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: t1 - t0, applyMs, microBatches: r.microBatches },
           checksum,
         });
         log.debug({ step: msg.step, computeMs: r.computeMs, allreduceMs: t1 - t0 }, 'step done');
@@ -160,7 +162,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         await send({ type: 'checksum-done', checksum: await engine.weightsChecksum(), ...(rejected !== undefined && a.secured === true ? { rejectedConnections: rejected } : {}) });
       } else if (msg.type === 'save') {
         await syncBatchNorm(engine, ring.channel(), settings, msg.collective);
-        if (rank === 0) {
+        if (ring.rank === 0) {
           const files = await engine.exportFiles(msg.meta);
           const names = Object.keys(files);
           await send({ type: 'saved', names }, names.map((n) => (typeof files[n] === 'string' ? new TextEncoder().encode(files[n] as string) : (files[n] as Uint8Array))));
@@ -198,10 +200,16 @@ class MutableRing {
 
   constructor(
     private readonly transport: Transport,
-    readonly rank: number,
-    readonly worldSize: number,
+    public rank: number,
+    public worldSize: number,
     private readonly address: string,
   ) {}
+
+  /** This rank's place in a ring that grew or shrank (elastic runs). */
+  place(rank: number, worldSize: number): void {
+    this.rank = rank;
+    this.worldSize = worldSize;
+  }
 
   /** Binds a new inbox; returns its address (ipc paths get a generation suffix after the first). */
   async bind(): Promise<string> {
