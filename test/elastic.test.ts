@@ -42,11 +42,12 @@ describe('an elastic multi-node run (--min-workers 1)', () => {
 
     const address = `tcp://127.0.0.1:${await freePort()}`;
     const runDir = join(tmp('elastic'), 'r');
-    const coordinator = startCli(['coordinator', '--listen', address, '--world-size', '2', '--min-workers', '1', '--step-timeout', '4', ...settings(), '--run-dir', runDir]);
+    const coordinator = startCli(['coordinator', '--listen', address, '--world-size', '2', '--min-workers', '1', ...settings(), '--run-dir', runDir]);
     const workers = [0, 1].map((rank) => startCli(['worker', '--join', address], { RANK: String(rank) }));
     await coordinator.waitForLine(/"type":"step".*"step":2,/);
     workers[1]!.child.kill('SIGKILL');
-    // Noticed at the step timeout (4 s) and a probe (up to 5 s): the run goes on with rank 0 alone.
+    // No process exit to see on another host: noticed when it has answered no ping for 10 s (the
+    // default step timeout is 600 s); the run goes on with rank 0 alone.
     await coordinator.waitForLine(/"type":"membership".*"kind":"shrink","worldSize":1/, 60_000);
     const joiner = startCli(['worker', '--join', address]);
     await coordinator.waitForLine(/"type":"membership".*"kind":"grow","worldSize":2/, 60_000);
@@ -61,7 +62,7 @@ describe('an elastic multi-node run (--min-workers 1)', () => {
       ['shrink', 1],
       ['grow', 2],
     ]);
-    expect(membership[0]!['lost']).toEqual([expect.objectContaining({ rank: 1, cause: expect.stringMatching(/^stalled: no reply after 4 s and none to a probe/) })]);
+    expect(membership[0]!['lost']).toEqual([expect.objectContaining({ rank: 1, cause: expect.stringMatching(/^went silent: no answer to the coordinator's pings for 1\d s/) })]);
     // The global batch stays 16 samples a step whether one rank or two compute it.
     expect(events.filter((m) => m['event'] === 'step').map((m) => m['samples'])).toEqual(Array(60).fill(16));
     const shrunk = membership[0]!['batch_plan'] as { samples: number; accumulation: number }[];

@@ -72,6 +72,16 @@ describe('a worker lost during a step', () => {
     expect(left).toMatchObject({ step: 3, rank: 0 });
   });
 
+  it('SIGKILLed while a checkpoint is written: replaced, the checkpoint written, same weights', async () => {
+    // --checkpoint-every 2: the first checkpoint (after step 2) is the run's first collective.
+    const x = await disturbed(['--checkpoint-every', '2'], { TFJS_DDP_INJECT_KILL_COLLECTIVE: '1:1' });
+    expectReplaced(x, /^was killed by SIGKILL$/);
+    const lost = readJsonLines(join(x.runDir, 'train.log')).find((l) => l['msg'] === 'rank lost: every other rank leaves what it was doing');
+    expect(lost).toMatchObject({ rank: 1, during: 'the checkpoint' });
+    const checkpoints = readJsonLines(join(x.runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'checkpoint').map((m) => m['step']);
+    expect(checkpoints).toEqual([2, 4, 6]);
+  });
+
   it('SIGSTOPped: named by the stall inspector after --step-timeout, killed, replaced, same weights', async () => {
     const x = await disturbed(['--step-timeout', '6'], {}, (pid) => process.kill(pid, 'SIGSTOP'));
     expectReplaced(x, /^stalled: no reply after 6 s and none to a probe; it was last seen (idle after|in \w+ of) step \d/);

@@ -73,6 +73,13 @@ type StepDone = Extract<WorkerToCoordinator, { type: 'step-done' }>;
 const POLL_MS = 200;
 /** How long ranks that have not finished a step get to answer a probe before they count as stalled. */
 const PROBE_MS = 5_000;
+/**
+ * A rank that answers none of the coordinator's pings (every 2 s) for this long during a step is
+ * lost (its host died, or it was stopped): 10 s, or 3 times its longest micro-batch of the previous
+ * step, if longer, since a worker answers between micro-batches (a wasm micro-batch blocks its event
+ * loop while it runs).
+ */
+const SILENCE_MS = 10_000;
 
 /** Thrown inside a step's wait when ranks were lost; step() catches it and recovers. */
 class RanksLost extends Error {
@@ -102,11 +109,19 @@ export class RemoteWorkerGroup implements WorkerGroup {
   private rejectedByRank: (number | null)[] = [];
   /** Where each rank last said it was (progress messages), and when. */
   private readonly lastSeen = new Map<number, { step: number | null; phase: StepPhase; at: number }>();
+  /** Per rank, the longest a micro-batch of its last finished step took (ms), and at which micro-batch size. */
+  private readonly microBatchMs = new Map<number, { ms: number; microBatch: number }>();
+  /** The step being waited for, when the silence of ranks may be judged (a first try, at a known micro-batch size). */
+  private silenceWatch: { since: number; microBatch: Map<number, number> } | null = null;
   /** BatchNorm averagings so far: each is an all-reduce tagged with this count, the same on every rank. */
   private collectives = 0;
   /** Ranks replaced so far, oldest first. */
   private readonly history: RestartRecord[] = [];
   private pinger: NodeJS.Timeout | null = null;
+  /** Replacements and membership changes outside steps (evaluation, saves, joins), for between(). */
+  private changes: { restarts: RestartRecord[]; membership: MembershipChange | null } = { restarts: [], membership: null };
+  /** Each rank's micro-batch in the last step (after back-offs), for a replacement made outside a step. */
+  private readonly microBatchNow = new Map<number, number>();
   /** Ranks now: worldSize, fewer after an elastic shrink. */
   private size: number;
   /** Workers that asked to join mid-run (an elastic run takes them in at the next step boundary). */
@@ -170,6 +185,10 @@ export class RemoteWorkerGroup implements WorkerGroup {
         got.set(r.rank, r);
       }
       if (ranks.every((r) => got.has(r))) return got;
+      if (recoverable) {
+        const silent = this.silentRanks(ranks.filter((r) => !got.has(r)));
+        if (silent.length > 0) throw new RanksLost(silent, got);
+      }
       const left = deadline - Date.now();
       if (left <= 0) {
         const missing = ranks.filter((r) => !got.has(r));
@@ -216,6 +235,26 @@ export class RemoteWorkerGroup implements WorkerGroup {
     }
     if (reply.msg.type === 'step-done') this.lastSeen.set(rank, { step: reply.msg.step, phase: 'idle', at: Date.now() });
     return reply;
+  }
+
+  /**
+   * Ranks that have answered no ping for longer than their allowance since the wait began: lost.
+   * Judged only on a step's first try, for ranks whose micro-batch time at this size is known.
+   */
+  private silentRanks(missing: number[]): LostRank[] {
+    const w = this.silenceWatch;
+    if (w === null) return [];
+    const now = Date.now();
+    return missing.flatMap((r) => {
+      const known = this.microBatchMs.get(r);
+      if (known === undefined || known.microBatch !== w.microBatch.get(r)) return [];
+      const seen = this.lastSeen.get(r);
+      const quiet = now - Math.max(seen?.at ?? 0, w.since);
+      if (quiet <= Math.max(SILENCE_MS, 3 * known.ms)) return [];
+      const d = this.descriptions[r]!;
+      const where = seen === undefined ? '' : seen.phase === 'idle' ? `; it was last seen idle after step ${seen.step}` : `; it was last seen in ${seen.phase} of step ${seen.step}`;
+      return [{ rank: r, pid: d.pid, host: d.host, cause: `went silent: no answer to the coordinator's pings for ${Math.round(quiet / 1000)} s${where}`, lastLines: this.o.logTail?.(r) ?? [] }];
+    });
   }
 
   /**
@@ -349,11 +388,19 @@ export class RemoteWorkerGroup implements WorkerGroup {
       await this.sendTo(s.rank, { type: 'step', step: plan.step, epoch: plan.epoch, globalCount: plan.globalCount, checksum, microBatch: s.microBatch, attempt: plan.attempt }, [new Uint8Array(s.indices.buffer, s.indices.byteOffset, s.indices.byteLength)]);
     }
     let got: Map<number, Reply>;
+    for (const sl of plan.slices) this.microBatchNow.set(sl.rank, sl.microBatch);
+    this.silenceWatch = plan.attempt === 0 ? { since: Date.now(), microBatch: new Map(plan.slices.map((s) => [s.rank, s.microBatch])) } : null;
     try {
       got = await this.collect('step-done', plan.slices.map((s) => s.rank), this.o.stepTimeoutMs, true);
     } catch (e) {
       if (!(e instanceof RanksLost)) throw e;
       return this.recover(plan, e.lost, e.got);
+    } finally {
+      this.silenceWatch = null;
+    }
+    for (const s of plan.slices) {
+      const t = (got.get(s.rank)!.msg as StepDone).timings;
+      if (t.microBatches > 0) this.microBatchMs.set(s.rank, { ms: (t.dataMs + t.computeMs) / t.microBatches, microBatch: s.microBatch });
     }
     const replies = plan.slices.map((s) => got.get(s.rank)!.msg as StepDone);
     // Every rank saw the same all-reduced abort flag: they all aborted, or none did.
@@ -386,33 +433,61 @@ export class RemoteWorkerGroup implements WorkerGroup {
   }
 
   /**
-   * Ranks were lost during a step. Every other rank leaves the step (or says it had finished it)
-   * and binds a new ring inbox; each lost rank gets a new process; the ring is rebuilt; the ranks
-   * that did not finish the step take the state of one that did, or, if none did, the new ones take
-   * a survivor's and the step is replayed (aborted: true). Nothing half-applied survives: a rank
-   * either holds the state after the step or before it, and all ranks hold the same.
+   * Ranks were lost during a step: every other rank leaves it and the group is made whole again
+   * (regroup); the step counts as done if a rank had finished it (its state is everyone's now),
+   * else it is replayed (aborted: true). Nothing half-applied survives: a rank holds either the
+   * state after the step or before it, and all ranks hold the same.
    */
   private async recover(plan: StepPlan, lost: LostRank[], got: Map<number, Reply>): Promise<StepOutcome> {
-    const step = plan.step;
+    const microBatchOf = (r: number) => plan.slices.find((s) => s.rank === r)?.microBatch ?? this.descriptions[r]!.microBatch;
+    const g = await this.regroup(lost, plan.step, `step ${plan.step}`, got, microBatchOf);
+    const changes = { restarts: g.restarts, ...(g.membership !== null ? { membership: g.membership } : {}) };
+    if (g.finished.length === 0) return { aborted: true, skipped: false, oom: [], lossSum: 0, correct: 0, count: 0, timings: [], ...changes };
+    // After the all-reduce every rank that finished holds the global sums.
+    return { ...outcomeOf(g.finished.map((r) => got.get(g.previousRank[r]!)!.msg as StepDone)), ...changes };
+  }
+
+  /**
+   * Makes the group whole after ranks were lost in the work tagged `tag` (a step number, or minus a
+   * collective's number for an evaluation or a save):
+   * 1. every survivor leaves that work ('abort' closes its ring sockets) and binds a new ring inbox;
+   *    its 'left' says whether it had finished the step (its step-done, which came first, goes to
+   *    `got`);
+   * 2. each lost rank gets a new process (local workers), or the survivors are renumbered into a
+   *    smaller ring (workers on other hosts, --min-workers);
+   * 3. the ring is rewired, and the ranks that had not finished the step (and the new ones) take the
+   *    state of one that had, or of a survivor.
+   * Returns the replacements, the membership change, which ranks (numbered now) had finished the
+   * step, and each rank's previous number.
+   */
+  private async regroup(
+    lost: LostRank[],
+    tag: number,
+    what: string,
+    got: Map<number, Reply> | null,
+    microBatchOf: (rank: number) => number,
+  ): Promise<{ restarts: RestartRecord[]; membership: MembershipChange | null; finished: number[]; previousRank: number[] }> {
     const action = this.allowReplacement(lost);
     const all = this.descriptions.map((d) => d.rank);
     const gone = new Set(lost.map((l) => l.rank));
     const survivors = all.filter((r) => !gone.has(r));
     for (const l of lost) {
       this.retired.add(l.pid);
-      this.o.log.warn({ rank: l.rank, pid: l.pid, host: l.host, step, cause: l.cause, lastLines: l.lastLines }, 'rank lost: every other rank leaves the step');
+      this.o.log.warn({ rank: l.rank, pid: l.pid, host: l.host, step: this.currentStep, during: what, cause: l.cause, lastLines: l.lastLines }, 'rank lost: every other rank leaves what it was doing');
     }
-    // 1. Every survivor leaves the step: 'left' says whether it had finished it (then its step-done came first).
-    for (const r of survivors) await this.sendTo(r, { type: 'abort', step, reason: `rank ${lost.map((l) => l.rank).join(',')} lost` });
+    // 1. Every survivor leaves.
+    for (const r of survivors) await this.sendTo(r, { type: 'abort', step: tag, reason: `rank ${lost.map((l) => l.rank).join(',')} lost` });
     const left = new Map<number, Extract<WorkerToCoordinator, { type: 'left' }>>();
     const deadline = Date.now() + this.o.stepTimeoutMs;
     while (!survivors.every((r) => left.has(r))) {
       if (this.failure !== null) this.fail(this.failure);
       for (const r of this.pending.splice(0)) {
         if (r.msg.type === 'error') this.fail({ kind: 'worker-error', rank: r.rank, code: r.msg.code, message: r.msg.message });
-        if (r.msg.type === 'left' && r.msg.step === step) left.set(r.rank, r.msg);
-        else if (r.msg.type === 'step-done' && r.msg.step === step) got.set(r.rank, r);
-        else this.fail({ kind: 'protocol', rank: r.rank, message: `sent ${r.msg.type} while leaving step ${step}` });
+        if (r.msg.type === 'left' && r.msg.step === tag) left.set(r.rank, r.msg);
+        else if (r.msg.type === 'step-done' && r.msg.step === tag && got !== null) got.set(r.rank, r);
+        // An evaluation or a save answered before the abort came: it is done again.
+        else if (tag < 0 && (r.msg.type === 'eval-done' || r.msg.type === 'saved')) continue;
+        else this.fail({ kind: 'protocol', rank: r.rank, message: `sent ${r.msg.type} while leaving ${what}` });
       }
       if (survivors.every((r) => left.has(r))) break;
       const rest = deadline - Date.now();
@@ -420,49 +495,69 @@ export class RemoteWorkerGroup implements WorkerGroup {
       const m = await this.receive(rest);
       if (m !== null) this.pending.push(m);
     }
-    if (action === 'shrink') return this.shrink(lost, survivors, left, got);
-    // 2. New processes for the lost ranks, at the micro-batch they had in this step.
+    const applied = (r: number) => tag >= 0 && left.get(r)!.applied;
+    if (action === 'shrink') {
+      // 2. A smaller ring of the survivors, renumbered in their order.
+      this.peers.splice(0, this.peers.length, ...survivors.map((r) => this.peers[r]!));
+      this.rankOf.clear();
+      this.peers.forEach((p, r) => this.rankOf.set(p, r));
+      this.descriptions = survivors.map((r, i) => ({ ...this.descriptions[r]!, rank: i }));
+      this.addresses = survivors.map((r) => left.get(r)!.dataAddress);
+      const micro = new Map(survivors.flatMap((r, i) => (this.microBatchNow.has(r) ? [[i, this.microBatchNow.get(r)!] as const] : [])));
+      this.microBatchNow.clear();
+      micro.forEach((m, r) => this.microBatchNow.set(r, m));
+      this.lastSeen.clear();
+      this.microBatchMs.clear();
+      this.size = survivors.length;
+      await this.rewire(survivors.map((_, i) => i), true);
+      const finished = survivors.flatMap((r, i) => (applied(r) ? [i] : []));
+      if (finished.length > 0) await this.syncFrom(finished[0]!, survivors.map((_, i) => i).filter((i) => !finished.includes(i)));
+      const membership = { kind: 'shrink' as const, previousRank: survivors, lost: lost.map(({ rank, pid, host, cause }) => ({ rank, pid, host, cause })) };
+      this.o.log.warn({ step: this.currentStep, during: what, lost: membership.lost, workers: this.size, minWorkers: this.o.minWorkers, finishedBy: finished }, 'going on without the lost ranks');
+      return { restarts: [], membership, finished, previousRank: survivors };
+    }
+    // 2. New processes for the lost ranks, at the micro-batch they had.
     const restarts: RestartRecord[] = [];
     for (const l of lost) {
-      const microBatch = plan.slices.find((s) => s.rank === l.rank)?.microBatch ?? this.descriptions[l.rank]!.microBatch;
-      const newPid = await this.respawnRank(l.rank, microBatch, true);
-      restarts.push({ ...l, step, newPid });
+      const newPid = await this.respawnRank(l.rank, microBatchOf(l.rank), true);
+      restarts.push({ ...l, step: this.currentStep, newPid });
     }
     this.history.push(...restarts);
-    // 3. The ring, whole again: every survivor bound a new inbox.
+    // 3. The ring, whole again (every survivor bound a new inbox), and one state everywhere.
     for (const [r, m] of left) this.addresses[r] = m.dataAddress;
     await this.rewire(all);
-    // 4. One state everywhere: a rank's that finished the step, else any survivor's.
-    const finished = survivors.filter((r) => left.get(r)!.applied);
+    const finished = survivors.filter(applied);
     const source = finished[0] ?? survivors[0]!;
-    await this.syncFrom(source, [...gone, ...(finished.length > 0 ? survivors.filter((r) => !left.get(r)!.applied) : [])]);
-    this.o.log.info({ step, replaced: restarts.map((r) => ({ rank: r.rank, oldPid: r.pid, newPid: r.newPid })), finishedBy: finished, source }, finished.length > 0 ? 'ranks replaced; the step had been finished' : 'ranks replaced; the step is replayed');
-    if (finished.length === 0) return { aborted: true, skipped: false, oom: [], restarts, lossSum: 0, correct: 0, count: 0, timings: [] };
-    // After the all-reduce every rank that finished holds the global sums.
-    return { ...outcomeOf(finished.map((r) => got.get(r)!.msg as StepDone)), restarts };
+    await this.syncFrom(source, [...gone, ...(finished.length > 0 ? survivors.filter((r) => !applied(r)) : [])]);
+    this.o.log.info({ step: this.currentStep, during: what, replaced: restarts.map((r) => ({ rank: r.rank, oldPid: r.pid, newPid: r.newPid })), finishedBy: finished, source }, 'ranks replaced and re-synced');
+    return { restarts, membership: null, finished, previousRank: all };
   }
 
   /**
-   * Goes on without the lost ranks (workers on other hosts, --min-workers): the survivors, who have
-   * left the step and bound new inboxes, are renumbered 0..N−1 in their order and form a smaller
-   * ring; a rank that had finished the step gives its state to those that had not (as in recover).
+   * Runs an evaluation or a save (each starts with an all-reduce of the BatchNorm statistics) and, if
+   * ranks are lost meanwhile, makes the group whole and runs it again. What changed is reported by
+   * the next between().
    */
-  private async shrink(lost: LostRank[], survivors: number[], left: Map<number, Extract<WorkerToCoordinator, { type: 'left' }>>, got: Map<number, Reply>): Promise<StepOutcome> {
-    const step = this.currentStep;
-    this.peers.splice(0, this.peers.length, ...survivors.map((r) => this.peers[r]!));
-    this.rankOf.clear();
-    this.peers.forEach((p, r) => this.rankOf.set(p, r));
-    this.descriptions = survivors.map((r, i) => ({ ...this.descriptions[r]!, rank: i }));
-    this.addresses = survivors.map((r) => left.get(r)!.dataAddress);
-    this.lastSeen.clear();
-    this.size = survivors.length;
-    await this.rewire(survivors.map((_, i) => i), true);
-    const finished = survivors.flatMap((r, i) => (left.get(r)!.applied ? [i] : []));
-    if (finished.length > 0) await this.syncFrom(finished[0]!, survivors.map((_, i) => i).filter((i) => !finished.includes(i)));
-    const membership = { kind: 'shrink' as const, previousRank: survivors, lost: lost.map(({ rank, pid, host, cause }) => ({ rank, pid, host, cause })) };
-    this.o.log.warn({ step, lost: membership.lost, workers: this.size, minWorkers: this.o.minWorkers }, finished.length > 0 ? 'going on without the lost ranks; the step had been finished' : 'going on without the lost ranks; the step is replayed');
-    if (finished.length === 0) return { aborted: true, skipped: false, oom: [], restarts: [], membership, lossSum: 0, correct: 0, count: 0, timings: [] };
-    return { ...outcomeOf(finished.map((i) => got.get(survivors[i]!)!.msg as StepDone)), restarts: [], membership };
+  private async collective<T>(what: 'evaluation' | 'the checkpoint', run: (collective: number) => Promise<T>): Promise<T> {
+    for (;;) {
+      const collective = ++this.collectives;
+      try {
+        return await run(collective);
+      } catch (e) {
+        if (!(e instanceof RanksLost)) throw e;
+        const g = await this.regroup(e.lost, -collective, what, null, (r) => this.microBatchNow.get(r) ?? this.descriptions[r]!.microBatch);
+        this.changes.restarts.push(...g.restarts);
+        if (g.membership !== null) this.changes.membership = composeMembership(this.changes.membership, g.membership);
+      }
+    }
+  }
+
+  async between(): Promise<{ restarts: RestartRecord[]; membership: MembershipChange | null }> {
+    const joined = await this.admit();
+    if (joined !== null) this.changes.membership = composeMembership(this.changes.membership, joined);
+    const out = this.changes;
+    this.changes = { restarts: [], membership: null };
+    return out;
   }
 
   /**
@@ -470,7 +565,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
    * an elastic shrink). Each gets the next rank, builds its engine, joins the ring and a healthy
    * rank's state. A joiner whose model or data differs is sent away; the run goes on.
    */
-  async admit(): Promise<MembershipChange | null> {
+  private async admit(): Promise<MembershipChange | null> {
     if (this.joiners.length === 0 || this.size >= this.o.worldSize) return null;
     const before = this.size;
     const { rendezvousTimeoutMs } = this.o;
@@ -551,6 +646,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
     if (hello.description.params !== old.params) this.fail({ kind: 'protocol', rank, message: `the replacement built ${hello.description.params} parameters, not ${old.params}` });
     this.descriptions[rank] = { ...hello.description, rank, microBatch: old.microBatch, memoryFit: old.memoryFit };
     this.addresses[rank] = hello.dataAddress;
+    this.lastSeen.delete(rank);
+    this.microBatchMs.delete(rank);
     return hello.description.pid;
   }
 
@@ -574,18 +671,19 @@ export class RemoteWorkerGroup implements WorkerGroup {
 
   async evaluate(): Promise<EvalOutcome> {
     this.phase = 'eval';
-    const shards = evalShards(this.descriptions[0]!.testCount, this.worldSize);
-    const collective = ++this.collectives;
-    for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'eval', start: shards[r]!.start, end: shards[r]!.end, collective });
-    const replies = await this.collect('eval-done', shards.map((_, r) => r), this.o.stepTimeoutMs);
-    const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
-    for (const { msg } of replies.values()) {
-      const e = msg as Extract<WorkerToCoordinator, { type: 'eval-done' }>;
-      out.lossSum += e.lossSum;
-      out.correct += e.correct;
-      out.count += e.count;
-    }
-    return out;
+    return this.collective('evaluation', async (collective) => {
+      const shards = evalShards(this.descriptions[0]!.testCount, this.worldSize);
+      for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'eval', start: shards[r]!.start, end: shards[r]!.end, collective });
+      const replies = await this.collect('eval-done', shards.map((_, r) => r), this.o.stepTimeoutMs, true);
+      const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
+      for (const { msg } of replies.values()) {
+        const e = msg as Extract<WorkerToCoordinator, { type: 'eval-done' }>;
+        out.lossSum += e.lossSum;
+        out.correct += e.correct;
+        out.count += e.count;
+      }
+      return out;
+    });
   }
 
   async checksums(): Promise<string[]> {
@@ -616,13 +714,14 @@ export class RemoteWorkerGroup implements WorkerGroup {
   /** Rank 0's model files, after every rank averaged its BatchNorm statistics (the 'save' request). */
   private async modelFiles(meta: Record<string, unknown>): Promise<Record<string, Uint8Array>> {
     this.phase = 'save';
-    const collective = ++this.collectives;
-    for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'save', meta, collective });
-    const replies = await this.collect('saved', this.descriptions.map((d) => d.rank), this.o.stepTimeoutMs);
-    const zero = replies.get(0)!;
-    const names = (zero.msg as Extract<WorkerToCoordinator, { type: 'saved' }>).names;
-    if (names.length !== zero.binary.length) this.fail({ kind: 'protocol', rank: 0, message: `saved ${names.length} names with ${zero.binary.length} files` });
-    return Object.fromEntries(names.map((n, i) => [n, zero.binary[i]!]));
+    return this.collective('the checkpoint', async (collective) => {
+      for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'save', meta, collective });
+      const replies = await this.collect('saved', this.descriptions.map((d) => d.rank), this.o.stepTimeoutMs, true);
+      const zero = replies.get(0)!;
+      const names = (zero.msg as Extract<WorkerToCoordinator, { type: 'saved' }>).names;
+      if (names.length !== zero.binary.length) this.fail({ kind: 'protocol', rank: 0, message: `saved ${names.length} names with ${zero.binary.length} files` });
+      return Object.fromEntries(names.map((n, i) => [n, zero.binary[i]!]));
+    });
   }
 
   /** Rank `source`'s training state (weights, BatchNorm statistics, optimizer slots) and its checksum. */
@@ -676,5 +775,15 @@ function outcomeOf(replies: StepDone[]): Omit<StepOutcome, 'restarts'> {
     skipped: first.skipped,
     oom: replies.flatMap((r) => (r.oom === null ? [] : [r.oom])),
     timings: replies.map((r) => r.timings),
+  };
+}
+
+/** Two membership changes in a row as one: each rank's number before the first. */
+function composeMembership(first: MembershipChange | null, then: MembershipChange): MembershipChange {
+  if (first === null) return then;
+  return {
+    kind: then.kind,
+    previousRank: then.previousRank.map((p) => (p === null ? null : (first.previousRank[p] ?? null))),
+    lost: [...first.lost, ...then.lost.map((l) => ({ ...l, rank: first.previousRank[l.rank] ?? l.rank }))],
   };
 }

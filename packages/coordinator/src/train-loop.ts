@@ -1,7 +1,7 @@
 // The step loop of a training run: owns the sample order, splits every global batch over the ranks
 // by capacity, drives the WorkerGroup one optimizer step at a time, evaluates after every epoch,
 // checkpoints, and writes metrics and the summary. Stops cleanly at a step boundary when asked.
-import { DdpError, encodeTrainingState, type MembershipChange, type TrainConfig, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
+import { DdpError, encodeTrainingState, type MembershipChange, type RestartRecord, type TrainConfig, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
 import { epochOrder, globalBatches, splitBatch } from '@tfjs-ddp/data';
 import type { CheckpointStore } from './checkpoint/checkpoint-store';
 import { backOff } from './policy/failure-policy';
@@ -142,6 +142,23 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
    * The ranks changed (elastic): capacities from the group's descriptions, each kept rank keeps its
    * micro-batch (after back-offs), a new one starts at its capacity; the global batch stays.
    */
+  const recordRestarts = (list: RestartRecord[], attempt: number) => {
+    for (const x of list) {
+      restarts++;
+      const ev = { event: 'restart', step, attempt, rank: x.rank, old_pid: x.pid, new_pid: x.newPid, host: x.host, cause: x.cause, last_lines: x.lastLines };
+      restartEvents.push(ev);
+      runDir.metric(ev);
+      log.warn(ev, 'a worker was replaced');
+      emit({ type: 'restart', step, rank: x.rank, oldPid: x.pid, newPid: x.newPid, cause: x.cause });
+    }
+  };
+  /** What the group changed outside the steps (joins, ranks replaced or lost in evaluation or a save). */
+  const takeChanges = async () => {
+    const c = await group.between?.();
+    if (c === undefined) return;
+    recordRestarts(c.restarts, 0);
+    if (c.membership !== null) applyMembership(c.membership);
+  };
   const applyMembership = (c: MembershipChange) => {
     const ds = group.describe();
     const micro = c.previousRank.map((p, i) => (p === null ? ds[i]!.microBatch : microBatches[p]!));
@@ -208,9 +225,9 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       stopped = args.stopRequested?.() ?? (config.maxSteps !== null && step >= config.maxSteps ? 'max-steps' : null);
       if (stopped !== null) break;
       const batch = batches[i]!;
-      // Workers waiting to join an elastic run come in here, at a step boundary.
-      const joined = (await group.admit?.()) ?? null;
-      if (joined !== null) applyMembership(joined);
+      // Workers waiting to join an elastic run come in here, at a step boundary; ranks replaced or
+      // lost during the last evaluation or checkpoint are reported here.
+      await takeChanges();
       step++;
       const s0 = performance.now();
       // The sync point: resolves when every rank has all-reduced and applied this step's update, or
@@ -223,14 +240,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       };
       let out = await run(0);
       for (let attempt = 1; ; attempt++) {
-        for (const x of out.restarts) {
-          restarts++;
-          const ev = { event: 'restart', step, attempt: attempt - 1, rank: x.rank, old_pid: x.pid, new_pid: x.newPid, host: x.host, cause: x.cause, last_lines: x.lastLines };
-          restartEvents.push(ev);
-          runDir.metric(ev);
-          log.warn(ev, 'a worker was replaced');
-          emit({ type: 'restart', step, rank: x.rank, oldPid: x.pid, newPid: x.newPid, cause: x.cause });
-        }
+        recordRestarts(out.restarts, attempt - 1);
         if (out.membership !== undefined) applyMembership(out.membership);
         if (!out.aborted) break;
         // Aborted on every rank: a rank ran out of memory (replay with its micro-batch halved), or a
@@ -313,11 +323,13 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     log.warn({ reason: stopped, step }, 'training stopped');
   }
   // Every rank applied the same updates: their weights must be bit-identical.
+  await takeChanges();
   const checksums = await group.checksums();
   if (new Set(checksums).size > 1) {
     throw new DdpError('E_DIVERGED', `the ranks' weights differ at the end of training (checksums by rank: ${checksums.join(', ')})`, 'this is a bug or a faulty device: report it with the run directory');
   }
   const files = await group.save({ dir: runDir.file('model'), meta: { step, epochs_completed: epochsCompleted, status: interrupted ? 'interrupted' : 'completed' } });
+  await takeChanges();
   // The ranks at the end (an elastic run may have changed them).
   const final = group.describe();
   const summary: RunSummary = {

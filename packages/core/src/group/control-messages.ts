@@ -71,18 +71,19 @@ export type CoordinatorToWorker =
   | { type: 'load-state'; optimizer: { name: string; shape: number[] }[] }
   | { type: 'stop'; reason: string }
   /**
-   * Leave step `step` (a rank was lost): stop waiting in its all-reduce, undo what the step changed
+   * Leave step `step` (a rank was lost; minus the collective's number for an evaluation or a save):
+   * stop waiting in its all-reduce, undo what the step changed
    * unless it was applied, close the ring sockets and bind a new inbox; answered by 'left'. A 'ring'
    * message follows once the ring is whole again.
    */
   | { type: 'abort'; step: number; reason: string }
-  /** The coordinator is alive (every PING_INTERVAL_MS); no answer. */
+  /** The coordinator is alive (every PING_INTERVAL_MS); answered by 'progress' (the worker is too). */
   | { type: 'ping' }
   /** Say where you are: answered by 'progress' at once, even during an all-reduce. */
   | { type: 'probe' };
 
-/** What a worker is doing: idle between requests, or a step's computation, all-reduce or update. */
-export type StepPhase = 'idle' | 'compute' | 'allreduce' | 'apply';
+/** What a worker is doing: idle between requests, a step's computation, all-reduce or update, an evaluation or a save. */
+export type StepPhase = 'idle' | 'compute' | 'allreduce' | 'apply' | 'eval' | 'save';
 
 /** How often the coordinator pings every worker. */
 export const PING_INTERVAL_MS = 2_000;

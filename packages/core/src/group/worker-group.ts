@@ -165,10 +165,11 @@ export interface WorkerGroup {
   /** Ranks now (it may change between steps in an elastic run). */
   readonly worldSize: number;
   /**
-   * Called between steps: takes in workers that asked to join (an elastic run below its world size),
-   * gives them the ranks' state, and says how the ranks changed; null when they did not.
+   * Called between steps: takes in workers that asked to join (an elastic run below its world size)
+   * and reports what changed since the last call outside the steps: ranks replaced, or lost for good,
+   * during an evaluation or a save.
    */
-  admit?(): Promise<MembershipChange | null>;
+  between?(): Promise<{ restarts: RestartRecord[]; membership: MembershipChange | null }>;
   /** Every rank's description, by rank. */
   describe(): WorkerDescription[];
   /** One optimizer step on the global batch; resolves when every rank has applied the update. */

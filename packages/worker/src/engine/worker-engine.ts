@@ -201,6 +201,9 @@ export class WorkerEngine {
     const m = Math.max(1, Math.min(microBatch, indices.length));
     try {
       for (let from = 0; from < indices.length; from += m) {
+        // A turn for the event loop between micro-batches (wasm resolves awaits as microtasks): the
+        // control channel answers the coordinator's pings, which tell it this rank is alive.
+        if (from > 0) await new Promise<void>((resolve) => setImmediate(resolve));
         if (this.injected(this.options.injectDeviceLost, ctx)) loseGpuDevice();
         if (this.injected(this.options.injectCrash, ctx)) {
           throw new Error('memory access out of bounds (injected: TFJS_DDP_INJECT_CRASH)');

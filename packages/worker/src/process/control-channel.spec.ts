@@ -35,11 +35,14 @@ async function until(done: () => boolean, ms: number): Promise<boolean> {
 }
 
 describe('ControlChannel', () => {
-  it('answers a probe at once with where the rank is, without the main loop reading', async () => {
+  it('answers a probe or a ping at once with where the rank is, without the main loop reading', async () => {
     const { server, control, peer } = await pair();
     control.phase(7, 'allreduce');
     expect(await recv(server)).toMatchObject({ type: 'progress', step: 7, phase: 'allreduce' });
     await send(server, peer, { type: 'probe' });
+    expect(await recv(server)).toMatchObject({ type: 'progress', step: 7, phase: 'allreduce' });
+    // A ping is answered the same way: the coordinator's sign that this rank is alive.
+    await send(server, peer, { type: 'ping' });
     expect(await recv(server)).toMatchObject({ type: 'progress', step: 7, phase: 'allreduce' });
   });
 

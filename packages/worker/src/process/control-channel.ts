@@ -1,8 +1,10 @@
 // A worker's end of the control plane. One loop reads every message from the coordinator as soon as
 // the event loop has a turn, so that some are handled at once, whatever the worker is busy with:
-// 'ping' (the coordinator is alive), 'probe' (answered with where the worker is), and 'abort' for the
-// step in progress (its hook closes the ring sockets, so a wait in the all-reduce ends). Everything
-// else, the aborts included, queues for the worker's main loop. Used by worker-process.ts.
+// 'ping' and 'probe' are answered with where the worker is (the coordinator takes a rank that answers
+// nothing for a while for lost, and a worker that hears nothing takes the coordinator for gone), and
+// an 'abort' of the step in progress runs its hook (which closes the ring sockets, so a wait in the
+// all-reduce ends). Everything else, the aborts included, queues for the worker's main loop. Used by
+// worker-process.ts.
 import { COORDINATOR_SILENCE_MS, DdpError, decodeControl, encodeControl, isDdpError, type Client, type CoordinatorToWorker, type DecodedControl, type StepPhase, type WorkerToCoordinator } from '@tfjs-ddp/core';
 
 type Incoming = DecodedControl<CoordinatorToWorker>;
@@ -114,8 +116,8 @@ export class ControlChannel {
       }
       this.lastHeard = performance.now();
       const { msg } = m;
-      if (msg.type === 'ping') continue;
-      if (msg.type === 'probe') {
+      // A ping is answered too: the coordinator takes a rank that answers none for a while for lost.
+      if (msg.type === 'ping' || msg.type === 'probe') {
         void this.send({ type: 'progress', ...this.where }).catch(() => undefined);
         continue;
       }

@@ -69,8 +69,31 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     // TFJS_DDP_INJECT_KILL=RANK:STEP: this process SIGKILLs itself in the middle of that step's
     // all-reduce (drills and tests of a rank lost while the others wait on the ring).
     const killAt = parseInjectOom((a.env ?? process.env)['TFJS_DDP_INJECT_KILL'], 'TFJS_DDP_INJECT_KILL');
+    // TFJS_DDP_INJECT_KILL_COLLECTIVE=RANK:N: the same in the BatchNorm averaging of the run's N-th
+    // evaluation or save (a rank lost while a checkpoint is written).
+    const killInCollective = parseInjectOom((a.env ?? process.env)['TFJS_DDP_INJECT_KILL_COLLECTIVE'], 'TFJS_DDP_INJECT_KILL_COLLECTIVE');
     /** The last step whose step-done this rank sent. */
     let finished: number | null = null;
+    /**
+     * The BatchNorm averaging that starts an evaluation or a save. False when the coordinator aborted
+     * it (a rank was lost): its 'abort' (tagged minus the collective's number) is answered next, and
+     * the evaluation or save comes again.
+     */
+    const syncCollective = async (collective: number, phase: 'eval' | 'save'): Promise<boolean> => {
+      control.phase(-collective, phase);
+      try {
+        if (control.abortRequested(-collective)) throw new DdpError('E_CLOSED', 'aborted before the all-reduce');
+        const synced = syncBatchNorm(engine!, ring!.channel(), settings, collective);
+        if (killInCollective.some((k) => k.rank === ring!.rank && k.step === collective)) setImmediate(() => process.kill(process.pid, 'SIGKILL'));
+        await synced;
+        return true;
+      } catch (e) {
+        control.phase(null, 'idle');
+        if (!control.abortRequested(-collective)) throw e;
+        log.warn({ collective, phase, error: e instanceof Error ? e.message : String(e) }, 'leaving the BatchNorm averaging: a rank was lost');
+        return false;
+      }
+    };
 
     for (;;) {
       const { msg, binary } = await control.next(a.idleTimeoutMs ?? 30 * 60_000);
@@ -138,8 +161,10 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         // A crashed backend: the coordinator stops this process and starts a new one for this rank.
         if (engine.dead !== null) log.error({ step: msg.step, reason: engine.dead }, 'backend crashed: waiting to be replaced');
       } else if (msg.type === 'eval') {
-        await syncBatchNorm(engine, ring.channel(), settings, msg.collective);
-        await send({ type: 'eval-done', ...(await engine.evaluate(msg.start, msg.end)) });
+        if (!(await syncCollective(msg.collective, 'eval'))) continue;
+        const out = await engine.evaluate(msg.start, msg.end);
+        control.phase(null, 'idle');
+        await send({ type: 'eval-done', ...out });
       } else if (msg.type === 'export-state') {
         const s = await engine.exportState();
         const bytes = (f: Float32Array) => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
@@ -161,7 +186,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         const rejected = a.transport.rejectedConnections?.();
         await send({ type: 'checksum-done', checksum: await engine.weightsChecksum(), ...(rejected !== undefined && a.secured === true ? { rejectedConnections: rejected } : {}) });
       } else if (msg.type === 'save') {
-        await syncBatchNorm(engine, ring.channel(), settings, msg.collective);
+        if (!(await syncCollective(msg.collective, 'save'))) continue;
+        control.phase(null, 'idle');
         if (ring.rank === 0) {
           const files = await engine.exportFiles(msg.meta);
           const names = Object.keys(files);
