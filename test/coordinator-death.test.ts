@@ -6,6 +6,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { running } from './support/processes';
 import { readJsonLines, startCli, tmp } from './support/spawn-cli';
 
 let data: string;
@@ -14,26 +15,6 @@ beforeAll(async () => {
   data = tmp('data');
   await writeSyntheticFashionMnist(data, { train: 160, test: 48, seed: 9 });
 });
-
-/**
- * Whether `pid` is still running. The workers of a killed coordinator are reparented to whatever
- * reaps orphans here (pid 1 or a subreaper), which may leave them zombies for a while: a zombie has
- * exited, so it counts as gone.
- */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    // /proc/PID/stat: "pid (comm) state ..."; comm may hold spaces and parentheses.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return existsSync(`/proc/${pid}`);
-  }
-}
 
 /** Polls until `done()`, for up to `ms` after `t0`; returns the milliseconds since `t0`, or null. */
 async function until(t0: number, ms: number, done: () => boolean): Promise<number | null> {

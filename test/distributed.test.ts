@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { running } from './support/processes';
 import { readJson, readJsonLines, runCli, startCli, tmp } from './support/spawn-cli';
 
 let data: string;
@@ -14,15 +15,6 @@ beforeAll(async () => {
   data = tmp('data');
   await writeSyntheticFashionMnist(data, { train: 160, test: 48, seed: 9 });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.each([2, 3])('tfjs-ddp train --workers %i', (n) => {
   it('trains with every rank ending on identical weights, reported in summary.json', async () => {
@@ -66,7 +58,7 @@ describe('a worker that dies, with --max-restarts 0', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`E_WORKER_FAILED: rank 1 \\(pid ${pids[1]}\\) was killed by SIGKILL at step \\d+`));
     expect(readJson(join(runDir, 'summary.json'))['status']).toBe('failed');
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(running)).toEqual([]);
   });
 });
 
