@@ -210,7 +210,15 @@ export class RemoteWorkerGroup implements WorkerGroup {
     if (m === null) return null;
     const rank = this.rankOf.get(m.peer);
     if (rank === undefined) {
-      const msg = this.decodeJoin(m);
+      let msg: WorkerToCoordinator | null;
+      try {
+        msg = this.decodeJoin(m);
+      } catch (e) {
+        // Mid-run, a peer of another protocol version is turned away, not allowed to end the run.
+        msg = null;
+        this.rejectedFrames++;
+        this.o.log.warn({ peer: m.peer, reason: e instanceof Error ? e.message : String(e), rejectedFrames: this.rejectedFrames }, 'message from an unknown peer ignored');
+      }
       if (msg?.type === 'join' && msg.version === this.o.version) {
         if (!this.joiners.some((j) => j.peer === m.peer)) this.joiners.push({ peer: m.peer, msg });
         this.o.log.info({ pid: msg.pid, host: msg.host, waiting: this.joiners.length }, 'a worker asks to join: taken in at the next step boundary if the run is below its world size');

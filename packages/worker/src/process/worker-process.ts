@@ -45,7 +45,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
   let engine: WorkerEngine | null = null;
   try {
     await send({ type: 'join', version: a.version, pid: process.pid, host: hostname(), requestedRank: a.requestedRank, localRank: a.localRank });
-    const welcome = await control.next(120_000);
+    // A worker that joins an elastic run mid-way is welcomed at the next step boundary: wait long.
+    const welcome = await control.next(600_000);
     if (welcome.msg.type !== 'welcome') throw new DdpError('E_PROTOCOL', `expected welcome, got ${welcome.msg.type}`);
     const { rank, worldSize, settings } = welcome.msg;
     const log = a.log.child({ rank });
