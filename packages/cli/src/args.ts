@@ -21,13 +21,16 @@ export function usageError(message: string, command?: string): DdpError {
 
 /**
  * Parses `argv` (the arguments after the command name).
- * @throws DdpError E_USAGE for an unknown option, a positional argument, a missing or unexpected
- *   value, or a value outside the option's choices
+ * @throws DdpError E_USAGE for an unknown option, a positional argument the command does not take
+ *   (or a second one), a missing or unexpected value, or a value outside the option's choices
  */
 export function parseCommandArgs(command: CommandEntry, argv: readonly string[]): ParsedCommandArgs {
   const specs: OptionSpecs = { ...command.options, help: HELP_OPTION };
+  // The positional option is not a --flag: parseArgs leaves --name to the unknown-option check below.
+  const positional = Object.entries(specs).find(([, s]) => s.positional === true);
+  let positionalSeen = false;
   const config = Object.fromEntries(
-    Object.entries(specs).map(([name, s]) => [
+    Object.entries(specs).filter(([, s]) => s.positional !== true).map(([name, s]) => [
       name,
       { type: s.type, ...(s.short ? { short: s.short } : {}) },
     ]),
@@ -48,9 +51,18 @@ export function parseCommandArgs(command: CommandEntry, argv: readonly string[])
   for (const token of tokens) {
     if (token.kind === 'option-terminator') continue;
     if (token.kind === 'positional') {
-      throw usageError(`unexpected argument '${token.value}' for 'tfjs-ddp ${command.name}'`, command.name);
+      if (positional === undefined || positionalSeen) {
+        throw usageError(`unexpected argument '${token.value}' for 'tfjs-ddp ${command.name}'`, command.name);
+      }
+      const [name, spec] = positional;
+      if (spec.choices !== undefined && !spec.choices.includes(token.value)) {
+        throw usageError(`${spec.valueName ?? name} '${token.value}' is not one of ${spec.choices.join(', ')}`, command.name);
+      }
+      positionalSeen = true;
+      values[name] = token.value;
+      continue;
     }
-    const spec = Object.hasOwn(specs, token.name) ? specs[token.name] : undefined;
+    const spec = Object.hasOwn(specs, token.name) && specs[token.name]!.positional !== true ? specs[token.name] : undefined;
     if (spec === undefined) {
       throw usageError(`unknown option '${token.rawName}' for 'tfjs-ddp ${command.name}'`, command.name);
     }

@@ -22,6 +22,11 @@ export interface OptionSpec {
   choices?: readonly string[];
   /** Value when the option is absent (string options); shown in help. */
   default?: string;
+  /**
+   * Given as the command's positional argument (`tfjs-ddp runs DIR`) instead of `--name VALUE`
+   * (string options; at most one per command). Help shows it under its valueName.
+   */
+  positional?: boolean;
 }
 
 export type OptionSpecs = Readonly<Record<string, OptionSpec>>;

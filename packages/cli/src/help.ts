@@ -30,15 +30,17 @@ export function generalHelp(commands: readonly CommandEntry[]): string {
 /** Text of `tfjs-ddp <command> --help`. */
 export function commandHelp(command: CommandEntry): string {
   const options = { ...command.options, help: HELP_OPTION };
-  const rows = Object.entries(options).map(([name, spec]): [string, string] => [
-    optionLabel(name, spec),
-    optionText(spec),
-  ]);
+  const positional = Object.entries(options).find(([, spec]) => spec.positional === true);
+  const operand = positional === undefined ? undefined : (positional[1].valueName ?? positional[0]);
+  const rows = Object.entries(options)
+    .filter(([, spec]) => spec.positional !== true)
+    .map(([name, spec]): [string, string] => [optionLabel(name, spec), optionText(spec)]);
   return [
-    `Usage: tfjs-ddp ${command.name} [options]`,
+    `Usage: tfjs-ddp ${command.name}${operand === undefined ? '' : ` [${operand}]`} [options]`,
     '',
     command.description,
     '',
+    ...(positional === undefined ? [] : ['Arguments:', ...table([[operand!, optionText(positional[1])]]), '']),
     'Options:',
     ...table(rows),
     '',
