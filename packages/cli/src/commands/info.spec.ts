@@ -15,23 +15,41 @@ describe('tfjs-ddp info', () => {
     expect(report.backend).toMatchObject({
       requested: 'cpu',
       chosen: 'cpu',
-      tfBackend: 'cpu',
+      tf_backend: 'cpu',
       device: 'cpu',
       skipped: [],
     });
     expect(report.model).toEqual({
       name: 'densenet',
-      trainableParams: 758_226,
-      inputShape: [96, 96, 1],
+      trainable_params: 758_226,
+      input_shape: [96, 96, 1],
       classes: 10,
     });
     expect(r.code).toBe(report.data.ok ? 0 : 1);
     // Native where it was built (CI requires it with TFJS_DDP_NATIVE=1), else zeromq.js saying why.
-    expect(report.dataPlane).toMatch(
+    expect(report.data_plane).toMatch(
       process.env['TFJS_DDP_NATIVE'] === '1'
         ? /^native \(libzmq \d/
         : /^(native \(libzmq \d|zeromq\.js \(.+\))/,
     );
+  });
+
+  it('prints snake_case keys only, as summary.json and runs --json do', async () => {
+    const r = await run(['info', '--backend', 'cpu', '--json'], env);
+    const keys: string[] = [];
+    const walk = (v: unknown, path: string): void => {
+      if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`));
+      else if (typeof v === 'object' && v !== null) {
+        for (const [k, x] of Object.entries(v)) {
+          keys.push(`${path}.${k}`);
+          // env maps environment variable names (CUDA_VISIBLE_DEVICES) to values: data, not fields.
+          if (k !== 'env') walk(x, `${path}.${k}`);
+        }
+      }
+    };
+    walk(JSON.parse(r.stdout), '');
+    expect(keys).toContain('.model.trainable_params');
+    expect(keys.filter((k) => !/^[a-z0-9_]+$/.test(k.split('.').pop()!))).toEqual([]);
   });
 
   it.runIf(hasDebianData)('finds and verifies the Debian package dataset and exits 0', async () => {

@@ -21,16 +21,34 @@ import { DEFAULT_TRAIN_CONFIG } from '@tfjs-ddp/core';
 import type { CliIo } from '../command';
 import { CLI_VERSION } from '../version';
 
-/** The `--json` output: one object. */
+/** The `--json` output: one object, with snake_case keys like summary.json and `runs --json`. */
 export interface InfoReport {
   version: string;
   node: string;
   platform: string;
-  backend: BackendInfo;
+  backend: {
+    requested: BackendInfo['requested'];
+    chosen: BackendInfo['chosen'];
+    tf_backend: string;
+    device: BackendInfo['device'];
+    /** webgpu: the adapter this process runs on; null on the other backends. */
+    adapter: {
+      vendor: string;
+      architecture: string;
+      device: string;
+      description: string;
+      software: boolean;
+      max_buffer_size: number;
+      max_storage_buffer_binding_size: number;
+      selection: string | null;
+    } | null;
+    fast_kernels: string[];
+    skipped: BackendInfo['skipped'];
+  };
   /** Where `train` with this backend would put each local rank (GPU index, PCI address, environment). */
-  localRanks: { rank: number; gpu: number | null; busId: string | null; env: Record<string, string> }[];
+  local_ranks: { rank: number; gpu: number | null; bus_id: string | null; env: Record<string, string> }[];
   /** The ring all-reduce's ZeroMQ data plane: 'native (libzmq 4.3.4)', or 'zeromq.js (why not native)'. */
-  dataPlane: string;
+  data_plane: string;
   data:
     | {
         ok: true;
@@ -40,7 +58,7 @@ export interface InfoReport {
         test: number;
       }
     | { ok: false; error: { code: DdpErrorCode; message: string } };
-  model: { name: 'densenet'; trainableParams: number; inputShape: [number, number, number]; classes: number };
+  model: { name: 'densenet'; trainable_params: number; input_shape: [number, number, number]; classes: number };
 }
 
 export const infoCommand = defineCommand({
@@ -96,24 +114,49 @@ async function collectInfo(
     version: CLI_VERSION,
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
-    backend: backendInfo,
-    localRanks: localRanks(backend),
-    dataPlane: describeDataPlane(),
+    backend: backendJson(backendInfo),
+    local_ranks: localRanks(backend),
+    data_plane: describeDataPlane(),
     data,
     model: {
       name: 'densenet',
-      trainableParams,
-      inputShape: [args.inputSize, args.inputSize, args.inputChannels],
+      trainable_params: trainableParams,
+      input_shape: [args.inputSize, args.inputSize, args.inputChannels],
       classes: args.numClasses,
     },
   };
 }
 
-function localRanks(backend: BackendInfo['requested']): InfoReport['localRanks'] {
+function backendJson(b: BackendInfo): InfoReport['backend'] {
+  const a = b.adapter;
+  return {
+    requested: b.requested,
+    chosen: b.chosen,
+    tf_backend: b.tfBackend,
+    device: b.device,
+    adapter:
+      a === null
+        ? null
+        : {
+            vendor: a.vendor,
+            architecture: a.architecture,
+            device: a.device,
+            description: a.description,
+            software: a.software,
+            max_buffer_size: a.maxBufferSize,
+            max_storage_buffer_binding_size: a.maxStorageBufferBindingSize,
+            selection: a.selection,
+          },
+    fast_kernels: b.fastKernels,
+    skipped: b.skipped,
+  };
+}
+
+function localRanks(backend: BackendInfo['requested']): InfoReport['local_ranks'] {
   const config = { ...DEFAULT_TRAIN_CONFIG, backend };
   const gpus = gpuPlan(config);
-  if (gpus === null) return Array.from({ length: workerCount(config) }, (_, rank) => ({ rank, gpu: null, busId: null, env: {} }));
-  return gpus.map((g, rank) => ({ rank, gpu: g.index, busId: g.busId === '' ? null : g.busId, env: gpuEnv(g) }));
+  if (gpus === null) return Array.from({ length: workerCount(config) }, (_, rank) => ({ rank, gpu: null, bus_id: null, env: {} }));
+  return gpus.map((g, rank) => ({ rank, gpu: g.index, bus_id: g.busId === '' ? null : g.busId, env: gpuEnv(g) }));
 }
 
 function describeDataPlane(): string {
@@ -149,7 +192,7 @@ const ORIGIN_TEXT: Record<Extract<InfoReport['data'], { ok: true }>['origin'], s
 
 function formatInfo(r: InfoReport): string {
   const b = r.backend;
-  const kernels = b.fastKernels.length > 0 ? `; fast kernels ${b.fastKernels.join(', ')}` : '';
+  const kernels = b.fast_kernels.length > 0 ? `; fast kernels ${b.fast_kernels.join(', ')}` : '';
   const lines = [
     `tfjs-ddp ${r.version} (node ${r.node}, ${r.platform})`,
     `backend: ${b.chosen} on ${b.device} (requested ${b.requested}${kernels})`,
@@ -158,15 +201,15 @@ function formatInfo(r: InfoReport): string {
       ? []
       : [
           `adapter: ${b.adapter.vendor} ${b.adapter.architecture}: ${b.adapter.description}${b.adapter.software ? ' (software, on the CPU)' : ''}`,
-          `  maxBufferSize ${b.adapter.maxBufferSize}, maxStorageBufferBindingSize ${b.adapter.maxStorageBufferBindingSize}${b.adapter.selection !== null ? `, selected by DRI_PRIME=${b.adapter.selection}` : ''}`,
+          `  maxBufferSize ${b.adapter.max_buffer_size}, maxStorageBufferBindingSize ${b.adapter.max_storage_buffer_binding_size}${b.adapter.selection !== null ? `, selected by DRI_PRIME=${b.adapter.selection}` : ''}`,
         ]),
-    `ranks:   ${r.localRanks.length} local worker${r.localRanks.length === 1 ? '' : 's'} by default${r.localRanks.some((l) => l.gpu !== null) ? ': ' + r.localRanks.map((l) => `rank ${l.rank} → GPU ${l.gpu}${l.busId !== null ? ` (${l.busId}${l.env['DRI_PRIME'] !== undefined ? `, DRI_PRIME=${l.env['DRI_PRIME']}` : ''})` : ''}`).join(', ') : ''}`,
-    `all-reduce: ZeroMQ, ${r.dataPlane}`,
+    `ranks:   ${r.local_ranks.length} local worker${r.local_ranks.length === 1 ? '' : 's'} by default${r.local_ranks.some((l) => l.gpu !== null) ? ': ' + r.local_ranks.map((l) => `rank ${l.rank} → GPU ${l.gpu}${l.bus_id !== null ? ` (${l.bus_id}${l.env['DRI_PRIME'] !== undefined ? `, DRI_PRIME=${l.env['DRI_PRIME']}` : ''})` : ''}`).join(', ') : ''}`,
+    `all-reduce: ZeroMQ, ${r.data_plane}`,
     r.data.ok
       ? `data:    ${r.data.source} (${ORIGIN_TEXT[r.data.origin]}): ${r.data.train} train + ${r.data.test} test images, SHA-256 verified`
       : `data:    unavailable (${r.data.error.code}, see below)`,
-    `model:   DenseNet, ${r.model.trainableParams.toLocaleString('en-US')} trainable parameters, ` +
-      `input ${r.model.inputShape.join('×')}, ${r.model.classes} classes`,
+    `model:   DenseNet, ${r.model.trainable_params.toLocaleString('en-US')} trainable parameters, ` +
+      `input ${r.model.input_shape.join('×')}, ${r.model.classes} classes`,
   ];
   return `${lines.join('\n')}\n`;
 }
