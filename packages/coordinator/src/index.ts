@@ -6,3 +6,6 @@ export * from './launch/local-launcher';
 export * from './policy/failure-policy';
 export * from './policy/gpu-assignment';
 export * from './checkpoint/checkpoint-store';
+export * from './observe/crc32c';
+export * from './observe/tfevents';
+export * from './observe/tensorboard-sink';

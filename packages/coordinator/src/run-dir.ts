@@ -1,7 +1,8 @@
 // RunDir: the files a run leaves behind, the contract other tools read (ARCHITECTURE.md):
 // config.json (resolved config), metrics.jsonl (one JSON object per step/epoch/event, appended and
 // flushed line by line so a killed run keeps every finished line), summary.json (final figures,
-// written atomically), train.log (pino), and model/ + checkpoint/ written by rank 0.
+// written atomically), train.log (pino), and model/ + checkpoint/ written by rank 0. Sinks added with
+// addSink (tensorboard/) get every metric event too.
 import { appendFileSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DdpError } from '@tfjs-ddp/core';
@@ -34,8 +35,15 @@ export function defaultRunDir(base = 'runs', now = new Date()): string {
   return join(base, t);
 }
 
+/** Another view of metrics.jsonl (the TensorBoard files): fed every event RunDir.metric writes. */
+export interface MetricSink {
+  write(event: Record<string, unknown>): void;
+  close(): void;
+}
+
 export class RunDir {
   readonly path: string;
+  private readonly sinks: MetricSink[] = [];
 
   /**
    * Creates (or reuses, if empty) the directory; with `resume`, opens an existing run to go on in it
@@ -63,9 +71,29 @@ export class RunDir {
     renameSync(tmp, this.file(name));
   }
 
-  /** Appends one event to metrics.jsonl (synchronously: a crash loses no finished line). */
+  /** Attaches a sink that gets every event metric() appends (with its `time`), until closeSinks(). */
+  addSink(sink: MetricSink): void {
+    this.sinks.push(sink);
+  }
+
+  /** Appends one event to metrics.jsonl (synchronously: a crash loses no finished line), then to each sink. */
   metric(event: Record<string, unknown>): void {
-    appendFileSync(this.file('metrics.jsonl'), `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+    const line = { time: new Date().toISOString(), ...event };
+    appendFileSync(this.file('metrics.jsonl'), `${JSON.stringify(line)}\n`);
+    for (const s of this.sinks) s.write(line);
+  }
+
+  /** Closes and detaches every sink (all of them, even after one throws), then throws the first error. */
+  closeSinks(): void {
+    const errors: unknown[] = [];
+    for (const s of this.sinks.splice(0)) {
+      try {
+        s.close();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    if (errors.length > 0) throw errors[0];
   }
 
   writeSummary(summary: RunSummary): void {
