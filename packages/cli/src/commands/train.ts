@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type TrainConfig } from '@tfjs-ddp/core';
-import { CheckpointStore, RunDir, defaultRunDir, runTrainLoop, type LoopCheckpoint, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
+import { CheckpointStore, RunDir, TensorBoardSink, defaultRunDir, runTrainLoop, type LoopCheckpoint, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
 import { startInProcess, startLocalProcesses, workerCount, type StartedGroup } from '../groups';
@@ -191,6 +191,8 @@ export async function runTraining(
   runDir.writeJson('config.json', { ...config, runDir: null });
   const log = pino({ level: config.logLevel, base: { role: 'coordinator', rank: null, pid: process.pid } }, pino.destination({ dest: runDir.file('train.log'), sync: true }));
   log.info({ config, sources, version: CLI_VERSION }, 'run starts');
+  // Every metric event also goes to tensorboard/, one new event file per process (a resume adds one).
+  runDir.addSink(TensorBoardSink.open(runDir.file('tensorboard'), { lr: config.lr }));
 
   const tty = (io.stdout as { isTTY?: boolean }).isTTY === true;
   const progress = tty ? ttyProgress(io.stdout as NodeJS.WriteStream) : jsonLinesProgress(io.stdout);
@@ -241,6 +243,11 @@ export async function runTraining(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    try {
+      runDir.closeSinks(); // flushes and fsyncs the event file, also when the run failed
+    } catch (e) {
+      log.warn({ err: e }, 'closing the TensorBoard event file failed'); // the run's own error, if any, goes on
+    }
     log.flush();
   }
 }
