@@ -67,8 +67,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     log.info({ backend: backend.chosen, device: backend.device, adapter: backend.adapter, microBatch: engine.microBatch, dataAddress }, 'ready to connect the ring');
     // An abort of the step in progress ends a wait in its all-reduce: its sockets close.
     control.onAbort = closeRing;
-    // TFJS_DDP_INJECT_KILL=RANK:STEP: this process SIGKILLs itself in the middle of that step's
-    // all-reduce (drills and tests of a rank lost while the others wait on the ring).
+    // TFJS_DDP_INJECT_KILL=RANK:STEP: this process SIGKILLs itself just after its all-reduce of that
+    // step started (drills and tests of a rank lost while the others wait on the ring).
     const killAt = parseInjectOom((a.env ?? process.env)['TFJS_DDP_INJECT_KILL'], 'TFJS_DDP_INJECT_KILL');
     // TFJS_DDP_INJECT_KILL_COLLECTIVE=RANK:N: the same in the BatchNorm averaging of the run's N-th
     // evaluation or save (a rank lost while a checkpoint is written).
@@ -85,7 +85,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
       try {
         if (control.abortRequested(-collective)) throw new DdpError('E_CLOSED', 'aborted before the all-reduce');
         const synced = syncBatchNorm(engine!, ring!.channel(), settings, collective);
-        if (killInCollective.some((k) => k.rank === ring!.rank && k.step === collective)) setImmediate(() => process.kill(process.pid, 'SIGKILL'));
+        if (killInCollective.some((k) => k.rank === ring!.rank && k.step === collective)) process.kill(process.pid, 'SIGKILL');
         await synced;
         return true;
       } catch (e) {
@@ -130,7 +130,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
           if (control.abortRequested(msg.step)) throw new DdpError('E_CLOSED', 'aborted before the all-reduce');
           // The sync point: every rank's gradient summed into r.buffer.
           const reduced = ringAllReduce(r.buffer, ring.channel(), { step: msg.step, timeoutMs: settings.allreduceTimeoutMs });
-          if (msg.attempt === 0 && killAt.some((k) => k.rank === ring!.rank && k.step === msg.step)) setImmediate(() => process.kill(process.pid, 'SIGKILL'));
+          // At once, not on a later tick: the native ring runs on its own thread and could finish first.
+          if (msg.attempt === 0 && killAt.some((k) => k.rank === ring!.rank && k.step === msg.step)) process.kill(process.pid, 'SIGKILL');
           await reduced;
         } catch (e) {
           control.phase(msg.step, 'idle');
