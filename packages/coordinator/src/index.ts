@@ -9,3 +9,4 @@ export * from './checkpoint/checkpoint-store';
 export * from './observe/crc32c';
 export * from './observe/tfevents';
 export * from './observe/tensorboard-sink';
+export * from './report/write-report';

@@ -7,8 +7,9 @@ import { evalCommand } from './eval';
 import { findBatchCommand } from './find-batch';
 import { infoCommand } from './info';
 import { keygenCommand } from './keygen';
+import { reportCommand } from './report';
 import { runsCommand } from './runs';
 import { trainCommand } from './train';
 import { workerCommand } from './worker';
 
-export const COMMANDS: readonly CommandEntry[] = [trainCommand, coordinatorCommand, workerCommand, keygenCommand, findBatchCommand, evalCommand, runsCommand, infoCommand];
+export const COMMANDS: readonly CommandEntry[] = [trainCommand, coordinatorCommand, workerCommand, keygenCommand, findBatchCommand, evalCommand, runsCommand, reportCommand, infoCommand];

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type TrainConfig } from '@tfjs-ddp/core';
-import { CheckpointStore, RunDir, TensorBoardSink, defaultRunDir, runTrainLoop, type LoopCheckpoint, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
+import { CheckpointStore, RunDir, TensorBoardSink, defaultRunDir, runTrainLoop, writeReport, type LoopCheckpoint, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
 import { startInProcess, startLocalProcesses, workerCount, type StartedGroup } from '../groups';
@@ -247,6 +247,12 @@ export async function runTraining(
       runDir.closeSinks(); // flushes and fsyncs the event file, also when the run failed
     } catch (e) {
       log.warn({ err: e }, 'closing the TensorBoard event file failed'); // the run's own error, if any, goes on
+    }
+    // Last, from the files just written: report.html, also for a failed run.
+    try {
+      log.info({ file: writeReport(runDir.path).file }, 'report written');
+    } catch (e) {
+      log.warn({ err: e }, 'writing report.html failed'); // the run's own error, if any, goes on
     }
     log.flush();
   }

@@ -1,0 +1,57 @@
+// Writes <run-dir>/report.html from the run directory's files alone (ARCHITECTURE.md: observability
+// reads the run directory). Called by `tfjs-ddp train` at the end of every run, also a failed one,
+// and by `tfjs-ddp report RUN_DIR`. The I/O edge of report-data.ts and render-html.ts.
+import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { DdpError } from '@tfjs-ddp/core';
+import { renderReportHtml, type ReportAssets } from './render-html';
+import { reportData, type ReportData, type RunFiles } from './report-data';
+
+export const REPORT_FILE = 'report.html';
+
+/** Other files of a run the report lists as present or missing. */
+const OTHER_FILES = ['train.log', 'worker-0.log', 'model/model.json', 'tensorboard', 'checkpoints'];
+
+let assets: ReportAssets | null = null;
+
+/** uPlot's browser build and stylesheet (the npm package `uplot`), read once. */
+export function uplotAssets(): ReportAssets {
+  if (assets === null) {
+    const require = createRequire(import.meta.url);
+    const read = (f: string) => readFileSync(require.resolve(`uplot/dist/${f}`), 'utf8');
+    assets = { uplotJs: read('uPlot.iife.min.js'), uplotCss: read('uPlot.min.css') };
+  }
+  return assets;
+}
+
+/**
+ * The texts of a run directory's files (null where one is absent).
+ * @throws DdpError E_CONFIG when `dir` is not a directory or holds none of config.json,
+ *   metrics.jsonl and summary.json
+ */
+export function readRunFiles(dir: string): RunFiles {
+  const path = resolve(dir);
+  if (!existsSync(path) || !statSync(path).isDirectory()) throw new DdpError('E_CONFIG', `run directory ${path} does not exist or is not a directory`, 'pass the directory of a run (runs/<timestamp>; tfjs-ddp runs lists them)');
+  const text = (name: string) => (existsSync(join(path, name)) ? readFileSync(join(path, name), 'utf8') : null);
+  const files: RunFiles = { path, config: text('config.json'), metrics: text('metrics.jsonl'), summary: text('summary.json'), present: {} };
+  if (files.config === null && files.metrics === null && files.summary === null) {
+    throw new DdpError('E_CONFIG', `${path} is not a run directory: it has no config.json, metrics.jsonl or summary.json`, 'pass the directory of a run (runs/<timestamp>; tfjs-ddp runs lists them)');
+  }
+  for (const f of OTHER_FILES) files.present[f] = existsSync(join(path, f));
+  return files;
+}
+
+/**
+ * Writes `dir`/report.html (to a temporary name, then renamed: a reader never sees half a report).
+ * @returns the file's path and the model it shows
+ * @throws DdpError E_CONFIG from readRunFiles; the file system's error when it cannot be written
+ */
+export function writeReport(dir: string, now = new Date()): { file: string; data: ReportData } {
+  const data = reportData(readRunFiles(dir));
+  const file = join(data.path, REPORT_FILE);
+  const tmp = join(data.path, `.${REPORT_FILE}.tmp`);
+  writeFileSync(tmp, renderReportHtml(data, uplotAssets(), now));
+  renameSync(tmp, file);
+  return { file, data };
+}
