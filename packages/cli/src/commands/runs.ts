@@ -51,7 +51,8 @@ export const runsCommand = defineCommand({
     json: { type: 'boolean', description: 'Print a JSON array (snake_case keys, as in summary.json)' },
   },
   async run(values, io) {
-    const rows = listRuns(values.dir);
+    // Before the first training there is no runs/ yet: that is no runs, not an error.
+    const rows = values.dir === 'runs' && !existsSync(resolve(values.dir)) ? [] : listRuns(values.dir);
     if (values.json) {
       io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       return 0;
