@@ -4,11 +4,10 @@
 // start's text names. A README edit that makes one of them fail fails this test. The training gets
 // one step through its environment (TFJS_DDP_MAX_STEPS, TFJS_DDP_RUN_DIR) and otherwise runs the
 // seed recipe on whatever the default lookup finds (CI: Debian's dataset-fashion-mnist).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { readJson, repoRoot, tmp } from './support/spawn-cli';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readJson, repoRoot, startProcess, tmp, type Exit } from './support/spawn-cli';
 
 /** The quick start's text: from its heading to the next `## ` heading. */
 function quickStartSection(readme: string): string {
@@ -28,41 +27,8 @@ function firstShBlock(readme: string): string[] {
 /** A line without its trailing `# comment` (bash drops it too), to tell which command it is. */
 const commandOf = (line: string) => line.replace(/\s+#.*$/, '').trim();
 
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  seconds: number;
-}
-
-const live = new Set<ChildProcess>();
-
-// A line that fails or hangs must not leave a coordinator and its workers on the cores: each line
-// runs as the leader of its own process group, killed whole when the test ends.
-afterEach(() => {
-  for (const child of live) {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-  live.clear();
-});
-
-function bash(line: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Exit> {
-  const t0 = performance.now();
-  const child = spawn('bash', ['-c', line], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  live.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, seconds: (performance.now() - t0) / 1000 })),
-  );
-}
+/** A line through `bash -c`, in its own process group (killed when the test ends, as startCli's runs). */
+const bash = (line: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Exit> => startProcess('bash', ['-c', line], { cwd, env }).exit;
 
 /** The tail of a line's output, for the failure message. */
 const tail = (r: Exit) => `exit ${r.code ?? r.signal} after ${r.seconds.toFixed(0)} s\n--- stdout (end):\n${r.stdout.slice(-3000)}\n--- stderr (end):\n${r.stderr.slice(-3000)}`;

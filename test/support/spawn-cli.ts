@@ -15,6 +15,8 @@ export interface Exit {
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
+  /** Wall time from the start to the exit. */
+  seconds: number;
 }
 
 export interface Running {
@@ -42,7 +44,13 @@ afterEach(() => {
 });
 
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Running {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  return startProcess(process.execPath, [BIN, ...args], { cwd: repoRoot, env: { ...process.env, ...env } });
+}
+
+/** Any program, as startCli runs the binary: its own process group, killed when the test ends. */
+export function startProcess(file: string, args: string[], o: { cwd: string; env: NodeJS.ProcessEnv }): Running {
+  const t0 = performance.now();
+  const child = spawn(file, args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   // Kept until the test ends even after it exits: workers of a coordinator that died live on in its group.
   live.add(child);
   let stdout = '';
@@ -58,7 +66,7 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Running {
     }
   });
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exit = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const exit = new Promise<Exit>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, seconds: (performance.now() - t0) / 1000 })));
   return {
     child,
     exit,
