@@ -259,9 +259,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
       const seen = this.lastSeen.get(r);
       const quiet = now - Math.max(seen?.at ?? 0, w.since);
       if (quiet <= Math.max(SILENCE_MS, 3 * known.ms)) return [];
-      const d = this.descriptions[r]!;
-      const where = seen === undefined ? '' : seen.phase === 'idle' ? `; it was last seen idle after step ${seen.step}` : `; it was last seen in ${seen.phase} of step ${seen.step}`;
-      return [{ rank: r, pid: d.pid, host: d.host, cause: `went silent: no answer to the coordinator's pings for ${Math.round(quiet / 1000)} s${where}`, lastLines: this.o.logTail?.(r) ?? [] }];
+      const where = seen === undefined ? '' : `; it was last seen ${whereSeen(seen)}`;
+      return [this.lostRank(r, `went silent: no answer to the coordinator's pings for ${Math.round(quiet / 1000)} s${where}`)];
     });
   }
 
@@ -283,12 +282,16 @@ export class RemoteWorkerGroup implements WorkerGroup {
     return missing
       .filter((r) => !answered.has(r))
       .map((r) => {
-        const d = this.descriptions[r]!;
         const seen = this.lastSeen.get(r);
-        const ago = seen === undefined ? '' : ` ${Math.round((Date.now() - seen.at) / 1000)} s ago`;
-        const where = seen === undefined ? 'never reported progress' : seen.phase === 'idle' ? `was last seen idle after step ${seen.step}${ago}` : `was last seen in ${seen.phase} of step ${seen.step}${ago}`;
-        return { rank: r, pid: d.pid, host: d.host, cause: `stalled: no reply after ${Math.round(waitedMs / 1000)} s and none to a probe; it ${where}`, lastLines: this.o.logTail?.(r) ?? [] };
+        const where = seen === undefined ? 'never reported progress' : `was last seen ${whereSeen(seen)} ${Math.round((Date.now() - seen.at) / 1000)} s ago`;
+        return this.lostRank(r, `stalled: no reply after ${Math.round(waitedMs / 1000)} s and none to a probe; it ${where}`);
       });
+  }
+
+  /** Rank `r`, as described now, lost for `cause`, with the last lines of its log (local workers). */
+  private lostRank(r: number, cause: string): LostRank {
+    const d = this.descriptions[r]!;
+    return { rank: r, pid: d.pid, host: d.host, cause, lastLines: this.o.logTail?.(r) ?? [] };
   }
 
   private pingAll(): void {
@@ -611,7 +614,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
    */
   private async replaceCrashed(rank: number, microBatch: number, reason: string): Promise<RestartRecord> {
     const old = this.descriptions[rank]!;
-    const lost: LostRank = { rank, pid: old.pid, host: old.host, cause: `crashed its backend (${reason})`, lastLines: this.o.logTail?.(rank) ?? [] };
+    const lost = this.lostRank(rank, `crashed its backend (${reason})`);
     this.allowReplacement([lost]);
     this.o.log.warn({ rank, pid: old.pid, step: this.currentStep, reason, microBatch }, 'replacing a rank whose backend crashed');
     this.retired.add(old.pid);
@@ -784,6 +787,11 @@ function outcomeOf(replies: StepDone[]): Omit<StepOutcome, 'restarts'> {
     oom: replies.flatMap((r) => (r.oom === null ? [] : [r.oom])),
     timings: replies.map((r) => r.timings),
   };
+}
+
+/** 'idle after step 3' or 'in allreduce of step 4': where a rank last said it was. */
+function whereSeen(seen: { step: number | null; phase: StepPhase }): string {
+  return seen.phase === 'idle' ? `idle after step ${seen.step}` : `in ${seen.phase} of step ${seen.step}`;
 }
 
 /** Two membership changes in a row as one: each rank's number before the first. */

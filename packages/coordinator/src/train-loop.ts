@@ -233,7 +233,8 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       // The sync point: resolves when every rank has all-reduced and applied this step's update, or
       // when every rank aborted it because one ran out of memory: then it is replayed, same samples,
       // with a smaller micro-batch on that rank.
-      let parts = splitBatch(batch, capacities);
+      // Split on each try: a rank lost for good (elastic) changes the capacities between tries.
+      let parts: Uint32Array[] = [];
       const run = (attempt: number) => {
         parts = splitBatch(batch, capacities);
         return args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) });
