@@ -11,6 +11,7 @@ import {
   DdpError,
   makeSocketDir,
   sweepStaleSocketDirs,
+  type RankTraceSink,
   type TrainConfig,
   type WorkerGroup,
   type WorkerSettings,
@@ -122,6 +123,7 @@ export function workerSettings(config: TrainConfig, dataAddress: string | null):
     // any of them gives up waiting on the ring.
     allreduceTimeoutMs: config.stepTimeout * 2000 + 30_000,
     logLevel: config.logLevel,
+    timeline: config.timeline !== null,
   };
 }
 
@@ -130,6 +132,7 @@ export async function startInProcess(
   config: TrainConfig,
   env: Record<string, string | undefined>,
   log: Logger,
+  trace?: RankTraceSink,
 ): Promise<StartedGroup> {
   const backend = await selectBackend(config.backend, { env, log: (level, fields, msg) => log[level](fields, msg) });
   log.info({ backend }, 'backend selected');
@@ -144,7 +147,7 @@ export async function startInProcess(
     'data loaded',
   );
   const engine = await createEngine({ data, settings: config, backend, env, log });
-  const group = await InProcessGroup.create([engine]);
+  const group = await InProcessGroup.create([engine], trace !== undefined ? { trace } : {});
   return { group, shutdown: () => group.close() };
 }
 
@@ -156,6 +159,7 @@ export async function startLocalProcesses(
   log: LoopLogger,
   /** Per rank, a micro-batch that replaces the search (a resumed run keeps its ranks' capacities). */
   capacities?: number[],
+  trace?: RankTraceSink,
 ): Promise<StartedGroup> {
   // The data is checked here, once, before any worker starts: a missing or corrupt dataset is then
   // the data layer's own message (E_DATA_*), not "rank 1 failed during rendezvous"; and a download,
@@ -221,6 +225,7 @@ export async function startLocalProcesses(
         logTail: (rank) => workers.tail(rank),
         maxRestarts: config.maxRestarts,
         shareGpu: config.shareGpu,
+        ...(trace !== undefined ? { trace } : {}),
       },
       (g) => (group = g),
     );
@@ -238,6 +243,7 @@ export async function startListening(
   worldSize: number,
   log: LoopLogger,
   security: ResolvedSecurity,
+  trace?: RankTraceSink,
 ): Promise<StartedGroup> {
   if (!/^tcp:\/\/.+:\d+$/.test(listen))
     throw new DdpError('E_CONFIG', `--listen ${listen} is not tcp://HOST:PORT`);
@@ -257,6 +263,7 @@ export async function startListening(
       shareGpu: config.shareGpu,
       minWorkers: config.minWorkers ?? worldSize,
       security: { mode: security.mode, rejectedConnections: () => transport.rejectedConnections() },
+      ...(trace !== undefined ? { trace } : {}),
     });
     return {
       group,

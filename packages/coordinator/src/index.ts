@@ -10,3 +10,4 @@ export * from './observe/crc32c';
 export * from './observe/tfevents';
 export * from './observe/tensorboard-sink';
 export * from './report/write-report';
+export * from './observe/timeline';

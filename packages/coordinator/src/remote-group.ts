@@ -27,7 +27,10 @@ import {
   type RestartRecord,
   type MembershipChange,
   type StepPhase,
+  type RankTraceSink,
+  type TraceSpan,
   PING_INTERVAL_MS,
+  traceClock,
 } from '@tfjs-ddp/core';
 import { evalShards } from '@tfjs-ddp/data';
 import { decide, exitCause, onRanksLost, type FailureEvent, type LostRank, type Phase } from './policy/failure-policy';
@@ -65,12 +68,20 @@ export interface RemoteGroupOptions {
   shareGpu?: boolean;
   /** How the sockets are secured, and the coordinator's own count of refused connections. */
   security?: { mode: SecurityReport['security']; rejectedConnections: () => number };
+  /**
+   * Where the ranks' timeline spans go (--timeline), converted to this process's trace clock with
+   * each worker's clock offset, measured when it joins. The workers send spans only when their
+   * settings say `timeline`.
+   */
+  trace?: RankTraceSink;
 }
 
 type Reply = { rank: number; msg: WorkerToCoordinator; binary: Uint8Array[] };
 type StepDone = Extract<WorkerToCoordinator, { type: 'step-done' }>;
 
 const POLL_MS = 200;
+/** Round trips per worker when its clock offset is measured; the one with the shortest counts. */
+const CLOCK_ROUNDS = 8;
 /** How long ranks that have not finished a step get to answer a probe before they count as stalled. */
 const PROBE_MS = 5_000;
 /**
@@ -126,6 +137,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
   private size: number;
   /** Workers that asked to join mid-run (an elastic run takes them in at the next step boundary). */
   private readonly joiners: { peer: string; msg: Extract<WorkerToCoordinator, { type: 'join' }> }[] = [];
+  /** Per worker process (its control-plane peer): its trace clock minus ours, in ms, and the round trip it was measured in. */
+  private readonly clocks = new Map<string, { offsetMs: number; rttMs: number }>();
 
   private constructor(private readonly o: RemoteGroupOptions) {
     this.size = o.worldSize;
@@ -386,6 +399,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
       await this.sendTo(r, { type: 'ring', rightAddress: next.dataAddress });
     }
     await this.collect('ready', all, rendezvousTimeoutMs);
+    await this.measureClocks(all);
     const address = (r: number) => (hellos.get(r)!.msg as Extract<WorkerToCoordinator, { type: 'hello' }>).dataAddress;
     this.addresses = all.map(address);
     this.o.log.info({ workers: this.descriptions.map((d) => ({ rank: d.rank, host: d.host, pid: d.pid, backend: d.backend, adapter: d.adapter, microBatch: d.microBatch, dataAddress: address(d.rank) })) }, 'rendezvous done');
@@ -409,6 +423,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
     } finally {
       this.silenceWatch = null;
     }
+    for (const s of plan.slices) this.traceFrom(s.rank, (got.get(s.rank)!.msg as StepDone).trace);
     for (const s of plan.slices) {
       const t = (got.get(s.rank)!.msg as StepDone).timings;
       if (t.microBatches > 0) this.microBatchMs.set(s.rank, { ms: (t.dataMs + t.computeMs) / t.microBatches, microBatch: s.microBatch });
@@ -451,6 +466,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
    */
   private async recover(plan: StepPlan, lost: LostRank[], got: Map<number, Reply>): Promise<StepOutcome> {
     const microBatchOf = (r: number) => plan.slices.find((s) => s.rank === r)?.microBatch ?? this.descriptions[r]!.microBatch;
+    for (const [r, reply] of got) this.traceFrom(r, (reply.msg as StepDone).trace);
     const g = await this.regroup(lost, plan.step, `step ${plan.step}`, got, microBatchOf);
     const changes = { restarts: g.restarts, ...(g.membership !== null ? { membership: g.membership } : {}) };
     if (g.finished.length === 0) return { aborted: true, skipped: false, oom: [], lossSum: 0, correct: 0, count: 0, timings: [], ...changes };
@@ -670,6 +686,42 @@ export class RemoteWorkerGroup implements WorkerGroup {
     const n = this.size;
     for (const r of ranks) await this.sendTo(r, { type: 'ring', rightAddress: this.addresses[(r + 1) % n]!, ...(resized ? { rank: r, worldSize: n } : {}) });
     await this.collect('ready', ranks, this.o.rendezvousTimeoutMs);
+    await this.measureClocks(ranks);
+  }
+
+  /**
+   * The clock offset of each of `ranks` not measured yet (a new process), when the run writes a
+   * timeline: a few 'clock' round trips, NTP-style, keeping the shortest (its midpoint is closest to
+   * the worker's reading). On one host the offset is a fraction of a millisecond; across hosts it is
+   * what NTP leaves, and each span is moved by it.
+   */
+  private async measureClocks(ranks: number[]): Promise<void> {
+    if (this.o.trace === undefined) return;
+    for (const r of ranks) {
+      const peer = this.peers[r]!;
+      if (this.clocks.has(peer)) continue;
+      let best: { offsetMs: number; rttMs: number } | null = null;
+      for (let k = 0; k < CLOCK_ROUNDS; k++) {
+        const t0 = traceClock();
+        await this.sendTo(r, { type: 'clock' });
+        const reply = (await this.collect('clock', [r], this.o.rendezvousTimeoutMs)).get(r)!.msg as Extract<WorkerToCoordinator, { type: 'clock' }>;
+        const t1 = traceClock();
+        const sample = { offsetMs: reply.now - (t0 + t1) / 2, rttMs: t1 - t0 };
+        if (best === null || sample.rttMs < best.rttMs) best = sample;
+      }
+      this.clocks.set(peer, best!);
+      const d = this.descriptions[r];
+      this.o.log.info({ rank: r, pid: d?.pid, host: d?.host, clockOffsetMs: best!.offsetMs, roundTripMs: best!.rttMs }, 'clock offset measured for the timeline');
+    }
+  }
+
+  /** A rank's spans (its trace clock) to the timeline, on ours. */
+  private traceFrom(rank: number, spans: TraceSpan[] | undefined): void {
+    const sink = this.o.trace;
+    if (sink === undefined || spans === undefined || spans.length === 0) return;
+    const clock = this.clocks.get(this.peers[rank]!) ?? { offsetMs: 0, rttMs: Number.NaN };
+    const d = this.descriptions[rank]!;
+    sink(rank, spans.map((s) => ({ ...s, start: s.start - clock.offsetMs, end: s.end - clock.offsetMs })), { pid: d.pid, host: d.host, clockOffsetMs: clock.offsetMs });
   }
 
   /** Copies rank `source`'s training state (weights, BatchNorm statistics, optimizer slots) into `targets`. */
@@ -687,8 +739,9 @@ export class RemoteWorkerGroup implements WorkerGroup {
       for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'eval', start: shards[r]!.start, end: shards[r]!.end, collective });
       const replies = await this.collect('eval-done', shards.map((_, r) => r), this.o.stepTimeoutMs, true);
       const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
-      for (const { msg } of replies.values()) {
+      for (const { rank, msg } of replies.values()) {
         const e = msg as Extract<WorkerToCoordinator, { type: 'eval-done' }>;
+        this.traceFrom(rank, e.trace);
         out.lossSum += e.lossSum;
         out.correct += e.correct;
         out.count += e.count;

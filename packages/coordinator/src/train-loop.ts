@@ -7,6 +7,16 @@ import type { CheckpointStore } from './checkpoint/checkpoint-store';
 import { backOff } from './policy/failure-policy';
 import type { RunDir, RunSummary } from './run-dir';
 
+/** Where the coordinator's own phases go on the run's timeline (observe/timeline.ts). */
+export interface CoordinatorTrace {
+  /** A phase begins now; phases nest (the last one begun ends first). */
+  begin(name: string, args?: Record<string, string | number | boolean>): void;
+  /** The last phase begun ends now. */
+  end(args?: Record<string, string | number | boolean>): void;
+  /** A moment: an out-of-memory, a restart, a skipped step, a membership change, a resume, a stop. */
+  mark(name: string, args?: Record<string, unknown>): void;
+}
+
 /** The subset of pino's Logger the loop uses. */
 export interface LoopLogger {
   info(obj: object, msg: string): void;
@@ -35,6 +45,8 @@ export interface TrainLoopArgs {
   checkpoints?: Checkpointing;
   /** Continue from this checkpoint instead of from the first step. */
   resume?: Resume;
+  /** The run's timeline (--timeline): the coordinator's phases and events. */
+  trace?: CoordinatorTrace;
 }
 
 /** Checks that every rank built the same model from the same data, before any step. */
@@ -119,8 +131,23 @@ export interface Resume {
 }
 
 export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
-  const { config, group, runDir, log, resume } = args;
+  const { config, group, runDir, log, resume, trace } = args;
   const emit = (e: TrainEvent) => args.onEvent?.(e);
+  /** Runs `f` as a phase on the timeline. */
+  const timed = async <T>(name: string, f: () => Promise<T>, spanArgs?: Record<string, string | number | boolean>): Promise<T> => {
+    if (trace === undefined) return f();
+    trace.begin(name, spanArgs);
+    try {
+      return await f();
+    } finally {
+      trace.end();
+    }
+  };
+  /** Writes a metric event, and puts it on the timeline as a moment. */
+  const event = (ev: Record<string, unknown> & { event: string }) => {
+    runDir.metric(ev);
+    trace?.mark(ev.event, ev);
+  };
   const workers = group.describe();
   checkWorkersAgree(workers);
   const trainCount = workers[0]!.trainCount;
@@ -147,7 +174,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       restarts++;
       const ev = { event: 'restart', step, attempt, rank: x.rank, old_pid: x.pid, new_pid: x.newPid, host: x.host, cause: x.cause, last_lines: x.lastLines };
       restartEvents.push(ev);
-      runDir.metric(ev);
+      event(ev);
       log.warn(ev, 'a worker was replaced');
       emit({ type: 'restart', step, rank: x.rank, oldPid: x.pid, newPid: x.newPid, cause: x.cause });
     }
@@ -166,7 +193,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     microBatches.splice(0, microBatches.length, ...micro);
     const ev = { event: 'membership', step, kind: c.kind, workers: ds.length, previous_rank: c.previousRank, lost: c.lost, batch_plan: batchPlan(batchSize, capacities, microBatches) };
     membershipEvents.push(ev);
-    runDir.metric(ev);
+    event(ev);
     log.warn(ev, c.kind === 'shrink' ? 'going on with fewer workers: the global batch is split anew' : 'workers joined: the global batch is split anew');
     emit({ type: 'membership', step, kind: c.kind, worldSize: ds.length });
   };
@@ -184,9 +211,9 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   let checkpointedAt = r?.step ?? -1;
 
   if (resume !== undefined) {
-    await group.restore(resume.state);
+    await timed('restore the checkpoint', () => group.restore(resume.state));
     const ev = { event: 'resume', from: resume.from, step, epoch: resume.loop.epoch, batch_in_epoch: resume.loop.batchInEpoch, workers: workers.length, previous_workers: resume.loop.capacities.length };
-    runDir.metric(ev);
+    event(ev);
     log.info(ev, 'resuming from a checkpoint');
   }
   emit({ type: 'start', epochs: config.epochs, stepsPerEpoch, trainCount, workers });
@@ -198,6 +225,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     const c = args.checkpoints;
     if (c === undefined || checkpointedAt === step) return;
     const c0 = performance.now();
+    trace?.begin('checkpoint', { step, reason });
     const { files, state } = await group.snapshot({ step, epoch, batch_in_epoch: batchInEpoch });
     const loop: LoopCheckpoint = { step, epoch, batchInEpoch, epochSums, trainMs, trainSamples, epochsCompleted, last, testAcc, globalBatch: batchSize, capacities, microBatches, backoffs, restarts, skippedSteps, skippedInARow };
     const { json, bin } = encodeTrainingState(state);
@@ -206,6 +234,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     checkpointedAt = step;
     const ev = { event: 'checkpoint', step, epoch, batch_in_epoch: batchInEpoch, reason, dir, ms: Math.round(performance.now() - c0) };
     runDir.metric(ev);
+    trace?.end({ dir });
     log.info(ev, 'checkpoint written');
   };
 
@@ -230,14 +259,17 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       await takeChanges();
       step++;
       const s0 = performance.now();
+      trace?.begin(`step ${step}`, { step, epoch });
       // The sync point: resolves when every rank has all-reduced and applied this step's update, or
       // when every rank aborted it because one ran out of memory: then it is replayed, same samples,
       // with a smaller micro-batch on that rank.
       // Split on each try: a rank lost for good (elastic) changes the capacities between tries.
       let parts: Uint32Array[] = [];
       const run = (attempt: number) => {
+        trace?.begin('plan', { attempt });
         parts = splitBatch(batch, capacities);
-        return args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) });
+        trace?.end();
+        return timed(attempt === 0 ? 'wait for the ranks' : `replay ${attempt}`, () => args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) }), { step, attempt });
       };
       let out = await run(0);
       for (let attempt = 1; ; attempt++) {
@@ -254,7 +286,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
           microBatches[o.rank] = action.microBatch;
           const ev = { event: 'oom', step, attempt, rank: o.rank, old_micro_batch: o.microBatch, new_micro_batch: action.microBatch, accumulation: action.accumulation, reason: o.reason, restarted: o.fatal === true };
           backoffs.push(ev);
-          runDir.metric(ev);
+          event(ev);
           log.warn(ev, 'out of memory: replaying the step with a smaller micro-batch on that rank');
           emit({ type: 'oom', step, rank: o.rank, oldMicroBatch: o.microBatch, newMicroBatch: action.microBatch, accumulation: action.accumulation, reason: o.reason });
         }
@@ -267,7 +299,8 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
         skippedInARow++;
         skipped += out.count;
         const ev = { event: 'skipped', step, epoch, in_a_row: skippedInARow, skipped_steps: skippedSteps, reason: 'non-finite gradient' };
-        runDir.metric(ev);
+        event(ev);
+        trace?.end({ skipped: true });
         log.warn(ev, 'non-finite gradient: step skipped on every rank');
         emit({ type: 'skipped', step, inARow: skippedInARow });
         if (skippedInARow > config.maxSkippedSteps) {
@@ -277,6 +310,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       }
       skippedInARow = 0;
       const ms = performance.now() - s0;
+      trace?.end({ samples: out.count });
       epochMs += ms;
       lossSum += out.lossSum;
       correct += out.correct;
@@ -297,7 +331,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     const complete = count + skipped === trainCount;
     if (count === 0) break;
     if (!complete && stopped !== 'max-steps') break; // interrupted: no evaluation, save below
-    const ev = await group.evaluate();
+    const ev = await timed('evaluate', () => group.evaluate(), { epoch });
     testAcc = ev.correct / ev.count;
     if (complete) epochsCompleted = epoch;
     const e = {
@@ -320,16 +354,16 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   const interrupted = stopped !== null && stopped !== 'max-steps';
   if (stopped !== null) {
     emit({ type: 'stopped', reason: stopped, step });
-    runDir.metric({ event: 'stopped', reason: stopped, step });
+    event({ event: 'stopped', reason: stopped, step });
     log.warn({ reason: stopped, step }, 'training stopped');
   }
   // Every rank applied the same updates: their weights must be bit-identical.
   await takeChanges();
-  const checksums = await group.checksums();
+  const checksums = await timed('compare the weights', () => group.checksums());
   if (new Set(checksums).size > 1) {
     throw new DdpError('E_DIVERGED', `the ranks' weights differ at the end of training (checksums by rank: ${checksums.join(', ')})`, 'this is a bug or a faulty device: report it with the run directory');
   }
-  const files = await group.save({ dir: runDir.file('model'), meta: { step, epochs_completed: epochsCompleted, status: interrupted ? 'interrupted' : 'completed' } });
+  const files = await timed('save the model', () => group.save({ dir: runDir.file('model'), meta: { step, epochs_completed: epochsCompleted, status: interrupted ? 'interrupted' : 'completed' } }));
   await takeChanges();
   // The ranks at the end (an elastic run may have changed them).
   const final = group.describe();

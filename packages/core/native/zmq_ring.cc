@@ -42,6 +42,13 @@ int64_t nowMs() {
       .count();
 }
 
+// The monotonic clock in fractional ms: CLOCK_MONOTONIC, the clock of Node's process.hrtime (for
+// the timeline, which the JavaScript side converts to performance.now()).
+double monotonicMs() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // A JavaScript buffer that libzmq may still read (sent in place): its ArrayBuffer stays referenced
 // until libzmq has released every message made from it.
 struct Pin {
@@ -358,6 +365,9 @@ struct AllReduceOp : Op {
   size_t chunk;
   Pin* pin;
   std::deque<Outgoing> queue;
+  // When the ring started, its first chunk arrived, its reduce-scatter ended and it ended
+  // (monotonicMs; −1: not reached). Resolved as an array, for the run's timeline.
+  double times[4] = {-1, -1, -1, -1};
 
   void header(uint8_t* h, int t, int segment, uint32_t c, uint32_t count) const {
     std::memcpy(h, "TDDP", 4);
@@ -457,6 +467,7 @@ struct AllReduceOp : Op {
           if (rc == -2) return failZmq("zmq_poll");
           if (items[0].revents & ZMQ_POLLIN) break;
         }
+        if (times[1] < 0) times[1] = monotonicMs();
         std::vector<zmq_msg_t> parts;
         parts.reserve(2);
         const bool ok = recvParts(in->s, parts)
@@ -491,6 +502,7 @@ struct AllReduceOp : Op {
         for (auto& m : parts) zmq_msg_close(&m);
         if (!ok) return false;
       }
+      if (t == n - 2) times[2] = monotonicMs();
     }
     const int64_t deadline = nowMs() + timeoutMs;
     for (;;) {
@@ -508,13 +520,26 @@ struct AllReduceOp : Op {
   bool run() override {
     std::scoped_lock lock(in->m, out->m);
     if (in->closed || out->closed) return fail("E_CLOSED", "closed");
+    times[0] = monotonicMs();
     const bool ok = ring();
+    times[3] = monotonicMs();
     for (auto& o : queue) zmq_msg_close(&o.body);  // unsent after a failure (unpins in-place ones)
     queue.clear();
     return ok;
   }
 
   void done(napi_env) override { g_pins.push_back(pin); }
+
+  napi_value value(napi_env env) override {
+    napi_value a;
+    napi_create_array_with_length(env, 4, &a);
+    for (uint32_t i = 0; i < 4; i++) {
+      napi_value v;
+      napi_create_double(env, times[i], &v);
+      napi_set_element(env, a, i, v);
+    }
+    return a;
+  }
 };
 
 // ---------- exported functions ----------

@@ -13,6 +13,7 @@ export { InProcessTransport } from './transport/in-process';
 export * from './allreduce/ring-channel';
 export * from './allreduce/ring-allreduce';
 export * from './allreduce/ring-setup';
+export * from './trace/trace-span';
 export * from './prng';
 export * from './memory/bytes';
 export * from './memory/batch-search';

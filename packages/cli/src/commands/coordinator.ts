@@ -38,9 +38,9 @@ export const coordinatorCommand = defineCommand({
     // Before the run directory exists: a refused address is a configuration error, exit 2, no files.
     const security = resolveSecurity(values, env, [listen]);
     for (const w of security.warnings) io.stderr.write(`tfjs-ddp: warning: ${w}\n`);
-    return runTraining({ ...config, workers: worldSize }, sources, io, (_runDir, log) => {
+    return runTraining({ ...config, workers: worldSize }, sources, io, (_runDir, log, trace) => {
       for (const w of security.warnings) log.warn({ security: security.mode }, w);
-      return startListening(config, listen, worldSize, log, security);
+      return startListening(config, listen, worldSize, log, security, trace);
     });
   },
 });

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type TrainConfig } from '@tfjs-ddp/core';
-import { CheckpointStore, RunDir, TensorBoardSink, defaultRunDir, runTrainLoop, writeReport, type LoopCheckpoint, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
+import { DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
+import { CheckpointStore, RunDir, TensorBoardSink, Timeline, defaultRunDir, runTrainLoop, writeReport, type LoopCheckpoint, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
 import { startInProcess, startLocalProcesses, workerCount, type StartedGroup } from '../groups';
@@ -41,6 +41,7 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
   checkpointEvery: ['N', 'write a checkpoint every N steps, besides every epoch end and a stop (default 50; 0: only those)'],
   keepCheckpoints: ['N', 'how many checkpoints to keep, newest first (default 2)'],
   logLevel: ['LEVEL', 'train.log level: trace, debug, info, warn, error, fatal, silent (default info)'],
+  timeline: ['FILE', 'write a Chrome trace (Perfetto, chrome://tracing) of every rank\'s step phases and the coordinator\'s to FILE; a resumed run appends (default: none)'],
 };
 
 export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
@@ -137,10 +138,10 @@ export const trainCommand = defineCommand({
       run,
       sources,
       io,
-      (runDir, log) =>
+      (runDir, log, trace) =>
         count === 1
-          ? startInProcess(capacities !== undefined ? { ...run, microBatch: capacities[0]! } : run, io.env, log)
-          : startLocalProcesses(run, count, runDir, log, capacities),
+          ? startInProcess(capacities !== undefined ? { ...run, microBatch: capacities[0]! } : run, io.env, log, trace)
+          : startLocalProcesses(run, count, runDir, log, capacities, trace),
       resume,
     );
   },
@@ -183,7 +184,8 @@ export async function runTraining(
   config: TrainConfig,
   sources: Record<string, string>,
   io: CliIo,
-  start: (runDir: RunDir, log: Logger) => Promise<StartedGroup>,
+  /** `trace`: where the ranks' timeline spans go (--timeline); undefined without a timeline. */
+  start: (runDir: RunDir, log: Logger, trace: RankTraceSink | undefined) => Promise<StartedGroup>,
   resume?: Resume,
 ): Promise<number> {
   const runDir = new RunDir(config.runDir ?? defaultRunDir(), { resume: resume !== undefined });
@@ -193,6 +195,17 @@ export async function runTraining(
   log.info({ config, sources, version: CLI_VERSION }, 'run starts');
   // Every metric event also goes to tensorboard/, one new event file per process (a resume adds one).
   runDir.addSink(TensorBoardSink.open(runDir.file('tensorboard'), { lr: config.lr }));
+  // --timeline FILE: a Chrome trace of every rank's phases and the coordinator's (a resume appends).
+  let timeline: Timeline | null = null;
+  try {
+    timeline = config.timeline === null ? null : Timeline.open(config.timeline, { append: resume !== undefined });
+  } catch (e) {
+    runDir.closeSinks();
+    throw e;
+  }
+  const coordinatorTrace = timeline?.coordinator();
+  const rankTrace: RankTraceSink | undefined = timeline === null ? undefined : (rank, spans, from) => timeline.rank(rank, spans, from);
+  if (timeline !== null) log.info({ file: timeline.file }, 'writing the timeline');
 
   const tty = (io.stdout as { isTTY?: boolean }).isTTY === true;
   const progress = tty ? ttyProgress(io.stdout as NodeJS.WriteStream) : jsonLinesProgress(io.stdout);
@@ -205,7 +218,9 @@ export async function runTraining(
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const { group, shutdown } = await start(runDir, log);
+    coordinatorTrace?.begin('start the workers');
+    const { group, shutdown } = await start(runDir, log, rankTrace);
+    coordinatorTrace?.end({ workers: group.worldSize });
     try {
       const summary = await runTrainLoop({
         config,
@@ -220,6 +235,7 @@ export async function runTraining(
           extraFiles: { 'config.json': new TextEncoder().encode(`${JSON.stringify({ ...config, runDir: null }, null, 2)}\n`) },
         },
         ...(resume !== undefined ? { resume } : {}),
+        ...(coordinatorTrace !== undefined ? { trace: coordinatorTrace } : {}),
       });
       progress.stop();
       const acc = summary.test_acc === null ? 'n/a' : summary.test_acc.toFixed(4);
@@ -233,16 +249,20 @@ export async function runTraining(
       io.stderr.write(`tfjs-ddp: done: ${summary.steps} steps, test accuracy ${acc}; results in ${runDir.path}\n`);
       return 0;
     } finally {
+      coordinatorTrace?.begin('stop the workers');
       await shutdown();
+      coordinatorTrace?.end();
     }
   } catch (e) {
     progress.stop();
+    coordinatorTrace?.mark('failed', { error: e instanceof Error ? e.message : String(e) });
     log.error({ err: e }, 'run failed');
     runDir.writeSummary({ ...failedSummary(config), error: e instanceof Error ? e.message : String(e) });
     throw e;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    timeline?.close();
     try {
       runDir.closeSinks(); // flushes and fsyncs the event file, also when the run failed
     } catch (e) {

@@ -13,6 +13,7 @@ import {
 } from '../protocol/frame-codec';
 import { RingFailure } from '../transport/transport-errors';
 import { addInto } from './add-into';
+import type { RingTimes } from '../transport/transport';
 import type { RingChannel } from './ring-channel';
 import { chunkCount, chunkSpan, recvSegment, segmentSpan, sendSegment } from './ring-layout';
 
@@ -71,7 +72,8 @@ function checkArgs(buf: Float32Array, ch: RingChannel, opts: RingAllReduceOption
 
 /**
  * Sums `buf` element-wise over all ranks of the ring, in place. Every rank must call it with the same
- * buffer length, step and chunkElements. N = 1 returns at once. When it resolves, the peers no longer
+ * buffer length, step and chunkElements. N = 1 returns null at once; otherwise it resolves to when
+ * its phases happened (for the run's timeline). When it resolves, the peers no longer
  * read `buf`: the caller may overwrite it at once. When it throws, pieces of `buf` sent in place may
  * still be queued for the right neighbour until the channel is closed (what it then gets is moot:
  * that all-reduce has failed).
@@ -83,11 +85,12 @@ export async function ringAllReduce(
   buf: Float32Array,
   ch: RingChannel,
   opts: RingAllReduceOptions,
-): Promise<void> {
+): Promise<RingTimes | null> {
   const chunk = opts.chunkElements ?? defaultChunkElements(buf.length, ch.worldSize);
   checkArgs(buf, ch, opts, chunk);
   const { rank, worldSize: n } = ch;
-  if (n === 1) return;
+  if (n === 1) return null;
+  const times: RingTimes = { start: performance.now(), firstChunk: -1, reduceScatterEnd: -1, end: -1 };
   const left = (rank + n - 1) % n;
   const steps = 2 * (n - 1);
   const where = (t: number): { phase: RingPhase; ringStep: number } =>
@@ -121,8 +124,7 @@ export async function ringAllReduce(
   });
   if (native !== undefined) {
     try {
-      await native;
-      return;
+      return await native;
     } catch (e) {
       if (!(e instanceof RingFailure)) throw e;
       const { ringStep: t, segment, chunk: c } = e;
@@ -195,6 +197,7 @@ export async function ringAllReduce(
       let frames;
       try {
         frames = await ch.left.recv(opts.timeoutMs);
+        if (times.firstChunk < 0) times.firstChunk = performance.now();
       } catch (e) {
         if (!isDdpError(e, 'E_TIMEOUT')) throw e;
         throw leftTimeout(t, segment, c, e);
@@ -208,6 +211,9 @@ export async function ringAllReduce(
       else dst.set(incoming);
       if (t + 1 < steps) send(t + 1, c, incoming);
     }
+    if (t === n - 2) times.reduceScatterEnd = performance.now();
   }
   await Promise.all(sends);
+  times.end = performance.now();
+  return times;
 }

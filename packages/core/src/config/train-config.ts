@@ -70,6 +70,8 @@ export interface TrainConfig {
   /** How many checkpoints to keep (the newest). */
   keepCheckpoints: number;
   logLevel: LogLevel;
+  /** Write a Chrome trace of every rank's and the coordinator's phases to this file; null = none. */
+  timeline: string | null;
 }
 
 /**
@@ -108,6 +110,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   checkpointEvery: 50,
   keepCheckpoints: 2,
   logLevel: 'info',
+  timeline: null,
 };
 
 /**
@@ -222,6 +225,7 @@ export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   checkpointEvery: { flag: 'checkpoint-every', parse: num({ int: true, min: 0 }) },
   keepCheckpoints: { flag: 'keep-checkpoints', parse: num({ int: true, min: 1 }) },
   logLevel: { flag: 'log-level', parse: oneOf(LOG_LEVELS) },
+  timeline: { flag: 'timeline', parse: str(true) },
 };
 
 /** TFJS_DDP_BATCH_SIZE for batchSize, etc.; TFJS_DDP_DATA is also accepted for dataDir. */

@@ -2,6 +2,7 @@
 // a JSON object {v, type, ...} in frame 0 (see protocol/frame-codec.ts), with binary frames after it
 // where noted. Order: join → welcome → hello → ring → ready; then step/eval/save/stop requests, each
 // answered by one reply (or an error) from every rank.
+import type { TraceSpan } from '../trace/trace-span';
 import type { EvalOutcome, OomReport, RankTimings, WorkerDescription } from './worker-group';
 
 /** What a worker needs from the coordinator to build the same model as every other rank. */
@@ -26,6 +27,8 @@ export interface WorkerSettings {
   /** Timeout of every data-plane receive (a neighbour missing for this long fails the step). */
   allreduceTimeoutMs: number;
   logLevel: string;
+  /** The run writes a timeline (--timeline): send the spans of every step and evaluation. */
+  timeline?: boolean;
 }
 
 export type WorkerToCoordinator =
@@ -33,7 +36,7 @@ export type WorkerToCoordinator =
   | { type: 'hello'; description: Omit<WorkerDescription, 'rank'>; dataAddress: string }
   | { type: 'ready' }
   /** skipped: the summed gradient was not finite, so no rank applied it (the step is not replayed). */
-  | { type: 'step-done'; step: number; lossSum: number; correct: number; count: number; timings: RankTimings; checksum: string | null; aborted: boolean; skipped: boolean; oom: OomReport | null }
+  | { type: 'step-done'; step: number; lossSum: number; correct: number; count: number; timings: RankTimings; checksum: string | null; aborted: boolean; skipped: boolean; oom: OomReport | null; trace?: TraceSpan[] }
   /** Where the rank is: sent as a step enters each phase, and in answer to 'probe'. */
   | { type: 'progress'; step: number | null; phase: StepPhase }
   /**
@@ -41,7 +44,9 @@ export type WorkerToCoordinator =
    * and the address of the new ring inbox it bound (its old ring sockets are closed).
    */
   | { type: 'left'; step: number; applied: boolean; dataAddress: string }
-  | ({ type: 'eval-done' } & EvalOutcome)
+  | ({ type: 'eval-done'; trace?: TraceSpan[] } & EvalOutcome)
+  /** The answer to 'clock': this process's trace clock (traceClock()) when it answered. */
+  | { type: 'clock'; now: number }
   /** rejectedConnections: connections to this worker's ring inbox that never passed the CURVE handshake (absent without CURVE). */
   | { type: 'checksum-done'; checksum: string; rejectedConnections?: number }
   /** Followed by one binary frame per file, in the order of `names` (rank 0 only; others send names: []). */
@@ -80,7 +85,9 @@ export type CoordinatorToWorker =
   /** The coordinator is alive (every PING_INTERVAL_MS); answered by 'progress' (the worker is too). */
   | { type: 'ping' }
   /** Say where you are: answered by 'progress' at once, even during an all-reduce. */
-  | { type: 'probe' };
+  | { type: 'probe' }
+  /** Read your trace clock: answered by 'clock' at once (the coordinator measures clock offsets). */
+  | { type: 'clock' };
 
 /** What a worker is doing: idle between requests, a step's computation, all-reduce or update, an evaluation or a save. */
 export type StepPhase = 'idle' | 'compute' | 'allreduce' | 'apply' | 'eval' | 'save';

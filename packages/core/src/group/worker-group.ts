@@ -2,6 +2,7 @@
 // in-process worker, or N processes joined over ZeroMQ). The coordinator plans and decides; the
 // group executes. Implemented by @tfjs-ddp/worker (in-process) and the ZeroMQ-backed group.
 import type { TrainingState } from '../checkpoint/training-state';
+import type { TraceSpan } from '../trace/trace-span';
 
 /** What a worker reports about itself when it joins. */
 /** The GPU adapter a webgpu rank runs on, as its process saw it. */
@@ -88,6 +89,12 @@ export interface RankTimings {
   applyMs: number;
   microBatches: number;
 }
+
+/**
+ * Receives a rank's timeline spans (--timeline), already on the coordinator's trace clock, with the
+ * process that measured them and its clock offset (its trace clock minus the coordinator's, in ms).
+ */
+export type RankTraceSink = (rank: number, spans: TraceSpan[], from: { pid: number; host: string; clockOffsetMs: number }) => void;
 
 /** A worker process that was lost (died, or stalled and was killed) and replaced by a new one. */
 export interface RestartRecord {

@@ -17,11 +17,24 @@ export interface Inbox {
   /**
    * The whole ring all-reduce of allreduce/ring-allreduce.ts (same algorithm, same frames) run by the
    * transport itself with `right` as the outbox, when it can (the native ZeroMQ data plane); returns
-   * undefined when it cannot, and the caller runs the JavaScript one. Rejects with a RingFailure
-   * (transport-errors.ts) for the caller to word, or a DdpError.
+   * undefined when it cannot, and the caller runs the JavaScript one. Resolves to when its phases
+   * happened (performance.now() ms); rejects with a RingFailure (transport-errors.ts) for the caller
+   * to word, or a DdpError.
    */
-  ringAllReduce?(right: Outbox, buf: Float32Array, call: RingCall): Promise<void> | undefined;
+  ringAllReduce?(right: Outbox, buf: Float32Array, call: RingCall): Promise<RingTimes> | undefined;
   close(): Promise<void>;
+}
+
+/**
+ * When the phases of one ring all-reduce happened, in performance.now() ms of this process: it
+ * started, its first chunk arrived from the left neighbour (the wait for the slowest rank ends),
+ * its reduce-scatter ended, and it ended (the all-gather with it).
+ */
+export interface RingTimes {
+  start: number;
+  firstChunk: number;
+  reduceScatterEnd: number;
+  end: number;
 }
 
 /** What a transport's own ring all-reduce is told (Inbox.ringAllReduce); checked by the caller. */

@@ -1,7 +1,8 @@
 // InProcessGroup: a WorkerGroup whose ranks are WorkerEngines in this process, run one after the
 // other, with the gradient sum reduced in memory. World size 1 is the single-worker training run;
 // larger worlds are the reference the multi-process group is tested against.
-import { DdpError, type EvalOutcome, type SaveRequest, type StepOutcome, type StepPlan, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
+import { hostname } from 'node:os';
+import { DdpError, traceTime, type RankTraceSink, type TraceSpan, type EvalOutcome, type SaveRequest, type StepOutcome, type StepPlan, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
 import { evalShards } from '@tfjs-ddp/data';
 import type { WorkerEngine } from './worker-engine';
 
@@ -9,11 +10,13 @@ export class InProcessGroup implements WorkerGroup {
   private constructor(
     private readonly engines: WorkerEngine[],
     private readonly descriptions: WorkerDescription[],
+    private readonly trace: RankTraceSink | null,
   ) {}
 
-  static async create(engines: WorkerEngine[]): Promise<InProcessGroup> {
+  /** `trace`: where each rank's timeline spans go (--timeline); on this process's clock, offset 0. */
+  static async create(engines: WorkerEngine[], o: { trace?: RankTraceSink } = {}): Promise<InProcessGroup> {
     const descriptions = await Promise.all(engines.map((e, rank) => e.describe(rank)));
-    return new InProcessGroup(engines, descriptions);
+    return new InProcessGroup(engines, descriptions, o.trace ?? null);
   }
 
   get worldSize(): number {
@@ -38,8 +41,19 @@ export class InProcessGroup implements WorkerGroup {
     for (let rank = 0; rank < this.engines.length; rank++) {
       const a = performance.now();
       metrics = this.engines[rank]!.applyReduced(sum);
+      const b = performance.now();
       const r = results[rank]!;
-      timings.push({ rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: reduceMs, applyMs: performance.now() - a, microBatches: r.microBatches });
+      timings.push({ rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: reduceMs, applyMs: b - a, microBatches: r.microBatches });
+      if (this.trace !== null) {
+        const first = r.spans[0]?.start ?? t0;
+        const spans: TraceSpan[] = [
+          { name: `step ${plan.step}`, start: first, end: b, args: { step: plan.step, attempt: plan.attempt, samples: plan.slices[rank]?.indices.length ?? 0, micro_batches: r.microBatches } },
+          ...r.spans,
+          { name: 'all-reduce (in memory)', start: t0, end: t0 + reduceMs },
+          { name: 'apply', start: a, end: b },
+        ];
+        this.trace(rank, spans.map((s) => ({ ...s, start: traceTime(s.start), end: traceTime(s.end) })), { pid: process.pid, host: hostname(), clockOffsetMs: 0 });
+      }
     }
     const oom = results.flatMap((r, rank) => (r.oom === null ? [] : [{ rank, ...r.oom }]));
     const dead = oom.find((o) => o.fatal);

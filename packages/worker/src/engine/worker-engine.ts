@@ -4,7 +4,7 @@
 // Transport-free: the in-process group and the ZeroMQ worker process both drive it.
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
-import { DdpError, formatBytes, type EvalOutcome, type MemoryFitReport, type TrainConfig, type WorkerDescription } from '@tfjs-ddp/core';
+import { DdpError, formatBytes, type EvalOutcome, type MemoryFitReport, type TraceSpan, type TrainConfig, type WorkerDescription } from '@tfjs-ddp/core';
 import { gatherImages, gatherLabels, type FashionMnist } from '@tfjs-ddp/data';
 import { hostname } from 'node:os';
 import type { BackendInfo } from '../backend/select-backend';
@@ -37,6 +37,11 @@ export interface ComputeResult {
   dataMs: number;
   computeMs: number;
   microBatches: number;
+  /**
+   * Per micro-batch: its span, and in it the data preparation and the forward+backward pass
+   * (performance.now() ms, for the run's timeline).
+   */
+  spans: TraceSpan[];
   /** Set when this rank ran out of memory: the buffer then holds zeros and aborted = 1. */
   oom: { microBatch: number; reason: string; fatal?: boolean } | null;
 }
@@ -198,6 +203,7 @@ export class WorkerEngine {
     let lossSum = 0;
     let correct = 0;
     let microBatches = 0;
+    const spans: TraceSpan[] = [];
     const m = Math.max(1, Math.min(microBatch, indices.length));
     try {
       for (let from = 0; from < indices.length; from += m) {
@@ -223,9 +229,12 @@ export class WorkerEngine {
         } finally {
           tf.dispose([batch.x, batch.y]);
         }
+        const t2 = performance.now();
         dataMs += t1 - t0;
-        computeMs += performance.now() - t1;
+        computeMs += t2 - t1;
         microBatches++;
+        const args = { micro_batch: microBatches, samples: part.length };
+        spans.push({ name: 'micro-batch', start: t0, end: t2, args }, { name: 'data', start: t0, end: t1 }, { name: 'forward+backward', start: t1, end: t2 });
       }
     } catch (e) {
       const reason = e instanceof Error ? e.message.split('\n')[0]!.slice(0, 300) : String(e);
@@ -236,13 +245,13 @@ export class WorkerEngine {
       if (fatal) this.dead = reason;
       buffer.fill(0);
       buffer[n + 3] = 1;
-      return { buffer, dataMs, computeMs, microBatches, oom: { microBatch: m, reason, ...(fatal ? { fatal } : {}) } };
+      return { buffer, dataMs, computeMs, microBatches, spans, oom: { microBatch: m, reason, ...(fatal ? { fatal } : {}) } };
     }
     if (this.injected(this.options.injectNan, ctx)) grad[0] = Number.NaN;
     buffer[n] = lossSum;
     buffer[n + 1] = correct;
     buffer[n + 2] = indices.length;
-    return { buffer, dataMs, computeMs, microBatches, oom: null };
+    return { buffer, dataMs, computeMs, microBatches, spans, oom: null };
   }
 
   /**

@@ -5,7 +5,7 @@
 // an 'abort' of the step in progress runs its hook (which closes the ring sockets, so a wait in the
 // all-reduce ends). Everything else, the aborts included, queues for the worker's main loop. Used by
 // worker-process.ts.
-import { COORDINATOR_SILENCE_MS, DdpError, decodeControl, encodeControl, isDdpError, type Client, type CoordinatorToWorker, type DecodedControl, type StepPhase, type WorkerToCoordinator } from '@tfjs-ddp/core';
+import { COORDINATOR_SILENCE_MS, DdpError, decodeControl, encodeControl, isDdpError, type Client, type CoordinatorToWorker, type DecodedControl, traceClock, type StepPhase, type WorkerToCoordinator } from '@tfjs-ddp/core';
 
 type Incoming = DecodedControl<CoordinatorToWorker>;
 
@@ -119,6 +119,10 @@ export class ControlChannel {
       // A ping is answered too: the coordinator takes a rank that answers none for a while for lost.
       if (msg.type === 'ping' || msg.type === 'probe') {
         void this.send({ type: 'progress', ...this.where }).catch(() => undefined);
+        continue;
+      }
+      if (msg.type === 'clock') {
+        void this.send({ type: 'clock', now: traceClock() }).catch(() => undefined);
         continue;
       }
       if (msg.type === 'abort') {

@@ -4,7 +4,7 @@
 // SGD update as every other rank. Started by `tfjs-ddp worker --join ADDRESS` (locally by the
 // coordinator's launcher, or by srun / Kubernetes / hand on other hosts).
 import { hostname } from 'node:os';
-import { DdpError, isDdpError, ringAllReduce, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
+import { DdpError, isDdpError, ringAllReduce, traceTime, type RingTimes, type TraceSpan, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
 import { loadFashionMnist } from '@tfjs-ddp/data';
 import type { Logger } from 'pino';
 import { selectBackend, type BackendChoice } from '../backend/select-backend';
@@ -96,8 +96,12 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
       }
     };
 
+    const tracing = settings.timeline === true;
+    /** When this rank last answered a step or an evaluation (the idle time before the next one goes on the timeline). */
+    let answeredAt: number | null = null;
     for (;;) {
       const { msg, binary } = await control.next(a.idleTimeoutMs ?? 30 * 60_000);
+      const received = performance.now();
       if (msg.type === 'stop') {
         log.info({ reason: msg.reason }, 'stopping');
         return;
@@ -126,13 +130,14 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         if (r.oom !== null) log.warn({ step: msg.step, attempt: msg.attempt, ...r.oom }, 'out of memory: asking every rank to abort the step');
         const t0 = performance.now();
         control.phase(msg.step, 'allreduce');
+        let ringTimes: RingTimes | null = null;
         try {
           if (control.abortRequested(msg.step)) throw new DdpError('E_CLOSED', 'aborted before the all-reduce');
           // The sync point: every rank's gradient summed into r.buffer.
           const reduced = ringAllReduce(r.buffer, ring.channel(), { step: msg.step, timeoutMs: settings.allreduceTimeoutMs });
           // At once, not on a later tick: the native ring runs on its own thread and could finish first.
           if (msg.attempt === 0 && killAt.some((k) => k.rank === ring!.rank && k.step === msg.step)) process.kill(process.pid, 'SIGKILL');
-          await reduced;
+          ringTimes = await reduced;
         } catch (e) {
           control.phase(msg.step, 'idle');
           if (!control.abortRequested(msg.step)) throw e;
@@ -146,9 +151,15 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         const { aborted, skipped, ...m } = engine.applyReduced(r.buffer);
         const applyMs = performance.now() - t1;
         if (skipped) log.warn({ step: msg.step }, 'the summed gradient is not finite: step skipped on every rank');
+        const t2 = performance.now();
         const checksum = msg.checksum && !aborted ? await engine.weightsChecksum() : null;
         finished = msg.step;
         control.phase(msg.step, 'idle');
+        const doneAt = performance.now();
+        const trace = tracing
+          ? stepSpans({ step: msg.step, attempt: msg.attempt, samples: indices.length, microBatch: msg.microBatch, left: (ring.rank + ring.worldSize - 1) % ring.worldSize, bytes: r.buffer.byteLength, idleSince: answeredAt, received, micro: r.spans, t0, ring: ringTimes, t1, t2, checksum: checksum !== null, doneAt })
+          : undefined;
+        answeredAt = doneAt;
         await send({
           type: 'step-done',
           step: msg.step,
@@ -158,15 +169,25 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
           oom: r.oom === null ? null : { rank: ring.rank, ...r.oom },
           timings: { rank: ring.rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: t1 - t0, applyMs, microBatches: r.microBatches },
           checksum,
+          ...(trace !== undefined ? { trace } : {}),
         });
         log.debug({ step: msg.step, computeMs: r.computeMs, allreduceMs: t1 - t0 }, 'step done');
         // A crashed backend: the coordinator stops this process and starts a new one for this rank.
         if (engine.dead !== null) log.error({ step: msg.step, reason: engine.dead }, 'backend crashed: waiting to be replaced');
       } else if (msg.type === 'eval') {
         if (!(await syncCollective(msg.collective, 'eval'))) continue;
+        const synced = performance.now();
         const out = await engine.evaluate(msg.start, msg.end);
         control.phase(null, 'idle');
-        await send({ type: 'eval-done', ...out });
+        const doneAt = performance.now();
+        const trace: TraceSpan[] = [
+          ...(answeredAt !== null ? [{ name: 'idle', start: answeredAt, end: received }] : []),
+          { name: 'evaluate', start: received, end: doneAt, args: { samples: out.count } },
+          { name: 'average BatchNorm statistics', start: received, end: synced },
+          { name: 'test-set forward', start: synced, end: doneAt },
+        ];
+        answeredAt = doneAt;
+        await send({ type: 'eval-done', ...out, ...(tracing ? { trace: trace.map(onTraceClock) } : {}) });
       } else if (msg.type === 'export-state') {
         const s = await engine.exportState();
         const bytes = (f: Float32Array) => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
@@ -277,6 +298,67 @@ async function syncBatchNorm(engine: WorkerEngine, ring: RingChannel, settings: 
   await ringAllReduce(stats, ring, { step: BN_SYNC_STEP + tag, timeoutMs: settings.allreduceTimeoutMs });
   for (let i = 0; i < stats.length; i++) stats[i]! /= ring.worldSize;
   engine.writeBatchNormStats(stats);
+}
+
+/** A span measured with performance.now(), on this process's trace clock. */
+function onTraceClock(s: TraceSpan): TraceSpan {
+  return { ...s, start: traceTime(s.start), end: traceTime(s.end) };
+}
+
+/** What a step's timeline is made of (performance.now() ms). */
+interface StepMoments {
+  step: number;
+  attempt: number;
+  samples: number;
+  microBatch: number;
+  /** The left neighbour in the ring: the rank whose first chunk this one waits for. */
+  left: number;
+  bytes: number;
+  /** When this rank answered its previous request (null: none yet). */
+  idleSince: number | null;
+  received: number;
+  /** The micro-batches' spans (engine). */
+  micro: TraceSpan[];
+  /** The all-reduce: called at t0, returned at t1; the ring's own times (null: one rank, no ring). */
+  t0: number;
+  ring: RingTimes | null;
+  t1: number;
+  /** The update ended at t2; the weights' checksum (when asked for) at doneAt. */
+  t2: number;
+  checksum: boolean;
+  doneAt: number;
+}
+
+/**
+ * A step's spans on this rank, on its trace clock, parents before their children: the idle time
+ * before it, then the step and in it each micro-batch (data, forward+backward), the all-reduce (its
+ * reduce-scatter, starting with the wait for the left neighbour's first chunk, then its all-gather),
+ * the update and the checksum. Children are clamped into their parents (the ring's times come from
+ * another clock reading).
+ */
+export function stepSpans(m: StepMoments): TraceSpan[] {
+  const spans: TraceSpan[] = [];
+  const inside = (parent: { start: number; end: number }, name: string, start: number, end: number, args?: TraceSpan['args']) => {
+    const s = Math.min(Math.max(start, parent.start), parent.end);
+    const span = { name, start: s, end: Math.max(s, Math.min(end, parent.end)), ...(args !== undefined ? { args } : {}) };
+    spans.push(span);
+    return span;
+  };
+  if (m.idleSince !== null && m.idleSince <= m.received) spans.push({ name: 'idle', start: m.idleSince, end: m.received });
+  const step = inside({ start: m.received, end: m.doneAt }, `step ${m.step}`, m.received, m.doneAt, { step: m.step, attempt: m.attempt, samples: m.samples, micro_batch: m.microBatch });
+  for (let i = 0; i + 2 < m.micro.length; i += 3) {
+    const mb = inside(step, m.micro[i]!.name, m.micro[i]!.start, m.micro[i]!.end, m.micro[i]!.args);
+    for (const c of [m.micro[i + 1]!, m.micro[i + 2]!]) inside(mb, c.name, c.start, c.end, c.args);
+  }
+  const ar = inside(step, 'all-reduce', m.t0, m.t1, { bytes: m.bytes });
+  if (m.ring !== null) {
+    const rs = inside(ar, 'reduce-scatter', m.ring.start, m.ring.reduceScatterEnd);
+    inside(rs, `wait for rank ${m.left}`, m.ring.start, m.ring.firstChunk);
+    inside(ar, 'all-gather', m.ring.reduceScatterEnd, m.ring.end);
+  }
+  inside(step, 'apply', m.t1, m.t2);
+  if (m.checksum) inside(step, 'checksum', m.t2, m.doneAt);
+  return spans.map(onTraceClock);
 }
 
 /** tcp on the interface that reaches the coordinator, ephemeral port. */

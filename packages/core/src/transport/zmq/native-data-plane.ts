@@ -10,6 +10,7 @@ import { DdpError } from '../../errors';
 import type { RunKey } from '../../security/run-key';
 import { PROTOCOL_VERSION } from '../../protocol/version';
 import type { Frames, Inbox, Outbox, RingCall } from '../transport';
+import { perfFromMonotonic } from '../../trace/trace-span';
 import { RingFailure, checkTimeout, closedError, recvTimeoutError } from '../transport-errors';
 import { InOrder } from './in-order';
 import { mapZmqAddressError } from './zmq-errors';
@@ -46,7 +47,7 @@ interface Binding {
     timeoutMs: number,
     chunkElements: number,
     protocolVersion: number,
-  ): Promise<void>;
+  ): Promise<[number, number, number, number]>;
 }
 
 interface NativeError {
@@ -236,7 +237,7 @@ export function nativeInbox(binding: Binding, address: string, o: NativeSocketOp
       return io.run(() =>
         out.run(async () => {
           try {
-            await binding.allReduce(
+            const [start, firstChunk, reduceScatterEnd, end] = await binding.allReduce(
               handle,
               out.handle,
               buf,
@@ -247,6 +248,8 @@ export function nativeInbox(binding: Binding, address: string, o: NativeSocketOp
               call.chunkElements,
               PROTOCOL_VERSION,
             );
+            // The addon reads CLOCK_MONOTONIC: the clock of process.hrtime, converted to performance.now().
+            return { start: perfFromMonotonic(start), firstChunk: perfFromMonotonic(firstChunk), reduceScatterEnd: perfFromMonotonic(reduceScatterEnd), end: perfFromMonotonic(end) };
           } catch (e) {
             const ne = e as NativeError;
             const where = [ne.ringStep ?? -1, ne.segment ?? -1, ne.chunk ?? -1] as const;
