@@ -56,7 +56,7 @@ export class Timeline {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw cannotOpen(file, e);
     }
-    let events = 0;
+    let events: TraceEvent[] = [];
     if (existing !== null && existing.trim() !== '') {
       let parsed: unknown;
       try {
@@ -67,9 +67,9 @@ export class Timeline {
       if (!Array.isArray(parsed)) {
         throw new DdpError('E_CONFIG', `--timeline ${file} exists and is not a timeline (not a JSON array): it is left as it is`, 'name a new file, or remove that one');
       }
-      events = parsed.length;
+      events = parsed as TraceEvent[];
     }
-    const append = o.append === true && events > 0;
+    const append = o.append === true && events.length > 0;
     let fd: number;
     try {
       fd = openSync(file, append ? 'r+' : 'w');
@@ -80,6 +80,10 @@ export class Timeline {
       // Continue after the last event: where its closing bracket is (only whitespace follows it).
       const t = new Timeline(file, fd, Buffer.byteLength(existing!.replace(/\s*\]\s*$/, '')), true);
       t.write('');
+      // A killed run left phases open: they end where its record ends, or the phases of this run
+      // would nest inside them.
+      const last = Math.max(...events.map((e) => (e.ts ?? 0) + (e.dur ?? 0)));
+      t.events(openPhases(events).map((b) => ({ name: '', ph: 'E', pid: b.pid, tid: b.tid, ts: last, args: { unfinished: true } })));
       return t;
     }
     writeSync(fd, `[${TAIL}`, 0, 'utf8');
@@ -166,6 +170,20 @@ export function spanEvent(pid: number, s: TraceSpan, tid = 0): TraceEvent {
   const ts = Math.round(s.start * 1000);
   const dur = Math.max(0, Math.round(s.end * 1000) - ts);
   return { name: s.name, ph: 'X', pid, tid, ts, dur, ...(s.args !== undefined ? { args: s.args } : {}) };
+}
+
+/** The "B" events without their "E", innermost first. */
+export function openPhases(events: readonly TraceEvent[]): TraceEvent[] {
+  const stacks = new Map<string, TraceEvent[]>();
+  for (const e of events) {
+    if (e.ph !== 'B' && e.ph !== 'E') continue;
+    const key = `${e.pid}/${e.tid}`;
+    const stack = stacks.get(key) ?? [];
+    stacks.set(key, stack);
+    if (e.ph === 'B') stack.push(e);
+    else stack.pop();
+  }
+  return [...stacks.values()].flatMap((s) => s.reverse());
 }
 
 function cannotOpen(file: string, e: unknown): DdpError {
