@@ -29,7 +29,7 @@ describe('tfjs-ddp train', () => {
     expect(lines.filter((l) => l.type === 'epoch')).toHaveLength(2); // a full epoch (6 steps) and the partial one
 
     const config = readJson(join(runDir, 'config.json'));
-    expect(config).toMatchObject({ lr: 0.1, batchSize: 32, epochs: 2, resize: 32, backend: 'wasm', runDir: null });
+    expect(config).toMatchObject({ lr: 0.1, batch_size: 32, epochs: 2, resize: 32, backend: 'wasm', run_dir: null });
     const metrics = readJsonLines(join(runDir, 'metrics.jsonl'));
     const steps = metrics.filter((m) => m['event'] === 'step');
     expect(steps).toHaveLength(8);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
+import { configToFile, DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
 import { CheckpointStore, RunDir, TensorBoardSink, Timeline, defaultRunDir, runTrainLoop, writeReport, type LoopCheckpoint, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
@@ -45,7 +45,7 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
 };
 
 export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
-  config: { type: 'string', valueName: 'FILE', description: 'JSON file of settings (keys as in config.json)' },
+  config: { type: 'string', valueName: 'FILE', description: 'JSON file of settings, keys as in config.json: the flags\' names with _ for - (batch_size, max_steps, …)' },
 };
 /** `train` only (not `coordinator`): continue a stopped run. */
 const RESUME_OPTION: Record<string, OptionSpec> = {
@@ -190,7 +190,8 @@ export async function runTraining(
 ): Promise<number> {
   const runDir = new RunDir(config.runDir ?? defaultRunDir(), { resume: resume !== undefined });
   // config.json is itself a valid --config file: it reproduces the run in a new directory.
-  runDir.writeJson('config.json', { ...config, runDir: null });
+  const configFile = configToFile({ ...config, runDir: null });
+  runDir.writeJson('config.json', configFile);
   const log = pino({ level: config.logLevel, base: { role: 'coordinator', rank: null, pid: process.pid } }, pino.destination({ dest: runDir.file('train.log'), sync: true }));
   log.info({ config, sources, version: CLI_VERSION }, 'run starts');
   // Every metric event also goes to tensorboard/, one new event file per process (a resume adds one).
@@ -232,7 +233,7 @@ export async function runTraining(
         checkpoints: {
           store: new CheckpointStore(runDir.path, config.keepCheckpoints),
           every: config.checkpointEvery,
-          extraFiles: { 'config.json': new TextEncoder().encode(`${JSON.stringify({ ...config, runDir: null }, null, 2)}\n`) },
+          extraFiles: { 'config.json': new TextEncoder().encode(`${JSON.stringify(configFile, null, 2)}\n`) },
         },
         ...(resume !== undefined ? { resume } : {}),
         ...(coordinatorTrace !== undefined ? { trace: coordinatorTrace } : {}),

@@ -37,7 +37,7 @@ export const SUMMARY = {
 export function fixtureFiles(omit: ('config' | 'metrics' | 'summary')[] = []): RunFiles {
   const files: RunFiles = {
     path: '/runs/20260102-030405',
-    config: JSON.stringify({ lr: 0.1, batchSize: 16, epochs: 2, backend: 'wasm', note: '</script><script>alert(1)</script>' }),
+    config: JSON.stringify({ lr: 0.1, batch_size: 16, epochs: 2, backend: 'wasm', note: '</script><script>alert(1)</script>' }),
     metrics: `${METRICS.map((m) => JSON.stringify(m)).join('\n')}\n{"time":"2026-01-02T03:04:1`,
     summary: JSON.stringify(SUMMARY),
     present: { 'train.log': true, 'model/model.json': true },

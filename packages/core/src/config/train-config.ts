@@ -129,7 +129,7 @@ type Key = keyof TrainConfig;
 type Source = 'default' | 'preset' | 'config file' | 'environment' | 'flag';
 
 interface FieldSpec {
-  /** The command-line flag (also the config-file key in camelCase = the TrainConfig key). */
+  /** The command-line flag; the config-file key is the same with '-' → '_' (fileKey). */
   flag: string;
   parse(raw: unknown, where: string): TrainConfig[Key];
 }
@@ -228,13 +228,26 @@ export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   timeline: { flag: 'timeline', parse: str(true) },
 };
 
+/**
+ * A setting's key in a config file (config.json, --config): snake_case, the flag with '-' → '_'
+ * (batch_size for batchSize), like every JSON document tfjs-ddp writes.
+ */
+export function fileKey(key: Key): string {
+  return TRAIN_FIELDS[key].flag.replace(/-/g, '_');
+}
+
+/** `config` as a config file holds it (config.json): snake_case keys, in TRAIN_FIELDS order. */
+export function configToFile(config: TrainConfig): Record<string, unknown> {
+  return Object.fromEntries((Object.keys(TRAIN_FIELDS) as Key[]).map((k) => [fileKey(k), config[k]]));
+}
+
 /** TFJS_DDP_BATCH_SIZE for batchSize, etc.; TFJS_DDP_DATA is also accepted for dataDir. */
 export function envName(key: Key): string {
   return `TFJS_DDP_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
 export interface ConfigLayers {
-  /** Parsed JSON of --config (keys are TrainConfig keys). */
+  /** Parsed JSON of --config: snake_case keys (fileKey), or the TrainConfig keys of older config.json files. */
   file?: Record<string, unknown>;
   filePath?: string;
   env?: Record<string, string | undefined>;
@@ -256,13 +269,21 @@ export function resolveTrainConfig(layers: ConfigLayers = {}): ResolvedConfig {
   const keys = Object.keys(TRAIN_FIELDS) as Key[];
   const env = layers.env ?? {};
   const raw: Partial<Record<Key, { value: unknown; source: Source; where: string }>> = {};
-  const fileWhere = (k: Key) => `"${k}" in ${layers.filePath ?? 'the config file'}`;
+  const file = layers.filePath ?? 'the config file';
   if (layers.file) {
-    for (const k of Object.keys(layers.file)) {
-      if (!keys.includes(k as Key)) {
-        throw new DdpError('E_CONFIG', `unknown key "${k}" in ${layers.filePath ?? 'the config file'}`, `valid keys: ${keys.join(', ')}`);
-      }
-      raw[k as Key] = { value: layers.file[k], source: 'config file', where: fileWhere(k as Key) };
+    // Config files use snake_case keys (fileKey). Runs written before that have a config.json with
+    // the camelCase TrainConfig keys: still accepted, so that `train --resume` continues them and
+    // such a file still works as --config.
+    const byFileKey = new Map(keys.flatMap((k) => [[fileKey(k), k] as const, [k as string, k] as const]));
+    const spelled: Partial<Record<Key, string>> = {};
+    for (const name of Object.keys(layers.file)) {
+      const k = byFileKey.get(name);
+      if (k === undefined) throw new DdpError('E_CONFIG', `unknown key "${name}" in ${file}`, `valid keys: ${keys.map(fileKey).join(', ')}`);
+      const other = spelled[k];
+      if (other !== undefined) throw new DdpError('E_CONFIG', `${file} gives "${other}" and "${name}": both are the setting ${fileKey(k)}`, `keep only "${fileKey(k)}"`);
+      spelled[k] = name;
+      const where = name === fileKey(k) ? `"${name}" in ${file}` : `"${name}" (now "${fileKey(k)}") in ${file}`;
+      raw[k] = { value: layers.file[name], source: 'config file', where };
     }
   }
   for (const k of keys) {
