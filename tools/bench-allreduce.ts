@@ -79,8 +79,9 @@ async function child(): Promise<void> {
   const buf = new Float32Array(bytes! / 4);
   const token = new Float32Array(1);
   let step = 0;
-  const reduce = (b: Float32Array): Promise<void> =>
-    ringAllReduce(b, ch, { step: step++, timeoutMs: TIMEOUT_MS, chunkElements });
+  const reduce = async (b: Float32Array): Promise<void> => {
+    await ringAllReduce(b, ch, { step: step++, timeoutMs: TIMEOUT_MS, chunkElements });
+  };
 
   buf.fill(rank + 1);
   await reduce(buf);

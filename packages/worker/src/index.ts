@@ -14,6 +14,7 @@ export * from './engine/worker-engine';
 export * from './engine/in-process-group';
 export * from './io/evaluate-saved';
 export * from './process/worker-process';
+export { stepSpans, type StepMoments } from './process/step-spans';
 export * from './train/score';
 export * from './memory/memory-probe';
 export * from './memory/fit-micro-batch';
