@@ -30,7 +30,7 @@ describe.each([2, 3])('tfjs-ddp train --workers %i', (n) => {
     const steps = readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
     expect(steps).toHaveLength(4);
     for (const s of steps) {
-      const timings = s['timings'] as { rank: number; allreduceMs: number }[];
+      const timings = s['timings'] as { rank: number; allreduce_ms: number }[];
       expect(timings.map((t) => t.rank)).toEqual(Array.from({ length: n }, (_, i) => i));
       expect(s['samples']).toBe(30);
     }

@@ -41,15 +41,15 @@ describe('--micro-batch auto under a memory budget', () => {
     expect(plan!.micro_batch).toBeLessThan(128);
     expect(plan!.micro_batch).toBeGreaterThan(16);
     expect(plan!.accumulation).toBe(Math.ceil(128 / plan!.micro_batch));
-    const [fit] = summary['memory_fit_per_rank'] as { budgetBytes: number; usableBytes: number; trials: { microBatch: number; peakBytes: number; ran: boolean }[] }[];
-    expect(fit!.budgetBytes).toBe(160 * 2 ** 20);
+    const [fit] = summary['memory_fit_per_rank'] as { budget_bytes: number; usable_bytes: number; trials: { micro_batch: number; peak_bytes: number; ran: boolean }[] }[];
+    expect(fit!.budget_bytes).toBe(160 * 2 ** 20);
     expect(fit!.trials.length).toBeLessThanOrEqual(4);
     // The chosen micro-batch was itself a trial, and it fitted.
-    const chosen = fit!.trials.find((t) => t.microBatch === plan!.micro_batch)!;
-    expect(chosen.ran && chosen.peakBytes <= fit!.usableBytes).toBe(true);
+    const chosen = fit!.trials.find((t) => t.micro_batch === plan!.micro_batch)!;
+    expect(chosen.ran && chosen.peak_bytes <= fit!.usable_bytes).toBe(true);
     const steps = readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
     expect(steps.map((s) => s['samples'])).toEqual([128, 128]);
-    expect(steps.map((s) => (s['timings'] as { microBatches: number }[])[0]!.microBatches)).toEqual([plan!.accumulation, plan!.accumulation]);
+    expect(steps.map((s) => (s['timings'] as { micro_batches: number }[])[0]!.micro_batches)).toEqual([plan!.accumulation, plan!.accumulation]);
   });
 
   it('a per-rank batch larger than the wasm heap can hold (200 samples at 96×96) runs by accumulation', async () => {
@@ -63,8 +63,8 @@ describe('--micro-batch auto under a memory budget', () => {
     expect(plan).toMatchObject({ samples: 200, accumulation: 2 });
     expect(plan!.micro_batch).toBeGreaterThan(100);
     expect(plan!.micro_batch).toBeLessThan(200);
-    const [fit] = summary['memory_fit_per_rank'] as { budgetBytes: number; trials: unknown[] }[];
-    expect(fit!.budgetBytes).toBe(4_294_901_760);
+    const [fit] = summary['memory_fit_per_rank'] as { budget_bytes: number; trials: unknown[] }[];
+    expect(fit!.budget_bytes).toBe(4_294_901_760);
     expect(fit!.trials.length).toBeLessThanOrEqual(4);
     const [step] = readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
     expect(step!['samples']).toBe(200);
@@ -94,7 +94,7 @@ describe('an out-of-memory on one rank during training', () => {
     const steps = metrics.filter((m) => m['event'] === 'step');
     expect(steps.map((s) => s['step'])).toEqual([1, 2, 3]);
     expect(steps.map((s) => s['samples'])).toEqual([32, 32, 32]);
-    expect(steps.map((s) => (s['timings'] as { microBatches: number }[])[1]!.microBatches)).toEqual([1, 2, 2]);
+    expect(steps.map((s) => (s['timings'] as { micro_batches: number }[])[1]!.micro_batches)).toEqual([1, 2, 2]);
     expect(readJsonLines(join(runDir, 'train.log')).some((l) => l['msg'] === 'out of memory: replaying the step with a smaller micro-batch on that rank')).toBe(true);
   });
 });

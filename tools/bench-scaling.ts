@@ -24,7 +24,8 @@ const bin = fileURLToPath(new URL('../packages/cli/bin/tfjs-ddp.js', import.meta
 const perWorker = Number(values['per-worker-batch']);
 const warmup = Number(values.warmup);
 
-interface Timing { rank: number; dataMs: number; computeMs: number; allreduceMs: number; applyMs: number }
+/** A rank's timings in a step event of metrics.jsonl. */
+interface Timing { rank: number; data_ms: number; compute_ms: number; allreduce_ms: number; apply_ms: number }
 
 function run(workers: number): Record<string, unknown> {
   const runDir = join(mkdtempSync(join(tmpdir(), 'bench-scaling-')), 'r');
@@ -37,12 +38,12 @@ function run(workers: number): Record<string, unknown> {
   const stepMs = mean((s) => s.ms);
   // The ring's receive blocks until the slowest neighbour has finished computing: the all-reduce
   // time of the slowest rank (the smallest) is the transfer itself, the rest on other ranks is waiting.
-  const allreduce = mean((s) => Math.min(...s.timings.map((t) => t.allreduceMs)));
+  const allreduce = mean((s) => Math.min(...s.timings.map((t) => t.allreduce_ms)));
   const avg = (k: keyof Timing) => mean((s) => s.timings.reduce((a, t) => a + (t[k] as number), 0) / s.timings.length);
   return {
     bench: 'scaling', workers, global_batch: batch, per_worker_batch: perWorker, resize: Number(values.resize), steps: steps.length,
     samples_per_s: +((batch * 1000) / stepMs).toFixed(2), step_ms: Math.round(stepMs),
-    breakdown_ms: { data: Math.round(avg('dataMs')), forward_backward: Math.round(avg('computeMs')), allreduce: Math.round(allreduce), apply: Math.round(avg('applyMs')), waiting_for_slowest: Math.round(avg('allreduceMs') - allreduce) },
+    breakdown_ms: { data: Math.round(avg('data_ms')), forward_backward: Math.round(avg('compute_ms')), allreduce: Math.round(allreduce), apply: Math.round(avg('apply_ms')), waiting_for_slowest: Math.round(avg('allreduce_ms') - allreduce) },
     allreduce_share: +(allreduce / stepMs).toFixed(3),
   };
 }

@@ -6,6 +6,7 @@ import { epochOrder, globalBatches, splitBatch } from '@tfjs-ddp/data';
 import type { CheckpointStore } from './checkpoint/checkpoint-store';
 import { backOff } from './policy/failure-policy';
 import type { RunDir, RunSummary } from './run-dir';
+import { memoryFitToJson, rankTimingsToJson, workerToJson } from './run-documents';
 
 /** Where the coordinator's own phases go on the run's timeline (observe/timeline.ts). */
 export interface CoordinatorTrace {
@@ -217,7 +218,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     log.info(ev, 'resuming from a checkpoint');
   }
   emit({ type: 'start', epochs: config.epochs, stepsPerEpoch, trainCount, workers });
-  runDir.metric({ event: 'start', epochs: config.epochs, steps_per_epoch: stepsPerEpoch, train_count: trainCount, global_batch: batchSize, batch_plan: plan, workers });
+  runDir.metric({ event: 'start', epochs: config.epochs, steps_per_epoch: stepsPerEpoch, train_count: trainCount, global_batch: batchSize, batch_plan: plan, workers: workers.map(workerToJson) });
   log.info({ epochs: config.epochs, stepsPerEpoch, globalBatch: batchSize, plan }, 'training starts');
 
   /** Writes a checkpoint positioned before batch `batchInEpoch` of `epoch`. */
@@ -318,7 +319,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       last = { loss: out.lossSum / out.count, acc: out.correct / out.count };
       const samplesPerS = (out.count * 1000) / ms;
       emit({ type: 'step', epoch, step, stepInEpoch: i + 1, stepsInEpoch: batches.length, samples: count, loss: last.loss, acc: last.acc, ms, samplesPerS });
-      runDir.metric({ event: 'step', epoch, step, loss: last.loss, acc: last.acc, samples: out.count, ms: Math.round(ms), samples_per_s: samplesPerS, timings: out.timings });
+      runDir.metric({ event: 'step', epoch, step, loss: last.loss, acc: last.acc, samples: out.count, ms: Math.round(ms), samples_per_s: samplesPerS, timings: out.timings.map(rankTimingsToJson) });
       const every = args.checkpoints?.every ?? 0;
       if (every > 0 && step % every === 0 && i + 1 < batches.length) await checkpoint('every', epoch, i + 1, { lossSum, correct, count, ms: epochMs, skipped });
     }
@@ -378,7 +379,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     global_batch: batchSize,
     micro_batch_per_rank: microBatches,
     batch_plan: batchPlan(batchSize, capacities, microBatches),
-    memory_fit_per_rank: final.map((w) => w.memoryFit),
+    memory_fit_per_rank: final.map((w) => (w.memoryFit === null ? null : memoryFitToJson(w.memoryFit))),
     epochs: config.epochs,
     epochs_completed: epochsCompleted,
     steps: step,

@@ -7,13 +7,13 @@ import { encodeEvent, tfRecord } from './tfevents';
 import { MetricScalars, TensorBoardSink } from './tensorboard-sink';
 
 const timings = (allreduce: number[]) =>
-  allreduce.map((allreduceMs, rank) => ({
+  allreduce.map((allreduce_ms, rank) => ({
     rank,
-    dataMs: 1,
-    computeMs: 2,
-    allreduceMs,
-    applyMs: 3,
-    microBatches: 1,
+    data_ms: 1,
+    compute_ms: 2,
+    allreduce_ms,
+    apply_ms: 3,
+    micro_batches: 1,
   }));
 const plan = (micro: number[]) =>
   micro.map((micro_batch, rank) => ({ rank, capacity: 64, samples: 24, micro_batch, accumulation: 1 }));

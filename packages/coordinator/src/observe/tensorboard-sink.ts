@@ -42,7 +42,7 @@ export class MetricScalars {
         put('train/acc', num(ev['acc']));
         put('train/samples_per_s', num(ev['samples_per_s']));
         put('train/step_ms', num(ev['ms']));
-        const allreduce = list(ev['timings']).map((t) => num(t['allreduceMs']) ?? 0);
+        const allreduce = list(ev['timings']).map((t) => num(t['allreduce_ms']) ?? 0);
         if (allreduce.length > 0) put('train/allreduce_ms', Math.max(...allreduce));
         put('train/lr', this.lr);
         break;

@@ -6,11 +6,11 @@ import type { RunFiles } from './report-data';
 const T0 = Date.parse('2026-01-02T03:04:05.000Z');
 const at = (s: number) => new Date(T0 + s * 1000).toISOString();
 const timings = (ms: number) => [
-  { rank: 0, dataMs: 5, computeMs: 40, allreduceMs: 10, applyMs: 2, microBatches: 1 },
-  { rank: 1, dataMs: 6, computeMs: ms, allreduceMs: 4, applyMs: 3, microBatches: 2 },
+  { rank: 0, data_ms: 5, compute_ms: 40, allreduce_ms: 10, apply_ms: 2, micro_batches: 1 },
+  { rank: 1, data_ms: 6, compute_ms: ms, allreduce_ms: 4, apply_ms: 3, micro_batches: 2 },
 ];
-const fit = { budgetBytes: 4 * 2 ** 30, usableBytes: 3.8 * 2 ** 30, baseBytes: 2 ** 28, bytesPerSample: 2 ** 22, trials: [{ microBatch: 8, peakBytes: 2 ** 29, ran: true }, { microBatch: 16, peakBytes: 2 ** 30, ran: true }], capped: false, searchMs: 2500 };
-const worker = (rank: number) => ({ rank, pid: 100 + rank, host: 'h', backend: 'wasm', device: 'cpu', adapter: null, params: 10, weightsHash: 'x', microBatch: 16, memoryFit: fit, trainCount: 64, testCount: 8 });
+const fit = { budget_bytes: 4 * 2 ** 30, usable_bytes: 3.8 * 2 ** 30, base_bytes: 2 ** 28, bytes_per_sample: 2 ** 22, trials: [{ micro_batch: 8, peak_bytes: 2 ** 29, ran: true }, { micro_batch: 16, peak_bytes: 2 ** 30, ran: true }], capped: false, search_ms: 2500 };
+const worker = (rank: number) => ({ rank, pid: 100 + rank, host: 'h', backend: 'wasm', device: 'cpu', adapter: null, params: 10, weights_hash: 'x', micro_batch: 16, memory_fit: fit, train_count: 64, test_count: 8 });
 const plan = [0, 1].map((rank) => ({ rank, capacity: 16, samples: 8, micro_batch: 8, accumulation: 1 }));
 
 export const METRICS = [

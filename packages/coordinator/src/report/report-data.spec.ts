@@ -1,6 +1,6 @@
 // Specs of reportData (report-data.ts): the report's model from a run directory's file texts.
 import { describe, expect, it } from 'vitest';
-import { fixtureFiles } from './fixture';
+import { fixtureFiles, METRICS, SUMMARY } from './fixture';
 import { breakdown, reportData } from './report-data';
 
 describe('reportData', () => {
@@ -53,6 +53,26 @@ describe('reportData', () => {
     const none = reportData(fixtureFiles(['config', 'metrics', 'summary']));
     expect(none.notes.map((n) => n.split(':')[0])).toEqual(['config.json is missing', 'metrics.jsonl is missing', 'summary.json is missing']);
     expect(none.files.filter((f) => !f.present).map((f) => f.name)).toEqual(['config.json', 'metrics.jsonl', 'summary.json']);
+  });
+
+  it('reads a run written before the nested records were snake_case (camelCase timings, workers, memory-fit reports) the same', () => {
+    const camel = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(camel) : typeof v === 'object' && v !== null ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), camel(x)])) : v;
+    const old = METRICS.map((e) => ({ ...e, ...('timings' in e ? { timings: camel(e.timings) } : {}), ...('workers' in e && Array.isArray(e.workers) ? { workers: camel(e.workers) } : {}) }));
+    expect(JSON.stringify(old)).toContain('"allreduceMs":10');
+    expect(JSON.stringify(old)).toContain('"memoryFit":{"budgetBytes"');
+    const files = fixtureFiles();
+    const was = { ...files, metrics: old.map((e) => JSON.stringify(e)).join('\n'), summary: JSON.stringify({ ...SUMMARY, memory_fit_per_rank: camel(SUMMARY.memory_fit_per_rank) }) };
+    const [a, b] = [reportData(files), reportData(was)];
+    expect(b.ranks).toEqual(a.ranks);
+    expect(b.steps).toEqual(a.steps);
+    expect(breakdown(b.steps)).toEqual(breakdown(a.steps));
+    expect(a.ranks[0]!.memoryFit).toMatchObject({ budgetBytes: 4 * 2 ** 30, searchMs: 2500, trials: [{ microBatch: 8, peakBytes: 2 ** 29, ran: true }, { microBatch: 16 }] });
+    // Without summary.json, the start event's workers carry the reports.
+    expect(reportData({ ...was, summary: null }).ranks.map((r) => [r.capacity, r.memoryFit?.usableBytes])).toEqual([
+      [16, 3.8 * 2 ** 30],
+      [16, 3.8 * 2 ** 30],
+    ]);
   });
 });
 

@@ -1,8 +1,11 @@
 // The report's model: what report.html shows, built from the texts of a run directory's files
-// (config.json, metrics.jsonl, summary.json) and nothing else. Pure: write-report.ts reads the files,
-// render-html.ts and report-charts.ts draw the result. A missing or unreadable file becomes a note,
-// never an error, so a run that failed before its first step still gets a report.
+// (config.json, metrics.jsonl, summary.json) and nothing else; nested records (timings, memory-fit
+// reports) are read through run-documents.ts, which also takes the camelCase of older files. Pure:
+// write-report.ts reads the files, render-html.ts and report-charts.ts draw the result. A missing or
+// unreadable file becomes a note, never an error, so a run that failed before its first step still
+// gets a report.
 import type { GpuAdapterReport, MemoryFitReport, RankTimings } from '@tfjs-ddp/core';
+import { memoryFitFromJson, rankTimingsFromJson, workerFitFromJson } from '../run-documents';
 import type { RankPlan } from '../train-loop';
 
 /** The texts of a run's files (null: absent) and which of its other files exist. */
@@ -190,7 +193,7 @@ export function reportData(files: RunFiles): ReportData {
     const step = num(e['step']);
     if (kind === 'start') lastStart = e;
     if (kind === 'step' && step !== null) {
-      const timings = list(e['timings']).map(obj).filter((x): x is Json => x !== null) as unknown as RankTimings[];
+      const timings = list(e['timings']).map(rankTimingsFromJson).filter((x): x is RankTimings => x !== null);
       steps.set(step, { step, epoch: num(e['epoch']) ?? 0, t: at(e), loss: num(e['loss']) ?? NaN, acc: num(e['acc']) ?? NaN, samples: num(e['samples']) ?? 0, ms: num(e['ms']) ?? 0, samplesPerS: num(e['samples_per_s']) ?? NaN, timings });
       lastStep = step;
     } else if (kind === 'epoch') {
@@ -231,14 +234,15 @@ export function reportData(files: RunFiles): ReportData {
   const n = final.worldSize ?? Math.max(workers.length, plans.length);
   const ranks: RankRow[] = Array.from({ length: n }, (_, rank) => {
     const w = workers[rank] ?? null;
+    const fit = workerFitFromJson(w);
     return {
       rank,
       host: str(w?.['host']),
       pid: num(w?.['pid']),
       device: deviceOf((obj(adapters[rank]) ?? obj(w?.['adapter'])) as GpuAdapterReport | null, w, backend),
-      capacity: num(w?.['microBatch']),
+      capacity: fit.microBatch,
       plan: (obj(plans[rank]) as RankPlan | null) ?? null,
-      memoryFit: (obj(fits[rank]) ?? obj(w?.['memoryFit'])) as MemoryFitReport | null,
+      memoryFit: memoryFitFromJson(fits[rank]) ?? fit.memoryFit,
     };
   });
 
@@ -269,7 +273,7 @@ export function breakdown(steps: readonly StepPoint[]): RankBreakdown[] {
     for (const t of p.timings) {
       const r = byRank.get(t.rank) ?? { rank: t.rank, steps: [], dataMs: [], computeMs: [], allreduceMs: [], applyMs: [], waitMs: [] };
       byRank.set(t.rank, r);
-      const [d, c, a, ap] = [t.dataMs, t.computeMs, t.allreduceMs, t.applyMs].map((v) => num(v) ?? 0) as [number, number, number, number];
+      const { dataMs: d, computeMs: c, allreduceMs: a, applyMs: ap } = t;
       r.steps.push(p.step);
       r.dataMs.push(d);
       r.computeMs.push(c);
