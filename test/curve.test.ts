@@ -41,7 +41,7 @@ async function trainWithKey(attack: boolean): Promise<RunResult> {
     await coordinator.waitForLine(/"type":"step"/);
     const rendezvous = readJsonLines(join(runDir, 'train.log')).find((l) => l['msg'] === 'rendezvous done')!;
     const dataAddresses = (rendezvous['workers'] as { dataAddress: string }[]).map((w) => w.dataAddress);
-    const publicKey = (JSON.parse(readFileSync(keyFile, 'utf8')) as { publicKey: string }).publicKey;
+    const publicKey = (JSON.parse(readFileSync(keyFile, 'utf8')) as { public_key: string }).public_key;
     intruder = await runIntruder([publicKey, listen, ...dataAddresses]);
   }
   const c = await coordinator.exit;

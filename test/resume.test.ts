@@ -35,7 +35,7 @@ describe('train --resume', () => {
     const first = await runCli(['train', ...common(), '--workers', '2', '--max-steps', '3', '--run-dir', runDir]);
     expect(first.code, first.stderr).toBe(0);
     expect(checkpoints(runDir)).toEqual(['step-00000003']);
-    expect(readJson(join(runDir, 'checkpoints', 'step-00000003', 'manifest.json'))).toMatchObject({ step: 3, epoch: 1, batchInEpoch: 3 });
+    expect(readJson(join(runDir, 'checkpoints', 'step-00000003', 'manifest.json'))).toMatchObject({ step: 3, epoch: 1, batch_in_epoch: 3 });
     const second = await runCli(['train', '--resume', runDir, '--max-steps', '6']);
     expect(second.code, second.stderr).toBe(0);
     // metrics.jsonl appended: each step once, losses equal to the uninterrupted run's to the bit.

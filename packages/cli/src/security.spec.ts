@@ -3,6 +3,7 @@
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { nonSnakeCaseKeys } from '@tfjs-ddp/core';
 import { describe, expect, it } from 'vitest';
 import { resolveSecurity } from './security';
 import { run } from './test-io';
@@ -16,10 +17,11 @@ describe('tfjs-ddp keygen', () => {
     expect(r.code).toBe(0);
     const file = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
     expect(file).toMatchObject({ kind: 'tfjs-ddp run key', mechanism: 'CURVE' });
-    for (const k of ['publicKey', 'secretKey']) expect(file[k]).toMatch(/^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/);
+    expect(nonSnakeCaseKeys(file)).toEqual([]);
+    for (const k of ['public_key', 'secret_key']) expect(file[k]).toMatch(/^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/);
     expect(statSync(out).mode & 0o777).toBe(0o600);
-    expect(r.stdout).toContain(`wrote ${out} (mode 0600; public key ${file['publicKey']}); pass --key-file ${out} (or TFJS_DDP_KEY_FILE=${out})`);
-    expect(r.stdout).not.toContain(file['secretKey']);
+    expect(r.stdout).toContain(`wrote ${out} (mode 0600; public key ${file['public_key']}); pass --key-file ${out} (or TFJS_DDP_KEY_FILE=${out})`);
+    expect(r.stdout).not.toContain(file['secret_key']);
   });
 
   it('refuses to replace an existing key file, and needs --out', async () => {

@@ -4,7 +4,8 @@
 // camelCase. These functions map one to the other where a document is written, and back where one
 // is read; the readers also take the camelCase keys of files written before documents were
 // snake_case, so old run directories still load in `tfjs-ddp report`.
-import type { GpuAdapterReport, MemoryFitReport, RankTimings, WorkerDescription } from '@tfjs-ddp/core';
+import { DdpError, type GpuAdapterReport, type MemoryFitReport, type RankTimings, type WorkerDescription } from '@tfjs-ddp/core';
+import type { LoopCheckpoint } from './train-loop';
 
 /** MemoryFitReport as documents hold it (summary.json's memory_fit_per_rank, metrics.jsonl's start.workers[].memory_fit). */
 export interface MemoryFitJson {
@@ -121,4 +122,94 @@ export function rankTimingsFromJson(v: unknown): RankTimings | null {
 export function workerFitFromJson(v: unknown): { microBatch: number | null; memoryFit: MemoryFitReport | null } {
   const o = obj(v) ?? {};
   return { microBatch: num(either(o, 'micro_batch', 'microBatch')), memoryFit: memoryFitFromJson(either(o, 'memory_fit', 'memoryFit')) };
+}
+
+/** A checkpoint's loop.json: LoopCheckpoint with snake_case keys. */
+export interface LoopCheckpointJson {
+  step: number;
+  epoch: number;
+  batch_in_epoch: number;
+  epoch_sums: { loss_sum: number; correct: number; count: number; ms: number; skipped?: number };
+  train_ms: number;
+  train_samples: number;
+  epochs_completed: number;
+  last: { loss: number; acc: number } | null;
+  test_acc: number | null;
+  global_batch: number;
+  capacities: number[];
+  micro_batches: number[];
+  backoffs: Record<string, unknown>[];
+  restarts: number;
+  skipped_steps?: number;
+  skipped_in_a_row?: number;
+}
+
+export function loopCheckpointToJson(l: LoopCheckpoint): LoopCheckpointJson {
+  const { lossSum, correct, count, ms, skipped } = l.epochSums;
+  return {
+    step: l.step,
+    epoch: l.epoch,
+    batch_in_epoch: l.batchInEpoch,
+    epoch_sums: { loss_sum: lossSum, correct, count, ms, ...(skipped !== undefined ? { skipped } : {}) },
+    train_ms: l.trainMs,
+    train_samples: l.trainSamples,
+    epochs_completed: l.epochsCompleted,
+    last: l.last,
+    test_acc: l.testAcc,
+    global_batch: l.globalBatch,
+    capacities: l.capacities,
+    micro_batches: l.microBatches,
+    backoffs: l.backoffs,
+    restarts: l.restarts,
+    ...(l.skippedSteps !== undefined ? { skipped_steps: l.skippedSteps } : {}),
+    ...(l.skippedInARow !== undefined ? { skipped_in_a_row: l.skippedInARow } : {}),
+  };
+}
+
+/**
+ * A checkpoint's loop.json, parsed: snake_case, or the camelCase of a checkpoint written before
+ * documents were snake_case (such a run must still resume).
+ * @throws DdpError E_CHECKPOINT naming `where` when it is not JSON, or lacks the position or the split.
+ */
+export function loopCheckpointFromJson(text: string, where: string): LoopCheckpoint {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new DdpError('E_CHECKPOINT', `${where} is not JSON (${(e as Error).message})`);
+  }
+  const o = obj(v);
+  const sums = o === null ? null : obj(either(o, 'epoch_sums', 'epochSums'));
+  const nums = (x: unknown): number[] | null => (Array.isArray(x) && x.every((n) => num(n) !== null) ? (x as number[]) : null);
+  const step = o === null ? null : num(o['step']);
+  const epoch = o === null ? null : num(o['epoch']);
+  const batchInEpoch = o === null ? null : num(either(o, 'batch_in_epoch', 'batchInEpoch'));
+  const globalBatch = o === null ? null : num(either(o, 'global_batch', 'globalBatch'));
+  const capacities = o === null ? null : nums(o['capacities']);
+  const microBatches = o === null ? null : nums(either(o, 'micro_batches', 'microBatches'));
+  if (o === null || sums === null || step === null || epoch === null || batchInEpoch === null || globalBatch === null || capacities === null || microBatches === null) {
+    throw new DdpError('E_CHECKPOINT', `${where} is not a training loop checkpoint`);
+  }
+  const last = obj(o['last']);
+  const skipped = num(sums['skipped']);
+  const skippedSteps = num(either(o, 'skipped_steps', 'skippedSteps'));
+  const skippedInARow = num(either(o, 'skipped_in_a_row', 'skippedInARow'));
+  return {
+    step,
+    epoch,
+    batchInEpoch,
+    epochSums: { lossSum: num(either(sums, 'loss_sum', 'lossSum')) ?? 0, correct: num(sums['correct']) ?? 0, count: num(sums['count']) ?? 0, ms: num(sums['ms']) ?? 0, ...(skipped !== null ? { skipped } : {}) },
+    trainMs: num(either(o, 'train_ms', 'trainMs')) ?? 0,
+    trainSamples: num(either(o, 'train_samples', 'trainSamples')) ?? 0,
+    epochsCompleted: num(either(o, 'epochs_completed', 'epochsCompleted')) ?? 0,
+    last: last === null ? null : { loss: num(last['loss']) ?? NaN, acc: num(last['acc']) ?? NaN },
+    testAcc: num(either(o, 'test_acc', 'testAcc')),
+    globalBatch,
+    capacities,
+    microBatches,
+    backoffs: Array.isArray(o['backoffs']) ? (o['backoffs'] as unknown[]).map(obj).filter((b): b is Json => b !== null) : [],
+    restarts: num(o['restarts']) ?? 0,
+    ...(skippedSteps !== null ? { skippedSteps } : {}),
+    ...(skippedInARow !== null ? { skippedInARow } : {}),
+  };
 }

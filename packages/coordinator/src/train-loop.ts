@@ -6,7 +6,7 @@ import { epochOrder, globalBatches, splitBatch } from '@tfjs-ddp/data';
 import type { CheckpointStore } from './checkpoint/checkpoint-store';
 import { backOff } from './policy/failure-policy';
 import type { RunDir, RunSummary } from './run-dir';
-import { memoryFitToJson, rankTimingsToJson, workerToJson } from './run-documents';
+import { loopCheckpointToJson, memoryFitToJson, rankTimingsToJson, workerToJson } from './run-documents';
 
 /** Where the coordinator's own phases go on the run's timeline (observe/timeline.ts). */
 export interface CoordinatorTrace {
@@ -91,7 +91,7 @@ export function batchPlan(batchSize: number, capacities: number[], microBatches:
 /** Most replays of one step before the run gives up (each halves a micro-batch, so this is plenty). */
 const MAX_REPLAYS = 12;
 
-/** Where the loop is and what it has counted: with the training state, everything a resume needs. */
+/** Where the loop is and what it has counted: with the training state, everything a resume needs (loop.json, written by loopCheckpointToJson). */
 export interface LoopCheckpoint {
   /** Optimizer steps done. */
   step: number;
@@ -231,7 +231,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     const loop: LoopCheckpoint = { step, epoch, batchInEpoch, epochSums, trainMs, trainSamples, epochsCompleted, last, testAcc, globalBatch: batchSize, capacities, microBatches, backoffs, restarts, skippedSteps, skippedInARow };
     const { json, bin } = encodeTrainingState(state);
     const enc = (x: unknown) => new TextEncoder().encode(`${JSON.stringify(x, null, 1)}\n`);
-    const dir = c.store.write({ ...files, ...c.extraFiles, 'state.json': new TextEncoder().encode(json), 'state.bin': bin, 'loop.json': enc(loop) }, { step, epoch, batchInEpoch });
+    const dir = c.store.write({ ...files, ...c.extraFiles, 'state.json': new TextEncoder().encode(json), 'state.bin': bin, 'loop.json': enc(loopCheckpointToJson(loop)) }, { step, epoch, batchInEpoch });
     checkpointedAt = step;
     const ev = { event: 'checkpoint', step, epoch, batch_in_epoch: batchInEpoch, reason, dir, ms: Math.round(performance.now() - c0) };
     runDir.metric(ev);

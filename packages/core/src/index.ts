@@ -1,5 +1,6 @@
 // Public surface of @tfjs-ddp/core: pure building blocks shared by every package (no tfjs here).
 export * from './errors';
+export * from './json-keys';
 export * from './config/train-config';
 export * from './group/worker-group';
 export * from './fs/atomic-dir';

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { nonSnakeCaseKeys } from '@tfjs-ddp/core';
 import { DEBIAN_FASHION_MNIST_DIR } from '@tfjs-ddp/data';
 import { describe, expect, it } from 'vitest';
 import { run } from '../test-io';
@@ -36,20 +37,11 @@ describe('tfjs-ddp info', () => {
 
   it('prints snake_case keys only, as summary.json and runs --json do', async () => {
     const r = await run(['info', '--backend', 'cpu', '--json'], env);
-    const keys: string[] = [];
-    const walk = (v: unknown, path: string): void => {
-      if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`));
-      else if (typeof v === 'object' && v !== null) {
-        for (const [k, x] of Object.entries(v)) {
-          keys.push(`${path}.${k}`);
-          // env maps environment variable names (CUDA_VISIBLE_DEVICES) to values: data, not fields.
-          if (k !== 'env') walk(x, `${path}.${k}`);
-        }
-      }
-    };
-    walk(JSON.parse(r.stdout), '');
-    expect(keys).toContain('.model.trainable_params');
-    expect(keys.filter((k) => !/^[a-z0-9_]+$/.test(k.split('.').pop()!))).toEqual([]);
+    const report = JSON.parse(r.stdout) as InfoReport;
+    expect(report.model.trainable_params).toBe(758_226);
+    // env maps environment variable names (CUDA_VISIBLE_DEVICES) to values: data, not fields.
+    expect(nonSnakeCaseKeys(report, ['env'])).toEqual([]);
+    expect(nonSnakeCaseKeys({ env: { CUDA_VISIBLE_DEVICES: '0' }, gpu: { memoryBytes: 1 } }, ['env'])).toEqual(['.gpu.memoryBytes']);
   });
 
   it.runIf(hasDebianData)('finds and verifies the Debian package dataset and exits 0', async () => {

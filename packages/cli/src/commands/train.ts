@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { configToFile, DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
-import { CheckpointStore, RunDir, TensorBoardSink, Timeline, defaultRunDir, runTrainLoop, writeReport, type LoopCheckpoint, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
+import { CheckpointStore, RunDir, TensorBoardSink, Timeline, defaultRunDir, loopCheckpointFromJson, runTrainLoop, writeReport, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
 import { startInProcess, startLocalProcesses, workerCount, type StartedGroup } from '../groups';
@@ -166,12 +166,8 @@ function loadResume(dir: string, config: TrainConfig, io: CliIo): Resume {
   const ck = store.latest((d, why) => io.stderr.write(`tfjs-ddp: skipping checkpoint ${d}: ${why}\n`));
   if (ck === null) throw new DdpError('E_CHECKPOINT', `${store.root} holds no usable checkpoint`, 'start a new run (the run stopped before its first checkpoint)');
   const text = (n: string) => new TextDecoder().decode(ck.files[n] ?? new Uint8Array());
-  let loop: LoopCheckpoint;
-  try {
-    loop = JSON.parse(text('loop.json')) as LoopCheckpoint;
-  } catch (e) {
-    throw new DdpError('E_CHECKPOINT', `${ck.dir}/loop.json is not JSON (${(e as Error).message})`);
-  }
+  // Its loop.json, state.json and manifest.json may be snake_case or, from before, camelCase.
+  const loop = loopCheckpointFromJson(text('loop.json'), `${ck.dir}/loop.json`);
   const state = decodeTrainingState(text('state.json'), ck.files['state.bin'] ?? new Uint8Array(), ck.dir);
   return { loop, state, from: ck.dir };
 }

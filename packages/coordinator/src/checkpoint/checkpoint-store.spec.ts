@@ -1,8 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { decodeTrainingState, encodeTrainingState, nonSnakeCaseKeys, type TrainingState } from '@tfjs-ddp/core';
+import { loopCheckpointFromJson, loopCheckpointToJson } from '../run-documents';
+import type { LoopCheckpoint } from '../train-loop';
 import { CheckpointStore } from './checkpoint-store';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -18,7 +21,7 @@ describe('CheckpointStore', () => {
     expect(store.names()).toEqual(['step-00000003', 'step-00000002']);
     expect(readdirSync(store.root).filter((n) => n.startsWith('.tmp'))).toEqual([]);
     const latest = store.latest()!;
-    expect(latest.manifest).toMatchObject({ format: 'tfjs-ddp-checkpoint/1', step: 3, epoch: 1, batchInEpoch: 3 });
+    expect(latest.manifest).toMatchObject({ format: 'tfjs-ddp-checkpoint/1', step: 3, epoch: 1, batch_in_epoch: 3 });
     expect(latest.manifest.files.map((f) => f.name)).toEqual(['loop.json', 'state.bin']);
     expect(latest.files['state.bin']).toEqual(files(3)['state.bin']);
   });
@@ -37,6 +40,41 @@ describe('CheckpointStore', () => {
     expect(skipped[0]).toMatch(/^step-00000004: E_CHECKPOINT: .*step-00000004\/state\.bin has sha256 [0-9a-f]{12}…, the manifest says/);
     expect(skipped[1]).toMatch(/^step-00000003: E_CHECKPOINT: .*state\.bin has 10 bytes, the manifest says 1000 \(truncated\?\)/);
     expect(skipped[2]).toMatch(/^step-00000002: E_CHECKPOINT: .*manifest\.json is missing: the checkpoint was not finished/);
+  });
+
+  it('writes snake_case loop.json, state.json and manifest.json, and still loads a checkpoint written before with camelCase ones', () => {
+    const loop: LoopCheckpoint = {
+      step: 5, epoch: 2, batchInEpoch: 1, epochSums: { lossSum: 2.5, correct: 7, count: 16, ms: 120, skipped: 0 }, trainMs: 900, trainSamples: 96, epochsCompleted: 1,
+      last: { loss: 0.5, acc: 0.75 }, testAcc: 0.6, globalBatch: 16, capacities: [8, 8], microBatches: [8, 4], backoffs: [{ event: 'oom', step: 3, rank: 1, old_micro_batch: 8, new_micro_batch: 4 }], restarts: 1, skippedSteps: 0, skippedInARow: 0,
+    };
+    const state: TrainingState = { checksum: 'c0ffee', weights: Float32Array.from([1, 2]), batchNorm: Float32Array.from([3]), optimizer: [{ name: 'm', shape: [2], data: Float32Array.from([4, 5]) }] };
+    const { json, bin } = encodeTrainingState(state);
+    // As written now.
+    const run = tmp();
+    const store = new CheckpointStore(run);
+    const dir = store.write({ 'loop.json': bytes(JSON.stringify(loopCheckpointToJson(loop))), 'state.json': bytes(json), 'state.bin': bin }, { step: 5, epoch: 2, batchInEpoch: 1 });
+    for (const f of ['loop.json', 'state.json', 'manifest.json']) expect(nonSnakeCaseKeys(JSON.parse(readFileSync(join(dir, f), 'utf8'))), f).toEqual([]);
+    // As a checkpoint of an older version wrote them: camelCase keys (the manifest's digests are of the files as they are).
+    const oldLoop = JSON.stringify(loop); // what train-loop.ts wrote: the LoopCheckpoint itself
+    const oldState = json.replace('"batch_norm"', '"batchNorm"');
+    const old = new CheckpointStore(tmp());
+    const oldDir = old.write({ 'loop.json': bytes(oldLoop), 'state.json': bytes(oldState), 'state.bin': bin }, { step: 5, epoch: 2, batchInEpoch: 1 });
+    const manifest = readFileSync(join(oldDir, 'manifest.json'), 'utf8').replace('"batch_in_epoch"', '"batchInEpoch"');
+    expect(manifest).toContain('"batchInEpoch": 1');
+    writeFileSync(join(oldDir, 'manifest.json'), manifest);
+    for (const [s, d] of [[store, dir], [old, oldDir]] as const) {
+      const ck = s.latest((where, why) => expect.fail(`${where}: ${why}`))!;
+      expect(ck.dir).toBe(d);
+      expect(ck.manifest).toMatchObject({ step: 5, epoch: 2, batch_in_epoch: 1 });
+      const text = (n: string) => new TextDecoder().decode(ck.files[n]);
+      expect(loopCheckpointFromJson(text('loop.json'), 'loop.json')).toEqual(loop);
+      expect(decodeTrainingState(text('state.json'), ck.files['state.bin']!, ck.dir)).toEqual(state);
+    }
+  });
+
+  it('refuses a loop.json that is not one, naming it', () => {
+    expect(() => loopCheckpointFromJson('{', 'ck/loop.json')).toThrow(/E_CHECKPOINT: ck\/loop.json is not JSON/);
+    expect(() => loopCheckpointFromJson('{"step":1}', 'ck/loop.json')).toThrow(/E_CHECKPOINT: ck\/loop.json is not a training loop checkpoint/);
   });
 
   it('finds none in a run without checkpoints', () => {

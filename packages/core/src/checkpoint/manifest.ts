@@ -14,13 +14,14 @@ export interface ManifestEntry {
   sha256: string;
 }
 
+/** manifest.json as written (snake_case keys, like every document of a run). */
 export interface CheckpointManifest {
   format: typeof CHECKPOINT_FORMAT;
   /** Optimizer steps completed when it was taken. */
   step: number;
   /** The epoch it was taken in (from 1), and how many of that epoch's global batches were done. */
   epoch: number;
-  batchInEpoch: number;
+  batch_in_epoch: number;
   /** ISO time it was written. */
   time: string;
   files: ManifestEntry[];
@@ -37,14 +38,15 @@ export function buildManifest(files: Record<string, Uint8Array>, at: { step: num
     format: CHECKPOINT_FORMAT,
     step: at.step,
     epoch: at.epoch,
-    batchInEpoch: at.batchInEpoch,
+    batch_in_epoch: at.batchInEpoch,
     time: at.time ?? new Date().toISOString(),
     files: names.map((name) => ({ name, bytes: files[name]!.byteLength, sha256: sha256Hex(files[name]!) })),
   };
 }
 
 /**
- * Parses a manifest's text.
+ * Parses a manifest's text; also one written before documents were snake_case (`batchInEpoch`), so
+ * that older checkpoints still resume.
  * @throws DdpError E_CHECKPOINT naming `where` when it is not a manifest of this format.
  */
 export function parseManifest(text: string, where: string): CheckpointManifest {
@@ -54,9 +56,9 @@ export function parseManifest(text: string, where: string): CheckpointManifest {
   } catch (e) {
     throw new DdpError('E_CHECKPOINT', `${where} is not JSON (${(e as Error).message})`);
   }
-  const o = m as Partial<CheckpointManifest>;
+  const o = (isRecord(m) && m['batch_in_epoch'] === undefined && m['batchInEpoch'] !== undefined ? renameKey(m, 'batchInEpoch', 'batch_in_epoch') : m) as Partial<CheckpointManifest>;
   const int = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-  if (typeof m !== 'object' || m === null || o.format !== CHECKPOINT_FORMAT || !int(o.step) || !int(o.epoch) || !int(o.batchInEpoch) || !Array.isArray(o.files)) {
+  if (typeof m !== 'object' || m === null || o.format !== CHECKPOINT_FORMAT || !int(o.step) || !int(o.epoch) || !int(o.batch_in_epoch) || !Array.isArray(o.files)) {
     throw new DdpError('E_CHECKPOINT', `${where} is not a ${CHECKPOINT_FORMAT} manifest`);
   }
   for (const f of o.files) {
@@ -65,6 +67,16 @@ export function parseManifest(text: string, where: string): CheckpointManifest {
     }
   }
   return o as CheckpointManifest;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** `o` with key `from` renamed `to`. */
+function renameKey(o: Record<string, unknown>, from: string, to: string): Record<string, unknown> {
+  const { [from]: value, ...rest } = o;
+  return { ...rest, [to]: value };
 }
 
 /**

@@ -16,6 +16,14 @@ describe('training state encoding', () => {
     expect(decodeTrainingState(json, bin, 'ck')).toEqual(state);
   });
 
+  it('writes a snake_case header, and still reads the camelCase one of a checkpoint written before', () => {
+    const { json, bin } = encodeTrainingState(state);
+    expect(Object.keys(JSON.parse(json) as object)).toEqual(['checksum', 'weights', 'batch_norm', 'optimizer']);
+    const old = json.replace('"batch_norm"', '"batchNorm"');
+    expect(old).toContain('"batchNorm": 2');
+    expect(decodeTrainingState(old, bin, 'ck')).toEqual(state);
+  });
+
   it('refuses a binary that does not match its header, and a header that is not one', () => {
     const { json, bin } = encodeTrainingState(state);
     expect(() => decodeTrainingState(json, bin.subarray(0, 28), 'ck')).toThrow(/E_CHECKPOINT: ck\/state\.bin has 28 bytes, its header describes 32/);
@@ -32,6 +40,16 @@ describe('checkpoint manifest', () => {
     expect(m.files.map((f) => [f.name, f.bytes])).toEqual([['a.json', 2], ['b.bin', 3]]);
     expect(m.files[1]!.sha256).toBe('039058c6f2c0cb492c533b0a4d14ef77cc0f78abccced5287d84a1a2011cfb81');
     expect(parseManifest(JSON.stringify(m), 'm')).toEqual(m);
+  });
+
+  it('writes batch_in_epoch, and still reads the batchInEpoch of a checkpoint written before', () => {
+    const m = buildManifest(files, { step: 7, epoch: 2, batchInEpoch: 1, time: '2026-12-01T00:00:00.000Z' });
+    const text = JSON.stringify(m, null, 1);
+    expect(Object.keys(JSON.parse(text) as object)).toEqual(['format', 'step', 'epoch', 'batch_in_epoch', 'time', 'files']);
+    const old = text.replace('"batch_in_epoch"', '"batchInEpoch"');
+    expect(old).toContain('"batchInEpoch": 1');
+    expect(parseManifest(old, 'm')).toEqual(m);
+    expect(() => parseManifest(old.replace('"batchInEpoch": 1', '"batchInEpoch": -1'), 'm')).toThrow(/not a tfjs-ddp-checkpoint\/1 manifest/);
   });
 
   it('names the file that is missing, truncated or altered', () => {

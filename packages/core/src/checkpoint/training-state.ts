@@ -12,10 +12,11 @@ export interface TrainingState {
   checksum: string;
 }
 
+/** state.json: snake_case keys, like every document of a run. */
 interface Header {
   checksum: string;
   weights: number;
-  batchNorm: number;
+  batch_norm: number;
   optimizer: { name: string; shape: number[]; length: number }[];
 }
 
@@ -28,11 +29,12 @@ export function encodeTrainingState(s: TrainingState): { json: string; bin: Uint
     bin.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), off);
     off += a.byteLength;
   }
-  const header: Header = { checksum: s.checksum, weights: s.weights.length, batchNorm: s.batchNorm.length, optimizer: s.optimizer.map((o) => ({ name: o.name, shape: o.shape, length: o.data.length })) };
+  const header: Header = { checksum: s.checksum, weights: s.weights.length, batch_norm: s.batchNorm.length, optimizer: s.optimizer.map((o) => ({ name: o.name, shape: o.shape, length: o.data.length })) };
   return { json: `${JSON.stringify(header, null, 1)}\n`, bin };
 }
 
 /**
+ * Also reads the header of a checkpoint written before documents were snake_case (`batchNorm`).
  * @throws DdpError E_CHECKPOINT when the header is malformed or its lengths do not add up to the binary's.
  */
 export function decodeTrainingState(json: string, bin: Uint8Array, where: string): TrainingState {
@@ -42,11 +44,13 @@ export function decodeTrainingState(json: string, bin: Uint8Array, where: string
   } catch (e) {
     throw new DdpError('E_CHECKPOINT', `${where}/state.json is not JSON (${(e as Error).message})`);
   }
+  const old = h as Header & { batchNorm?: number };
+  if (typeof h === 'object' && h !== null && old.batch_norm === undefined && old.batchNorm !== undefined) h = { ...h, batch_norm: old.batchNorm };
   const n = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
-  if (typeof h?.checksum !== 'string' || !n(h.weights) || !n(h.batchNorm) || !Array.isArray(h.optimizer) || !h.optimizer.every((o) => typeof o?.name === 'string' && Array.isArray(o.shape) && n(o.length))) {
+  if (typeof h?.checksum !== 'string' || !n(h.weights) || !n(h.batch_norm) || !Array.isArray(h.optimizer) || !h.optimizer.every((o) => typeof o?.name === 'string' && Array.isArray(o.shape) && n(o.length))) {
     throw new DdpError('E_CHECKPOINT', `${where}/state.json is not a training-state header`);
   }
-  const lengths = [h.weights, h.batchNorm, ...h.optimizer.map((o) => o.length)];
+  const lengths = [h.weights, h.batch_norm, ...h.optimizer.map((o) => o.length)];
   const total = lengths.reduce((a, b) => a + b, 0) * 4;
   if (total !== bin.byteLength) throw new DdpError('E_CHECKPOINT', `${where}/state.bin has ${bin.byteLength} bytes, its header describes ${total}`);
   // One aligned copy; every array views it.
@@ -54,6 +58,6 @@ export function decodeTrainingState(json: string, bin: Uint8Array, where: string
   let off = 0;
   const take = (len: number) => floats.subarray(off, (off += len));
   const weights = take(h.weights);
-  const batchNorm = take(h.batchNorm);
+  const batchNorm = take(h.batch_norm);
   return { checksum: h.checksum, weights, batchNorm, optimizer: h.optimizer.map((o) => ({ name: o.name, shape: o.shape, data: take(o.length) })) };
 }

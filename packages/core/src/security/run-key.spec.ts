@@ -43,10 +43,18 @@ describe('run key', () => {
     const k = generateRunKey();
     writeRunKeyFile(path, k);
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(readFileSync(path, 'utf8'))).toMatchObject({ kind: RUN_KEY_KIND, mechanism: 'CURVE', ...k });
+    expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ kind: RUN_KEY_KIND, mechanism: 'CURVE', comment: expect.stringMatching(/keep it secret/), public_key: k.publicKey, secret_key: k.secretKey });
     expect(readRunKeyFile(path)).toEqual({ key: k, warning: null });
     expect(() => writeRunKeyFile(path, generateRunKey())).toThrow(/E_CONFIG: cannot create the key file .*run\.key \(EEXIST\); it exists already/);
     expect(readRunKeyFile(path).key).toEqual(k);
+  });
+
+  it('reads the publicKey and secretKey of a key file written before keys were snake_case, but not both spellings', () => {
+    const k = generateRunKey();
+    const old = JSON.stringify({ kind: RUN_KEY_KIND, mechanism: 'CURVE', publicKey: k.publicKey, secretKey: k.secretKey });
+    expect(parseRunKeyFile(old, 'k')).toEqual(k);
+    const both = JSON.stringify({ kind: RUN_KEY_KIND, public_key: k.publicKey, publicKey: k.publicKey, secret_key: k.secretKey });
+    expect(() => parseRunKeyFile(both, '/k')).toThrow(/E_CONFIG: \/k is not a tfjs-ddp key file: it gives both "public_key" and "publicKey"/);
   });
 
   it('reads a key file others may read, with a warning', () => {
@@ -60,7 +68,7 @@ describe('run key', () => {
     const a = generateRunKey();
     const b = generateRunKey();
     const text = formatRunKeyFile({ publicKey: b.publicKey, secretKey: a.secretKey });
-    expect(() => parseRunKeyFile(text, '/k')).toThrow(/E_CONFIG: \/k is not a tfjs-ddp key file: "publicKey" does not belong to "secretKey"; create one with `tfjs-ddp keygen/);
+    expect(() => parseRunKeyFile(text, '/k')).toThrow(/E_CONFIG: \/k is not a tfjs-ddp key file: "public_key" does not belong to "secret_key"; create one with `tfjs-ddp keygen/);
     try {
       parseRunKeyFile(text, '/k');
     } catch (e) {
@@ -74,7 +82,10 @@ describe('run key', () => {
 
   it('parses any text to a key or an E_CONFIG (fuzzed)', () => {
     const k = generateRunKey();
-    const near = fc.record({ kind: fc.oneof(fc.constant(RUN_KEY_KIND), fc.jsonValue()), publicKey: fc.oneof(fc.constant(k.publicKey), fc.string({ minLength: 40, maxLength: 40 }), fc.jsonValue()), secretKey: fc.oneof(fc.constant(k.secretKey), fc.string({ minLength: 40, maxLength: 40 }), fc.jsonValue()) }, { requiredKeys: [] }).map((o) => JSON.stringify(o));
+    const pub = fc.oneof(fc.constant(k.publicKey), fc.string({ minLength: 40, maxLength: 40 }), fc.jsonValue());
+    const sec = fc.oneof(fc.constant(k.secretKey), fc.string({ minLength: 40, maxLength: 40 }), fc.jsonValue());
+    // Today's keys, and those of key files written before (publicKey, secretKey).
+    const near = fc.record({ kind: fc.oneof(fc.constant(RUN_KEY_KIND), fc.jsonValue()), public_key: pub, secret_key: sec, publicKey: pub, secretKey: sec }, { requiredKeys: [] }).map((o) => JSON.stringify(o));
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.json(), near), (text) => {
         try {

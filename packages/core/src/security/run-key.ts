@@ -9,7 +9,7 @@ import { closeSync, constants, fsyncSync, openSync, readFileSync, statSync, writ
 import { DdpError } from '../errors';
 import { z85Decode, z85Encode } from './z85';
 
-/** A CURVE key pair as libzmq's options take it: 40-character Z85 strings. */
+/** A CURVE key pair as libzmq's options take it: 40-character Z85 strings (in the key file: public_key, secret_key). */
 export interface RunKey {
   publicKey: string;
   secretKey: string;
@@ -35,14 +35,15 @@ export function generateRunKey(): RunKey {
   return { publicKey: z85Encode(Buffer.from(jwk.x!, 'base64url')), secretKey: z85Encode(Buffer.from(jwk.d!, 'base64url')) };
 }
 
-/** The key file's text: one JSON object, with a comment field saying what it is. */
+/** The key file's text: one JSON object (snake_case keys), with a comment field saying what it is. */
 export function formatRunKeyFile(key: RunKey): string {
-  return `${JSON.stringify({ kind: RUN_KEY_KIND, mechanism: 'CURVE', comment: 'anyone who can read this file can join the run: keep it secret (mode 0600)', ...key }, null, 2)}\n`;
+  return `${JSON.stringify({ kind: RUN_KEY_KIND, mechanism: 'CURVE', comment: 'anyone who can read this file can join the run: keep it secret (mode 0600)', public_key: key.publicKey, secret_key: key.secretKey }, null, 2)}\n`;
 }
 
 /**
  * Parses and checks a key file's text: the kind, two Z85 keys of 32 bytes each, and a public key
- * that belongs to the secret one.
+ * that belongs to the secret one. The keys are public_key and secret_key; the publicKey and
+ * secretKey of key files written before every document was snake_case are read too.
  * @throws DdpError E_CONFIG naming `path` and what is wrong (never quoting the secret)
  */
 export function parseRunKeyFile(text: string, path: string): RunKey {
@@ -56,15 +57,18 @@ export function parseRunKeyFile(text: string, path: string): RunKey {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('not a JSON object');
   const o = v as Record<string, unknown>;
   if (o['kind'] !== RUN_KEY_KIND) throw bad(`"kind" is not "${RUN_KEY_KIND}"`);
-  const keys: Partial<Record<'publicKey' | 'secretKey', Uint8Array>> = {};
-  for (const field of ['publicKey', 'secretKey'] as const) {
-    const s = o[field];
+  const given: Partial<Record<'public_key' | 'secret_key', string>> = {};
+  const keys: Partial<Record<'public_key' | 'secret_key', Uint8Array>> = {};
+  for (const [field, old] of [['public_key', 'publicKey'], ['secret_key', 'secretKey']] as const) {
+    if (o[field] !== undefined && o[old] !== undefined) throw bad(`it gives both "${field}" and "${old}"`);
+    const s = o[field] ?? o[old];
     const raw = typeof s === 'string' && s.length === 40 ? z85Decode(s) : null;
     if (raw === null) throw bad(`"${field}" is not 40 characters of Z85`);
     keys[field] = raw;
+    given[field] = s as string;
   }
-  if (Buffer.compare(publicOf(keys.secretKey!), keys.publicKey!) !== 0) throw bad('"publicKey" does not belong to "secretKey"');
-  return { publicKey: o['publicKey'] as string, secretKey: o['secretKey'] as string };
+  if (Buffer.compare(publicOf(keys.secret_key!), keys.public_key!) !== 0) throw bad('"public_key" does not belong to "secret_key"');
+  return { publicKey: given.public_key!, secretKey: given.secret_key! };
 }
 
 /**
