@@ -112,6 +112,7 @@ describe('--timeline', () => {
     // The resume (its config.json names the timeline) appends: the killed run's events stay first.
     const resumed = await runCli(['train', '--resume', runDir]);
     expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toContain(`tfjs-ddp: report: ${join(runDir, 'report.html')}; timeline: ${file} (open it in https://ui.perfetto.dev)`);
     const all = read(file);
     expect(all.slice(0, killed.length)).toEqual(killed);
     const coordinator = phases(all, 1); // the phases the kill left open were ended: all nest

@@ -267,7 +267,10 @@ export async function runTraining(
     }
     // Last, from the files just written: report.html, also for a failed run.
     try {
-      log.info({ file: writeReport(runDir.path).file }, 'report written');
+      const report = writeReport(runDir.path).file;
+      log.info({ file: report }, 'report written');
+      // Where to look: the report (any browser, no network), and the timeline when there is one.
+      io.stderr.write(`tfjs-ddp: report: ${report}${timeline !== null ? `; timeline: ${timeline.file} (open it in https://ui.perfetto.dev)` : ''}\n`);
     } catch (e) {
       log.warn({ err: e }, 'writing report.html failed'); // the run's own error, if any, goes on
     }
