@@ -48,9 +48,9 @@ describe('an elastic multi-node run (--min-workers 1)', () => {
     workers[1]!.child.kill('SIGKILL');
     // No process exit to see on another host: noticed when it has answered no ping for 10 s (the
     // default step timeout is 600 s); the run goes on with rank 0 alone.
-    await coordinator.waitForLine(/"type":"membership".*"kind":"shrink","worldSize":1/, 60_000);
+    await coordinator.waitForLine(/"type":"membership".*"kind":"shrink","world_size":1/, 60_000);
     const joiner = startCli(['worker', '--join', address]);
-    await coordinator.waitForLine(/"type":"membership".*"kind":"grow","worldSize":2/, 60_000);
+    await coordinator.waitForLine(/"type":"membership".*"kind":"grow","world_size":2/, 60_000);
     const r = await coordinator.exit;
     expect(r.code, r.stderr).toBe(0);
 

@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { nonSnakeCaseKeys } from '@tfjs-ddp/core';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { fileModelLoader, selectBackend, trainableParamCount } from '@tfjs-ddp/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +60,27 @@ describe('tfjs-ddp train', () => {
     const report = JSON.parse(ev.stdout) as { test_acc: number; test_count: number };
     expect(report.test_count).toBe(64);
     expect(report.test_acc).toBeCloseTo(summary['test_acc'] as number, 5);
+
+    // One naming convention for every JSON document the run wrote: snake_case keys at any depth.
+    // model.json and optimizer.json are TensorFlow.js's own format (camelCase): not ours to name.
+    const documents: Record<string, unknown> = {
+      'config.json': config,
+      'summary.json': summary,
+      'model/meta.json': readJson(join(runDir, 'model', 'meta.json')),
+      'eval --json': report,
+      ...Object.fromEntries(metrics.map((m, i) => [`metrics.jsonl:${i + 1} (${String(m['event'])})`, m])),
+      ...Object.fromEntries(lines.map((l, i) => [`stdout:${i + 1} (${l.type})`, l])),
+    };
+    for (const c of ['step-00000006', 'step-00000008']) {
+      for (const f of ['config.json', 'loop.json', 'manifest.json', 'state.json', 'meta.json']) documents[`checkpoints/${c}/${f}`] = readJson(join(runDir, 'checkpoints', c, f));
+    }
+    const bad = Object.entries(documents).flatMap(([name, doc]) => nonSnakeCaseKeys(doc).map((k) => `${name}: ${k}`));
+    expect(bad).toEqual([]);
+    // The walk reached the nested records: the workers' memory-fit reports, every rank's timings, the loop's sums.
+    expect(JSON.stringify(documents)).toMatch(/"memory_fit":\{"budget_bytes"/);
+    expect(JSON.stringify(documents)).toMatch(/"timings":\[\{"rank":0,"data_ms"/);
+    expect(JSON.stringify(documents)).toMatch(/"epoch_sums":\{"loss_sum"/);
+    expect(JSON.stringify(documents)).toMatch(/"samples_per_s"/);
   });
 
   it('stops at a step boundary on SIGINT, writes everything, exits 130 and says how to go on', async () => {

@@ -1,7 +1,8 @@
 // bench:allreduce — ring all-reduce over ZeroMQ between real processes: one Node process per rank,
 // all on this machine (ipc:// or tcp://127.0.0.1). Prints one JSON line per (chunk, N, size): median
 // time per all-reduce on rank 0 after warm-up (each timed call preceded by a 1-float all-reduce as a
-// barrier), algbw = bytes / time, busbw = algbw · 2(N−1)/N (nccl-tests definitions), MB = 1e6 B;
+// barrier), algbw = bytes / time, busbw = algbw · 2(N−1)/N (nccl-tests definitions; algbw_mb_per_s,
+// busbw_mb_per_s), MB = 1e6 B;
 // cpu_ms = CPU time of a rank's process (user + system, all threads) during a timed call, mean over
 // calls and ranks: unlike the wall time it barely changes when something else shares the cores.
 // Usage:
@@ -203,8 +204,8 @@ if (values.child) {
             median_s: Number(medianS.toFixed(6)),
             min_s: Number(minS.toFixed(6)),
             cpu_ms: Number((cpuS * 1e3).toFixed(2)),
-            algbw_MBps: Number(algbw.toFixed(1)),
-            busbw_MBps: Number(((algbw * 2 * (n - 1)) / n).toFixed(1)),
+            algbw_mb_per_s: Number(algbw.toFixed(1)),
+            busbw_mb_per_s: Number(((algbw * 2 * (n - 1)) / n).toFixed(1)),
           }),
         );
       }

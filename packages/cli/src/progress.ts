@@ -1,6 +1,7 @@
 // How a training run shows itself: on a TTY, a cli-progress bar per epoch (samples, samples/s, loss,
 // ETA) and one readable line per epoch; anywhere else (CI, pipes), no bar and one JSON object per
-// line. Fed with the coordinator's TrainEvents by the train command.
+// line, with snake_case keys like every document tfjs-ddp writes. Fed with the coordinator's
+// TrainEvents (camelCase, as TypeScript has them) by the train command.
 import { SingleBar } from 'cli-progress';
 import type { TrainEvent } from '@tfjs-ddp/coordinator';
 
@@ -11,11 +12,23 @@ export interface ProgressSink {
 
 type Writable = { write(chunk: string): unknown };
 
+/** samplesPerS → samples_per_s, inARow → in_a_row. */
+const snakeCase = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+/**
+ * An event as its JSON line has it: the TrainEvent's fields in order with snake_case keys
+ * (steps_per_epoch, samples_per_s, old_micro_batch, world_size…), without the start event's workers
+ * (metrics.jsonl has them).
+ */
+export function progressLine(e: TrainEvent): Record<string, unknown> {
+  const { workers: _w, ...rest } = e as TrainEvent & { workers?: unknown };
+  return Object.fromEntries(Object.entries(rest).map(([k, v]) => [snakeCase(k), v]));
+}
+
 export function jsonLinesProgress(out: Writable): ProgressSink {
   return {
     event: (e) => {
-      const { workers: _w, ...rest } = e as TrainEvent & { workers?: unknown };
-      out.write(`${JSON.stringify(rest)}\n`);
+      out.write(`${JSON.stringify(progressLine(e))}\n`);
     },
     stop: () => undefined,
   };

@@ -1,5 +1,6 @@
 // Specs of renderReportHtml (render-html.ts): a self-contained page whose inlined code and data
 // cannot end their <script> early; what it says of a complete and of an incomplete run.
+import { nonSnakeCaseKeys } from '@tfjs-ddp/core';
 import { describe, expect, it } from 'vitest';
 import { fixtureFiles } from './fixture';
 import { escapeInline, formatDuration, inlineJson, renderReportHtml } from './render-html';
@@ -25,8 +26,11 @@ describe('renderReportHtml', () => {
 
   it('embeds the chart data the page draws', () => {
     const json = /<script type="application\/json" id="report-data">(.*?)<\/script>/s.exec(render())![1]!;
-    const data = JSON.parse(json) as { charts: { id: string; x: number[] }[] };
+    const data = JSON.parse(json) as { charts: { id: string; x: number[]; x_label: string }[]; marker_style: Record<string, { letter: string }> };
     expect(data.charts.map((c) => [c.id, c.x.length])).toEqual([['loss', 3], ['accuracy', 3], ['throughput', 3], ['rank-0', 3], ['rank-1', 3]]);
+    expect(data.charts[0]!.x_label).toBe('step');
+    expect(data.marker_style['oom']!.letter).toBe('O');
+    expect(nonSnakeCaseKeys(data)).toEqual([]);
   });
 
   it('shows the final figures, the batch plan, the memory-fit trials and the events', () => {

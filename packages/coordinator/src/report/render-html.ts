@@ -127,7 +127,7 @@ ${header(data, generated)}
 <h2>Events</h2>${events(data)}
 <h2>Config</h2>${config(data)}
 <h2>Files</h2><ul class="files">${files}</ul>
-<script type="application/json" id="report-data">${inlineJson({ charts, markerStyle: MARKER_STYLE })}</script>
+<script type="application/json" id="report-data">${inlineJson({ charts, marker_style: MARKER_STYLE })}</script>
 <script>${escapeInline(assets.uplotJs)}</script>
 <script>${escapeInline(CLIENT_JS)}</script>
 </body></html>

@@ -16,11 +16,12 @@ export interface SeriesSpec {
   raw?: number[];
 }
 
+/** One chart as report.html embeds it (JSON, so snake_case keys like every document tfjs-ddp writes). */
 export interface ChartSpec {
   id: string;
   title: string;
-  xLabel: string;
-  yLabel: string;
+  x_label: string;
+  y_label: string;
   x: number[];
   series: SeriesSpec[];
   markers: { x: number; kind: MarkerKind; text: string }[];
@@ -63,8 +64,8 @@ export function chartSpecs(data: ReportData): ChartSpec[] {
     {
       id: 'loss',
       title: 'Loss',
-      xLabel: 'step',
-      yLabel: 'loss',
+      x_label: 'step',
+      y_label: 'loss',
       x,
       series: [
         { label: 'train loss (step)', color: '#1f77b4', values: data.steps.map((p) => finite(p.loss)) },
@@ -76,8 +77,8 @@ export function chartSpecs(data: ReportData): ChartSpec[] {
     {
       id: 'accuracy',
       title: 'Accuracy',
-      xLabel: 'step',
-      yLabel: 'accuracy',
+      x_label: 'step',
+      y_label: 'accuracy',
       x,
       series: [
         { label: 'train acc (step)', color: '#2ca02c', values: data.steps.map((p) => finite(p.acc)) },
@@ -89,8 +90,8 @@ export function chartSpecs(data: ReportData): ChartSpec[] {
     {
       id: 'throughput',
       title: 'Samples per second',
-      xLabel: 'seconds since the run started',
-      yLabel: 'samples/s',
+      x_label: 'seconds since the run started',
+      y_label: 'samples/s',
       x: timed.map((p) => p.t!),
       series: [{ label: 'samples/s', color: '#9467bd', values: timed.map((p) => finite(p.samplesPerS)) }],
       markers: data.markers.filter((m) => m.t !== null).map((m) => ({ x: m.t!, kind: m.kind, text: m.text })),
@@ -103,7 +104,7 @@ export function chartSpecs(data: ReportData): ChartSpec[] {
       total = total.map((t, i) => t + b[key][i]!);
       return { label, color, values: total, fill: true, raw: b[key] };
     });
-    charts.push({ id: `rank-${b.rank}`, title: `Step time of rank ${b.rank}`, xLabel: 'step', yLabel: 'ms', x: b.steps, series: stacked.reverse(), markers: stepMarkers });
+    charts.push({ id: `rank-${b.rank}`, title: `Step time of rank ${b.rank}`, x_label: 'step', y_label: 'ms', x: b.steps, series: stacked.reverse(), markers: stepMarkers });
   }
   return charts;
 }

@@ -6,7 +6,7 @@ export const CLIENT_JS = String.raw`
 (function () {
   'use strict';
   var report = JSON.parse(document.getElementById('report-data').textContent);
-  var style = report.markerStyle;
+  var style = report.marker_style;
   var drawn = (window.reportCharts = {});
   var dpr = window.devicePixelRatio || 1;
   var STEP_INCRS = [];
@@ -86,8 +86,8 @@ export const CLIENT_JS = String.raw`
       plugins: [markersPlugin(spec.markers)],
       scales: { x: { time: false }, y: stacked ? { range: function (u, min, max) { return [0, max > 0 ? max * 1.05 : 1]; } } : {} },
       // Steps are whole numbers: no tick at step 1.5.
-      axes: [spec.xLabel === 'step' ? { label: spec.xLabel, incrs: STEP_INCRS } : { label: spec.xLabel }, { label: spec.yLabel, size: 60 }],
-      series: [{ label: spec.xLabel, value: function (u, v) { return fmt(v); } }].concat(spec.series.map(seriesOpts)),
+      axes: [spec.x_label === 'step' ? { label: spec.x_label, incrs: STEP_INCRS } : { label: spec.x_label }, { label: spec.y_label, size: 60 }],
+      series: [{ label: spec.x_label, value: function (u, v) { return fmt(v); } }].concat(spec.series.map(seriesOpts)),
     };
     return new uPlot(opts, [spec.x].concat(spec.series.map(function (s) { return s.values; })), el);
   }
