@@ -4,11 +4,14 @@
 import type { Dealer, Pull, Router } from 'zeromq';
 import { DdpError } from '../../errors';
 import type { RunKey } from '../../security/run-key';
-import { ZAP_DOMAIN } from './zap-handler';
+import { newZapDomain } from './zap-handler';
 
-/** A bound socket: CURVE server with the run's secret key; the ZAP handler decides who gets in. */
+/**
+ * A bound socket: CURVE server with the run's secret key; the ZAP handler decides who gets in. Each
+ * gets a ZAP domain of its own (quiesceZapDomain before it closes).
+ */
 export function curveServerOptions(key: RunKey): { curveServer: true; curveSecretKey: string; zapDomain: string } {
-  return { curveServer: true, curveSecretKey: key.secretKey, zapDomain: ZAP_DOMAIN };
+  return { curveServer: true, curveSecretKey: key.secretKey, zapDomain: newZapDomain() };
 }
 
 /** A connecting socket: CURVE client presenting the run key pair, expecting the run key's server. */

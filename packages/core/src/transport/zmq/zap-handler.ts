@@ -13,7 +13,52 @@ const ZAP_ENDPOINT = 'inproc://zeromq.zap.01';
 /** How long the handler outlives its last CURVE socket (bounds how much later the process can exit). */
 const LINGER_MS = 1000;
 
-let current: { key: string; raw: Buffer; router: Router; users: number; denied: number } | null = null;
+/**
+ * How long a server waits, after the handler last admitted a client to it, before its socket closes.
+ * libzmq 4.3.5 aborts the process (`zmtp_engine.cpp:422`, "Resource temporarily unavailable") when
+ * a ROUTER socket is closed between the handler's OK and the I/O thread acting on it: the handshake
+ * completes on a session that is terminating, which has no pipe for the client's routing id. Seen
+ * in CI (curve.spec.ts). A closing server's domain is answered "400" from then on, and its close
+ * waits until the last OK is this old.
+ */
+const QUIESCE_MS = 100;
+
+interface Handler {
+  key: string;
+  raw: Buffer;
+  router: Router;
+  users: number;
+  denied: number;
+  /** Domains (one per bound socket) whose socket is closing: every request is refused. */
+  closing: Set<string>;
+  /** When the last client was admitted, per domain (performance.now()). */
+  admitted: Map<string, number>;
+}
+
+let current: Handler | null = null;
+let domains = 0;
+
+/** A ZAP domain of its own for a bound socket (so that its closing can be told apart). */
+export function newZapDomain(): string {
+  return `${ZAP_DOMAIN}/${++domains}`;
+}
+
+/**
+ * Call before closing the socket of `domain`: from now on the handler refuses its clients, and this
+ * resolves once any client admitted before has had QUIESCE_MS to complete its handshake. Then `done`
+ * (after the close) forgets the domain.
+ */
+export async function quiesceZapDomain(domain: string): Promise<() => void> {
+  const h = current;
+  if (h === null) return () => undefined;
+  h.closing.add(domain);
+  const since = performance.now() - (h.admitted.get(domain) ?? -Infinity);
+  if (since < QUIESCE_MS) await new Promise((r) => setTimeout(r, QUIESCE_MS - since));
+  return () => {
+    h.closing.delete(domain);
+    h.admitted.delete(domain);
+  };
+}
 
 /** Wrong-key clients the handler has turned away in this process (any transport). */
 export function zapDenied(): number {
@@ -35,7 +80,7 @@ export async function acquireZapHandler(publicKey: string): Promise<() => void> 
     const router = await bindRouter();
     // Another acquire may have bound one while this one waited.
     if (current === null) {
-      current = { key: publicKey, raw: Buffer.from(raw), router, users: 0, denied: 0 };
+      current = { key: publicKey, raw: Buffer.from(raw), router, users: 0, denied: 0, closing: new Set(), admitted: new Map() };
       void serve(current);
     } else {
       router.close();
@@ -81,12 +126,16 @@ async function bindRouter(): Promise<Router> {
   }
 }
 
-async function serve(h: NonNullable<typeof current>): Promise<void> {
+async function serve(h: Handler): Promise<void> {
   try {
-    for await (const [routingId, delimiter, version, requestId, , , , mechanism, clientKey] of h.router) {
+    for await (const [routingId, delimiter, version, requestId, domainFrame, , , mechanism, clientKey] of h.router) {
+      const domain = domainFrame?.toString() ?? '';
       const ok = mechanism?.toString() === 'CURVE' && clientKey !== undefined && clientKey.length === 32 && clientKey.equals(h.raw);
+      const closing = h.closing.has(domain);
       if (!ok) h.denied++;
-      await h.router.send([routingId!, delimiter!, version ?? '1.0', requestId ?? '', ok ? '200' : '400', ok ? 'OK' : 'not the run key', '', '']);
+      else if (!closing) h.admitted.set(domain, performance.now());
+      const [status, text] = closing ? ['400', 'the socket is closing'] : ok ? ['200', 'OK'] : ['400', 'not the run key'];
+      await h.router.send([routingId!, delimiter!, version ?? '1.0', requestId ?? '', status, text, '', '']);
     }
   } catch {
     // closed: the last CURVE socket of this process is gone

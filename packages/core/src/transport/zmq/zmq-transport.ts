@@ -18,7 +18,7 @@ import {
 } from './native-data-plane';
 import { curveClientOptions, curveServerOptions, countRejected, refuseOnHandshakeFailure } from './curve-sockets';
 import { SerialSocket } from './serial-socket';
-import { acquireZapHandler } from './zap-handler';
+import { acquireZapHandler, quiesceZapDomain } from './zap-handler';
 import { mapZmqAddressError } from './zmq-errors';
 
 export interface ZmqTransportOptions {
@@ -179,7 +179,8 @@ export class ZmqTransport implements Transport {
    * @throws DdpError E_CONFIG when the address cannot be bound
    */
   async server(address: string): Promise<Server> {
-    const router = new Router({ linger: this.linger, mandatory: true, sendTimeout: 0, ...(this.curve ? curveServerOptions(this.curve) : {}) });
+    const curve = this.curve ? curveServerOptions(this.curve) : null;
+    const router = new Router({ linger: this.linger, mandatory: true, sendTimeout: 0, ...(curve ?? {}) });
     const release = await this.serve(router);
     const resolved = await bindSocket(router, address, release);
     const io = new SerialSocket(router, 'server', resolved);
@@ -191,7 +192,10 @@ export class ZmqTransport implements Transport {
       },
       send: (peer, frames) => io.send(frames, peer),
       close: async () => {
+        // A ROUTER closed while a client's handshake completes aborts the process (zap-handler.ts).
+        const forget = curve !== null ? await quiesceZapDomain(curve.zapDomain) : null;
         io.close();
+        forget?.();
         release?.();
       },
     };
