@@ -244,6 +244,8 @@ export async function startListening(
   log: LoopLogger,
   security: ResolvedSecurity,
   trace?: RankTraceSink,
+  /** Per rank, a micro-batch that replaces the search (a resumed run keeps its ranks' capacities). */
+  capacities?: number[],
 ): Promise<StartedGroup> {
   if (!/^tcp:\/\/.+:\d+$/.test(listen))
     throw new DdpError('E_CONFIG', `--listen ${listen} is not tcp://HOST:PORT`);
@@ -254,7 +256,7 @@ export async function startListening(
     const group = await RemoteWorkerGroup.rendezvous({
       server,
       worldSize,
-      settingsFor: () => workerSettings(config, null),
+      settingsFor: (r) => ({ ...workerSettings(config, null), ...(capacities?.[r] !== undefined ? { microBatch: capacities[r] } : {}) }),
       version: CLI_VERSION,
       log,
       rendezvousTimeoutMs: config.joinTimeout * 1000,

@@ -5,13 +5,14 @@ import { DdpError } from '@tfjs-ddp/core';
 import { defineCommand, type OptionSpec } from '../command';
 import { startListening } from '../groups';
 import { SECURITY_OPTIONS, resolveSecurity } from '../security';
-import { TRAIN_OPTIONS, configFromValues, runTraining } from './train';
+import { RESUME_OPTION, TRAIN_OPTIONS, runFromValues, runTraining } from './train';
 
 const options: Record<string, OptionSpec> = {
   listen: { type: 'string', valueName: 'tcp://HOST:PORT', description: 'address to listen on (default tcp://$MASTER_ADDR:$MASTER_PORT)' },
   'world-size': { type: 'string', valueName: 'W', description: 'number of workers to wait for (default $WORLD_SIZE, then $SLURM_NTASKS)' },
   ...SECURITY_OPTIONS,
   ...TRAIN_OPTIONS,
+  ...RESUME_OPTION,
 };
 
 export const coordinatorCommand = defineCommand({
@@ -22,11 +23,13 @@ export const coordinatorCommand = defineCommand({
     'assigns ranks (RANK / SLURM_PROCID when the workers have them), checks that they built the same',
     'model from the same data, and trains with the same settings and outputs as `tfjs-ddp train`.',
     'A non-loopback --listen address needs the run key (--key-file, TFJS_DDP_KEY_FILE; made by',
-    '`tfjs-ddp keygen`) or an explicit --insecure.',
+    '`tfjs-ddp keygen`) or an explicit --insecure. `--resume RUN_DIR` continues a stopped run from its',
+    'newest checkpoint, as `train --resume` does, with the workers that join now (as many as before, or',
+    'another number: the global batch is kept and split anew).',
   ].join('\n'),
   options,
   async run(values, io) {
-    const { config, sources } = configFromValues(values, io);
+    const { config, sources, resume } = runFromValues(values, io);
     const env = io.env;
     const listen = (values['listen'] as string | undefined) ?? (env['MASTER_ADDR'] && env['MASTER_PORT'] ? `tcp://${env['MASTER_ADDR']}:${env['MASTER_PORT']}` : undefined);
     if (listen === undefined) throw new DdpError('E_USAGE', 'no address to listen on', 'pass --listen tcp://HOST:PORT or set MASTER_ADDR and MASTER_PORT');
@@ -38,9 +41,17 @@ export const coordinatorCommand = defineCommand({
     // Before the run directory exists: a refused address is a configuration error, exit 2, no files.
     const security = resolveSecurity(values, env, [listen]);
     for (const w of security.warnings) io.stderr.write(`tfjs-ddp: warning: ${w}\n`);
-    return runTraining({ ...config, workers: worldSize }, sources, io, (_runDir, log, trace) => {
-      for (const w of security.warnings) log.warn({ security: security.mode }, w);
-      return startListening(config, listen, worldSize, log, security, trace);
-    });
+    // Resumed on as many ranks: each keeps its capacity (no new search), so the split is the same.
+    const capacities = resume !== undefined && resume.loop.capacities.length === worldSize ? resume.loop.capacities : undefined;
+    return runTraining(
+      { ...config, workers: worldSize },
+      sources,
+      io,
+      (_runDir, log, trace) => {
+        for (const w of security.warnings) log.warn({ security: security.mode }, w);
+        return startListening(config, listen, worldSize, log, security, trace, capacities);
+      },
+      resume,
+    );
   },
 });

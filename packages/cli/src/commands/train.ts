@@ -47,8 +47,8 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
 export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', valueName: 'FILE', description: 'JSON file of settings, keys as in config.json: the flags\' names with _ for - (batch_size, max_steps, …)' },
 };
-/** `train` only (not `coordinator`): continue a stopped run. */
-const RESUME_OPTION: Record<string, OptionSpec> = {
+/** `train` and `coordinator`: continue a stopped run. */
+export const RESUME_OPTION: Record<string, OptionSpec> = {
   resume: { type: 'string', valueName: 'RUN_DIR', description: 'continue that run from its newest valid checkpoint, in place (its config.json; flags may change workers, backend, epochs, --max-steps)' },
 };
 for (const [key, spec] of Object.entries(TRAIN_FIELDS) as [keyof TrainConfig, (typeof TRAIN_FIELDS)[keyof TrainConfig]][]) {
@@ -126,11 +126,7 @@ export const trainCommand = defineCommand({
   ].join('\n'),
   options: { ...TRAIN_OPTIONS, ...RESUME_OPTION },
   async run(values, io) {
-    const resumeDir = values['resume'] as string | undefined;
-    if (resumeDir !== undefined && values['config'] !== undefined) throw new DdpError('E_USAGE', '--resume and --config cannot be combined', 'a resumed run takes its settings from RUN_DIR/config.json; flags may change those that do not change the maths');
-    const { config, sources } = resumeDir === undefined ? configFromValues(values, io) : configFromValues({ ...values, config: join(resumeDir, 'config.json') }, io);
-    const resume = resumeDir === undefined ? undefined : loadResume(resumeDir, config, io);
-    const run = resume === undefined ? config : { ...config, runDir: resumeDir! };
+    const { config: run, sources, resume } = runFromValues(values, io);
     const count = workerCount(run);
     // Resumed on as many ranks: each keeps its capacity (no new search), so the split is the same.
     const capacities = resume !== undefined && resume.loop.capacities.length === count ? resume.loop.capacities : undefined;
@@ -146,6 +142,19 @@ export const trainCommand = defineCommand({
     );
   },
 });
+
+/**
+ * The run's settings, and with --resume RUN_DIR the checkpoint it continues from: RUN_DIR's
+ * config.json overridden by the flags and the environment, run directory RUN_DIR.
+ * @throws DdpError E_USAGE for --resume with --config; see loadResume
+ */
+export function runFromValues(values: Readonly<Record<string, string | boolean | undefined>>, io: CliIo): { config: TrainConfig; sources: Record<string, string>; resume: Resume | undefined } {
+  const resumeDir = values['resume'] as string | undefined;
+  if (resumeDir === undefined) return { ...configFromValues(values, io), resume: undefined };
+  if (values['config'] !== undefined) throw new DdpError('E_USAGE', '--resume and --config cannot be combined', 'a resumed run takes its settings from RUN_DIR/config.json; flags may change those that do not change the maths');
+  const { config, sources } = configFromValues({ ...values, config: join(resumeDir, 'config.json') }, io);
+  return { config: { ...config, runDir: resumeDir }, sources, resume: loadResume(resumeDir, config, io) };
+}
 
 /**
  * The checkpoint `train --resume RUN_DIR` continues from: the newest that checks out (each one

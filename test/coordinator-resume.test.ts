@@ -1,0 +1,71 @@
+// `tfjs-ddp coordinator --resume RUN_DIR`: a multi-node run (coordinator on tcp://, workers started
+// apart from it) that stopped goes on from its newest checkpoint with the workers that join the new
+// coordinator, with the per-step losses and weights of a run that never stopped, bit for bit. On
+// loopback, so no key.
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readJson, readJsonLines, runCli, startCli, tmp } from './support/spawn-cli';
+
+let data: string;
+
+beforeAll(async () => {
+  data = tmp('data');
+  // 64 samples, global batch 16: 4 steps an epoch.
+  await writeSyntheticFashionMnist(data, { train: 64, test: 16, seed: 3 });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const settings = () => ['--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm', '--batch-size', '16', '--micro-batch', '8', '--epochs', '2'];
+const steps = (runDir: string) => readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
+
+/** A coordinator on a fresh loopback port with `workers` workers joining it; resolves when all exit. */
+async function coordinate(args: string[], workers: number): Promise<{ code: number | null; stderr: string }> {
+  const address = `tcp://127.0.0.1:${await freePort()}`;
+  const coordinator = startCli(['coordinator', '--listen', address, '--world-size', String(workers), ...args]);
+  const ws = Array.from({ length: workers }, (_, rank) => startCli(['worker', '--join', address], { RANK: String(rank) }));
+  const c = await coordinator.exit;
+  const w = await Promise.all(ws.map((x) => x.exit));
+  expect(w.map((x) => x.code), w.map((x) => x.stderr).join('\n')).toEqual(w.map(() => 0));
+  return c;
+}
+
+describe('coordinator --resume', () => {
+  it('continues a stopped multi-node run with new workers, with the losses and weights of an unstopped run', async () => {
+    const reference = join(tmp('reference'), 'r');
+    const u = await runCli(['train', ...settings(), '--workers', '2', '--max-steps', '6', '--run-dir', reference]);
+    expect(u.code, u.stderr).toBe(0);
+
+    const runDir = join(tmp('stopped'), 'r');
+    const first = await coordinate([...settings(), '--max-steps', '3', '--run-dir', runDir], 2);
+    expect(first.code, first.stderr).toBe(0);
+    const second = await coordinate(['--resume', runDir, '--max-steps', '6'], 2);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/done: 6 steps/);
+
+    expect(steps(runDir).map((m) => m['step'])).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(steps(runDir).map((m) => m['loss'])).toEqual(steps(reference).map((m) => m['loss']));
+    const resumed = readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'resume');
+    expect(resumed).toEqual([expect.objectContaining({ step: 3, epoch: 1, batch_in_epoch: 3, workers: 2, previous_workers: 2 })]);
+    const [a, b] = [readJson(join(reference, 'summary.json')), readJson(join(runDir, 'summary.json'))];
+    expect(b).toMatchObject({ status: 'completed', steps: 6, workers: 2 });
+    expect(b['weights_checksum_per_rank']).toEqual(a['weights_checksum_per_rank']);
+  }, 300_000);
+
+  it('refuses --resume with --config before it listens', async () => {
+    const r = await runCli(['coordinator', '--listen', 'tcp://127.0.0.1:1', '--world-size', '2', '--resume', tmp('none'), '--config', 'x.json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--resume and --config cannot be combined/);
+  });
+});
