@@ -2,10 +2,10 @@
 // apart from it) that stopped goes on from its newest checkpoint with the workers that join the new
 // coordinator, with the per-step losses and weights of a run that never stopped, bit for bit. On
 // loopback, so no key.
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from './support/ports';
 import { readJson, readJsonLines, runCli, startCli, tmp } from './support/spawn-cli';
 
 let data: string;
@@ -15,17 +15,6 @@ beforeAll(async () => {
   // 64 samples, global batch 16: 4 steps an epoch.
   await writeSyntheticFashionMnist(data, { train: 64, test: 16, seed: 3 });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const settings = () => ['--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm', '--batch-size', '16', '--micro-batch', '8', '--epochs', '2'];
 const steps = (runDir: string) => readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');

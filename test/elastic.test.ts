@@ -2,11 +2,11 @@
 // apart from it, as srun or Kubernetes would) with --min-workers 1 goes on without a worker that was
 // SIGKILLed, with the same global batch split over the rank that remains, and takes in a new
 // `tfjs-ddp worker --join` at a step boundary, synced from the healthy rank. On loopback, so no key.
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { running } from './support/processes';
+import { freePort } from './support/ports';
 import { readJson, readJsonLines, runCli, startCli, tmp } from './support/spawn-cli';
 
 let data: string;
@@ -16,18 +16,6 @@ beforeAll(async () => {
   // 20 steps an epoch, 3 epochs: enough steps left after the loss for a new worker to start and join.
   await writeSyntheticFashionMnist(data, { train: 320, test: 32, seed: 9 });
 });
-
-/** A TCP port nothing listens on now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 // With --micro-batch 8, one rank alone computes a global batch of 16 as the same two micro-batches
 // of 8, in the same order, that two ranks sum over the ring: the arithmetic is the same, so the
