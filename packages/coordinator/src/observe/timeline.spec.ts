@@ -129,6 +129,21 @@ describe('Timeline', () => {
     expect(closing[0]!.ts).toBe(x.ts! + x.dur!);
   });
 
+  it("appends to a long run's timeline (more events than Math.max takes as arguments)", () => {
+    const f = tempFile();
+    const a = Timeline.open(f);
+    const c = a.coordinator();
+    c.begin('step 1');
+    a.rank(0, Array.from({ length: 300_000 }, (_, i) => ({ name: 'x', start: 1000 + i, end: 1000.5 + i })), from);
+    const b = Timeline.open(f, { append: true });
+    b.close();
+    const ev = read(f);
+    expect(ev.filter((e) => e.ph === 'X')).toHaveLength(300_000);
+    let last = 0;
+    for (const e of ev) last = Math.max(last, (e.ts ?? 0) + (e.dur ?? 0));
+    expect(ev.at(-1)).toMatchObject({ ph: 'E', ts: last, args: { unfinished: true } });
+  });
+
   it('leaves a file that is not a timeline as it is, with an error naming it', () => {
     const f = tempFile();
     writeFileSync(f, '{"not": "a timeline"}\n');

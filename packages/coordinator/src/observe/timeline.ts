@@ -81,8 +81,8 @@ export class Timeline {
       const t = new Timeline(file, fd, Buffer.byteLength(existing!.replace(/\s*\]\s*$/, '')), true);
       t.write('');
       // A killed run left phases open: they end where its record ends, or the phases of this run
-      // would nest inside them.
-      const last = Math.max(...events.map((e) => (e.ts ?? 0) + (e.dur ?? 0)));
+      // would nest inside them. (A reduce: a long run has too many events to spread into Math.max.)
+      const last = events.reduce((m, e) => Math.max(m, (e.ts ?? 0) + (e.dur ?? 0)), 0);
       t.events(openPhases(events).map((b) => ({ name: '', ph: 'E', pid: b.pid, tid: b.tid, ts: last, args: { unfinished: true } })));
       return t;
     }
