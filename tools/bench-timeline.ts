@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { encodeControl, type TraceSpan } from '@tfjs-ddp/core';
 import { Timeline } from '@tfjs-ddp/coordinator';
-import { stepSpans } from '@tfjs-ddp/worker';
+import { stepSpans, type StepMoments } from '@tfjs-ddp/worker';
 
 const { values } = parseArgs({
   options: {
@@ -44,14 +44,13 @@ const micro: TraceSpan[] = Array.from({ length: microBatches }, (_, i) => {
   ];
 }).flat();
 const rounds = 5000;
+/** A step's moments as a worker measures them (performance.now() ms). */
+const moments = (step: number): StepMoments => ({ step, attempt: 0, samples: 128, microBatch: 16, left: 1, bytes: 3_032_920, idleSince: 90, received: 100, micro, t0: 500, ring: { start: 501, firstChunk: 510, reduceScatterEnd: 520, end: 530 }, t1: 531, t2: 540, checksum: false, doneAt: 541 });
 let bytes = 0;
 const w0 = performance.now();
-for (let i = 0; i < rounds; i++) {
-  const spans = stepSpans({ step: i, attempt: 0, samples: 128, microBatch: 16, left: 1, bytes: 3_032_920, idleSince: 90, received: 100, micro, t0: 500, ring: { start: 501, firstChunk: 510, reduceScatterEnd: 520, end: 530 }, t1: 531, t2: 540, checksum: false, doneAt: 541 });
-  bytes = encodeControl({ type: 'step-done', trace: spans })[0]!.byteLength;
-}
+for (let i = 0; i < rounds; i++) bytes = encodeControl({ type: 'step-done', trace: stepSpans(moments(i)) })[0]!.byteLength;
 const workerUs = ((performance.now() - w0) * 1000) / rounds;
-const decoded = stepSpans({ step: 1, attempt: 0, samples: 128, microBatch: 16, left: 1, bytes: 3_032_920, idleSince: 90, received: 100, micro, t0: 500, ring: { start: 501, firstChunk: 510, reduceScatterEnd: 520, end: 530 }, t1: 531, t2: 540, checksum: false, doneAt: 541 });
+const decoded = stepSpans(moments(1));
 const timeline = Timeline.open(join(dir, 'trace.json'));
 const c0 = performance.now();
 for (let i = 0; i < rounds; i++) {
