@@ -423,9 +423,9 @@ export class RemoteWorkerGroup implements WorkerGroup {
     } finally {
       this.silenceWatch = null;
     }
-    for (const s of plan.slices) this.traceFrom(s.rank, (got.get(s.rank)!.msg as StepDone).trace);
     for (const s of plan.slices) {
-      const t = (got.get(s.rank)!.msg as StepDone).timings;
+      const { timings: t, trace } = got.get(s.rank)!.msg as StepDone;
+      this.traceFrom(s.rank, trace);
       if (t.microBatches > 0) this.microBatchMs.set(s.rank, { ms: (t.dataMs + t.computeMs) / t.microBatches, microBatch: s.microBatch });
     }
     const replies = plan.slices.map((s) => got.get(s.rank)!.msg as StepDone);

@@ -181,14 +181,16 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         const out = await engine.evaluate(msg.start, msg.end);
         control.phase(null, 'idle');
         const doneAt = performance.now();
-        const trace: TraceSpan[] = [
-          ...(answeredAt !== null ? [{ name: 'idle', start: answeredAt, end: received }] : []),
-          { name: 'evaluate', start: received, end: doneAt, args: { samples: out.count } },
-          { name: 'average BatchNorm statistics', start: received, end: synced },
-          { name: 'test-set forward', start: synced, end: doneAt },
-        ];
+        const trace: TraceSpan[] | undefined = tracing
+          ? [
+              ...(answeredAt !== null ? [{ name: 'idle', start: answeredAt, end: received }] : []),
+              { name: 'evaluate', start: received, end: doneAt, args: { samples: out.count } },
+              { name: 'average BatchNorm statistics', start: received, end: synced },
+              { name: 'test-set forward', start: synced, end: doneAt },
+            ].map(onTraceClock)
+          : undefined;
         answeredAt = doneAt;
-        await send({ type: 'eval-done', ...out, ...(tracing ? { trace: trace.map(onTraceClock) } : {}) });
+        await send({ type: 'eval-done', ...out, ...(trace !== undefined ? { trace } : {}) });
       } else if (msg.type === 'export-state') {
         const s = await engine.exportState();
         const bytes = (f: Float32Array) => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
