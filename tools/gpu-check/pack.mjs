@@ -289,7 +289,11 @@ try {
     manifest.anchor = true;
   } else console.warn(`gpu-check:pack: warning: no PyTorch anchor at ${opt.anchor}; the check will skip it`);
 
-  const deb = sh('apt-get', ['download', 'libvulkan1:amd64'], { cwd: out, allowFail: true });
+  // libegl1 + libglvnd0: what NVIDIA's Vulkan driver needs besides the loader (run.sh says why).
+  const deb = sh('apt-get', ['download', 'libvulkan1:amd64', 'libegl1:amd64', 'libglvnd0:amd64'], {
+    cwd: out,
+    allowFail: true,
+  });
   const debs = readdirSync(out).filter((f) => f.startsWith('libvulkan1_') && f.endsWith('.deb'));
   if (debs.length > 0) manifest.vulkan_loader = debs[0];
   else

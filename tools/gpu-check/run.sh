@@ -113,6 +113,33 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
 else
   note vulkan-loader present "$(ldconfig -p | grep -m1 'libvulkan\.so\.1')"
 fi
+# NVIDIA's Vulkan driver (libGLX_nvidia.so.0) dlopens glvnd's libEGL.so.1 and, without it, hands the
+# loader no vkCreateInstance ("Could not get 'vkCreateInstance' via 'vk_icdGetInstanceProcAddr'"):
+# measured on the lent H200 container (Ubuntu 24.04, driver 580.159.04), which has the driver's own
+# libEGL_nvidia but not libegl1/libglvnd0 (nvidia-container-toolkit#1952). Same rule: under /tmp.
+if ! ldconfig -p 2>/dev/null | grep -q 'libEGL\.so\.1'; then
+  egl_debs=$(ls "$here"/libegl1_*.deb "$here"/libglvnd0_*.deb 2>/dev/null)
+  if [ -n "$egl_debs" ]; then
+    for deb in $egl_debs; do dpkg -x "$deb" "$work/vk"; done
+    case ":${LD_LIBRARY_PATH:-}:" in
+      *":$work/vk/usr/lib/x86_64-linux-gnu:"*) ;;
+      *) export LD_LIBRARY_PATH="$work/vk/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
+    esac
+    note egl installed "$(basename -a $egl_debs | tr '\n' ' ')into $work/vk"
+  else
+    note egl missing "no libEGL.so.1 and no libegl1/libglvnd0 deb in the bundle"
+  fi
+else
+  note egl present "$(ldconfig -p | grep -m1 'libEGL\.so\.1')"
+fi
+# glvnd finds the NVIDIA EGL vendor library through a JSON file; write one when the container has none.
+if [ -z "${__EGL_VENDOR_LIBRARY_FILENAMES:-}" ] && ldconfig -p 2>/dev/null | grep -q 'libEGL_nvidia\.so\.0' &&
+  ! ls /usr/share/glvnd/egl_vendor.d/*nvidia* /etc/glvnd/egl_vendor.d/*nvidia* >/dev/null 2>&1; then
+  mkdir -p "$work/vk/egl_vendor.d"
+  printf '{"file_format_version":"1.0.0","ICD":{"library_path":"libEGL_nvidia.so.0"}}\n' >"$work/vk/egl_vendor.d/10_nvidia.json"
+  export __EGL_VENDOR_LIBRARY_FILENAMES="$work/vk/egl_vendor.d/10_nvidia.json"
+  say "__EGL_VENDOR_LIBRARY_FILENAMES=$__EGL_VENDOR_LIBRARY_FILENAMES"
+fi
 nv_icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
 if [ -z "${VK_DRIVER_FILES:-}" ] && [ -f "$nv_icd" ] && ! ls /usr/share/vulkan/icd.d/nvidia* /etc/vulkan/icd.d/nvidia* >/dev/null 2>&1; then
   export VK_DRIVER_FILES=$nv_icd
@@ -179,6 +206,8 @@ else
   if [ -f "$here/torch_densenet.py" ] && python3 -c 'import torch; assert torch.cuda.is_available()' >>"$log" 2>&1; then
     step torch-cuda-b64 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 64 20 96 1 cuda
     step torch-cuda-b256 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 256 20 96 1 cuda
+    step torch-cuda-b64-nhwc 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 64 20 96 1 cuda nhwc
+    step torch-cuda-b256-nhwc 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 256 20 96 1 cuda nhwc
   else
     note torch-anchor skipped "no torch_densenet.py in the bundle, or python3 has no CUDA torch"
   fi
