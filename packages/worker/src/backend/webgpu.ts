@@ -33,10 +33,17 @@ interface GpuDevice {
   popErrorScope(): Promise<GpuError | null>;
   addEventListener(type: 'uncapturederror', f: (ev: { error: GpuError }) => void): void;
   lost: Promise<{ reason: string; message: string }>;
+  queue: { onSubmittedWorkDone(): Promise<void> };
   destroy(): void;
 }
 interface GpuAdapter {
-  info: { vendor: string; architecture: string; device: string; description: string; isFallbackAdapter?: boolean };
+  info: {
+    vendor: string;
+    architecture: string;
+    device: string;
+    description: string;
+    isFallbackAdapter?: boolean;
+  };
   limits: Record<string, number>;
   requestDevice(d: { requiredLimits: Record<string, number> }): Promise<GpuDevice>;
 }
@@ -48,9 +55,15 @@ interface BufferPool {
   numFreeBuffers: number;
   numBytesAllocated: number;
 }
+/** tfjs-backend-webgpu's pending command encoder and the flush that releases disposed tensors. */
+interface WebGpuBackendInternals {
+  bufferManager?: BufferPool;
+  commandEncoder?: unknown;
+  submitQueue?(): void;
+}
 
 const INSTALL_HINT =
-  'install the Vulkan loader (Debian/Ubuntu: libvulkan1) and your GPU driver\'s Vulkan driver (NVIDIA: part of the ' +
+  "install the Vulkan loader (Debian/Ubuntu: libvulkan1) and your GPU driver's Vulkan driver (NVIDIA: part of the " +
   'proprietary driver; AMD/Intel: mesa-vulkan-drivers); for the software adapter on the CPU, mesa-vulkan-drivers ≥ 25 ' +
   '(Debian 12: from bookworm-backports); or pass --backend wasm';
 
@@ -59,24 +72,47 @@ let state: { device: GpuDevice; adapter: GpuDescription; lost: string | null; lo
 type GpuDescription = GpuAdapterDescription;
 type GpuLog = (level: 'error' | 'warn', fields: object, msg: string) => void;
 
-const defaultLog: GpuLog = (level, fields, msg) => process.stderr.write(`${JSON.stringify({ level, ...fields, msg })}\n`);
+const defaultLog: GpuLog = (level, fields, msg) =>
+  process.stderr.write(`${JSON.stringify({ level, ...fields, msg })}\n`);
 
 /** Whether this adapter is a CPU implementation rather than a GPU. */
-export function isSoftwareAdapter(info: { architecture?: string; description?: string; device?: string; isFallbackAdapter?: boolean }): boolean {
+export function isSoftwareAdapter(info: {
+  architecture?: string;
+  description?: string;
+  device?: string;
+  isFallbackAdapter?: boolean;
+}): boolean {
   if (info.isFallbackAdapter === true || info.architecture === 'software') return true;
   return /llvmpipe|lavapipe|swiftshader/i.test(`${info.description ?? ''} ${info.device ?? ''}`);
 }
 
-function hasVulkanLoader(): boolean {
+function hasVulkanLoader(env: Record<string, string | undefined>): boolean {
+  // A loader unpacked outside the system's folders (the GPU check does this) is found through LD_LIBRARY_PATH.
+  const dirs = (env['LD_LIBRARY_PATH'] ?? '').split(':').filter((d) => d !== '');
+  if (dirs.some((d) => existsSync(`${d}/libvulkan.so.1`))) return true;
   try {
-    return /libvulkan\.so\.1\b/.test(execFileSync('ldconfig', ['-p'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }));
+    return /libvulkan\.so\.1\b/.test(
+      execFileSync('ldconfig', ['-p'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        timeout: 5000,
+      }),
+    );
   } catch {
-    return ['/usr/lib/x86_64-linux-gnu/libvulkan.so.1', '/usr/lib64/libvulkan.so.1', '/usr/lib/libvulkan.so.1'].some(existsSync);
+    return [
+      '/usr/lib/x86_64-linux-gnu/libvulkan.so.1',
+      '/usr/lib64/libvulkan.so.1',
+      '/usr/lib/libvulkan.so.1',
+    ].some(existsSync);
   }
 }
 
 /** Where the Vulkan loader looks for implicit layers (Mesa's device-select is one). */
-const IMPLICIT_LAYER_DIRS = ['/usr/share/vulkan/implicit_layer.d', '/etc/vulkan/implicit_layer.d', '/usr/local/share/vulkan/implicit_layer.d'];
+const IMPLICIT_LAYER_DIRS = [
+  '/usr/share/vulkan/implicit_layer.d',
+  '/etc/vulkan/implicit_layer.d',
+  '/usr/local/share/vulkan/implicit_layer.d',
+];
 
 /**
  * DRI_PRIME picks this process's GPU only through Mesa's device-select layer: without the layer the
@@ -94,12 +130,18 @@ function appliedSelection(env: Record<string, string | undefined>): string | nul
  * visible, see docs/gpu.md) without creating a device.
  * @throws DdpError E_GPU_UNAVAILABLE naming what to install when there is no loader, driver or adapter.
  */
-export async function openAdapter(env: Record<string, string | undefined> = process.env): Promise<{ gpu: Gpu; adapter: GpuAdapter; description: GpuAdapterDescription }> {
+export async function openAdapter(
+  env: Record<string, string | undefined> = process.env,
+): Promise<{ gpu: Gpu; adapter: GpuAdapter; description: GpuAdapterDescription }> {
   let mod: { create(flags: string[]): Gpu; globals: Record<string, unknown> };
   try {
     mod = (await import('webgpu')) as unknown as typeof mod;
   } catch (e) {
-    throw new DdpError('E_GPU_UNAVAILABLE', `the npm package webgpu (Dawn) could not be loaded (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`, 'run `npm ci`, or pass --backend wasm');
+    throw new DdpError(
+      'E_GPU_UNAVAILABLE',
+      `the npm package webgpu (Dawn) could not be loaded (${e instanceof Error ? e.message.split('\n')[0] : String(e)})`,
+      'run `npm ci`, or pass --backend wasm',
+    );
   }
   Object.assign(globalThis, mod.globals);
   const gpu = mod.create([]);
@@ -111,10 +153,13 @@ export async function openAdapter(env: Record<string, string | undefined> = proc
     why = ` (${(e instanceof Error ? e.message : String(e)).split('\n')[0]})`;
   }
   if (adapter === null) {
-    const loader = hasVulkanLoader();
+    const loader = hasVulkanLoader(env);
     throw new DdpError(
       'E_GPU_UNAVAILABLE',
-      loader ? `WebGPU found no usable Vulkan adapter${why}: no Vulkan driver, or one too old for Dawn (Mesa < 25)` : `WebGPU found no Vulkan adapter${why}: the Vulkan loader libvulkan.so.1 is not installed`,
+      loader
+        ? `WebGPU found no usable Vulkan adapter${why}: no Vulkan driver, or one too old for Dawn (Mesa < 25), ` +
+            "or NVIDIA's driver without glvnd's libEGL.so.1 (in a container: install libegl1, and give it NVIDIA_DRIVER_CAPABILITIES=compute,graphics,utility)"
+        : `WebGPU found no Vulkan adapter${why}: the Vulkan loader libvulkan.so.1 is not installed`,
       INSTALL_HINT,
     );
   }
@@ -137,7 +182,11 @@ export async function openAdapter(env: Record<string, string | undefined> = proc
  * adapter only when `allowSoftware` (an explicit --backend webgpu).
  * @throws DdpError E_GPU_UNAVAILABLE (no adapter, or a software one not allowed), E_BACKEND.
  */
-export async function activateWebGpu(opts: { allowSoftware: boolean; env?: Record<string, string | undefined>; log?: GpuLog }): Promise<GpuAdapterDescription> {
+export async function activateWebGpu(opts: {
+  allowSoftware: boolean;
+  env?: Record<string, string | undefined>;
+  log?: GpuLog;
+}): Promise<GpuAdapterDescription> {
   if (state !== null) return state.adapter;
   const { gpu, adapter, description } = await openAdapter(opts.env);
   if (description.software && !opts.allowSoftware) {
@@ -148,25 +197,43 @@ export async function activateWebGpu(opts: { allowSoftware: boolean; env?: Recor
     );
   }
   const l = adapter.limits;
-  const pick = (...names: string[]) => Object.fromEntries(names.filter((n) => l[n] !== undefined).map((n) => [n, l[n]!]));
+  const pick = (...names: string[]) =>
+    Object.fromEntries(names.filter((n) => l[n] !== undefined).map((n) => [n, l[n]!]));
   const device = await adapter.requestDevice({
-    requiredLimits: pick('maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupStorageSize', 'maxComputeWorkgroupsPerDimension', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup'),
+    requiredLimits: pick(
+      'maxBufferSize',
+      'maxStorageBufferBindingSize',
+      'maxComputeWorkgroupStorageSize',
+      'maxComputeWorkgroupsPerDimension',
+      'maxComputeWorkgroupSizeX',
+      'maxComputeInvocationsPerWorkgroup',
+    ),
   });
   const log = opts.log ?? defaultLog;
   state = { device, adapter: description, lost: null, log };
   const s = state;
   // Uncaptured errors (outside our scopes) must reach the log, not only Dawn's stdout.
-  device.addEventListener('uncapturederror', (ev) => log('error', { gpuError: ev.error.constructor.name, message: ev.error.message.split('\n')[0] }, 'uncaptured WebGPU error'));
+  device.addEventListener('uncapturederror', (ev) =>
+    log(
+      'error',
+      { gpuError: ev.error.constructor.name, message: ev.error.message.split('\n')[0] },
+      'uncaptured WebGPU error',
+    ),
+  );
   void device.lost.then((info) => {
     s.lost = `${info.reason}: ${info.message}`;
-    if (info.reason !== 'destroyed') log('error', { reason: info.reason, message: info.message }, 'WebGPU device lost');
+    if (info.reason !== 'destroyed')
+      log('error', { reason: info.reason, message: info.message }, 'WebGPU device lost');
   });
   // The backend registers itself at load time only if navigator.gpu exists, and its constructor checks it.
   (globalThis as { navigator?: unknown }).navigator = { gpu };
-  const { WebGPUBackend } = (await import('@tensorflow/tfjs-backend-webgpu')) as unknown as { WebGPUBackend: new (d: GpuDevice, info: unknown) => tf.KernelBackend };
+  const { WebGPUBackend } = (await import('@tensorflow/tfjs-backend-webgpu')) as unknown as {
+    WebGPUBackend: new (d: GpuDevice, info: unknown) => tf.KernelBackend;
+  };
   if (tf.findBackendFactory('webgpu') !== null) tf.removeBackend('webgpu');
   tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info));
-  if (!(await tf.setBackend('webgpu'))) throw new DdpError('E_BACKEND', 'the webgpu backend failed to initialise', 'pass --backend wasm');
+  if (!(await tf.setBackend('webgpu')))
+    throw new DdpError('E_BACKEND', 'the webgpu backend failed to initialise', 'pass --backend wasm');
   process.once('exit', shutdownWebGpu);
   return description;
 }
@@ -199,7 +266,8 @@ export function gpuBytesAllocated(): number | null {
 }
 
 /** Dawn's validation messages for a buffer or binding over the device's limits. */
-const BUFFER_LIMIT = /exceeds the max buffer size|larger than the maximum (storage|uniform) buffer binding size|maxStorageBufferBindingSize|maxBufferSize/i;
+const BUFFER_LIMIT =
+  /exceeds the max buffer size|larger than the maximum (storage|uniform) buffer binding size|maxStorageBufferBindingSize|maxBufferSize/i;
 
 /** Messages the engine classifies: an OOM is replayed, a lost device replaces the process. */
 export const GPU_OUT_OF_MEMORY = 'GPU out of memory';
@@ -212,7 +280,10 @@ export const GPU_DEVICE_LOST = 'WebGPU device lost';
  * dropped from the backend's pool); a lost device one with GPU_DEVICE_LOST; any other GPU error is
  * thrown as it is. Without an active webgpu device, just runs `f`.
  */
-export async function withGpuErrorScopes<T>(f: () => Promise<T>, opts: { injectOom?: boolean } = {}): Promise<T> {
+export async function withGpuErrorScopes<T>(
+  f: () => Promise<T>,
+  opts: { injectOom?: boolean } = {},
+): Promise<T> {
   const s = state;
   if (s === null || tf.getBackend() !== 'webgpu') return f();
   if (s.lost !== null) throw new Error(`${GPU_DEVICE_LOST} (${s.lost})`);
@@ -226,13 +297,20 @@ export async function withGpuErrorScopes<T>(f: () => Promise<T>, opts: { injectO
   } catch (e) {
     thrown = e ?? new Error('unknown error');
   }
-  const [internal, validation, oomError] = [await s.device.popErrorScope(), await s.device.popErrorScope(), await s.device.popErrorScope()];
+  const [internal, validation, oomError] = [
+    await s.device.popErrorScope(),
+    await s.device.popErrorScope(),
+    await s.device.popErrorScope(),
+  ];
   if (s.lost !== null) throw new Error(`${GPU_DEVICE_LOST} (${s.lost})`);
   // A tensor larger than one buffer or binding may be is, like an OOM, cured by a smaller micro-batch.
   const tooLarge = validation !== null && BUFFER_LIMIT.test(validation.message) ? validation : null;
-  const oom = opts.injectOom === true ? 'injected (TFJS_DDP_INJECT_GPU_OOM)' : (oomError ?? tooLarge)?.message.split('\n')[0];
+  const oom =
+    opts.injectOom === true
+      ? 'injected (TFJS_DDP_INJECT_GPU_OOM)'
+      : (oomError ?? tooLarge)?.message.split('\n')[0];
   if (oom !== undefined) {
-    dropFreeBuffers();
+    await releaseAfterOom(s.device);
     throw new Error(`${GPU_OUT_OF_MEMORY}: ${oom}`);
   }
   const other = validation ?? internal;
@@ -242,12 +320,26 @@ export async function withGpuErrorScopes<T>(f: () => Promise<T>, opts: { injectO
 }
 
 /**
+ * Gives the GPU memory of a failed micro-batch back before the replay. Its tensors were disposed, but
+ * tfjs-backend-webgpu keeps those used by unsubmitted commands until the next submit, and Dawn frees a
+ * destroyed buffer only once the work submitted before it is done. Without this the lent H200 ran
+ * out of memory again at half and at a quarter of the micro-batch (6144 → 3072 → 1536 samples of
+ * ~24 MiB, in 139 GiB): the first attempt's buffers were still held.
+ */
+async function releaseAfterOom(device: GpuDevice): Promise<void> {
+  const backend = tf.backend() as unknown as WebGpuBackendInternals;
+  if (backend.commandEncoder != null && backend.submitQueue !== undefined) backend.submitQueue();
+  dropFreeBuffers();
+  await device.queue.onSubmittedWorkDone();
+}
+
+/**
  * Destroys the buffers in the backend's free pool. After an out-of-memory some of them are invalid
  * (their createBuffer failed), and the pool would hand them out again; the live tensors (weights,
  * optimizer slots) hold only buffers that were created before the failure.
  */
 export function dropFreeBuffers(): void {
-  const pool = (tf.backend() as unknown as { bufferManager?: BufferPool }).bufferManager;
+  const pool = (tf.backend() as unknown as WebGpuBackendInternals).bufferManager;
   if (pool === undefined) return;
   for (const list of pool.freeBuffers.values()) {
     for (const b of list) {

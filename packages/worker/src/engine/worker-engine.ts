@@ -4,7 +4,15 @@
 // Transport-free: the in-process group and the ZeroMQ worker process both drive it.
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
-import { DdpError, formatBytes, type EvalOutcome, type MemoryFitReport, type TraceSpan, type TrainConfig, type WorkerDescription } from '@tfjs-ddp/core';
+import {
+  DdpError,
+  formatBytes,
+  type EvalOutcome,
+  type MemoryFitReport,
+  type TraceSpan,
+  type TrainConfig,
+  type WorkerDescription,
+} from '@tfjs-ddp/core';
 import { gatherImages, gatherLabels, type FashionMnist } from '@tfjs-ddp/data';
 import { hostname } from 'node:os';
 import type { BackendInfo } from '../backend/select-backend';
@@ -95,24 +103,38 @@ export function allFinite(values: Float32Array): boolean {
 /** Thrown inside computeGradients when a micro-batch does not (or would not) fit. */
 class OutOfMemory extends Error {}
 
-/** TensorFlow's out-of-memory errors (tfjs-node/-gpu), as opposed to bugs. */
+/**
+ * Out-of-memory errors, as opposed to bugs: TensorFlow's (tfjs-node/-gpu), and the RangeError that
+ * Dawn's Node binding throws at once when a buffer mapped at creation (a tensor's upload) cannot be
+ * allocated, seen on the lent H200.
+ */
 export function isOutOfMemoryError(e: unknown): boolean {
   const m = e instanceof Error ? e.message : String(e);
-  return /OOM when allocating|Resource exhausted|ResourceExhausted|Invalid TF_Status: 8|Dst tensor is not initialized|out of memory/i.test(m);
+  return /OOM when allocating|Resource exhausted|ResourceExhausted|Invalid TF_Status: 8|Dst tensor is not initialized|out of memory|createBuffer failed to allocate/i.test(
+    m,
+  );
 }
 
 /** A wasm backend whose heap overflowed, or a lost GPU device, is unusable for good: these are the symptoms. */
 export function isBackendCorrupted(e: unknown): boolean {
   const m = e instanceof Error ? e.message : String(e);
-  return /memory access out of bounds|Aborted\(|Cannot enlarge memory|RuntimeError: unreachable|wasm heap exhausted/.test(m) || m.includes(GPU_DEVICE_LOST);
+  return (
+    /memory access out of bounds|Aborted\(|Cannot enlarge memory|RuntimeError: unreachable|wasm heap exhausted/.test(
+      m,
+    ) || m.includes(GPU_DEVICE_LOST)
+  );
 }
 
 /** TFJS_DDP_INJECT_OOM / TFJS_DDP_INJECT_CRASH=RANK:STEP[,RANK:STEP…]: fault injection for tests and drills. */
-export function parseInjectOom(raw: string | undefined, name = 'TFJS_DDP_INJECT_OOM'): { rank: number; step: number }[] {
+export function parseInjectOom(
+  raw: string | undefined,
+  name = 'TFJS_DDP_INJECT_OOM',
+): { rank: number; step: number }[] {
   if (raw === undefined || raw.trim() === '') return [];
   return raw.split(',').map((part) => {
     const m = /^\s*(\d+):(\d+)\s*$/.exec(part);
-    if (m === null) throw new DdpError('E_CONFIG', `${name} entry "${part}" is not RANK:STEP`, `e.g. ${name}=1:3`);
+    if (m === null)
+      throw new DdpError('E_CONFIG', `${name} entry "${part}" is not RANK:STEP`, `e.g. ${name}=1:3`);
     return { rank: Number(m[1]), step: Number(m[2]) };
   });
 }
@@ -130,9 +152,15 @@ export class WorkerEngine {
     readonly backend: BackendInfo,
     readonly options: EngineOptions = {},
   ) {
-    const model = buildDenseNet({ inputSize: config.resize, globalPool: config.pool, seed: config.seed, batchNorm: config.batchNorm ?? true });
+    const model = buildDenseNet({
+      inputSize: config.resize,
+      globalPool: config.pool,
+      seed: config.seed,
+      batchNorm: config.batchNorm ?? true,
+    });
     this.trainer = new Trainer(model, { lr: config.lr, momentum: config.momentum });
-    this.microBatch = typeof config.microBatch === 'number' ? config.microBatch : defaultMicroBatch(config.resize);
+    this.microBatch =
+      typeof config.microBatch === 'number' ? config.microBatch : defaultMicroBatch(config.resize);
     this.bnVars = model.weights
       .filter((w) => /moving_(mean|variance)/.test(w.name))
       .map((w) => (w as unknown as { read(): tf.Variable }).read());
@@ -156,7 +184,16 @@ export class WorkerEngine {
       host: hostname(),
       backend: this.backend.chosen,
       device: this.backend.device,
-      adapter: this.backend.adapter === null ? null : (({ vendor, architecture, description, software, selection }) => ({ vendor, architecture, description, software, selection }))(this.backend.adapter),
+      adapter:
+        this.backend.adapter === null
+          ? null
+          : (({ vendor, architecture, description, software, selection }) => ({
+              vendor,
+              architecture,
+              description,
+              software,
+              selection,
+            }))(this.backend.adapter),
       params: trainableParamCount(this.trainer.model),
       weightsHash: await this.weightsChecksum(),
       microBatch: this.microBatch,
@@ -172,7 +209,11 @@ export class WorkerEngine {
 
   /** Whether a fault is injected at this step's first attempt. */
   private injected(at: { rank: number; step: number }[] | undefined, ctx: StepContext | undefined): boolean {
-    return ctx !== undefined && ctx.attempt === 0 && (at ?? []).some((f) => f.rank === ctx.rank && f.step === ctx.step);
+    return (
+      ctx !== undefined &&
+      ctx.attempt === 0 &&
+      (at ?? []).some((f) => f.rank === ctx.rank && f.step === ctx.step)
+    );
   }
 
   private refusal(m: number, ctx: StepContext | undefined): string | null {
@@ -182,7 +223,8 @@ export class WorkerEngine {
     const fit = this.options.memoryFit;
     if (fit && fit.baseBytes !== null && fit.bytesPerSample !== null && m > this.microBatch) {
       const predicted = fit.baseBytes + fit.bytesPerSample * m;
-      if (predicted > fit.usableBytes) return `predicted ${formatBytes(predicted)} > usable ${formatBytes(fit.usableBytes)}`;
+      if (predicted > fit.usableBytes)
+        return `predicted ${formatBytes(predicted)} > usable ${formatBytes(fit.usableBytes)}`;
     }
     return null;
   }
@@ -193,7 +235,11 @@ export class WorkerEngine {
    * thrown: the result says so and its buffer asks every rank to abort the step (aborted slot = 1),
    * so that the all-reduce still completes on every rank and the step can be replayed.
    */
-  async computeGradients(indices: Uint32Array, microBatch = this.microBatch, ctx?: StepContext): Promise<ComputeResult> {
+  async computeGradients(
+    indices: Uint32Array,
+    microBatch = this.microBatch,
+    ctx?: StepContext,
+  ): Promise<ComputeResult> {
     this.snapshotBatchNorm();
     const buffer = new Float32Array(this.bufferLength);
     const grad = buffer.subarray(0, this.trainer.layout.size);
@@ -218,23 +264,40 @@ export class WorkerEngine {
         if (refused !== null) throw new OutOfMemory(refused);
         const part = indices.subarray(from, Math.min(indices.length, from + m));
         const t0 = performance.now();
-        const batch = prepareBatch(gatherImages(this.data.train, part), gatherLabels(this.data.train, part), this.data.rows, this.data.cols, this.config.resize);
-        const t1 = performance.now();
-        try {
-          // On webgpu, inside error scopes: a GPUOutOfMemoryError is an OOM here, not a corrupt result.
-          const injectOom = this.injected(this.options.injectGpuOom, ctx);
-          const r = await withGpuErrorScopes(() => this.trainer.accumulate(batch, grad), { injectOom });
-          lossSum += r.lossSum;
-          correct += r.correct;
-        } finally {
-          tf.dispose([batch.x, batch.y]);
-        }
+        let t1 = t0;
+        // On webgpu, inside error scopes: a GPUOutOfMemoryError is an OOM here, not a corrupt result.
+        // The batch's upload and resize allocate on the GPU too, so they are inside.
+        const injectOom = this.injected(this.options.injectGpuOom, ctx);
+        const r = await withGpuErrorScopes(
+          async () => {
+            const batch = prepareBatch(
+              gatherImages(this.data.train, part),
+              gatherLabels(this.data.train, part),
+              this.data.rows,
+              this.data.cols,
+              this.config.resize,
+            );
+            t1 = performance.now();
+            try {
+              return await this.trainer.accumulate(batch, grad);
+            } finally {
+              tf.dispose([batch.x, batch.y]);
+            }
+          },
+          { injectOom },
+        );
+        lossSum += r.lossSum;
+        correct += r.correct;
         const t2 = performance.now();
         dataMs += t1 - t0;
         computeMs += t2 - t1;
         microBatches++;
         const args = { micro_batch: microBatches, samples: part.length };
-        spans.push({ name: 'micro-batch', start: t0, end: t2, args }, { name: 'data', start: t0, end: t1 }, { name: 'forward+backward', start: t1, end: t2 });
+        spans.push(
+          { name: 'micro-batch', start: t0, end: t2, args },
+          { name: 'data', start: t0, end: t1 },
+          { name: 'forward+backward', start: t1, end: t2 },
+        );
       }
     } catch (e) {
       const reason = e instanceof Error ? e.message.split('\n')[0]!.slice(0, 300) : String(e);
@@ -245,7 +308,14 @@ export class WorkerEngine {
       if (fatal) this.dead = reason;
       buffer.fill(0);
       buffer[n + 3] = 1;
-      return { buffer, dataMs, computeMs, microBatches, spans, oom: { microBatch: m, reason, ...(fatal ? { fatal } : {}) } };
+      return {
+        buffer,
+        dataMs,
+        computeMs,
+        microBatches,
+        spans,
+        oom: { microBatch: m, reason, ...(fatal ? { fatal } : {}) },
+      };
     }
     if (this.injected(this.options.injectNan, ctx)) grad[0] = Number.NaN;
     buffer[n] = lossSum;
@@ -306,7 +376,13 @@ export class WorkerEngine {
     const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
     for (let from = start; from < end; from += batchSize) {
       const idx = Uint32Array.from({ length: Math.min(end, from + batchSize) - from }, (_, k) => from + k);
-      const batch = prepareBatch(gatherImages(this.data.test, idx), gatherLabels(this.data.test, idx), this.data.rows, this.data.cols, this.config.resize);
+      const batch = prepareBatch(
+        gatherImages(this.data.test, idx),
+        gatherLabels(this.data.test, idx),
+        this.data.rows,
+        this.data.cols,
+        this.config.resize,
+      );
       try {
         const r = await this.trainer.evaluate(batch);
         out.lossSum += r.lossSum;
@@ -343,7 +419,13 @@ export class WorkerEngine {
     return {
       weights: await this.trainer.layout.readWeights(),
       batchNorm: await this.readBatchNormStats(),
-      optimizer: await Promise.all(opt.map(async (w) => ({ name: w.name, shape: w.tensor.shape, data: ((await w.tensor.data()) as Float32Array).slice() }))),
+      optimizer: await Promise.all(
+        opt.map(async (w) => ({
+          name: w.name,
+          shape: w.tensor.shape,
+          data: ((await w.tensor.data()) as Float32Array).slice(),
+        })),
+      ),
     };
   }
 
@@ -351,7 +433,9 @@ export class WorkerEngine {
   async importState(s: EngineState): Promise<void> {
     this.trainer.layout.writeWeights(s.weights);
     this.writeBatchNormStats(s.batchNorm);
-    await this.trainer.optimizer.setWeights(s.optimizer.map((w) => ({ name: w.name, tensor: tf.tensor(w.data, w.shape, 'float32') })));
+    await this.trainer.optimizer.setWeights(
+      s.optimizer.map((w) => ({ name: w.name, tensor: tf.tensor(w.data, w.shape, 'float32') })),
+    );
   }
 
   /** The saved-model files (model, optimizer state, meta), for the coordinator to write. */
