@@ -21,13 +21,17 @@ describe('selectBackend', () => {
     expect(info.skipped.map((s) => s.backend)).toEqual(['tensorflow-gpu', 'webgpu', 'tensorflow']);
     expect(info.skipped[0]!.reason).toMatch(/E_BACKEND: @tensorflow\/tfjs-node-gpu could not be loaded/);
     // No GPU here: auto passes over the software adapter (lavapipe), or over no adapter at all.
-    expect(info.skipped[1]!.reason).toMatch(/E_GPU_UNAVAILABLE: (the only WebGPU adapter is a software one .*pass --backend webgpu to use it anyway|WebGPU found no)/);
+    expect(info.skipped[1]!.reason).toMatch(
+      /E_GPU_UNAVAILABLE: (the only WebGPU adapter is a software one .*pass --backend webgpu to use it anyway|WebGPU found no)/,
+    );
     expect(info.fastKernels).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad']);
     expect(wasmHeapBytes()).toBeGreaterThan(0);
   });
 
   it.skipIf(hasNode)('rejects an explicit GPU request it cannot honour, naming the fix', async () => {
-    await expect(selectBackend('tensorflow-gpu')).rejects.toThrow(/E_BACKEND: .*tfjs-node-gpu.*npm install @tensorflow\/tfjs-node-gpu/);
+    await expect(selectBackend('tensorflow-gpu')).rejects.toThrow(
+      /E_BACKEND: .*tfjs-node-gpu.*npm install @tensorflow\/tfjs-node-gpu/,
+    );
   });
 
   it('activates cpu when asked, with the fast kernels registered', async () => {
@@ -38,6 +42,8 @@ describe('selectBackend', () => {
   });
 
   it('rejects an unknown backend name as a config error', async () => {
-    await expect(selectBackend('webgl' as never)).rejects.toThrow(/E_CONFIG: backend 'webgl' is not one of auto, tensorflow-gpu, webgpu/);
+    await expect(selectBackend('webgl' as never)).rejects.toThrow(
+      /E_CONFIG: backend 'webgl' is not one of auto, tensorflow-gpu, webgpu/,
+    );
   });
 });

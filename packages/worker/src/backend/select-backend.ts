@@ -64,16 +64,30 @@ export interface SelectOptions {
   log?: (level: 'error' | 'warn', fields: object, msg: string) => void;
 }
 
-async function activate(choice: Concrete, requested: BackendChoice, o: SelectOptions): Promise<Omit<BackendInfo, 'requested' | 'skipped'>> {
+async function activate(
+  choice: Concrete,
+  requested: BackendChoice,
+  o: SelectOptions,
+): Promise<Omit<BackendInfo, 'requested' | 'skipped'>> {
   if (choice === 'webgpu') {
     // A software adapter (lavapipe) only when asked for by name: on the same CPU, wasm is faster.
     const adapter = await activateWebGpu({ allowSoftware: requested === 'webgpu', ...o });
-    return { chosen: choice, tfBackend: 'webgpu', device: 'gpu', adapter, fastKernels: registerFastKernels('webgpu') };
+    return {
+      chosen: choice,
+      tfBackend: 'webgpu',
+      device: 'gpu',
+      adapter,
+      fastKernels: registerFastKernels('webgpu'),
+    };
   }
   if (choice === 'tensorflow-gpu' || choice === 'tensorflow') {
     await importOptional(NODE_PACKAGES[choice]);
     if (!(await tf.setBackend('tensorflow'))) {
-      throw new DdpError('E_BACKEND', `the tensorflow backend of ${NODE_PACKAGES[choice]} failed to initialise`, 'pass --backend wasm');
+      throw new DdpError(
+        'E_BACKEND',
+        `the tensorflow backend of ${NODE_PACKAGES[choice]} failed to initialise`,
+        'pass --backend wasm',
+      );
     }
     const usesGpu = (tf.backend() as unknown as { isUsingGpuDevice?: boolean }).isUsingGpuDevice === true;
     if (choice === 'tensorflow-gpu' && !usesGpu) {
@@ -81,27 +95,51 @@ async function activate(choice: Concrete, requested: BackendChoice, o: SelectOpt
       throw new DdpError(
         'E_GPU_UNAVAILABLE',
         `tfjs-node-gpu loaded but TensorFlow runs on the CPU (isUsingGpuDevice is false); ` +
-          (missing.length > 0 ? `missing CUDA 11.2/cuDNN 8 libraries: ${missing.join(', ')}` : 'no CUDA device is visible'),
+          (missing.length > 0
+            ? `missing CUDA 11.2/cuDNN 8 libraries: ${missing.join(', ')}`
+            : 'no CUDA device is visible'),
         'install CUDA 11.2 and cuDNN 8 (or add their lib directories to LD_LIBRARY_PATH), check CUDA_VISIBLE_DEVICES, or pass --backend tensorflow|wasm',
       );
     }
-    return { chosen: choice, tfBackend: 'tensorflow', device: usesGpu ? 'gpu' : 'cpu', adapter: null, fastKernels: [] };
+    return {
+      chosen: choice,
+      tfBackend: 'tensorflow',
+      device: usesGpu ? 'gpu' : 'cpu',
+      adapter: null,
+      fastKernels: [],
+    };
   }
   if (!(await tf.setBackend(choice))) {
-    throw new DdpError('E_BACKEND', `the ${choice} backend failed to initialise`, choice === 'wasm' ? 'pass --backend cpu' : undefined);
+    throw new DdpError(
+      'E_BACKEND',
+      `the ${choice} backend failed to initialise`,
+      choice === 'wasm' ? 'pass --backend cpu' : undefined,
+    );
   }
   await tf.ready();
   if (choice === 'wasm') guardWasmMalloc();
-  return { chosen: choice, tfBackend: choice, device: 'cpu', adapter: null, fastKernels: registerFastKernels(choice) };
+  return {
+    chosen: choice,
+    tfBackend: choice,
+    device: 'cpu',
+    adapter: null,
+    fastKernels: registerFastKernels(choice),
+  };
 }
 
 /**
  * Makes the requested backend (or the best one `auto` can load) the active tfjs backend.
  * @throws DdpError E_BACKEND / E_GPU_UNAVAILABLE when an explicitly requested backend cannot run.
  */
-export async function selectBackend(requested: BackendChoice = 'auto', o: SelectOptions = {}): Promise<BackendInfo> {
+export async function selectBackend(
+  requested: BackendChoice = 'auto',
+  o: SelectOptions = {},
+): Promise<BackendInfo> {
   if (!(BACKEND_CHOICES as readonly string[]).includes(requested)) {
-    throw new DdpError('E_CONFIG', `backend '${String(requested)}' is not one of ${BACKEND_CHOICES.join(', ')}`);
+    throw new DdpError(
+      'E_CONFIG',
+      `backend '${String(requested)}' is not one of ${BACKEND_CHOICES.join(', ')}`,
+    );
   }
   installLeanBackprop();
   if (requested !== 'auto') return { requested, skipped: [], ...(await activate(requested, requested, o)) };
@@ -113,7 +151,10 @@ export async function selectBackend(requested: BackendChoice = 'auto', o: Select
       skipped.push({ backend: candidate, reason: e instanceof Error ? e.message : String(e) });
     }
   }
-  throw new DdpError('E_BACKEND', `no backend could be loaded: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`);
+  throw new DdpError(
+    'E_BACKEND',
+    `no backend could be loaded: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`,
+  );
 }
 
 /** The message of the error a failed wasm tensor allocation throws (see guardWasmMalloc). */
@@ -126,7 +167,11 @@ export const WASM_HEAP_EXHAUSTED = 'wasm heap exhausted';
  * written, so the worker reports a crashed backend (and is replaced) rather than training on garbage.
  */
 function guardWasmMalloc(): void {
-  const wasm = (tf.backend() as unknown as { wasm?: { _malloc(n: number): number; _free(p: number): void; HEAPU8: Uint8Array; guarded?: boolean } }).wasm;
+  const wasm = (
+    tf.backend() as unknown as {
+      wasm?: { _malloc(n: number): number; _free(p: number): void; HEAPU8: Uint8Array; guarded?: boolean };
+    }
+  ).wasm;
   if (wasm === undefined || wasm.guarded) return;
   // Emscripten's _malloc is a stub that replaces itself with the raw export on its first call: make
   // that call now, so that the wrapper below is not replaced.
@@ -134,7 +179,10 @@ function guardWasmMalloc(): void {
   const malloc = wasm._malloc;
   wasm._malloc = (n: number) => {
     const p = malloc(n);
-    if (p === 0 && n > 0) throw new Error(`${WASM_HEAP_EXHAUSTED}: allocating ${n} bytes failed with the heap at ${wasm.HEAPU8.length} bytes`);
+    if (p === 0 && n > 0)
+      throw new Error(
+        `${WASM_HEAP_EXHAUSTED}: allocating ${n} bytes failed with the heap at ${wasm.HEAPU8.length} bytes`,
+      );
     return p;
   };
   wasm.guarded = true;

@@ -59,6 +59,7 @@ interface BufferPool {
 interface WebGpuBackendInternals {
   bufferManager?: BufferPool;
   commandEncoder?: unknown;
+  endComputePassEncoder?(): void;
   submitQueue?(): void;
 }
 
@@ -328,7 +329,16 @@ export async function withGpuErrorScopes<T>(
  */
 async function releaseAfterOom(device: GpuDevice): Promise<void> {
   const backend = tf.backend() as unknown as WebGpuBackendInternals;
-  if (backend.commandEncoder != null && backend.submitQueue !== undefined) backend.submitQueue();
+  if (backend.commandEncoder != null && backend.submitQueue !== undefined) {
+    // The failure may have left a compute pass open: end it first, as tfjs does before a submit
+    // (a pass left open on the finished encoder made every later dispatch invalid: the next
+    // micro-batch computed zeros, webgpu-oom.spec.ts). The command buffer holds the failed
+    // commands, so its submit is a validation error, expected and dropped here.
+    device.pushErrorScope('validation');
+    backend.endComputePassEncoder?.();
+    backend.submitQueue();
+    await device.popErrorScope();
+  }
   dropFreeBuffers();
   await device.queue.onSubmittedWorkDone();
 }
