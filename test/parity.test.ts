@@ -4,12 +4,29 @@
 // (BatchNorm's batch statistics depend on the split by design). The ranks run in this process and
 // all-reduce over the in-process transport; the ZeroMQ transport passes the same contract suite.
 import { InProcessTransport, ringAllReduce, type RingChannel } from '@tfjs-ddp/core';
-import { syntheticSplit, type FashionMnist } from '@tfjs-ddp/data';
-import { WorkerEngine, selectBackend } from '@tfjs-ddp/worker';
+import { gatherImages, gatherLabels, syntheticSplit, type FashionMnistSplit } from '@tfjs-ddp/data';
+import { WorkerEngine, buildTask, defineData, loadModelModule, prepareBatch, selectBackend, taskContext, type Task } from '@tfjs-ddp/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
 
-const data: FashionMnist = { train: syntheticSplit(64, 5, 0), test: syntheticSplit(16, 5, 1), rows: 28, cols: 28, source: 'memory', origin: 'data-dir' };
-const settings = { lr: 0.1, momentum: 0.9, resize: 32, pool: 'max' as const, seed: 4, microBatch: 4, batchNorm: false };
+const settings = { lr: 0.1, momentum: 0.9, resize: 32, pool: 'max' as const, seed: 4, microBatch: 4, batchNorm: false, dataDir: null, verifyData: false };
+
+/** The seed's model module with generated Fashion-MNIST-like data, held in memory. */
+const memoryData = defineData({
+  load() {
+    const split = (s: FashionMnistSplit) => ({
+      size: s.count,
+      batch: (idx: Uint32Array) => {
+        const b = prepareBatch(gatherImages(s, idx), gatherLabels(s, idx), 28, 28, settings.resize);
+        return { xs: b.x, ys: b.y };
+      },
+    });
+    return { train: split(syntheticSplit(64, 5, 0)), test: split(syntheticSplit(16, 5, 1)) };
+  },
+});
+
+async function seedTask(): Promise<Task> {
+  return buildTask(await loadModelModule('builtin:densenet'), { module: memoryData, where: 'memory', sha256: null }, taskContext(settings, 0, {}));
+}
 
 function maxRelErr(a: Float32Array, b: Float32Array): number {
   let num = 0;
@@ -34,8 +51,8 @@ describe('data-parallel parity', () => {
 
   it('3 ranks with uneven slices match 1 rank on the whole batch: gradient and weights after 3 steps within 1e-5', async () => {
     const backend = await selectBackend('wasm');
-    const single = new WorkerEngine(data, settings, backend);
-    const ranks = [0, 1, 2].map(() => new WorkerEngine(data, settings, backend));
+    const single = new WorkerEngine(await seedTask(), settings, backend);
+    const ranks = await Promise.all([0, 1, 2].map(async () => new WorkerEngine(await seedTask(), settings, backend)));
     const channels = await ring(new InProcessTransport(), 3, 'parity');
     const slicesOf = [5, 11, 8]; // uneven on purpose, 24 in all, split across micro-batches of 4
     for (let step = 1; step <= 3; step++) {

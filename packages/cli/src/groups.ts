@@ -18,8 +18,7 @@ import {
 } from '@tfjs-ddp/core';
 import { ZmqTransport } from '@tfjs-ddp/core/zmq';
 import { LocalWorkers, RemoteWorkerGroup, type LoopLogger, type RunDir } from '@tfjs-ddp/coordinator';
-import { loadFashionMnist } from '@tfjs-ddp/data';
-import { InProcessGroup, createEngine, selectBackend } from '@tfjs-ddp/worker';
+import { InProcessGroup, createEngine, openTask, prepareTask, selectBackend, taskModules } from '@tfjs-ddp/worker';
 import type { Logger } from 'pino';
 import type { ResolvedSecurity } from './security';
 import { CLI_VERSION } from './version';
@@ -124,6 +123,8 @@ export function workerSettings(config: TrainConfig, dataAddress: string | null):
     allreduceTimeoutMs: config.stepTimeout * 2000 + 30_000,
     logLevel: config.logLevel,
     timeline: config.timeline !== null,
+    task: { model: config.model, data: config.data },
+    taskSettings: config.set,
   };
 }
 
@@ -136,17 +137,10 @@ export async function startInProcess(
 ): Promise<StartedGroup> {
   const backend = await selectBackend(config.backend, { env, log: (level, fields, msg) => log[level](fields, msg) });
   log.info({ backend }, 'backend selected');
-  const data = await loadFashionMnist({
-    ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}),
-    env,
-    verify: config.verifyData,
-    log: (fields, msg) => log.info(fields, msg),
-  });
-  log.info(
-    { source: data.source, origin: data.origin, train: data.train.count, test: data.test.count },
-    'data loaded',
-  );
-  const engine = await createEngine({ data, settings: config, backend, env, log });
+  const settings = workerSettings(config, null);
+  const task = await openTask(settings, 0, env);
+  log.info({ ...task.modules, train: task.train.size, test: task.test?.size ?? 0 }, 'data loaded');
+  const engine = await createEngine({ task, settings, backend, env, log });
   const group = await InProcessGroup.create([engine], trace !== undefined ? { trace } : {});
   return { group, shutdown: () => group.close() };
 }
@@ -164,8 +158,9 @@ export async function startLocalProcesses(
   // The data is checked here, once, before any worker starts: a missing or corrupt dataset is then
   // the data layer's own message (E_DATA_*), not "rank 1 failed during rendezvous"; and a download,
   // if needed, happens once into the cache instead of once per worker.
-  const data = await loadFashionMnist({ ...(config.dataDir !== null ? { dataDir: config.dataDir } : {}), env: process.env, verify: config.verifyData });
-  log.info({ source: data.source, origin: data.origin, train: data.train.count, test: data.test.count }, 'data checked before the workers start');
+  const settings = workerSettings(config, null);
+  await prepareTask(settings, process.env);
+  log.info(taskModules(settings), 'data checked before the workers start');
   // Directories left by coordinators that were killed (SIGKILL leaves no chance to clean up) go first.
   const stale = sweepStaleSocketDirs(tmpdir(), 'tfjs-ddp-');
   if (stale.length > 0)

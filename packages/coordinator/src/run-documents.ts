@@ -32,6 +32,7 @@ export interface WorkerJson {
   memory_fit: MemoryFitJson | null;
   train_count: number;
   test_count: number;
+  task?: { model: string; model_sha256: string | null; data: string; data_sha256: string | null };
 }
 
 /** RankTimings as metrics.jsonl's step event holds them (timings[]). */
@@ -70,6 +71,7 @@ export function workerToJson(w: WorkerDescription): WorkerJson {
     memory_fit: w.memoryFit === null ? null : memoryFitToJson(w.memoryFit),
     train_count: w.trainCount,
     test_count: w.testCount,
+    ...(w.task !== undefined ? { task: { model: w.task.model, model_sha256: w.task.modelSha256, data: w.task.data, data_sha256: w.task.dataSha256 } } : {}),
   };
 }
 

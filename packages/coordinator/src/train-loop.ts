@@ -55,12 +55,24 @@ export function checkWorkersAgree(workers: WorkerDescription[]): void {
   const first = workers[0];
   if (first === undefined) throw new DdpError('E_INTERNAL', 'no workers');
   for (const w of workers) {
+    // The modules first: another file on another host explains any difference that follows.
+    for (const kind of ['model', 'data'] as const) {
+      const mine = w.task?.[`${kind}Sha256`] ?? null;
+      const theirs = first.task?.[`${kind}Sha256`] ?? null;
+      if (mine !== theirs || w.task?.[kind] !== first.task?.[kind]) {
+        throw new DdpError(
+          'E_TASK',
+          `rank ${w.rank} (${w.host}, pid ${w.pid}) imported the ${kind} module ${w.task?.[kind] ?? '?'} (SHA-256 ${mine ?? 'none: a built-in'}) but rank 0 (${first.host}) imported ${first.task?.[kind] ?? '?'} (SHA-256 ${theirs ?? 'none: a built-in'})`,
+          `every host must have the same ${kind} module at the same path: copy it, or pass --${kind} with a path that exists on every host`,
+        );
+      }
+    }
     for (const key of ['params', 'weightsHash', 'trainCount', 'testCount'] as const) {
       if (w[key] !== first[key]) {
         throw new DdpError(
           'E_CONFIG',
           `rank ${w.rank} (${w.host}, pid ${w.pid}) has ${key} ${w[key]} but rank 0 has ${first[key]}`,
-          key === 'params' || key === 'weightsHash' ? 'every worker must run the same tfjs-ddp version and config (seed, resize, pool)' : 'every worker must see the same Fashion-MNIST files',
+          key === 'params' || key === 'weightsHash' ? 'every worker must run the same tfjs-ddp version and config (seed, resize, pool)' : 'every worker must see the same data files',
         );
       }
     }

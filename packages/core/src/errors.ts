@@ -5,6 +5,8 @@
 export type DdpErrorCode =
   | 'E_USAGE'
   | 'E_CONFIG'
+  /** A user's model or data module: not found, no default export, the wrong shape, or it threw. */
+  | 'E_TASK'
   | 'E_DATA_NOT_FOUND'
   | 'E_DATA_FORMAT'
   | 'E_DATA_TRUNCATED'
@@ -22,7 +24,7 @@ export type DdpErrorCode =
   | 'E_DIVERGED'
   | 'E_INTERNAL';
 
-const USAGE_CODES: ReadonlySet<DdpErrorCode> = new Set(['E_USAGE', 'E_CONFIG']);
+const USAGE_CODES: ReadonlySet<DdpErrorCode> = new Set(['E_USAGE', 'E_CONFIG', 'E_TASK']);
 
 export class DdpError extends Error {
   override readonly name = 'DdpError';

@@ -19,3 +19,7 @@ export * from './train/score';
 export * from './memory/memory-probe';
 export * from './memory/fit-micro-batch';
 export * from './engine/create-engine';
+export { defineData, defineModel, type DataModule, type DataSplit, type Example, type ModelModule, type TaskContext, type TaskData, type TaskSettings, type Tfjs } from './task/task-contract';
+export { loadDataModule, loadModelModule, resolveTaskModule, SEED_TASK, type LoadedModule, type TaskModules } from './task/load-task';
+export { buildTask, instantiateTask, type Task } from './task/task-runtime';
+export { openTask, prepareTask, taskContext, taskModules } from './task/open-task';

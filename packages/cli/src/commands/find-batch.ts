@@ -6,7 +6,7 @@ import { fitMicroBatch, selectBackend } from '@tfjs-ddp/worker';
 import { defineCommand, type OptionSpec } from '../command';
 import { configFromValues, TRAIN_OPTIONS } from './train';
 
-const FROM_TRAIN = ['config', 'preset', 'resize', 'pool', 'seed', 'backend', 'memory-budget', 'memory-margin', 'batch-size'];
+const FROM_TRAIN = ['config', 'preset', 'model', 'data', 'set', 'resize', 'pool', 'seed', 'backend', 'memory-budget', 'memory-margin', 'batch-size', 'data-dir', 'verify-data'];
 
 export const findBatchCommand = defineCommand({
   name: 'find-batch',
@@ -30,6 +30,10 @@ export const findBatchCommand = defineCommand({
       resize: config.resize,
       pool: config.pool,
       seed: config.seed,
+      dataDir: config.dataDir,
+      verifyData: config.verifyData,
+      task: { model: config.model, data: config.data },
+      taskSettings: config.set,
       budgetBytes: config.memoryBudget,
       margin: config.memoryMargin,
       maxMicroBatch: searchLimit(config.batchSize),

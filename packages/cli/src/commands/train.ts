@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { configToFile, DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
 import { CheckpointStore, RunDir, TensorBoardSink, Timeline, defaultRunDir, loopCheckpointFromJson, runTrainLoop, writeReport, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
+import { resolveTaskModule } from '@tfjs-ddp/worker';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
 import { startInProcess, startLocalProcesses, workerCount, type StartedGroup } from '../groups';
 import { jsonLinesProgress, ttyProgress } from '../progress';
@@ -15,6 +16,9 @@ import { CLI_VERSION } from '../version';
 
 const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
   preset: ['NAME', 'seed (the d2l recipe) or quick (32×32 inputs, batch 48, 3 epochs: a CPU-sized run)'],
+  model: ['FILE', 'your model module (docs/your-model.md), or builtin:densenet, the seed\'s (default)'],
+  data: ['FILE', 'your data module (docs/your-model.md), or builtin:fashion-mnist, the seed\'s (default)'],
+  set: ['K=V,…', 'settings for your modules, e.g. hidden=64,dropout=0.1 (ctx.settings; a config file takes an object)'],
   lr: ['X', 'SGD learning rate (default 0.1)'],
   momentum: ['X', 'SGD momentum, PyTorch convention (default 0)'],
   batchSize: ['N|auto', 'global batch over all workers (default 256); auto: the largest that needs no accumulation'],
@@ -66,11 +70,16 @@ export function configFromValues(values: Readonly<Record<string, string | boolea
     if (v !== undefined && v !== false) flags[key] = v;
   }
   const configPath = values['config'] as string | undefined;
-  return resolveTrainConfig({
+  const r = resolveTrainConfig({
     ...(configPath !== undefined ? { file: readConfigFile(configPath), filePath: configPath } : {}),
     env: io.env,
     flags,
   });
+  // The task's modules as absolute paths (checked to exist now, before any work): what every worker
+  // imports, and what config.json keeps, so that a resume from another directory finds them.
+  r.config.model = resolveTaskModule('model', r.config.model);
+  r.config.data = resolveTaskModule('data', r.config.data);
+  return r;
 }
 
 function readConfigFile(path: string): Record<string, unknown> {

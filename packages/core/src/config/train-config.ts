@@ -20,8 +20,21 @@ export function searchLimit(batchSize: number | 'auto'): number {
   return batchSize === 'auto' ? AUTO_BATCH_LIMIT : batchSize;
 }
 
+/** A task's own settings (`--set key=value,…`), handed to its modules as `ctx.settings`. */
+export type TaskSettingValues = Record<string, string | number | boolean | null>;
+
+/** The seed's task, built into tfjs-ddp: the d2l DenseNet on Fashion-MNIST. */
+export const SEED_MODEL = 'builtin:densenet';
+export const SEED_DATA = 'builtin:fashion-mnist';
+
 export interface TrainConfig {
   preset: PresetName;
+  /** The model module: `builtin:densenet` (the seed's) or the path of the user's ES module. */
+  model: string;
+  /** The data module: `builtin:fashion-mnist` (the seed's) or the path of the user's ES module. */
+  data: string;
+  /** The task's own settings, over the seed's resize, pool, data_dir… (ctx.settings). */
+  set: TaskSettingValues;
   /** SGD learning rate. */
   lr: number;
   /** PyTorch-style momentum; 0 = plain SGD (the seed). */
@@ -78,10 +91,13 @@ export interface TrainConfig {
  * Settings that change the arithmetic of a run: a resumed run must have the same. The others (how
  * many workers, which backend, how long, where to write) may change between a stop and a resume.
  */
-export const MATH_KEYS = ['lr', 'momentum', 'batchSize', 'resize', 'pool', 'seed'] as const;
+export const MATH_KEYS = ['model', 'data', 'set', 'lr', 'momentum', 'batchSize', 'resize', 'pool', 'seed'] as const;
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   preset: 'seed',
+  model: SEED_MODEL,
+  data: SEED_DATA,
+  set: {},
   lr: 0.1,
   momentum: 0,
   batchSize: 256,
@@ -180,6 +196,33 @@ function str(nullable: boolean) {
   };
 }
 
+function scalar(v: string): string | number | boolean | null {
+  if (v === 'true' || v === 'false') return v === 'true';
+  if (v === 'null') return null;
+  return v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+}
+
+/** `key=value,key=value` (values: numbers, true/false, null, else strings), or an object in a config file. */
+function taskSettings(raw: unknown, where: string): TaskSettingValues {
+  let entries: [string, unknown][];
+  if (typeof raw === 'string') {
+    entries = raw.trim() === '' ? [] : raw.split(',').map((part) => {
+      const eq = part.indexOf('=');
+      if (eq <= 0) fail(where, 'must be key=value pairs separated by commas, like hidden=64,dropout=0.1', raw);
+      return [part.slice(0, eq).trim(), scalar(part.slice(eq + 1).trim())];
+    });
+  } else if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) {
+    entries = Object.entries(raw);
+  } else {
+    return fail(where, 'must be key=value pairs (or an object in a config file)', raw);
+  }
+  for (const [k, v] of entries) {
+    if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(k)) fail(where, `has the key "${k}": keys are letters, digits, _ . -`, raw);
+    if (v !== null && !['string', 'number', 'boolean'].includes(typeof v)) fail(where, `has a value for "${k}" that is not a string, number, boolean or null`, raw);
+  }
+  return Object.fromEntries(entries) as TaskSettingValues;
+}
+
 function intList(raw: unknown, where: string): number[] | null {
   if (raw === null || raw === 'all') return null;
   const parts = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : [raw];
@@ -199,6 +242,9 @@ function bool(raw: unknown, where: string): boolean {
 
 export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   preset: { flag: 'preset', parse: oneOf(PRESETS) },
+  model: { flag: 'model', parse: str(false) },
+  data: { flag: 'data', parse: str(false) },
+  set: { flag: 'set', parse: taskSettings },
   lr: { flag: 'lr', parse: num({ min: 0, minExclusive: true }) },
   momentum: { flag: 'momentum', parse: num({ min: 0, max: 1 }) },
   batchSize: { flag: 'batch-size', parse: intOrAuto },

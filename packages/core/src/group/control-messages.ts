@@ -29,6 +29,13 @@ export interface WorkerSettings {
   logLevel: string;
   /** The run writes a timeline (--timeline): send the spans of every step and evaluation. */
   timeline?: boolean;
+  /**
+   * The task's modules, `builtin:NAME` or an absolute path that every worker imports (default the
+   * seed's: builtin:densenet, builtin:fashion-mnist).
+   */
+  task?: { model: string; data: string };
+  /** The user's task settings (`--set key=value`), given to the task's modules over the seed's. */
+  taskSettings?: Record<string, string | number | boolean | null>;
 }
 
 export type WorkerToCoordinator =

@@ -35,6 +35,18 @@ export interface WorkerDescription {
   /** Samples in its local copy of the training and test sets. */
   trainCount: number;
   testCount: number;
+  /**
+   * The task's modules as this rank imported them: `builtin:NAME` or the file's path, and the
+   * file's SHA-256 (null for a built-in). Absent from workers older than the task seam.
+   */
+  task?: TaskModulesReport;
+}
+
+export interface TaskModulesReport {
+  model: string;
+  modelSha256: string | null;
+  data: string;
+  dataSha256: string | null;
 }
 
 /** What a worker's memory-fit search found (bytes are of the memory that limits its backend). */

@@ -2,15 +2,18 @@
 // the memory-fit search confirms in throw-away child processes before this process computes
 // anything. Shared by the in-process worker and the worker process.
 import { formatBytes, searchLimit, type MemoryFitReport, type WorkerSettings } from '@tfjs-ddp/core';
-import type { FashionMnist } from '@tfjs-ddp/data';
 import type { BackendInfo } from '../backend/select-backend';
 import { fitMicroBatch } from '../memory/fit-micro-batch';
+import type { Task } from '../task/task-runtime';
 import { parseInjectOom, WorkerEngine } from './worker-engine';
 
-export type EngineSettings = Pick<WorkerSettings, 'lr' | 'momentum' | 'resize' | 'pool' | 'seed' | 'batchSize' | 'microBatch' | 'memoryBudget' | 'memoryMargin' | 'batchNorm'>;
+export type EngineSettings = Pick<WorkerSettings, 'lr' | 'momentum' | 'resize' | 'pool' | 'seed' | 'batchSize' | 'microBatch' | 'memoryBudget' | 'memoryMargin' | 'batchNorm' | 'dataDir' | 'verifyData' | 'task' | 'taskSettings'>;
 
 export interface CreateEngineArgs {
-  data: FashionMnist;
+  /** The model and data to train (task/open-task.ts). */
+  task: Task;
+  /** This host's data directory when it overrides the settings' (a remote worker's --data-dir). */
+  dataDir?: string | null;
   settings: EngineSettings;
   backend: BackendInfo;
   env: Record<string, string | undefined>;
@@ -28,6 +31,10 @@ export async function createEngine(a: CreateEngineArgs): Promise<WorkerEngine> {
       pool: s.pool,
       seed: s.seed,
       batchNorm: s.batchNorm ?? true,
+      dataDir: a.dataDir ?? s.dataDir,
+      verifyData: s.verifyData,
+      ...(s.task !== undefined ? { task: s.task } : {}),
+      ...(s.taskSettings !== undefined ? { taskSettings: s.taskSettings } : {}),
       budgetBytes: s.memoryBudget,
       margin: s.memoryMargin,
       maxMicroBatch: searchLimit(s.batchSize),
@@ -50,7 +57,7 @@ export async function createEngine(a: CreateEngineArgs): Promise<WorkerEngine> {
   } else {
     microBatch = s.microBatch;
   }
-  return new WorkerEngine(a.data, { ...s, microBatch }, backend, {
+  return new WorkerEngine(a.task, { ...s, microBatch }, backend, {
     memoryFit,
     injectOom: parseInjectOom(a.env['TFJS_DDP_INJECT_OOM']),
     injectCrash: parseInjectOom(a.env['TFJS_DDP_INJECT_CRASH'], 'TFJS_DDP_INJECT_CRASH'),

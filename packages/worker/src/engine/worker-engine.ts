@@ -13,13 +13,12 @@ import {
   type TrainConfig,
   type WorkerDescription,
 } from '@tfjs-ddp/core';
-import { gatherImages, gatherLabels, type FashionMnist } from '@tfjs-ddp/data';
 import { hostname } from 'node:os';
 import type { BackendInfo } from '../backend/select-backend';
 import { GPU_DEVICE_LOST, loseGpuDevice, withGpuErrorScopes } from '../backend/webgpu';
 import { modelFiles, saveModelDir } from '../io/model-files';
-import { buildDenseNet, trainableParamCount } from '../model/densenet';
-import { prepareBatch } from '../train/input-pipeline';
+import { trainableParamCount } from '../model/densenet';
+import type { Task } from '../task/task-runtime';
 import { Trainer } from '../train/trainer';
 
 /**
@@ -147,23 +146,19 @@ export class WorkerEngine {
   private bnSnapshot: tf.Tensor[] | null = null;
 
   constructor(
-    readonly data: FashionMnist,
+    /** The model, its data and its scoring (task/task-runtime.ts). */
+    readonly task: Task,
     readonly config: EngineConfig,
     readonly backend: BackendInfo,
     readonly options: EngineOptions = {},
   ) {
-    const model = buildDenseNet({
-      inputSize: config.resize,
-      globalPool: config.pool,
-      seed: config.seed,
-      batchNorm: config.batchNorm ?? true,
-    });
-    this.trainer = new Trainer(model, { lr: config.lr, momentum: config.momentum });
+    const model = task.model;
+    this.trainer = new Trainer(model, { lr: config.lr, momentum: config.momentum }, task);
     this.microBatch =
       typeof config.microBatch === 'number' ? config.microBatch : defaultMicroBatch(config.resize);
-    this.bnVars = model.weights
-      .filter((w) => /moving_(mean|variance)/.test(w.name))
-      .map((w) => (w as unknown as { read(): tf.Variable }).read());
+    // Every non-trainable weight (BatchNorm's moving statistics in the seed, in the order they had
+    // when found by name): what differs per rank during training, averaged before evaluation.
+    this.bnVars = model.nonTrainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
   }
 
   /** Length of the buffer computeGradients fills (gradient + metric slots). */
@@ -198,8 +193,9 @@ export class WorkerEngine {
       weightsHash: await this.weightsChecksum(),
       microBatch: this.microBatch,
       memoryFit: this.options.memoryFit ?? null,
-      trainCount: this.data.train.count,
-      testCount: this.data.test.count,
+      trainCount: this.task.train.size,
+      testCount: this.task.test?.size ?? 0,
+      task: this.task.modules,
     };
   }
 
@@ -270,18 +266,12 @@ export class WorkerEngine {
         const injectOom = this.injected(this.options.injectGpuOom, ctx);
         const r = await withGpuErrorScopes(
           async () => {
-            const batch = prepareBatch(
-              gatherImages(this.data.train, part),
-              gatherLabels(this.data.train, part),
-              this.data.rows,
-              this.data.cols,
-              this.config.resize,
-            );
+            const { xs, ys } = await this.task.batch(this.task.train, part);
             t1 = performance.now();
             try {
-              return await this.trainer.accumulate(batch, grad);
+              return await this.trainer.accumulate({ x: xs, y: ys }, grad);
             } finally {
-              tf.dispose([batch.x, batch.y]);
+              tf.dispose([xs, ys]);
             }
           },
           { injectOom },
@@ -374,15 +364,12 @@ export class WorkerEngine {
   /** Inference-mode loss and accuracy on test samples [start, end), a micro-batch at a time. */
   async evaluate(start: number, end: number, batchSize = this.microBatch): Promise<EvalOutcome> {
     const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
+    const test = this.task.test;
+    if (test === null) return out;
     for (let from = start; from < end; from += batchSize) {
       const idx = Uint32Array.from({ length: Math.min(end, from + batchSize) - from }, (_, k) => from + k);
-      const batch = prepareBatch(
-        gatherImages(this.data.test, idx),
-        gatherLabels(this.data.test, idx),
-        this.data.rows,
-        this.data.cols,
-        this.config.resize,
-      );
+      const { xs, ys } = await this.task.batch(test, idx);
+      const batch = { x: xs, y: ys };
       try {
         const r = await this.trainer.evaluate(batch);
         out.lossSum += r.lossSum;

@@ -13,16 +13,17 @@ import {
   type TrialRunner,
 } from '@tfjs-ddp/core';
 import { memoryBudget, type ProbedBackend } from './memory-probe';
+import type { TaskWorkerSettings } from '../task/open-task';
 import type { ProbeReply, ProbeRequest } from './probe-child';
 
 export const PROBE_CHILD = fileURLToPath(new URL('../../bin/probe-child.js', import.meta.url));
 
-export interface ProbeModel {
+/** What a probe child trains: the backend and the task (the seed's unless `task` names others). */
+export interface ProbeModel extends Omit<TaskWorkerSettings, 'dataDir' | 'verifyData'> {
   backend: string;
-  resize: number;
-  pool: 'max' | 'avg';
-  seed: number;
-  batchNorm?: boolean;
+  /** The data directory and checksum setting of the task's data (default: its own search, verified). */
+  dataDir?: string | null;
+  verifyData?: boolean;
 }
 
 export interface ProbeTrial extends Trial {
@@ -70,7 +71,8 @@ export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: Node
       }
       resolve(trials);
     });
-    const req: ProbeRequest = { type: 'probe', backend: m.backend, resize: m.resize, pool: m.pool, seed: m.seed, batchNorm: m.batchNorm ?? true, sizes };
+    const { backend, ...settings } = m;
+    const req: ProbeRequest = { type: 'probe', backend, settings: { ...settings, dataDir: m.dataDir ?? null, verifyData: m.verifyData ?? true }, sizes };
     child.send(req);
   });
 }

@@ -1,18 +1,17 @@
 // The probe child: a throw-away process that runs full training steps (forward, backward, SGD
-// update, and an inference pass) of the real model at the micro-batches it is sent, on random
-// inputs of the right shape, and reports the high-water mark of the memory that limits the backend
+// update, and an inference pass) of the real model at the micro-batches it is sent, on the task's
+// first training samples (repeated when there are fewer), and reports the high-water mark of the memory that limits the backend
 // after each. It may run out of memory — on wasm that corrupts the backend for good — which is why
 // it is a separate process: the worker that will train never runs a step that might not fit.
 import type { Trial } from '@tfjs-ddp/core';
+import type { TaskWorkerSettings } from '../task/open-task';
 import { installExactHeapGrowth } from './exact-heap-growth';
 
 export interface ProbeRequest {
   type: 'probe';
   backend: string;
-  resize: number;
-  pool: 'max' | 'avg';
-  seed: number;
-  batchNorm: boolean;
+  /** The task and its settings, as the worker has them. */
+  settings: TaskWorkerSettings;
   /** Increasing micro-batches; stop at the first that fails. */
   sizes: number[];
 }
@@ -25,25 +24,25 @@ async function main(): Promise<void> {
   // Imported after the hook: the wasm module must be instantiated through it.
   const tf = await import('@tensorflow/tfjs-core');
   const { selectBackend } = await import('../backend/select-backend');
-  const { buildDenseNet } = await import('../model/densenet');
+  const { openTask } = await import('../task/open-task');
   const { Trainer } = await import('../train/trainer');
   const { peakBytes } = await import('./memory-probe');
   const backend = await selectBackend(req.backend as 'auto');
   const send = (m: ProbeReply) => new Promise<void>((resolve) => process.send!(m, () => resolve()));
   await send({ type: 'ready', backend: backend.chosen });
-  const model = buildDenseNet({ inputSize: req.resize, globalPool: req.pool, seed: req.seed, batchNorm: req.batchNorm });
-  const trainer = new Trainer(model, { lr: 0.01 });
+  const task = await openTask(req.settings, 0, process.env);
+  const trainer = new Trainer(task.model, { lr: 0.01 }, task);
   const grad = trainer.newGradientBuffer();
   for (const b of req.sizes) {
     const t0 = performance.now();
     try {
-      const x = tf.randomUniform([b, req.resize, req.resize, 1], 0, 1, 'float32', req.seed) as import('@tensorflow/tfjs-core').Tensor4D;
-      const y = tf.tensor1d(Int32Array.from({ length: b }, (_, i) => i % 10), 'int32');
+      const indices = Uint32Array.from({ length: b }, (_, i) => i % Math.max(1, task.train.size));
+      const { xs, ys } = await task.batch(task.train, indices);
       grad.fill(0);
-      await trainer.accumulate({ x, y }, grad);
+      await trainer.accumulate({ x: xs, y: ys }, grad);
       trainer.apply(grad, b);
-      await trainer.evaluate({ x, y });
-      tf.dispose([x, y]);
+      await trainer.evaluate({ x: xs, y: ys });
+      tf.dispose([xs, ys]);
       await send({ type: 'trial', trial: { microBatch: b, ran: true, peakBytes: peakBytes(backend.chosen), ms: performance.now() - t0 } });
     } catch (e) {
       await send({ type: 'trial', trial: { microBatch: b, ran: false, peakBytes: null, error: e instanceof Error ? e.message.split('\n')[0]! : String(e), ms: performance.now() - t0 } });

@@ -5,10 +5,10 @@
 // coordinator's launcher, or by srun / Kubernetes / hand on other hosts).
 import { hostname } from 'node:os';
 import { DdpError, isDdpError, ringAllReduce, type RingTimes, type TraceSpan, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
-import { loadFashionMnist } from '@tfjs-ddp/data';
 import type { Logger } from 'pino';
 import { selectBackend, type BackendChoice } from '../backend/select-backend';
 import { createEngine } from '../engine/create-engine';
+import { openTask } from '../task/open-task';
 import { parseInjectOom, type WorkerEngine } from '../engine/worker-engine';
 import { ControlChannel } from './control-channel';
 import { onTraceClock, stepSpans } from './step-spans';
@@ -57,8 +57,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
 
     const backend = await selectBackend(settings.backend as BackendChoice, { env: a.env ?? process.env, log: (level, fields, msg) => log[level](fields, msg) });
     const dataDir = a.dataDir ?? settings.dataDir;
-    const data = await loadFashionMnist({ ...(dataDir !== null ? { dataDir } : {}), env: a.env ?? {}, verify: settings.verifyData });
-    engine = await createEngine({ data, settings, backend, env: a.env ?? process.env, log });
+    const task = await openTask(settings, rank, a.env ?? {}, dataDir);
+    engine = await createEngine({ task, settings, dataDir, backend, env: a.env ?? process.env, log });
     const inboxAddress = a.dataAddress ?? settings.dataAddress ?? (await defaultDataAddress(a.join));
     ring = new MutableRing(a.transport, rank, worldSize, inboxAddress);
     const dataAddress = await ring.bind();

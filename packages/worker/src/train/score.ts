@@ -22,14 +22,32 @@ export function correctCount(logits: tf.Tensor2D, y: tf.Tensor1D): tf.Scalar {
   return tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32')) as tf.Scalar;
 }
 
+/** How a batch is scored: its summed loss and its correct count, from labels and model output. */
+export interface Scoring {
+  lossSum(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar;
+  correct(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar;
+}
+
+/** The seed's: softmax cross-entropy of logits against class ids, top-1 correct. */
+export const LOGITS_SCORING: Scoring = {
+  lossSum: (y, logits) => summedCrossEntropy(logits as tf.Tensor2D, y as tf.Tensor1D),
+  correct: (y, logits) => correctCount(logits as tf.Tensor2D, y as tf.Tensor1D),
+};
+
+/** A batch as the trainer takes it: the model's input and the labels (any shapes the scoring takes). */
+export interface AnyBatch {
+  x: tf.Tensor;
+  y: tf.Tensor;
+}
+
 /**
  * Loss and accuracy of `model` on `batch` in inference mode (moving BatchNorm statistics). One
  * asynchronous read of both figures: a GPU backend has no synchronous read in Node.
  */
-export async function scoreBatch(model: tfl.LayersModel, batch: Batch): Promise<BatchScore> {
+export async function scoreBatch(model: tfl.LayersModel, batch: AnyBatch | Batch, scoring: Scoring = LOGITS_SCORING): Promise<BatchScore> {
   const both = tf.tidy(() => {
-    const logits = model.apply(batch.x, { training: false }) as tf.Tensor2D;
-    return tf.stack([summedCrossEntropy(logits, batch.y), tf.cast(correctCount(logits, batch.y), 'float32')]);
+    const out = model.apply(batch.x, { training: false }) as tf.Tensor;
+    return tf.stack([scoring.lossSum(batch.y, out), tf.cast(scoring.correct(batch.y, out), 'float32')]);
   });
   try {
     const [lossSum, correct] = (await both.data()) as Float32Array;

@@ -6,8 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { GradientLayout } from './gradient-layout';
-import type { Batch } from './input-pipeline';
-import { correctCount, scoreBatch, summedCrossEntropy } from './score';
+import { LOGITS_SCORING, scoreBatch, type AnyBatch, type Scoring } from './score';
 
 export interface OptimizerArgs {
   lr: number;
@@ -29,6 +28,8 @@ export class Trainer {
   constructor(
     readonly model: tfl.LayersModel,
     opt: OptimizerArgs,
+    /** The summed loss and correct count (a task's; default the seed's logits scoring). */
+    readonly scoring: Scoring = LOGITS_SCORING,
   ) {
     // Layer order: a fixed order that every rank derives identically from the same architecture.
     const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
@@ -46,14 +47,14 @@ export class Trainer {
    * Forward + backward on one micro-batch (BatchNorm in training mode), adding the gradient of the
    * summed loss into `acc`. Disposes nothing of `batch`.
    */
-  async accumulate(batch: Batch, acc: Float32Array): Promise<MicroBatchResult> {
-    const count = batch.y.shape[0];
+  async accumulate(batch: AnyBatch, acc: Float32Array): Promise<MicroBatchResult> {
+    const count = batch.y.shape[0]!;
     if (count === 0) return { lossSum: 0, correct: 0, count: 0 };
     let correctT: tf.Scalar | undefined;
     const { value, grads } = tf.variableGrads(() => {
-      const logits = this.model.apply(batch.x, { training: true }) as tf.Tensor2D;
-      correctT = tf.keep(correctCount(logits, batch.y));
-      return summedCrossEntropy(logits, batch.y);
+      const out = this.model.apply(batch.x, { training: true }) as tf.Tensor;
+      correctT = tf.keep(this.scoring.correct(batch.y, out));
+      return this.scoring.lossSum(batch.y, out);
     }, this.layout.variables as tf.Variable[]);
     try {
       const [lossSum, correct] = await this.layout.flatten(grads, acc, true, [value, correctT!]);
@@ -75,8 +76,8 @@ export class Trainer {
   }
 
   /** Loss and accuracy in inference mode (moving BatchNorm statistics). */
-  evaluate(batch: Batch): Promise<MicroBatchResult> {
-    return scoreBatch(this.model, batch);
+  evaluate(batch: AnyBatch): Promise<MicroBatchResult> {
+    return scoreBatch(this.model, batch, this.scoring);
   }
 
   dispose(): void {

@@ -1,0 +1,146 @@
+// A user's own model and data, as a user brings them: two ES modules in a directory outside the
+// repository (test/fixtures/user-task, copied to a temporary directory), importing nothing, building
+// with ctx.tf. The model is not the seed's: a residual CNN with BatchNorm on 8×8×3 inputs and 5
+// classes, compiled with sparseCategoricalCrossentropy. Trained by the real binary with 1 and 2
+// worker processes; the memory-fit search probes it; and wrong modules stop the run naming the file.
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readJson, readJsonLines, runCli, tmp } from './support/spawn-cli';
+
+const fixtures = fileURLToPath(new URL('./fixtures/user-task/', import.meta.url));
+let dir: string;
+let model: string;
+let data: string;
+const common = () => [
+  '--model',
+  model,
+  '--data',
+  data,
+  '--backend',
+  'wasm',
+  '--batch-size',
+  '16',
+  '--micro-batch',
+  '8',
+  '--epochs',
+  '1',
+  '--max-steps',
+  '4',
+];
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+function stepLosses(runDir: string): number[] {
+  return readJsonLines(join(runDir, 'metrics.jsonl'))
+    .filter((m) => m['event'] === 'step')
+    .map((m) => m['loss'] as number);
+}
+
+beforeAll(() => {
+  dir = tmp('user-task');
+  model = join(dir, 'model.mjs');
+  data = join(dir, 'data.mjs');
+  copyFileSync(join(fixtures, 'model.mjs'), model);
+  copyFileSync(join(fixtures, 'data.mjs'), data);
+});
+
+describe("a user's own model and data", () => {
+  it('trains with 2 workers to the losses of 1 worker for the same global batch, and exports the model', async () => {
+    const one = join(dir, 'run-1');
+    const two = join(dir, 'run-2');
+    const r1 = await runCli(['train', ...common(), '--workers', '1', '--run-dir', one]);
+    expect(r1.code, r1.stderr).toBe(0);
+    const r2 = await runCli(['train', ...common(), '--workers', '2', '--run-dir', two]);
+    expect(r2.code, r2.stderr).toBe(0);
+    // Each rank's micro-batch of 8 holds the samples the single worker's micro-batches hold, so even
+    // BatchNorm's batch statistics agree; what differs is only where the two sums are added.
+    const l1 = stepLosses(one);
+    const l2 = stepLosses(two);
+    expect(l1).toHaveLength(4);
+    l2.forEach((l, i) => expect(Math.abs(l - l1[i]!) / l1[i]!).toBeLessThan(1e-6));
+    const summary = readJson(join(two, 'summary.json'));
+    // conv 3·3·3·8+8, BatchNorm γ and β 16, conv 3·3·8·8+8, dense 8·5+5.
+    expect(summary).toMatchObject({ status: 'completed', workers: 2, trainable_params: 869, steps: 4 });
+    expect(typeof summary['test_acc']).toBe('number');
+    const start = readJsonLines(join(two, 'metrics.jsonl'))[0]!;
+    for (const w of start['workers'] as { task: object }[]) {
+      expect(w.task).toEqual({ model, model_sha256: sha256(model), data, data_sha256: sha256(data) });
+    }
+    expect(readJson(join(two, 'config.json'))).toMatchObject({ model, data, set: {} });
+    for (const f of ['model.json', 'weights.bin']) expect(existsSync(join(two, 'model', f))).toBe(true);
+  });
+
+  it("passes --set to the modules' settings, and the memory-fit search probes the user's model", async () => {
+    const r = await runCli([
+      'find-batch',
+      '--model',
+      model,
+      '--data',
+      data,
+      '--set',
+      'train=48',
+      '--backend',
+      'wasm',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { micro_batch: number; trials: { ran: boolean }[] };
+    expect(report.trials.length).toBeGreaterThanOrEqual(2);
+    expect(report.micro_batch).toBeGreaterThan(0);
+    const run = join(dir, 'run-set');
+    const t = await runCli(['train', ...common(), '--workers', '1', '--set', 'train=48', '--run-dir', run]);
+    expect(t.code, t.stderr).toBe(0);
+    // 48 samples at batch 16: 3 steps per epoch (the data module read settings.train).
+    expect(JSON.parse(t.stdout.split('\n')[0]!)).toMatchObject({
+      type: 'start',
+      steps_per_epoch: 3,
+      train_count: 48,
+    });
+  });
+
+  it('refuses a module that is not there before any work, and stops every rank when create() throws', async () => {
+    const missing = await runCli([
+      'train',
+      '--model',
+      join(dir, 'nope.mjs'),
+      '--data',
+      data,
+      '--backend',
+      'wasm',
+    ]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain(
+      `E_TASK: model module ${join(dir, 'nope.mjs')} not found (looked for the file ${join(dir, 'nope.mjs')})`,
+    );
+    const bad = join(dir, 'bad-model.mjs');
+    writeFileSync(
+      bad,
+      "export default { create({ tf }) { return tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [4], activation: 'nope' })] }); } };\n",
+    );
+    const t0 = performance.now();
+    const r = await runCli([
+      'train',
+      '--model',
+      bad,
+      '--data',
+      data,
+      '--backend',
+      'wasm',
+      '--workers',
+      '2',
+      '--micro-batch',
+      '8',
+      '--run-dir',
+      join(dir, 'run-bad'),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      new RegExp(
+        `E_TASK: model module ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: create\\(ctx\\) threw on rank \\d \\(.+\\): Unknown activation: nope`,
+      ),
+    );
+    expect(performance.now() - t0).toBeLessThan(60_000);
+  });
+});
