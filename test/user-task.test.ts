@@ -72,6 +72,19 @@ describe("a user's own model and data", () => {
     for (const f of ['model.json', 'weights.bin']) expect(existsSync(join(two, 'model', f))).toBe(true);
   });
 
+  it("starts every rank from rank 0's weights when the model's initializers are not seeded", async () => {
+    const unseeded = join(dir, 'unseeded.mjs');
+    writeFileSync(unseeded, readFileSync(model, 'utf8').replace(/kernelInitializer: init\(\d\)/g, "kernelInitializer: 'glorotUniform'"));
+    expect(readFileSync(unseeded, 'utf8')).not.toContain('init(');
+    const run = join(dir, 'run-unseeded');
+    const r = await runCli(['train', ...common().map((a) => (a === model ? unseeded : a)), '--workers', '2', '--run-dir', run]);
+    expect(r.code, r.stderr).toBe(0);
+    const log = readJsonLines(join(run, 'train.log'));
+    expect(log.find((l) => l['msg'] === "initial weights differed from rank 0 (unseeded initializers?): replaced by rank 0's")).toMatchObject({ ranks: [1] });
+    // Every step checks that the ranks' weights agree; the run completing is that check passing.
+    expect(readJson(join(run, 'summary.json'))).toMatchObject({ status: 'completed', workers: 2, steps: 4 });
+  });
+
   it("passes --set to the modules' settings, and the memory-fit search probes the user's model", async () => {
     const r = await runCli([
       'find-batch',

@@ -400,6 +400,14 @@ export class RemoteWorkerGroup implements WorkerGroup {
     }
     await this.collect('ready', all, rendezvousTimeoutMs);
     await this.measureClocks(all);
+    // Rank 0's initial weights (and BatchNorm statistics, optimizer slots) to every other rank, as
+    // Horovod's broadcast_variables: a model whose initializers are not seeded starts the same on
+    // every rank. loadState checks each rank's checksum afterwards.
+    const initial = this.descriptions[0]!.weightsHash;
+    const differed = this.descriptions.filter((d) => d.weightsHash !== initial).map((d) => d.rank);
+    await this.syncFrom(0, all.slice(1));
+    if (differed.length > 0) this.o.log.info({ ranks: differed, weightsHash: initial }, 'initial weights differed from rank 0 (unseeded initializers?): replaced by rank 0\'s');
+    for (const d of this.descriptions) d.weightsHash = initial;
     const address = (r: number) => (hellos.get(r)!.msg as Extract<WorkerToCoordinator, { type: 'hello' }>).dataAddress;
     this.addresses = all.map(address);
     this.o.log.info({ workers: this.descriptions.map((d) => ({ rank: d.rank, host: d.host, pid: d.pid, backend: d.backend, adapter: d.adapter, microBatch: d.microBatch, dataAddress: address(d.rank) })) }, 'rendezvous done');

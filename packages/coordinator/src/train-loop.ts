@@ -67,12 +67,13 @@ export function checkWorkersAgree(workers: WorkerDescription[]): void {
         );
       }
     }
-    for (const key of ['params', 'weightsHash', 'trainCount', 'testCount'] as const) {
+    // Not the initial weights: the group broadcasts rank 0's (a joiner is synced from a healthy rank).
+    for (const key of ['params', 'trainCount', 'testCount'] as const) {
       if (w[key] !== first[key]) {
         throw new DdpError(
           'E_CONFIG',
           `rank ${w.rank} (${w.host}, pid ${w.pid}) has ${key} ${w[key]} but rank 0 has ${first[key]}`,
-          key === 'params' || key === 'weightsHash' ? 'every worker must run the same tfjs-ddp version and config (seed, resize, pool)' : 'every worker must see the same data files',
+          key === 'params' ? 'every worker must run the same tfjs-ddp version and config (seed, resize, pool)' : 'every worker must see the same data files',
         );
       }
     }
