@@ -34,9 +34,10 @@ export class GradientLayout {
   async flatten(grads: tf.NamedTensorMap, out: Float32Array, add: boolean, extras: tf.Scalar[] = []): Promise<number[]> {
     const flat = tf.tidy(() => {
       const parts = this.entries.map((e) => {
+        // tf.variableGrads leaves out a variable the loss does not depend on: its gradient is zero
+        // (the slot must be there on every rank; the buffer's layout is fixed).
         const g = grads[e.name];
-        if (g === undefined) throw new Error(`no gradient for variable ${e.name}`);
-        return tf.reshape(g, [e.size]);
+        return g === undefined ? tf.zeros([e.size]) : tf.reshape(g, [e.size]);
       });
       return tf.concat([...parts, ...extras.map((x) => tf.reshape(tf.cast(x, 'float32'), [1]))]);
     });
