@@ -19,6 +19,7 @@ import { GPU_DEVICE_LOST, loseGpuDevice, withGpuErrorScopes } from '../backend/w
 import { modelFiles, saveModelDir } from '../io/model-files';
 import { trainableParamCount } from '../model/densenet';
 import type { Task } from '../task/task-runtime';
+import { readOptimizerSlots, writeOptimizerSlots } from '../train/optimizer-slots';
 import { Trainer } from '../train/trainer';
 
 /**
@@ -153,7 +154,7 @@ export class WorkerEngine {
     readonly options: EngineOptions = {},
   ) {
     const model = task.model;
-    this.trainer = new Trainer(model, { lr: config.lr, momentum: config.momentum }, task);
+    this.trainer = new Trainer(model, { lr: config.lr, momentum: config.momentum }, task, task.optimizer);
     this.microBatch =
       typeof config.microBatch === 'number' ? config.microBatch : defaultMicroBatch(config.resize);
     // Every non-trainable weight (BatchNorm's moving statistics in the seed, in the order they had
@@ -402,17 +403,10 @@ export class WorkerEngine {
 
   /** This rank's training state, for a replaced rank to continue from. */
   async exportState(): Promise<EngineState> {
-    const opt = await this.trainer.optimizer.getWeights();
     return {
       weights: await this.trainer.layout.readWeights(),
       batchNorm: await this.readBatchNormStats(),
-      optimizer: await Promise.all(
-        opt.map(async (w) => ({
-          name: w.name,
-          shape: w.tensor.shape,
-          data: ((await w.tensor.data()) as Float32Array).slice(),
-        })),
-      ),
+      optimizer: await readOptimizerSlots(this.trainer.optimizer),
     };
   }
 
@@ -420,9 +414,7 @@ export class WorkerEngine {
   async importState(s: EngineState): Promise<void> {
     this.trainer.layout.writeWeights(s.weights);
     this.writeBatchNormStats(s.batchNorm);
-    await this.trainer.optimizer.setWeights(
-      s.optimizer.map((w) => ({ name: w.name, tensor: tf.tensor(w.data, w.shape, 'float32') })),
-    );
+    await writeOptimizerSlots(this.trainer.optimizer, s.optimizer);
   }
 
   /** The saved-model files (model, optimizer state, meta), for the coordinator to write. */

@@ -31,7 +31,7 @@ async function main(): Promise<void> {
   const send = (m: ProbeReply) => new Promise<void>((resolve) => process.send!(m, () => resolve()));
   await send({ type: 'ready', backend: backend.chosen });
   const task = await openTask(req.settings, 0, process.env);
-  const trainer = new Trainer(task.model, { lr: 0.01 }, task);
+  const trainer = new Trainer(task.model, { lr: 0.01 }, task, task.optimizer);
   const grad = trainer.newGradientBuffer();
   for (const b of req.sizes) {
     const t0 = performance.now();

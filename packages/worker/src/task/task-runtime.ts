@@ -16,6 +16,11 @@ export interface Task {
   test: DataSplit | null;
   /** Where each module came from and its SHA-256 (null for a built-in). */
   modules: { model: string; modelSha256: string | null; data: string; dataSha256: string | null };
+  /**
+   * The optimizer `model.compile()` was given (its own learning rate and slots); null when the model
+   * was not compiled with one: then SGD with --lr and --momentum.
+   */
+  optimizer: tf.Optimizer | null;
   /** The loss summed over the batch (a scalar). */
   lossSum(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar;
   /** Top-1 correct predictions (a scalar); zero for a model that does not classify. */
@@ -92,6 +97,7 @@ export async function buildTask(
     train: data.train,
     test: data.test ?? null,
     modules: { model: m.where, modelSha256: m.sha256, data: d.where, dataSha256: d.sha256 },
+    optimizer: (model as { optimizer?: tf.Optimizer }).optimizer ?? null,
     lossSum: (yTrue, yPred) => tf.tidy(() => tf.sum(checkedLoss(perSample(yTrue, yPred), yPred, m.where))),
     correct: (yTrue, yPred) => tf.tidy(() => correctCount(yTrue, yPred)),
     async batch(split, indices) {

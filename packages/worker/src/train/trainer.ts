@@ -30,12 +30,14 @@ export class Trainer {
     opt: OptimizerArgs,
     /** The summed loss and correct count (a task's; default the seed's logits scoring). */
     readonly scoring: Scoring = LOGITS_SCORING,
+    /** The optimizer the model was compiled with; null: SGD with `opt`'s lr and momentum. */
+    optimizer: tf.Optimizer | null = null,
   ) {
     // Layer order: a fixed order that every rank derives identically from the same architecture.
     const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
     this.layout = new GradientLayout(vars);
     const momentum = opt.momentum ?? 0;
-    this.optimizer = momentum > 0 ? tf.train.momentum(opt.lr, momentum) : tf.train.sgd(opt.lr);
+    this.optimizer = optimizer ?? (momentum > 0 ? tf.train.momentum(opt.lr, momentum) : tf.train.sgd(opt.lr));
   }
 
   /** A zeroed buffer for one step's gradient. */
