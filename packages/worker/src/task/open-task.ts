@@ -6,11 +6,19 @@ import * as tfc from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { WorkerSettings } from '@tfjs-ddp/core';
 import { loadDataModule, SEED_TASK, type TaskModules } from './load-task';
-import type { TaskContext, TaskSettings, Tfjs } from './task-contract';
+import { registerChainedOps } from './chained-ops';
+import { arraySplit } from './helpers/array-split';
+import { csvData } from './helpers/csv-data';
+import type { TaskContext, TaskHelpers, TaskSettings, Tfjs } from './task-contract';
 import { instantiateTask, type Task } from './task-runtime';
 
 /** tfjs-core and tfjs-layers in one namespace, as `@tensorflow/tfjs` has them. */
 const TF: Tfjs = Object.freeze({ ...tfc, ...tfl }) as Tfjs;
+
+const HELPERS: TaskHelpers = {
+  arraySplit: (o) => arraySplit(tfc, o),
+  csvData: (o) => csvData(tfc, o),
+};
 
 /** What of the worker settings a task depends on. */
 export type TaskWorkerSettings = Pick<
@@ -29,6 +37,8 @@ export function taskContext(
   env: Record<string, string | undefined>,
   dataDir: string | null = s.dataDir,
 ): TaskContext {
+  // Users' code and tfjs-layers (every GRU's and LSTM's initializer) call tensor methods.
+  registerChainedOps();
   const seed: TaskSettings = {
     resize: s.resize,
     pool: s.pool,
@@ -36,7 +46,14 @@ export function taskContext(
     data_dir: dataDir,
     verify_data: s.verifyData,
   };
-  return { tf: TF, seed: s.seed, rank, settings: { ...seed, ...(s.taskSettings ?? {}) }, env };
+  return {
+    tf: TF,
+    seed: s.seed,
+    rank,
+    settings: { ...seed, ...(s.taskSettings ?? {}) },
+    env,
+    helpers: HELPERS,
+  };
 }
 
 /** Builds the task on this process's backend (after the backend is selected). */

@@ -4,6 +4,8 @@
 // (builtin/), written against this same contract. Read by load-task.ts and task-runtime.ts.
 import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { ArraySplitOptions } from './helpers/array-split';
+import type { CsvData, CsvDataOptions } from './helpers/csv-data';
 
 /** The user's settings (`--set key=value`, a config file's `task_settings`), and the seed's. */
 export type TaskSettings = Record<string, string | number | boolean | null>;
@@ -28,6 +30,16 @@ export interface TaskContext {
   settings: TaskSettings;
   /** The worker's environment (the coordinator's for `prepare`). */
   env: Record<string, string | undefined>;
+  /** Data helpers, bound to `tf` (helpers/): no import needed. */
+  helpers: TaskHelpers;
+}
+
+/** What `ctx.helpers` offers a data module. */
+export interface TaskHelpers {
+  /** A split over in-memory arrays (helpers/array-split.ts). */
+  arraySplit(o: ArraySplitOptions): DataSplit;
+  /** A CSV file's rows as train and test splits (helpers/csv-data.ts). */
+  csvData(o: CsvDataOptions): CsvData;
 }
 
 /** One batch: the model's input and the labels its loss compares the output with. */

@@ -1,0 +1,127 @@
+// The examples of docs/examples/ as a user runs them: each trains with 2 workers to the losses of 1
+// worker for the same global batch, survives a SIGKILLed worker with the undisturbed run's weights,
+// resumes exactly, and exports a model that plain TensorFlow.js reloads.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { selectBackend } from '@tfjs-ddp/worker';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readJson, readJsonLines, repoRoot, runCli, tmp } from './support/spawn-cli';
+
+interface Example {
+  name: string;
+  /** Flags of every run: a global batch whose per-rank shares are whole micro-batches. */
+  flags: string[];
+  steps: number;
+  /** The model's output for `input` rows. */
+  input: number[];
+  output: number[];
+}
+
+const EXAMPLES: Example[] = [
+  {
+    name: 'mlp-csv',
+    flags: ['--batch-size', '32', '--micro-batch', '16'],
+    steps: 6,
+    input: [2, 4],
+    output: [2, 3],
+  },
+  {
+    name: 'gru-sequences',
+    flags: ['--batch-size', '32', '--micro-batch', '16'],
+    steps: 6,
+    input: [2, 12, 2],
+    output: [2, 2],
+  },
+];
+
+const losses = (runDir: string) =>
+  readJsonLines(join(runDir, 'metrics.jsonl'))
+    .filter((m) => m['event'] === 'step')
+    .map((m) => m['loss'] as number);
+const checksums = (runDir: string) =>
+  readJson(join(runDir, 'summary.json'))['weights_checksum_per_rank'] as string[];
+
+/** What a plain TensorFlow.js program does with model/: read model.json and weights.bin, load. */
+function plainLoader(dir: string): tf.io.IOHandler {
+  return {
+    load: async () => {
+      const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as {
+        modelTopology: object;
+        weightsManifest: { weights: tf.io.WeightsManifestEntry[] }[];
+      };
+      const bin = readFileSync(join(dir, 'weights.bin'));
+      return {
+        modelTopology: json.modelTopology,
+        weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+        weightData: bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength),
+      };
+    },
+  };
+}
+
+beforeAll(async () => {
+  await selectBackend('cpu');
+});
+
+describe.each(EXAMPLES)('docs/examples/$name', (ex) => {
+  const dir = join(repoRoot, 'docs/examples', ex.name);
+  const run = (runDir: string, workers: number, extra: string[] = [], env: NodeJS.ProcessEnv = {}) =>
+    runCli(
+      [
+        'train',
+        '--model',
+        join(dir, 'model.mjs'),
+        '--data',
+        join(dir, 'data.mjs'),
+        '--backend',
+        'wasm',
+        ...ex.flags,
+        '--epochs',
+        '1',
+        '--max-steps',
+        String(ex.steps),
+        '--workers',
+        String(workers),
+        '--run-dir',
+        runDir,
+        ...extra,
+      ],
+      env,
+    );
+  let out: string;
+  beforeAll(() => {
+    out = tmp(`example-${ex.name}`);
+  });
+
+  it('trains with 2 workers to the losses of 1 worker, and exports a model plain TensorFlow.js reloads', async () => {
+    const r1 = await run(join(out, 'one'), 1);
+    expect(r1.code, r1.stderr).toBe(0);
+    const r2 = await run(join(out, 'two'), 2);
+    expect(r2.code, r2.stderr).toBe(0);
+    // The same samples in the same micro-batches (BatchNorm's statistics included); only where the
+    // ranks' sums meet differs: float32 addition in another order, a few ulps at most.
+    const [a, b] = [losses(join(out, 'one')), losses(join(out, 'two'))];
+    expect(a).toHaveLength(ex.steps);
+    b.forEach((l, i) => expect(Math.abs(l - a[i]!) / Math.abs(a[i]!)).toBeLessThan(1e-5));
+    const model = await tfl.loadLayersModel(plainLoader(join(out, 'two', 'model')));
+    expect((model.predict(tf.zeros(ex.input)) as tf.Tensor).shape).toEqual(ex.output);
+  });
+
+  it("ends on the undisturbed run's weights when a worker is SIGKILLed mid-step, and when stopped and resumed", async () => {
+    const killed = join(out, 'killed');
+    const k = await run(killed, 2, [], { TFJS_DDP_INJECT_KILL: '1:3' });
+    expect(k.code, k.stderr).toBe(0);
+    expect(readJson(join(killed, 'summary.json'))).toMatchObject({ status: 'completed', restarts: 1 });
+    const reference = checksums(join(out, 'two'));
+    expect(reference).toHaveLength(2);
+    expect(checksums(killed)).toEqual(reference);
+    const cut = join(out, 'cut');
+    expect((await run(cut, 2, ['--max-steps', '3'])).code).toBe(0);
+    const resumed = await runCli(['train', '--resume', cut, '--max-steps', String(ex.steps)]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(losses(cut)).toEqual(losses(join(out, 'two')));
+    expect(checksums(cut)).toEqual(reference);
+  });
+});
