@@ -105,6 +105,11 @@ describe.each(EXAMPLES)('docs/examples/$name', (ex) => {
     const [a, b] = [losses(join(out, 'one')), losses(join(out, 'two'))];
     expect(a).toHaveLength(ex.steps);
     b.forEach((l, i) => expect(Math.abs(l - a[i]!) / Math.abs(a[i]!)).toBeLessThan(1e-5));
+    // tfjs-ddp eval RUN_DIR scores the saved model on the task's test split as the run's end did.
+    const ev = await runCli(['eval', join(out, 'two'), '--backend', 'wasm', '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    const summary = readJson(join(out, 'two', 'summary.json'));
+    expect(JSON.parse(ev.stdout)).toMatchObject({ test_acc: summary['test_acc'], model: join(dir, 'model.mjs'), data: join(dir, 'data.mjs') });
     const model = await tfl.loadLayersModel(plainLoader(join(out, 'two', 'model')));
     expect((model.predict(tf.zeros(ex.input)) as tf.Tensor).shape).toEqual(ex.output);
   });

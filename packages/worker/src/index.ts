@@ -24,4 +24,4 @@ export { arraySplit, type ArraySplitOptions } from './task/helpers/array-split';
 export { csvData, type CsvData, type CsvDataOptions } from './task/helpers/csv-data';
 export { loadDataModule, loadModelModule, resolveTaskModule, SEED_TASK, type LoadedModule, type TaskModules } from './task/load-task';
 export { buildTask, instantiateTask, type Task } from './task/task-runtime';
-export { openTask, prepareTask, taskContext, taskModules } from './task/open-task';
+export { openTask, prepareTask, taskContext, taskModules, type TaskWorkerSettings } from './task/open-task';

@@ -82,7 +82,7 @@ export function configFromValues(values: Readonly<Record<string, string | boolea
   return r;
 }
 
-function readConfigFile(path: string): Record<string, unknown> {
+export function readConfigFile(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
