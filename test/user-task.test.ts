@@ -161,6 +161,39 @@ describe("a user's own model and data", () => {
     });
   });
 
+  it('tfjs-ddp check tries the task in one process, and names a first micro-batch of NaN inputs', async () => {
+    const r = await runCli(['check', '--model', model, '--data', data, '--backend', 'wasm', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const c = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(c).toMatchObject({
+      model,
+      model_sha256: sha256(model),
+      trainable_params: 869,
+      non_trainable_params: 16,
+      input_shape: [null, 8, 8, 3],
+      output_shape: [null, 5],
+      train_count: 128,
+      test_count: 40,
+    });
+    expect(c['batch']).toEqual({
+      samples: 8,
+      xs: { shape: [8, 8, 8, 3], dtype: 'float32' },
+      ys: { shape: [8], dtype: 'int32' },
+    });
+    expect(Number.isFinite(c['loss'])).toBe(true);
+    const nan = join(dir, 'nan-data.mjs');
+    writeFileSync(
+      nan,
+      readFileSync(data, 'utf8').replace('xs: tf.tensor4d(x,', 'xs: tf.tensor4d(x.fill(NaN),'),
+    );
+    expect(readFileSync(nan, 'utf8')).toContain('x.fill(NaN)');
+    const bad = await runCli(['check', '--model', model, '--data', nan, '--backend', 'wasm']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(
+      /E_TASK: the first micro-batch \(samples 0–7\) gives a (loss of NaN|non-finite gradient); check the data/,
+    );
+  });
+
   it('refuses a module that is not there before any work, and stops every rank when create() throws', async () => {
     const missing = await runCli([
       'train',

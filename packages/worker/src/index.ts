@@ -25,3 +25,4 @@ export { csvData, type CsvData, type CsvDataOptions } from './task/helpers/csv-d
 export { loadDataModule, loadModelModule, resolveTaskModule, SEED_TASK, type LoadedModule, type TaskModules } from './task/load-task';
 export { buildTask, instantiateTask, type Task } from './task/task-runtime';
 export { openTask, prepareTask, taskContext, taskModules, type TaskWorkerSettings } from './task/open-task';
+export { checkTask, type TaskCheck } from './task/check-task';

@@ -2,6 +2,7 @@
 // A new command is a file here exporting defineCommand(...) plus one line below; cli.ts, the parser
 // and the help text need no change.
 import type { CommandEntry } from '../command';
+import { checkCommand } from './check';
 import { coordinatorCommand } from './coordinator';
 import { evalCommand } from './eval';
 import { findBatchCommand } from './find-batch';
@@ -12,4 +13,4 @@ import { runsCommand } from './runs';
 import { trainCommand } from './train';
 import { workerCommand } from './worker';
 
-export const COMMANDS: readonly CommandEntry[] = [trainCommand, coordinatorCommand, workerCommand, keygenCommand, findBatchCommand, evalCommand, runsCommand, reportCommand, infoCommand];
+export const COMMANDS: readonly CommandEntry[] = [trainCommand, coordinatorCommand, workerCommand, keygenCommand, findBatchCommand, checkCommand, evalCommand, runsCommand, reportCommand, infoCommand];

@@ -118,7 +118,7 @@ async function importModule(
     throw new DdpError(
       'E_TASK',
       `${kind} module ${path} failed to load: ${why}`,
-      'fix the module (its stack trace follows); it must be an ES module (.mjs, or .js in a package with "type": "module")',
+      'fix the module (node --check FILE shows where a syntax error is); it must be an ES module (.mjs, or .js in a package with "type": "module")',
       { cause: e },
     );
   }
