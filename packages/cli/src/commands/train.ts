@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { configToFile, DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
-import { CheckpointStore, RunDir, TensorBoardSink, Timeline, defaultRunDir, loopCheckpointFromJson, runTrainLoop, writeReport, type Resume, type RunSummary } from '@tfjs-ddp/coordinator';
+import { CheckpointStore, RunDir, TensorBoardSink, Timeline, defaultRunDir, loopCheckpointFromJson, runTrainLoop, writeReport, type Resume, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
 import { resolveTaskModule } from '@tfjs-ddp/worker';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
@@ -136,17 +136,11 @@ export const trainCommand = defineCommand({
   options: { ...TRAIN_OPTIONS, ...RESUME_OPTION },
   async run(values, io) {
     const { config: run, sources, resume } = runFromValues(values, io);
-    const count = workerCount(run);
-    // Resumed on as many ranks: each keeps its capacity (no new search), so the split is the same.
-    const capacities = resume !== undefined && resume.loop.capacities.length === count ? resume.loop.capacities : undefined;
     return runTraining(
       run,
       sources,
       io,
-      (runDir, log, trace) =>
-        count === 1
-          ? startInProcess(capacities !== undefined ? { ...run, microBatch: capacities[0]! } : run, io.env, log, trace)
-          : startLocalProcesses(run, count, runDir, log, capacities, trace),
+      localStart(run, resume, io.env),
       resume,
     );
   },
@@ -190,6 +184,26 @@ function loadResume(dir: string, config: TrainConfig, io: CliIo): Resume {
   return { loop, state, from: ck.dir };
 }
 
+/** How `train` starts its workers: one in this process, or N local worker processes. */
+export function localStart(run: TrainConfig, resume: Resume | undefined, env: Record<string, string | undefined>): (runDir: RunDir, log: Logger, trace: RankTraceSink | undefined) => Promise<StartedGroup> {
+  const count = workerCount(run);
+  // Resumed on as many ranks: each keeps its capacity (no new search), so the split is the same.
+  const capacities = resume !== undefined && resume.loop.capacities.length === count ? resume.loop.capacities : undefined;
+  return (runDir, log, trace) =>
+    count === 1
+      ? startInProcess(capacities !== undefined ? { ...run, microBatch: capacities[0]! } : run, env, log, trace)
+      : startLocalProcesses(run, count, runDir, log, capacities, trace);
+}
+
+/** What a caller of runTraining other than the CLI hears and says (the library's train()). */
+export interface RunHooks {
+  onEvent?: (e: TrainEvent) => void;
+  /** Aborting stops the run at the next step boundary, as Ctrl-C does (checkpoint, model, summary). */
+  signal?: AbortSignal;
+  /** The run's summary, when its loop ended (completed or stopped). */
+  onSummary?: (s: RunSummary) => void;
+}
+
 /**
  * Runs a training with the workers `start` provides: run directory, logs, progress, signals, the
  * coordinator's step loop, and the final message. Shared by `train` and `coordinator`.
@@ -201,6 +215,7 @@ export async function runTraining(
   /** `trace`: where the ranks' timeline spans go (--timeline); undefined without a timeline. */
   start: (runDir: RunDir, log: Logger, trace: RankTraceSink | undefined) => Promise<StartedGroup>,
   resume?: Resume,
+  hooks: RunHooks = {},
 ): Promise<number> {
   const runDir = new RunDir(config.runDir ?? defaultRunDir(), { resume: resume !== undefined });
   // config.json is itself a valid --config file: it reproduces the run in a new directory.
@@ -232,6 +247,11 @@ export async function runTraining(
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const onAbort = () => {
+    stop ??= 'abort';
+  };
+  hooks.signal?.addEventListener('abort', onAbort);
+  if (hooks.signal?.aborted === true) onAbort();
   try {
     coordinatorTrace?.begin('start the workers');
     const { group, shutdown } = await start(runDir, log, rankTrace);
@@ -242,7 +262,10 @@ export async function runTraining(
         group,
         runDir,
         log,
-        onEvent: (e) => progress.event(e),
+        onEvent: (e) => {
+          progress.event(e);
+          hooks.onEvent?.(e);
+        },
         stopRequested: () => stop,
         checkpoints: {
           store: new CheckpointStore(runDir.path, config.keepCheckpoints),
@@ -253,6 +276,7 @@ export async function runTraining(
         ...(coordinatorTrace !== undefined ? { trace: coordinatorTrace } : {}),
       });
       progress.stop();
+      hooks.onSummary?.(summary);
       const acc = summary.test_acc === null ? 'n/a' : summary.test_acc.toFixed(4);
       if (summary.status === 'interrupted') {
         io.stderr.write(
@@ -277,6 +301,7 @@ export async function runTraining(
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    hooks.signal?.removeEventListener('abort', onAbort);
     timeline?.close();
     try {
       runDir.closeSinks(); // flushes and fsyncs the event file, also when the run failed

@@ -1,0 +1,106 @@
+// The library API: train() runs exactly what `tfjs-ddp train` runs (the same config resolution, run
+// directory, workers, step loop and files), from a program instead of a shell, and loadModel()
+// reads back the model a run saved. The CLI's train command is the same composition with flags.
+import { join } from 'node:path';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { resolveTrainConfig, type TaskSettingValues, type TrainConfig } from '@tfjs-ddp/core';
+import { defaultRunDir, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
+import { fileModelLoader, resolveTaskModule } from '@tfjs-ddp/worker';
+import { localStart, runTraining } from './commands/train';
+
+/** Every setting of `tfjs-ddp train` by its TrainConfig name, plus the task's own settings. */
+export interface TrainOptions extends Partial<Omit<TrainConfig, 'set'>> {
+  /** The task's settings (`--set`): ctx.settings of the model and data modules. */
+  settings?: TaskSettingValues;
+  /** Aborting stops the run at the next step boundary, with a checkpoint, the model and the summary. */
+  signal?: AbortSignal;
+  /** The environment the run sees (TFJS_DDP_* settings, fault injection); default: none of it. */
+  env?: Record<string, string | undefined>;
+}
+
+export interface TrainHandle extends AsyncIterable<TrainEvent> {
+  /** Where the run writes its files. */
+  readonly runDir: string;
+  /** The run's summary (also in runDir/summary.json); rejects with the run's error. */
+  readonly result: Promise<RunSummary>;
+  /** Calls `listener` for every event of that type (step, epoch, oom, restart, skipped, …). */
+  on<T extends TrainEvent['type']>(
+    type: T,
+    listener: (e: Extract<TrainEvent, { type: T }>) => void,
+  ): TrainHandle;
+}
+
+/**
+ * Starts a training run and returns at once; `await handle.result` for its summary, or iterate
+ * the handle for its events. Bad options throw here (DdpError E_CONFIG / E_TASK), before any work.
+ */
+export function train(options: TrainOptions = {}): TrainHandle {
+  const { settings, signal, env = {}, ...rest } = options;
+  const flags: Record<string, unknown> = Object.fromEntries(
+    Object.entries(rest).filter(([, v]) => v !== undefined),
+  );
+  if (settings !== undefined) flags['set'] = settings;
+  const { config } = resolveTrainConfig({ flags: flags as Partial<Record<keyof TrainConfig, unknown>> });
+  config.model = resolveTaskModule('model', config.model);
+  config.data = resolveTaskModule('data', config.data);
+  config.runDir ??= defaultRunDir();
+  const sources = Object.fromEntries(Object.keys(flags).map((k) => [k, 'library']));
+
+  const listeners = new Map<string, ((e: TrainEvent) => void)[]>();
+  const queue: TrainEvent[] = [];
+  let wake: (() => void) | null = null;
+  let finished = false;
+  const emit = (e: TrainEvent) => {
+    for (const f of listeners.get(e.type) ?? []) f(e);
+    queue.push(e);
+    wake?.();
+  };
+  let summary: RunSummary | null = null;
+  const silent = { write: () => true };
+  const result = runTraining(
+    config,
+    sources,
+    { stdout: silent, stderr: silent, env },
+    localStart(config, undefined, env),
+    undefined,
+    {
+      onEvent: emit,
+      onSummary: (s) => (summary = s),
+      ...(signal !== undefined ? { signal } : {}),
+    },
+  )
+    .then(() => {
+      if (summary === null) throw new Error('the run ended without a summary');
+      return summary;
+    })
+    .finally(() => {
+      finished = true;
+      wake?.();
+    });
+  // A caller that only iterates still sees a failure through the iterator; avoid an unhandled rejection.
+  result.catch(() => undefined);
+
+  const handle: TrainHandle = {
+    runDir: config.runDir,
+    result,
+    on(type, listener) {
+      listeners.set(type, [...(listeners.get(type) ?? []), listener as (e: TrainEvent) => void]);
+      return handle;
+    },
+    async *[Symbol.asyncIterator]() {
+      for (;;) {
+        while (queue.length > 0) yield queue.shift()!;
+        if (finished) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+      await result; // rethrows the run's error
+    },
+  };
+  return handle;
+}
+
+/** The model a run saved (RUN_DIR/model), as a tf.LayersModel; its custom layers must be registered. */
+export function loadModel(runDir: string): Promise<tfl.LayersModel> {
+  return tfl.loadLayersModel(fileModelLoader(join(runDir, 'model')));
+}
