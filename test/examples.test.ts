@@ -34,6 +34,13 @@ const EXAMPLES: Example[] = [
     input: [2, 12, 2],
     output: [2, 2],
   },
+  {
+    name: 'cnn-image-folder',
+    flags: ['--batch-size', '24', '--micro-batch', '12'],
+    steps: 5, // 120 training images: the whole epoch
+    input: [2, 16, 16, 3],
+    output: [2, 3],
+  },
 ];
 
 const losses = (runDir: string) =>

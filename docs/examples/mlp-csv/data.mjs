@@ -1,6 +1,6 @@
 // points.csv of this folder (or settings.csv): four numeric columns and a text class column; the
 // last 20 % of the rows are the test split. A data module: load(ctx) runs in every worker.
-import { fileURLToPath } from 'node:url';
+import { URL, fileURLToPath } from 'node:url';
 
 export default {
   load({ helpers, settings }) {

@@ -9,6 +9,7 @@ import { loadDataModule, SEED_TASK, type TaskModules } from './load-task';
 import { registerChainedOps } from './chained-ops';
 import { arraySplit } from './helpers/array-split';
 import { csvData } from './helpers/csv-data';
+import { imageFolder } from './helpers/image-folder';
 import type { TaskContext, TaskHelpers, TaskSettings, Tfjs } from './task-contract';
 import { instantiateTask, type Task } from './task-runtime';
 
@@ -18,6 +19,7 @@ const TF: Tfjs = Object.freeze({ ...tfc, ...tfl }) as Tfjs;
 const HELPERS: TaskHelpers = {
   arraySplit: (o) => arraySplit(tfc, o),
   csvData: (o) => csvData(tfc, o),
+  imageFolder: (o) => imageFolder(tfc, o),
 };
 
 /** What of the worker settings a task depends on. */

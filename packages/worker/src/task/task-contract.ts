@@ -6,6 +6,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ArraySplitOptions } from './helpers/array-split';
 import type { CsvData, CsvDataOptions } from './helpers/csv-data';
+import type { ImageFolderData, ImageFolderOptions } from './helpers/image-folder';
 
 /** The user's settings (`--set key=value`, a config file's `task_settings`), and the seed's. */
 export type TaskSettings = Record<string, string | number | boolean | null>;
@@ -40,6 +41,8 @@ export interface TaskHelpers {
   arraySplit(o: ArraySplitOptions): DataSplit;
   /** A CSV file's rows as train and test splits (helpers/csv-data.ts). */
   csvData(o: CsvDataOptions): CsvData;
+  /** A folder of PNG images with a sub-folder per class (helpers/image-folder.ts). */
+  imageFolder(o: ImageFolderOptions): ImageFolderData;
 }
 
 /** One batch: the model's input and the labels its loss compares the output with. */
