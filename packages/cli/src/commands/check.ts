@@ -4,6 +4,7 @@
 import { formatBytes } from '@tfjs-ddp/core';
 import { checkTask, defaultProbes, runProbeChild, selectBackend } from '@tfjs-ddp/worker';
 import { defineCommand, type OptionSpec } from '../command';
+import { workerSettings } from '../groups';
 import { configFromValues, TRAIN_OPTIONS } from './train';
 
 const FROM_TRAIN = [
@@ -40,31 +41,17 @@ export const checkCommand = defineCommand({
     const { config } = configFromValues({ ...values, 'micro-batch': undefined }, io);
     const microBatch = Number(values['micro-batch'] ?? 8);
     const backend = await selectBackend(config.backend);
-    const settings = {
-      ...config,
-      task: { model: config.model, data: config.data },
-      taskSettings: config.set,
-    };
+    // The settings a worker of this run would get: its task, the seed's resize/pool, the data flags.
+    const settings = workerSettings(config, null);
     const c = await checkTask(
       settings,
       Number.isInteger(microBatch) && microBatch > 0 ? microBatch : 8,
       io.env,
     );
     const sizes = defaultProbes(config.resize, 64);
-    const trials = await runProbeChild(
-      {
-        backend: backend.chosen,
-        resize: config.resize,
-        pool: config.pool,
-        seed: config.seed,
-        dataDir: config.dataDir,
-        verifyData: config.verifyData,
-        task: settings.task,
-        taskSettings: config.set,
-      },
-      sizes,
-      { env: io.env as NodeJS.ProcessEnv },
-    );
+    const trials = await runProbeChild({ ...settings, backend: backend.chosen }, sizes, {
+      env: io.env as NodeJS.ProcessEnv,
+    });
     const [a, b] = trials;
     const perSample =
       a?.ran && b?.ran && a.peakBytes !== null && b.peakBytes !== null

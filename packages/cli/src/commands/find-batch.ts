@@ -4,6 +4,7 @@
 import { AUTO_BATCH_LIMIT, formatBytes, searchLimit } from '@tfjs-ddp/core';
 import { fitMicroBatch, selectBackend } from '@tfjs-ddp/worker';
 import { defineCommand, type OptionSpec } from '../command';
+import { workerSettings } from '../groups';
 import { configFromValues, TRAIN_OPTIONS } from './train';
 
 const FROM_TRAIN = ['config', 'preset', 'model', 'data', 'set', 'resize', 'pool', 'seed', 'backend', 'memory-budget', 'memory-margin', 'batch-size', 'data-dir', 'verify-data'];
@@ -26,14 +27,9 @@ export const findBatchCommand = defineCommand({
     const { config } = configFromValues({ 'batch-size': String(AUTO_BATCH_LIMIT), ...values }, io);
     const backend = await selectBackend(config.backend);
     const r = await fitMicroBatch({
+      // The task and data settings a worker of this run would get.
+      ...workerSettings(config, null),
       backend: backend.chosen,
-      resize: config.resize,
-      pool: config.pool,
-      seed: config.seed,
-      dataDir: config.dataDir,
-      verifyData: config.verifyData,
-      task: { model: config.model, data: config.data },
-      taskSettings: config.set,
       budgetBytes: config.memoryBudget,
       margin: config.memoryMargin,
       maxMicroBatch: searchLimit(config.batchSize),
