@@ -103,36 +103,6 @@ describe("a user's own model and data", () => {
     expect(readJson(join(run, 'summary.json'))).toMatchObject({ status: 'completed', workers: 2, steps: 4 });
   });
 
-  it('trains with the optimizer the model was compiled with (Adam), and a resume continues it exactly', async () => {
-    const adam = join(dir, 'adam.mjs');
-    writeFileSync(
-      adam,
-      readFileSync(model, 'utf8').replace("optimizer: 'sgd'", 'optimizer: tf.train.adam(0.01)'),
-    );
-    expect(readFileSync(adam, 'utf8')).toContain('tf.train.adam(0.01)');
-    const args = (runDir: string, steps: number) => [
-      'train',
-      ...common().map((a) => (a === model ? adam : a === '4' ? String(steps) : a)),
-      '--workers',
-      '2',
-      '--run-dir',
-      runDir,
-    ];
-    const full = join(dir, 'adam-full');
-    const cut = join(dir, 'adam-cut');
-    expect((await runCli(args(full, 4))).code).toBe(0);
-    expect((await runCli(args(cut, 2))).code).toBe(0);
-    const resumed = await runCli(['train', '--resume', cut, '--max-steps', '4']);
-    expect(resumed.code, resumed.stderr).toBe(0);
-    // Adam's slots, its iteration count and its running β powers travel in the checkpoint: the
-    // resumed steps are the uninterrupted run's, bit for bit (before, step 4 was 4 % off).
-    expect(stepLosses(cut)).toEqual(stepLosses(full));
-    expect(stepLosses(full)[1]).not.toBe(stepLosses(join(dir, 'run-1'))[1]); // Adam, not the flags' SGD
-    const checksums = readJson(join(full, 'summary.json'))['weights_checksum_per_rank'] as string[];
-    expect(checksums).toHaveLength(2);
-    expect(readJson(join(cut, 'summary.json'))['weights_checksum_per_rank']).toEqual(checksums);
-  });
-
   it("passes --set to the modules' settings, and the memory-fit search probes the user's model", async () => {
     const r = await runCli([
       'find-batch',
