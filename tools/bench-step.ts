@@ -4,10 +4,14 @@
 // absolute and per sample. Usage:
 //   npm run bench:step -- [--backend wasm[,cpu,...]] [--batch 64] [--size 96] [--steps 4] [--warmup 2]
 // Each backend runs in its own child process so that one backend's heap cannot skew another's.
+// Per timed step it also prints the tfjs kernels run, the host milliseconds inside them, and on
+// webgpu the GPU dispatches and submits recorded and the host milliseconds spent recording them
+// (tools/step-counters.ts).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
+import { installStepCounters } from './step-counters.js';
 import { buildDenseNet, gpuBytesAllocated, prepareBatch, selectBackend, shutdownWebGpu, Trainer, trainableParamCount, wasmHeapBytes, type BackendChoice } from '@tfjs-ddp/worker';
 
 const { values } = parseArgs({
@@ -39,8 +43,11 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     return performance.now() - t0;
   };
   for (let i = 0; i < warmup; i++) await step();
+  const counters = installStepCounters();
   const times: number[] = [];
   for (let i = 0; i < steps; i++) times.push(await step());
+  const counts = counters.take();
+  const perStep = (v: number | null, digits = 0) => (v === null ? null : Number((v / steps).toFixed(digits)));
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
   const heap = wasmHeapBytes();
   const gpu = gpuBytesAllocated();
@@ -57,6 +64,11 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     step_ms: Math.round(mean),
     step_ms_min: Math.round(Math.min(...times)),
     samples_per_s: Number(((batch * 1000) / mean).toFixed(2)),
+    kernels_per_step: perStep(counts.kernels),
+    kernel_host_ms: perStep(counts.kernelHostMs, 1),
+    dispatches_per_step: perStep(counts.dispatches),
+    dispatch_host_ms: perStep(counts.dispatchHostMs, 1),
+    submits_per_step: perStep(counts.submits, 1),
     heap_mib: heap === null ? null : Math.round(heap / 2 ** 20),
     heap_per_sample_mib: perSample(heap, heap0),
     gpu_mib: gpu === null ? null : Math.round(gpu / 2 ** 20),
