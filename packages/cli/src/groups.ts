@@ -102,8 +102,16 @@ export function workerCount(config: TrainConfig): number {
   return config.backend === 'webgpu' ? 1 : availableParallelism();
 }
 
-export function workerSettings(config: TrainConfig, dataAddress: string | null): WorkerSettings {
+/**
+ * What every worker of the run gets. With `workers` (the ranks the run starts with) and a numeric
+ * global batch, the memory-fit search stops at a rank's share of that batch (or its share with
+ * --min-workers ranks): a larger micro-batch would only be used after ranks are lost, and then
+ * gradient accumulation covers the difference, while searching for it costs every start-up.
+ */
+export function workerSettings(config: TrainConfig, dataAddress: string | null, workers?: number): WorkerSettings {
+  const ranks = Math.max(1, Math.min(workers ?? 1, config.minWorkers ?? Infinity));
   return {
+    ...(workers !== undefined && typeof config.batchSize === 'number' ? { searchLimit: Math.ceil(config.batchSize / ranks) } : {}),
     lr: config.lr,
     momentum: config.momentum,
     resize: config.resize,
@@ -210,7 +218,7 @@ export async function startLocalProcesses(
       {
         server,
         worldSize: count,
-        settingsFor: (r) => ({ ...workerSettings(config, `ipc://${join(sockets, `ring-${r}`)}`), ...(capacities?.[r] !== undefined ? { microBatch: capacities[r] } : {}) }),
+        settingsFor: (r) => ({ ...workerSettings(config, `ipc://${join(sockets, `ring-${r}`)}`, count), ...(capacities?.[r] !== undefined ? { microBatch: capacities[r] } : {}) }),
         version: CLI_VERSION,
         log,
         rendezvousTimeoutMs: config.joinTimeout * 1000,
@@ -251,7 +259,7 @@ export async function startListening(
     const group = await RemoteWorkerGroup.rendezvous({
       server,
       worldSize,
-      settingsFor: (r) => ({ ...workerSettings(config, null), ...(capacities?.[r] !== undefined ? { microBatch: capacities[r] } : {}) }),
+      settingsFor: (r) => ({ ...workerSettings(config, null, worldSize), ...(capacities?.[r] !== undefined ? { microBatch: capacities[r] } : {}) }),
       version: CLI_VERSION,
       log,
       rendezvousTimeoutMs: config.joinTimeout * 1000,

@@ -740,10 +740,10 @@ export class RemoteWorkerGroup implements WorkerGroup {
     this.o.log.info({ targets, from: source, checksum: state.checksum }, 'ranks re-synced');
   }
 
-  async evaluate(): Promise<EvalOutcome> {
+  async evaluate(limit: number | null = null): Promise<EvalOutcome> {
     this.phase = 'eval';
     return this.collective('evaluation', async (collective) => {
-      const shards = evalShards(this.descriptions[0]!.testCount, this.worldSize);
+      const shards = evalShards(Math.min(this.descriptions[0]!.testCount, limit ?? Infinity), this.worldSize);
       for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'eval', start: shards[r]!.start, end: shards[r]!.end, collective });
       const replies = await this.collect('eval-done', shards.map((_, r) => r), this.o.stepTimeoutMs, true);
       const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };

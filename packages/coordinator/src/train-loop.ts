@@ -345,7 +345,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     const complete = count + skipped === trainCount;
     if (count === 0) break;
     if (!complete && stopped !== 'max-steps') break; // interrupted: no evaluation, save below
-    const ev = await timed('evaluate', () => group.evaluate(), { epoch });
+    const ev = await timed('evaluate', () => group.evaluate(config.evalLimit), { epoch });
     testAcc = ev.correct / ev.count;
     if (complete) epochsCompleted = epoch;
     const e = {

@@ -42,6 +42,7 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
   verifyData: ['true|false', 'check the SHA-256 of the canonical dataset files (default true)'],
   runDir: ['DIR', 'where the run writes its files (default runs/<timestamp>)'],
   maxSteps: ['N', 'stop after N optimizer steps in all, counted from the run\'s start (default: all epochs)'],
+  evalLimit: ['N', 'evaluate on the first N test samples only, for smoke runs (default: all; metrics.jsonl\'s test_count says how many)'],
   checkpointEvery: ['N', 'write a checkpoint every N steps, besides every epoch end and a stop (default 50; 0: only those)'],
   keepCheckpoints: ['N', 'how many checkpoints to keep, newest first (default 2)'],
   logLevel: ['LEVEL', 'train.log level: trace, debug, info, warn, error, fatal, silent (default info)'],

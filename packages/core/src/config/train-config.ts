@@ -78,6 +78,8 @@ export interface TrainConfig {
   runDir: string | null;
   /** Stop after this many optimizer steps in total (for smoke runs); null = run all epochs. */
   maxSteps: number | null;
+  /** Evaluate on the first N test samples only (smoke runs, like Lightning's limit_test_batches); null = all. */
+  evalLimit: number | null;
   /** A checkpoint every this many steps (also at every epoch end and when stopped); 0 = only those. */
   checkpointEvery: number;
   /** How many checkpoints to keep (the newest). */
@@ -123,6 +125,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   verifyData: true,
   runDir: null,
   maxSteps: null,
+  evalLimit: null,
   checkpointEvery: 50,
   keepCheckpoints: 2,
   logLevel: 'info',
@@ -268,6 +271,7 @@ export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   verifyData: { flag: 'verify-data', parse: bool },
   runDir: { flag: 'run-dir', parse: str(true) },
   maxSteps: { flag: 'max-steps', parse: num({ int: true, min: 1, nullable: true }) },
+  evalLimit: { flag: 'eval-limit', parse: num({ int: true, min: 1, nullable: true }) },
   checkpointEvery: { flag: 'checkpoint-every', parse: num({ int: true, min: 0 }) },
   keepCheckpoints: { flag: 'keep-checkpoints', parse: num({ int: true, min: 1 }) },
   logLevel: { flag: 'log-level', parse: oneOf(LOG_LEVELS) },

@@ -15,6 +15,12 @@ export interface WorkerSettings {
   /** Global batch, or auto (each worker then searches up to AUTO_BATCH_LIMIT samples, config/train-config.ts). */
   batchSize: number | 'auto';
   microBatch: number | 'auto';
+  /**
+   * The largest micro-batch the memory-fit search looks for: this rank's share of the global batch
+   * with the run's workers (or its --min-workers) all up. Absent: the global batch (or
+   * AUTO_BATCH_LIMIT), what one rank alone would need.
+   */
+  searchLimit?: number;
   memoryBudget: number | null;
   memoryMargin: number;
   /** Tests only: the DenseNet without BatchNorm (its gradient does not depend on the micro-batch). */

@@ -194,7 +194,8 @@ export interface WorkerGroup {
   /** One optimizer step on the global batch; resolves when every rank has applied the update. */
   step(plan: StepPlan): Promise<StepOutcome>;
   /** Test-set evaluation; every test image is counted exactly once across ranks. */
-  evaluate(): Promise<EvalOutcome>;
+  /** Evaluates the test split, sharded over the ranks: all of it, or its first `limit` samples. */
+  evaluate(limit?: number | null): Promise<EvalOutcome>;
   /** Every rank's weight checksum, by rank (equal unless the ranks diverged). */
   checksums(): Promise<string[]>;
   /** The run's security figures (groups whose workers talk over sockets); read after checksums(). */

@@ -7,7 +7,7 @@ import { fitMicroBatch } from '../memory/fit-micro-batch';
 import type { Task } from '../task/task-runtime';
 import { parseInjectOom, WorkerEngine } from './worker-engine';
 
-export type EngineSettings = Pick<WorkerSettings, 'lr' | 'momentum' | 'resize' | 'pool' | 'seed' | 'batchSize' | 'microBatch' | 'memoryBudget' | 'memoryMargin' | 'batchNorm' | 'dataDir' | 'verifyData' | 'task' | 'taskSettings'>;
+export type EngineSettings = Pick<WorkerSettings, 'lr' | 'momentum' | 'resize' | 'pool' | 'seed' | 'batchSize' | 'microBatch' | 'searchLimit' | 'memoryBudget' | 'memoryMargin' | 'batchNorm' | 'dataDir' | 'verifyData' | 'task' | 'taskSettings'>;
 
 export interface CreateEngineArgs {
   /** The model and data to train (task/open-task.ts). */
@@ -37,7 +37,7 @@ export async function createEngine(a: CreateEngineArgs): Promise<WorkerEngine> {
       ...(s.taskSettings !== undefined ? { taskSettings: s.taskSettings } : {}),
       budgetBytes: s.memoryBudget,
       margin: s.memoryMargin,
-      maxMicroBatch: searchLimit(s.batchSize),
+      maxMicroBatch: s.searchLimit ?? searchLimit(s.batchSize),
       env: a.env as NodeJS.ProcessEnv,
     });
     microBatch = fit.microBatch;

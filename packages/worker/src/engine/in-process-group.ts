@@ -63,10 +63,10 @@ export class InProcessGroup implements WorkerGroup {
     return { lossSum: metrics.lossSum, correct: metrics.correct, count: metrics.count, aborted: metrics.aborted, skipped: metrics.skipped, oom, restarts: [], timings };
   }
 
-  async evaluate(): Promise<EvalOutcome> {
+  async evaluate(limit: number | null = null): Promise<EvalOutcome> {
     await this.syncBatchNormStats();
     const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
-    const shards = evalShards(this.descriptions[0]!.testCount, this.engines.length);
+    const shards = evalShards(Math.min(this.descriptions[0]!.testCount, limit ?? Infinity), this.engines.length);
     for (const [rank, e] of this.engines.entries()) {
       const r = await e.evaluate(shards[rank]!.start, shards[rank]!.end);
       out.lossSum += r.lossSum;
