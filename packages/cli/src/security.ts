@@ -21,14 +21,14 @@ export interface ResolvedSecurity {
  * Reads the key file (if any) and decides how this process's sockets are secured.
  * @param addresses what the process listens on or talks over (--listen; --join and --data-address)
  * @throws DdpError E_CONFIG naming --key-file and --insecure for a non-loopback address without a key,
- *   or a key file that cannot be read
+ *   or a key file that cannot be read or that others may read or write
  */
 export function resolveSecurity(values: Readonly<Record<string, string | boolean | undefined>>, env: Readonly<Record<string, string | undefined>>, addresses: readonly string[], verb: 'listen on' | 'join' = 'listen on'): ResolvedSecurity {
   const path = (values['key-file'] as string | undefined) ?? (env['TFJS_DDP_KEY_FILE'] || undefined);
-  const read = path === undefined ? null : readRunKeyFile(path);
+  const key = path === undefined ? null : readRunKeyFile(path);
   const insecure = values['insecure'] === true;
-  const s = decideSecurity(addresses, read?.key ?? null, insecure, verb);
-  const warnings = read?.warning ? [read.warning] : [];
+  const s = decideSecurity(addresses, key, insecure, verb);
+  const warnings: string[] = [];
   if (s.kind === 'curve') return { mode: 'curve', curve: s.key, warnings };
   if (s.insecure) warnings.push(`--insecure: ${addresses.join(', ')} without CURVE: anyone who can reach these ports can join this run, read its traffic or send it frames`);
   return { mode: s.insecure ? 'insecure' : 'loopback', curve: undefined, warnings };

@@ -7,10 +7,12 @@
 // rank leaves the step, a new process takes the rank, the ring is rebuilt, a healthy rank's state is
 // copied in, and the step is finished or replayed (docs/reliability.md).
 import {
+  checkWireFileNames,
   DdpError,
   decodeControl,
   encodeControl,
   isDdpError,
+  MAX_CONTROL_FRAME_BYTES,
   writeDirAtomically,
   type CoordinatorToWorker,
   type EvalOutcome,
@@ -116,6 +118,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
   private readonly retired = new Set<number>();
   /** Messages dropped because no rank sent them, or they did not decode before ranks were known. */
   private rejectedFrames = 0;
+  /** The control server's closed connections last logged. */
+  private closedSeen = 0;
   /** Each rank's count of refused connections, from its last checksum-done. */
   private rejectedByRank: (number | null)[] = [];
   /** Where each rank last said it was (progress messages), and when. */
@@ -308,6 +312,12 @@ export class RemoteWorkerGroup implements WorkerGroup {
   }
 
   private pingAll(): void {
+    // libzmq drops a peer that sends a frame over the control limit with no word but a disconnect.
+    const closed = this.o.server.closedConnections?.() ?? 0;
+    if (closed > this.closedSeen) {
+      this.closedSeen = closed;
+      this.o.log.info({ closedConnections: closed, frameLimitBytes: MAX_CONTROL_FRAME_BYTES }, 'connections to the control server closed: peers that left, or that were dropped (a frame over the limit, a failed handshake)');
+    }
     const ping = encodeControl({ type: 'ping' });
     for (const peer of this.peers) if (peer !== undefined) this.o.server.send(peer, ping).catch(() => undefined);
   }
@@ -790,8 +800,10 @@ export class RemoteWorkerGroup implements WorkerGroup {
       for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'save', meta, collective });
       const replies = await this.collect('saved', this.descriptions.map((d) => d.rank), this.o.stepTimeoutMs, true);
       const zero = replies.get(0)!;
-      const names = (zero.msg as Extract<WorkerToCoordinator, { type: 'saved' }>).names;
-      if (names.length !== zero.binary.length) this.fail({ kind: 'protocol', rank: 0, message: `saved ${names.length} names with ${zero.binary.length} files` });
+      const sent = (zero.msg as Extract<WorkerToCoordinator, { type: 'saved' }>).names;
+      if (!Array.isArray(sent) || sent.length !== zero.binary.length) this.fail({ kind: 'protocol', rank: 0, message: `saved ${Array.isArray(sent) ? sent.length : 'no list of'} names with ${zero.binary.length} files` });
+      // Names from the wire: only the model's own files, each once (never a path: security/wire-paths.ts).
+      const names = checkWireFileNames(sent, `rank 0 (pid ${this.descriptions[0]?.pid ?? '?'})`);
       return Object.fromEntries(names.map((n, i) => [n, zero.binary[i]!]));
     });
   }

@@ -620,12 +620,13 @@ bool applyCurve(napi_env env, void* s, bool pull, const std::string& pub, const 
   return true;
 }
 
-// open(type 'pull'|'push', address, hwm, lingerMs, sockbuf, publicKey, secretKey) → { handle,
-// endpoint }: a PULL socket bound to address (tcp port 0 → an ephemeral one) or a PUSH socket
-// connected to it; with CURVE when the keys are not empty.
+// open(type 'pull'|'push', address, hwm, lingerMs, sockbuf, publicKey, secretKey, maxMessageBytes)
+// → { handle, endpoint }: a PULL socket bound to address (tcp port 0 → an ephemeral one) or a PUSH
+// socket connected to it; with CURVE when the keys are not empty. ZMQ_MAXMSGSIZE: libzmq drops a
+// peer that sends a larger frame (−1: no limit).
 napi_value Open(napi_env env, napi_callback_info info) {
-  napi_value argv[7];
-  if (!getArgs(env, info, 7, argv)) return nullptr;
+  napi_value argv[8];
+  if (!getArgs(env, info, 8, argv)) return nullptr;
   const bool pull = getString(env, argv[0]) == "pull";
   std::string address = getString(env, argv[1]);
   const int hwm = static_cast<int>(getInt(env, argv[2]));
@@ -633,12 +634,14 @@ napi_value Open(napi_env env, napi_callback_info info) {
   const int sockbuf = static_cast<int>(getInt(env, argv[4]));
   const std::string pub = getString(env, argv[5]);
   const std::string sec = getString(env, argv[6]);
+  const int64_t maxmsgsize = getInt(env, argv[7]);
   if (g_ctx == nullptr) g_ctx = zmq_ctx_new();
   void* s = zmq_socket(g_ctx, pull ? ZMQ_PULL : ZMQ_PUSH);
   if (s == nullptr) return throwZmq(env, "zmq_socket", address), nullptr;
   zmq_setsockopt(s, pull ? ZMQ_RCVHWM : ZMQ_SNDHWM, &hwm, sizeof hwm);
   zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
   zmq_setsockopt(s, pull ? ZMQ_RCVBUF : ZMQ_SNDBUF, &sockbuf, sizeof sockbuf);
+  zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsgsize, sizeof maxmsgsize);
   std::shared_ptr<guard::Counters> counters;
   if (!pub.empty()) {
     if (!applyCurve(env, s, pull, pub, sec)) {

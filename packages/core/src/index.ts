@@ -23,3 +23,4 @@ export * from './checkpoint/manifest';
 export * from './checkpoint/training-state';
 export * from './security/run-key';
 export * from './security/listen-policy';
+export * from './security/wire-paths';

@@ -7,7 +7,7 @@
 // it, and takes the previous one. Called by the train loop (write) and `train --resume` (read).
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildManifest, DdpError, MANIFEST_FILE, parseManifest, verifyEntry, type CheckpointManifest } from '@tfjs-ddp/core';
+import { buildManifest, DdpError, MANIFEST_FILE, parseManifest, resolveInside, verifyEntry, type CheckpointManifest } from '@tfjs-ddp/core';
 
 export const CHECKPOINTS_DIR = 'checkpoints';
 const NAME = /^step-(\d{8,})$/;
@@ -84,7 +84,7 @@ export class CheckpointStore {
       mkdirSync(tmp);
       const killAt = Number(process.env['TFJS_DDP_INJECT_CHECKPOINT_KILL'] ?? NaN);
       for (const [i, [n, data]] of Object.entries(files).entries()) {
-        writeFileSynced(join(tmp, n), data);
+        writeFileSynced(resolveInside(tmp, n, 'a checkpoint file'), data);
         // Drill: the coordinator dies half-way through writing this checkpoint.
         if (killAt === at.step && i === 1) process.kill(process.pid, 'SIGKILL');
       }
@@ -129,7 +129,7 @@ export class CheckpointStore {
     const manifest = parseManifest(readFileSync(manifestPath, 'utf8'), manifestPath);
     const files: Record<string, Uint8Array> = {};
     for (const entry of manifest.files) {
-      const path = join(dir, entry.name);
+      const path = resolveInside(dir, entry.name, `${manifestPath}`);
       const data = existsSync(path) ? new Uint8Array(readFileSync(path)) : null;
       verifyEntry(entry, data, dir);
       files[entry.name] = data!;

@@ -66,7 +66,8 @@ function checkArgs(buf: Float32Array, ch: RingChannel, opts: RingAllReduceOption
     bad(`rank is ${ch.rank}, expected 0…${n - 1}`);
   if (!Number.isInteger(opts.step) || opts.step < 0 || opts.step > 0xffffffff)
     bad(`step is ${opts.step}, expected a u32`);
-  if (!Number.isInteger(chunk) || chunk < 1) bad(`chunkElements is ${chunk}, expected an integer ≥ 1`);
+  // Larger chunks would exceed the data plane's frame limit (MAX_DATA_FRAME_BYTES): the peer is dropped.
+  if (!Number.isInteger(chunk) || chunk < 1 || chunk > MAX_CHUNK_ELEMENTS) bad(`chunkElements is ${chunk}, expected an integer in 1…${MAX_CHUNK_ELEMENTS}`);
   if (buf.length / chunk > 0xffffffff) bad(`${buf.length} floats need more than 2^32 chunks of ${chunk}`);
 }
 

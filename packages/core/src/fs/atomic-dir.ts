@@ -2,19 +2,25 @@
 // sibling temporary directory, which then replaces the target by rename. Used for model exports and
 // checkpoints, so a crash never leaves a half-written model that looks complete.
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { resolveInside } from '../security/wire-paths';
 
-/** Replaces `dir` with exactly `files` (name → content). Returns the written paths. */
+/**
+ * Replaces `dir` with exactly `files` (name → content). Returns the written paths.
+ * @throws DdpError E_PROTOCOL, before anything is written, when a name is not a plain file name
+ *   (a separator, `..`): a name never leads outside `dir`.
+ */
 export function writeDirAtomically(dir: string, files: Record<string, string | Uint8Array>): string[] {
   const target = resolve(dir);
   const tmp = `${target}.tmp-${process.pid}`;
+  const paths = Object.keys(files).map((name) => [name, resolveInside(tmp, name, 'a model file')] as const);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  for (const [name, content] of Object.entries(files)) writeFileSync(join(tmp, name), content);
+  for (const [name, path] of paths) writeFileSync(path, files[name]!);
   mkdirSync(dirname(target), { recursive: true });
   const old = `${target}.old-${process.pid}`;
   if (existsSync(target)) renameSync(target, old);
   renameSync(tmp, target);
   rmSync(old, { recursive: true, force: true });
-  return Object.keys(files).map((f) => join(target, f));
+  return paths.map(([name]) => resolveInside(target, name, 'a model file'));
 }

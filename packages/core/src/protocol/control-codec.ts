@@ -20,9 +20,20 @@ export interface DecodedControl<T extends ControlMessage> {
 /**
  * Largest frame 0 (the JSON part) a control message may have: 1 MiB, far above the largest real
  * one (a `hello` with its description, a few KB), so a hostile or broken peer cannot make the
- * decoder parse megabytes. Binary frames (model files, state) are not limited here.
+ * decoder parse megabytes.
  */
 export const MAX_CONTROL_JSON_BYTES = 1 << 20;
+
+/**
+ * Largest binary frame on the wire: a longer part (model files, a training state: the model's size,
+ * which the sockets cannot know when they are made) travels as several frames of at most this, and
+ * frame 0 then says how many (`split`). So every control frame fits MAX_CONTROL_FRAME_BYTES, the
+ * ZMQ_MAXMSGSIZE of control sockets.
+ */
+export const MAX_CONTROL_BINARY_FRAME_BYTES = 1 << 20;
+
+/** The largest frame a control socket accepts (its ZMQ_MAXMSGSIZE): a larger one drops the peer. */
+export const MAX_CONTROL_FRAME_BYTES = Math.max(MAX_CONTROL_JSON_BYTES, MAX_CONTROL_BINARY_FRAME_BYTES);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -44,10 +55,12 @@ export function encodeControl<T extends ControlMessage>(
       'this is a bug in the sender',
     );
   }
+  const parts = binary.map(bytesOf);
+  const split = parts.map((p) => Math.max(1, Math.ceil(p.byteLength / MAX_CONTROL_BINARY_FRAME_BYTES)));
   let json: string;
   try {
-    const { v: _ignored, ...fields } = message as ControlMessage & { v?: unknown };
-    json = JSON.stringify({ v: PROTOCOL_VERSION, ...fields });
+    const { v: _ignored, split: _split, ...fields } = message as ControlMessage & { v?: unknown; split?: unknown };
+    json = JSON.stringify({ v: PROTOCOL_VERSION, ...fields, ...(split.some((n) => n > 1) ? { split } : {}) });
   } catch (e) {
     throw new DdpError(
       'E_PROTOCOL',
@@ -64,7 +77,34 @@ export function encodeControl<T extends ControlMessage>(
       'this is a bug in the sender: large data belongs in binary frames',
     );
   }
-  return [head, ...binary.map(bytesOf)];
+  const frames: Uint8Array[] = [head];
+  for (const p of parts) {
+    if (p.byteLength <= MAX_CONTROL_BINARY_FRAME_BYTES) frames.push(p);
+    else for (let at = 0; at < p.byteLength; at += MAX_CONTROL_BINARY_FRAME_BYTES) frames.push(p.subarray(at, at + MAX_CONTROL_BINARY_FRAME_BYTES));
+  }
+  return frames;
+}
+
+/** The binary parts of a message whose frame 0 says how they were split (encodeControl), joined again. */
+function joinSplit(split: unknown, frames: Uint8Array[], type: string): Uint8Array[] {
+  const count = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n >= 1;
+  if (!Array.isArray(split) || !split.every(count) || split.reduce((a: number, n: number) => a + n, 0) !== frames.length) {
+    throw new DdpError('E_PROTOCOL', `control message '${type}' has ${frames.length} binary frames, which its "split" ${describe(split)} does not describe`, 'the sender is broken or runs another version');
+  }
+  const out: Uint8Array[] = [];
+  let at = 0;
+  for (const n of split as number[]) {
+    const pieces = frames.slice(at, at + n);
+    at += n;
+    if (n === 1) {
+      out.push(pieces[0]!);
+      continue;
+    }
+    const whole = new Uint8Array(pieces.reduce((a, p) => a + p.byteLength, 0));
+    pieces.reduce((off, p) => (whole.set(p, off), off + p.byteLength), 0);
+    out.push(whole);
+  }
+  return out;
 }
 
 /**
@@ -125,7 +165,9 @@ export function decodeControl<T extends ControlMessage = ControlMessage>(
       'the peers are out of step; restart the job',
     );
   }
-  return { msg: msg as unknown as T & { v: number }, binary };
+  if (msg['split'] === undefined) return { msg: msg as unknown as T & { v: number }, binary };
+  const { split, ...rest } = msg;
+  return { msg: rest as unknown as T & { v: number }, binary: joinSplit(split, binary, type) };
 }
 
 /**

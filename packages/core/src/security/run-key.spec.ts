@@ -44,9 +44,9 @@ describe('run key', () => {
     writeRunKeyFile(path, k);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ kind: RUN_KEY_KIND, mechanism: 'CURVE', comment: expect.stringMatching(/keep it secret/), public_key: k.publicKey, secret_key: k.secretKey });
-    expect(readRunKeyFile(path)).toEqual({ key: k, warning: null });
+    expect(readRunKeyFile(path)).toEqual(k);
     expect(() => writeRunKeyFile(path, generateRunKey())).toThrow(/E_CONFIG: cannot create the key file .*run\.key \(EEXIST\); it exists already/);
-    expect(readRunKeyFile(path).key).toEqual(k);
+    expect(readRunKeyFile(path)).toEqual(k);
   });
 
   it('reads the publicKey and secretKey of a key file written before keys were snake_case, but not both spellings', () => {
@@ -57,11 +57,16 @@ describe('run key', () => {
     expect(() => parseRunKeyFile(both, '/k')).toThrow(/E_CONFIG: \/k is not a tfjs-ddp key file: it gives both "public_key" and "publicKey"/);
   });
 
-  it('reads a key file others may read, with a warning', () => {
+  it('refuses a key file its group or others may read or write, as ssh does, naming the mode and chmod 600', () => {
     const path = join(dir, 'open.key');
     writeFileSync(path, formatRunKeyFile(generateRunKey()));
-    chmodSync(path, 0o644);
-    expect(readRunKeyFile(path).warning).toMatch(/has mode 0644: others than its owner can read it \(chmod 600/);
+    for (const mode of [0o644, 0o640, 0o620, 0o604, 0o602]) {
+      chmodSync(path, mode);
+      const shown = mode.toString(8).padStart(4, '0');
+      expect(() => readRunKeyFile(path)).toThrow(new RegExp(`^E_CONFIG: the key file .*open\\.key has mode ${shown}: users other than its owner can read or change it, so it is refused; run \`chmod 600 .*open\\.key\``));
+    }
+    chmodSync(path, 0o400);
+    expect(readRunKeyFile(path).publicKey).toMatch(Z85_KEY);
   });
 
   it('refuses a key file whose public key is not the secret key\'s, without quoting the secret', () => {

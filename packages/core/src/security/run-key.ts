@@ -72,25 +72,26 @@ export function parseRunKeyFile(text: string, path: string): RunKey {
 }
 
 /**
- * Reads a key file.
- * @returns the key, and a warning when others than its owner may read it (the run still starts: a
- *   Kubernetes secret volume or a shared cluster filesystem may not allow 0600, but it is worth a line)
- * @throws DdpError E_CONFIG when it cannot be read or is not a key file
+ * Reads a key file. Like ssh with a private key, it refuses a file that its group or others may read
+ * or write: whoever can read it can join the run, and whoever can write it can swap the key.
+ * @throws DdpError E_CONFIG when it cannot be read, has such a mode (naming the mode and `chmod 600`),
+ *   or is not a key file
  */
-export function readRunKeyFile(path: string): { key: RunKey; warning: string | null } {
+export function readRunKeyFile(path: string): RunKey {
   let text: string;
-  let mode: number;
   try {
-    mode = statSync(path).mode;
-    if (statSync(path).size > MAX_KEY_FILE_BYTES) throw new DdpError('E_CONFIG', `${path} is larger than a key file (${MAX_KEY_FILE_BYTES} bytes at most)`, 'pass the file `tfjs-ddp keygen` wrote');
+    const st = statSync(path);
+    if ((st.mode & 0o077) !== 0) {
+      const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+      throw new DdpError('E_CONFIG', `the key file ${path} has mode ${mode}: users other than its owner can read or change it, so it is refused`, `run \`chmod 600 ${path}\` (for a Kubernetes Secret volume: defaultMode: 0400, and no fsGroup)`);
+    }
+    if (st.size > MAX_KEY_FILE_BYTES) throw new DdpError('E_CONFIG', `${path} is larger than a key file (${MAX_KEY_FILE_BYTES} bytes at most)`, 'pass the file `tfjs-ddp keygen` wrote');
     text = readFileSync(path, 'utf8');
   } catch (e) {
     if (e instanceof DdpError) throw e;
     throw new DdpError('E_CONFIG', `cannot read the key file ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`, 'check --key-file / TFJS_DDP_KEY_FILE, or create one with `tfjs-ddp keygen --out FILE`');
   }
-  const key = parseRunKeyFile(text, path);
-  const warning = (mode & 0o077) !== 0 ? `the key file ${path} has mode ${(mode & 0o777).toString(8).padStart(4, '0')}: others than its owner can read it (chmod 600 ${path})` : null;
-  return { key, warning };
+  return parseRunKeyFile(text, path);
 }
 
 /**

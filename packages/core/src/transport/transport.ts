@@ -66,6 +66,12 @@ export interface Server {
   recv(timeoutMs: number): Promise<{ peer: string; frames: Frames }>;
   send(peer: string, frames: Frames): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Connections this server accepted that have closed since: peers that left, and peers the
+   * transport dropped (a frame over its size limit, a failed handshake). Absent where the transport
+   * has no connections (in-process).
+   */
+  closedConnections?(): number;
 }
 
 /** A worker's end of the control plane (ZeroMQ DEALER). */

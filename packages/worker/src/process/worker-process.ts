@@ -4,7 +4,7 @@
 // SGD update as every other rank. Started by `tfjs-ddp worker --join ADDRESS` (locally by the
 // coordinator's launcher, or by srun / Kubernetes / hand on other hosts).
 import { hostname } from 'node:os';
-import { DdpError, isDdpError, ringAllReduce, type RingTimes, type TraceSpan, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
+import { checkIpcBindAddress, DdpError, isDdpError, ringAllReduce, type RingTimes, type TraceSpan, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
 import type { Logger } from 'pino';
 import { selectBackend, type BackendChoice } from '../backend/select-backend';
 import { createEngine } from '../engine/create-engine';
@@ -52,6 +52,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     const { rank, worldSize, settings } = welcome.msg;
     const log = a.log.child({ rank });
     log.info({ worldSize, settings }, 'joined');
+    // libzmq unlinks whatever file is at an ipc:// path before binding it: only the run's own socket directory.
+    const toldToBind = settings.dataAddress === null ? null : checkIpcBindAddress(settings.dataAddress, a.join);
     // From here on the coordinator pings: its silence means it is gone.
     control.armWatchdog();
 
@@ -59,7 +61,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     const dataDir = a.dataDir ?? settings.dataDir;
     const task = await openTask(settings, rank, a.env ?? {}, dataDir);
     engine = await createEngine({ task, settings, dataDir, backend, env: a.env ?? process.env, log });
-    const inboxAddress = a.dataAddress ?? settings.dataAddress ?? (await defaultDataAddress(a.join));
+    const inboxAddress = a.dataAddress ?? toldToBind ?? (await defaultDataAddress(a.join));
     ring = new MutableRing(a.transport, rank, worldSize, inboxAddress);
     const dataAddress = await ring.bind();
     const description = await engine.describe(rank);

@@ -19,26 +19,38 @@ export function curveClientOptions(key: RunKey): { curveServerKey: string; curve
   return { curveServerKey: key.publicKey, curvePublicKey: key.publicKey, curveSecretKey: key.secretKey };
 }
 
+/** What a bound socket's connections did: see watchConnections. */
+export interface ConnectionCounts {
+  /** Accepted but never passed the handshake (CURVE: no key, another key, not ZeroMQ at all). */
+  rejected(): number;
+  /** Accepted and since closed: peers that left, and peers libzmq dropped (ZMQ_MAXMSGSIZE, a failed handshake). */
+  closed(): number;
+}
+
 /**
- * Counts a bound socket's connections from its events: rejected = accepted − handshakes passed. A
- * peer without the key fails in one of several ways (handshake:error:protocol for no CURVE,
- * handshake:error:auth for a wrong key, just a disconnect for bytes that are not ZMTP), so counting
- * the successes is the one way that catches them all.
+ * Counts a bound socket's connections from its events (one reader per socket: zeromq.js's events
+ * are read once). rejected = accepted − handshakes passed: a peer without the key fails in one of
+ * several ways (handshake:error:protocol for no CURVE, handshake:error:auth for a wrong key, just a
+ * disconnect for bytes that are not ZMTP), so counting the successes is the one way that catches them
+ * all. closed counts disconnects: libzmq drops a peer that sends a frame over ZMQ_MAXMSGSIZE with
+ * nothing but a disconnect event.
  */
-export function countRejected(socket: Pull | Router): () => number {
+export function watchConnections(socket: Pull | Router): ConnectionCounts {
   let accepted = 0;
   let passed = 0;
+  let closed = 0;
   void (async () => {
     try {
       for await (const event of socket.events) {
         if (event.type === 'accept') accepted++;
         else if (event.type === 'handshake') passed++;
+        else if (event.type === 'disconnect') closed++;
       }
     } catch {
       // the socket closed
     }
   })();
-  return () => Math.max(0, accepted - passed);
+  return { rejected: () => Math.max(0, accepted - passed), closed: () => closed };
 }
 
 /** Connections that must fail the handshake in a row before a client gives up (100 ms apart: ZeroMQ's reconnect interval). */

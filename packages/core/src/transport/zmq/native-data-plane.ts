@@ -28,6 +28,7 @@ interface Binding {
     sockbuf: number,
     publicKey: string,
     secretKey: string,
+    maxMessageBytes: number,
   ): {
     handle: Handle;
     endpoint: string;
@@ -187,7 +188,7 @@ class NativeSocket {
 
 function open(binding: Binding, type: 'pull' | 'push', address: string, o: NativeSocketOptions) {
   try {
-    return binding.open(type, address, o.hwm, o.lingerMs, o.sockbuf, o.curve?.publicKey ?? '', o.curve?.secretKey ?? '');
+    return binding.open(type, address, o.hwm, o.lingerMs, o.sockbuf, o.curve?.publicKey ?? '', o.curve?.secretKey ?? '', o.maxMessageBytes);
   } catch (e) {
     if ((e as NativeError).code === 'E_CONFIG') throw new DdpError('E_CONFIG', `native data plane, ${address}: ${(e as Error).message}`, 'give the process one valid key file');
     const code = errnoName((e as NativeError).errno) ?? (e as NativeError).message;
@@ -203,6 +204,8 @@ export interface NativeSocketOptions {
   hwm: number;
   lingerMs: number;
   sockbuf: number;
+  /** ZMQ_MAXMSGSIZE: a peer that sends a larger frame is dropped (−1: no limit). */
+  maxMessageBytes: number;
   /** CURVE with the run key: a bound PULL as server (the addon's own ZAP handler), a PUSH as client. */
   curve?: RunKey;
 }

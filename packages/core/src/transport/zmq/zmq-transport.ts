@@ -16,7 +16,9 @@ import {
   nativeServes,
   type NativeSocketOptions,
 } from './native-data-plane';
-import { curveClientOptions, curveServerOptions, countRejected, refuseOnHandshakeFailure } from './curve-sockets';
+import { MAX_CONTROL_FRAME_BYTES } from '../../protocol/control-codec';
+import { MAX_CHUNK_ELEMENTS } from '../../allreduce/ring-allreduce';
+import { curveClientOptions, curveServerOptions, refuseOnHandshakeFailure, watchConnections, type ConnectionCounts } from './curve-sockets';
 import { SerialSocket } from './serial-socket';
 import { acquireZapHandler, quiesceZapDomain } from './zap-handler';
 import { mapZmqAddressError } from './zmq-errors';
@@ -52,6 +54,22 @@ export interface ZmqTransportOptions {
    */
   curve?: RunKey;
 }
+
+/**
+ * ZMQ_MAXMSGSIZE of data-plane sockets: the largest frame the ring sends, a chunk of
+ * MAX_CHUNK_ELEMENTS floats (2 MiB; its 25-byte header is a frame of its own). libzmq drops a peer
+ * that sends a larger frame, before allocating it (its default is no limit).
+ */
+export const MAX_DATA_FRAME_BYTES = MAX_CHUNK_ELEMENTS * 4;
+
+/**
+ * What a frame grows by on the wire, on top of what the limits above allow: with CURVE libzmq checks
+ * ZMQ_MAXMSGSIZE against the encrypted MESSAGE command, 33 bytes longer than the frame sent (a 2 MiB
+ * frame was refused with the bare limit: curve.spec.ts).
+ */
+export const WIRE_MARGIN_BYTES = 256;
+const DATA_LIMIT = MAX_DATA_FRAME_BYTES + WIRE_MARGIN_BYTES;
+const CONTROL_LIMIT = MAX_CONTROL_FRAME_BYTES + WIRE_MARGIN_BYTES;
 
 let clientCounter = 0;
 
@@ -121,15 +139,19 @@ export class ZmqTransport implements Transport {
   }
 
   private nativeOptions(): NativeSocketOptions {
-    return { hwm: this.hwm, lingerMs: this.linger, sockbuf: this.sockbuf, ...(this.curve ? { curve: this.curve } : {}) };
+    return { hwm: this.hwm, lingerMs: this.linger, sockbuf: this.sockbuf, maxMessageBytes: DATA_LIMIT, ...(this.curve ? { curve: this.curve } : {}) };
   }
 
-  /** A bound socket's CURVE setup: the ZAP handler held while it is open, its rejects counted. */
-  private async serve(socket: Pull | Router): Promise<(() => void) | undefined> {
-    if (this.curve === undefined) return undefined;
+  /**
+   * A bound socket's connections counted (rejected handshakes, closed connections) and, with CURVE,
+   * the ZAP handler held while it is open.
+   */
+  private async serve(socket: Pull | Router): Promise<{ release: (() => void) | undefined; counts: ConnectionCounts }> {
+    const counts = watchConnections(socket);
+    if (this.curve === undefined) return { release: undefined, counts };
     const release = await acquireZapHandler(this.curve.publicKey);
-    this.rejectCounts.push(countRejected(socket));
-    return release;
+    this.rejectCounts.push(counts.rejected);
+    return { release, counts };
   }
 
   /** @throws DdpError E_CONFIG when the address cannot be bound (in use, malformed, path too long) */
@@ -143,9 +165,10 @@ export class ZmqTransport implements Transport {
       linger: this.linger,
       receiveHighWaterMark: this.hwm,
       receiveBufferSize: this.sockbuf,
+      maxMessageSize: DATA_LIMIT,
       ...(this.curve ? curveServerOptions(this.curve) : {}),
     });
-    const release = await this.serve(pull);
+    const { release } = await this.serve(pull);
     const resolved = await bindSocket(pull, address, release);
     const io = new SerialSocket(pull, 'inbox', resolved);
     return {
@@ -161,7 +184,7 @@ export class ZmqTransport implements Transport {
   /** Connects lazily like ZeroMQ: messages queue until the inbox is there. @throws DdpError E_CONFIG */
   async outbox(address: string): Promise<Outbox> {
     if (this.native && nativeServes(address)) return nativeOutbox(this.native, address, this.nativeOptions());
-    const push = new Push({ linger: this.linger, sendHighWaterMark: this.hwm, sendBufferSize: this.sockbuf, ...(this.curve ? curveClientOptions(this.curve) : {}) });
+    const push = new Push({ linger: this.linger, sendHighWaterMark: this.hwm, sendBufferSize: this.sockbuf, maxMessageSize: DATA_LIMIT, ...(this.curve ? curveClientOptions(this.curve) : {}) });
     connectSocket(push, address);
     const io = new SerialSocket(push, 'outbox to', address);
     return {
@@ -180,8 +203,9 @@ export class ZmqTransport implements Transport {
    */
   async server(address: string): Promise<Server> {
     const curve = this.curve ? curveServerOptions(this.curve) : null;
-    const router = new Router({ linger: this.linger, mandatory: true, sendTimeout: 0, ...(curve ?? {}) });
-    const release = await this.serve(router);
+    // Frames over MAX_CONTROL_FRAME_BYTES (1 MiB) drop the peer: larger parts are split (control-codec.ts).
+    const router = new Router({ linger: this.linger, mandatory: true, sendTimeout: 0, maxMessageSize: CONTROL_LIMIT, ...(curve ?? {}) });
+    const { release, counts } = await this.serve(router);
     const resolved = await bindSocket(router, address, release);
     const io = new SerialSocket(router, 'server', resolved);
     return {
@@ -191,6 +215,7 @@ export class ZmqTransport implements Transport {
         return { peer: id!.toString('latin1'), frames: frames as Frames };
       },
       send: (peer, frames) => io.send(frames, peer),
+      closedConnections: () => counts.closed(),
       close: async () => {
         // A ROUTER closed while a client's handshake completes aborts the process (zap-handler.ts).
         const forget = curve !== null ? await quiesceZapDomain(curve.zapDomain) : null;
@@ -210,7 +235,7 @@ export class ZmqTransport implements Transport {
   async client(address: string): Promise<Client> {
     // A readable, unique routing id (ZeroMQ's default is 5 binary bytes): shows up in server logs.
     const routingId = `c${process.pid}-${++clientCounter}-${randomBytes(3).toString('hex')}`;
-    const dealer = new Dealer({ linger: this.linger, routingId, ...(this.curve ? curveClientOptions(this.curve) : {}) });
+    const dealer = new Dealer({ linger: this.linger, routingId, maxMessageSize: CONTROL_LIMIT, ...(this.curve ? curveClientOptions(this.curve) : {}) });
     const io = new SerialSocket(dealer, 'client of', address);
     let refused: DdpError | null = null;
     // Watching before connecting: a handshake over loopback can fail before a later observer exists.
