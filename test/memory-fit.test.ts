@@ -52,32 +52,24 @@ describe('--micro-batch auto under a memory budget', () => {
     expect(steps.map((s) => (s['timings'] as { micro_batches: number }[])[0]!.micro_batches)).toEqual([plan!.accumulation, plan!.accumulation]);
   });
 
-  it('a per-rank batch larger than the wasm heap can hold (200 samples at 96×96) runs by accumulation', async () => {
-    const runDir = join(tmp('heap'), 'r');
-    const r = await runCli(['train', '--data-dir', data, '--verify-data', 'false', '--backend', 'wasm', '--epochs', '1', '--workers', '1', '--resize', '96', '--batch-size', '200', '--max-steps', '1', '--run-dir', runDir]);
-    expect(r.stderr).toMatch(/done: 1 steps/);
-    expect(r.code).toBe(0);
-    const summary = readJson(join(runDir, 'summary.json'));
-    const [plan] = summary['batch_plan'] as { samples: number; micro_batch: number; accumulation: number }[];
+  // The real ceiling: the wasm heap's 4 GiB at 96×96 (a trial near it is a real training step of
+  // ~150 samples). How a micro-batch below the per-rank batch is then planned and trained by
+  // accumulation is the first test's, under --memory-budget.
+  it('find-batch measures what the wasm heap holds at 96×96 (fewer than 200 samples) with real trial steps', async () => {
+    const r = await runCli(['find-batch', '--data-dir', data, '--verify-data', 'false', '--backend', 'wasm', '--resize', '96', '--batch-size', '200', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { micro_batch: number; capped: boolean; budget_bytes: number; usable_bytes: number; trials: { micro_batch: number; ran: boolean; peak_bytes: number }[] };
+    expect(report.budget_bytes).toBe(4_294_901_760);
     // About 150 samples of the 96×96 step fill the 4 GiB heap (docs/benchmarks.md).
-    expect(plan).toMatchObject({ samples: 200, accumulation: 2 });
-    expect(plan!.micro_batch).toBeGreaterThan(100);
-    expect(plan!.micro_batch).toBeLessThan(200);
-    const [fit] = summary['memory_fit_per_rank'] as { budget_bytes: number; trials: unknown[] }[];
-    expect(fit!.budget_bytes).toBe(4_294_901_760);
-    expect(fit!.trials.length).toBeLessThanOrEqual(4);
-    const [step] = readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
-    expect(step!['samples']).toBe(200);
-  }, 240_000);
-
-  it('find-batch reports the search and its trials', async () => {
-    const r = await runCli(['find-batch', '--backend', 'wasm', '--resize', '32', '--memory-budget', '160MiB', '--json']);
-    expect(r.code).toBe(0);
-    const report = JSON.parse(r.stdout) as { micro_batch: number; trials: { micro_batch: number; ran: boolean; peak_bytes: number }[]; usable_bytes: number };
+    expect(report).toMatchObject({ capped: false });
+    expect(report.micro_batch).toBeGreaterThan(100);
+    expect(report.micro_batch).toBeLessThan(200);
     expect(report.trials.length).toBeLessThanOrEqual(4);
-    expect(report.micro_batch).toBeGreaterThan(16);
-    expect(report.trials.find((t) => t.micro_batch === report.micro_batch)!.peak_bytes).toBeLessThanOrEqual(report.usable_bytes);
-  });
+    const chosen = report.trials.find((t) => t.micro_batch === report.micro_batch)!;
+    expect(chosen.ran).toBe(true);
+    expect(chosen.peak_bytes).toBeLessThanOrEqual(report.usable_bytes);
+    expect(chosen.peak_bytes).toBeGreaterThan(report.usable_bytes * 0.8);
+  }, 240_000);
 });
 
 describe('an out-of-memory on one rank during training', () => {
