@@ -4,7 +4,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { isDdpError } from '@tfjs-ddp/core';
 import type { DdpErrorCode } from '@tfjs-ddp/core';
-import { readIdx } from './idx-reader';
+import { IDX_TYPES, idxValues, readIdx, readIdxSync } from './idx-reader';
 import { encodeIdx, writeIdx } from './idx-writer';
 import { caught, useTempDirs } from './test-tmp';
 
@@ -13,7 +13,10 @@ const tempDir = useTempDirs();
 const images = Uint8Array.from({ length: 3 * 4 * 5 }, (_, i) => (i * 7) & 0xff);
 
 async function expectError(path: string, code: DdpErrorCode, pattern: RegExp, ndims?: number): Promise<void> {
-  const e = await caught(() => readIdx(path, ndims === undefined ? {} : { ndims }));
+  const options = ndims === undefined ? {} : { ndims };
+  const e = await caught(() => readIdx(path, options));
+  // The synchronous reader (the worker's idxData helper) says the same.
+  expect((await caught(() => readIdxSync(path, options))).message).toBe(e.message);
   expect(isDdpError(e, code), e.message).toBe(true);
   expect(e.message).toContain(path);
   expect(e.message).toMatch(pattern);
@@ -39,6 +42,28 @@ describe('writeIdx and readIdx', () => {
     const t = await readIdx(path, { ndims: 1 });
     expect(t.dims).toEqual([6]);
     expect(Array.from(t.data)).toEqual([0, 1, 2, 9, 8, 7]);
+  });
+
+  it.each([
+    ['byte', 0x09, [-128, -1, 0, 1, 127, 5]],
+    ['short', 0x0b, [-32768, -2, 0, 300, 32767, 7]],
+    ['int', 0x0c, [-2147483648, -3, 0, 70000, 2147483647, 9]],
+    ['float', 0x0d, [-1.5, 0, 0.25, 3e38, -7, 1e-3]],
+    ['double', 0x0e, [-1.5, 0, 0.1, 1e300, -7, Math.PI]],
+  ])('round-trip %s elements, big-endian, raw and gzipped', async (_, type, values) => {
+    const dir = await tempDir();
+    const expected = Float64Array.from(values);
+    if (type === 0x0d) expected.set(Float32Array.from(values));
+    for (const gzip of [false, true]) {
+      const path = join(dir, `v-${type}${gzip ? '.gz' : ''}`);
+      const bytes = await writeIdx(path, [2, 3], values, { type, gzip });
+      expect(Array.from(bytes.subarray(0, 4))).toEqual([0, 0, type, 2]);
+      expect(bytes.length).toBe(12 + 6 * IDX_TYPES[type]!.bytes);
+      for (const t of [await readIdx(path, { types: [type] }), readIdxSync(path, { types: [type] })]) {
+        expect([t.dims, t.type]).toEqual([[2, 3], type]);
+        expect(Array.from(idxValues(t))).toEqual(Array.from(expected));
+      }
+    }
   });
 
   it('refuse to encode data whose length is not the product of the dims', () => {
@@ -90,6 +115,25 @@ describe('readIdx on damaged files', () => {
     const floats = Uint8Array.from(good);
     floats[2] = 0x0d;
     await expectError(await file('floats', floats), 'E_DATA_FORMAT', /element type 0x0d, expected 0x08/);
+  });
+
+  it('names the accepted types when a file has another one', async () => {
+    const shorts = await file('shorts', encodeIdx([3, 4, 5], images, 0x0b));
+    const e = await caught(() => readIdx(shorts, { types: [0x08, 0x0d] }));
+    expect(e.message).toMatch(/element type 0x0b, expected 0x08 \(uint8\), 0x0d \(float\)/);
+    const bad = Uint8Array.from(good);
+    bad[2] = 0x0a; // not a type of the format
+    const t0a = await file('t0a', bad);
+    const f = await caught(() => readIdx(t0a, { types: Object.keys(IDX_TYPES).map(Number) }));
+    expect(f.message).toMatch(/element type 0x0a, expected 0x08 \(uint8\), 0x09 \(byte\)/);
+  });
+
+  it('counts the body of a wider type in elements and bytes', async () => {
+    const cut = encodeIdx([3, 4, 5], images, 0x0c).subarray(0, 16 + 200);
+    const ints = await file('ints', cut);
+    const e = await caught(() => readIdx(ints, { types: [0x0c] }));
+    expect(isDdpError(e, 'E_DATA_TRUNCATED')).toBe(true);
+    expect(e.message).toMatch(/200-byte body, expected 3×4×5 = 60 ints = 240 bytes/);
   });
 
   it('reports a header cut inside the dimensions as E_DATA_TRUNCATED', async () => {

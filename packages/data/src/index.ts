@@ -5,12 +5,16 @@ export {
   IDX_MAGIC_IMAGES,
   IDX_MAGIC_LABELS,
   IDX_TYPE_UINT8,
+  IDX_TYPES,
+  idxValues,
   isGzip,
   parseIdx,
   readIdx,
   readIdxBytes,
+  readIdxBytesSync,
+  readIdxSync,
 } from './idx-reader';
-export type { IdxReadOptions, IdxTensor } from './idx-reader';
+export type { IdxReadOptions, IdxTensor, IdxValues } from './idx-reader';
 export { encodeIdx, writeIdx } from './idx-writer';
 export type { WriteIdxOptions } from './idx-writer';
 export { checkSha256, sha256Hex } from './checksum';

@@ -23,6 +23,7 @@ export { defineData, defineModel, type DataModule, type DataSplit, type Example,
 export { arraySplit, type ArraySplitOptions } from './task/helpers/array-split';
 export { csvData, type CsvData, type CsvDataOptions } from './task/helpers/csv-data';
 export { imageFolder, type ImageFolderData, type ImageFolderOptions } from './task/helpers/image-folder';
+export { idxData, type IdxData, type IdxDataOptions } from './task/helpers/idx-data';
 export { loadDataModule, loadModelModule, resolveTaskModule, SEED_TASK, type LoadedModule, type TaskModules } from './task/load-task';
 export { buildTask, instantiateTask, type Task } from './task/task-runtime';
 export { openTask, prepareTask, taskContext, taskModules, type TaskWorkerSettings } from './task/open-task';

@@ -9,6 +9,7 @@ import { loadDataModule, SEED_TASK, type TaskModules } from './load-task';
 import { registerChainedOps } from './chained-ops';
 import { arraySplit } from './helpers/array-split';
 import { csvData } from './helpers/csv-data';
+import { idxData } from './helpers/idx-data';
 import { imageFolder } from './helpers/image-folder';
 import type { TaskContext, TaskHelpers, TaskSettings, Tfjs } from './task-contract';
 import { instantiateTask, type Task } from './task-runtime';
@@ -20,6 +21,7 @@ const HELPERS: TaskHelpers = {
   arraySplit: (o) => arraySplit(tfc, o),
   csvData: (o) => csvData(tfc, o),
   imageFolder: (o) => imageFolder(tfc, o),
+  idxData: (o) => idxData(tfc, o),
 };
 
 /** What of the worker settings a task depends on. */

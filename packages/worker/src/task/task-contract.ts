@@ -6,6 +6,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { ArraySplitOptions } from './helpers/array-split';
 import type { CsvData, CsvDataOptions } from './helpers/csv-data';
+import type { IdxData, IdxDataOptions } from './helpers/idx-data';
 import type { ImageFolderData, ImageFolderOptions } from './helpers/image-folder';
 
 /** The user's settings (`--set key=value`, a config file's `task_settings`), and the seed's. */
@@ -43,6 +44,8 @@ export interface TaskHelpers {
   csvData(o: CsvDataOptions): CsvData;
   /** A folder of PNG images with a sub-folder per class (helpers/image-folder.ts). */
   imageFolder(o: ImageFolderOptions): ImageFolderData;
+  /** IDX files (MNIST's format, raw or .gz): images and labels per split (helpers/idx-data.ts). */
+  idxData(o: IdxDataOptions): IdxData;
 }
 
 /** One batch: the model's input and the labels its loss compares the output with. */
