@@ -12,3 +12,4 @@ export * from './observe/tfevents';
 export * from './observe/tensorboard-sink';
 export * from './report/write-report';
 export * from './observe/timeline';
+export * from './run-log';

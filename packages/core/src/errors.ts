@@ -17,6 +17,11 @@ export type DdpErrorCode =
   | 'E_KERNEL'
   | 'E_MEMORY'
   | 'E_CHECKPOINT'
+  /**
+   * No space left (ENOSPC, EDQUOT) for a file of the run directory, named in the message; exit 1.
+   * Hint (fs/disk-full.ts): free space, then `tfjs-ddp train --resume RUN_DIR`.
+   */
+  | 'E_DISK_FULL'
   | 'E_TIMEOUT'
   | 'E_CLOSED'
   | 'E_PROTOCOL'

@@ -4,6 +4,7 @@ export * from './json-keys';
 export * from './config/train-config';
 export * from './group/worker-group';
 export * from './fs/atomic-dir';
+export * from './fs/disk-full';
 export * from './group/control-messages';
 export * from './protocol/version';
 export * from './protocol/typed-frames';

@@ -113,7 +113,7 @@ describe('CheckpointStore', () => {
     try {
       const store = new CheckpointStore(run, 2);
       store.write({ 'state.bin': new Uint8Array(100_000) }, at(1));
-      expect(() => store.write({ 'state.bin': new Uint8Array(200_000) }, at(2))).toThrow(/E_CHECKPOINT: cannot write checkpoint step-00000002 .*\(ENOSPC: no space left on the device\); the previous checkpoint step-00000001 is intact/);
+      expect(() => store.write({ 'state.bin': new Uint8Array(200_000) }, at(2))).toThrow(/^E_DISK_FULL: no space left to write checkpoint step-00000002 in .*checkpoints \(ENOSPC\); the previous checkpoint step-00000001 is intact; free space on that file system/);
       expect(store.names()).toEqual(['step-00000001']);
       expect(store.latest()!.manifest.step).toBe(1);
       expect(readdirSync(store.root).filter((n) => n.startsWith('.tmp'))).toEqual([]);

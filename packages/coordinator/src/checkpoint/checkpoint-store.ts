@@ -7,7 +7,7 @@
 // it, and takes the previous one. Called by the train loop (write) and `train --resume` (read).
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildManifest, DdpError, MANIFEST_FILE, parseManifest, resolveInside, verifyEntry, type CheckpointManifest } from '@tfjs-ddp/core';
+import { buildManifest, DdpError, DISK_FULL_HINT, isDiskFull, MANIFEST_FILE, parseManifest, resolveInside, verifyEntry, type CheckpointManifest } from '@tfjs-ddp/core';
 
 export const CHECKPOINTS_DIR = 'checkpoints';
 const NAME = /^step-(\d{8,})$/;
@@ -39,7 +39,8 @@ function fsyncDir(path: string): void {
 
 function ioError(e: unknown, what: string, previous: string | null): DdpError {
   const code = (e as NodeJS.ErrnoException).code ?? 'error';
-  const why = code === 'ENOSPC' ? 'no space left on the device' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (e as Error).message;
+  if (isDiskFull(e)) return new DdpError('E_DISK_FULL', `no space left to write ${what} (${code}); ${previous === null ? 'there is no earlier checkpoint' : `the previous checkpoint ${previous} is intact`}`, DISK_FULL_HINT, { cause: e });
+  const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (e as Error).message;
   return new DdpError(
     'E_CHECKPOINT',
     `cannot write ${what} (${code}: ${why}); ${previous === null ? 'there is no earlier checkpoint' : `the previous checkpoint ${previous} is intact`}`,
@@ -69,7 +70,8 @@ export class CheckpointStore {
   /**
    * Writes a checkpoint of `files` taken after `at.step` steps, then removes all but the newest
    * `keep`. Returns its directory.
-   * @throws DdpError E_CHECKPOINT (full disk, unwritable directory), leaving earlier checkpoints intact.
+   * @throws DdpError E_DISK_FULL (naming the checkpoint and the directory) or E_CHECKPOINT (an unwritable
+   *   directory), leaving earlier checkpoints intact.
    */
   write(files: Record<string, Uint8Array>, at: { step: number; epoch: number; batchInEpoch: number }): string {
     const name = `step-${String(at.step).padStart(8, '0')}`;

@@ -1,10 +1,10 @@
 // Writes <run-dir>/report.html from the run directory's files alone (ARCHITECTURE.md: observability
 // reads the run directory). Called by `tfjs-ddp train` at the end of every run, also a failed one,
 // and by `tfjs-ddp report RUN_DIR`. The I/O edge of report-data.ts and render-html.ts.
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import { DdpError } from '@tfjs-ddp/core';
+import { DdpError, writeWhole } from '@tfjs-ddp/core';
 import { renderReportHtml, type ReportAssets } from './render-html';
 import { reportData, type ReportData, type RunFiles } from './report-data';
 
@@ -45,13 +45,13 @@ export function readRunFiles(dir: string): RunFiles {
 /**
  * Writes `dir`/report.html (to a temporary name, then renamed: a reader never sees half a report).
  * @returns the file's path and the model it shows
- * @throws DdpError E_CONFIG from readRunFiles; the file system's error when it cannot be written
+ * @throws DdpError E_CONFIG from readRunFiles; E_DISK_FULL naming the file (nothing half-written is
+ *   left); the file system's other errors when it cannot be written
  */
 export function writeReport(dir: string, now = new Date()): { file: string; data: ReportData } {
   const data = reportData(readRunFiles(dir));
   const file = join(data.path, REPORT_FILE);
   const tmp = join(data.path, `.${REPORT_FILE}.tmp`);
-  writeFileSync(tmp, renderReportHtml(data, uplotAssets(), now));
-  renameSync(tmp, file);
+  writeWhole(file, renderReportHtml(data, uplotAssets(), now), tmp);
   return { file, data };
 }
