@@ -60,6 +60,13 @@ describe("a user's own model and data", () => {
     const l2 = stepLosses(two);
     expect(l1).toHaveLength(4);
     l2.forEach((l, i) => expect(Math.abs(l - l1[i]!) / l1[i]!).toBeLessThan(1e-6));
+    // The module's own metric, by its name: per step, and per epoch on the train and test splits.
+    const confidence = (runDir: string) => readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step').map((m) => (m['metrics'] as { confidence: number }).confidence);
+    const c1 = confidence(one);
+    expect(c1.every((c) => c > 0.2 && c <= 1)).toBe(true);
+    confidence(two).forEach((c, i) => expect(Math.abs(c - c1[i]!) / c1[i]!).toBeLessThan(1e-6));
+    const [epoch] = readJsonLines(join(two, 'metrics.jsonl')).filter((m) => m['event'] === 'epoch');
+    expect(epoch).toMatchObject({ train_metrics: { confidence: expect.any(Number) }, test_metrics: { confidence: expect.any(Number) } });
     const summary = readJson(join(two, 'summary.json'));
     // conv 3·3·3·8+8, BatchNorm γ and β 16, conv 3·3·8·8+8, dense 8·5+5.
     expect(summary).toMatchObject({ status: 'completed', workers: 2, trainable_params: 869, steps: 4 });

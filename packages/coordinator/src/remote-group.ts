@@ -756,13 +756,14 @@ export class RemoteWorkerGroup implements WorkerGroup {
       const shards = evalShards(Math.min(this.descriptions[0]!.testCount, limit ?? Infinity), this.worldSize);
       for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'eval', start: shards[r]!.start, end: shards[r]!.end, collective });
       const replies = await this.collect('eval-done', shards.map((_, r) => r), this.o.stepTimeoutMs, true);
-      const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
+      const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0, metrics: (this.descriptions[0]!.metricNames ?? []).map(() => 0) };
       for (const { rank, msg } of replies.values()) {
         const e = msg as Extract<WorkerToCoordinator, { type: 'eval-done' }>;
         this.traceFrom(rank, e.trace);
         out.lossSum += e.lossSum;
         out.correct += e.correct;
         out.count += e.count;
+        e.metrics?.forEach((v, j) => (out.metrics![j]! += v));
       }
       return out;
     });
@@ -855,6 +856,7 @@ function outcomeOf(replies: StepDone[]): Omit<StepOutcome, 'restarts'> {
     lossSum: first.lossSum,
     correct: first.correct,
     count: first.count,
+    ...(first.metrics !== undefined ? { metrics: first.metrics } : {}),
     aborted: first.aborted,
     skipped: first.skipped,
     oom: replies.flatMap((r) => (r.oom === null ? [] : [r.oom])),

@@ -131,7 +131,7 @@ export interface LoopCheckpointJson {
   step: number;
   epoch: number;
   batch_in_epoch: number;
-  epoch_sums: { loss_sum: number; correct: number; count: number; ms: number; skipped?: number };
+  epoch_sums: { loss_sum: number; correct: number; count: number; ms: number; skipped?: number; metrics?: number[] };
   train_ms: number;
   train_samples: number;
   epochs_completed: number;
@@ -147,12 +147,12 @@ export interface LoopCheckpointJson {
 }
 
 export function loopCheckpointToJson(l: LoopCheckpoint): LoopCheckpointJson {
-  const { lossSum, correct, count, ms, skipped } = l.epochSums;
+  const { lossSum, correct, count, ms, skipped, metrics } = l.epochSums;
   return {
     step: l.step,
     epoch: l.epoch,
     batch_in_epoch: l.batchInEpoch,
-    epoch_sums: { loss_sum: lossSum, correct, count, ms, ...(skipped !== undefined ? { skipped } : {}) },
+    epoch_sums: { loss_sum: lossSum, correct, count, ms, ...(skipped !== undefined ? { skipped } : {}), ...(metrics !== undefined && metrics.length > 0 ? { metrics } : {}) },
     train_ms: l.trainMs,
     train_samples: l.trainSamples,
     epochs_completed: l.epochsCompleted,
@@ -194,13 +194,14 @@ export function loopCheckpointFromJson(text: string, where: string): LoopCheckpo
   }
   const last = obj(o['last']);
   const skipped = num(sums['skipped']);
+  const metricSums = Array.isArray(sums['metrics']) ? (sums['metrics'] as unknown[]).map((v) => num(v) ?? 0) : null;
   const skippedSteps = num(either(o, 'skipped_steps', 'skippedSteps'));
   const skippedInARow = num(either(o, 'skipped_in_a_row', 'skippedInARow'));
   return {
     step,
     epoch,
     batchInEpoch,
-    epochSums: { lossSum: num(either(sums, 'loss_sum', 'lossSum')) ?? 0, correct: num(sums['correct']) ?? 0, count: num(sums['count']) ?? 0, ms: num(sums['ms']) ?? 0, ...(skipped !== null ? { skipped } : {}) },
+    epochSums: { lossSum: num(either(sums, 'loss_sum', 'lossSum')) ?? 0, correct: num(sums['correct']) ?? 0, count: num(sums['count']) ?? 0, ms: num(sums['ms']) ?? 0, ...(skipped !== null ? { skipped } : {}), ...(metricSums !== null ? { metrics: metricSums } : {}) },
     trainMs: num(either(o, 'train_ms', 'trainMs')) ?? 0,
     trainSamples: num(either(o, 'train_samples', 'trainSamples')) ?? 0,
     epochsCompleted: num(either(o, 'epochs_completed', 'epochsCompleted')) ?? 0,

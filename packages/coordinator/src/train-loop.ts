@@ -4,6 +4,7 @@
 import { DdpError, encodeTrainingState, type MembershipChange, type RestartRecord, type TrainConfig, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
 import { epochOrder, globalBatches, splitBatch } from '@tfjs-ddp/data';
 import type { CheckpointStore } from './checkpoint/checkpoint-store';
+import { addSums, meansByName } from './named-metrics';
 import { backOff } from './policy/failure-policy';
 import type { RunDir, RunSummary } from './run-dir';
 import { loopCheckpointToJson, memoryFitToJson, rankTimingsToJson, workerToJson } from './run-documents';
@@ -26,8 +27,8 @@ export interface LoopLogger {
 
 export type TrainEvent =
   | { type: 'start'; epochs: number; stepsPerEpoch: number; trainCount: number; workers: WorkerDescription[] }
-  | { type: 'step'; epoch: number; step: number; stepInEpoch: number; stepsInEpoch: number; samples: number; loss: number; acc: number; ms: number; samplesPerS: number }
-  | { type: 'epoch'; epoch: number; trainLoss: number; trainAcc: number; testLoss: number; testAcc: number; samplesPerS: number; wallS: number }
+  | { type: 'step'; epoch: number; step: number; stepInEpoch: number; stepsInEpoch: number; samples: number; loss: number; acc: number; metrics?: Record<string, number>; ms: number; samplesPerS: number }
+  | { type: 'epoch'; epoch: number; trainLoss: number; trainAcc: number; trainMetrics?: Record<string, number>; testLoss: number; testAcc: number; testMetrics?: Record<string, number>; samplesPerS: number; wallS: number }
   | { type: 'oom'; step: number; rank: number; oldMicroBatch: number; newMicroBatch: number; accumulation: number; reason: string }
   | { type: 'restart'; step: number; rank: number; oldPid: number; newPid: number; cause: string }
   | { type: 'skipped'; step: number; inARow: number }
@@ -112,7 +113,7 @@ export interface LoopCheckpoint {
   epoch: number;
   batchInEpoch: number;
   /** The current epoch's sums so far (for its train loss and accuracy); skipped: samples of skipped steps. */
-  epochSums: { lossSum: number; correct: number; count: number; ms: number; skipped?: number };
+  epochSums: { lossSum: number; correct: number; count: number; ms: number; skipped?: number; metrics?: number[] };
   trainMs: number;
   trainSamples: number;
   epochsCompleted: number;
@@ -165,6 +166,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   const workers = group.describe();
   checkWorkersAgree(workers);
   const trainCount = workers[0]!.trainCount;
+  const metricNames = workers[0]!.metricNames ?? [];
   const r = resume?.loop;
   // Resumed on as many ranks: the same split, so the same micro-batches and the same arithmetic.
   // On another number of ranks the global batch is kept and split anew by capacity.
@@ -260,6 +262,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     let count = resumed ? r.epochSums.count : 0;
     let epochMs = resumed ? r.epochSums.ms : 0;
     let skipped = resumed ? (r.epochSums.skipped ?? 0) : 0;
+    const metricSums = metricNames.map((_, j) => (resumed ? (r.epochSums.metrics?.[j] ?? 0) : 0));
     let i = resumed ? r.batchInEpoch : 0;
     for (; i < batches.length; i++) {
       // Give the event loop a turn: backends like wasm resolve every await as a microtask, so without
@@ -329,16 +332,18 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       lossSum += out.lossSum;
       correct += out.correct;
       count += out.count;
+      addSums(metricSums, out.metrics);
       last = { loss: out.lossSum / out.count, acc: out.correct / out.count };
+      const metrics = meansByName(metricNames, out.metrics, out.count);
       const samplesPerS = (out.count * 1000) / ms;
-      emit({ type: 'step', epoch, step, stepInEpoch: i + 1, stepsInEpoch: batches.length, samples: count, loss: last.loss, acc: last.acc, ms, samplesPerS });
-      runDir.metric({ event: 'step', epoch, step, loss: last.loss, acc: last.acc, samples: out.count, ms: Math.round(ms), samples_per_s: samplesPerS, timings: out.timings.map(rankTimingsToJson) });
+      emit({ type: 'step', epoch, step, stepInEpoch: i + 1, stepsInEpoch: batches.length, samples: count, loss: last.loss, acc: last.acc, ...(metrics !== undefined ? { metrics } : {}), ms, samplesPerS });
+      runDir.metric({ event: 'step', epoch, step, loss: last.loss, acc: last.acc, ...(metrics !== undefined ? { metrics } : {}), samples: out.count, ms: Math.round(ms), samples_per_s: samplesPerS, timings: out.timings.map(rankTimingsToJson) });
       const every = args.checkpoints?.every ?? 0;
-      if (every > 0 && step % every === 0 && i + 1 < batches.length) await checkpoint('every', epoch, i + 1, { lossSum, correct, count, ms: epochMs, skipped });
+      if (every > 0 && step % every === 0 && i + 1 < batches.length) await checkpoint('every', epoch, i + 1, { lossSum, correct, count, ms: epochMs, skipped, metrics: [...metricSums] });
     }
     if (stopped !== null) {
       // Stopped mid-epoch (a signal, or --max-steps): a checkpoint to go on from exactly here.
-      if (i < batches.length) await checkpoint(stopped, epoch, i, { lossSum, correct, count, ms: epochMs, skipped });
+      if (i < batches.length) await checkpoint(stopped, epoch, i, { lossSum, correct, count, ms: epochMs, skipped, metrics: [...metricSums] });
     }
     trainMs += epochMs;
     trainSamples += count;
@@ -348,19 +353,23 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     const ev = await timed('evaluate', () => group.evaluate(config.evalLimit), { epoch });
     testAcc = ev.correct / ev.count;
     if (complete) epochsCompleted = epoch;
+    const trainMetrics = meansByName(metricNames, metricSums, count);
+    const testMetrics = meansByName(metricNames, ev.metrics, ev.count);
     const e = {
       type: 'epoch' as const,
       epoch,
       trainLoss: lossSum / count,
       trainAcc: correct / count,
+      ...(trainMetrics !== undefined ? { trainMetrics } : {}),
       testLoss: ev.lossSum / ev.count,
       testAcc,
+      ...(testMetrics !== undefined ? { testMetrics } : {}),
       samplesPerS: (count * 1000) / epochMs,
       wallS: (performance.now() - t0) / 1000,
     };
     last = { loss: e.trainLoss, acc: e.trainAcc };
     emit(e);
-    runDir.metric({ event: 'epoch', epoch, complete, train_loss: e.trainLoss, train_acc: e.trainAcc, test_loss: e.testLoss, test_acc: testAcc, test_count: ev.count, samples_per_s: e.samplesPerS, wall_s: e.wallS });
+    runDir.metric({ event: 'epoch', epoch, complete, train_loss: e.trainLoss, train_acc: e.trainAcc, ...(trainMetrics !== undefined ? { train_metrics: trainMetrics } : {}), test_loss: e.testLoss, test_acc: testAcc, ...(testMetrics !== undefined ? { test_metrics: testMetrics } : {}), test_count: ev.count, samples_per_s: e.samplesPerS, wall_s: e.wallS });
     log.info({ epoch, trainLoss: e.trainLoss, trainAcc: e.trainAcc, testAcc, samplesPerS: e.samplesPerS }, 'epoch done');
     if (complete) await checkpoint('epoch', epoch + 1, 0, { lossSum: 0, correct: 0, count: 0, ms: 0 });
   }

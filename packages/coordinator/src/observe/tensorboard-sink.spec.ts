@@ -84,6 +84,21 @@ describe('MetricScalars', () => {
     ]);
   });
 
+  it("charts a task's own metrics under their names, and a step's own learning rate", () => {
+    const m = new MetricScalars(0.1);
+    const step = { event: 'step', step: 3, loss: 1, acc: 0.5, metrics: { mae: 0.25, top3: 0.75 }, lr: 0.05 };
+    expect(m.from(step).map((s) => `${s.tag} ${s.value}`)).toEqual(['train/loss 1', 'train/acc 0.5', 'train/mae 0.25', 'train/top3 0.75', 'train/lr 0.05']);
+    const epoch = { event: 'epoch', train_loss: 1, train_acc: 0.5, train_metrics: { mae: 0.3 }, test_loss: 2, test_acc: 0.4, test_metrics: { mae: 0.5 } };
+    expect(m.from(epoch).map((s) => `${s.step} ${s.tag} ${s.value}`)).toEqual([
+      '3 epoch/train_loss 1',
+      '3 epoch/train_acc 0.5',
+      '3 epoch/test_loss 2',
+      '3 epoch/test_acc 0.4',
+      '3 epoch/train_mae 0.3',
+      '3 epoch/test_mae 0.5',
+    ]);
+  });
+
   it("puts a resumed run's first figures at the step it resumed from", () => {
     const m = new MetricScalars(0.05);
     expect(m.from({ event: 'resume', step: 40 })).toEqual([]);

@@ -14,10 +14,16 @@ export interface Scalar {
 const num = (v: unknown): number | undefined => (typeof v === 'number' ? v : undefined);
 const list = (v: unknown): Record<string, unknown>[] =>
   Array.isArray(v) ? (v as Record<string, unknown>[]) : [];
+/** A task's own metrics ({ name: mean }): its numeric entries. */
+const named = (v: unknown): [string, number][] =>
+  v !== null && typeof v === 'object' && !Array.isArray(v)
+    ? Object.entries(v as Record<string, unknown>).flatMap(([k, x]) => (typeof x === 'number' ? [[k, x] as [string, number]] : []))
+    : [];
 
 /**
  * Decides the scalars of each metric event. Epoch figures and plan changes go on the step axis at
- * the last global step seen (any event's `step`: a resume starts there); `lr` is the config's.
+ * the last global step seen (any event's `step`: a resume starts there); `lr` is the step's (a
+ * schedule's), else the config's. A task's own metrics are charted under their names.
  */
 export class MetricScalars {
   private step = 0;
@@ -40,15 +46,17 @@ export class MetricScalars {
       case 'step': {
         put('train/loss', num(ev['loss']));
         put('train/acc', num(ev['acc']));
+        for (const [name, v] of named(ev['metrics'])) put(`train/${name}`, v);
         put('train/samples_per_s', num(ev['samples_per_s']));
         put('train/step_ms', num(ev['ms']));
         const allreduce = list(ev['timings']).map((t) => num(t['allreduce_ms']) ?? 0);
         if (allreduce.length > 0) put('train/allreduce_ms', Math.max(...allreduce));
-        put('train/lr', this.lr);
+        put('train/lr', num(ev['lr']) ?? this.lr);
         break;
       }
       case 'epoch':
         for (const k of ['train_loss', 'train_acc', 'test_loss', 'test_acc']) put(`epoch/${k}`, num(ev[k]));
+        for (const split of ['train', 'test']) for (const [name, v] of named(ev[`${split}_metrics`])) put(`epoch/${split}_${name}`, v);
         break;
       case 'start':
       case 'membership': {

@@ -36,6 +36,22 @@ describe('chartSpecs', () => {
     expect(r0.series[0]!.raw).toEqual([23, 3, 33]);
   });
 
+  it("draws one chart per metric of the task's own, named as the task names it", () => {
+    const metrics = [
+      { event: 'step', epoch: 1, step: 1, loss: 2, acc: 0.1, metrics: { mae: 0.5 }, samples: 8, ms: 10, samples_per_s: 800 },
+      { event: 'step', epoch: 1, step: 2, loss: 1, acc: 0.2, metrics: { mae: 0.25 }, samples: 8, ms: 10, samples_per_s: 800 },
+      { event: 'epoch', epoch: 1, train_loss: 1.5, train_acc: 0.15, train_metrics: { mae: 0.375 }, test_loss: 1, test_acc: 0.2, test_metrics: { mae: 0.3 } },
+    ];
+    const c = chartSpecs(reportData({ ...fixtureFiles(), metrics: metrics.map((m) => JSON.stringify(m)).join('\n') }));
+    const mae = c.find((x) => x.id === 'metric-mae')!;
+    expect(mae.title).toBe('mae');
+    expect(mae.series.map((s) => [s.label, s.values])).toEqual([
+      ['train mae (step)', [0.5, 0.25]],
+      ['train mae (epoch)', [null, 0.375]],
+      ['test mae (epoch)', [null, 0.3]],
+    ]);
+  });
+
   it('draws empty charts (no x values) for a run without steps', () => {
     const empty = chartSpecs(reportData({ ...fixtureFiles(), metrics: '' }));
     expect(empty.map((c) => [c.id, c.x.length])).toEqual([['loss', 0], ['accuracy', 0], ['throughput', 0]]);

@@ -97,6 +97,23 @@ export function chartSpecs(data: ReportData): ChartSpec[] {
       markers: data.markers.filter((m) => m.t !== null).map((m) => ({ x: m.t!, kind: m.kind, text: m.text })),
     },
   ];
+  // One chart per metric of the task's own (its model module's `metrics`), named as the task names it.
+  const names = [...new Set([...data.steps.flatMap((p) => Object.keys(p.metrics)), ...data.epochs.flatMap((e) => [...Object.keys(e.trainMetrics), ...Object.keys(e.testMetrics)])])];
+  for (const name of names) {
+    charts.push({
+      id: `metric-${name}`,
+      title: name,
+      x_label: 'step',
+      y_label: name,
+      x,
+      series: [
+        { label: `train ${name} (step)`, color: '#8c564b', values: data.steps.map((p) => finite(p.metrics[name] ?? NaN)) },
+        { label: `train ${name} (epoch)`, color: '#3b1f18', values: perEpoch((e) => e.trainMetrics[name] ?? NaN), dots: true },
+        { label: `test ${name} (epoch)`, color: '#d62728', values: perEpoch((e) => e.testMetrics[name] ?? NaN), dots: true },
+      ],
+      markers: stepMarkers,
+    });
+  }
   for (const b of data.breakdown) {
     // Stacked: drawn top part first, each filled to the axis, so the lower parts paint over it.
     let total = b.steps.map(() => 0);

@@ -16,7 +16,7 @@ describe('reportData', () => {
 
   it('places each epoch at its last step and turns events into markers on the step and time axes', () => {
     const d = reportData(fixtureFiles());
-    expect(d.epochs).toEqual([{ epoch: 1, step: 2, trainLoss: 2.2, trainAcc: 0.15, testLoss: 2.0, testAcc: 0.25 }]);
+    expect(d.epochs).toEqual([{ epoch: 1, step: 2, trainLoss: 2.2, trainAcc: 0.15, testLoss: 2.0, testAcc: 0.25, trainMetrics: {}, testMetrics: {} }]);
     expect(d.markers.map((m) => [m.kind, m.step, m.t])).toEqual([
       ['oom', 2, 2],
       ['restart', 3, 5],

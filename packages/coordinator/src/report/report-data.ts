@@ -29,6 +29,8 @@ export interface StepPoint {
   ms: number;
   samplesPerS: number;
   timings: RankTimings[];
+  /** The task's own metrics (means), by name. */
+  metrics: Record<string, number>;
 }
 
 /** An epoch's figures, placed at its last step. */
@@ -39,6 +41,8 @@ export interface EpochPoint {
   trainAcc: number;
   testLoss: number;
   testAcc: number;
+  trainMetrics: Record<string, number>;
+  testMetrics: Record<string, number>;
 }
 
 export type MarkerKind = 'oom' | 'restart' | 'skipped' | 'membership' | 'resume' | 'stopped';
@@ -110,6 +114,8 @@ type Json = Record<string, unknown>;
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const obj = (v: unknown): Json | null => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Json) : null);
+/** An object's finite numeric entries ({ name: mean } of a task's own metrics). */
+const numbers = (v: unknown): Record<string, number> => Object.fromEntries(Object.entries(obj(v) ?? {}).filter((kv): kv is [string, number] => num(kv[1]) !== null));
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 function parseObject(name: string, text: string | null, notes: string[], why: string): Json | null {
@@ -194,10 +200,10 @@ export function reportData(files: RunFiles): ReportData {
     if (kind === 'start') lastStart = e;
     if (kind === 'step' && step !== null) {
       const timings = list(e['timings']).map(rankTimingsFromJson).filter((x): x is RankTimings => x !== null);
-      steps.set(step, { step, epoch: num(e['epoch']) ?? 0, t: at(e), loss: num(e['loss']) ?? NaN, acc: num(e['acc']) ?? NaN, samples: num(e['samples']) ?? 0, ms: num(e['ms']) ?? 0, samplesPerS: num(e['samples_per_s']) ?? NaN, timings });
+      steps.set(step, { step, epoch: num(e['epoch']) ?? 0, t: at(e), loss: num(e['loss']) ?? NaN, acc: num(e['acc']) ?? NaN, samples: num(e['samples']) ?? 0, ms: num(e['ms']) ?? 0, samplesPerS: num(e['samples_per_s']) ?? NaN, timings, metrics: numbers(e['metrics']) });
       lastStep = step;
     } else if (kind === 'epoch') {
-      epochs.push({ epoch: num(e['epoch']) ?? 0, step: lastStep, trainLoss: num(e['train_loss']) ?? NaN, trainAcc: num(e['train_acc']) ?? NaN, testLoss: num(e['test_loss']) ?? NaN, testAcc: num(e['test_acc']) ?? NaN });
+      epochs.push({ epoch: num(e['epoch']) ?? 0, step: lastStep, trainLoss: num(e['train_loss']) ?? NaN, trainAcc: num(e['train_acc']) ?? NaN, testLoss: num(e['test_loss']) ?? NaN, testAcc: num(e['test_acc']) ?? NaN, trainMetrics: numbers(e['train_metrics']), testMetrics: numbers(e['test_metrics']) });
     } else if (kind === 'oom' || kind === 'restart' || kind === 'skipped' || kind === 'membership' || kind === 'resume' || kind === 'stopped') {
       markers.push({ kind, step: step ?? lastStep, t: at(e), text: markerText(e) });
     }

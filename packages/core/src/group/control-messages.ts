@@ -49,7 +49,7 @@ export type WorkerToCoordinator =
   | { type: 'hello'; description: Omit<WorkerDescription, 'rank'>; dataAddress: string }
   | { type: 'ready' }
   /** skipped: the summed gradient was not finite, so no rank applied it (the step is not replayed). */
-  | { type: 'step-done'; step: number; lossSum: number; correct: number; count: number; timings: RankTimings; checksum: string | null; aborted: boolean; skipped: boolean; oom: OomReport | null; trace?: TraceSpan[] }
+  | { type: 'step-done'; step: number; lossSum: number; correct: number; count: number; metrics?: number[]; timings: RankTimings; checksum: string | null; aborted: boolean; skipped: boolean; oom: OomReport | null; trace?: TraceSpan[] }
   /** Where the rank is: sent as a step enters each phase, and in answer to 'probe'. */
   | { type: 'progress'; step: number | null; phase: StepPhase }
   /**

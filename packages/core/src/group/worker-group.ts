@@ -40,6 +40,8 @@ export interface WorkerDescription {
    * file's SHA-256 (null for a built-in). Absent from workers older than the task seam.
    */
   task?: TaskModulesReport;
+  /** The names of the task's own metrics (its model module's `metrics`), besides loss and acc. */
+  metricNames?: string[];
 }
 
 export interface TaskModulesReport {
@@ -151,6 +153,8 @@ export interface StepOutcome {
   lossSum: number;
   correct: number;
   count: number;
+  /** The task's own metrics summed over the global batch (WorkerDescription.metricNames order). */
+  metrics?: number[];
   timings: RankTimings[];
 }
 
@@ -158,6 +162,8 @@ export interface EvalOutcome {
   lossSum: number;
   correct: number;
   count: number;
+  /** The task's own metrics, summed (WorkerDescription.metricNames order); absent from older workers. */
+  metrics?: number[];
 }
 
 export interface SaveRequest {

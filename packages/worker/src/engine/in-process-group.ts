@@ -60,18 +60,19 @@ export class InProcessGroup implements WorkerGroup {
     if (dead !== undefined) {
       throw new DdpError('E_MEMORY', `the backend of rank ${dead.rank} crashed at step ${plan.step} (${dead.reason}) and cannot be used again`, 'a worker in the coordinator\'s process cannot be replaced: run with --workers 2 or more, or a smaller --micro-batch / --memory-budget');
     }
-    return { lossSum: metrics.lossSum, correct: metrics.correct, count: metrics.count, aborted: metrics.aborted, skipped: metrics.skipped, oom, restarts: [], timings };
+    return { lossSum: metrics.lossSum, correct: metrics.correct, count: metrics.count, metrics: metrics.metrics ?? [], aborted: metrics.aborted, skipped: metrics.skipped, oom, restarts: [], timings };
   }
 
   async evaluate(limit: number | null = null): Promise<EvalOutcome> {
     await this.syncBatchNormStats();
-    const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
+    const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0, metrics: (this.descriptions[0]!.metricNames ?? []).map(() => 0) };
     const shards = evalShards(Math.min(this.descriptions[0]!.testCount, limit ?? Infinity), this.engines.length);
     for (const [rank, e] of this.engines.entries()) {
       const r = await e.evaluate(shards[rank]!.start, shards[rank]!.end);
       out.lossSum += r.lossSum;
       out.correct += r.correct;
       out.count += r.count;
+      r.metrics?.forEach((v, j) => (out.metrics![j]! += v));
     }
     return out;
   }

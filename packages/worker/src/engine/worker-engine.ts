@@ -24,7 +24,8 @@ import { Trainer } from '../train/trainer';
 
 /**
  * Extra floats appended to the gradient buffer so one all-reduce also sums the step's metrics and
- * tells every rank whether any rank ran out of memory: lossSum, correct, count, aborted.
+ * tells every rank whether any rank ran out of memory: lossSum, correct, count, aborted; then the
+ * task's own metrics (Task.metricNames), summed.
  */
 export const METRIC_SLOTS = 4;
 
@@ -40,7 +41,7 @@ export function defaultMicroBatch(resize: number, budgetMiB = 1600): number {
 }
 
 export interface ComputeResult {
-  /** Gradient sum in layout order, then lossSum, correct, count, aborted (see METRIC_SLOTS). */
+  /** Gradient sum in layout order, then lossSum, correct, count, aborted (see METRIC_SLOTS), then the task's metric sums. */
   buffer: Float32Array;
   dataMs: number;
   computeMs: number;
@@ -164,7 +165,7 @@ export class WorkerEngine {
 
   /** Length of the buffer computeGradients fills (gradient + metric slots). */
   get bufferLength(): number {
-    return this.trainer.layout.size + METRIC_SLOTS;
+    return this.trainer.layout.size + METRIC_SLOTS + this.task.metricNames.length;
   }
 
   /** SHA-256 (hex, first 16 chars) of the weights in layout order: equal on all ranks, or diverged. */
@@ -197,6 +198,7 @@ export class WorkerEngine {
       trainCount: this.task.train.size,
       testCount: this.task.test?.size ?? 0,
       task: this.task.modules,
+      metricNames: [...this.task.metricNames],
     };
   }
 
@@ -245,6 +247,7 @@ export class WorkerEngine {
     let computeMs = 0;
     let lossSum = 0;
     let correct = 0;
+    const metricSums = new Array<number>(this.task.metricNames.length).fill(0);
     let microBatches = 0;
     const spans: TraceSpan[] = [];
     const m = Math.max(1, Math.min(microBatch, indices.length));
@@ -279,6 +282,7 @@ export class WorkerEngine {
         );
         lossSum += r.lossSum;
         correct += r.correct;
+        r.metrics.forEach((v, j) => (metricSums[j]! += v));
         const t2 = performance.now();
         dataMs += t1 - t0;
         computeMs += t2 - t1;
@@ -312,6 +316,7 @@ export class WorkerEngine {
     buffer[n] = lossSum;
     buffer[n + 1] = correct;
     buffer[n + 2] = indices.length;
+    buffer.set(metricSums, n + METRIC_SLOTS);
     return { buffer, dataMs, computeMs, microBatches, spans, oom: null };
   }
 
@@ -327,10 +332,10 @@ export class WorkerEngine {
     const aborted = buffer[n + 3]! > 0;
     if (aborted) {
       if (this.dead === null) this.restoreBatchNorm();
-      return { lossSum: 0, correct: 0, count: 0, aborted, skipped: false };
+      return { lossSum: 0, correct: 0, count: 0, metrics: this.task.metricNames.map(() => 0), aborted, skipped: false };
     }
     const count = buffer[n + 2]!;
-    const metrics = { lossSum: buffer[n]!, correct: buffer[n + 1]!, count, aborted };
+    const metrics = { lossSum: buffer[n]!, correct: buffer[n + 1]!, count, metrics: Array.from(buffer.subarray(n + METRIC_SLOTS)), aborted };
     if (!allFinite(buffer.subarray(0, n + 1))) {
       this.restoreBatchNorm();
       return { ...metrics, skipped: true };
@@ -364,7 +369,7 @@ export class WorkerEngine {
 
   /** Inference-mode loss and accuracy on test samples [start, end), a micro-batch at a time. */
   async evaluate(start: number, end: number, batchSize = this.microBatch): Promise<EvalOutcome> {
-    const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
+    const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0, metrics: this.task.metricNames.map(() => 0) };
     const test = this.task.test;
     if (test === null) return out;
     for (let from = start; from < end; from += batchSize) {
@@ -376,6 +381,7 @@ export class WorkerEngine {
         out.lossSum += r.lossSum;
         out.correct += r.correct;
         out.count += r.count;
+        r.metrics.forEach((v, j) => (out.metrics![j]! += v));
       } finally {
         tf.dispose([batch.x, batch.y]);
       }

@@ -4,6 +4,7 @@
 // the first error, with what to do about it.
 import * as tf from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
+import { allFinite } from '../engine/worker-engine';
 import { Trainer } from '../train/trainer';
 import { openTask, type TaskWorkerSettings } from './open-task';
 
@@ -20,6 +21,8 @@ export interface TaskCheck {
   /** The step's loss per sample and share of correct top-1 predictions (0 for a non-classifier). */
   loss: number;
   acc: number;
+  /** The module's own metrics (means over the micro-batch), by name. */
+  metrics: Record<string, number>;
   optimizer: string;
   stepMs: number;
 }
@@ -55,7 +58,7 @@ export async function checkTask(
     const grad = trainer.newGradientBuffer();
     const t0 = performance.now();
     const r = await trainer.accumulate({ x: xs, y: ys }, grad);
-    if (!Number.isFinite(r.lossSum) || !grad.every(Number.isFinite)) {
+    if (!Number.isFinite(r.lossSum) || !allFinite(grad)) {
       throw new DdpError(
         'E_TASK',
         `the first micro-batch (samples 0–${n - 1}) gives a ${Number.isFinite(r.lossSum) ? 'non-finite gradient' : `loss of ${r.lossSum}`}`,
@@ -83,6 +86,7 @@ export async function checkTask(
       },
       loss: r.lossSum / r.count,
       acc: r.correct / r.count,
+      metrics: Object.fromEntries(task.metricNames.map((name, j) => [name, r.metrics[j]! / r.count])),
       optimizer,
       stepMs,
     };

@@ -80,6 +80,18 @@ export interface ModelModule {
    * was given.
    */
   loss?(yTrue: tfc.Tensor, yPred: tfc.Tensor): tfc.Tensor;
+  /**
+   * Metrics by name, each a value per sample (like `loss`): tfjs-ddp sums them over micro-batches
+   * and ranks and reports the mean under that name for every step (metrics.jsonl), epoch (train and
+   * test), the report and TensorBoard. Names: letters, digits, `_` and `-`. Besides `loss` and, for a
+   * classifier, `acc`, which are always there. The third argument is `ctx.tf`.
+   */
+  metrics?: Record<string, (yTrue: tfc.Tensor, yPred: tfc.Tensor, tf: Tfjs) => tfc.Tensor>;
+  /**
+   * The optimizer to train with (SGD, momentum, Adam, RMSProp of `ctx.tf.train`), over the one
+   * `model.compile()` was given. Neither: SGD with --lr and --momentum.
+   */
+  optimizer?(ctx: TaskContext): tfc.Optimizer;
 }
 
 /** The default export of a data module. */

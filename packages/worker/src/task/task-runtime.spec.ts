@@ -162,4 +162,36 @@ describe('task runtime', () => {
       /loss\(yTrue, yPred\) returned shape \[\] for 2 samples; return one value per sample/,
     );
   });
+  it("sums the module's own metrics per sample, by name, and refuses a bad name or a batch-mean metric", async () => {
+    const withMetrics: ModelModule = {
+      ...mlp({ loss: 'sparseCategoricalCrossentropy' }),
+      metrics: { top_prob: (_y, p, t) => t.max(p, -1), one: (_y, p, t) => t.onesLike(t.max(p, -1)) },
+    };
+    const task = await buildTask(mod(withMetrics, '/u/m.mjs'), mod(data(), 'd.mjs'), ctx);
+    expect(task.metricNames).toEqual(['top_prob', 'one']);
+    const b = await task.batch(task.train, Uint32Array.from([0, 1, 2]));
+    const p = task.model.predict(b.xs) as tf.Tensor2D;
+    const probs = (await p.array()) as number[][];
+    const [top, one] = await Promise.all(task.metricSums(b.ys, p).map(async (m) => (await m.data())[0]!));
+    expect(top).toBeCloseTo(probs.reduce((s, r) => s + Math.max(...r), 0), 5);
+    expect(one).toBe(3);
+    const bad = (metrics: object) => buildTask(mod({ ...mlp({ loss: 'meanSquaredError' }), metrics } as ModelModule, '/u/m.mjs'), mod(data(), 'd.mjs'), ctx);
+    expect(await taskError(bad({ acc: () => null }))).toMatch(/metric name "acc" is reserved/);
+    expect(await taskError(bad({ 'a b': () => null }))).toMatch(/metric name "a b" is not allowed/);
+    expect(await taskError(bad({ m: 3 }))).toMatch(/metrics\.m is number 3, not a function/);
+    const mean = await buildTask(mod({ ...mlp({ loss: 'meanSquaredError' }), metrics: { m: (_y: tf.Tensor, p: tf.Tensor) => tf.mean(p) } }, '/u/m.mjs'), mod(data(), 'd.mjs'), ctx);
+    expect(() => mean.metricSums(b.ys, p)).toThrow(/metrics\.m\(yTrue, yPred\) returned shape \[\] for 3 samples/);
+  });
+
+  it("trains with the module's optimizer over the compiled one, and refuses one that is not a tf.Optimizer", async () => {
+    const adam: ModelModule = { ...mlp({ loss: 'sparseCategoricalCrossentropy' }), optimizer: ({ tf: t }) => t.train.adam(0.01) };
+    const task = await buildTask(mod(adam, '/u/m.mjs'), mod(data(), 'd.mjs'), ctx);
+    expect(task.optimizer?.getClassName()).toBe('Adam');
+    const compiled = await buildTask(mod(mlp({ loss: 'sparseCategoricalCrossentropy' }), 'm'), mod(data(), 'd.mjs'), ctx);
+    expect(compiled.optimizer?.getClassName()).toBe('SGD');
+    const wrong: ModelModule = { ...mlp({ loss: 'meanSquaredError' }), optimizer: () => 'adam' as unknown as tf.Optimizer };
+    expect(await taskError(buildTask(mod(wrong, '/u/m.mjs'), mod(data(), 'd.mjs'), ctx))).toMatch(
+      /model module \/u\/m\.mjs: optimizer\(ctx\) threw on rank 1 .*: model module \/u\/m\.mjs: optimizer\(ctx\) returned string adam, not a tf\.Optimizer|optimizer\(ctx\) returned string adam, not a tf\.Optimizer/,
+    );
+  });
 });

@@ -8,7 +8,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { DdpError } from '@tfjs-ddp/core';
 import { COMPILED_LOSS_NAMES, compiledLoss, type PerSampleLoss } from './compiled-loss';
 import { loadDataModule, loadModelModule, type LoadedModule, type TaskModules } from './load-task';
-import type { DataModule, DataSplit, Example, ModelModule, TaskContext } from './task-contract';
+import type { DataModule, DataSplit, Example, ModelModule, TaskContext, Tfjs } from './task-contract';
 
 export interface Task {
   model: tfl.LayersModel;
@@ -25,6 +25,10 @@ export interface Task {
   lossSum(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar;
   /** Top-1 correct predictions (a scalar); zero for a model that does not classify. */
   correct(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar;
+  /** The model module's own metrics (`metrics`), by name: reported as means, carried as sums. */
+  metricNames: readonly string[];
+  /** Each of them summed over the batch, in `metricNames` order. */
+  metricSums(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar[];
   /** A split's batch for these indices, checked: @throws DdpError E_TASK naming the module and indices. */
   batch(split: DataSplit, indices: Uint32Array): Promise<Example>;
 }
@@ -71,6 +75,11 @@ export async function buildTask(
       `call model.compile({ optimizer: 'sgd', loss: 'sparseCategoricalCrossentropy' }) (or ${COMPILED_LOSS_NAMES.filter((n) => n !== 'sparseCategoricalCrossentropy').join(', ')}, or a function), or give loss(yTrue, yPred) in the module`,
     );
   }
+  const metrics = checkedMetrics(m.module.metrics, m.where);
+  const optimizer =
+    m.module.optimizer === undefined
+      ? ((model as { optimizer?: tf.Optimizer }).optimizer ?? null)
+      : await userCall(() => checkedOptimizer(m.module.optimizer!.call(m.module, ctx), m.where), `model module ${m.where}: optimizer(ctx) threw ${where}`);
   const data = await userCall(() => d.module.load(ctx), `data module ${d.where}: load(ctx) threw ${where}`);
   for (const [name, split] of [
     ['train', data?.train],
@@ -97,9 +106,12 @@ export async function buildTask(
     train: data.train,
     test: data.test ?? null,
     modules: { model: m.where, modelSha256: m.sha256, data: d.where, dataSha256: d.sha256 },
-    optimizer: (model as { optimizer?: tf.Optimizer }).optimizer ?? null,
+    optimizer,
     lossSum: (yTrue, yPred) => tf.tidy(() => tf.sum(checkedLoss(perSample(yTrue, yPred), yPred, m.where))),
     correct: (yTrue, yPred) => tf.tidy(() => correctCount(yTrue, yPred)),
+    metricNames: metrics.map(([name]) => name),
+    metricSums: (yTrue, yPred) =>
+      metrics.map(([name, f]) => tf.tidy(() => tf.sum(checkedLoss(f(yTrue, yPred, ctx.tf), yPred, m.where, `metrics.${name}`)))),
     async batch(split, indices) {
       const b = await userCall(
         () => split.batch(indices),
@@ -164,11 +176,36 @@ function checkBatch(
   }
 }
 
-function checkedLoss(loss: tf.Tensor, yPred: tf.Tensor, where: string): tf.Tensor {
+/** A metric name that is a key in metrics.jsonl, a TensorBoard tag and a report column. */
+const METRIC_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+const RESERVED_METRICS = new Set(['loss', 'acc']);
+
+function checkedMetrics(metrics: unknown, where: string): [string, (yTrue: tf.Tensor, yPred: tf.Tensor, tf: Tfjs) => tf.Tensor][] {
+  if (metrics === undefined) return [];
+  if (metrics === null || typeof metrics !== 'object' || Array.isArray(metrics)) {
+    throw new DdpError('E_TASK', `model module ${where}: metrics is ${describe(metrics)}`, 'give metrics as an object: { name: (yTrue, yPred) => one value per sample }');
+  }
+  return Object.entries(metrics).map(([name, f]) => {
+    if (!METRIC_NAME.test(name) || RESERVED_METRICS.has(name)) {
+      throw new DdpError('E_TASK', `model module ${where}: metric name "${name}" is ${RESERVED_METRICS.has(name) ? 'reserved (always reported)' : 'not allowed'}`, 'name it with a letter, then letters, digits, _ or - (at most 64), other than loss and acc');
+    }
+    if (typeof f !== 'function') throw new DdpError('E_TASK', `model module ${where}: metrics.${name} is ${describe(f)}, not a function`, 'give (yTrue, yPred) => one value per sample');
+    return [name, f as (yTrue: tf.Tensor, yPred: tf.Tensor, tf: Tfjs) => tf.Tensor];
+  });
+}
+
+function checkedOptimizer(o: unknown, where: string): tf.Optimizer {
+  if (!(o instanceof tf.Optimizer)) {
+    throw new DdpError('E_TASK', `model module ${where}: optimizer(ctx) returned ${describe(o)}, not a tf.Optimizer`, 'return one of ctx.tf.train: sgd, momentum, adam, rmsprop');
+  }
+  return o;
+}
+
+function checkedLoss(loss: tf.Tensor, yPred: tf.Tensor, where: string, what = 'loss'): tf.Tensor {
   if (loss.rank === 0 || loss.shape[0] !== yPred.shape[0]) {
     throw new DdpError(
       'E_TASK',
-      `model module ${where}: loss(yTrue, yPred) returned shape [${loss.shape}] for ${yPred.shape[0]} samples`,
+      `model module ${where}: ${what}(yTrue, yPred) returned shape [${loss.shape}] for ${yPred.shape[0]} samples`,
       'return one value per sample (no mean): tfjs-ddp sums them, so micro-batches and ranks add up exactly',
     );
   }

@@ -10,6 +10,8 @@ export interface BatchScore {
   lossSum: number;
   correct: number;
   count: number;
+  /** The scoring's named metrics, each summed over the batch, in `metricNames` order. */
+  metrics: number[];
 }
 
 /** Summed softmax cross-entropy of `logits` against class ids `y` (a scalar tensor). */
@@ -26,6 +28,10 @@ export function correctCount(logits: tf.Tensor2D, y: tf.Tensor1D): tf.Scalar {
 export interface Scoring {
   lossSum(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar;
   correct(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar;
+  /** Names of the further metrics `metricSums` computes (a task's own; none by default). */
+  metricNames?: readonly string[];
+  /** Each further metric summed over the batch (scalars, in `metricNames` order). */
+  metricSums?(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Scalar[];
 }
 
 /** The seed's: softmax cross-entropy of logits against class ids, top-1 correct. */
@@ -47,11 +53,12 @@ export interface AnyBatch {
 export async function scoreBatch(model: tfl.LayersModel, batch: AnyBatch | Batch, scoring: Scoring = LOGITS_SCORING): Promise<BatchScore> {
   const both = tf.tidy(() => {
     const out = model.apply(batch.x, { training: false }) as tf.Tensor;
-    return tf.stack([scoring.lossSum(batch.y, out), tf.cast(scoring.correct(batch.y, out), 'float32')]);
+    const extras = scoring.metricSums?.(batch.y, out) ?? [];
+    return tf.stack([scoring.lossSum(batch.y, out), tf.cast(scoring.correct(batch.y, out), 'float32'), ...extras.map((m) => tf.cast(m, 'float32'))]);
   });
   try {
-    const [lossSum, correct] = (await both.data()) as Float32Array;
-    return { lossSum: lossSum!, correct: correct!, count: batch.y.shape[0] };
+    const [lossSum, correct, ...metrics] = (await both.data()) as Float32Array;
+    return { lossSum: lossSum!, correct: correct!, count: batch.y.shape[0], metrics };
   } finally {
     both.dispose();
   }

@@ -19,6 +19,8 @@ export interface MicroBatchResult {
   lossSum: number;
   correct: number;
   count: number;
+  /** The scoring's further metrics, summed over the micro-batch (Scoring.metricNames order). */
+  metrics: number[];
 }
 
 export class Trainer {
@@ -51,18 +53,19 @@ export class Trainer {
    */
   async accumulate(batch: AnyBatch, acc: Float32Array): Promise<MicroBatchResult> {
     const count = batch.y.shape[0]!;
-    if (count === 0) return { lossSum: 0, correct: 0, count: 0 };
-    let correctT: tf.Scalar | undefined;
+    const metricCount = this.scoring.metricNames?.length ?? 0;
+    if (count === 0) return { lossSum: 0, correct: 0, count: 0, metrics: new Array<number>(metricCount).fill(0) };
+    let kept: tf.Scalar[] = [];
     const { value, grads } = tf.variableGrads(() => {
       const out = this.model.apply(batch.x, { training: true }) as tf.Tensor;
-      correctT = tf.keep(this.scoring.correct(batch.y, out));
+      kept = [this.scoring.correct(batch.y, out), ...(this.scoring.metricSums?.(batch.y, out) ?? [])].map((t) => tf.keep(t));
       return this.scoring.lossSum(batch.y, out);
     }, this.layout.variables as tf.Variable[]);
     try {
-      const [lossSum, correct] = await this.layout.flatten(grads, acc, true, [value, correctT!]);
-      return { lossSum: lossSum!, correct: correct!, count };
+      const [lossSum, correct, ...metrics] = await this.layout.flatten(grads, acc, true, [value, ...kept]);
+      return { lossSum: lossSum!, correct: correct!, count, metrics };
     } finally {
-      tf.dispose([value, correctT!, ...Object.values(grads)]);
+      tf.dispose([value, ...kept, ...Object.values(grads)]);
     }
   }
 
