@@ -4,7 +4,7 @@
 import { join } from 'node:path';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveTrainConfig, type TaskSettingValues, type TrainConfig } from '@tfjs-ddp/core';
-import { defaultRunDir, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
+import { makeDefaultRunDir, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
 import { fileModelLoader, resolveTaskModule } from '@tfjs-ddp/worker';
 import { localStart, runTraining } from './commands/train';
 
@@ -43,7 +43,7 @@ export function train(options: TrainOptions = {}): TrainHandle {
   const { config } = resolveTrainConfig({ flags: flags as Partial<Record<keyof TrainConfig, unknown>> });
   config.model = resolveTaskModule('model', config.model);
   config.data = resolveTaskModule('data', config.data);
-  config.runDir ??= defaultRunDir();
+  config.runDir ??= makeDefaultRunDir(); // created now (a unique name), so that handle.runDir names it
   const sources = Object.fromEntries(Object.keys(flags).map((k) => [k, 'library']));
 
   const listeners = new Map<string, ((e: TrainEvent) => void)[]>();

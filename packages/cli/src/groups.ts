@@ -194,6 +194,7 @@ export async function startLocalProcesses(
         ...(gpus !== null ? gpuEnv(gpus[i % gpus.length]!) : {}),
       }),
       logDir: runDir.path,
+      ...(runDir.resumed !== null ? { resumedFrom: runDir.resumed.step } : {}),
     },
     (e) =>
       group?.reportFailure({

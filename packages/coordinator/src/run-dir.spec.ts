@@ -1,31 +1,117 @@
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { RunDir, defaultRunDir } from './run-dir';
+import { RunDir, defaultRunDir, makeDefaultRunDir } from './run-dir';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'tfjs-ddp-run-'));
+
+/** A directory with a user's file in model/, as a user might leave one. */
+function withUserFile(): { path: string; file: string; bytes: Buffer } {
+  const path = join(tmp(), 'r');
+  mkdirSync(join(path, 'model'), { recursive: true });
+  const bytes = Buffer.from([0, 1, 2, 3, 255, 254]);
+  writeFileSync(join(path, 'model', 'mine.bin'), bytes);
+  return { path, file: join(path, 'model', 'mine.bin'), bytes };
+}
 
 describe('RunDir', () => {
   it('names default run directories after the UTC time', () => {
     expect(defaultRunDir('runs', new Date('2026-11-25T19:30:12.345Z'))).toBe(join('runs', '20261125-193012'));
   });
 
+  it('creates a distinct default run directory for each of two runs started in the same second', () => {
+    const base = join(tmp(), 'runs');
+    const now = new Date('2026-11-25T19:30:12.345Z');
+    const a = makeDefaultRunDir(base, now);
+    const b = makeDefaultRunDir(base, now);
+    const c = makeDefaultRunDir(base, now);
+    expect([a, b, c]).toEqual([
+      join(base, '20261125-193012'),
+      join(base, '20261125-193012-2'),
+      join(base, '20261125-193012-3'),
+    ]);
+    expect(readdirSync(base).sort()).toEqual(['20261125-193012', '20261125-193012-2', '20261125-193012-3']);
+  });
+
   it('appends metrics as one JSON object per line and writes JSON files atomically', () => {
     const dir = new RunDir(join(tmp(), 'r'));
     dir.metric({ event: 'step', step: 1, loss: 2.3 });
     dir.metric({ event: 'epoch', epoch: 1 });
-    const lines = readFileSync(dir.file('metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(dir.file('metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => l['event'])).toEqual(['step', 'epoch']);
     expect(typeof lines[0]!['time']).toBe('string');
     dir.writeJson('config.json', { lr: 0.1 });
     expect(JSON.parse(readFileSync(dir.file('config.json'), 'utf8'))).toEqual({ lr: 0.1 });
     expect(readdirSync(dir.path).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    dir.close();
   });
 
-  it('refuses a directory that already holds a run, so no result is overwritten', () => {
+  it('uses an empty existing directory', () => {
+    const path = tmp();
+    new RunDir(path).close();
+    expect(readdirSync(path)).toEqual([]);
+  });
+
+  it('refuses a directory that holds anything, naming what is there and the choices, and leaves it byte for byte', () => {
+    const { path, file, bytes } = withUserFile();
+    const err = (() => {
+      try {
+        new RunDir(path);
+      } catch (e) {
+        return e as Error & { code?: string; hint?: string };
+      }
+      return null;
+    })();
+    expect(err).toMatchObject({ code: 'E_CONFIG' });
+    expect(err!.message).toMatch(/run directory .*\/r is not empty \(model\); nothing in it is overwritten/);
+    expect(String(err)).toMatch(/another --run-dir/);
+    expect(String(err)).toMatch(/--overwrite to move its content to r\.old-<time>/);
+    expect(readFileSync(file)).toEqual(bytes);
+    expect(readdirSync(path)).toEqual(['model']); // no lock, nothing written
+  });
+
+  it('refuses a directory that holds a run, pointing at --resume', () => {
     const path = join(tmp(), 'r');
-    new RunDir(path).writeJson('config.json', {});
-    expect(() => new RunDir(path)).toThrow(/E_CONFIG: run directory .* already holds a run/);
+    const first = new RunDir(path);
+    first.writeJson('config.json', {});
+    first.close();
+    expect(() => new RunDir(path)).toThrow(
+      /E_CONFIG: run directory .* is not empty \(config\.json\): it holds a run.*--resume /s,
+    );
+  });
+
+  it('with overwrite moves the old content aside whole, deletes nothing, and says where', () => {
+    const { path, bytes } = withUserFile();
+    const dir = new RunDir(path, { overwrite: true });
+    const aside = readdirSync(join(path, '..')).filter((n) => n.startsWith('r.old-'));
+    expect(aside).toHaveLength(1);
+    expect(aside[0]).toMatch(/^r\.old-\d{8}-\d{6}$/);
+    expect(readFileSync(join(path, '..', aside[0]!, 'model', 'mine.bin'))).toEqual(bytes);
+    expect(readdirSync(path)).toEqual(['.lock']);
+    expect(dir.notes).toEqual([
+      `--overwrite: moved what ${path} held to ${join(path, '..', aside[0]!)} (nothing deleted)`,
+    ]);
+    dir.close();
+  });
+
+  it('refuses to resume a directory that holds no run', () => {
+    expect(() => new RunDir(tmp(), { resume: true })).toThrow(
+      /E_CONFIG: .* has no config\.json: it is not a run directory/,
+    );
+  });
+
+  it('remembers the step a resumed run goes on from', () => {
+    const path = join(tmp(), 'r');
+    const first = new RunDir(path);
+    first.writeJson('config.json', {});
+    expect(first.resumed).toBeNull();
+    first.close();
+    const again = new RunDir(path, { resume: true, resumeStep: 4 });
+    expect(again.resumed).toEqual({ step: 4 });
+    again.close();
   });
 });

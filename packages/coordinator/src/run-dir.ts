@@ -2,10 +2,15 @@
 // config.json (resolved config), metrics.jsonl (one JSON object per step/epoch/event, appended and
 // flushed line by line so a killed run keeps every finished line), summary.json (final figures,
 // written atomically), train.log (pino), and model/ + checkpoint/ written by rank 0. Sinks added with
-// addSink (tensorboard/) get every metric event too.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+// addSink (tensorboard/) get every metric event too. A new run's directory must be empty
+// (run-dir-claim.ts); every run holds the directory's lock (run-lock.ts) while it writes.
+import { appendFileSync, existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { DdpError } from '@tfjs-ddp/core';
+import { claimNewRunDir } from './run-dir-claim';
+import { RunLock } from './run-lock';
+
+export { defaultRunDir, makeDefaultRunDir } from './run-dir-claim';
 
 /** The figures every summary.json carries (snake_case: read by other tools). */
 export interface RunSummary {
@@ -29,37 +34,56 @@ export interface RunSummary {
   [extra: string]: unknown;
 }
 
-/** `runs/<UTC timestamp>` under `base`, e.g. runs/20261125-193012. */
-export function defaultRunDir(base = 'runs', now = new Date()): string {
-  const t = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return join(base, t);
-}
-
 /** Another view of metrics.jsonl (the TensorBoard files): fed every event RunDir.metric writes. */
 export interface MetricSink {
   write(event: Record<string, unknown>): void;
   close(): void;
 }
 
+/** How RunDir opens its directory. */
+export interface RunDirOptions {
+  /** Go on with the run already in the directory (it must hold config.json). */
+  resume?: boolean;
+  /** With `resume`: the step of the checkpoint the run goes on from (the worker logs' marker says it). */
+  resumeStep?: number;
+  /** A new run in a directory that holds anything: move that aside to `<dir>.old-<time>` instead of refusing. */
+  overwrite?: boolean;
+}
+
 export class RunDir {
   readonly path: string;
+  /** Set when the run goes on from a checkpoint of an earlier process (--resume). */
+  readonly resumed: { step: number | null } | null;
+  /** What opening the directory did that the user should hear (moved aside, a stale lock taken over). */
+  readonly notes: string[] = [];
   private readonly sinks: MetricSink[] = [];
+  private readonly lock: RunLock;
 
   /**
-   * Creates (or reuses, if empty) the directory; with `resume`, opens an existing run to go on in it
-   * (metrics.jsonl and train.log are appended to, summary.json is rewritten at the end).
-   * @throws DdpError E_CONFIG when it already holds a run (never overwrite results), or with
-   *   `resume` when it holds none.
+   * Opens the directory for a new run (created; an empty one is used as it is) or, with `resume`,
+   * an existing run to go on in (metrics.jsonl, train.log and the worker logs are appended to,
+   * summary.json is rewritten at the end), and takes its lock (.lock) until close().
+   * @throws DdpError E_CONFIG when a new run's directory holds anything (never overwrite results:
+   *   see RunDirOptions.overwrite), with `resume` when it holds no run, or when another live process
+   *   holds its lock
    */
-  constructor(path: string, opts: { resume?: boolean } = {}) {
+  constructor(path: string, opts: RunDirOptions = {}) {
     this.path = resolve(path);
     if (opts.resume === true) {
       if (!existsSync(join(this.path, 'config.json'))) throw new DdpError('E_CONFIG', `${this.path} has no config.json: it is not a run directory`, 'pass the directory of the run to continue (runs/<timestamp>)');
-    } else if (existsSync(this.path) && readdirSync(this.path).some((f) => f === 'config.json' || f === 'metrics.jsonl')) {
-      throw new DdpError('E_CONFIG', `run directory ${this.path} already holds a run`, 'pass another --run-dir, or leave it out for a new runs/<timestamp>');
+    } else {
+      const aside = claimNewRunDir(this.path, { overwrite: opts.overwrite === true });
+      if (aside !== null) this.notes.push(`--overwrite: moved what ${this.path} held to ${aside} (nothing deleted)`);
     }
-    mkdirSync(this.path, { recursive: true });
+    this.lock = RunLock.acquire(this.path, (line) => this.notes.push(line));
+    this.resumed = opts.resume === true ? { step: opts.resumeStep ?? null } : null;
   }
+
+  /** Releases the directory's lock (idempotent); the files stay readable. */
+  close(): void {
+    this.lock.release();
+  }
+
 
   file(name: string): string {
     return join(this.path, name);

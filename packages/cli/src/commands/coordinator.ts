@@ -5,14 +5,14 @@ import { DdpError } from '@tfjs-ddp/core';
 import { defineCommand, type OptionSpec } from '../command';
 import { startListening } from '../groups';
 import { SECURITY_OPTIONS, resolveSecurity } from '../security';
-import { RESUME_OPTION, TRAIN_OPTIONS, runFromValues, runTraining } from './train';
+import { RUN_DIR_OPTIONS, TRAIN_OPTIONS, runFromValues, runTraining } from './train';
 
 const options: Record<string, OptionSpec> = {
   listen: { type: 'string', valueName: 'tcp://HOST:PORT', description: 'address to listen on (default tcp://$MASTER_ADDR:$MASTER_PORT)' },
   'world-size': { type: 'string', valueName: 'W', description: 'number of workers to wait for (default $WORLD_SIZE, then $SLURM_NTASKS)' },
   ...SECURITY_OPTIONS,
   ...TRAIN_OPTIONS,
-  ...RESUME_OPTION,
+  ...RUN_DIR_OPTIONS,
 };
 
 export const coordinatorCommand = defineCommand({
@@ -29,7 +29,7 @@ export const coordinatorCommand = defineCommand({
   ].join('\n'),
   options,
   async run(values, io) {
-    const { config, sources, resume } = runFromValues(values, io);
+    const { config, sources, resume, overwrite } = runFromValues(values, io);
     const env = io.env;
     const listen = (values['listen'] as string | undefined) ?? (env['MASTER_ADDR'] && env['MASTER_PORT'] ? `tcp://${env['MASTER_ADDR']}:${env['MASTER_PORT']}` : undefined);
     if (listen === undefined) throw new DdpError('E_USAGE', 'no address to listen on', 'pass --listen tcp://HOST:PORT or set MASTER_ADDR and MASTER_PORT');
@@ -52,6 +52,7 @@ export const coordinatorCommand = defineCommand({
         return startListening(config, listen, worldSize, log, security, trace, capacities);
       },
       resume,
+      { overwrite },
     );
   },
 });

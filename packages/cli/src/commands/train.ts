@@ -3,10 +3,10 @@
 // run directory, selects the backend, loads the data, and runs the coordinator's step loop over the
 // workers. SIGINT/SIGTERM stop at the next step boundary with every file written.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { configToFile, DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
-import { CheckpointStore, RunDir, TensorBoardSink, Timeline, defaultRunDir, loopCheckpointFromJson, runTrainLoop, writeReport, type Resume, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
+import { CheckpointStore, RunDir, TensorBoardSink, Timeline, makeDefaultRunDir, loopCheckpointFromJson, runTrainLoop, writeReport, type Resume, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
 import { resolveTaskModule } from '@tfjs-ddp/worker';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
@@ -52,9 +52,10 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
 export const TRAIN_OPTIONS: Record<string, OptionSpec> = {
   config: { type: 'string', valueName: 'FILE', description: 'JSON file of settings, keys as in config.json: the flags\' names with _ for - (batch_size, max_steps, …)' },
 };
-/** `train` and `coordinator`: continue a stopped run. */
-export const RESUME_OPTION: Record<string, OptionSpec> = {
+/** `train` and `coordinator`: continue a stopped run, or start one in a directory that holds something. */
+export const RUN_DIR_OPTIONS: Record<string, OptionSpec> = {
   resume: { type: 'string', valueName: 'RUN_DIR', description: 'continue that run from its newest valid checkpoint, in place (its config.json; flags may change workers, backend, epochs, --max-steps)' },
+  overwrite: { type: 'boolean', description: 'a --run-dir that holds anything is refused; with --overwrite its content is moved to <run-dir>.old-<time> beside it (nothing is deleted) [TFJS_DDP_OVERWRITE]' },
 };
 for (const [key, spec] of Object.entries(TRAIN_FIELDS) as [keyof TrainConfig, (typeof TRAIN_FIELDS)[keyof TrainConfig]][]) {
   const [valueName, description] = FLAG_HELP[key];
@@ -134,30 +135,39 @@ export const trainCommand = defineCommand({
     'and model/ (TensorFlow.js layers format). Ctrl-C stops at the next step boundary, checkpoints and saves',
     'everything; `--resume RUN_DIR` continues that run exactly where its last checkpoint left it.',
   ].join('\n'),
-  options: { ...TRAIN_OPTIONS, ...RESUME_OPTION },
+  options: { ...TRAIN_OPTIONS, ...RUN_DIR_OPTIONS },
   async run(values, io) {
-    const { config: run, sources, resume } = runFromValues(values, io);
-    return runTraining(
-      run,
-      sources,
-      io,
-      localStart(run, resume, io.env),
-      resume,
-    );
+    const { config: run, sources, resume, overwrite } = runFromValues(values, io);
+    return runTraining(run, sources, io, localStart(run, resume, io.env), resume, { overwrite });
   },
 });
 
 /**
  * The run's settings, and with --resume RUN_DIR the checkpoint it continues from: RUN_DIR's
  * config.json overridden by the flags and the environment, run directory RUN_DIR.
- * @throws DdpError E_USAGE for --resume with --config; see loadResume
+ * @throws DdpError E_USAGE for --resume with --config or --overwrite; E_CONFIG for a bad
+ *   TFJS_DDP_OVERWRITE; see loadResume
  */
-export function runFromValues(values: Readonly<Record<string, string | boolean | undefined>>, io: CliIo): { config: TrainConfig; sources: Record<string, string>; resume: Resume | undefined } {
+export function runFromValues(
+  values: Readonly<Record<string, string | boolean | undefined>>,
+  io: CliIo,
+): { config: TrainConfig; sources: Record<string, string>; resume: Resume | undefined; overwrite: boolean } {
+  const overwrite = overwriteFrom(values, io.env);
   const resumeDir = values['resume'] as string | undefined;
-  if (resumeDir === undefined) return { ...configFromValues(values, io), resume: undefined };
+  if (resumeDir === undefined) return { ...configFromValues(values, io), resume: undefined, overwrite };
   if (values['config'] !== undefined) throw new DdpError('E_USAGE', '--resume and --config cannot be combined', 'a resumed run takes its settings from RUN_DIR/config.json; flags may change those that do not change the maths');
+  if (values['overwrite'] === true) throw new DdpError('E_USAGE', '--resume and --overwrite cannot be combined', '--resume goes on in RUN_DIR as it is; --overwrite is for a new run');
   const { config, sources } = configFromValues({ ...values, config: join(resumeDir, 'config.json') }, io);
-  return { config: { ...config, runDir: resumeDir }, sources, resume: loadResume(resumeDir, config, io) };
+  return { config: { ...config, runDir: resumeDir }, sources, resume: loadResume(resumeDir, config, io), overwrite: false };
+}
+
+/** --overwrite, or TFJS_DDP_OVERWRITE (true|false|1|0). */
+function overwriteFrom(values: Readonly<Record<string, string | boolean | undefined>>, env: CliIo['env']): boolean {
+  if (values['overwrite'] === true) return true;
+  const v = env['TFJS_DDP_OVERWRITE'];
+  if (v === undefined || v === '' || v === 'false' || v === '0') return false;
+  if (v === 'true' || v === '1') return true;
+  throw new DdpError('E_CONFIG', `TFJS_DDP_OVERWRITE must be true or false, got ${JSON.stringify(v)}`);
 }
 
 /**
@@ -185,6 +195,16 @@ function loadResume(dir: string, config: TrainConfig, io: CliIo): Resume {
   return { loop, state, from: ck.dir };
 }
 
+/** The timeline file the run in `runDir` created, or null. */
+function readTimelineMarker(runDir: RunDir): string | null {
+  try {
+    const v = JSON.parse(readFileSync(runDir.file(TIMELINE_MARKER), 'utf8')) as { file?: unknown };
+    return typeof v.file === 'string' ? v.file : null;
+  } catch {
+    return null; // no marker: a run from before markers, or one without a timeline
+  }
+}
+
 /** How `train` starts its workers: one in this process, or N local worker processes. */
 export function localStart(run: TrainConfig, resume: Resume | undefined, env: Record<string, string | undefined>): (runDir: RunDir, log: Logger, trace: RankTraceSink | undefined) => Promise<StartedGroup> {
   const count = workerCount(run);
@@ -203,7 +223,12 @@ export interface RunHooks {
   signal?: AbortSignal;
   /** The run's summary, when its loop ended (completed or stopped). */
   onSummary?: (s: RunSummary) => void;
+  /** A new run in a --run-dir that holds anything moves that aside instead of being refused (--overwrite). */
+  overwrite?: boolean;
 }
+
+/** In the run directory: which --timeline file this run created, the one file its resumes append to. */
+const TIMELINE_MARKER = '.timeline.json';
 
 /**
  * Runs a training with the workers `start` provides: run directory, logs, progress, signals, the
@@ -218,18 +243,45 @@ export async function runTraining(
   resume?: Resume,
   hooks: RunHooks = {},
 ): Promise<number> {
-  const runDir = new RunDir(config.runDir ?? defaultRunDir(), { resume: resume !== undefined });
+  // Refuses a directory that holds anything (or another live run's), and a new run's existing
+  // --timeline file, before anything is written.
+  if (resume === undefined && config.timeline !== null) Timeline.checkNew(config.timeline);
+  const runDir = new RunDir(config.runDir ?? makeDefaultRunDir(), { resume: resume !== undefined, ...(resume !== undefined ? { resumeStep: resume.loop.step } : {}), overwrite: hooks.overwrite === true });
+  try {
+    for (const note of runDir.notes) io.stderr.write(`tfjs-ddp: ${note}\n`);
+    return await runInRunDir(runDir, config, sources, io, start, resume, hooks);
+  } finally {
+    runDir.close(); // the lock; a SIGKILL leaves it, and the next run takes it over as stale
+  }
+}
+
+async function runInRunDir(
+  runDir: RunDir,
+  config: TrainConfig,
+  sources: Record<string, string>,
+  io: CliIo,
+  start: (runDir: RunDir, log: Logger, trace: RankTraceSink | undefined) => Promise<StartedGroup>,
+  resume: Resume | undefined,
+  hooks: RunHooks,
+): Promise<number> {
   // config.json is itself a valid --config file: it reproduces the run in a new directory.
   const configFile = configToFile({ ...config, runDir: null });
   runDir.writeJson('config.json', configFile);
   const log = pino({ level: config.logLevel, base: { role: 'coordinator', rank: null, pid: process.pid } }, pino.destination({ dest: runDir.file('train.log'), sync: true }));
-  log.info({ config, sources, version: CLI_VERSION }, 'run starts');
+  log.info({ config, sources, version: CLI_VERSION, ...(resume !== undefined ? { resumed_from: { checkpoint: resume.from, step: resume.loop.step } } : {}) }, 'run starts');
+  for (const note of runDir.notes) log.info({ note }, 'run directory opened');
   // Every metric event also goes to tensorboard/, one new event file per process (a resume adds one).
   runDir.addSink(TensorBoardSink.open(runDir.file('tensorboard'), { lr: config.lr }));
-  // --timeline FILE: a Chrome trace of every rank's phases and the coordinator's (a resume appends).
+  // --timeline FILE: a Chrome trace of every rank's phases and the coordinator's. A new run never
+  // writes over an existing file; a resume appends to the one its run created (TIMELINE_MARKER).
   let timeline: Timeline | null = null;
   try {
-    timeline = config.timeline === null ? null : Timeline.open(config.timeline, { append: resume !== undefined });
+    if (config.timeline !== null) {
+      const file = resolve(config.timeline);
+      const own = resume !== undefined && readTimelineMarker(runDir) === file;
+      timeline = Timeline.open(file, { append: own });
+      if (!own) runDir.writeJson(TIMELINE_MARKER, { file });
+    }
   } catch (e) {
     runDir.closeSinks();
     throw e;

@@ -1,7 +1,8 @@
 // Starts N worker processes on this machine (single-node mode) by the entry path the CLI gives,
 // each with its own environment (LOCAL_RANK, and CUDA_VISIBLE_DEVICES + TF_FORCE_GPU_ALLOW_GROWTH
-// for GPU workers), keeps each one's stderr in <run-dir>/worker-<i>.log and its last line for error
-// messages, reports exits, and makes sure none outlives the coordinator.
+// for GPU workers), appends each one's stderr to <run-dir>/worker-<i>.log (with a marker line at a
+// resume and a restart), keeps its last line for error messages, reports exits, and makes sure none
+// outlives the coordinator.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 
@@ -12,8 +13,10 @@ export interface LaunchSpec {
   args: string[];
   /** Extra environment for worker i. */
   envFor(i: number): Record<string, string>;
-  /** Directory for worker-<i>.log files. */
+  /** Directory for worker-<i>.log files (appended to, never truncated). */
   logDir: string;
+  /** A resumed run: the step it goes on from (null: unknown); each worker log gets a marker line first. */
+  resumedFrom?: number | null;
 }
 
 export interface WorkerExit {
@@ -41,7 +44,10 @@ export class LocalWorkers {
   ) {
     process.on('exit', this.killOnExit);
     for (let i = 0; i < spec.count; i++) {
-      this.logs.push(createWriteStream(`${spec.logDir}/worker-${i}.log`));
+      // Appended: a resumed run's log goes on after the earlier processes' lines.
+      const log = createWriteStream(`${spec.logDir}/worker-${i}.log`, { flags: 'a' });
+      if (spec.resumedFrom !== undefined) log.write(markerLine(i, 'run resumed: the log goes on', { from_step: spec.resumedFrom, resumed_at: new Date().toISOString() }));
+      this.logs.push(log);
       this.tails.push([]);
       this.start(i);
     }
@@ -86,7 +92,7 @@ export class LocalWorkers {
         await gone;
       }
     }
-    this.logs[i]!.write(`--- worker ${i} restarted by the coordinator ---\n`);
+    this.logs[i]!.write(markerLine(i, 'worker restarted by the coordinator', {}));
     this.tails[i] = [];
     this.start(i);
   }
@@ -112,6 +118,14 @@ export class LocalWorkers {
     await Promise.all(this.logs.map((l) => new Promise((r) => l.end(r))));
     process.off('exit', this.killOnExit);
   }
+}
+
+/**
+ * A line the launcher writes between a worker's own lines, as a pino JSON line (level info), so that
+ * every line of worker-<i>.log parses for the tools that read it.
+ */
+function markerLine(rank: number, msg: string, fields: Record<string, unknown>): string {
+  return `${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, role: 'launcher', rank, ...fields, msg })}\n`;
 }
 
 /** A pino JSON line becomes its msg (and error message); anything else is kept as is, shortened. */

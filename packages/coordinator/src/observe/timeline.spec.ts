@@ -86,7 +86,7 @@ describe('Timeline', () => {
     expect([...ts].sort((a, b) => a - b)).toEqual(ts);
   });
 
-  it('appends to the timeline of the run it resumes, and replaces it in a new run', () => {
+  it('appends to the timeline of the run it resumes, and a new run leaves it as it is', () => {
     const f = tempFile();
     const a = Timeline.open(f);
     a.rank(0, [{ name: 'step 1', start: 1, end: 2 }], from);
@@ -95,6 +95,14 @@ describe('Timeline', () => {
     b.rank(0, [{ name: 'step 2', start: 3, end: 4 }], from);
     b.close();
     expect(read(f).filter((e) => e.ph === 'X').map((e) => e.name)).toEqual(['step 1', 'step 2']);
+    const before = readFileSync(f, 'utf8');
+    expect(() => Timeline.open(f)).toThrow(expect.objectContaining({ code: 'E_CONFIG', message: expect.stringMatching(/holds a timeline this run did not create: it is left as it is/) }));
+    expect(readFileSync(f, 'utf8')).toBe(before);
+  });
+
+  it('writes a new timeline into an empty file (a mktemp)', () => {
+    const f = tempFile();
+    writeFileSync(f, '');
     Timeline.open(f).close();
     expect(read(f)).toEqual([]);
   });

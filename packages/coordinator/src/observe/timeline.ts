@@ -5,6 +5,9 @@
 // on the wall clock). The coordinator's own phases are begin/end pairs ("B", "E"), written as they
 // happen.
 //
+// A new run never writes over an existing file (an empty one excepted): only the run that created
+// the file appends to it, when it is resumed (the caller records which file that is).
+//
 // The file is a valid JSON array after every write, also when the run is killed mid-way: like
 // Horovod's timeline, each write puts its events and the closing "]" after the last event, in one
 // positioned write, and the next write starts where that "]" was. A resumed run appends to it.
@@ -44,35 +47,19 @@ export class Timeline {
   ) {}
 
   /**
-   * Opens FILE for the run's timeline: a new array, or with `append` (a resumed run) the events
-   * already there are kept and new ones follow.
-   * @throws DdpError E_CONFIG when FILE exists and is not a JSON array (it is not a timeline: it is
-   *   not overwritten), or cannot be opened
+   * Opens FILE for the run's timeline: a new array, or with `append` (a resumed run, FILE being the
+   * timeline that run created) the events already there are kept and new ones follow.
+   * @throws DdpError E_CONFIG when FILE exists and is not a JSON array (it is not a timeline), when
+   *   it holds anything and `append` is not set (another run's timeline: a file is only ever appended
+   *   to by the run that created it), or cannot be opened; the file is left as it is
    */
   static open(file: string, o: { append?: boolean } = {}): Timeline {
-    let existing: string | null = null;
-    try {
-      existing = readFileSync(file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw cannotOpen(file, e);
-    }
-    let events: TraceEvent[] = [];
-    if (existing !== null && existing.trim() !== '') {
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(existing);
-      } catch {
-        parsed = null;
-      }
-      if (!Array.isArray(parsed)) {
-        throw new DdpError('E_CONFIG', `--timeline ${file} exists and is not a timeline (not a JSON array): it is left as it is`, 'name a new file, or remove that one');
-      }
-      events = parsed as TraceEvent[];
-    }
+    const existing = readExisting(file);
+    const events = existingEvents(file, existing, o.append === true);
     const append = o.append === true && events.length > 0;
     let fd: number;
     try {
-      fd = openSync(file, append ? 'r+' : 'w');
+      fd = openSync(file, existing === null ? 'wx' : 'r+'); // wx: a file made since the read is not overwritten either
     } catch (e) {
       throw cannotOpen(file, e);
     }
@@ -88,6 +75,14 @@ export class Timeline {
     }
     writeSync(fd, `[${TAIL}`, 0, 'utf8');
     return new Timeline(file, fd, 1, false);
+  }
+
+  /**
+   * Checks, before a new run creates anything, that it may write FILE (it does not exist, or is empty).
+   * @throws DdpError E_CONFIG as open() without `append` does
+   */
+  static checkNew(file: string): void {
+    existingEvents(file, readExisting(file), false);
   }
 
   /** Names a track: "coordinator", "rank 0", …, sorted in that order, with a line of labels. */
@@ -184,6 +179,33 @@ export function openPhases(events: readonly TraceEvent[]): TraceEvent[] {
     else stack.pop();
   }
   return [...stacks.values()].flatMap((s) => s.reverse());
+}
+
+function readExisting(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw cannotOpen(file, e);
+    return null;
+  }
+}
+
+/** The events FILE holds ([] when it is new or empty), if the run may write it. */
+function existingEvents(file: string, existing: string | null, append: boolean): TraceEvent[] {
+  if (existing === null || existing.trim() === '') return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(existing);
+  } catch {
+    parsed = null;
+  }
+  if (!Array.isArray(parsed)) {
+    throw new DdpError('E_CONFIG', `--timeline ${file} exists and is not a timeline (not a JSON array): it is left as it is`, 'name a new file, or remove that one');
+  }
+  if (!append) {
+    throw new DdpError('E_CONFIG', `--timeline ${file} exists and holds a timeline this run did not create: it is left as it is`, 'name a new file (a timeline is only appended to by the run that created it, when that run is resumed)');
+  }
+  return parsed as TraceEvent[];
 }
 
 function cannotOpen(file: string, e: unknown): DdpError {
