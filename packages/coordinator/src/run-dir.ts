@@ -4,9 +4,9 @@
 // written atomically), train.log (pino), and model/ + checkpoint/ written by rank 0. Sinks added with
 // addSink (tensorboard/) get every metric event too. A new run's directory must be empty
 // (run-dir-claim.ts); every run holds the directory's lock (run-lock.ts) while it writes.
-import { appendFileSync, existsSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DdpError } from '@tfjs-ddp/core';
+import { appendWhole, DdpError, diskFullError, DiskReserve, isDdpError, isDiskFull, writeWhole } from '@tfjs-ddp/core';
 import { claimNewRunDir } from './run-dir-claim';
 import { RunLock } from './run-lock';
 
@@ -34,6 +34,9 @@ export interface RunSummary {
   [extra: string]: unknown;
 }
 
+/** The space a run keeps for its summary while it runs (given back at the end, or at a full disk). */
+export const DISK_RESERVE_FILE = '.disk-reserve';
+
 /** Another view of metrics.jsonl (the TensorBoard files): fed every event RunDir.metric writes. */
 export interface MetricSink {
   write(event: Record<string, unknown>): void;
@@ -57,6 +60,8 @@ export class RunDir {
   /** What opening the directory did that the user should hear (moved aside, a stale lock taken over). */
   readonly notes: string[] = [];
   private readonly sinks: MetricSink[] = [];
+  /** Room kept for the summary of a run that fills its disk (core fs/disk-full.ts). */
+  private reserveFile: DiskReserve | null = null;
   private readonly lock: RunLock;
 
   /**
@@ -84,15 +89,27 @@ export class RunDir {
     this.lock.release();
   }
 
+  private get reserve(): DiskReserve {
+    return (this.reserveFile ??= new DiskReserve(this.file(DISK_RESERVE_FILE)));
+  }
 
   file(name: string): string {
     return join(this.path, name);
   }
 
+  /**
+   * Writes a JSON document through a temporary name. On a full disk the run's reserve is given back
+   * and the write tried once more, so a failed run still leaves its summary.json.
+   * @throws DdpError E_DISK_FULL naming the file when even that does not fit
+   */
   writeJson(name: string, value: unknown): void {
-    const tmp = this.file(`.${name}.tmp`);
-    writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-    renameSync(tmp, this.file(name));
+    const write = () => writeWhole(this.file(name), `${JSON.stringify(value, null, 2)}\n`, this.file(`.${name}.tmp`));
+    try {
+      write();
+    } catch (e) {
+      if (!isDdpError(e, 'E_DISK_FULL') || !this.reserve.release()) throw e;
+      write();
+    }
   }
 
   /** Attaches a sink that gets every event metric() appends (with its `time`), until closeSinks(). */
@@ -102,9 +119,22 @@ export class RunDir {
 
   /** Appends one event to metrics.jsonl (synchronously: a crash loses no finished line), then to each sink. */
   metric(event: Record<string, unknown>): void {
+    this.reserve.hold();
     const line = { time: new Date().toISOString(), ...event };
-    appendFileSync(this.file('metrics.jsonl'), `${JSON.stringify(line)}\n`);
-    for (const s of this.sinks) s.write(line);
+    try {
+      // Whole lines only: a failed append is truncated back (E_DISK_FULL naming metrics.jsonl).
+      appendWhole(this.file('metrics.jsonl'), `${JSON.stringify(line)}\n`);
+      for (const s of this.sinks) {
+        try {
+          s.write(line);
+        } catch (e) {
+          throw isDiskFull(e) ? diskFullError(e, (s as { file?: string }).file ?? this.file('tensorboard'), 'the metrics to') : e;
+        }
+      }
+    } catch (e) {
+      if (isDdpError(e, 'E_DISK_FULL')) this.reserve.release(); // room for the summary and the last log lines
+      throw e;
+    }
   }
 
   /** Closes and detaches every sink (all of them, even after one throws), then throws the first error. */
@@ -122,5 +152,6 @@ export class RunDir {
 
   writeSummary(summary: RunSummary): void {
     this.writeJson('summary.json', summary);
+    this.reserve.release();
   }
 }

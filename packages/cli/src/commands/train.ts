@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino } from 'pino';
 import { configToFile, DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
-import { CheckpointStore, RunDir, TensorBoardSink, Timeline, makeDefaultRunDir, loopCheckpointFromJson, runTrainLoop, writeReport, type Resume, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
+import { CheckpointStore, RunDir, TensorBoardSink, Timeline, makeDefaultRunDir, wholeLineDestination, loopCheckpointFromJson, runTrainLoop, writeReport, type Resume, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
 import { resolveTaskModule } from '@tfjs-ddp/worker';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
@@ -267,7 +267,7 @@ async function runInRunDir(
   // config.json is itself a valid --config file: it reproduces the run in a new directory.
   const configFile = configToFile({ ...config, runDir: null });
   runDir.writeJson('config.json', configFile);
-  const log = pino({ level: config.logLevel, base: { role: 'coordinator', rank: null, pid: process.pid } }, pino.destination({ dest: runDir.file('train.log'), sync: true }));
+  const log = pino({ level: config.logLevel, base: { role: 'coordinator', rank: null, pid: process.pid } }, wholeLineDestination(runDir.file('train.log')));
   log.info({ config, sources, version: CLI_VERSION, ...(resume !== undefined ? { resumed_from: { checkpoint: resume.from, step: resume.loop.step } } : {}) }, 'run starts');
   for (const note of runDir.notes) log.info({ note }, 'run directory opened');
   // Every metric event also goes to tensorboard/, one new event file per process (a resume adds one).
