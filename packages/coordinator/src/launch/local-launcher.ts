@@ -5,6 +5,7 @@
 // outlives the coordinator.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { diskFullError, isDiskFull } from '@tfjs-ddp/core';
 
 export interface LaunchSpec {
   count: number;
@@ -45,7 +46,15 @@ export class LocalWorkers {
     process.on('exit', this.killOnExit);
     for (let i = 0; i < spec.count; i++) {
       // Appended: a resumed run's log goes on after the earlier processes' lines.
-      const log = createWriteStream(`${spec.logDir}/worker-${i}.log`, { flags: 'a' });
+      const path = `${spec.logDir}/worker-${i}.log`;
+      const log = createWriteStream(path, { flags: 'a' });
+      // A full disk (or a removed directory) must not end the run from an unhandled 'error': the
+      // log's later lines are lost, said once; the coordinator's own writes name the cause.
+      log.once('error', (e) => {
+        log.on('error', () => undefined);
+        const what = isDiskFull(e) ? diskFullError(e, path, 'the log of worker').message : `cannot write ${path}: ${e.message}`;
+        process.stderr.write(`tfjs-ddp: ${what}; this worker's further log lines are dropped\n`);
+      });
       if (spec.resumedFrom !== undefined) log.write(markerLine(i, 'run resumed: the log goes on', { from_step: spec.resumedFrom, resumed_at: new Date().toISOString() }));
       this.logs.push(log);
       this.tails.push([]);
