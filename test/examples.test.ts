@@ -27,7 +27,8 @@ const EXAMPLES: Example[] = [
   {
     name: 'mlp-csv',
     drills: true,
-    flags: ['--batch-size', '32', '--micro-batch', '16'],
+    // With a schedule, so that the resume drill also checks that it continues exactly.
+    flags: ['--batch-size', '32', '--micro-batch', '16', '--lr-schedule', 'cosine', '--warmup-steps', '2'],
     steps: 6,
     input: [2, 4],
     output: [2, 3],
@@ -119,6 +120,12 @@ describe.each(EXAMPLES)('docs/examples/$name', (ex) => {
     const [a, b] = [losses(join(out, 'one')), losses(join(out, 'two'))];
     expect(a).toHaveLength(ex.steps);
     b.forEach((l, i) => expect(Math.abs(l - a[i]!) / Math.abs(a[i]!)).toBeLessThan(1e-5));
+    if (ex.flags.includes('--lr-schedule')) {
+      // Warm-up over 2 steps, then a cosine over the epoch's remaining steps.
+      const factors = readJsonLines(join(out, 'two', 'metrics.jsonl')).filter((m) => m['event'] === 'step').map((m) => m['lr_factor'] as number);
+      expect(factors.slice(0, 3)).toEqual([0.5, 1, 1]);
+      expect(factors[3]!).toBeLessThan(1);
+    }
     // tfjs-ddp eval RUN_DIR scores the saved model on the task's test split as the run's end did.
     const ev = await runCli(['eval', join(out, 'two'), '--backend', 'wasm', '--json']);
     expect(ev.code, ev.stderr).toBe(0);

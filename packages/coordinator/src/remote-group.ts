@@ -428,7 +428,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
     this.currentStep = plan.step;
     const checksum = plan.step % this.o.checksumEvery === 0;
     for (const s of plan.slices) {
-      await this.sendTo(s.rank, { type: 'step', step: plan.step, epoch: plan.epoch, globalCount: plan.globalCount, checksum, microBatch: s.microBatch, attempt: plan.attempt }, [new Uint8Array(s.indices.buffer, s.indices.byteOffset, s.indices.byteLength)]);
+      await this.sendTo(s.rank, { type: 'step', step: plan.step, epoch: plan.epoch, globalCount: plan.globalCount, checksum, microBatch: s.microBatch, attempt: plan.attempt, ...(plan.lrFactor !== undefined ? { lrFactor: plan.lrFactor } : {}) }, [new Uint8Array(s.indices.buffer, s.indices.byteOffset, s.indices.byteLength)]);
     }
     let got: Map<number, Reply>;
     for (const sl of plan.slices) this.microBatchNow.set(sl.rank, sl.microBatch);

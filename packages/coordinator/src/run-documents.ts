@@ -144,6 +144,7 @@ export interface LoopCheckpointJson {
   restarts: number;
   skipped_steps?: number;
   skipped_in_a_row?: number;
+  lr_total_steps?: number;
 }
 
 export function loopCheckpointToJson(l: LoopCheckpoint): LoopCheckpointJson {
@@ -165,6 +166,7 @@ export function loopCheckpointToJson(l: LoopCheckpoint): LoopCheckpointJson {
     restarts: l.restarts,
     ...(l.skippedSteps !== undefined ? { skipped_steps: l.skippedSteps } : {}),
     ...(l.skippedInARow !== undefined ? { skipped_in_a_row: l.skippedInARow } : {}),
+    ...(l.lrTotalSteps !== undefined ? { lr_total_steps: l.lrTotalSteps } : {}),
   };
 }
 
@@ -197,6 +199,7 @@ export function loopCheckpointFromJson(text: string, where: string): LoopCheckpo
   const metricSums = Array.isArray(sums['metrics']) ? (sums['metrics'] as unknown[]).map((v) => num(v) ?? 0) : null;
   const skippedSteps = num(either(o, 'skipped_steps', 'skippedSteps'));
   const skippedInARow = num(either(o, 'skipped_in_a_row', 'skippedInARow'));
+  const lrTotalSteps = num(o['lr_total_steps']);
   return {
     step,
     epoch,
@@ -214,5 +217,6 @@ export function loopCheckpointFromJson(text: string, where: string): LoopCheckpo
     restarts: num(o['restarts']) ?? 0,
     ...(skippedSteps !== null ? { skippedSteps } : {}),
     ...(skippedInARow !== null ? { skippedInARow } : {}),
+    ...(lrTotalSteps !== null ? { lrTotalSteps } : {}),
   };
 }

@@ -1,7 +1,7 @@
 // The step loop of a training run: owns the sample order, splits every global batch over the ranks
 // by capacity, drives the WorkerGroup one optimizer step at a time, evaluates after every epoch,
 // checkpoints, and writes metrics and the summary. Stops cleanly at a step boundary when asked.
-import { DdpError, encodeTrainingState, type MembershipChange, type RestartRecord, type TrainConfig, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
+import { DdpError, encodeTrainingState, isConstantRate, lrFactor, type LrSchedule, type MembershipChange, type RestartRecord, type TrainConfig, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
 import { epochOrder, globalBatches, splitBatch } from '@tfjs-ddp/data';
 import type { CheckpointStore } from './checkpoint/checkpoint-store';
 import { addSums, meansByName } from './named-metrics';
@@ -125,6 +125,8 @@ export interface LoopCheckpoint {
   microBatches: number[];
   backoffs: Record<string, unknown>[];
   restarts: number;
+  /** The learning-rate schedule's horizon, fixed at the run's start (absent: no schedule). */
+  lrTotalSteps?: number;
   /** Steps skipped for a non-finite gradient, in all and in a row at this point. */
   skippedSteps?: number;
   skippedInARow?: number;
@@ -216,6 +218,16 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   let skippedSteps = r?.skippedSteps ?? 0;
   let skippedInARow = r?.skippedInARow ?? 0;
   const stepsPerEpoch = Math.ceil(trainCount / batchSize);
+  // The schedule's horizon is fixed when the run starts (loop.json keeps it): a resume that changes
+  // --epochs continues the same cosine.
+  const schedule: LrSchedule = {
+    kind: config.lrSchedule,
+    warmupSteps: config.warmupSteps,
+    stepEvery: config.lrStepEvery ?? stepsPerEpoch,
+    gamma: config.lrGamma,
+    totalSteps: r?.lrTotalSteps ?? config.epochs * stepsPerEpoch,
+  };
+  const scheduled = !isConstantRate(schedule);
   const t0 = performance.now();
   let step = r?.step ?? 0;
   let trainMs = r?.trainMs ?? 0;
@@ -243,7 +255,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     const c0 = performance.now();
     trace?.begin('checkpoint', { step, reason });
     const { files, state } = await group.snapshot({ step, epoch, batch_in_epoch: batchInEpoch });
-    const loop: LoopCheckpoint = { step, epoch, batchInEpoch, epochSums, trainMs, trainSamples, epochsCompleted, last, testAcc, globalBatch: batchSize, capacities, microBatches, backoffs, restarts, skippedSteps, skippedInARow };
+    const loop: LoopCheckpoint = { step, epoch, batchInEpoch, epochSums, trainMs, trainSamples, epochsCompleted, last, testAcc, globalBatch: batchSize, capacities, microBatches, backoffs, restarts, skippedSteps, skippedInARow, ...(scheduled ? { lrTotalSteps: schedule.totalSteps } : {}) };
     const { json, bin } = encodeTrainingState(state);
     const enc = (x: unknown) => new TextEncoder().encode(`${JSON.stringify(x, null, 1)}\n`);
     const dir = c.store.write({ ...files, ...c.extraFiles, 'state.json': new TextEncoder().encode(json), 'state.bin': bin, 'loop.json': enc(loopCheckpointToJson(loop)) }, { step, epoch, batchInEpoch });
@@ -286,7 +298,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
         trace?.begin('plan', { attempt });
         parts = splitBatch(batch, capacities);
         trace?.end();
-        return timed(attempt === 0 ? 'wait for the ranks' : `replay ${attempt}`, () => args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })) }), { step, attempt });
+        return timed(attempt === 0 ? 'wait for the ranks' : `replay ${attempt}`, () => args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })), ...(scheduled ? { lrFactor: lrFactor(schedule, step) } : {}) }), { step, attempt });
       };
       let out = await run(0);
       for (let attempt = 1; ; attempt++) {
@@ -337,7 +349,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       const metrics = meansByName(metricNames, out.metrics, out.count);
       const samplesPerS = (out.count * 1000) / ms;
       emit({ type: 'step', epoch, step, stepInEpoch: i + 1, stepsInEpoch: batches.length, samples: count, loss: last.loss, acc: last.acc, ...(metrics !== undefined ? { metrics } : {}), ms, samplesPerS });
-      runDir.metric({ event: 'step', epoch, step, loss: last.loss, acc: last.acc, ...(metrics !== undefined ? { metrics } : {}), samples: out.count, ms: Math.round(ms), samples_per_s: samplesPerS, timings: out.timings.map(rankTimingsToJson) });
+      runDir.metric({ event: 'step', epoch, step, loss: last.loss, acc: last.acc, ...(metrics !== undefined ? { metrics } : {}), ...(scheduled ? { lr_factor: lrFactor(schedule, step) } : {}), samples: out.count, ms: Math.round(ms), samples_per_s: samplesPerS, timings: out.timings.map(rankTimingsToJson) });
       const every = args.checkpoints?.every ?? 0;
       if (every > 0 && step % every === 0 && i + 1 < batches.length) await checkpoint('every', epoch, i + 1, { lossSum, correct, count, ms: epochMs, skipped, metrics: [...metricSums] });
     }

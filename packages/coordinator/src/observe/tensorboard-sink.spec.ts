@@ -86,7 +86,7 @@ describe('MetricScalars', () => {
 
   it("charts a task's own metrics under their names, and a step's own learning rate", () => {
     const m = new MetricScalars(0.1);
-    const step = { event: 'step', step: 3, loss: 1, acc: 0.5, metrics: { mae: 0.25, top3: 0.75 }, lr: 0.05 };
+    const step = { event: 'step', step: 3, loss: 1, acc: 0.5, metrics: { mae: 0.25, top3: 0.75 }, lr_factor: 0.5 };
     expect(m.from(step).map((s) => `${s.tag} ${s.value}`)).toEqual(['train/loss 1', 'train/acc 0.5', 'train/mae 0.25', 'train/top3 0.75', 'train/lr 0.05']);
     const epoch = { event: 'epoch', train_loss: 1, train_acc: 0.5, train_metrics: { mae: 0.3 }, test_loss: 2, test_acc: 0.4, test_metrics: { mae: 0.5 } };
     expect(m.from(epoch).map((s) => `${s.step} ${s.tag} ${s.value}`)).toEqual([

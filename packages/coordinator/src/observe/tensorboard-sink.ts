@@ -22,8 +22,8 @@ const named = (v: unknown): [string, number][] =>
 
 /**
  * Decides the scalars of each metric event. Epoch figures and plan changes go on the step axis at
- * the last global step seen (any event's `step`: a resume starts there); `lr` is the step's (a
- * schedule's), else the config's. A task's own metrics are charted under their names.
+ * the last global step seen (any event's `step`: a resume starts there); `lr` is the config's times
+ * the step's schedule factor. A task's own metrics are charted under their names.
  */
 export class MetricScalars {
   private step = 0;
@@ -51,7 +51,8 @@ export class MetricScalars {
         put('train/step_ms', num(ev['ms']));
         const allreduce = list(ev['timings']).map((t) => num(t['allreduce_ms']) ?? 0);
         if (allreduce.length > 0) put('train/allreduce_ms', Math.max(...allreduce));
-        put('train/lr', num(ev['lr']) ?? this.lr);
+        // --lr times the schedule's factor (a model compiled with its own optimizer scales that one's rate).
+        put('train/lr', this.lr * (num(ev['lr_factor']) ?? 1));
         break;
       }
       case 'epoch':

@@ -4,6 +4,9 @@
 // Called by the CLI before any work starts; a bad value is a DdpError E_CONFIG (exit code 2).
 import { DdpError } from '../errors';
 import { parseBytes } from '../memory/bytes';
+import { LR_SCHEDULES, type LrScheduleKind } from './lr-schedule';
+
+export * from './lr-schedule';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -39,6 +42,13 @@ export interface TrainConfig {
   lr: number;
   /** PyTorch-style momentum; 0 = plain SGD (the seed). */
   momentum: number;
+  /** How the learning rate changes with the step (config/lr-schedule.ts); constant = the seed. */
+  lrSchedule: LrScheduleKind;
+  /** Steps of linear learning-rate warm-up. */
+  warmupSteps: number;
+  /** `step` schedule: multiply the rate by lrGamma every this many steps; null = every epoch. */
+  lrStepEvery: number | null;
+  lrGamma: number;
   /** Global batch: samples per optimizer step, over all workers; auto = the sum of the workers' measured capacities. */
   batchSize: number | 'auto';
   /** Largest micro-batch a worker computes at once (gradients are accumulated); auto = measured by the memory-fit search. */
@@ -93,7 +103,7 @@ export interface TrainConfig {
  * Settings that change the arithmetic of a run: a resumed run must have the same. The others (how
  * many workers, which backend, how long, where to write) may change between a stop and a resume.
  */
-export const MATH_KEYS = ['model', 'data', 'set', 'lr', 'momentum', 'batchSize', 'resize', 'pool', 'seed'] as const;
+export const MATH_KEYS = ['model', 'data', 'set', 'lr', 'momentum', 'lrSchedule', 'warmupSteps', 'lrStepEvery', 'lrGamma', 'batchSize', 'resize', 'pool', 'seed'] as const;
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   preset: 'seed',
@@ -102,6 +112,10 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   set: {},
   lr: 0.1,
   momentum: 0,
+  lrSchedule: 'constant',
+  warmupSteps: 0,
+  lrStepEvery: null,
+  lrGamma: 0.1,
   batchSize: 256,
   microBatch: 'auto',
   memoryBudget: null,
@@ -250,6 +264,10 @@ export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   set: { flag: 'set', parse: taskSettings },
   lr: { flag: 'lr', parse: num({ min: 0, minExclusive: true }) },
   momentum: { flag: 'momentum', parse: num({ min: 0, max: 1 }) },
+  lrSchedule: { flag: 'lr-schedule', parse: oneOf(LR_SCHEDULES) },
+  warmupSteps: { flag: 'warmup-steps', parse: num({ int: true, min: 0 }) },
+  lrStepEvery: { flag: 'lr-step-every', parse: num({ int: true, min: 1, nullable: true, nullWord: 'epoch' }) },
+  lrGamma: { flag: 'lr-gamma', parse: num({ min: 0, minExclusive: true, max: 1 }) },
   batchSize: { flag: 'batch-size', parse: intOrAuto },
   microBatch: { flag: 'micro-batch', parse: intOrAuto },
   memoryBudget: { flag: 'memory-budget', parse: bytes },

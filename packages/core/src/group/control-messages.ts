@@ -78,7 +78,7 @@ export type CoordinatorToWorker =
    */
   | { type: 'ring'; rightAddress: string; rank?: number; worldSize?: number }
   /** Followed by one binary frame: the rank's sample indices (Uint32Array). */
-  | { type: 'step'; step: number; epoch: number; globalCount: number; checksum: boolean; microBatch: number; attempt: number }
+  | { type: 'step'; step: number; epoch: number; globalCount: number; checksum: boolean; microBatch: number; attempt: number; lrFactor?: number }
   /** collective: the coordinator's count of BatchNorm averagings (each one all-reduce, tagged with it). */
   | { type: 'eval'; start: number; end: number; collective: number }
   | { type: 'save'; meta: Record<string, unknown>; collective: number }

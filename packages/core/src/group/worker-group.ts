@@ -91,6 +91,8 @@ export interface StepPlan {
   slices: RankSlice[];
   /** Samples in the whole global batch (the gradient is averaged over these). */
   globalCount: number;
+  /** The learning-rate schedule's factor for this step (config/lr-schedule.ts); absent = 1. */
+  lrFactor?: number;
 }
 
 export interface RankTimings {

@@ -40,7 +40,7 @@ export class InProcessGroup implements WorkerGroup {
     const timings = [];
     for (let rank = 0; rank < this.engines.length; rank++) {
       const a = performance.now();
-      metrics = this.engines[rank]!.applyReduced(sum);
+      metrics = this.engines[rank]!.applyReduced(sum, plan.lrFactor ?? 1);
       const b = performance.now();
       const r = results[rank]!;
       timings.push({ rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: reduceMs, applyMs: b - a, microBatches: r.microBatches });

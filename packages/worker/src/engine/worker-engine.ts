@@ -321,13 +321,14 @@ export class WorkerEngine {
   }
 
   /**
-   * Applies a buffer summed over all ranks: gradient / global count. Returns the summed metrics. When
+   * Applies a buffer summed over all ranks: gradient / global count, at the optimizer's own learning
+   * rate times `lrFactor` (the schedule's, for this step). Returns the summed metrics. When
    * any rank ran out of memory (aborted), or the summed gradient is not finite (skipped: a NaN or an
    * infinity on any rank), applies nothing and puts the BatchNorm statistics back as they were
    * before the step. Every rank holds the same bytes after the all-reduce, so every rank decides the
    * same.
    */
-  applyReduced(buffer: Float32Array): EvalOutcome & { aborted: boolean; skipped: boolean } {
+  applyReduced(buffer: Float32Array, lrFactor = 1): EvalOutcome & { aborted: boolean; skipped: boolean } {
     const n = this.trainer.layout.size;
     const aborted = buffer[n + 3]! > 0;
     if (aborted) {
@@ -341,6 +342,7 @@ export class WorkerEngine {
       return { ...metrics, skipped: true };
     }
     this.dropSnapshot();
+    this.trainer.setLrFactor(lrFactor);
     this.trainer.apply(buffer.subarray(0, n), count);
     return { ...metrics, skipped: false };
   }

@@ -151,7 +151,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         }
         const t1 = performance.now();
         control.phase(msg.step, 'apply');
-        const { aborted, skipped, ...m } = engine.applyReduced(r.buffer);
+        const { aborted, skipped, ...m } = engine.applyReduced(r.buffer, msg.lrFactor ?? 1);
         const applyMs = performance.now() - t1;
         if (skipped) log.warn({ step: msg.step }, 'the summed gradient is not finite: step skipped on every rank');
         const t2 = performance.now();

@@ -86,3 +86,30 @@ describe.each(['wasm', 'cpu'])('Trainer on %s', (backend) => {
     tf.dispose([b.x, b.y]);
   });
 });
+
+describe('a learning-rate schedule factor', () => {
+  beforeAll(async () => {
+    await selectBackend('cpu');
+  });
+
+  // One dense weight w = 1, loss (w·x)²/2 summed over x = 1: the gradient is w.
+  const oneWeight = () => tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [1], units: 1, useBias: false, kernelInitializer: 'ones' })] });
+  const stepWith = async (optimizer: tf.Optimizer | null, factor: number) => {
+    const model = oneWeight();
+    const trainer = new Trainer(model, { lr: 0.5 }, { lossSum: (_y, p) => tf.sum(tf.mul(0.5, tf.square(p))) as tf.Scalar, correct: () => tf.scalar(0) }, optimizer);
+    const g = trainer.newGradientBuffer();
+    await trainer.accumulate({ x: tf.ones([1, 1]), y: tf.zeros([1]) }, g);
+    trainer.setLrFactor(factor);
+    trainer.apply(g, 1);
+    return (await model.getWeights()[0]!.data())[0]!;
+  };
+
+  it("scales the default SGD's rate (a tensor inside the optimizer) and a compiled Adam's (a field)", async () => {
+    expect(await stepWith(null, 1)).toBeCloseTo(0.5, 6); // 1 − 0.5·1
+    expect(await stepWith(null, 0.25)).toBeCloseTo(0.875, 6); // 1 − 0.125·1
+    // Adam's first step moves each weight by about its rate, whatever the gradient's size.
+    expect(await stepWith(tf.train.adam(0.1), 1)).toBeCloseTo(0.9, 4);
+    expect(await stepWith(tf.train.adam(0.1), 0.5)).toBeCloseTo(0.95, 4);
+    expect(await stepWith(tf.train.momentum(0.5, 0.9), 0.5)).toBeCloseTo(0.75, 6);
+  });
+});

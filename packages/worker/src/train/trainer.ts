@@ -26,6 +26,8 @@ export interface MicroBatchResult {
 export class Trainer {
   readonly layout: GradientLayout;
   readonly optimizer: tf.Optimizer;
+  /** The optimizer's own learning rate, which a schedule's factor multiplies. */
+  private readonly baseLr: number;
 
   constructor(
     readonly model: tfl.LayersModel,
@@ -40,6 +42,7 @@ export class Trainer {
     this.layout = new GradientLayout(vars);
     const momentum = opt.momentum ?? 0;
     this.optimizer = optimizer ?? (momentum > 0 ? tf.train.momentum(opt.lr, momentum) : tf.train.sgd(opt.lr));
+    this.baseLr = (this.optimizer as unknown as { learningRate: number }).learningRate;
   }
 
   /** A zeroed buffer for one step's gradient. */
@@ -67,6 +70,19 @@ export class Trainer {
     } finally {
       tf.dispose([value, ...kept, ...Object.values(grads)]);
     }
+  }
+
+  /**
+   * Sets the optimizer's learning rate to `factor` × the rate it was built with (a schedule's
+   * factor for the coming step). SGD and momentum keep the rate in a tensor (setLearningRate);
+   * Adam, RMSProp and the others read their `learningRate` field at every update.
+   */
+  setLrFactor(factor: number): void {
+    const lr = this.baseLr * factor;
+    const o = this.optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+    if (o.learningRate === lr) return;
+    if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
+    else o.learningRate = lr;
   }
 
   /** Applies `sum / count` (the mean gradient over the global batch) with the optimizer. */
