@@ -4,15 +4,22 @@
 // absolute and per sample. Usage:
 //   npm run bench:step -- [--backend wasm[,cpu,...]] [--batch 64] [--size 96] [--steps 4] [--warmup 2]
 // Each backend runs in its own child process so that one backend's heap cannot skew another's.
+// --path trainer (the default) times the DenseNet's Trainer on prepared batches, as before the task
+// seam; --path task times what a worker runs: the built-in task (builtin:densenet, builtin:fashion-
+// mnist on a synthetic IDX set) through WorkerEngine.computeGradients and applyReduced.
 // Per timed step it also prints the tfjs kernels run, the host milliseconds inside them, and on
 // webgpu the GPU dispatches and submits recorded and the host milliseconds spent recording them
 // (tools/step-counters.ts).
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { installStepCounters } from './step-counters.js';
-import { buildDenseNet, gpuBytesAllocated, prepareBatch, selectBackend, shutdownWebGpu, Trainer, trainableParamCount, wasmHeapBytes, type BackendChoice } from '@tfjs-ddp/worker';
+import { buildDenseNet, gpuBytesAllocated, openTask, prepareBatch, selectBackend, shutdownWebGpu, Trainer, trainableParamCount, wasmHeapBytes, WorkerEngine, type BackendChoice, type BackendInfo } from '@tfjs-ddp/worker';
 
 const { values } = parseArgs({
   options: {
@@ -21,27 +28,54 @@ const { values } = parseArgs({
     size: { type: 'string', default: '96' },
     steps: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '2' },
+    path: { type: 'string', default: 'trainer' },
     child: { type: 'boolean', default: false },
   },
 });
 
-async function runOne(backend: BackendChoice, batch: number, size: number, steps: number, warmup: number): Promise<object> {
-  const info = await selectBackend(backend);
-  const heap0 = wasmHeapBytes();
-  const gpu0 = gpuBytesAllocated();
+/** One training step of the seed, timed: the Trainer alone, or the task path a worker runs. */
+async function stepper(path: string, info: BackendInfo, batch: number, size: number): Promise<{ step: () => Promise<number>; params: number }> {
+  if (path === 'task') {
+    const dataDir = mkdtempSync(join(tmpdir(), 'bench-step-'));
+    await writeSyntheticFashionMnist(dataDir, { train: batch, test: 8, seed: 1 });
+    const settings = { lr: 0.1, momentum: 0, resize: size, pool: 'max' as const, seed: 0, batchNorm: true, dataDir, verifyData: false };
+    const task = await openTask(settings, 0, process.env);
+    const engine = new WorkerEngine(task, { ...settings, microBatch: batch }, info);
+    const indices = Uint32Array.from({ length: batch }, (_, i) => i);
+    return {
+      params: trainableParamCount(task.model),
+      step: async () => {
+        const t0 = performance.now();
+        const r = await engine.computeGradients(indices);
+        engine.applyReduced(r.buffer);
+        return performance.now() - t0;
+      },
+    };
+  }
+  if (path !== 'trainer') throw new Error(`--path ${path}: trainer or task`);
   const trainer = new Trainer(buildDenseNet({ inputSize: size }), { lr: 0.1 });
   // Random images and labels: throughput does not depend on the pixel values.
   const images = Uint8Array.from({ length: batch * 28 * 28 }, (_, i) => (i * 2654435761) >>> 24);
   const labels = Uint8Array.from({ length: batch }, (_, i) => i % 10);
-  const step = async (): Promise<number> => {
-    const t0 = performance.now();
-    const b = prepareBatch(images, labels, 28, 28, size);
-    const g = trainer.newGradientBuffer();
-    const r = await trainer.accumulate(b, g);
-    trainer.apply(g, r.count);
-    tf.dispose([b.x, b.y]);
-    return performance.now() - t0;
+  return {
+    params: trainableParamCount(trainer.model),
+    step: async () => {
+      const t0 = performance.now();
+      const b = prepareBatch(images, labels, 28, 28, size);
+      const g = trainer.newGradientBuffer();
+      const r = await trainer.accumulate(b, g);
+      trainer.apply(g, r.count);
+      tf.dispose([b.x, b.y]);
+      return performance.now() - t0;
+    },
   };
+}
+
+async function runOne(backend: BackendChoice, batch: number, size: number, steps: number, warmup: number, path: string): Promise<object> {
+  const info = await selectBackend(backend);
+  const heap0 = wasmHeapBytes();
+  const gpu0 = gpuBytesAllocated();
+  const { step, params } = await stepper(path, info, batch, size);
   for (let i = 0; i < warmup; i++) await step();
   const counters = installStepCounters();
   const times: number[] = [];
@@ -57,7 +91,8 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     backend: info.chosen,
     device: info.device,
     model: 'densenet-d2l',
-    params: trainableParamCount(trainer.model),
+    path,
+    params,
     batch,
     size,
     steps,
@@ -80,12 +115,12 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
 
 const [batch, size, steps, warmup] = [values.batch, values.size, values.steps, values.warmup].map(Number) as [number, number, number, number];
 if (values.child) {
-  console.log(JSON.stringify(await runOne(values.backend as BackendChoice, batch, size, steps, warmup)));
+  console.log(JSON.stringify(await runOne(values.backend as BackendChoice, batch, size, steps, warmup, values.path)));
   shutdownWebGpu();
 } else {
   const self = fileURLToPath(import.meta.url);
   for (const backend of values.backend.split(',')) {
-    const args = ['--import', 'tsx', self, '--child', '--backend', backend, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--warmup', String(warmup)];
+    const args = ['--import', 'tsx', self, '--child', '--backend', backend, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--path', values.path];
     const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     process.stdout.write(out.split('\n').filter((l) => l.startsWith('{')).join('\n') + '\n');
   }
