@@ -11,14 +11,15 @@ import { readJson, runCli, tmp } from './support/spawn-cli';
 const haveData = existsSync(join(DEBIAN_FASHION_MNIST_DIR, 'train-images-idx3-ubyte.gz'));
 
 describe.runIf(haveData)('training on the real Fashion-MNIST', () => {
-  it('reaches a test accuracy above 0.7 in 120 steps, and the exported model reproduces it', async () => {
+  it('reaches a test accuracy above 0.6 in 60 steps, and the exported model reproduces it', async () => {
     const runDir = join(tmp('real'), 'r');
-    // 120 steps of 64 at 32×32 reached 0.7515 here (seeded, deterministic on one machine).
-    const r = await runCli(['train', '--workers', '1', '--resize', '32', '--batch-size', '64', '--max-steps', '120', '--backend', 'wasm', '--run-dir', runDir]);
-    expect(r.stderr).toMatch(/done: 120 steps/);
+    // 60 steps of 64 at 32×32 with momentum 0.9 reached 0.6607 here (seeded, deterministic on one
+    // machine; chance is 0.1). 120 steps without momentum reached 0.7515, in twice the time.
+    const r = await runCli(['train', '--workers', '1', '--resize', '32', '--batch-size', '64', '--momentum', '0.9', '--max-steps', '60', '--backend', 'wasm', '--run-dir', runDir]);
+    expect(r.stderr).toMatch(/done: 60 steps/);
     expect(r.code).toBe(0);
     const summary = readJson(join(runDir, 'summary.json'));
-    expect(summary['test_acc']).toBeGreaterThan(0.7);
+    expect(summary['test_acc']).toBeGreaterThan(0.6);
 
     await selectBackend('wasm');
     const data = await loadFashionMnist({ dataDir: DEBIAN_FASHION_MNIST_DIR });
