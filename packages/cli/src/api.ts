@@ -6,7 +6,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveTrainConfig, type TaskSettingValues, type TrainConfig } from '@tfjs-ddp/core';
 import { makeDefaultRunDir, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
 import { fileModelLoader, resolveTaskModule } from '@tfjs-ddp/worker';
-import { localStart, runTraining } from './commands/train';
+import { localStart } from './commands/train';
+import { runTraining } from './run-training';
 
 /** Every setting of `tfjs-ddp train` by its TrainConfig name, plus the task's own settings. */
 export interface TrainOptions extends Partial<Omit<TrainConfig, 'set'>> {

@@ -5,7 +5,8 @@ import { DdpError } from '@tfjs-ddp/core';
 import { defineCommand, type OptionSpec } from '../command';
 import { startListening } from '../groups';
 import { SECURITY_OPTIONS, resolveSecurity } from '../security';
-import { RUN_DIR_OPTIONS, TRAIN_OPTIONS, runFromValues, runTraining } from './train';
+import { runTraining } from '../run-training';
+import { RUN_DIR_OPTIONS, TRAIN_OPTIONS, runFromValues } from './train';
 
 const options: Record<string, OptionSpec> = {
   listen: { type: 'string', valueName: 'tcp://HOST:PORT', description: 'address to listen on (default tcp://$MASTER_ADDR:$MASTER_PORT)' },

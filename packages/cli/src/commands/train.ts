@@ -1,18 +1,17 @@
 // `tfjs-ddp train`: the seed's recipe (or any other) on Fashion-MNIST. Resolves the config (flags >
-// environment > --config file > preset > defaults; a bad value exits 2 before any work), creates the
-// run directory, selects the backend, loads the data, and runs the coordinator's step loop over the
-// workers. SIGINT/SIGTERM stop at the next step boundary with every file written.
+// environment > --config file > preset > defaults; a bad value exits 2 before any work), loads the
+// checkpoint of a --resume, and hands over to runTraining (run-training.ts: the run directory, the
+// coordinator's step loop over the workers; SIGINT/SIGTERM stop at the next step boundary with every
+// file written).
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { pino } from 'pino';
-import { configToFile, DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
-import { CheckpointStore, RunDir, TensorBoardSink, Timeline, makeDefaultRunDir, wholeLineDestination, loopCheckpointFromJson, runTrainLoop, writeReport, type Resume, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
+import { join } from 'node:path';
+import { DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
+import { CheckpointStore, loopCheckpointFromJson, type Resume, type RunDir } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
 import { resolveTaskModule } from '@tfjs-ddp/worker';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
 import { startInProcess, startLocalProcesses, workerCount, type StartedGroup } from '../groups';
-import { jsonLinesProgress, ttyProgress } from '../progress';
-import { CLI_VERSION } from '../version';
+import { runTraining } from '../run-training';
 
 const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
   preset: ['NAME', 'seed (the d2l recipe) or quick (32×32 inputs, batch 48, 3 epochs: a CPU-sized run)'],
@@ -104,28 +103,6 @@ export function readConfigFile(path: string): Record<string, unknown> {
   }
 }
 
-function failedSummary(config: TrainConfig): RunSummary {
-  return {
-    status: 'failed',
-    backend: config.backend,
-    device: 'unknown',
-    workers: config.workers ?? 0,
-    trainable_params: 0,
-    global_batch: config.batchSize === 'auto' ? 0 : config.batchSize,
-    micro_batch_per_rank: [],
-    epochs: config.epochs,
-    epochs_completed: 0,
-    steps: 0,
-    train_loss: null,
-    train_acc: null,
-    test_acc: null,
-    samples_per_s: null,
-    wall_s: 0,
-    restarts: 0,
-    oom_events: 0,
-  };
-}
-
 export const trainCommand = defineCommand({
   name: 'train',
   summary: 'Train the DenseNet on Fashion-MNIST (the seed recipe by default)',
@@ -199,16 +176,6 @@ function loadResume(dir: string, config: TrainConfig, io: CliIo): Resume {
   return { loop, state, from: ck.dir };
 }
 
-/** The timeline file the run in `runDir` created, or null. */
-function readTimelineMarker(runDir: RunDir): string | null {
-  try {
-    const v = JSON.parse(readFileSync(runDir.file(TIMELINE_MARKER), 'utf8')) as { file?: unknown };
-    return typeof v.file === 'string' ? v.file : null;
-  } catch {
-    return null; // no marker: a run from before markers, or one without a timeline
-  }
-}
-
 /** How `train` starts its workers: one in this process, or N local worker processes. */
 export function localStart(run: TrainConfig, resume: Resume | undefined, env: Record<string, string | undefined>): (runDir: RunDir, log: Logger, trace: RankTraceSink | undefined) => Promise<StartedGroup> {
   const count = workerCount(run);
@@ -220,160 +187,3 @@ export function localStart(run: TrainConfig, resume: Resume | undefined, env: Re
       : startLocalProcesses(run, count, runDir, log, capacities, trace);
 }
 
-/** What a caller of runTraining other than the CLI hears and says (the library's train()). */
-export interface RunHooks {
-  onEvent?: (e: TrainEvent) => void;
-  /** Aborting stops the run at the next step boundary, as Ctrl-C does (checkpoint, model, summary). */
-  signal?: AbortSignal;
-  /** The run's summary, when its loop ended (completed or stopped). */
-  onSummary?: (s: RunSummary) => void;
-  /** A new run in a --run-dir that holds anything moves that aside instead of being refused (--overwrite). */
-  overwrite?: boolean;
-}
-
-/** In the run directory: which --timeline file this run created, the one file its resumes append to. */
-const TIMELINE_MARKER = '.timeline.json';
-
-/**
- * Runs a training with the workers `start` provides: run directory, logs, progress, signals, the
- * coordinator's step loop, and the final message. Shared by `train` and `coordinator`.
- */
-export async function runTraining(
-  config: TrainConfig,
-  sources: Record<string, string>,
-  io: CliIo,
-  /** `trace`: where the ranks' timeline spans go (--timeline); undefined without a timeline. */
-  start: (runDir: RunDir, log: Logger, trace: RankTraceSink | undefined) => Promise<StartedGroup>,
-  resume?: Resume,
-  hooks: RunHooks = {},
-): Promise<number> {
-  // Refuses a directory that holds anything (or another live run's), and a new run's existing
-  // --timeline file, before anything is written.
-  if (resume === undefined && config.timeline !== null) Timeline.checkNew(config.timeline);
-  const runDir = new RunDir(config.runDir ?? makeDefaultRunDir(), { resume: resume !== undefined, ...(resume !== undefined ? { resumeStep: resume.loop.step } : {}), overwrite: hooks.overwrite === true });
-  try {
-    for (const note of runDir.notes) io.stderr.write(`tfjs-ddp: ${note}\n`);
-    return await runInRunDir(runDir, config, sources, io, start, resume, hooks);
-  } finally {
-    runDir.close(); // the lock; a SIGKILL leaves it, and the next run takes it over as stale
-  }
-}
-
-async function runInRunDir(
-  runDir: RunDir,
-  config: TrainConfig,
-  sources: Record<string, string>,
-  io: CliIo,
-  start: (runDir: RunDir, log: Logger, trace: RankTraceSink | undefined) => Promise<StartedGroup>,
-  resume: Resume | undefined,
-  hooks: RunHooks,
-): Promise<number> {
-  // config.json is itself a valid --config file: it reproduces the run in a new directory.
-  const configFile = configToFile({ ...config, runDir: null });
-  runDir.writeJson('config.json', configFile);
-  const log = pino({ level: config.logLevel, base: { role: 'coordinator', rank: null, pid: process.pid } }, wholeLineDestination(runDir.file('train.log')));
-  log.info({ config, sources, version: CLI_VERSION, ...(resume !== undefined ? { resumed_from: { checkpoint: resume.from, step: resume.loop.step } } : {}) }, 'run starts');
-  for (const note of runDir.notes) log.info({ note }, 'run directory opened');
-  // Every metric event also goes to tensorboard/, one new event file per process (a resume adds one).
-  runDir.addSink(TensorBoardSink.open(runDir.file('tensorboard'), { lr: config.lr }));
-  // --timeline FILE: a Chrome trace of every rank's phases and the coordinator's. A new run never
-  // writes over an existing file; a resume appends to the one its run created (TIMELINE_MARKER).
-  let timeline: Timeline | null = null;
-  try {
-    if (config.timeline !== null) {
-      const file = resolve(config.timeline);
-      const own = resume !== undefined && readTimelineMarker(runDir) === file;
-      timeline = Timeline.open(file, { append: own });
-      if (!own) runDir.writeJson(TIMELINE_MARKER, { file });
-    }
-  } catch (e) {
-    runDir.closeSinks();
-    throw e;
-  }
-  const coordinatorTrace = timeline?.coordinator();
-  const rankTrace: RankTraceSink | undefined = timeline === null ? undefined : (rank, spans, from) => timeline.rank(rank, spans, from);
-  if (timeline !== null) log.info({ file: timeline.file }, 'writing the timeline');
-
-  const tty = (io.stdout as { isTTY?: boolean }).isTTY === true;
-  const progress = tty ? ttyProgress(io.stdout as NodeJS.WriteStream) : jsonLinesProgress(io.stdout);
-  let stop: string | null = null;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stop !== null) process.exit(signal === 'SIGINT' ? 130 : 143); // a second Ctrl-C: leave now
-    stop = signal;
-    io.stderr.write(`tfjs-ddp: ${signal}: stopping after the current step and saving (press Ctrl-C again to quit at once)\n`);
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  const onAbort = () => {
-    stop ??= 'abort';
-  };
-  hooks.signal?.addEventListener('abort', onAbort);
-  if (hooks.signal?.aborted === true) onAbort();
-  try {
-    coordinatorTrace?.begin('start the workers');
-    const { group, shutdown } = await start(runDir, log, rankTrace);
-    coordinatorTrace?.end({ workers: group.worldSize });
-    try {
-      const summary = await runTrainLoop({
-        config,
-        group,
-        runDir,
-        log,
-        onEvent: (e) => {
-          progress.event(e);
-          hooks.onEvent?.(e);
-        },
-        stopRequested: () => stop,
-        checkpoints: {
-          store: new CheckpointStore(runDir.path, config.keepCheckpoints),
-          every: config.checkpointEvery,
-          extraFiles: { 'config.json': new TextEncoder().encode(`${JSON.stringify(configFile, null, 2)}\n`) },
-        },
-        ...(resume !== undefined ? { resume } : {}),
-        ...(coordinatorTrace !== undefined ? { trace: coordinatorTrace } : {}),
-      });
-      progress.stop();
-      hooks.onSummary?.(summary);
-      const acc = summary.test_acc === null ? 'n/a' : summary.test_acc.toFixed(4);
-      if (summary.status === 'interrupted') {
-        io.stderr.write(
-          `tfjs-ddp: stopped by ${String(stop)} at step ${summary.steps}; metrics, summary, the model and a checkpoint of this step are in ${runDir.path}; ` +
-            `continue with 'tfjs-ddp train --resume ${runDir.path}'\n`,
-        );
-        return stop === 'SIGTERM' ? 143 : 130;
-      }
-      io.stderr.write(`tfjs-ddp: done: ${summary.steps} steps, test accuracy ${acc}; results in ${runDir.path}\n`);
-      return 0;
-    } finally {
-      coordinatorTrace?.begin('stop the workers');
-      await shutdown();
-      coordinatorTrace?.end();
-    }
-  } catch (e) {
-    progress.stop();
-    coordinatorTrace?.mark('failed', { error: e instanceof Error ? e.message : String(e) });
-    log.error({ err: e }, 'run failed');
-    runDir.writeSummary({ ...failedSummary(config), error: e instanceof Error ? e.message : String(e) });
-    throw e;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    hooks.signal?.removeEventListener('abort', onAbort);
-    timeline?.close();
-    try {
-      runDir.closeSinks(); // flushes and fsyncs the event file, also when the run failed
-    } catch (e) {
-      log.warn({ err: e }, 'closing the TensorBoard event file failed'); // the run's own error, if any, goes on
-    }
-    // Last, from the files just written: report.html, also for a failed run.
-    try {
-      const report = writeReport(runDir.path).file;
-      log.info({ file: report }, 'report written');
-      // Where to look: the report (any browser, no network), and the timeline when there is one.
-      io.stderr.write(`tfjs-ddp: report: ${report}${timeline !== null ? `; timeline: ${timeline.file} (open it in https://ui.perfetto.dev)` : ''}\n`);
-    } catch (e) {
-      log.warn({ err: e }, 'writing report.html failed'); // the run's own error, if any, goes on
-    }
-    log.flush();
-  }
-}
