@@ -95,15 +95,18 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
     const none = await runCli(['find-batch', '--backend', 'webgpu', '--resize', '32']);
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/E_MEMORY: the WebGPU adapter is a software one .*pass --memory-budget/);
-    const r = await runCli(['find-batch', '--backend', 'webgpu', '--resize', '32', '--memory-budget', '160MiB', '--json']);
+    const r = await runCli(['find-batch', '--backend', 'webgpu', '--resize', '32', '--memory-budget', '80MiB', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const report = JSON.parse(r.stdout) as { backend: string; micro_batch: number; budget_bytes: number; trials: { micro_batch: number; peak_bytes: number | null; ran: boolean }[] };
     expect(report.backend).toBe('webgpu');
-    expect(report.budget_bytes).toBe(160 * 2 ** 20);
+    expect(report.budget_bytes).toBe(80 * 2 ** 20);
     expect(report.trials.length).toBeGreaterThanOrEqual(2);
     // The trials measured the GPU bytes allocated, and the chosen micro-batch ran within budget.
     const chosen = report.trials.find((t) => t.ran && t.micro_batch === report.micro_batch);
     expect(chosen?.peak_bytes).toBeGreaterThan(0);
-    expect(chosen!.peak_bytes!).toBeLessThanOrEqual(160 * 2 ** 20);
+    expect(chosen!.peak_bytes!).toBeLessThanOrEqual(80 * 2 ** 20);
+    // Even the smaller probe (36 samples, ~136 MB) is over 80 MiB: the search measures 1 and tries
+    // what the line through both predicts (16 here), instead of settling for 1.
+    expect(report.micro_batch).toBeGreaterThan(8);
   });
 });

@@ -136,8 +136,21 @@ describe('searchMicroBatch on a fake device', () => {
     const e = await searchMicroBatch(none.run, { budgetBytes: 1000 * MiB, margin: 0, maxMicroBatch: 64, probes: [4, 16] }).catch((x: unknown) => x);
     expect(isDdpError(e, 'E_MEMORY')).toBe(true);
     expect(String(e)).toMatch(/raise --memory-budget/);
-    const one = fakeDevice({ base: 100 * MiB, perSample: 300 * MiB, capacity: 1000 * MiB });
+    // 4 crashes, 1 fits (400 MiB): a line through 1 alone predicts 2 (700 MiB), which fits.
+    const few = fakeDevice({ base: 100 * MiB, perSample: 300 * MiB, capacity: 1000 * MiB });
+    expect((await searchMicroBatch(few.run, { budgetBytes: 1000 * MiB, margin: 0, maxMicroBatch: 64, probes: [4, 16] })).microBatch).toBe(2);
+    expect(few.sizes).toEqual([4, 1, 2]);
+    const one = fakeDevice({ base: 100 * MiB, perSample: 600 * MiB, capacity: 1000 * MiB });
     expect((await searchMicroBatch(one.run, { budgetBytes: 1000 * MiB, margin: 0, maxMicroBatch: 64, probes: [4, 16] })).microBatch).toBe(1);
+  });
+
+  it('when even the smaller probe is over a budget below the device, finds what fits between it and 1', async () => {
+    // The webgpu software adapter at 32×32 under --memory-budget 80MiB (measured: 36 → 136 MB,
+    // 1 → 27.6 MB): the probes run, over the budget; the line through 1 and 36 predicts 17.
+    const gpu = fakeDevice({ base: 24 * MiB, perSample: 3.1 * MiB, capacity: 100_000 * MiB });
+    const r = await searchMicroBatch(gpu.run, { budgetBytes: 80 * MiB, margin: 0, maxMicroBatch: 256, probes: [36, 144] });
+    expect(gpu.sizes).toEqual([36, 144, 1, 17]);
+    expect(r.microBatch).toBe(17);
   });
 });
 

@@ -95,6 +95,7 @@ export const FIRST_AIM = 0.96;
 
 /**
  * The product's search, at most 4 trial steps: measure the two probes, fit the footprint line and
+ * (when even the smaller probe is over the budget: measure 1, and try what a line through 1 predicts)
  * confirm a micro-batch predicted to use FIRST_AIM of the usable budget (budget · (1 − margin)).
  * Refit through the two largest measurements and try the prediction at the full usable budget, or,
  * if the first confirmation did not fit, at FIRST_AIM again. Returns the largest trial that fitted:
@@ -129,7 +130,14 @@ export async function searchMicroBatch(run: TrialRunner, o: SearchOptions): Prom
   trials.push(...(await run(probes)));
   if (!fits(trials[0]!, usable)) {
     if (probes[0] === 1) noneFits();
-    return fits(await tryAt(1), usable) ? result(null) : noneFits();
+    if (!fits(await tryAt(1), usable)) noneFits();
+    // 1 fits and the smaller probe does not: a line through 1 and that probe (when it ran, over the
+    // budget but measured) or through 1 alone (which overstates the per-sample bytes, so it predicts
+    // too few, never too many) finds what lies between, with one trial more.
+    const low = fitMemoryModel(measured(trials.filter((t) => t.ran)).sort((a, b) => a.microBatch - b.microBatch).slice(0, 2));
+    const between = Math.min(probes[0]! - 1, max, predictMicroBatch(low, usable * FIRST_AIM));
+    if (between > 1) await tryAt(between);
+    return result(low);
   }
   // Every probe that ran measured its footprint, whether or not it fitted the usable budget.
   if (measured(trials.filter((t) => t.ran)).length < 2) return result(null); // the larger probe crashed, or no footprint could be read
