@@ -2,6 +2,7 @@
 // directory, workers, step loop and files), from a program instead of a shell, and loadModel()
 // reads back the model a run saved. The CLI's train command is the same composition with flags.
 import { join } from 'node:path';
+import { ready } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { resolveTrainConfig, type TaskSettingValues, type TrainConfig } from '@tfjs-ddp/core';
 import { makeDefaultRunDir, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
@@ -101,7 +102,12 @@ export function train(options: TrainOptions = {}): TrainHandle {
   return handle;
 }
 
-/** The model a run saved (RUN_DIR/model), as a tf.LayersModel; its custom layers must be registered. */
-export function loadModel(runDir: string): Promise<tfl.LayersModel> {
+/**
+ * The model a run saved (RUN_DIR/model), as a tf.LayersModel; its custom layers must be registered.
+ * The process's backend is made ready first (tf.ready()): a program that only imported tfjs-ddp has
+ * the wasm backend registered but not yet initialized.
+ */
+export async function loadModel(runDir: string): Promise<tfl.LayersModel> {
+  await ready();
   return tfl.loadLayersModel(fileModelLoader(join(runDir, 'model')));
 }

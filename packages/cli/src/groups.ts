@@ -6,10 +6,10 @@ import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   DdpError,
   makeSocketDir,
+  shippedFile,
   sweepStaleSocketDirs,
   type RankTraceSink,
   type TrainConfig,
@@ -23,7 +23,8 @@ import type { Logger } from 'pino';
 import type { ResolvedSecurity } from './security';
 import { CLI_VERSION } from './version';
 
-export const CLI_BIN = fileURLToPath(new URL('../bin/tfjs-ddp.js', import.meta.url));
+/** The entry each local worker process runs (`tfjs-ddp worker --join …`): bin/ here, dist/cli.js in the package. */
+export const CLI_BIN = shippedFile(import.meta.url, { source: '../bin/tfjs-ddp.js', bundle: './cli.js' });
 
 export interface StartedGroup {
   group: WorkerGroup;

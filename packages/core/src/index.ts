@@ -25,3 +25,4 @@ export * from './checkpoint/training-state';
 export * from './security/run-key';
 export * from './security/listen-policy';
 export * from './security/wire-paths';
+export * from './runtime/shipped-file';

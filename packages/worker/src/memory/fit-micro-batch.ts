@@ -3,11 +3,11 @@
 // confirmed by searchMicroBatch (@tfjs-ddp/core). Called before the worker builds its engine, by
 // `tfjs-ddp find-batch`, and by the batch-search benchmark.
 import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import {
   DEFAULT_MEMORY_MARGIN,
   DdpError,
   searchMicroBatch,
+  shippedFile,
   type SearchResult,
   type Trial,
   type TrialRunner,
@@ -16,7 +16,8 @@ import { memoryBudget, type ProbedBackend } from './memory-probe';
 import type { TaskWorkerSettings } from '../task/open-task';
 import type { ProbeReply, ProbeRequest } from './probe-child';
 
-export const PROBE_CHILD = fileURLToPath(new URL('../../bin/probe-child.js', import.meta.url));
+/** The memory-probe child's entry: bin/ here (through tsx), dist/probe-child.js in the package. */
+export const PROBE_CHILD = shippedFile(import.meta.url, { source: '../../bin/probe-child.js', bundle: './probe-child.js' });
 
 /** What a probe child trains: the backend and the task (the seed's unless `task` names others). */
 export interface ProbeModel extends Omit<TaskWorkerSettings, 'dataDir' | 'verifyData'> {

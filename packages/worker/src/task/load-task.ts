@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DdpError } from '@tfjs-ddp/core';
+import { checkOneTfjs } from './one-tfjs';
 import type { DataModule, ModelModule } from './task-contract';
 
 /** Which modules make the task, as they travel in the worker settings. */
@@ -37,7 +38,7 @@ export interface LoadedModule<T> {
 
 /**
  * A module specifier as the user gave it (relative to `cwd`) → what travels to the workers.
- * @throws DdpError E_TASK when the file does not exist.
+ * @throws DdpError E_TASK when the file does not exist, or resolves another copy of TensorFlow.js.
  */
 export function resolveTaskModule(kind: 'model' | 'data', spec: string, cwd = process.cwd()): string {
   const builtins = kind === 'model' ? BUILTIN_MODELS : BUILTIN_DATA;
@@ -57,6 +58,7 @@ export function resolveTaskModule(kind: 'model' | 'data', spec: string, cwd = pr
       `pass the path of an ES module file (.js or .mjs) whose default export is define${kind === 'model' ? 'Model' : 'Data'}({…})`,
     );
   }
+  checkOneTfjs(kind, path);
   return path;
 }
 

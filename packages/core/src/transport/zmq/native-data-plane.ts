@@ -11,6 +11,7 @@ import type { RunKey } from '../../security/run-key';
 import { PROTOCOL_VERSION } from '../../protocol/version';
 import type { Frames, Inbox, Outbox, RingCall } from '../transport';
 import { perfFromMonotonic } from '../../trace/trace-span';
+import { BUNDLED, shippedFile } from '../../runtime/shipped-file';
 import { RingFailure, checkTimeout, closedError, recvTimeoutError } from '../transport-errors';
 import { InOrder } from './in-order';
 import { mapZmqAddressError } from './zmq-errors';
@@ -63,7 +64,11 @@ interface NativeError {
   lastBytes?: number;
 }
 
-const ADDON = '../../../native/build/zmq_ring.node';
+// Built by packages/core/native/build.mjs in the repository; a prebuild per platform in the package.
+const ADDON = shippedFile(import.meta.url, {
+  source: '../../../native/build/zmq_ring.node',
+  bundle: `../prebuilds/${process.platform}-${process.arch}/zmq_ring.node`,
+});
 
 let loaded: { binding: Binding | undefined; why: string } | undefined;
 
@@ -82,12 +87,14 @@ export function nativeDataPlane(): { binding: Binding | undefined; why: string }
     const binding = createRequire(import.meta.url)(ADDON) as Binding;
     loaded = { binding, why: `native (libzmq ${binding.libzmqVersion})` };
   } catch (e) {
-    const why = `packages/core/native/build/zmq_ring.node did not load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+    const why = `${ADDON} did not load: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
     if (want === '1') {
       throw new DdpError(
         'E_CONFIG',
         `TFJS_DDP_NATIVE=1 but ${why}`,
-        'install g++ and libzmq3-dev, then run `npm run build:native`',
+        BUNDLED
+          ? 'the package ships the native data plane for linux-x64 with glibc and needs libzmq5 (apt-get install libzmq5); unset TFJS_DDP_NATIVE to use zeromq.js'
+          : 'install g++ and libzmq3-dev, then run `npm run build:native`',
       );
     }
     loaded = { binding: undefined, why };

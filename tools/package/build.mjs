@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+// build:package — builds the publishable package `tfjs-ddp` into dist/package/ (git-ignored) from the
+// workspaces' sources: an ESM bundle (tsup) of the library API (packages/cli/src/public-api.ts), the
+// CLI (packages/cli/src/main.ts) and the memory-probe child, with the private @tfjs-ddp/* workspaces
+// bundled in and every third-party package left external; one .d.ts for the library API; the bin;
+// and a package.json whose dependencies are the workspaces' own (tfjs-core and tfjs-layers as peers).
+// Every bare import the bundle keeps must be declared there, or the build fails naming it.
+// `npm run build:package` runs it; `npm pack dist/package` packs it; docs/package.md explains it.
+//
+// Usage: node tools/package/build.mjs [--out DIR] [--no-dts]
+import { builtinModules } from 'node:module';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build } from 'tsup';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values: opt } = parseArgs({
+  options: {
+    out: { type: 'string', default: join(repo, 'dist', 'package') },
+    'no-dts': { type: 'boolean', default: false },
+  },
+});
+const out = opt.out;
+const sorted = (o) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a.localeCompare(b)));
+const readJson = (p) => JSON.parse(readFileSync(join(repo, p), 'utf8'));
+
+const WORKSPACES = ['core', 'data', 'worker', 'coordinator', 'cli'];
+// The user's TensorFlow.js: one instance shared with their task modules (load-task.ts checks it).
+const PEERS = ['@tensorflow/tfjs-core', '@tensorflow/tfjs-layers'];
+// Only the repository's bin/ wrappers need tsx: the package runs JavaScript.
+const DEV_ONLY = ['tsx'];
+
+function fail(message, hint) {
+  console.error(`build:package: E_PACKAGE: ${message}\n  ${hint}`);
+  process.exit(1);
+}
+
+/** The third-party dependencies of every workspace, with the versions they ask for. */
+function workspaceDependencies() {
+  const deps = {};
+  const optional = {};
+  for (const w of WORKSPACES) {
+    const m = readJson(`packages/${w}/package.json`);
+    for (const [kind, into] of [
+      ['dependencies', deps],
+      ['optionalDependencies', optional],
+    ]) {
+      for (const [name, range] of Object.entries(m[kind] ?? {})) {
+        if (name.startsWith('@tfjs-ddp/') || DEV_ONLY.includes(name)) continue;
+        if (into[name] !== undefined && into[name] !== range) {
+          fail(
+            `${name} is asked for as ${into[name]} and ${range} by the workspaces`,
+            'use one range in every packages/*/package.json',
+          );
+        }
+        into[name] = range;
+      }
+    }
+  }
+  const peers = Object.fromEntries(PEERS.map((p) => [p, deps[p]]));
+  const own = Object.fromEntries(Object.entries(deps).filter(([name]) => !PEERS.includes(name)));
+  return { deps: own, optional, peers };
+}
+
+/** tsconfig `paths` from each workspace's exports to its sources, so that the .d.ts inlines them. */
+function workspacePaths() {
+  const paths = {};
+  for (const w of WORKSPACES) {
+    const m = readJson(`packages/${w}/package.json`);
+    for (const [sub, file] of Object.entries(m.exports))
+      paths[join(m.name, sub)] = [join('packages', w, file)];
+  }
+  return paths;
+}
+
+const started = Date.now();
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+const cli = readJson('packages/cli/package.json');
+const { deps, optional, peers } = workspaceDependencies();
+
+// Bare imports that are not a workspace stay imports of the user's node_modules.
+const externals = {
+  name: 'tfjs-ddp-externals',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) =>
+      args.path.startsWith('@tfjs-ddp/') || args.kind === 'entry-point'
+        ? undefined
+        : { path: args.path, external: true },
+    );
+  },
+};
+
+await build({
+  entry: {
+    index: 'packages/cli/src/public-api.ts',
+    cli: 'packages/cli/src/main.ts',
+    'probe-child': 'packages/worker/src/memory/probe-child.ts',
+  },
+  outDir: join(out, 'dist'),
+  format: ['esm'],
+  platform: 'node',
+  target: 'node20',
+  splitting: true,
+  treeshake: false,
+  sourcemap: false,
+  clean: false,
+  silent: true,
+  metafile: true,
+  tsconfig: 'packages/cli/tsconfig.json',
+  esbuildPlugins: [externals],
+  // shippedFile() (packages/core/src/runtime/shipped-file.ts) resolves against dist/ from here on.
+  define: { __TFJS_DDP_BUNDLE__: 'true' },
+  dts: opt['no-dts']
+    ? false
+    : {
+        entry: { index: 'packages/cli/src/public-api.ts' },
+        // The workspaces by path: resolved through node_modules, rollup-plugin-dts would keep them external.
+        compilerOptions: { paths: workspacePaths() },
+      },
+});
+
+// Every import the bundle left external must be a builtin or a declared (peer, optional) dependency.
+const meta = JSON.parse(readFileSync(join(out, 'dist', 'metafile-esm.json'), 'utf8'));
+rmSync(join(out, 'dist', 'metafile-esm.json'));
+const declared = new Set([...Object.keys(deps), ...Object.keys(optional), ...Object.keys(peers)]);
+const packageOf = (s) =>
+  s
+    .split('/')
+    .slice(0, s.startsWith('@') ? 2 : 1)
+    .join('/');
+const used = new Set();
+for (const o of Object.values(meta.outputs)) {
+  for (const i of o.imports) if (i.external) used.add(i.path);
+}
+const undeclared = [...used].filter(
+  (s) => !s.startsWith('node:') && !builtinModules.includes(s) && !declared.has(packageOf(s)),
+);
+if (undeclared.length > 0) {
+  fail(
+    `the bundle imports ${undeclared.join(', ')}, which no workspace declares`,
+    'add it to the dependencies of the workspace that imports it',
+  );
+}
+const unused = [...declared].filter((d) => ![...used].some((s) => packageOf(s) === d));
+
+mkdirSync(join(out, 'bin'));
+writeFileSync(
+  join(out, 'bin', 'tfjs-ddp.js'),
+  "#!/usr/bin/env node\n// The `tfjs-ddp` executable of the published package (tools/package/build.mjs writes it).\nimport '../dist/cli.js';\n",
+);
+chmodSync(join(out, 'bin', 'tfjs-ddp.js'), 0o755);
+
+const root = readJson('package.json');
+const manifest = {
+  name: 'tfjs-ddp',
+  version: cli.version,
+  description: root.description,
+  license: root.license,
+  type: 'module',
+  engines: root.engines,
+  bin: { 'tfjs-ddp': 'bin/tfjs-ddp.js' },
+  main: './dist/index.js',
+  types: './dist/index.d.ts',
+  exports: {
+    '.': { types: './dist/index.d.ts', default: './dist/index.js' },
+    './package.json': './package.json',
+  },
+  files: ['bin', 'dist', 'prebuilds', 'CHANGELOG.md'],
+  keywords: ['tensorflow.js', 'tfjs', 'distributed', 'data-parallel', 'ring-allreduce', 'zeromq', 'training'],
+  dependencies: sorted(deps),
+  optionalDependencies: sorted(optional),
+  peerDependencies: sorted(peers),
+};
+writeFileSync(join(out, 'package.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+for (const f of ['README.md', 'CHANGELOG.md']) {
+  if (existsSync(join(repo, f))) writeFileSync(join(out, f), readFileSync(join(repo, f)));
+}
+
+const seconds = ((Date.now() - started) / 1000).toFixed(1);
+console.log(`build:package: ${out} (tfjs-ddp ${cli.version}) in ${seconds} s`);
+console.log(
+  `  external imports: ${[...used]
+    .filter((s) => !builtinModules.includes(s) && !s.startsWith('node:'))
+    .sort()
+    .join(', ')}`,
+);
+if (unused.length > 0) console.log(`  declared but not imported by the bundle: ${unused.join(', ')}`);
