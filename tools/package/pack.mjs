@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+// pack:package — `npm pack` of the package build:package made (dist/package/), then a check of what
+// went in: only the files the runtime needs (bin/, the bundle's .js chunks, the one index.d.ts, the
+// native prebuilds, package.json, README.md, CHANGELOG.md) — no tests, no TypeScript sources, no
+// source maps — and the tarball's size. Prints the file list and one `packed:` line; exits 1 naming
+// what does not belong. Run by `npm run pack:package` and test/package.test.ts; docs/package.md.
+//
+// Usage: node tools/package/pack.mjs [--dir DIR] [--out DIR]
+import { spawnSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const { values: opt } = parseArgs({
+  options: {
+    dir: { type: 'string', default: join(repo, 'dist', 'package') },
+    out: { type: 'string', default: join(repo, 'dist') },
+  },
+});
+
+// What may be in the tarball; anything else fails the pack.
+const ALLOWED = [
+  /^package\.json$/,
+  /^README\.md$/,
+  /^CHANGELOG\.md$/,
+  /^bin\/tfjs-ddp\.js$/,
+  /^dist\/[\w-]+\.js$/,
+  /^dist\/index\.d\.ts$/,
+  /^prebuilds\/[\w-]+\/[\w-]+\.node$/,
+];
+// 1 MiB: the bundle is about 150 KiB packed; the native prebuild adds a few hundred KiB at most.
+const MAX_PACKED_BYTES = 1024 * 1024;
+
+mkdirSync(opt.out, { recursive: true });
+const r = spawnSync('npm', ['pack', resolve(opt.dir), '--pack-destination', resolve(opt.out), '--json'], {
+  encoding: 'utf8',
+});
+if (r.status !== 0) {
+  console.error(`pack:package: E_PACKAGE: npm pack ${opt.dir} failed (exit ${r.status}): ${r.stderr.trim()}`);
+  console.error('  run `npm run build:package` first');
+  process.exit(1);
+}
+const [info] = JSON.parse(r.stdout);
+const files = info.files.map((f) => ({ path: f.path, size: f.size }));
+for (const f of files) console.log(`${String(f.size).padStart(9)}  ${f.path}`);
+const stray = files.filter((f) => !ALLOWED.some((re) => re.test(f.path)));
+const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
+const tarball = join(resolve(opt.out), info.filename);
+console.log(
+  `packed: ${tarball} ${info.size} bytes (${kib(info.size)}), ${files.length} files, ${kib(info.unpackedSize)} unpacked`,
+);
+if (stray.length > 0) {
+  console.error(
+    `pack:package: E_PACKAGE: the tarball holds ${stray.map((f) => f.path).join(', ')}, which the runtime does not need`,
+  );
+  console.error(
+    '  leave them out of dist/package (tools/package/build.mjs) or add them to ALLOWED in pack.mjs',
+  );
+  process.exit(1);
+}
+if (info.size > MAX_PACKED_BYTES) {
+  console.error(
+    `pack:package: E_PACKAGE: the tarball is ${kib(info.size)}, over the ${kib(MAX_PACKED_BYTES)} limit`,
+  );
+  console.error('  find what grew with the file list above');
+  process.exit(1);
+}
