@@ -1,10 +1,12 @@
 // The published package as a user meets it (issue 17): build:package and pack:package once, then in
 // an empty directory outside the repository `npm install <tarball>` with the peer dependencies and
 // --ignore-scripts, and from there the binary (`npx tfjs-ddp info`, a 2-worker training), the
-// library API from a user's ES module with a user's task, `require('tfjs-ddp')` from CommonJS, and
-// the refusal of a task module that would load a second copy of tfjs-core. Nothing here can reach
-// the repository's node_modules: the project lives in the OS temp directory.
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+// native data plane's prebuild (its `ldd` printed), the library API from a user's ES module with a
+// user's task, `require('tfjs-ddp')` from CommonJS, and the refusal of a task module that would load
+// a second copy of tfjs-core. Nothing here can reach the repository's node_modules: the project
+// lives in the OS temp directory.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
@@ -25,6 +27,8 @@ function run(file: string, args: string[], cwd = project): Promise<Exit> {
   return startProcess(file, args, { cwd, env: userEnv }).exit;
 }
 const npx = (...args: string[]) => run('npx', ['--no', 'tfjs-ddp', ...args]);
+let infoRun: Promise<Exit> | undefined;
+const info = () => (infoRun ??= npx('info'));
 const dataFlags = () => ['--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm'];
 
 beforeAll(async () => {
@@ -86,11 +90,35 @@ describe('the packed tfjs-ddp', () => {
   });
 
   it('installs with --ignore-scripts and answers `npx tfjs-ddp info` from the project', async () => {
-    const r = await npx('info');
+    const r = await info();
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^tfjs-ddp \d+\.\d+\.\d+ \(node v/m);
     expect(r.stdout).toMatch(/^backend: wasm/m);
-    expect(r.stdout).toContain(join(project, 'node_modules', 'tfjs-ddp')); // where it looked for the prebuild
+  });
+
+  it('ships the native data plane prebuilt and uses it where its libraries are found, else says why not', async () => {
+    const prebuild = join(
+      project,
+      'node_modules',
+      'tfjs-ddp',
+      'prebuilds',
+      `${process.platform}-${process.arch}`,
+      'zmq_ring.node',
+    );
+    const r = await info();
+    const line = /^all-reduce: .*$/m.exec(r.stdout)?.[0];
+    if (!existsSync(prebuild)) {
+      console.log(
+        `no prebuild for ${process.platform}-${process.arch} in the package (no g++ or libzmq3-dev where it was built)`,
+      );
+      expect(line).toContain('zeromq.js');
+      return;
+    }
+    const ldd = spawnSync('ldd', [prebuild], { encoding: 'utf8' });
+    console.log(`ldd ${prebuild}:\n${ldd.stdout}`);
+    expect(line).toMatch(
+      ldd.stdout.includes('not found') ? /zeromq\.js \(.*zmq_ring\.node did not load/ : /native \(libzmq \d/,
+    );
   });
 
   it('trains 2 steps with 2 worker processes through the installed binary', async () => {

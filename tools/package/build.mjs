@@ -8,6 +8,7 @@
 // `npm run build:package` runs it; `npm pack dist/package` packs it; docs/package.md explains it.
 //
 // Usage: node tools/package/build.mjs [--out DIR] [--no-dts]
+import { spawnSync } from 'node:child_process';
 import { builtinModules } from 'node:module';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -146,6 +147,18 @@ if (undeclared.length > 0) {
 }
 const unused = [...declared].filter((d) => ![...used].some((s) => packageOf(s) === d));
 
+// The native data plane, prebuilt for this platform (linux-x64 in CI), dynamically linked to libzmq5.
+const prebuild = join(out, 'prebuilds', `${process.platform}-${process.arch}`, 'zmq_ring.node');
+mkdirSync(dirname(prebuild), { recursive: true });
+const native = spawnSync(
+  process.execPath,
+  [join(repo, 'packages/core/native/build.mjs'), '--optional', '--prebuild', prebuild],
+  { encoding: 'utf8' },
+);
+if (native.status !== 0)
+  fail(`the native prebuild failed: ${native.stderr.trim()}`, 'install g++ and libzmq3-dev');
+if (!existsSync(prebuild)) rmSync(join(out, 'prebuilds'), { recursive: true });
+
 mkdirSync(join(out, 'bin'));
 writeFileSync(
   join(out, 'bin', 'tfjs-ddp.js'),
@@ -188,3 +201,8 @@ console.log(
     .join(', ')}`,
 );
 if (unused.length > 0) console.log(`  declared but not imported by the bundle: ${unused.join(', ')}`);
+console.log(
+  existsSync(prebuild)
+    ? `  native prebuild: ${prebuild}`
+    : `  no native prebuild (${native.stdout.trim()}): the package will use zeromq.js`,
+);

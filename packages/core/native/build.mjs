@@ -3,6 +3,9 @@
 // --optional: a machine without a compiler or libzmq's headers keeps the zeromq.js data plane and is
 // told how to get the faster one) and by `npm run build:native`. Node's own headers come from the
 // Node installation (include/node next to bin/node), or npm_config_nodedir.
+// `--prebuild FILE` (tools/package/build.mjs) builds the package's prebuild there instead, stripped.
+// libstdc++ stays dynamic: linked in statically it pulls arc4random and needs glibc 2.36 instead of
+// 2.34 (docs/package.md).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,10 +14,12 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const source = join(here, 'zmq_ring.cc');
 const headers = [join(here, 'zmq_guard.h')];
-const output = join(here, 'build', 'zmq_ring.node');
+const prebuildAt = process.argv.indexOf('--prebuild');
+const prebuild = prebuildAt >= 0 ? process.argv[prebuildAt + 1] : undefined;
+const output = prebuild ?? join(here, 'build', 'zmq_ring.node');
 // TFJS_DDP_NATIVE=1 (set by .ci/run): the build is required even when called with --optional.
 const optional = process.argv.includes('--optional') && process.env.TFJS_DDP_NATIVE !== '1';
-const force = process.argv.includes('--force');
+const force = process.argv.includes('--force') || prebuild !== undefined;
 
 function giveUp(why) {
   const hint =
@@ -52,6 +57,7 @@ const args = [
   '-o',
   output,
   '-lzmq',
+  ...(prebuild === undefined ? [] : ['-s']),
 ];
 const r = spawnSync(cxx, args, { encoding: 'utf8' });
 if (r.error) giveUp(`${cxx}: ${r.error.message}`);
