@@ -71,7 +71,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('the packed tfjs-ddp', () => {
-  it('holds only what the runtime needs, and says how big it is', () => {
+  it('holds only what the runtime needs, passes publint and attw, and says how big it is', () => {
     const files = [...packed.stdout.matchAll(/^\s+\d+\s+(\S+)$/gm)].map((m) => m[1]!);
     console.log(packed.stdout.split('\n').find((l) => l.startsWith('packed:')));
     expect(files).toEqual(
@@ -84,6 +84,8 @@ describe('the packed tfjs-ddp', () => {
         'dist/probe-child.js',
       ]),
     );
+    expect(packed.stdout).toMatch(/^publint: All good/m);
+    expect(packed.stdout).toMatch(/^attw: No problems found/m);
     expect(files.filter((f) => /\.spec\.|\.test\.|(?<!\.d)\.ts$|\.map$|^packages\/|^test\//.test(f))).toEqual(
       [],
     );

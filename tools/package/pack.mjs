@@ -3,7 +3,9 @@
 // went in: only the files the runtime needs (bin/, the bundle's .js chunks, the one index.d.ts, the
 // native prebuilds, package.json, README.md, CHANGELOG.md) — no tests, no TypeScript sources, no
 // source maps — and the tarball's size. Prints the file list and one `packed:` line; exits 1 naming
-// what does not belong. Run by `npm run pack:package` and test/package.test.ts; docs/package.md.
+// what does not belong. Then publint (the manifest and its paths) and attw, Are The Types Wrong (the
+// types as each TypeScript module resolution finds them), whose failures fail the pack too. Run by
+// `npm run pack:package` and test/package.test.ts; docs/package.md.
 //
 // Usage: node tools/package/pack.mjs [--dir DIR] [--out DIR]
 import { spawnSync } from 'node:child_process';
@@ -66,4 +68,33 @@ if (info.size > MAX_PACKED_BYTES) {
   );
   console.error('  find what grew with the file list above');
   process.exit(1);
+}
+
+// attw's cjs-resolves-to-esm: TypeScript's node16 resolution does not model require() of ESM, which
+// Node >= 20.19 (the package's engines) does; test/package.test.ts require()s the package from CommonJS.
+const LINTS = [
+  ['publint', '--strict', resolve(opt.dir)],
+  ['attw', tarball, '--ignore-rules', 'cjs-resolves-to-esm', '--format', 'table-flipped'],
+];
+for (const [tool, ...args] of LINTS) {
+  const l = spawnSync('npx', ['--no', tool, ...args], {
+    cwd: repo,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  const said = `${l.stdout}${l.stderr}`.trim();
+  if (l.status !== 0) {
+    console.error(`pack:package: E_PACKAGE: ${tool} found problems (exit ${l.status}):\n${said}`);
+    console.error('  fix the package manifest or the build (tools/package/build.mjs)');
+    process.exit(1);
+  }
+  console.log(
+    `${tool}: ${
+      said
+        .split('\n')
+        .filter((line) => /good|no problems/i.test(line))
+        .join(' ')
+        .trim() || 'passed'
+    }`,
+  );
 }
