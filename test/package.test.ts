@@ -13,6 +13,8 @@ import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readJson, repoRoot, startProcess, tmp, type Exit } from './support/spawn-cli';
 
+// The one place the version is written (CHANGELOG.md).
+const { version } = readJson<{ version: string }>(join(repoRoot, 'packages/cli/package.json'));
 const fixtures = fileURLToPath(new URL('./fixtures/user-task/', import.meta.url));
 const PEERS = ['@tensorflow/tfjs-core@4.22.0', '@tensorflow/tfjs-layers@4.22.0'];
 // A user's shell has none of the repository's settings (CI sets TFJS_DDP_NATIVE=1 for the repo's build).
@@ -26,7 +28,7 @@ let packed: Exit;
 function run(file: string, args: string[], cwd = project): Promise<Exit> {
   return startProcess(file, args, { cwd, env: userEnv }).exit;
 }
-const npx = (...args: string[]) => run('npx', ['--no', 'tfjs-ddp', ...args]);
+const npx = (...args: string[]) => run('npx', ['--no', '--', 'tfjs-ddp', ...args]);
 let infoRun: Promise<Exit> | undefined;
 const info = () => (infoRun ??= npx('info'));
 const dataFlags = () => ['--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm'];
@@ -76,6 +78,7 @@ describe('the packed tfjs-ddp', () => {
     console.log(packed.stdout.split('\n').find((l) => l.startsWith('packed:')));
     expect(files).toEqual(
       expect.arrayContaining([
+        'CHANGELOG.md',
         'package.json',
         'bin/tfjs-ddp.js',
         'dist/index.js',
@@ -91,10 +94,12 @@ describe('the packed tfjs-ddp', () => {
     );
   });
 
-  it('installs with --ignore-scripts and answers `npx tfjs-ddp info` from the project', async () => {
+  it('installs with --ignore-scripts and answers `npx tfjs-ddp info` and `--version` from the project', async () => {
     const r = await info();
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^tfjs-ddp \d+\.\d+\.\d+ \(node v/m);
+    expect(r.stdout).toContain(`tfjs-ddp ${version} (node v`);
+    const v = await npx('--version');
+    expect(v.stdout).toBe(`${version}\n`);
     expect(r.stdout).toMatch(/^backend: wasm/m);
   });
 
