@@ -67,6 +67,12 @@ describe("a user's own model and data", () => {
     confidence(two).forEach((c, i) => expect(Math.abs(c - c1[i]!) / c1[i]!).toBeLessThan(1e-6));
     const [epoch] = readJsonLines(join(two, 'metrics.jsonl')).filter((m) => m['event'] === 'epoch');
     expect(epoch).toMatchObject({ train_metrics: { confidence: expect.any(Number) }, test_metrics: { confidence: expect.any(Number) } });
+    // tfjs-ddp eval RUN_DIR scores the saved model as the run's end did, its own metric included.
+    const ev = await runCli(['eval', two, '--backend', 'wasm', '--json']);
+    expect(ev.code, ev.stderr).toBe(0);
+    const scored = JSON.parse(ev.stdout) as { test_acc: number; test_metrics: { confidence: number } };
+    expect(scored.test_acc).toBe(epoch!['test_acc']);
+    expect(scored.test_metrics.confidence).toBeCloseTo((epoch!['test_metrics'] as { confidence: number }).confidence, 5);
     const summary = readJson(join(two, 'summary.json'));
     // conv 3·3·3·8+8, BatchNorm γ and β 16, conv 3·3·8·8+8, dense 8·5+5.
     expect(summary).toMatchObject({ status: 'completed', workers: 2, trainable_params: 869, steps: 4 });

@@ -51,8 +51,9 @@ export const evalCommand = defineCommand({
       const backend = await selectBackend(values.backend);
       const settings = { resize: config.resize, pool: config.pool, seed: config.seed, dataDir: config.dataDir, verifyData: config.verifyData, task: { model: config.model, data: config.data }, taskSettings: config.set };
       const r = await evaluateTask(settings, modelDir, io.env);
-      const report = { run_dir: runDir, model: config.model, data: config.data, backend: backend.chosen, test_count: r.count, test_acc: r.correct / r.count, test_loss: r.lossSum / r.count };
-      io.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `test accuracy ${report.test_acc.toFixed(4)} on ${r.count} samples (loss ${report.test_loss.toFixed(4)}, ${backend.chosen})\n`);
+      const report = { run_dir: runDir, model: config.model, data: config.data, backend: backend.chosen, test_count: r.count, test_acc: r.correct / r.count, test_loss: r.lossSum / r.count, ...(r.names.length > 0 ? { test_metrics: Object.fromEntries(r.names.map((n, j) => [n, (r.metrics?.[j] ?? 0) / r.count])) } : {}) };
+      const own = Object.entries(report.test_metrics ?? {}).map(([n, v]) => `, ${n} ${v.toFixed(4)}`).join('');
+      io.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `test accuracy ${report.test_acc.toFixed(4)} on ${r.count} samples (loss ${report.test_loss.toFixed(4)}${own}, ${backend.chosen})\n`);
       return 0;
     }
     if (dir === undefined) throw new DdpError('E_USAGE', 'RUN_DIR or --model DIR is required', "run 'tfjs-ddp eval --help' for usage");

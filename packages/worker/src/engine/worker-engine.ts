@@ -18,6 +18,7 @@ import type { BackendInfo } from '../backend/select-backend';
 import { GPU_DEVICE_LOST, loseGpuDevice, withGpuErrorScopes } from '../backend/webgpu';
 import { modelFiles, saveModelDir } from '../io/model-files';
 import { trainableParamCount } from '../model/densenet';
+import { evaluateSplit } from '../task/evaluate-split';
 import type { Task } from '../task/task-runtime';
 import { readOptimizerSlots, writeOptimizerSlots } from '../train/optimizer-slots';
 import { Trainer } from '../train/trainer';
@@ -369,26 +370,11 @@ export class WorkerEngine {
     this.bnSnapshot = null;
   }
 
-  /** Inference-mode loss and accuracy on test samples [start, end), a micro-batch at a time. */
-  async evaluate(start: number, end: number, batchSize = this.microBatch): Promise<EvalOutcome> {
-    const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0, metrics: this.task.metricNames.map(() => 0) };
+  /** Inference-mode loss, accuracy and the task's metrics on test samples [start, end), a micro-batch at a time. */
+  evaluate(start: number, end: number, batchSize = this.microBatch): Promise<EvalOutcome> {
     const test = this.task.test;
-    if (test === null) return out;
-    for (let from = start; from < end; from += batchSize) {
-      const idx = Uint32Array.from({ length: Math.min(end, from + batchSize) - from }, (_, k) => from + k);
-      const { xs, ys } = await this.task.batch(test, idx);
-      const batch = { x: xs, y: ys };
-      try {
-        const r = await this.trainer.evaluate(batch);
-        out.lossSum += r.lossSum;
-        out.correct += r.correct;
-        out.count += r.count;
-        r.metrics.forEach((v, j) => (out.metrics![j]! += v));
-      } finally {
-        tf.dispose([batch.x, batch.y]);
-      }
-    }
-    return out;
+    if (test === null) return Promise.resolve({ lossSum: 0, correct: 0, count: 0, metrics: this.task.metricNames.map(() => 0) });
+    return evaluateSplit(this.task, test, start, end, batchSize);
   }
 
   /** BatchNorm moving means and variances, flattened (they differ per rank during training). */

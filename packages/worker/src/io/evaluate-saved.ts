@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { DdpError, type EvalOutcome } from '@tfjs-ddp/core';
+import { evaluateSplit } from '../task/evaluate-split';
 import { openTask, type TaskWorkerSettings } from '../task/open-task';
 import { prepareBatch } from '../train/input-pipeline';
 import { scoreBatch } from '../train/score';
@@ -53,7 +54,7 @@ export async function evaluateTask(
   modelDir: string,
   env: Record<string, string | undefined>,
   batchSize = 256,
-): Promise<EvalOutcome> {
+): Promise<EvalOutcome & { names: readonly string[] }> {
   const task = await openTask(settings, 0, env);
   const test = task.test;
   if (test === null) {
@@ -78,25 +79,9 @@ export async function evaluateTask(
   } finally {
     saved.dispose();
   }
-  const out: EvalOutcome = { lossSum: 0, correct: 0, count: 0 };
   try {
-    for (let from = 0; from < test.size; from += batchSize) {
-      const idx = Uint32Array.from(
-        { length: Math.min(test.size, from + batchSize) - from },
-        (_, k) => from + k,
-      );
-      const { xs, ys } = await task.batch(test, idx);
-      try {
-        const r = await scoreBatch(task.model, { x: xs, y: ys }, task);
-        out.lossSum += r.lossSum;
-        out.correct += r.correct;
-        out.count += r.count;
-      } finally {
-        tf.dispose([xs, ys]);
-      }
-    }
+    return { ...(await evaluateSplit(task, test, 0, test.size, batchSize)), names: task.metricNames };
   } finally {
     task.model.dispose();
   }
-  return out;
 }
