@@ -2,7 +2,7 @@
 // an empty directory outside the repository `npm install <tarball>` with the peer dependencies and
 // --ignore-scripts, and from there the binary (`npx tfjs-ddp info`, a 2-worker training), the
 // native data plane's prebuild (its `ldd` printed), the library API from a user's ES module with a
-// user's task, `require('tfjs-ddp')` from CommonJS, and the refusal of a task module that would load
+// user's task, its types from a user's TypeScript, `require('tfjs-ddp')` from CommonJS, and the refusal of a task module that would load
 // a second copy of tfjs-core. Nothing here can reach the repository's node_modules: the project
 // lives in the OS temp directory.
 import { spawnSync } from 'node:child_process';
@@ -174,6 +174,24 @@ console.log(JSON.stringify({ version, status: summary.status, workers: summary.w
     });
   });
 
+  it("type-checks a user's TypeScript program against the package's declarations", async () => {
+    writeFileSync(join(project, 'consumer.ts'), CONSUMER_TS);
+    const compilerOptions = {
+      strict: true,
+      module: 'nodenext',
+      target: 'es2022',
+      noEmit: true,
+      skipLibCheck: true,
+      types: [],
+    };
+    writeFileSync(
+      join(project, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions, files: ['consumer.ts'] }),
+    );
+    const r = await run(process.execPath, [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', '.']);
+    expect(r.code, r.stdout).toBe(0);
+  });
+
   it('is require()d from CommonJS (Node >= 20.19 loads ESM synchronously)', async () => {
     writeFileSync(
       join(project, 'require.cjs'),
@@ -212,3 +230,30 @@ console.log(JSON.stringify({ version, status: summary.status, workers: summary.w
     );
   });
 });
+
+// A user's TypeScript: the task helpers' inferred types, the options, events and summary, and an
+// error TypeScript must find (a wrong option type).
+const CONSUMER_TS = `import { defineData, defineModel, loadModel, train, version, type RunSummary, type TrainOptions } from 'tfjs-ddp';
+export const model = defineModel({
+  create({ tf, seed }) {
+    const m = tf.sequential({ layers: [tf.layers.dense({ units: 2, inputShape: [4], kernelInitializer: tf.initializers.glorotUniform({ seed }) })] });
+    m.compile({ optimizer: 'sgd', loss: 'meanSquaredError' });
+    return m;
+  },
+});
+export const data = defineData({
+  load({ tf }) {
+    const split = { size: 4, batch: (i: ArrayLike<number>) => ({ xs: tf.zeros([i.length, 4]), ys: tf.zeros([i.length, 2]) }) };
+    return { train: split, test: split };
+  },
+});
+const options: TrainOptions = { model: './model.mjs', data: './data.mjs', workers: 2, maxSteps: 2, backend: 'wasm' };
+export async function main(): Promise<string> {
+  const run = train(options);
+  run.on('step', (e) => console.log(e.step, e.loss));
+  const s: RunSummary = await run.result;
+  return [version, s.status, (await loadModel(run.runDir)).countParams()].join(' ');
+}
+// @ts-expect-error: workers is a number
+export const wrong: TrainOptions = { workers: 'two' };
+`;
