@@ -82,9 +82,11 @@ for (const [tool, ...args] of opt['no-lint'] ? [] : LINTS) {
   const l = spawnSync('npx', ['--no', '--', tool, ...args], {
     cwd: repo,
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1' },
+    // FORCE_COLOR (set by nx and vitest in CI) beats NO_COLOR in attw's colour library.
+    env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
   });
-  const said = `${l.stdout}${l.stderr}`.trim();
+  // eslint-disable-next-line no-control-regex
+  const said = `${l.stdout}${l.stderr}`.replace(/\x1b\[[0-9;]*m/g, '').trim();
   if (l.status !== 0) {
     console.error(`pack:package: E_PACKAGE: ${tool} found problems (exit ${l.status}):\n${said}`);
     console.error('  fix the package manifest or the build (tools/package/build.mjs)');
