@@ -52,10 +52,18 @@ export class LocalWorkers {
       // log's later lines are lost, said once; the coordinator's own writes name the cause.
       log.once('error', (e) => {
         log.on('error', () => undefined);
-        const what = isDiskFull(e) ? diskFullError(e, path, 'the log of worker').message : `cannot write ${path}: ${e.message}`;
+        const what = isDiskFull(e)
+          ? diskFullError(e, path, 'the log of worker').message
+          : `cannot write ${path}: ${e.message}`;
         process.stderr.write(`tfjs-ddp: ${what}; this worker's further log lines are dropped\n`);
       });
-      if (spec.resumedFrom !== undefined) log.write(markerLine(i, 'run resumed: the log goes on', { from_step: spec.resumedFrom, resumed_at: new Date().toISOString() }));
+      if (spec.resumedFrom !== undefined)
+        log.write(
+          markerLine(i, 'run resumed: the log goes on', {
+            from_step: spec.resumedFrom,
+            resumed_at: new Date().toISOString(),
+          }),
+        );
       this.logs.push(log);
       this.tails.push([]);
       this.start(i);
@@ -64,7 +72,10 @@ export class LocalWorkers {
 
   private start(i: number): void {
     // The ipc channel lets a worker notice the coordinator's death (its 'disconnect' event) and exit.
-    const p = spawn(this.spec.command, this.spec.args, { env: { ...process.env, ...this.spec.envFor(i), TFJS_DDP_LAUNCHED: '1' }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const p = spawn(this.spec.command, this.spec.args, {
+      env: { ...process.env, ...this.spec.envFor(i), TFJS_DDP_LAUNCHED: '1' },
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    });
     let partial = '';
     p.stderr!.on('data', (d: Buffer) => {
       this.logs[i]!.write(d);
@@ -76,7 +87,8 @@ export class LocalWorkers {
     });
     p.on('exit', (code, signal) => {
       if (this.procs[i] === p) this.exited.add(i);
-      if (!this.stopping || code !== 0) this.onExit({ index: i, pid: p.pid ?? -1, code, signal, lastLine: this.tails[i]!.at(-1) ?? null });
+      if (!this.stopping || code !== 0)
+        this.onExit({ index: i, pid: p.pid ?? -1, code, signal, lastLine: this.tails[i]!.at(-1) ?? null });
     });
     this.procs[i] = p;
     this.exited.delete(i);
@@ -95,7 +107,7 @@ export class LocalWorkers {
     const old = this.procs[i]!;
     if (old.exitCode === null && old.signalCode === null) {
       const gone = new Promise((r) => old.once('exit', r));
-      await Promise.race([gone, new Promise((r) => setTimeout(r, graceMs))]);
+      await settledOrTimeout(gone, graceMs);
       if (old.exitCode === null && old.signalCode === null) {
         old.kill('SIGKILL');
         await gone;
@@ -115,10 +127,7 @@ export class LocalWorkers {
     this.stopping = true;
     const alive = () => this.procs.filter((_, i) => !this.exited.has(i));
     const waitAll = (ms: number) =>
-      Promise.race([
-        Promise.all(alive().map((p) => new Promise((r) => p.once('exit', r)))),
-        new Promise((r) => setTimeout(r, ms)),
-      ]);
+      settledOrTimeout(Promise.all(alive().map((p) => new Promise((r) => p.once('exit', r)))), ms);
     await waitAll(graceMs);
     alive().forEach((p) => p.kill('SIGTERM'));
     await waitAll(2000);
@@ -126,6 +135,19 @@ export class LocalWorkers {
     await waitAll(2000);
     await Promise.all(this.logs.map((l) => new Promise((r) => l.end(r))));
     process.off('exit', this.killOnExit);
+  }
+}
+
+/**
+ * Waits for `p` or `ms`, whichever comes first, and clears the timer: a pending timer keeps the
+ * process alive, and every `train` once exited 5 s after its work was done, waiting on stop()'s grace.
+ */
+async function settledOrTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([p, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
