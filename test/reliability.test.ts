@@ -88,6 +88,35 @@ describe('a worker lost during a step', () => {
   });
 });
 
+// Issue 20, "pauses and clocks": a stopped process is not a lost one when it was the coordinator
+// that did not watch. Both pauses are longer than a silent rank's allowance (10 s).
+describe('a paused run', () => {
+  it('goes on without a restart when the whole run, and then the coordinator alone, stop for 11 s', async () => {
+    const runDir = join(tmp('paused'), 'r');
+    const run = startCli([...common(), '--run-dir', runDir]);
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    await run.waitForLine(/"type":"step".*"step":2,/);
+    // Ctrl-Z stops the process group. The workers first, so that the coordinator is surely stopped
+    // while it waits for their step (where it judges silence), not between two steps.
+    const workers = launchedPids(runDir);
+    workers.forEach((pid) => process.kill(pid, 'SIGSTOP'));
+    await sleep(300);
+    process.kill(-run.child.pid!, 'SIGSTOP');
+    await sleep(11_000);
+    process.kill(-run.child.pid!, 'SIGCONT');
+    await run.waitForLine(/"type":"step".*"step":4,/);
+    // The coordinator alone: the workers wait for it, and do not take it for dead.
+    process.kill(run.child.pid!, 'SIGSTOP');
+    await sleep(11_000);
+    process.kill(run.child.pid!, 'SIGCONT');
+    const r = await run.exit;
+    expect(r.code, r.stderr).toBe(0);
+    expect(readJson(join(runDir, 'summary.json'))).toMatchObject({ status: 'completed', steps: 6, restarts: 0 });
+    expect(readJsonLines(join(runDir, 'train.log')).filter((l) => l['msg'] === 'the coordinator was paused: silence is judged again from now').length).toBeGreaterThanOrEqual(1);
+    expect(readJson(join(runDir, 'summary.json'))['weights_checksum_per_rank']).toEqual([reference, reference]);
+  });
+});
+
 describe('more lost workers than --max-restarts allows', () => {
   it('fails naming the worker and the limit; the checkpoint it left continues the run to the same weights', async () => {
     // Killed in step 5, after the checkpoint of step 3 (a worker lost while a checkpoint is written

@@ -93,6 +93,13 @@ const PROBE_MS = 5_000;
  * loop while it runs).
  */
 const SILENCE_MS = 10_000;
+/**
+ * A gap this long between two looks at the ranks' silence (the wait loop looks every POLL_MS) means
+ * this process itself did not run meanwhile.
+ */
+const PAUSED_MS = 3_000;
+/** Liveness and deadlines on a monotonic clock: a wall-clock jump changes none of them. */
+const now = () => performance.now();
 
 /** Thrown inside a step's wait when ranks were lost; step() catches it and recovers. */
 class RanksLost extends Error {
@@ -127,7 +134,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
   /** Per rank, the longest a micro-batch of its last finished step took (ms), and at which micro-batch size. */
   private readonly microBatchMs = new Map<number, { ms: number; microBatch: number }>();
   /** The step being waited for, when the silence of ranks may be judged (a first try, at a known micro-batch size). */
-  private silenceWatch: { since: number; microBatch: Map<number, number> } | null = null;
+  private silenceWatch: { since: number; lastLook: number; microBatch: Map<number, number> } | null = null;
   /** BatchNorm averagings so far: each is an all-reduce tagged with this count, the same on every rank. */
   private collectives = 0;
   /** Ranks replaced so far, oldest first. */
@@ -186,7 +193,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
    */
   private async collect(type: WorkerToCoordinator['type'], ranks: number[], timeoutMs: number, recoverable = false): Promise<Map<number, Reply>> {
     const got = new Map<number, Reply>();
-    const deadline = Date.now() + timeoutMs;
+    const deadline = now() + timeoutMs;
     for (;;) {
       const f = this.failure;
       if (f !== null) {
@@ -206,7 +213,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
         const silent = this.silentRanks(ranks.filter((r) => !got.has(r)));
         if (silent.length > 0) throw new RanksLost(silent, got);
       }
-      const left = deadline - Date.now();
+      const left = deadline - now();
       if (left <= 0) {
         const missing = ranks.filter((r) => !got.has(r));
         const stalled = this.phase === 'step' ? await this.inspectStall(missing, timeoutMs) : [];
@@ -255,10 +262,10 @@ export class RemoteWorkerGroup implements WorkerGroup {
       this.fail({ kind: 'protocol', rank, message: e instanceof Error ? e.message : String(e) });
     }
     if (reply.msg.type === 'progress') {
-      this.lastSeen.set(rank, { step: reply.msg.step, phase: reply.msg.phase, at: Date.now() });
+      this.lastSeen.set(rank, { step: reply.msg.step, phase: reply.msg.phase, at: now() });
       return null;
     }
-    if (reply.msg.type === 'step-done') this.lastSeen.set(rank, { step: reply.msg.step, phase: 'idle', at: Date.now() });
+    if (reply.msg.type === 'step-done') this.lastSeen.set(rank, { step: reply.msg.step, phase: 'idle', at: now() });
     return reply;
   }
 
@@ -269,12 +276,23 @@ export class RemoteWorkerGroup implements WorkerGroup {
   private silentRanks(missing: number[]): LostRank[] {
     const w = this.silenceWatch;
     if (w === null) return [];
-    const now = Date.now();
+    const t = now();
+    // This process was not running (stopped with its workers, a suspended machine, a long pause):
+    // silence it did not watch is no evidence, and the pings that came meanwhile are still queued.
+    // Every rank gets its allowance again from now.
+    const away = t - w.lastLook;
+    w.lastLook = t;
+    if (away > PAUSED_MS) {
+      w.since = t;
+      for (const seen of this.lastSeen.values()) seen.at = Math.max(seen.at, t);
+      this.o.log.warn({ pausedMs: Math.round(away), step: this.currentStep }, 'the coordinator was paused: silence is judged again from now');
+      return [];
+    }
     return missing.flatMap((r) => {
       const known = this.microBatchMs.get(r);
       if (known === undefined || known.microBatch !== w.microBatch.get(r)) return [];
       const seen = this.lastSeen.get(r);
-      const quiet = now - Math.max(seen?.at ?? 0, w.since);
+      const quiet = t - Math.max(seen?.at ?? 0, w.since);
       if (quiet <= Math.max(SILENCE_MS, 3 * known.ms)) return [];
       const where = seen === undefined ? '' : `; it was last seen ${whereSeen(seen)}`;
       return [this.lostRank(r, `went silent: no answer to the coordinator's pings for ${Math.round(quiet / 1000)} s${where}`)];
@@ -288,11 +306,11 @@ export class RemoteWorkerGroup implements WorkerGroup {
    * were last seen.
    */
   private async inspectStall(missing: number[], waitedMs: number): Promise<LostRank[]> {
-    const asked = Date.now();
+    const asked = now();
     for (const r of missing) await this.sendTo(r, { type: 'probe' }).catch(() => undefined);
     const answered = new Set<number>();
-    while (Date.now() - asked < PROBE_MS && answered.size < missing.length) {
-      const m = await this.receive(PROBE_MS - (Date.now() - asked));
+    while (now() - asked < PROBE_MS && answered.size < missing.length) {
+      const m = await this.receive(PROBE_MS - (now() - asked));
       if (m !== null) this.pending.push(m);
       for (const r of missing) if ((this.lastSeen.get(r)?.at ?? 0) >= asked) answered.add(r);
     }
@@ -300,7 +318,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
       .filter((r) => !answered.has(r))
       .map((r) => {
         const seen = this.lastSeen.get(r);
-        const where = seen === undefined ? 'never reported progress' : `was last seen ${whereSeen(seen)} ${Math.round((Date.now() - seen.at) / 1000)} s ago`;
+        const where = seen === undefined ? 'never reported progress' : `was last seen ${whereSeen(seen)} ${Math.round((now() - seen.at) / 1000)} s ago`;
         return this.lostRank(r, `stalled: no reply after ${Math.round(waitedMs / 1000)} s and none to a probe; it ${where}`);
       });
   }
@@ -359,10 +377,10 @@ export class RemoteWorkerGroup implements WorkerGroup {
     const { worldSize, rendezvousTimeoutMs } = this.o;
     // 1. join: every worker says who it is; ranks follow RANK when given, else (host, local rank, pid).
     const joins: { peer: string; msg: Extract<WorkerToCoordinator, { type: 'join' }> }[] = [];
-    const deadline = Date.now() + rendezvousTimeoutMs;
+    const deadline = now() + rendezvousTimeoutMs;
     while (joins.length < worldSize) {
       if (this.failure !== null) this.fail(this.failure);
-      const left = deadline - Date.now();
+      const left = deadline - now();
       if (left <= 0) this.fail({ kind: 'timeout', missingRanks: Array.from({ length: worldSize - joins.length }, (_, k) => joins.length + k), waitedMs: rendezvousTimeoutMs });
       const m = await this.poll(left);
       if (m === null) continue;
@@ -432,7 +450,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
     }
     let got: Map<number, Reply>;
     for (const sl of plan.slices) this.microBatchNow.set(sl.rank, sl.microBatch);
-    this.silenceWatch = plan.attempt === 0 ? { since: Date.now(), microBatch: new Map(plan.slices.map((s) => [s.rank, s.microBatch])) } : null;
+    this.silenceWatch = plan.attempt === 0 ? { since: now(), lastLook: now(), microBatch: new Map(plan.slices.map((s) => [s.rank, s.microBatch])) } : null;
     try {
       got = await this.collect('step-done', plan.slices.map((s) => s.rank), this.o.stepTimeoutMs, true);
     } catch (e) {
@@ -523,7 +541,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
     // 1. Every survivor leaves.
     for (const r of survivors) await this.sendTo(r, { type: 'abort', step: tag, reason: `rank ${lost.map((l) => l.rank).join(',')} lost` });
     const left = new Map<number, Extract<WorkerToCoordinator, { type: 'left' }>>();
-    const deadline = Date.now() + this.o.stepTimeoutMs;
+    const deadline = now() + this.o.stepTimeoutMs;
     while (!survivors.every((r) => left.has(r))) {
       if (this.failure !== null) this.fail(this.failure);
       for (const r of this.pending.splice(0)) {
@@ -535,7 +553,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
         else this.fail({ kind: 'protocol', rank: r.rank, message: `sent ${r.msg.type} while leaving ${what}` });
       }
       if (survivors.every((r) => left.has(r))) break;
-      const rest = deadline - Date.now();
+      const rest = deadline - now();
       if (rest <= 0) this.fail({ kind: 'timeout', missingRanks: survivors.filter((r) => !left.has(r)), waitedMs: this.o.stepTimeoutMs });
       const m = await this.receive(rest);
       if (m !== null) this.pending.push(m);
@@ -673,11 +691,11 @@ export class RemoteWorkerGroup implements WorkerGroup {
     this.rankOf.delete(oldPeer);
     await this.o.respawn!(rank, kill);
     // join → welcome → hello, as at the start, for this rank alone.
-    const deadline = Date.now() + rendezvousTimeoutMs;
+    const deadline = now() + rendezvousTimeoutMs;
     for (;;) {
       if (this.failure !== null) this.fail(this.failure);
-      if (Date.now() > deadline) this.fail({ kind: 'timeout', missingRanks: [rank], waitedMs: rendezvousTimeoutMs });
-      const m = await this.poll(deadline - Date.now());
+      if (now() > deadline) this.fail({ kind: 'timeout', missingRanks: [rank], waitedMs: rendezvousTimeoutMs });
+      const m = await this.poll(deadline - now());
       if (m === null || m.peer === oldPeer) continue;
       const msg = this.decodeJoin(m);
       if (msg === null || msg.type !== 'join') continue;

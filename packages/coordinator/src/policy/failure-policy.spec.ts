@@ -92,6 +92,12 @@ describe('onRanksLost (a worker died or stalled during a step)', () => {
       [killed, { ...killed, rank: 2 }, { ...killed, rank: 3 }],
       { kind: 'abort', code: 'E_WORKER_FAILED', message: expect.stringMatching(/\(1 would remain, fewer than --min-workers 2\)$/) },
     ],
+    [
+      'every rank lost at once fails, even where replacements could start: no rank holds the state',
+      { ...local, worldSize: 2 },
+      [{ ...killed, rank: 0, pid: 4710 }, killed],
+      { kind: 'abort', code: 'E_WORKER_FAILED', message: expect.stringMatching(/^every rank was lost at once: rank 0 .*; rank 1 /), hint: expect.stringMatching(/--resume RUN_DIR/) },
+    ],
     ['a single worker is not replaced', { ...local, worldSize: 1 }, [killed], { kind: 'abort', code: 'E_WORKER_FAILED', hint: expect.stringMatching(/coordinator's process/) }],
   ])('%s', (_name, state, lost, expected) => {
     expect(onRanksLost(state, lost)).toMatchObject(expected);

@@ -147,6 +147,14 @@ export function onRanksLost(s: LossState, lost: LostRank[]): LossAction {
   const now = lost.map((l) => lostLine({ ...l, step: s.step })).join('; ');
   const resume = 'the newest checkpoint continues the run: tfjs-ddp train --resume RUN_DIR';
   const remaining = s.worldSize - lost.length;
+  // Nobody holds the weights and optimizer state to sync a replacement from: only a checkpoint can.
+  if (remaining === 0 && s.worldSize >= 2)
+    return {
+      kind: 'abort',
+      code: 'E_WORKER_FAILED',
+      message: `every rank was lost at once: ${now}`,
+      hint: `no rank is left to take the training state from; ${resume}`,
+    };
   if (!s.canRespawn && remaining >= 1 && remaining >= s.minWorkers) return { kind: 'shrink', ranks: lost.map((l) => l.rank) };
   if (!s.canRespawn || s.worldSize < 2) {
     const elastic = !s.canRespawn && s.minWorkers < s.worldSize ? ` (${remaining} would remain, fewer than --min-workers ${s.minWorkers})` : '';

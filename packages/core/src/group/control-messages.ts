@@ -110,6 +110,8 @@ export const PING_INTERVAL_MS = 2_000;
 
 /**
  * How long a worker waits without hearing from the coordinator (while its event loop runs) before it
- * decides the coordinator is gone and exits: 5 missed pings.
+ * decides the coordinator is gone and exits: 15 missed pings, so that a coordinator paused for a few
+ * seconds (a suspended terminal, a slow host) does not end the run. Local workers see the
+ * coordinator's death at once, by their IPC channel; this bounds it for workers on other hosts.
  */
-export const COORDINATOR_SILENCE_MS = 10_000;
+export const COORDINATOR_SILENCE_MS = 30_000;
