@@ -1,14 +1,14 @@
 // The library API as a program uses it: `import { train, loadModel } from '@tfjs-ddp/cli'` (the
 // package `tfjs-ddp` once published), with a user's task from a directory outside the repository,
 // 2 worker processes, events iterated and listened to, the summary, the saved model, and an abort.
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadModel, train, type TrainEvent } from '@tfjs-ddp/cli';
 import { selectBackend } from '@tfjs-ddp/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readJson, tmp } from './support/spawn-cli';
+import { readJson, readJsonLines, tmp } from './support/spawn-cli';
 
 const fixtures = fileURLToPath(new URL('./fixtures/user-task/', import.meta.url));
 let dir: string;
@@ -58,6 +58,28 @@ describe('train() and loadModel()', () => {
     expect(summary.status).toBe('interrupted');
     expect(summary.steps).toBe(2);
     expect(existsSync(join(dir, 'aborted', 'checkpoints', 'step-00000002', 'manifest.json'))).toBe(true);
+
+    // resume: goes on in place from step 2, with the run's own settings (maxSteps may change).
+    const resumed = await train({ resume: join(dir, 'aborted'), maxSteps: 4 }).result;
+    expect(resumed).toMatchObject({ status: 'completed', steps: 4 });
+    const steps = readJsonLines(join(dir, 'aborted', 'metrics.jsonl'))
+      .filter((l) => l['event'] === 'step')
+      .map((l) => l['step']);
+    expect(steps).toEqual([1, 2, 3, 4]);
+    expect(() => train({ resume: join(dir, 'aborted'), lr: 0.5 })).toThrow(/E_CONFIG: --resume .*aborted: lr 0\.1 → 0\.5 would change the maths/);
+    expect(() => train({ resume: join(dir, 'aborted'), overwrite: true })).toThrow(/E_CONFIG: resume and overwrite cannot be combined/);
+  });
+
+  it('refuses a runDir that holds a run, and with overwrite moves it aside whole', async () => {
+    const runDir = join(dir, 'again');
+    await train({ ...task(), workers: 1, maxSteps: 1, runDir }).result;
+    const before = readFileSync(join(runDir, 'summary.json'), 'utf8');
+    await expect(train({ ...task(), workers: 1, maxSteps: 1, runDir }).result).rejects.toThrow(/E_CONFIG: run directory .*again is not empty/);
+    expect(readFileSync(join(runDir, 'summary.json'), 'utf8')).toBe(before);
+    await train({ ...task(), workers: 1, maxSteps: 1, runDir, overwrite: true }).result;
+    const aside = readdirSync(dir).filter((n) => n.startsWith('again.old-'));
+    expect(aside).toHaveLength(1);
+    expect(readFileSync(join(dir, aside[0]!, 'summary.json'), 'utf8')).toBe(before);
   });
 
   it('refuses bad options before any work', () => {

@@ -1,13 +1,13 @@
 // The library API: train() runs exactly what `tfjs-ddp train` runs (the same config resolution, run
 // directory, workers, step loop and files), from a program instead of a shell, and loadModel()
 // reads back the model a run saved. The CLI's train command is the same composition with flags.
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ready } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { resolveTrainConfig, type TaskSettingValues, type TrainConfig } from '@tfjs-ddp/core';
-import { makeDefaultRunDir, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
+import { DdpError, resolveTrainConfig, type TaskSettingValues, type TrainConfig } from '@tfjs-ddp/core';
+import { makeDefaultRunDir, type Resume, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
 import { fileModelLoader, resolveTaskModule } from '@tfjs-ddp/worker';
-import { localStart } from './commands/train';
+import { loadResume, localStart, readConfigFile } from './commands/train';
 import { runTraining } from './run-training';
 
 /** Every setting of `tfjs-ddp train` by its TrainConfig name, plus the task's own settings. */
@@ -18,6 +18,15 @@ export interface TrainOptions extends Partial<Omit<TrainConfig, 'set'>> {
   signal?: AbortSignal;
   /** The environment the run sees (TFJS_DDP_* settings, fault injection); default: none of it. */
   env?: Record<string, string | undefined>;
+  /**
+   * Continue the run in this directory from its newest valid checkpoint, in place (`train --resume
+   * DIR`): its config.json gives the settings, and options given here may change those that leave
+   * the maths alone (workers, backend, epochs, maxSteps, …). A damaged checkpoint is skipped, said
+   * on stderr.
+   */
+  resume?: string;
+  /** A new run in a runDir that holds anything moves that to `<runDir>.old-<time>` instead of being refused (`--overwrite`). */
+  overwrite?: boolean;
 }
 
 export interface TrainHandle extends AsyncIterable<TrainEvent> {
@@ -37,14 +46,16 @@ export interface TrainHandle extends AsyncIterable<TrainEvent> {
  * the handle for its events. Bad options throw here (DdpError E_CONFIG / E_TASK), before any work.
  */
 export function train(options: TrainOptions = {}): TrainHandle {
-  const { settings, signal, env = {}, ...rest } = options;
+  const { settings, signal, env = {}, resume: resumeDir, overwrite = false, ...rest } = options;
   const flags: Record<string, unknown> = Object.fromEntries(
     Object.entries(rest).filter(([, v]) => v !== undefined),
   );
   if (settings !== undefined) flags['set'] = settings;
-  const { config } = resolveTrainConfig({ flags: flags as Partial<Record<keyof TrainConfig, unknown>> });
-  config.model = resolveTaskModule('model', config.model);
-  config.data = resolveTaskModule('data', config.data);
+  const { config, resume } = resolveRun(
+    flags as Partial<Record<keyof TrainConfig, unknown>>,
+    resumeDir,
+    overwrite,
+  );
   config.runDir ??= makeDefaultRunDir(); // created now (a unique name), so that handle.runDir names it
   const sources = Object.fromEntries(Object.keys(flags).map((k) => [k, 'library']));
 
@@ -63,9 +74,10 @@ export function train(options: TrainOptions = {}): TrainHandle {
     config,
     sources,
     { stdout: silent, stderr: silent, env },
-    localStart(config, undefined, env),
-    undefined,
+    localStart(config, resume, env),
+    resume,
     {
+      overwrite,
       onEvent: emit,
       onSummary: (s) => (summary = s),
       ...(signal !== undefined ? { signal } : {}),
@@ -100,6 +112,42 @@ export function train(options: TrainOptions = {}): TrainHandle {
     },
   };
   return handle;
+}
+
+/**
+ * The run's settings, and for `resume` the checkpoint it continues from (as `train --resume`).
+ * @throws DdpError E_CONFIG for resume with overwrite or another runDir, or settings that change the
+ *   maths; E_CHECKPOINT when the directory holds no usable checkpoint
+ */
+function resolveRun(
+  flags: Partial<Record<keyof TrainConfig, unknown>>,
+  resumeDir: string | undefined,
+  overwrite: boolean,
+): { config: TrainConfig; resume: Resume | undefined } {
+  if (resumeDir === undefined) {
+    const { config } = resolveTrainConfig({ flags });
+    config.model = resolveTaskModule('model', config.model);
+    config.data = resolveTaskModule('data', config.data);
+    return { config, resume: undefined };
+  }
+  if (overwrite) {
+    throw new DdpError(
+      'E_CONFIG',
+      'resume and overwrite cannot be combined',
+      'resume goes on in its directory as it is; overwrite is for a new run',
+    );
+  }
+  if (flags.runDir !== undefined && resolve(String(flags.runDir)) !== resolve(resumeDir)) {
+    throw new DdpError(
+      'E_CONFIG',
+      `resume ${resumeDir} and runDir ${String(flags.runDir)} name different directories`,
+      'a resumed run goes on in its own directory: leave runDir out',
+    );
+  }
+  const file = join(resumeDir, 'config.json');
+  const { config } = resolveTrainConfig({ file: readConfigFile(file), filePath: file, flags });
+  config.runDir = resumeDir;
+  return { config, resume: loadResume(resumeDir, config, { stderr: process.stderr }) };
 }
 
 /**

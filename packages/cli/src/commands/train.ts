@@ -156,7 +156,7 @@ function overwriteFrom(values: Readonly<Record<string, string | boolean | undefi
  * skipped is named on stderr), after checking that `config` keeps the maths of the run.
  * @throws DdpError E_CONFIG listing the settings that differ; E_CHECKPOINT when there is no usable checkpoint.
  */
-function loadResume(dir: string, config: TrainConfig, io: CliIo): Resume {
+export function loadResume(dir: string, config: TrainConfig, io: Pick<CliIo, 'stderr'>): Resume {
   const saved = resolveTrainConfig({ file: readConfigFile(join(dir, 'config.json')), filePath: join(dir, 'config.json') }).config;
   const differ = MATH_KEYS.filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(config[k]));
   if (differ.length > 0) {
