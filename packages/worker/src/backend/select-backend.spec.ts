@@ -24,7 +24,7 @@ describe('selectBackend', () => {
     expect(info.skipped[1]!.reason).toMatch(
       /E_GPU_UNAVAILABLE: (the only WebGPU adapter is a software one .*pass --backend webgpu to use it anyway|WebGPU found no)/,
     );
-    expect(info.fastKernels).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad']);
+    expect(info.fastKernels).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad']);
     expect(wasmHeapBytes()).toBeGreaterThan(0);
   });
 

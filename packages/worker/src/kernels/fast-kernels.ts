@@ -4,6 +4,7 @@
 // (the stock filter gradient is a scalar loop per filter element). Called once by backend selection.
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
+import { batchNormReluConfigs } from './batch-norm-relu';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { maxPoolGradConfig } from './max-pool-grad';
@@ -21,8 +22,8 @@ type FastKernelBackend = (typeof FAST_KERNEL_BACKENDS)[number];
  * docs/kernels.md, "webgpu".
  */
 const CONFIGS: Record<FastKernelBackend, () => KernelConfig[]> = {
-  wasm: () => [conv2DBackpropFilterConfig('wasm'), conv2DBackpropInputConfig('wasm'), maxPoolGradConfig('wasm')],
-  cpu: () => [conv2DBackpropFilterConfig('cpu'), conv2DBackpropInputConfig('cpu'), maxPoolGradConfig('cpu')],
+  wasm: () => [conv2DBackpropFilterConfig('wasm'), conv2DBackpropInputConfig('wasm'), maxPoolGradConfig('wasm'), ...batchNormReluConfigs('wasm')],
+  cpu: () => [conv2DBackpropFilterConfig('cpu'), conv2DBackpropInputConfig('cpu'), maxPoolGradConfig('cpu'), ...batchNormReluConfigs('cpu')],
   webgpu: () => [conv2DBackpropFilterWebGpuConfig(), conv2DBackpropInputWebGpuConfig()],
 };
 

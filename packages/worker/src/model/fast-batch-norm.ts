@@ -2,10 +2,14 @@
 // one custom-gradient op. The stock layer differentiates through tf.moments and FusedBatchNorm's
 // gradient, which tiles 1/σ to the full activation shape and keeps several activation-sized
 // intermediates per layer; in the DenseNet step that was ~20% of the time (docs/kernels.md).
-// Inference is the stock code. It serialises as a plain "BatchNormalization", so exported models
+// With the fused kernels of kernels/batch-norm-relu.ts (wasm, cpu) the op is one kernel forward
+// and one backward, with a following ReLU folded in (fuse-batch-norm-relu.ts finds those in any
+// model); elsewhere the composite below. Inference is the stock code. It serialises as a plain "BatchNormalization", so exported models
 // load with stock tf.loadLayersModel. Used by densenet.ts.
 import * as tf from '@tensorflow/tfjs-core';
+import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { BN_GRAD, BN_TRAIN, type BatchNormTrainAttrs } from '../kernels/batch-norm-relu';
 
 type BatchNormArgs = Parameters<typeof tfl.layers.batchNormalization>[0];
 type Kwargs = Record<string, unknown>;
@@ -35,7 +39,15 @@ export function batchNormTraining(
   gamma: tf.Tensor1D,
   beta: tf.Tensor1D,
   epsilon: number,
+  /** max(0, y) as well: the BatchNorm and the ReLU that follows it as one op. */
+  relu = false,
 ): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  if (x.dtype === 'float32' && tf.getKernel(BN_TRAIN, tf.getBackend()) !== undefined)
+    return fusedTraining(x, gamma, beta, epsilon, relu);
+  if (relu) {
+    const r = batchNormTraining(x, gamma, beta, epsilon);
+    return { ...r, y: tf.relu(r.y) };
+  }
   const axes = x.shape.slice(0, -1).map((_, i) => i);
   const n = x.size / x.shape[x.shape.length - 1]!;
   let mean!: tf.Tensor1D;
@@ -72,16 +84,76 @@ export function batchNormTraining(
   return { y, mean, variance };
 }
 
-export class FastBatchNorm extends StockBatchNorm {
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
-    const s = this as unknown as BatchNormState;
-    const input = Array.isArray(inputs) ? inputs[0]! : inputs;
-    const axis = s.axis >= 0 ? s.axis : s.axis + input.rank;
-    if (kwargs['training'] !== true || axis !== input.rank - 1) return super.call(inputs, kwargs);
-    return tf.tidy(() => {
-      const { y, mean, variance } = batchNormTraining(input, s.gamma.read() as tf.Tensor1D, s.beta.read() as tf.Tensor1D, s.epsilon);
-      const n = input.size / input.shape[axis]!;
-      // PyTorch keeps the unbiased variance in its running estimate; so do we.
+/** The kernels' op: one kernel forward, one backward (saved: x, y, μ, 1/σ, γ). */
+function fusedTraining(
+  x: tf.Tensor,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+  relu: boolean,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  let mean!: tf.Tensor1D;
+  let variance!: tf.Tensor1D;
+  const attrs: BatchNormTrainAttrs = { epsilon, relu };
+  const op = tf.customGrad((...args: (tf.Tensor | ((t: tf.Tensor[]) => void))[]) => {
+    const [xi, g, b] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D];
+    const save = args[3] as (t: tf.Tensor[]) => void;
+    const run = (name: string, inputs: tf.NamedTensorMap, a: object) =>
+      tf.engine().runKernel(name, inputs, a as NamedAttrMap) as tf.Tensor[];
+    const [y, m, v, invStd] = run(BN_TRAIN, { x: xi, gamma: g, beta: b }, attrs) as [
+      tf.Tensor,
+      tf.Tensor1D,
+      tf.Tensor1D,
+      tf.Tensor1D,
+    ];
+    mean = tf.keep(m);
+    variance = tf.keep(v);
+    // y only for the ReLU's mask: without it, x again (no activation-sized tensor more to keep).
+    save([xi, relu ? y : xi, m, invStd, g]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const [xs, ys, mu, is, gs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const [dx, dGamma, dBeta] = run(
+          BN_GRAD,
+          { dy: dy as tf.Tensor, x: xs, y: ys, mean: mu, invStd: is, gamma: gs },
+          { relu },
+        );
+        return [dx!, dGamma!, dBeta!];
+      },
+    };
+  });
+  const y = op(x, gamma, beta);
+  return { y, mean, variance };
+}
+
+/**
+ * The training-mode call of a BatchNormalization layer (stock or FastBatchNorm): batch statistics,
+ * moving averages updated as the layer's own code does (FastBatchNorm: as PyTorch); `relu` folds the ReLU that follows it in. Undefined
+ * where the layer's own call must run (inference, a channel axis that is not the last).
+ */
+export function batchNormTrainingCall(
+  layer: tfl.layers.Layer,
+  inputs: tf.Tensor | tf.Tensor[],
+  kwargs: Kwargs,
+  relu: boolean,
+): tf.Tensor | undefined {
+  const s = layer as unknown as BatchNormState;
+  const input = Array.isArray(inputs) ? inputs[0]! : inputs;
+  const axis = s.axis >= 0 ? s.axis : s.axis + input.rank;
+  // center: false or scale: false layers have no β or γ: the stock code handles those.
+  if (kwargs['training'] !== true || axis !== input.rank - 1 || !s.gamma || !s.beta) return undefined;
+  return tf.tidy(() => {
+    const { y, mean, variance } = batchNormTraining(
+      input,
+      s.gamma.read() as tf.Tensor1D,
+      s.beta.read() as tf.Tensor1D,
+      s.epsilon,
+      relu,
+    );
+    const n = input.size / input.shape[axis]!;
+    if (layer instanceof FastBatchNorm) {
+      // The seed's: PyTorch keeps the unbiased variance in its running estimate; so do we.
       const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
       for (const [v, value] of [
         [s.movingMean, mean],
@@ -90,9 +162,24 @@ export class FastBatchNorm extends StockBatchNorm {
         const old = v.read();
         v.write(tf.add(tf.mul(old, s.momentum), tf.mul(value, 1 - s.momentum)));
       }
-      tf.dispose([mean, variance]);
-      return y;
-    });
+    } else {
+      // A stock layer's, as tfjs-layers updates them: old − (old − batch)·(1 − momentum), biased variance.
+      for (const [v, value] of [
+        [s.movingMean, mean],
+        [s.movingVariance, variance],
+      ] as const) {
+        const old = v.read();
+        v.write(tf.sub(old, tf.mul(tf.sub(old, value), 1 - s.momentum)));
+      }
+    }
+    tf.dispose([mean, variance]);
+    return y;
+  });
+}
+
+export class FastBatchNorm extends StockBatchNorm {
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
+    return batchNormTrainingCall(this, inputs, kwargs, false) ?? super.call(inputs, kwargs);
   }
 }
 

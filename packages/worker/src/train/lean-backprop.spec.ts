@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend/select-backend';
 import { buildDenseNet } from '../model/densenet';
+import { fuseBatchNormRelu } from '../model/fuse-batch-norm-relu';
 import { installLeanBackprop, uninstallLeanBackprop } from './lean-backprop';
 
 describe('lean backprop', () => {
@@ -12,6 +13,7 @@ describe('lean backprop', () => {
 
   it('gives bit-identical DenseNet gradients to the stock reverse pass, at a lower peak and with no leak', async () => {
     const model = buildDenseNet({ inputSize: 32 });
+    fuseBatchNormRelu(model); // as the Trainer does
     const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
     const x = tf.randomNormal([4, 32, 32, 1], 0, 1, 'float32', 9);
     const y = tf.oneHot(tf.tensor1d([1, 2, 3, 4], 'int32'), 10);
@@ -34,6 +36,8 @@ describe('lean backprop', () => {
     const lean = await run();
     expect(lean.grads.length).toBe(stock.grads.length);
     lean.grads.forEach((g, i) => expect(Array.from(g)).toEqual(Array.from(stock.grads[i]!)));
-    expect(lean.peak).toBeLessThan(stock.peak * 0.8);
+    // 16.1 MB against 20.1 MB (0.80) at batch 4, 32×32; before the fused BatchNorm op the stock pass
+    // peaked at 25.0 MB (0.64): the fused op keeps fewer intermediates in either pass.
+    expect(lean.peak).toBeLessThan(stock.peak * 0.85);
   });
 });

@@ -5,6 +5,7 @@
 // give exactly the gradient of the whole global batch.
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { fuseBatchNormRelu } from '../model/fuse-batch-norm-relu';
 import { GradientLayout } from './gradient-layout';
 import { LOGITS_SCORING, scoreBatch, type AnyBatch, type Scoring } from './score';
 
@@ -37,6 +38,8 @@ export class Trainer {
     /** The optimizer the model was compiled with; null: SGD with `opt`'s lr and momentum. */
     optimizer: tf.Optimizer | null = null,
   ) {
+    // BatchNorm (+ ReLU) layers train through the fused op (same weights, same saved model).
+    fuseBatchNormRelu(model);
     // Layer order: a fixed order that every rank derives identically from the same architecture.
     const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
     this.layout = new GradientLayout(vars);

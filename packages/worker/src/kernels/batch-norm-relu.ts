@@ -1,0 +1,170 @@
+// Training-mode BatchNorm (+ ReLU) as two kernels, forward and backward, instead of the ~30 tfjs
+// kernels of the composite (moments, normalize, ReLU and their gradients). Plain JS loops over the
+// tensors' memory on wasm (the heap) and cpu (its arrays): two passes forward (per-channel sums,
+// then y = max(0, x·s + t)) and two backward (per-channel Σdy' and Σdy'·(x − μ), then dx); sums in
+// float64. The op that uses them, with the composite where a backend lacks them, is
+// model/batch-norm-relu-op.ts. Backends other than wasm and cpu (webgpu: issue 19) keep the composite.
+import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+
+export const BN_TRAIN = 'DdpBatchNormTrain';
+export const BN_GRAD = 'DdpBatchNormGrad';
+
+export interface BatchNormTrainAttrs {
+  epsilon: number;
+  /** ReLU after the normalization (the output is max(0, y)). */
+  relu: boolean;
+}
+
+interface WasmLike {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+}
+interface CpuLike {
+  data: { get(id: object): { values: Float32Array } };
+  makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
+}
+
+/**
+ * Allocates float32 outputs of `shapes`, then views every input and output. On wasm all outputs
+ * are allocated before any view is taken: an allocation can grow the heap, which detaches views.
+ */
+function floatViews(
+  backendName: string,
+  backend: KernelBackend,
+  shapes: number[][],
+  inputs: TensorInfo[],
+): { outs: TensorInfo[]; out: Float32Array[]; ins: Float32Array[] } {
+  if (backendName === 'wasm') {
+    const b = backend as unknown as WasmLike;
+    const outs = shapes.map((s) => b.makeOutput(s, 'float32'));
+    return {
+      outs,
+      out: outs.map((t) => b.typedArrayFromHeap(t)),
+      ins: inputs.map((t) => b.typedArrayFromHeap(t)),
+    };
+  }
+  const b = backend as unknown as CpuLike;
+  const out = shapes.map((s) => new Float32Array(s.reduce((a, c) => a * c, 1)));
+  return {
+    outs: shapes.map((s, i) => b.makeTensorInfo(s, 'float32', out[i]!)),
+    out,
+    ins: inputs.map((t) => b.data.get(t.dataId).values),
+  };
+}
+
+/** x [..., C], gamma [C], beta [C] → y (x's shape), batch mean, biased variance, 1/√(var + ε). */
+export function makeBatchNormTrain(backendName: string): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+    const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
+    const C = x.shape[x.shape.length - 1]!;
+    const { outs, out, ins } = floatViews(
+      backendName,
+      backend as KernelBackend,
+      [x.shape.slice(), [C], [C], [C]],
+      [x, gamma, beta],
+    );
+    const [xv, g, b] = ins as [Float32Array, Float32Array, Float32Array];
+    const [y, mean, variance, invStd] = out as [Float32Array, Float32Array, Float32Array, Float32Array];
+    const rows = xv.length / C;
+    // Sums shifted by the first row (exact enough in float64 whatever the channel's offset).
+    const shift = new Float64Array(C);
+    const s = new Float64Array(C);
+    const q = new Float64Array(C);
+    for (let c = 0; c < C; c++) shift[c] = xv[c]!;
+    for (let r = 0, i = 0; r < rows; r++) {
+      for (let c = 0; c < C; c++, i++) {
+        const d = xv[i]! - shift[c]!;
+        s[c]! += d;
+        q[c]! += d * d;
+      }
+    }
+    const scale = new Float64Array(C);
+    const offset = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      const m = s[c]! / rows;
+      const v = Math.max(q[c]! / rows - m * m, 0);
+      mean[c] = shift[c]! + m;
+      variance[c] = v;
+      invStd[c] = 1 / Math.sqrt(v + epsilon);
+      scale[c] = g[c]! * invStd[c]!;
+      offset[c] = b[c]! - mean[c]! * scale[c]!;
+    }
+    // (v + |v|)/2 is max(v, 0) exactly, without a branch (random signs mispredict).
+    for (let r = 0, i = 0; r < rows; r++) {
+      if (relu) {
+        for (let c = 0; c < C; c++, i++) {
+          const v = xv[i]! * scale[c]! + offset[c]!;
+          y[i] = (v + Math.abs(v)) * 0.5;
+        }
+      } else {
+        for (let c = 0; c < C; c++, i++) y[i] = xv[i]! * scale[c]! + offset[c]!;
+      }
+    }
+    return outs;
+  };
+}
+
+/** dy, x, y, mean, invStd, gamma → dx, dγ, dβ (through the ReLU when `relu`: where y > 0 only). */
+export function makeBatchNormGrad(backendName: string): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const { dy, x, y, mean, invStd, gamma } = inputs as Record<
+      'dy' | 'x' | 'y' | 'mean' | 'invStd' | 'gamma',
+      TensorInfo
+    >;
+    const { relu } = attrs as unknown as Pick<BatchNormTrainAttrs, 'relu'>;
+    const C = x.shape[x.shape.length - 1]!;
+    const { outs, out, ins } = floatViews(
+      backendName,
+      backend as KernelBackend,
+      [x.shape.slice(), [C], [C]],
+      [dy, x, y, mean, invStd, gamma],
+    );
+    const [dyv, xv, yv, mu, is, g] = ins as [
+      Float32Array,
+      Float32Array,
+      Float32Array,
+      Float32Array,
+      Float32Array,
+      Float32Array,
+    ];
+    const [dx, dGamma, dBeta] = out as [Float32Array, Float32Array, Float32Array];
+    const rows = xv.length / C;
+    const sb = new Float64Array(C);
+    const sg = new Float64Array(C);
+    // Through the ReLU: dy' = dy where y > 0, else 0, kept in dx for the second pass (one mask).
+    const d = relu ? dx : dyv;
+    for (let r = 0, i = 0; r < rows; r++) {
+      for (let c = 0; c < C; c++, i++) {
+        const v = relu ? (yv[i]! > 0 ? dyv[i]! : 0) : dyv[i]!;
+        if (relu) dx[i] = v;
+        sb[c]! += v;
+        sg[c]! += v * (xv[i]! - mu[c]!);
+      }
+    }
+    // dx = γ/σ · (dy' − dβ/n − x̂·dγ/n) = k·dy' + a·x + t, with x̂ = (x − μ)/σ.
+    const k = new Float64Array(C);
+    const a = new Float64Array(C);
+    const t = new Float64Array(C);
+    for (let c = 0; c < C; c++) {
+      dBeta[c] = sb[c]!;
+      dGamma[c] = sg[c]! * is[c]!;
+      k[c] = g[c]! * is[c]!;
+      a[c] = (-k[c]! * is[c]! * sg[c]! * is[c]!) / rows;
+      t[c] = (-k[c]! * sb[c]!) / rows - a[c]! * mu[c]!;
+    }
+    for (let r = 0, i = 0; r < rows; r++) {
+      for (let c = 0; c < C; c++, i++) {
+        dx[i] = k[c]! * d[i]! + a[c]! * xv[i]! + t[c]!;
+      }
+    }
+    return outs;
+  };
+}
+
+export function batchNormReluConfigs(backendName: 'wasm' | 'cpu'): KernelConfig[] {
+  return [
+    { kernelName: BN_TRAIN, backendName, kernelFunc: makeBatchNormTrain(backendName) },
+    { kernelName: BN_GRAD, backendName, kernelFunc: makeBatchNormGrad(backendName) },
+  ];
+}
