@@ -11,8 +11,9 @@
 # (AuthInfo=socket=...), so /etc/munge and /etc/slurm are neither read nor written, and a munged the
 # machine already runs is left alone. No cgroups: proctrack/linuxproc (processes by parent pid) and
 # task/none. Needs root (slurmd starts jobs as their user). Refuses to start where a slurmctld or
-# slurmd already runs, or where its ports are taken. `stop` kills only the daemons whose pids its pid
-# files hold and whose names match, and removes DIR only if start created it (the marker file).
+# slurmd already runs, or where its ports are taken. `stop` kills the daemons whose pids its pid
+# files hold (if their names match), then what its jobs left (slurmstepd and job processes whose
+# environment names DIR/slurm.conf), and removes DIR only if start created it (the marker file).
 set -euo pipefail
 
 MARKER=.tfjs-ddp-slurm-cluster
@@ -150,7 +151,7 @@ stop() {
   local dir=${1:?usage: cluster.sh stop DIR}
   [[ -f "$dir/$MARKER" ]] || die "$dir is not a cluster this script started: nothing stopped, nothing removed"
   local name pid pids=()
-  # slurmd first: it ends the jobs it runs (their steps get SIGTERM, then SIGKILL after KillWait).
+  # The daemons first, so that no job starts while what is left of the jobs is killed below.
   for name in slurmd slurmctld munged; do
     if pid=$(live_pid "$dir" "$name"); then
       kill -TERM "$pid" 2>/dev/null || true
@@ -164,8 +165,22 @@ stop() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
+  # What slurmd started and left (a slurmstepd whose job would not end, a job's process that left
+  # its tree): a slurmstepd, or a process of a job (SLURM_JOB_ID), still naming this cluster's
+  # slurm.conf in its environment. Not the shell that ran this script with SLURM_CONF exported.
+  local left=() env
+  for pid in $(grep -lsFx -a -z -- "SLURM_CONF=$dir/slurm.conf" /proc/[0-9]*/environ | cut -d/ -f3); do
+    env=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ") || continue
+    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == slurmstepd ]] || grep -q '^SLURM_JOB_ID=' <<<"$env"; then
+      left+=("$pid")
+    fi
+  done
+  if ((${#left[@]} > 0)); then
+    log "SIGKILL to what the cluster left running: $(ps -o pid=,comm= -p "$(IFS=,; echo "${left[*]}")" | tr -s ' \n' ' ')"
+    kill -KILL "${left[@]}" 2>/dev/null || true
+  fi
   rm -rf -- "$dir"
-  log "stopped (${#pids[@]} daemons), removed $dir"
+  log "stopped (${#pids[@]} daemons, ${#left[@]} left-over processes), removed $dir"
 }
 
 case "${1:-}" in
