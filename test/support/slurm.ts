@@ -10,7 +10,10 @@ const PROGRAMS = ['munged', 'mungekey', 'slurmctld', 'slurmd', 'sinfo', 'sbatch'
 
 /** Why this machine cannot run a Slurm cluster, or null when it can. */
 export function slurmUnavailable(): string | null {
-  const missing = PROGRAMS.filter((p) => spawnSync('sh', ['-c', `command -v ${p}`]).status !== 0);
+  // The daemons are in /usr/sbin, which a user's PATH may lack; tools/slurm/cluster.sh adds it.
+  const missing = PROGRAMS.filter(
+    (p) => spawnSync('sh', ['-c', `PATH="$PATH:/usr/sbin:/sbin"; command -v ${p}`]).status !== 0,
+  );
   if (missing.length > 0) {
     return `no ${missing.join(', ')}: apt-get install -y --no-install-recommends slurmctld slurmd slurm-client munge (as .ci/run does)`;
   }

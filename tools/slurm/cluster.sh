@@ -15,6 +15,7 @@
 # files hold (if their names match), then what its jobs left (slurmstepd and job processes whose
 # environment names DIR/slurm.conf), and removes DIR only if start created it (the marker file).
 set -euo pipefail
+export PATH="$PATH:/usr/sbin:/sbin" # the daemons, for a user whose PATH lacks them
 
 MARKER=.tfjs-ddp-slurm-cluster
 CTLD_PORT=${TFJS_DDP_SLURMCTLD_PORT:-6817}
