@@ -6,7 +6,7 @@
 // with scancel while it trains leaves none of its processes behind. Needs root and the Debian
 // packages (.ci/run installs them): skipped without them, saying how to install, but failed under
 // CI=true unless TFJS_DDP_SKIP_SLURM=1 says to skip it (.ci/run does, when not root).
-import { existsSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,13 +35,14 @@ describe.runIf(unavailable === null || mustRun)(
     let cluster: Cluster | undefined;
     let submitDir: string;
     let settings: string[];
+    let data: string;
     const submitted: number[] = [];
 
     beforeAll(async () => {
       if (unavailable !== null) throw new Error(`CI is set and the Slurm test cannot run: ${unavailable}`);
       submitDir = tmp('slurm');
       symlinkSync(join(repoRoot, 'node_modules'), join(submitDir, 'node_modules'));
-      const data = tmp('data');
+      data = tmp('data');
       // 480 samples, the quick preset's global batch of 48: 10 steps an epoch.
       await writeSyntheticFashionMnist(data, { train: 480, test: 96, seed: 5 });
       settings = [
@@ -69,6 +70,9 @@ describe.runIf(unavailable === null || mustRun)(
         }
       }
       stopCluster(cluster);
+      // The link first, so that removing the directory cannot reach this checkout's node_modules.
+      unlinkSync(join(submitDir, 'node_modules'));
+      for (const dir of [submitDir, data]) rmSync(dir, { recursive: true, force: true });
     });
 
     /** Submits the example as the docs say for CPU nodes: 2 tasks on one node, no GPUs. */

@@ -55,7 +55,7 @@ write_conf() {
   cat >"$dir/slurm.conf" <<EOF
 # Written by tools/slurm/cluster.sh: a one-node cluster, everything under $dir.
 ClusterName=tfjsddp
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$CTLD_PORT
 SlurmdPort=$SLURMD_PORT
 SlurmUser=root
@@ -110,6 +110,8 @@ start() {
   fi
   dir=$(cd "$dir" && pwd)
   touch "$dir/$MARKER"
+  # A start that fails stops what it started and removes DIR.
+  trap 'log "start failed: stopping what it started"; stop "$dir"' EXIT
   chmod 755 "$dir"
   mkdir -p "$dir/munge" "$dir/ctld" "$dir/slurmd" "$dir/log"
   chmod 755 "$dir/munge" # munged wants its socket reachable by every user (jobs run as theirs)
@@ -134,6 +136,7 @@ start() {
   wait_for 20 live_pid "$dir" slurmd || die "slurmd did not start: $(tail -n 5 "$dir/log/slurmd.log")"
   wait_for 30 node_idle "$host" ||
     die "node $host is not idle after 30 s: $(sinfo -N -n "$host" -o '%N %t %E' 2>&1); slurmd.log: $(tail -n 5 "$dir/log/slurmd.log")"
+  trap - EXIT
   log "node $host idle ($(nproc) CPUs); export SLURM_CONF=$SLURM_CONF"
   echo "$dir"
 }
