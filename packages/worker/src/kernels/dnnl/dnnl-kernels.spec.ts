@@ -1,6 +1,6 @@
 // The oneDNN kernels on the wasm backend against the naive loops of reference-conv.ts, on the shape
 // table and the seed DenseNet's shapes; a run that falls back to the wasm kernels fails. Without the
-// addon these tests skip, saying why, except in CI (CI=true), where the addon must have been built.
+// addon these tests skip, saying why, except where CI must have built it (dnnl-test-gate.ts).
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
@@ -15,12 +15,11 @@ import {
   refBackpropInput,
   refConv2d,
 } from '../reference-conv';
-import { DNNL_OP, loadDnnl } from './dnnl-addon';
+import { DNNL_OP } from './dnnl-addon';
+import { dnnlForSpecs } from './dnnl-test-gate';
 import { DNNL_KERNELS, dnnlGeometry } from './dnnl-kernels';
 
-const load = loadDnnl({ ...process.env, TFJS_DDP_CPU_KERNELS: '' });
-const required = process.env['CI'] === 'true' || process.env['TFJS_DDP_NATIVE'] === '1';
-if (load.binding === undefined && !required) console.log(`dnnl-kernels.spec skipped: ${load.why}`);
+const { load, skip } = dnnlForSpecs('dnnl-kernels.spec');
 
 /** Calls per `tag:kernel` since the last reset: 'fallback' counts the kernels oneDNN's replace. */
 const calls = new Map<string, number>();
@@ -40,7 +39,7 @@ const label = (cs: ConvCase[], tag: string) =>
   cs.map((c, i) => [`${tag} ${i}`, JSON.stringify(c), c] as const);
 const ALL = [...label(CASES, 'table'), ...label(denseNetCases(2), 'densenet')];
 
-describe.skipIf(load.binding === undefined && !required)('oneDNN conv kernels on wasm', () => {
+describe.skipIf(skip)('oneDNN conv kernels on wasm', () => {
   beforeAll(async () => {
     expect(load.binding, `CI needs the oneDNN addon: ${load.why}`).toBeDefined();
     await tf.setBackend('wasm');
