@@ -254,14 +254,31 @@ napi_value Impl(napi_env env, napi_callback_info info) {
   }
 }
 
+// stats(): { primitives, scratchpadBytes, weightBytes } — the native memory outside the wasm heap.
+napi_value Stats(napi_env env, napi_callback_info) {
+  size_t weights = 0;
+  for (const auto& kv : g_cache) weights += kv.second->weiBuf.size() * sizeof(float);
+  napi_value out, v;
+  napi_create_object(env, &out);
+  napi_create_double(env, double(g_cache.size()), &v);
+  napi_set_named_property(env, out, "primitives", v);
+  napi_create_double(env, double(g_rt->scratch.size()), &v);
+  napi_set_named_property(env, out, "scratchpadBytes", v);
+  napi_create_double(env, double(weights), &v);
+  napi_set_named_property(env, out, "weightBytes", v);
+  return out;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   // One thread per worker: a worker process is one core (the OpenMP runtime of Debian's libdnnl).
   omp_set_num_threads(1);
   g_rt = new Runtime();
   const dnnl_version_t* v = dnnl_version();
   const std::string version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
-  napi_value conv, impl, ver, threads;
+  napi_value conv, impl, stats, ver, threads;
   napi_create_function(env, "conv", NAPI_AUTO_LENGTH, Conv, nullptr, &conv);
+  napi_create_function(env, "stats", NAPI_AUTO_LENGTH, Stats, nullptr, &stats);
+  napi_set_named_property(env, exports, "stats", stats);
   napi_create_function(env, "impl", NAPI_AUTO_LENGTH, Impl, nullptr, &impl);
   napi_create_string_utf8(env, version.c_str(), version.size(), &ver);
   napi_create_int32(env, omp_get_max_threads(), &threads);

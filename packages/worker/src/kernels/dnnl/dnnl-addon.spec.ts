@@ -104,7 +104,7 @@ for (let pass = 0; pass < 2; pass++) {
   const c = process.cpuUsage(c0);
   cpu = (c.user + c.system) / 1000; wall = performance.now() - w0;
 }
-console.log(JSON.stringify({ before, after: tasks(), cpu, wall, threads: a.threads }));
+console.log(JSON.stringify({ before, after: tasks(), cpu, wall, threads: a.threads, stats: a.stats() }));
 `;
 
 describe.skipIf(skip)('the oneDNN addon, in a child with ONEDNN_VERBOSE=1', () => {
@@ -129,13 +129,18 @@ describe.skipIf(skip)('the oneDNN addon, in a child with ONEDNN_VERBOSE=1', () =
       cpu: number;
       wall: number;
       threads: number;
+      stats: { primitives: number; scratchpadBytes: number; weightBytes: number };
     };
     console.log(
       `oneDNN verbose: ${convs.length} convolution executions, ${refs.length} ref: ${[...impls].map(([k, n]) => `${k} ×${n}`).join(', ')}; ` +
-        `threads ${run.before} → ${run.after}, second pass ${run.cpu.toFixed(0)} ms CPU in ${run.wall.toFixed(0)} ms`,
+        `threads ${run.before} → ${run.after}, second pass ${run.cpu.toFixed(0)} ms CPU in ${run.wall.toFixed(0)} ms; ` +
+        `${run.stats.primitives} primitives, scratchpad ${(run.stats.scratchpadBytes / 2 ** 20).toFixed(1)} MiB, ` +
+        `reordered filters ${(run.stats.weightBytes / 2 ** 20).toFixed(2)} MiB`,
     );
     expect(convs).toHaveLength(geoms.length * 3 * 2);
     expect(refs).toEqual([]);
+    // Cached by shape: the second pass made no primitive.
+    expect(run.stats.primitives).toBe(geoms.length * 3);
     expect(run.threads).toBe(1);
     // OpenMP would start its pool threads at the first parallel region; CPU time over wall time
     // near 1 (not 2 on this 2-core machine) says only one core ran the convs.

@@ -3,7 +3,7 @@
 // (to compare with the wasm kernels), =dnnl requires them, as does TFJS_DDP_NATIVE=1 (CI); unset,
 // they are used when the addon loads and the wasm kernels run otherwise, saying why in one line.
 import { createRequire } from 'node:module';
-import { DdpError, shippedFile } from '@tfjs-ddp/core';
+import { BUNDLED, DdpError, shippedFile } from '@tfjs-ddp/core';
 
 /** Which conv a call runs: forward (+bias, +ReLU), backward-data, backward-weights. */
 export const DNNL_OP = { forward: 0, backwardData: 1, backwardWeights: 2 } as const;
@@ -20,6 +20,8 @@ export interface DnnlBinding {
   conv(op: DnnlOp, heap: ArrayBuffer, offsets: Float64Array, geom: Int32Array): void;
   /** The implementation oneDNN chose for that conv (creating and caching its primitive). */
   impl(op: DnnlOp, geom: Int32Array): string;
+  /** Native memory outside the wasm heap: the shared scratchpad and the filters in oneDNN's layouts. */
+  stats(): { primitives: number; scratchpadBytes: number; weightBytes: number };
   version: string;
   /** OpenMP threads oneDNN uses (1: one core per worker). */
   threads: number;
@@ -31,7 +33,10 @@ export interface DnnlLoad {
   why: string;
 }
 
-/** Built by packages/worker/native/build.mjs; not shipped in the published package yet. */
+/**
+ * Built by packages/worker/native/build.mjs. Not shipped in the published package yet: there it does
+ * not load, and TFJS_DDP_NATIVE=1 (which requires the data plane's prebuild) does not require it.
+ */
 export const DNNL_ADDON = shippedFile(import.meta.url, {
   source: '../../../native/build/dnnl_conv.node',
   bundle: `../prebuilds/${process.platform}-${process.arch}/dnnl_conv.node`,
@@ -42,7 +47,7 @@ const HINT = 'install g++ and libdnnl-dev (Debian/Ubuntu), then run `npm run bui
 /**
  * Loads the addon at `path` unless the environment turns it off.
  * @throws DdpError E_CONFIG when TFJS_DDP_CPU_KERNELS is not '', 'wasm' or 'dnnl', or when it is
- *   'dnnl' (or TFJS_DDP_NATIVE is '1') and the addon does not load
+ *   'dnnl' (or TFJS_DDP_NATIVE is '1', in the repository) and the addon does not load
  */
 export function loadDnnl(env: Record<string, string | undefined>, path: string = DNNL_ADDON): DnnlLoad {
   const want = env['TFJS_DDP_CPU_KERNELS'] ?? '';
@@ -63,7 +68,7 @@ export function loadDnnl(env: Record<string, string | undefined>, path: string =
     };
   } catch (e) {
     const why = `${path} did not load (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); ${HINT}`;
-    if (want === 'dnnl' || env['TFJS_DDP_NATIVE'] === '1') {
+    if (want === 'dnnl' || (env['TFJS_DDP_NATIVE'] === '1' && !BUNDLED)) {
       throw new DdpError(
         'E_CONFIG',
         `${want === 'dnnl' ? 'TFJS_DDP_CPU_KERNELS=dnnl' : 'TFJS_DDP_NATIVE=1'} but ${why}`,
