@@ -42,7 +42,9 @@ export const DNNL_ADDON = shippedFile(import.meta.url, {
   bundle: `../prebuilds/${process.platform}-${process.arch}/dnnl_conv.node`,
 });
 
-const HINT = 'install g++ and libdnnl-dev (Debian/Ubuntu), then run `npm run build:native`';
+const HINT = BUNDLED
+  ? 'the published package does not ship the oneDNN convolutions yet; the wasm kernels run'
+  : 'install g++ and libdnnl-dev (Debian/Ubuntu), then run `npm run build:native`';
 
 /**
  * Loads the addon at `path` unless the environment turns it off.
