@@ -58,6 +58,25 @@ describe.skipIf(skip)('oneDNN conv kernels on wasm', () => {
   });
   beforeEach(() => calls.clear());
 
+  // First in the file, while the heap is still small.
+  it('computes into an output whose allocation grew the wasm heap (the heap is re-read after it)', () => {
+    const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
+    const before = heap();
+    // A 1×1 conv to 16 channels whose output is larger than the whole heap now.
+    const side = Math.ceil(Math.sqrt(before / 4 / 16)) + 64;
+    const c: ConvCase = { x: [1, side, side, 1], filter: [1, 1, 1, 16], strides: [1, 1], pad: 'valid' };
+    const r = rng(11);
+    const xs = randomArray(numel(c.x), r);
+    const ws = randomArray(numel(c.filter), r);
+    const x = tf.tensor4d(xs, c.x);
+    const w = tf.tensor4d(ws, c.filter);
+    const y = tf.conv2d(x, w, 1, 'valid');
+    expect(heap()).toBeGreaterThan(before);
+    expect(relErr(y.dataSync(), refConv2d(c, xs, ws))).toBeLessThan(1e-4);
+    expect(Object.fromEntries(calls)).toEqual({ 'dnnl:Conv2D': 1 });
+    tf.dispose([x, w, y]);
+  });
+
   it.each(ALL)(
     '%s %s: forward, bias+ReLU forward and both gradients match the naive loops within 1e-4',
     (_i, _name, c) => {
