@@ -86,7 +86,8 @@ function runInPlace(
   rejected: Set<string>,
 ): TensorInfo | undefined {
   const key = `${op}:${geom.join(',')}`;
-  if (rejected.has(key)) return undefined;
+  // The threaded wasm build's heap is a SharedArrayBuffer, which the addon does not take.
+  if (rejected.has(key) || !(backend.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return undefined;
   const out = backend.makeOutput(outShape, 'float32');
   const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
   // forward: x, filter, y, bias; backward-data: dy, filter, dx; backward-weights: x, dy, dw.
@@ -97,7 +98,7 @@ function runInPlace(
     ...inputs.slice(2).map(offset),
   ]);
   try {
-    addon.conv(op, backend.wasm.HEAPU8.buffer as ArrayBuffer, offsets, geom);
+    addon.conv(op, backend.wasm.HEAPU8.buffer, offsets, geom);
     return out;
   } catch (e) {
     backend.disposeData(out.dataId);
