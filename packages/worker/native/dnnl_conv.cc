@@ -272,7 +272,8 @@ napi_value Stats(napi_env env, napi_callback_info) {
 napi_value Init(napi_env env, napi_value exports) {
   // One thread per worker: a worker process is one core (the OpenMP runtime of Debian's libdnnl).
   omp_set_num_threads(1);
-  g_rt = new Runtime();
+  // Once per process. Not thread-safe (nor is the cache): tfjs runs kernels on its one JS thread.
+  if (g_rt == nullptr) g_rt = new Runtime();
   const dnnl_version_t* v = dnnl_version();
   const std::string version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
   napi_value conv, impl, stats, ver, threads;
