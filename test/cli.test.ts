@@ -1,6 +1,7 @@
 // The real `tfjs-ddp` binary (bin/tfjs-ddp.js → tsx → src/main.ts), spawned as a process: help on
 // stdout with exit 0, an unknown command on stderr with exit 2.
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -14,11 +15,15 @@ interface Exit {
 }
 
 function tfjsDdp(...args: string[]): Promise<Exit> {
+  return tfjsDdpWith({}, ...args);
+}
+
+function tfjsDdpWith(env: Record<string, string>, ...args: string[]): Promise<Exit> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       [bin, ...args],
-      { cwd: repoRoot, timeout: 60_000 },
+      { cwd: repoRoot, timeout: 60_000, env: { ...process.env, ...env } },
       (error, stdout, stderr) => {
         // execFile's error carries the exit code; no error means 0.
         const code = error === null ? 0 : typeof error.code === 'number' ? error.code : null;
@@ -43,4 +48,32 @@ describe('the tfjs-ddp binary', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^tfjs-ddp: E_USAGE: unknown command 'bogus-command' .*run 'tfjs-ddp --help'/);
   });
+
+  it('info says whose convolutions the wasm backend runs: oneDNN when its addon is built, else why not', async () => {
+    const built = existsSync(
+      fileURLToPath(new URL('../packages/worker/native/build/dnnl_conv.node', import.meta.url)),
+    );
+    const off = await tfjsDdpWith({ TFJS_DDP_CPU_KERNELS: 'wasm' }, 'info', '--backend', 'wasm');
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.stdout).toMatch(/^convs: +wasm's own kernels \(TFJS_DDP_CPU_KERNELS=wasm\)$/m);
+    const on = await tfjsDdpWith({ TFJS_DDP_CPU_KERNELS: '' }, 'info', '--backend', 'wasm', '--json');
+    expect(on.code, on.stderr).toBe(0);
+    const conv = (
+      JSON.parse(on.stdout) as {
+        backend: { conv_kernels: { provider: string; why: string; kernels: string[] } };
+      }
+    ).backend.conv_kernels;
+    if (built) {
+      expect(conv).toEqual({
+        provider: 'onednn',
+        why: expect.stringMatching(/^oneDNN \d+\.\d+\.\d+, 1 thread$/),
+        kernels: ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'],
+      });
+    } else {
+      expect(conv).toMatchObject({
+        provider: 'builtin',
+        why: expect.stringMatching(/dnnl_conv\.node did not load/),
+      });
+    }
+  }, 120_000);
 });

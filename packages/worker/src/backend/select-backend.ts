@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-layers';
 // No "Hi, looks like you are running TensorFlow.js in Node.js" banner and no debug-only checks.
 tf.env().set('PROD', true);
 import { BACKEND_CHOICES, DdpError, type BackendChoice } from '@tfjs-ddp/core';
-import { registerFastKernels } from '../kernels/fast-kernels';
+import { convKernels, registerFastKernels, type ConvKernels } from '../kernels/fast-kernels';
 import { installLeanBackprop } from '../train/lean-backprop';
 import { missingCudaLibraries } from './cuda-libraries';
 import { activateWebGpu, type GpuAdapterDescription } from './webgpu';
@@ -30,6 +30,8 @@ export interface BackendInfo {
   adapter: GpuAdapterDescription | null;
   /** Kernels this product registered on it. */
   fastKernels: string[];
+  /** Whose convolutions run: oneDNN's (the native addon, on wasm) or the backend's own, and why. */
+  convKernels: ConvKernels;
   /** Why each better candidate of `auto` was skipped. */
   skipped: { backend: Concrete; reason: string }[];
 }
@@ -57,6 +59,8 @@ async function importOptional(pkg: string): Promise<void> {
   }
 }
 
+const OWN_CONV_KERNELS: ConvKernels = { provider: 'builtin', why: 'no native provider for this backend', kernels: [] };
+
 export interface SelectOptions {
   /** Environment of this process (Vulkan device selection); default process.env. */
   env?: Record<string, string | undefined>;
@@ -78,6 +82,7 @@ async function activate(
       device: 'gpu',
       adapter,
       fastKernels: registerFastKernels('webgpu'),
+      convKernels: OWN_CONV_KERNELS,
     };
   }
   if (choice === 'tensorflow-gpu' || choice === 'tensorflow') {
@@ -107,6 +112,7 @@ async function activate(
       device: usesGpu ? 'gpu' : 'cpu',
       adapter: null,
       fastKernels: [],
+      convKernels: OWN_CONV_KERNELS,
     };
   }
   if (!(await tf.setBackend(choice))) {
@@ -118,12 +124,14 @@ async function activate(
   }
   await tf.ready();
   if (choice === 'wasm') guardWasmMalloc();
+  const fastKernels = registerFastKernels(choice);
   return {
     chosen: choice,
     tfBackend: choice,
     device: 'cpu',
     adapter: null,
-    fastKernels: registerFastKernels(choice),
+    fastKernels,
+    convKernels: convKernels(choice) ?? OWN_CONV_KERNELS,
   };
 }
 

@@ -57,3 +57,27 @@ export const CASES: ConvCase[] = [...FIXED, ...Array.from({ length: 30 }, () => 
   ...c,
   filter: [c.filter[0], c.filter[1], c.x[3], c.filter[3]],
 }));
+
+/**
+ * The seed DenseNet's conv shapes at 96×96 (densenet.ts: stem 7×7/2 on the 102×102 padded image,
+ * 3×3 'same' convs of each dense block at their smallest and largest input, each transition's 1×1),
+ * with `batch` images instead of the training batch.
+ */
+export function denseNetCases(batch: number): ConvCase[] {
+  const three = (s: number, ci: number): ConvCase => ({ x: [batch, s, s, ci], filter: [3, 3, ci, 32], strides: [1, 1], pad: 'same' });
+  const one = (s: number, ci: number): ConvCase => ({ x: [batch, s, s, ci], filter: [1, 1, ci, ci / 2], strides: [1, 1], pad: 'valid' });
+  return [
+    { x: [batch, 102, 102, 1], filter: [7, 7, 1, 64], strides: [2, 2], pad: 'valid' },
+    three(24, 64),
+    three(24, 160),
+    one(24, 192),
+    three(12, 96),
+    three(12, 192),
+    one(12, 224),
+    three(6, 112),
+    three(6, 208),
+    one(6, 240),
+    three(3, 120),
+    three(3, 216),
+  ];
+}

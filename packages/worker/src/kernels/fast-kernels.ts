@@ -1,12 +1,15 @@
 // Registers the training kernels that make a conv net trainable and fast on the wasm and cpu
 // backends: Conv2DBackpropFilter (missing on wasm, ~80× slower than forward conv on cpu),
 // Conv2DBackpropInput and MaxPoolGrad (naive loops on wasm); and on webgpu, both conv gradients
-// (the stock filter gradient is a scalar loop per filter element). Called once by backend selection.
+// (the stock filter gradient is a scalar loop per filter element). On wasm, oneDNN's convolutions
+// (dnnl/) go over those when the native addon is built. Called once by backend selection.
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { batchNormReluConfigs } from './batch-norm-relu';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
+import { dnnl, type DnnlLoad } from './dnnl/dnnl-addon';
+import { dnnlConvConfigs } from './dnnl/dnnl-kernels';
 import { maxPoolGradConfig } from './max-pool-grad';
 import { conv2DBackpropFilterWebGpuConfig } from './webgpu/conv2d-backprop-filter-webgpu';
 import { conv2DBackpropInputWebGpuConfig } from './webgpu/conv2d-backprop-input-webgpu';
@@ -56,12 +59,61 @@ function replace(config: KernelConfig): void {
 }
 
 /**
- * Replaces the conv-gradient kernels of `backendName` with ours. Idempotent; a no-op for backends
- * not in FAST_KERNEL_BACKENDS. Returns the kernel names it registered.
+ * Which convolutions run on a backend: oneDNN's (native), or the backend's own with this package's
+ * replacements (builtin), and why.
+ */
+export interface ConvKernels {
+  provider: 'onednn' | 'builtin';
+  /** "oneDNN 2.6.3, 1 thread", or why the native kernels do not run. */
+  why: string;
+  /** Kernel names the native provider registered (empty unless provider is 'onednn'). */
+  kernels: string[];
+}
+
+const convKernelsBy = new Map<string, ConvKernels>();
+
+/** What registerFastKernels chose for `backendName`'s convolutions (undefined before it ran). */
+export function convKernels(backendName: string): ConvKernels | undefined {
+  return convKernelsBy.get(backendName);
+}
+
+/**
+ * On wasm, the oneDNN convolutions over the wasm replacements just registered (which they take as
+ * fallbacks), when the addon loads; otherwise one line saying why the wasm kernels run.
+ */
+function registerNativeConv(backendName: string, load: () => DnnlLoad): string[] {
+  if (backendName !== 'wasm') {
+    convKernelsBy.set(backendName, { provider: 'builtin', why: `no native provider for the ${backendName} backend`, kernels: [] });
+    return [];
+  }
+  const { binding, why } = load();
+  if (binding === undefined) {
+    convKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [] });
+    return [];
+  }
+  const configs = dnnlConvConfigs(binding);
+  configs.forEach(replace);
+  const kernels = configs.map((c) => c.kernelName);
+  convKernelsBy.set(backendName, { provider: 'onednn', why, kernels });
+  return kernels;
+}
+
+/** Options of registerFastKernels. */
+export interface FastKernelOptions {
+  /** Loads the native conv provider; default: the addon, as TFJS_DDP_CPU_KERNELS says (dnnl-addon.ts). */
+  native?: () => DnnlLoad;
+}
+
+/**
+ * Replaces the conv-gradient kernels of `backendName` with ours, and on wasm its convolutions with
+ * oneDNN's when the native addon loads. Idempotent; a no-op for backends not in
+ * FAST_KERNEL_BACKENDS. Returns the kernel names it registered (a name once, even when oneDNN's
+ * replaced the wasm one).
  * @throws Error for 'webgpu' before @tensorflow/tfjs-backend-webgpu is loaded (activateWebGpu):
  *   loading it later would register its stock kernels over ours.
+ * @throws DdpError E_CONFIG when TFJS_DDP_CPU_KERNELS=dnnl or TFJS_DDP_NATIVE=1 and the addon does not load
  */
-export function registerFastKernels(backendName: string): string[] {
+export function registerFastKernels(backendName: string, options: FastKernelOptions = {}): string[] {
   // A gradient function is global (every backend's): the same maths, less memory everywhere.
   if (!gradientsRegistered) {
     registerReluGradientFromOutput();
@@ -76,6 +128,9 @@ export function registerFastKernels(backendName: string): string[] {
   const configs = CONFIGS[backendName as FastKernelBackend]();
   configs.forEach(replace);
   const names = configs.map((c) => c.kernelName);
+  if (backendName === 'wasm' || backendName === 'cpu') {
+    for (const n of registerNativeConv(backendName, options.native ?? dnnl)) if (!names.includes(n)) names.push(n);
+  }
   registered.set(backendName, names);
   return names;
 }

@@ -1,0 +1,89 @@
+// Loads the native oneDNN convolutions (packages/worker/native/dnnl_conv.cc, built by `npm ci` where
+// g++ and libdnnl-dev are installed) for dnnl-kernels.ts. TFJS_DDP_CPU_KERNELS=wasm turns them off
+// (to compare with the wasm kernels), =dnnl requires them, as does TFJS_DDP_NATIVE=1 (CI); unset,
+// they are used when the addon loads and the wasm kernels run otherwise, saying why in one line.
+import { createRequire } from 'node:module';
+import { BUNDLED, DdpError, shippedFile } from '@tfjs-ddp/core';
+
+/** Which conv a call runs: forward (+bias, +ReLU), backward-data, backward-weights. */
+export const DNNL_OP = { forward: 0, backwardData: 1, backwardWeights: 2 } as const;
+export type DnnlOp = (typeof DNNL_OP)[keyof typeof DNNL_OP];
+
+/** What dnnl_conv.cc exports. */
+export interface DnnlBinding {
+  /**
+   * Runs one conv in place on `heap` (the wasm heap's current ArrayBuffer). `offsets` are byte
+   * offsets (forward: x, filter, y, bias; backward-data: dy, filter, dx; backward-weights: x, dy,
+   * dw); `geom` is [N, H, W, Ci, KH, KW, Co, OH, OW, sh, sw, pt, pl, pb, pr, bias, relu].
+   * @throws Error (code E_DNNL) when oneDNN has no primitive for it or an operand is outside the heap
+   */
+  conv(op: DnnlOp, heap: ArrayBuffer, offsets: Float64Array, geom: Int32Array): void;
+  /** The implementation oneDNN chose for that conv (creating and caching its primitive). */
+  impl(op: DnnlOp, geom: Int32Array): string;
+  /** Native memory outside the wasm heap: the shared scratchpad and the filters in oneDNN's layouts. */
+  stats(): { primitives: number; scratchpadBytes: number; weightBytes: number };
+  version: string;
+  /** OpenMP threads oneDNN uses (1: one core per worker). */
+  threads: number;
+}
+
+export interface DnnlLoad {
+  binding: DnnlBinding | undefined;
+  /** "oneDNN 2.6.3, 1 thread", or why the wasm kernels run. */
+  why: string;
+}
+
+/**
+ * Built by packages/worker/native/build.mjs. Not shipped in the published package yet: there it does
+ * not load, and TFJS_DDP_NATIVE=1 (which requires the data plane's prebuild) does not require it.
+ */
+export const DNNL_ADDON = shippedFile(import.meta.url, {
+  source: '../../../native/build/dnnl_conv.node',
+  bundle: `../prebuilds/${process.platform}-${process.arch}/dnnl_conv.node`,
+});
+
+const HINT = BUNDLED
+  ? 'the published package does not ship the oneDNN convolutions yet; the wasm kernels run'
+  : 'install g++ and libdnnl-dev (Debian/Ubuntu), then run `npm run build:native`';
+
+/**
+ * Loads the addon at `path` unless the environment turns it off.
+ * @throws DdpError E_CONFIG when TFJS_DDP_CPU_KERNELS is not '', 'wasm' or 'dnnl', or when it is
+ *   'dnnl' (or TFJS_DDP_NATIVE is '1', in the repository) and the addon does not load
+ */
+export function loadDnnl(env: Record<string, string | undefined>, path: string = DNNL_ADDON): DnnlLoad {
+  const want = env['TFJS_DDP_CPU_KERNELS'] ?? '';
+  if (want !== '' && want !== 'wasm' && want !== 'dnnl') {
+    throw new DdpError(
+      'E_CONFIG',
+      `TFJS_DDP_CPU_KERNELS is ${JSON.stringify(want)}, expected wasm or dnnl`,
+      'unset it to use the oneDNN convolutions when they are built, wasm to turn them off, dnnl to require them',
+    );
+  }
+  if (want === 'wasm') return { binding: undefined, why: 'TFJS_DDP_CPU_KERNELS=wasm' };
+  if (env['TFJS_DDP_NATIVE'] === '0') return { binding: undefined, why: 'TFJS_DDP_NATIVE=0' };
+  try {
+    const binding = createRequire(import.meta.url)(path) as DnnlBinding;
+    return {
+      binding,
+      why: `oneDNN ${binding.version}, ${binding.threads} thread${binding.threads === 1 ? '' : 's'}`,
+    };
+  } catch (e) {
+    const why = `${path} did not load (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); ${HINT}`;
+    if (want === 'dnnl' || (env['TFJS_DDP_NATIVE'] === '1' && !BUNDLED)) {
+      throw new DdpError(
+        'E_CONFIG',
+        `${want === 'dnnl' ? 'TFJS_DDP_CPU_KERNELS=dnnl' : 'TFJS_DDP_NATIVE=1'} but ${why}`,
+      );
+    }
+    return { binding: undefined, why };
+  }
+}
+
+let loaded: DnnlLoad | undefined;
+
+/** The process's addon, loaded once from process.env (see loadDnnl). */
+export function dnnl(): DnnlLoad {
+  loaded ??= loadDnnl(process.env);
+  return loaded;
+}
