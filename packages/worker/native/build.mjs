@@ -29,7 +29,8 @@ function giveUp(why) {
 }
 
 if (process.env.TFJS_DDP_NATIVE === '0') giveUp('TFJS_DDP_NATIVE=0');
-if (!force && existsSync(output) && statSync(output).mtimeMs >= statSync(source).mtimeMs) process.exit(0);
+const newestSource = Math.max(...[source, join(here, 'batch_norm.h')].map((f) => statSync(f).mtimeMs));
+if (!force && existsSync(output) && statSync(output).mtimeMs >= newestSource) process.exit(0);
 
 const nodeDir = process.env.npm_config_nodedir || join(dirname(process.execPath), '..');
 const include = join(nodeDir, 'include', 'node');

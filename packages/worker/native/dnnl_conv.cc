@@ -6,7 +6,8 @@
 // reordered to the layout the chosen implementation wants when that is not hwio. Primitives are
 // cached by (op, shapes, strides, pads, bias, relu); one engine and one stream per process, one
 // OpenMP thread (a worker is one core). Loaded by src/kernels/dnnl/dnnl-addon.ts; built by
-// native/build.mjs. Design and measurements: docs/kernels.md, "oneDNN".
+// native/build.mjs. Design and measurements: docs/kernels.md, "oneDNN". Also exports the fused
+// BatchNorm (+ ReLU) training kernels of batch_norm.h.
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <omp.h>
@@ -21,6 +22,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "batch_norm.h"
 #include "dnnl.hpp"
 
 namespace {
@@ -276,7 +278,9 @@ napi_value Init(napi_env env, napi_value exports) {
   if (g_rt == nullptr) g_rt = new Runtime();
   const dnnl_version_t* v = dnnl_version();
   const std::string version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
-  napi_value conv, impl, stats, ver, threads;
+  napi_value conv, impl, stats, ver, threads, batchNorm;
+  napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, bn::BatchNorm, nullptr, &batchNorm);
+  napi_set_named_property(env, exports, "batchNorm", batchNorm);
   napi_create_function(env, "conv", NAPI_AUTO_LENGTH, Conv, nullptr, &conv);
   napi_create_function(env, "stats", NAPI_AUTO_LENGTH, Stats, nullptr, &stats);
   napi_set_named_property(env, exports, "stats", stats);

@@ -3,8 +3,11 @@
 // tensors' memory on wasm (the heap) and cpu (its arrays): two passes forward (per-channel sums,
 // then y = max(0, x·s + t)) and two backward (per-channel Σdy' and Σdy'·(x − μ), then dx); sums in
 // float64. The op that uses them, with the composite where a backend lacks them, is
-// model/batch-norm-relu-op.ts. Backends other than wasm and cpu (webgpu: issue 19) keep the composite.
-import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+// model/fast-batch-norm.ts. Where the native addon loads, the same passes in C++ (native/batch_norm.h,
+// vectorized) replace the JS loops on wasm. Backends other than wasm and cpu (webgpu: issue 19) keep
+// the composite.
+import type { DataId, KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { DnnlBinding } from './dnnl/dnnl-addon';
 
 export const BN_TRAIN = 'DdpBatchNormTrain';
 export const BN_GRAD = 'DdpBatchNormGrad';
@@ -166,5 +169,53 @@ export function batchNormReluConfigs(backendName: 'wasm' | 'cpu'): KernelConfig[
   return [
     { kernelName: BN_TRAIN, backendName, kernelFunc: makeBatchNormTrain(backendName) },
     { kernelName: BN_GRAD, backendName, kernelFunc: makeBatchNormGrad(backendName) },
+  ];
+}
+
+/** The wasm backend's internals the native kernels use (tfjs-backend-wasm 4.22's BackendWasm). */
+interface WasmInternals {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(id: DataId): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+}
+
+/**
+ * The same two kernels on wasm through the native addon's batchNorm (C++, in place on the heap);
+ * null where the heap is not a plain ArrayBuffer (the threaded build's SharedArrayBuffer).
+ */
+function nativeKernel(addon: Pick<DnnlBinding, 'batchNorm'>, op: 0 | 1, js: KernelFunc): KernelFunc {
+  return (args) => {
+    const b = args.backend as unknown as WasmInternals;
+    if (!(b.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return js(args);
+    const attrs = args.attrs as unknown as BatchNormTrainAttrs;
+    const inputs = args.inputs as Record<string, TensorInfo>;
+    const x = inputs['x']!;
+    const C = x.shape[x.shape.length - 1]!;
+    const rows = x.shape.reduce((a, c) => a * c, 1) / C;
+    const ins =
+      op === 0
+        ? [x, inputs['gamma']!, inputs['beta']!]
+        : ['dy', 'x', 'y', 'mean', 'invStd', 'gamma'].map((n) => inputs[n]!);
+    const shapes = op === 0 ? [x.shape.slice(), [C], [C], [C]] : [x.shape.slice(), [C], [C]];
+    // Outputs first: an allocation can grow the heap, which replaces its ArrayBuffer.
+    const outs = shapes.map((s) => b.makeOutput(s, 'float32'));
+    const offsets = Float64Array.from([...ins, ...outs], (t) => b.dataIdMap.get(t.dataId)!.memoryOffset);
+    addon.batchNorm(op, b.wasm.HEAPU8.buffer, offsets, rows, C, op === 0 ? attrs.epsilon : 0, attrs.relu);
+    return outs;
+  };
+}
+
+export function nativeBatchNormConfigs(addon: Pick<DnnlBinding, 'batchNorm'>): KernelConfig[] {
+  return [
+    {
+      kernelName: BN_TRAIN,
+      backendName: 'wasm',
+      kernelFunc: nativeKernel(addon, 0, makeBatchNormTrain('wasm')),
+    },
+    {
+      kernelName: BN_GRAD,
+      backendName: 'wasm',
+      kernelFunc: nativeKernel(addon, 1, makeBatchNormGrad('wasm')),
+    },
   ];
 }

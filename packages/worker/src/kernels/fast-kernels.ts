@@ -5,7 +5,7 @@
 // (dnnl/) go over those when the native addon is built. Called once by backend selection.
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
-import { batchNormReluConfigs } from './batch-norm-relu';
+import { batchNormReluConfigs, nativeBatchNormConfigs } from './batch-norm-relu';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { dnnl, type DnnlLoad } from './dnnl/dnnl-addon';
@@ -91,7 +91,7 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
     convKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [] });
     return [];
   }
-  const configs = dnnlConvConfigs(binding);
+  const configs = [...dnnlConvConfigs(binding), ...nativeBatchNormConfigs(binding)];
   configs.forEach(replace);
   const kernels = configs.map((c) => c.kernelName);
   convKernelsBy.set(backendName, { provider: 'onednn', why, kernels });

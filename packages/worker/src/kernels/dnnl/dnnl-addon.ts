@@ -22,6 +22,19 @@ export interface DnnlBinding {
   impl(op: DnnlOp, geom: Int32Array): string;
   /** Native memory outside the wasm heap: the shared scratchpad and the filters in oneDNN's layouts. */
   stats(): { primitives: number; scratchpadBytes: number; weightBytes: number };
+  /**
+   * Fused BatchNorm (+ ReLU) training, in place on `heap` (batch_norm.h): op 0 forward (offsets of
+   * x, γ, β, y, mean, var, 1/σ), op 1 backward (dy, x, y, mean, 1/σ, γ, dx, dγ, dβ).
+   */
+  batchNorm(
+    op: 0 | 1,
+    heap: ArrayBuffer,
+    offsets: Float64Array,
+    rows: number,
+    channels: number,
+    epsilon: number,
+    relu: boolean,
+  ): void;
   version: string;
   /** OpenMP threads oneDNN uses (1: one core per worker). */
   threads: number;

@@ -1,0 +1,146 @@
+// Training-mode BatchNorm (+ ReLU) over the last axis, forward and backward, in place on the wasm
+// heap: the native versions of src/kernels/batch-norm-relu.ts (same passes, same float64 sums),
+// compiled for AVX-512, AVX2 and plain x86-64 (GCC's target_clones picks at load time). Included
+// by dnnl_conv.cc, whose addon exports it as batchNorm().
+#pragma once
+#include <node_api.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bn {
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define BN_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define BN_CLONES
+#endif
+
+// x [rows × C], γ, β → y, batch mean, biased variance, 1/√(var + ε).
+BN_CLONES void forward(const float* __restrict x, const float* __restrict gamma, const float* __restrict beta,
+                       float* __restrict y, float* __restrict mean, float* __restrict var, float* __restrict invStd,
+                       int64_t rows, int64_t C, double eps, bool relu) {
+  std::vector<double> shift(C), s(C, 0.0), q(C, 0.0), scale(C), offset(C);
+  for (int64_t c = 0; c < C; c++) shift[c] = x[c];
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * C;
+    for (int64_t c = 0; c < C; c++) {
+      const double d = double(xr[c]) - shift[c];
+      s[c] += d;
+      q[c] += d * d;
+    }
+  }
+  for (int64_t c = 0; c < C; c++) {
+    const double m = s[c] / double(rows);
+    const double v = std::max(q[c] / double(rows) - m * m, 0.0);
+    mean[c] = float(shift[c] + m);
+    var[c] = float(v);
+    invStd[c] = float(1.0 / std::sqrt(v + eps));
+    scale[c] = double(gamma[c]) * double(invStd[c]);
+    offset[c] = double(beta[c]) - double(mean[c]) * scale[c];
+  }
+  for (int64_t r = 0; r < rows; r++) {
+    const float* xr = x + r * C;
+    float* yr = y + r * C;
+    if (relu) {
+      for (int64_t c = 0; c < C; c++) yr[c] = float(std::max(double(xr[c]) * scale[c] + offset[c], 0.0));
+    } else {
+      for (int64_t c = 0; c < C; c++) yr[c] = float(double(xr[c]) * scale[c] + offset[c]);
+    }
+  }
+}
+
+// dy, x, y, mean, 1/σ, γ → dx, dγ, dβ; through the ReLU (where y > 0) when `relu`.
+BN_CLONES void backward(const float* __restrict dy, const float* __restrict x, const float* __restrict y,
+                        const float* __restrict mean, const float* __restrict invStd, const float* __restrict gamma,
+                        float* __restrict dx, float* __restrict dGamma, float* __restrict dBeta, int64_t rows,
+                        int64_t C, bool relu) {
+  std::vector<double> sb(C, 0.0), sg(C, 0.0), k(C), a(C), t(C), mu(C);
+  for (int64_t c = 0; c < C; c++) mu[c] = mean[c];
+  // Through the ReLU, dy' is kept in dx for the second pass (one mask).
+  for (int64_t r = 0; r < rows; r++) {
+    const float* dyr = dy + r * C;
+    const float* xr = x + r * C;
+    const float* yr = y + r * C;
+    float* dxr = dx + r * C;
+    if (relu) {
+      for (int64_t c = 0; c < C; c++) {
+        const float v = yr[c] > 0.0f ? dyr[c] : 0.0f;
+        dxr[c] = v;
+        sb[c] += v;
+        sg[c] += double(v) * (double(xr[c]) - mu[c]);
+      }
+    } else {
+      for (int64_t c = 0; c < C; c++) {
+        sb[c] += dyr[c];
+        sg[c] += double(dyr[c]) * (double(xr[c]) - mu[c]);
+      }
+    }
+  }
+  const double n = double(rows);
+  for (int64_t c = 0; c < C; c++) {
+    const double is = invStd[c];
+    dBeta[c] = float(sb[c]);
+    dGamma[c] = float(sg[c] * is);
+    k[c] = double(gamma[c]) * is;
+    a[c] = (-k[c] * is * sg[c] * is) / n;
+    t[c] = (-k[c] * sb[c]) / n - a[c] * mu[c];
+  }
+  const float* d = relu ? dx : dy;
+  for (int64_t r = 0; r < rows; r++) {
+    const float* dr = d + r * C;
+    const float* xr = x + r * C;
+    float* dxr = dx + r * C;
+    for (int64_t c = 0; c < C; c++) dxr[c] = float(k[c] * double(dr[c]) + a[c] * double(xr[c]) + t[c]);
+  }
+}
+
+inline napi_value fail(napi_env env, const std::string& msg) {
+  napi_throw_error(env, "E_DNNL", msg.c_str());
+  return nullptr;
+}
+
+// batchNorm(op 0|1, heap: ArrayBuffer, offsets: Float64Array, rows, C, eps, relu): undefined.
+// Offsets in bytes; forward: x, γ, β, y, mean, var, invStd; backward: dy, x, y, mean, invStd, γ,
+// dx, dγ, dβ. Every operand is checked to lie inside the heap.
+inline napi_value BatchNorm(napi_env env, napi_callback_info info) {
+  size_t argc = 7;
+  napi_value argv[7];
+  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
+  int32_t op = -1;
+  int64_t rows = 0, C = 0;
+  double eps = 0;
+  bool relu = false;
+  void* heap = nullptr;
+  size_t heapBytes = 0;
+  napi_typedarray_type t;
+  size_t n = 0;
+  void* o = nullptr;
+  if (argc != 7 || napi_get_value_int32(env, argv[0], &op) != napi_ok || (op != 0 && op != 1) ||
+      napi_get_arraybuffer_info(env, argv[1], &heap, &heapBytes) != napi_ok ||
+      napi_get_typedarray_info(env, argv[2], &t, &n, &o, nullptr, nullptr) != napi_ok || t != napi_float64_array ||
+      napi_get_value_int64(env, argv[3], &rows) != napi_ok || napi_get_value_int64(env, argv[4], &C) != napi_ok ||
+      napi_get_value_double(env, argv[5], &eps) != napi_ok || napi_get_value_bool(env, argv[6], &relu) != napi_ok ||
+      rows <= 0 || C <= 0)
+    return fail(env, "batchNorm(op 0|1, heap, offsets, rows, C, eps, relu): bad arguments");
+  const size_t big = size_t(rows) * size_t(C) * 4, small = size_t(C) * 4;
+  const std::vector<size_t> bytes = op == 0 ? std::vector<size_t>{big, small, small, big, small, small, small}
+                                            : std::vector<size_t>{big, big, big, small, small, small, big, small, small};
+  const double* off = static_cast<const double*>(o);
+  if (n != bytes.size()) return fail(env, "batchNorm: " + std::to_string(bytes.size()) + " offsets expected");
+  std::vector<float*> p(n);
+  for (size_t i = 0; i < n; i++) {
+    if (off[i] < 0 || off[i] + double(bytes[i]) > double(heapBytes) || size_t(off[i]) % 4 != 0)
+      return fail(env, "batchNorm: operand " + std::to_string(i) + " is outside the heap");
+    p[i] = reinterpret_cast<float*>(static_cast<uint8_t*>(heap) + size_t(off[i]));
+  }
+  if (op == 0)
+    forward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], rows, C, eps, relu);
+  else
+    backward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], rows, C, relu);
+  return nullptr;
+}
+
+}  // namespace bn
