@@ -7,7 +7,7 @@
 // cached by (op, shapes, strides, pads, bias, relu); one engine and one stream per process, one
 // OpenMP thread (a worker is one core). Loaded by src/kernels/dnnl/dnnl-addon.ts; built by
 // native/build.mjs. Design and measurements: docs/kernels.md, "oneDNN". Also exports the fused
-// BatchNorm (+ ReLU) training kernels of batch_norm.h.
+// BatchNorm (+ ReLU) training kernels of batch_norm.h and the channel split of channels.h.
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <omp.h>
@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "batch_norm.h"
+#include "channels.h"
 #include "dnnl.hpp"
 
 namespace {
@@ -278,7 +279,9 @@ napi_value Init(napi_env env, napi_value exports) {
   if (g_rt == nullptr) g_rt = new Runtime();
   const dnnl_version_t* v = dnnl_version();
   const std::string version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
-  napi_value conv, impl, stats, ver, threads, batchNorm;
+  napi_value conv, impl, stats, ver, threads, batchNorm, split;
+  napi_create_function(env, "splitChannels", NAPI_AUTO_LENGTH, channels::SplitChannels, nullptr, &split);
+  napi_set_named_property(env, exports, "splitChannels", split);
   napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, bn::BatchNorm, nullptr, &batchNorm);
   napi_set_named_property(env, exports, "batchNorm", batchNorm);
   napi_create_function(env, "conv", NAPI_AUTO_LENGTH, Conv, nullptr, &conv);

@@ -35,6 +35,8 @@ export interface DnnlBinding {
     epsilon: number,
     relu: boolean,
   ): void;
+  /** Splits x [rows × Σsizes] at byte offset `x` along its last axis into `outs` (byte offsets), in place on `heap`. */
+  splitChannels(heap: ArrayBuffer, x: number, outs: Float64Array, sizes: Int32Array, rows: number): void;
   version: string;
   /** OpenMP threads oneDNN uses (1: one core per worker). */
   threads: number;
