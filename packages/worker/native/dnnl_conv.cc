@@ -7,7 +7,8 @@
 // cached by (op, shapes, strides, pads, bias, relu); one engine and one stream per process, one
 // OpenMP thread (a worker is one core). Loaded by src/kernels/dnnl/dnnl-addon.ts; built by
 // native/build.mjs. Design and measurements: docs/kernels.md, "oneDNN". Also exports the fused
-// BatchNorm (+ ReLU) training kernels of batch_norm.h and the channel split of channels.h.
+// BatchNorm (+ ReLU) training kernels of batch_norm.h the copies of channels.h and
+// MaxPoolGrad (pool.h).
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <omp.h>
@@ -24,6 +25,7 @@
 
 #include "batch_norm.h"
 #include "channels.h"
+#include "pool.h"
 #include "dnnl.hpp"
 
 namespace {
@@ -279,7 +281,11 @@ napi_value Init(napi_env env, napi_value exports) {
   if (g_rt == nullptr) g_rt = new Runtime();
   const dnnl_version_t* v = dnnl_version();
   const std::string version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
-  napi_value conv, impl, stats, ver, threads, batchNorm, split;
+  napi_value conv, impl, stats, ver, threads, batchNorm, split, slice4, mpg;
+  napi_create_function(env, "maxPoolGrad", NAPI_AUTO_LENGTH, pool::MaxPoolGrad, nullptr, &mpg);
+  napi_set_named_property(env, exports, "maxPoolGrad", mpg);
+  napi_create_function(env, "slice4", NAPI_AUTO_LENGTH, channels::Slice4, nullptr, &slice4);
+  napi_set_named_property(env, exports, "slice4", slice4);
   napi_create_function(env, "splitChannels", NAPI_AUTO_LENGTH, channels::SplitChannels, nullptr, &split);
   napi_set_named_property(env, exports, "splitChannels", split);
   napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, bn::BatchNorm, nullptr, &batchNorm);

@@ -6,12 +6,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { batchNormReluConfigs, nativeBatchNormConfigs } from './batch-norm-relu';
-import { nativeSplitVConfig } from './split-channels';
+import { nativeSliceConfig, nativeSplitVConfig } from './split-channels';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { dnnl, type DnnlLoad } from './dnnl/dnnl-addon';
 import { dnnlConvConfigs } from './dnnl/dnnl-kernels';
-import { maxPoolGradConfig } from './max-pool-grad';
+import { maxPoolGradConfig, nativeMaxPoolGradConfig } from './max-pool-grad';
 import { conv2DBackpropFilterWebGpuConfig } from './webgpu/conv2d-backprop-filter-webgpu';
 import { conv2DBackpropInputWebGpuConfig } from './webgpu/conv2d-backprop-input-webgpu';
 
@@ -92,7 +92,7 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
     convKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [] });
     return [];
   }
-  const configs = [...dnnlConvConfigs(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding)];
+  const configs = [...dnnlConvConfigs(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeMaxPoolGradConfig(binding)];
   configs.forEach(replace);
   const kernels = configs.map((c) => c.kernelName);
   convKernelsBy.set(backendName, { provider: 'onednn', why, kernels });

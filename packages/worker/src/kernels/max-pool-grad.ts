@@ -1,7 +1,9 @@
 // MaxPoolGrad as a plain-JS loop over the tensors' memory, for wasm (whose kernel is a slow
-// scalar loop: 285 ms of a 4.1 s DenseNet step at batch 64) and cpu. Routes each output's gradient
+// scalar loop: 285 ms of a 4.1 s DenseNet step at batch 64) and cpu; on wasm the same loop in C++
+// (native/pool.h) where the native addon loads. Routes each output's gradient
 // to the first maximum of its window in row-major order, as tfjs-backend-cpu does.
-import { backend_util, type KernelBackend, type KernelConfig, type KernelFunc, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, type DataId, type KernelBackend, type KernelConfig, type KernelFunc, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
+import type { DnnlBinding } from './dnnl/dnnl-addon';
 import { withFloatViews } from './heap-access';
 
 export function makeMaxPoolGrad(backendName: string): KernelFunc {
@@ -53,4 +55,29 @@ export function makeMaxPoolGrad(backendName: string): KernelFunc {
 
 export function maxPoolGradConfig(backendName: string): KernelConfig {
   return { kernelName: 'MaxPoolGrad', backendName, kernelFunc: makeMaxPoolGrad(backendName) };
+}
+
+interface WasmInternals {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(id: DataId): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+}
+
+/** The same kernel on wasm through the native addon, in place on the heap; the JS loop otherwise. */
+export function nativeMaxPoolGradConfig(addon: Pick<DnnlBinding, 'maxPoolGrad'>): KernelConfig {
+  const js = makeMaxPoolGrad('wasm');
+  const kernelFunc: KernelFunc = (args) => {
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const b = args.backend as unknown as WasmInternals;
+    if (input.shape.length !== 4 || input.dtype !== 'float32' || !(b.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return js(args);
+    const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolGradAttrs;
+    const i = backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+    const geom = Int32Array.from([i.batchSize, i.inHeight, i.inWidth, i.inChannels, i.outHeight, i.outWidth, i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth, i.padInfo.top, i.padInfo.left]);
+    if (geom.subarray(0, 10).some((v) => v <= 0)) return js(args);
+    const out = b.makeOutput(input.shape.slice(), 'float32');
+    const offset = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
+    addon.maxPoolGrad(b.wasm.HEAPU8.buffer, offset(dy), offset(input), offset(out), geom);
+    return out;
+  };
+  return { kernelName: 'MaxPoolGrad', backendName: 'wasm', kernelFunc };
 }

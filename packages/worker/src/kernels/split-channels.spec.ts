@@ -1,11 +1,13 @@
-// The native channel split against the wasm backend's own SplitV: uneven sizes, a size of zero,
-// 2-D and 4-D tensors, and the other axes, which it leaves to the stock kernel.
+// The native channel split and slice against the wasm backend's own SplitV and Slice: uneven sizes,
+// a size of zero, 1-D to 4-D tensors, slices on every axis, and what they leave to the stock kernels;
+// and the native MaxPoolGrad against the JS loop (itself checked against the naive loop).
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { getKernel } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dnnlForSpecs } from './dnnl/dnnl-test-gate';
-import { nativeSplitVConfig } from './split-channels';
+import { makeMaxPoolGrad, nativeMaxPoolGradConfig } from './max-pool-grad';
+import { nativeSliceConfig, nativeSplitVConfig } from './split-channels';
 
 const { load, skip } = dnnlForSpecs('split-channels.spec');
 
@@ -33,9 +35,18 @@ describe.skipIf(skip)('SplitV along the channels on the native addon', () => {
   }
 
   it.each([
-    [[4, 3, 5, 7], [2, 0, 5]],
-    [[2, 6, 6, 96], [64, 32]],
-    [[9, 10], [1, 3, 6]],
+    [
+      [4, 3, 5, 7],
+      [2, 0, 5],
+    ],
+    [
+      [2, 6, 6, 96],
+      [64, 32],
+    ],
+    [
+      [9, 10],
+      [1, 3, 6],
+    ],
   ])('shape %j into %j along the last axis gives the stock kernel’s tensors', (shape, sizes) => {
     const x = tf.randomNormal(shape, 0, 1, 'float32', 5);
     const [mine, theirs] = both(x, sizes, -1);
@@ -49,4 +60,65 @@ describe.skipIf(skip)('SplitV along the channels on the native addon', () => {
     const [mine, theirs] = both(x, [2, 4], 1);
     expect(mine).toEqual(theirs);
   });
+
+  it.each([
+    [
+      [2, 7, 9, 5],
+      [0, 1, 1, 0],
+      [2, 5, 7, 5],
+    ], // the padding's gradient: H and W, whole channels
+    [
+      [2, 7, 9, 5],
+      [1, 2, 3, 1],
+      [1, 3, 4, 3],
+    ], // every axis
+    [
+      [6, 8],
+      [2, 3],
+      [-1, 4],
+    ], // 2-D, size -1
+    [[10], [4], [6]],
+  ])('Slice of %j from %j, size %j, gives the stock kernel’s tensor', (shape, begin, size) => {
+    const slice = nativeSliceConfig(load.binding!);
+    const stock = getKernel('Slice', 'wasm')!;
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 8);
+    const run = (f: typeof stock.kernelFunc) => {
+      const out = tf
+        .engine()
+        .makeTensorFromTensorInfo(
+          f({ inputs: { x }, backend: tf.backend(), attrs: { begin, size } }) as tf.TensorInfo,
+        );
+      const r = { shape: out.shape, values: Array.from(out.dataSync()) };
+      out.dispose();
+      return r;
+    };
+    expect(run(slice.kernelFunc)).toEqual(run(stock.kernelFunc));
+    x.dispose();
+  });
+
+  it.each([
+    [[2, 9, 9, 3], 3, 2, 'same'],
+    [[1, 8, 7, 5], 2, 2, 'valid'],
+    [[2, 6, 6, 4], 3, 1, 'same'],
+  ] as const)(
+    'MaxPoolGrad on %j pool %i stride %i %s gives the JS loop’s gradient, ties included',
+    (shape, f, st, pad) => {
+      // Values on a coarse grid: windows hold ties, which go to the first maximum.
+      const x = tf.round(tf.mul(tf.randomUniform([...shape], 0, 3, 'float32', 9), 1));
+      const y = tf.maxPool(x as tf.Tensor4D, f, st, pad);
+      const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 10);
+      const attrs = { filterSize: f, strides: st, pad } as unknown as tf.NamedAttrMap;
+      const run = (k: ReturnType<typeof makeMaxPoolGrad>) => {
+        const out = tf
+          .engine()
+          .makeTensorFromTensorInfo(
+            k({ inputs: { dy, input: x, output: y }, backend: tf.backend(), attrs }) as tf.TensorInfo,
+          );
+        const v = Array.from(out.dataSync());
+        out.dispose();
+        return v;
+      };
+      expect(run(nativeMaxPoolGradConfig(load.binding!).kernelFunc)).toEqual(run(makeMaxPoolGrad('wasm')));
+    },
+  );
 });

@@ -1,8 +1,9 @@
-// SplitV along the last axis on wasm through the native addon (native/channels.h): one pass over
-// the rows instead of tfjs-backend-wasm's general Slice per output. It is the gradient of every
-// concat along the channels (each DenseNet block's), ≈ 0.3 s of the seed step at batch 64 before
-// (docs/benchmarks.md). Other axes, dtypes and the threaded build's shared heap use the kernel it
-// replaces.
+// Copies on wasm through the native addon (native/channels.h). SplitV along the last axis: one pass
+// over the rows instead of tfjs-backend-wasm's general Slice per output; it is the gradient of every
+// concat along the channels (each DenseNet block's). Slice of a tensor of rank ≤ 4: one memcpy per
+// contiguous run; the gradient of a padding (the seed's stem), 140 ms of the seed step at batch 64
+// in tfjs-backend-wasm's Slice. Other axes, dtypes, empty tensors and the threaded build's shared
+// heap use the kernels they replace.
 import {
   backend_util,
   getKernel,
@@ -10,6 +11,8 @@ import {
   type DataId,
   type KernelConfig,
   type KernelFunc,
+  slice_util,
+  type SliceAttrs,
   type SplitVAttrs,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
@@ -54,4 +57,35 @@ export function nativeSplitVConfig(addon: Pick<DnnlBinding, 'splitChannels'>): K
     return outs;
   };
   return { kernelName: 'SplitV', backendName: 'wasm', kernelFunc };
+}
+
+export function nativeSliceConfig(addon: Pick<DnnlBinding, 'slice4'>): KernelConfig {
+  const previous = getKernel('Slice', 'wasm')?.kernelFunc;
+  if (previous === undefined)
+    throw new Error('nativeSliceConfig: the wasm backend has no Slice kernel to fall back to');
+  const kernelFunc: KernelFunc = (args) => {
+    const x = (args.inputs as { x: TensorInfo }).x;
+    const b = args.backend as unknown as WasmInternals;
+    const rank = x.shape.length;
+    if (rank < 1 || rank > 4 || x.dtype !== 'float32' || !(b.wasm.HEAPU8.buffer instanceof ArrayBuffer))
+      return previous(args);
+    const { begin, size } = args.attrs as unknown as SliceAttrs;
+    const [$begin, $size] = slice_util.parseSliceParams(x as never, begin, size) as [number[], number[]];
+    if ($size.some((s) => s <= 0)) return previous(args);
+    // As 4-D: leading axes of size 1.
+    const as4 = (a: number[], lead: number) =>
+      Int32Array.from([...new Array<number>(4 - rank).fill(lead), ...a]);
+    const out = b.makeOutput($size, 'float32');
+    const offset = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
+    addon.slice4(
+      b.wasm.HEAPU8.buffer,
+      offset(x),
+      offset(out),
+      as4(x.shape, 1),
+      as4($begin, 0),
+      as4($size, 1),
+    );
+    return out;
+  };
+  return { kernelName: 'Slice', backendName: 'wasm', kernelFunc };
 }

@@ -37,6 +37,10 @@ export interface DnnlBinding {
   ): void;
   /** Splits x [rows × Σsizes] at byte offset `x` along its last axis into `outs` (byte offsets), in place on `heap`. */
   splitChannels(heap: ArrayBuffer, x: number, outs: Float64Array, sizes: Int32Array, rows: number): void;
+  /** y = x[begin : begin + size] of a 4-D float32 tensor `shape`, x and y at byte offsets on `heap`. */
+  slice4(heap: ArrayBuffer, x: number, y: number, shape: Int32Array, begin: Int32Array, size: Int32Array): void;
+  /** MaxPoolGrad (NHWC) at byte offsets dy, x, dx; geom [B, H, W, C, OH, OW, KH, KW, sh, sw, top, left]. */
+  maxPoolGrad(heap: ArrayBuffer, dy: number, x: number, dx: number, geom: Int32Array): void;
   version: string;
   /** OpenMP threads oneDNN uses (1: one core per worker). */
   threads: number;
