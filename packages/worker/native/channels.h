@@ -1,4 +1,4 @@
-// Split along the last (channel) axis, in place on the wasm heap: the gradient of every concat of a
+// Split and concat along the last (channel) axis, and slices, in place on the wasm heap. Split: the gradient of every concat of a
 // DenseNet block (SplitV of dy into the block's inputs). tfjs-backend-wasm runs SplitV as one
 // general Slice per output; here one pass over the rows copies each row's channel ranges.
 // Included by dnnl_conv.cc, whose addon exports it as splitChannels().
@@ -18,8 +18,9 @@ inline napi_value fail(napi_env env, const std::string& msg) {
 }
 
 // splitChannels(heap: ArrayBuffer, x: number, outs: Float64Array, sizes: Int32Array, rows: number):
-// x [rows × Σsizes] (byte offset) → outs[i] [rows × sizes[i]] (byte offsets), float32.
-inline napi_value SplitChannels(napi_env env, napi_callback_info info) {
+// x [rows × Σsizes] (byte offset) → outs[i] [rows × sizes[i]] (byte offsets), float32;
+// joinChannels, same arguments: the parts outs[i] → x (a concat along the last axis).
+inline napi_value SplitOrJoin(napi_env env, napi_callback_info info, bool join) {
   size_t argc = 5;
   napi_value argv[5];
   napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
@@ -54,6 +55,18 @@ inline napi_value SplitChannels(napi_env env, napi_callback_info info) {
   const float* x = reinterpret_cast<const float*>(base + size_t(xOff));
   std::vector<float*> o(n1);
   for (size_t i = 0; i < n1; i++) o[i] = reinterpret_cast<float*>(base + size_t(outs[i]));
+  if (join) {
+    // The reverse: outs are the parts, x the whole.
+    float* xw = const_cast<float*>(x);
+    for (int64_t r = 0; r < rows; r++) {
+      for (size_t i = 0; i < n1; i++) {
+        const size_t s = size_t(sizes[i]);
+        std::memcpy(xw, o[i] + size_t(r) * s, s * 4);
+        xw += s;
+      }
+    }
+    return nullptr;
+  }
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x + size_t(r) * C;
     for (size_t i = 0; i < n1; i++) {
@@ -64,6 +77,9 @@ inline napi_value SplitChannels(napi_env env, napi_callback_info info) {
   }
   return nullptr;
 }
+
+inline napi_value SplitChannels(napi_env env, napi_callback_info info) { return SplitOrJoin(env, info, false); }
+inline napi_value JoinChannels(napi_env env, napi_callback_info info) { return SplitOrJoin(env, info, true); }
 
 }  // namespace channels
 

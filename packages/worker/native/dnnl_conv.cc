@@ -281,7 +281,9 @@ napi_value Init(napi_env env, napi_value exports) {
   if (g_rt == nullptr) g_rt = new Runtime();
   const dnnl_version_t* v = dnnl_version();
   const std::string version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
-  napi_value conv, impl, stats, ver, threads, batchNorm, split, slice4, mpg;
+  napi_value conv, impl, stats, ver, threads, batchNorm, split, slice4, mpg, join;
+  napi_create_function(env, "joinChannels", NAPI_AUTO_LENGTH, channels::JoinChannels, nullptr, &join);
+  napi_set_named_property(env, exports, "joinChannels", join);
   napi_create_function(env, "maxPoolGrad", NAPI_AUTO_LENGTH, pool::MaxPoolGrad, nullptr, &mpg);
   napi_set_named_property(env, exports, "maxPoolGrad", mpg);
   napi_create_function(env, "slice4", NAPI_AUTO_LENGTH, channels::Slice4, nullptr, &slice4);

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { batchNormReluConfigs, nativeBatchNormConfigs } from './batch-norm-relu';
-import { nativeSliceConfig, nativeSplitVConfig } from './split-channels';
+import { nativeConcatConfig, nativeSliceConfig, nativeSplitVConfig } from './split-channels';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { dnnl, type DnnlLoad } from './dnnl/dnnl-addon';
@@ -92,7 +92,7 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
     convKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [] });
     return [];
   }
-  const configs = [...dnnlConvConfigs(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeMaxPoolGradConfig(binding)];
+  const configs = [...dnnlConvConfigs(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding)];
   configs.forEach(replace);
   const kernels = configs.map((c) => c.kernelName);
   convKernelsBy.set(backendName, { provider: 'onednn', why, kernels });

@@ -7,7 +7,7 @@ import { getKernel } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { dnnlForSpecs } from './dnnl/dnnl-test-gate';
 import { makeMaxPoolGrad, nativeMaxPoolGradConfig } from './max-pool-grad';
-import { nativeSliceConfig, nativeSplitVConfig } from './split-channels';
+import { nativeConcatConfig, nativeSliceConfig, nativeSplitVConfig } from './split-channels';
 
 const { load, skip } = dnnlForSpecs('split-channels.spec');
 
@@ -121,4 +121,49 @@ describe.skipIf(skip)('SplitV along the channels on the native addon', () => {
       expect(run(nativeMaxPoolGradConfig(load.binding!).kernelFunc)).toEqual(run(makeMaxPoolGrad('wasm')));
     },
   );
+
+  it.each([
+    [
+      [
+        [2, 3, 4, 5],
+        [2, 3, 4, 0],
+        [2, 3, 4, 7],
+      ],
+      -1,
+    ],
+    [
+      [
+        [6, 2],
+        [6, 9],
+      ],
+      1,
+    ],
+    [
+      [
+        [2, 3, 4],
+        [2, 5, 4],
+      ],
+      1,
+    ], // another axis: the kernel it replaced
+  ])('Concat of %j along %i gives the stock kernel’s tensor', (shapes, axis) => {
+    const concat = nativeConcatConfig(load.binding!);
+    const stock = getKernel('Concat', 'wasm')!;
+    const xs = shapes.map((s, i) => tf.randomNormal(s, 0, 1, 'float32', 20 + i));
+    const run = (f: typeof stock.kernelFunc) => {
+      const out = tf
+        .engine()
+        .makeTensorFromTensorInfo(
+          f({
+            inputs: xs as unknown as tf.NamedTensorInfoMap,
+            backend: tf.backend(),
+            attrs: { axis },
+          }) as tf.TensorInfo,
+        );
+      const r = { shape: out.shape, values: Array.from(out.dataSync()) };
+      out.dispose();
+      return r;
+    };
+    expect(run(concat.kernelFunc)).toEqual(run(stock.kernelFunc));
+    tf.dispose(xs);
+  });
 });

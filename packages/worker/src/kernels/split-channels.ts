@@ -89,3 +89,35 @@ export function nativeSliceConfig(addon: Pick<DnnlBinding, 'slice4'>): KernelCon
   };
   return { kernelName: 'Slice', backendName: 'wasm', kernelFunc };
 }
+
+/** Concat along the last axis: the reverse of the channel split, one pass over the rows. */
+export function nativeConcatConfig(addon: Pick<DnnlBinding, 'joinChannels'>): KernelConfig {
+  const previous = getKernel('Concat', 'wasm')?.kernelFunc;
+  if (previous === undefined)
+    throw new Error('nativeConcatConfig: the wasm backend has no Concat kernel to fall back to');
+  const kernelFunc: KernelFunc = (args) => {
+    const parts = args.inputs as unknown as TensorInfo[];
+    const b = args.backend as unknown as WasmInternals;
+    const first = parts[0];
+    if (first === undefined || !(b.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return previous(args);
+    const rank = first.shape.length;
+    const $axis = util.parseAxisParam((args.attrs as unknown as { axis: number }).axis, first.shape)[0]!;
+    const lead = first.shape.slice(0, -1);
+    const same = (t: TensorInfo) =>
+      t.dtype === 'float32' && t.shape.length === rank && t.shape.slice(0, -1).every((d, i) => d === lead[i]);
+    const rows = util.sizeFromShape(lead);
+    if (rank < 2 || $axis !== rank - 1 || rows === 0 || !parts.every(same)) return previous(args);
+    const sizes = parts.map((t) => t.shape[rank - 1]!);
+    const out = b.makeOutput([...lead, sizes.reduce((a, c) => a + c, 0)], 'float32');
+    const offset = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
+    addon.joinChannels(
+      b.wasm.HEAPU8.buffer,
+      offset(out),
+      Float64Array.from(parts, offset),
+      Int32Array.from(sizes),
+      rows,
+    );
+    return out;
+  };
+  return { kernelName: 'Concat', backendName: 'wasm', kernelFunc };
+}

@@ -41,6 +41,8 @@ export interface DnnlBinding {
   slice4(heap: ArrayBuffer, x: number, y: number, shape: Int32Array, begin: Int32Array, size: Int32Array): void;
   /** MaxPoolGrad (NHWC) at byte offsets dy, x, dx; geom [B, H, W, C, OH, OW, KH, KW, sh, sw, top, left]. */
   maxPoolGrad(heap: ArrayBuffer, dy: number, x: number, dx: number, geom: Int32Array): void;
+  /** The reverse of splitChannels: the parts at `outs` concatenated along the last axis into `x`. */
+  joinChannels(heap: ArrayBuffer, x: number, outs: Float64Array, sizes: Int32Array, rows: number): void;
   version: string;
   /** OpenMP threads oneDNN uses (1: one core per worker). */
   threads: number;
