@@ -141,7 +141,7 @@ describe('peers are trusted no further than the protocol', () => {
   it('drops whoever sends frames over the limits to a live run, which ends as an undisturbed one does', async () => {
     const listen = `tcp://127.0.0.1:${await freePort()}`;
     const runDir = join(tmp('wire-limits'), 'r');
-    const common = ['--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm'];
+    const common = ['--data-dir', data, '--verify-data', 'false', '--resize', '96', '--backend', 'wasm'];
     const coordinator = startCli([
       'coordinator',
       '--listen',
@@ -168,6 +168,9 @@ describe('peers are trusted no further than the protocol', () => {
         WORLD_SIZE: '2',
         LOCAL_RANK: String(rank),
         TFJS_DDP_KEY_FILE: '',
+        // Slow steps (the wasm kernels at 96×96): the frames must arrive while the run still runs,
+        // and with the native kernels 6 steps at 32×32 end within a second.
+        TFJS_DDP_CPU_KERNELS: 'wasm',
       }),
     );
     await coordinator.waitForLine(/"type":"step"/, 120_000);
