@@ -6,8 +6,9 @@
 // model/fast-batch-norm.ts. Where the native addon loads, the same passes in C++ (native/batch_norm.h,
 // vectorized) replace the JS loops on wasm. Backends other than wasm and cpu (webgpu: issue 19) keep
 // the composite.
-import type { DataId, KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
+import type { WasmHeapBackend } from './heap-access';
 
 export const BN_TRAIN = 'DdpBatchNormTrain';
 export const BN_GRAD = 'DdpBatchNormGrad';
@@ -172,20 +173,13 @@ export function batchNormReluConfigs(backendName: 'wasm' | 'cpu'): KernelConfig[
   ];
 }
 
-/** The wasm backend's internals the native kernels use (tfjs-backend-wasm 4.22's BackendWasm). */
-interface WasmInternals {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(id: DataId): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-}
-
 /**
  * The same two kernels on wasm through the native addon's batchNorm (C++, in place on the heap);
  * null where the heap is not a plain ArrayBuffer (the threaded build's SharedArrayBuffer).
  */
 function nativeKernel(addon: Pick<DnnlBinding, 'batchNorm'>, op: 0 | 1, js: KernelFunc): KernelFunc {
   return (args) => {
-    const b = args.backend as unknown as WasmInternals;
+    const b = args.backend as unknown as WasmHeapBackend;
     if (!(b.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return js(args);
     const attrs = args.attrs as unknown as BatchNormTrainAttrs;
     const inputs = args.inputs as Record<string, TensorInfo>;

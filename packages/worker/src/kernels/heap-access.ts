@@ -1,6 +1,6 @@
 // Direct Float32Array access to tensor memory for kernels written in plain JS, on the wasm backend
 // (views into the wasm heap) and the cpu backend (its JS arrays). Used by max-pool-grad.ts.
-import type { KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+import type { DataId, KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
 
 interface WasmLike {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
@@ -35,4 +35,11 @@ export function withFloatViews(
     return { out, outView, views: inputs.map((t) => b.data.get(t.dataId).values) };
   }
   throw new Error(`withFloatViews: backend ${backendName} is not supported`);
+}
+
+/** What native kernels read of tfjs-backend-wasm 4.22's backend: the heap, tensors' offsets, outputs. */
+export interface WasmHeapBackend {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(id: DataId): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
 }

@@ -2,9 +2,9 @@
 // scalar loop: 285 ms of a 4.1 s DenseNet step at batch 64) and cpu; on wasm the same loop in C++
 // (native/pool.h) where the native addon loads. Routes each output's gradient
 // to the first maximum of its window in row-major order, as tfjs-backend-cpu does.
-import { backend_util, type DataId, type KernelBackend, type KernelConfig, type KernelFunc, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, type KernelBackend, type KernelConfig, type KernelFunc, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
-import { withFloatViews } from './heap-access';
+import { withFloatViews, type WasmHeapBackend } from './heap-access';
 
 export function makeMaxPoolGrad(backendName: string): KernelFunc {
   return ({ inputs, backend, attrs }) => {
@@ -57,18 +57,12 @@ export function maxPoolGradConfig(backendName: string): KernelConfig {
   return { kernelName: 'MaxPoolGrad', backendName, kernelFunc: makeMaxPoolGrad(backendName) };
 }
 
-interface WasmInternals {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(id: DataId): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-}
-
 /** The same kernel on wasm through the native addon, in place on the heap; the JS loop otherwise. */
 export function nativeMaxPoolGradConfig(addon: Pick<DnnlBinding, 'maxPoolGrad'>): KernelConfig {
   const js = makeMaxPoolGrad('wasm');
   const kernelFunc: KernelFunc = (args) => {
     const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
-    const b = args.backend as unknown as WasmInternals;
+    const b = args.backend as unknown as WasmHeapBackend;
     if (input.shape.length !== 4 || input.dtype !== 'float32' || !(b.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return js(args);
     const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolGradAttrs;
     const i = backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);

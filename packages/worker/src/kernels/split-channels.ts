@@ -8,7 +8,6 @@ import {
   backend_util,
   getKernel,
   util,
-  type DataId,
   type KernelConfig,
   type KernelFunc,
   slice_util,
@@ -17,12 +16,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
-
-interface WasmInternals {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(id: DataId): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-}
+import type { WasmHeapBackend } from './heap-access';
 
 export function nativeSplitVConfig(addon: Pick<DnnlBinding, 'splitChannels'>): KernelConfig {
   const previous = getKernel('SplitV', 'wasm')?.kernelFunc;
@@ -31,7 +25,7 @@ export function nativeSplitVConfig(addon: Pick<DnnlBinding, 'splitChannels'>): K
   const kernelFunc: KernelFunc = (args) => {
     const x = (args.inputs as { x: TensorInfo }).x;
     const { numOrSizeSplits, axis } = args.attrs as unknown as SplitVAttrs;
-    const b = args.backend as unknown as WasmInternals;
+    const b = args.backend as unknown as WasmHeapBackend;
     const rank = x.shape.length;
     const $axis = util.parseAxisParam(axis, x.shape)[0]!;
     if (
@@ -65,7 +59,7 @@ export function nativeSliceConfig(addon: Pick<DnnlBinding, 'slice4'>): KernelCon
     throw new Error('nativeSliceConfig: the wasm backend has no Slice kernel to fall back to');
   const kernelFunc: KernelFunc = (args) => {
     const x = (args.inputs as { x: TensorInfo }).x;
-    const b = args.backend as unknown as WasmInternals;
+    const b = args.backend as unknown as WasmHeapBackend;
     const rank = x.shape.length;
     if (rank < 1 || rank > 4 || x.dtype !== 'float32' || !(b.wasm.HEAPU8.buffer instanceof ArrayBuffer))
       return previous(args);
@@ -97,7 +91,7 @@ export function nativeConcatConfig(addon: Pick<DnnlBinding, 'joinChannels'>): Ke
     throw new Error('nativeConcatConfig: the wasm backend has no Concat kernel to fall back to');
   const kernelFunc: KernelFunc = (args) => {
     const parts = args.inputs as unknown as TensorInfo[];
-    const b = args.backend as unknown as WasmInternals;
+    const b = args.backend as unknown as WasmHeapBackend;
     const first = parts[0];
     if (first === undefined || !(b.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return previous(args);
     const rank = first.shape.length;

@@ -16,13 +16,11 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import type { WasmHeapBackend } from '../heap-access';
 import { DNNL_OP, type DnnlBinding, type DnnlOp } from './dnnl-addon';
 
 /** The wasm backend's internals these kernels use (tfjs-backend-wasm 4.22's BackendWasm). */
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(id: DataId): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+interface WasmBackend extends WasmHeapBackend {
   disposeData(id: DataId): boolean;
 }
 
