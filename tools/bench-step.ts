@@ -9,7 +9,7 @@
 // mnist on a synthetic IDX set) through WorkerEngine.computeGradients and applyReduced.
 // Per timed step it also prints the tfjs kernels run, the host milliseconds inside them, and on
 // webgpu the GPU dispatches and submits recorded and the host milliseconds spent recording them
-// (tools/step-counters.ts).
+// (tools/step-counters.ts), and the ten costliest top-level kernels by host time (`top_kernels`).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -104,6 +104,8 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     dispatches_per_step: perStep(counts.dispatches),
     dispatch_host_ms: perStep(counts.dispatchHostMs, 1),
     submits_per_step: perStep(counts.submits, 1),
+    // The ten costliest top-level kernels of a step: name, calls and host ms per step.
+    top_kernels: counts.byKernel.slice(0, 10).map((k) => `${k.name} ${perStep(k.calls)}× ${perStep(k.ms, 1)} ms`),
     heap_mib: heap === null ? null : Math.round(heap / 2 ** 20),
     heap_per_sample_mib: perSample(heap, heap0),
     gpu_mib: gpu === null ? null : Math.round(gpu / 2 ** 20),

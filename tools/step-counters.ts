@@ -12,6 +12,8 @@ export interface StepCounts {
   dispatches: number | null;
   dispatchHostMs: number | null;
   submits: number | null;
+  /** Top-level kernels by name: calls and host milliseconds, the costliest first. */
+  byKernel: { name: string; calls: number; ms: number }[];
 }
 
 type Fn = (...args: unknown[]) => unknown;
@@ -21,6 +23,7 @@ export function installStepCounters(): { take: () => StepCounts } {
   const engine = tf.engine() as unknown as Record<string, Fn>;
   const backend = tf.backend() as unknown as Record<string, Fn | undefined>;
   const c = { kernels: 0, kernelHostMs: 0, depth: 0, dispatches: 0, dispatchHostMs: 0, submits: 0 };
+  let byName = new Map<string, { calls: number; ms: number }>();
   const runKernel = engine['runKernel'] as Fn;
   engine['runKernel'] = function (this: unknown, ...args: unknown[]) {
     c.kernels++;
@@ -30,7 +33,13 @@ export function installStepCounters(): { take: () => StepCounts } {
     try {
       return runKernel.apply(this, args);
     } finally {
-      c.kernelHostMs += performance.now() - t0;
+      const ms = performance.now() - t0;
+      c.kernelHostMs += ms;
+      const name = String(args[0]);
+      const entry = byName.get(name) ?? { calls: 0, ms: 0 };
+      entry.calls++;
+      entry.ms += ms;
+      byName.set(name, entry);
       c.depth--;
     }
   };
@@ -60,7 +69,9 @@ export function installStepCounters(): { take: () => StepCounts } {
         dispatches: gpu ? c.dispatches : null,
         dispatchHostMs: gpu ? c.dispatchHostMs : null,
         submits: gpu ? c.submits : null,
+        byKernel: [...byName].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms),
       };
+      byName = new Map();
       Object.assign(c, { kernels: 0, kernelHostMs: 0, dispatches: 0, dispatchHostMs: 0, submits: 0 });
       return out;
     },

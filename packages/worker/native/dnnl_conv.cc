@@ -21,11 +21,13 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "batch_norm.h"
 #include "channels.h"
 #include "pool.h"
+#include "reduce.h"
 #include "dnnl.hpp"
 
 namespace {
@@ -281,25 +283,26 @@ napi_value Init(napi_env env, napi_value exports) {
   if (g_rt == nullptr) g_rt = new Runtime();
   const dnnl_version_t* v = dnnl_version();
   const std::string version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
-  napi_value conv, impl, stats, ver, threads, batchNorm, split, slice4, mpg, join;
-  napi_create_function(env, "joinChannels", NAPI_AUTO_LENGTH, channels::JoinChannels, nullptr, &join);
-  napi_set_named_property(env, exports, "joinChannels", join);
-  napi_create_function(env, "maxPoolGrad", NAPI_AUTO_LENGTH, pool::MaxPoolGrad, nullptr, &mpg);
-  napi_set_named_property(env, exports, "maxPoolGrad", mpg);
-  napi_create_function(env, "slice4", NAPI_AUTO_LENGTH, channels::Slice4, nullptr, &slice4);
-  napi_set_named_property(env, exports, "slice4", slice4);
-  napi_create_function(env, "splitChannels", NAPI_AUTO_LENGTH, channels::SplitChannels, nullptr, &split);
-  napi_set_named_property(env, exports, "splitChannels", split);
-  napi_create_function(env, "batchNorm", NAPI_AUTO_LENGTH, bn::BatchNorm, nullptr, &batchNorm);
-  napi_set_named_property(env, exports, "batchNorm", batchNorm);
-  napi_create_function(env, "conv", NAPI_AUTO_LENGTH, Conv, nullptr, &conv);
-  napi_create_function(env, "stats", NAPI_AUTO_LENGTH, Stats, nullptr, &stats);
-  napi_set_named_property(env, exports, "stats", stats);
-  napi_create_function(env, "impl", NAPI_AUTO_LENGTH, Impl, nullptr, &impl);
+  const std::pair<const char*, napi_callback> functions[] = {
+      {"conv", Conv},
+      {"impl", Impl},
+      {"stats", Stats},
+      {"batchNorm", bn::BatchNorm},
+      {"splitChannels", channels::SplitChannels},
+      {"joinChannels", channels::JoinChannels},
+      {"slice4", channels::Slice4},
+      {"maxPoolGrad", pool::MaxPoolGrad},
+      {"avgPoolGrad", pool::AvgPoolGrad},
+      {"channelSum", reduce::ChannelSum},
+  };
+  for (const auto& [name, fn] : functions) {
+    napi_value f;
+    napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, nullptr, &f);
+    napi_set_named_property(env, exports, name, f);
+  }
+  napi_value ver, threads;
   napi_create_string_utf8(env, version.c_str(), version.size(), &ver);
   napi_create_int32(env, omp_get_max_threads(), &threads);
-  napi_set_named_property(env, exports, "conv", conv);
-  napi_set_named_property(env, exports, "impl", impl);
   napi_set_named_property(env, exports, "version", ver);
   napi_set_named_property(env, exports, "threads", threads);
   return exports;

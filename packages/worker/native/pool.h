@@ -1,87 +1,117 @@
-// MaxPoolGrad in place on the wasm heap (NHWC): routes each output's gradient to the first maximum
-// of its window in row-major order, as tfjs-backend-cpu and src/kernels/max-pool-grad.ts do.
-// Included by dnnl_conv.cc, whose addon exports it as maxPoolGrad().
+// Pooling gradients in place on the wasm heap (NHWC), exported by dnnl_conv.cc's addon:
+// maxPoolGrad routes each output's gradient to the first maximum of its window in row-major order
+// (as tfjs-backend-cpu and src/kernels/max-pool-grad.ts do); avgPoolGrad spreads it over the
+// window's in-bounds pixels times 1 / (KH·KW) (as tfjs' AvgPoolGrad kernels do). Compiled for
+// AVX-512, AVX2 and plain x86-64 (GCC's target_clones picks at load time); the channel loops are
+// branch-free so that they vectorize.
 #pragma once
 #include <node_api.h>
 
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <string>
 #include <vector>
+
+#include "heap_call.h"
 
 namespace pool {
 
-// geom: B, H, W, C, OH, OW, KH, KW, sh, sw, top, left
-inline void maxPoolGrad(const float* dy, const float* x, float* dx, const int32_t* g) {
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define POOL_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3")))
+#else
+#define POOL_CLONES
+#endif
+
+// geom: B, H, W, C, OH, OW, KH, KW, sh, sw, top, left. Offsets within one image fit int32 (the
+// caller checks H·W·C < 2^31), which keeps the index lanes as wide as the value lanes.
+POOL_CLONES void maxPoolGrad(const float* __restrict dy, const float* __restrict x, float* __restrict dx, const int32_t* g) {
   const int64_t B = g[0], H = g[1], W = g[2], C = g[3], OH = g[4], OW = g[5], KH = g[6], KW = g[7], sh = g[8],
                 sw = g[9], top = g[10], left = g[11];
   std::memset(dx, 0, size_t(B * H * W * C) * 4);
-  std::vector<float> best(C);
-  std::vector<int64_t> at(C);
-  for (int64_t b = 0; b < B; b++)
+  std::vector<float> bestBuf(C);
+  std::vector<int32_t> atBuf(C);
+  float* __restrict best = bestBuf.data();
+  int32_t* __restrict at = atBuf.data();
+  for (int64_t b = 0; b < B; b++) {
+    const float* xb = x + b * H * W * C;
+    float* dxb = dx + b * H * W * C;
     for (int64_t oh = 0; oh < OH; oh++) {
       const int64_t h0 = oh * sh - top;
       for (int64_t ow = 0; ow < OW; ow++) {
         const int64_t w0 = ow * sw - left;
-        std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
-        std::fill(at.begin(), at.end(), -1);
+        for (int64_t c = 0; c < C; c++) {
+          best[c] = -std::numeric_limits<float>::infinity();
+          at[c] = -1;
+        }
         for (int64_t kh = 0; kh < KH; kh++) {
           const int64_t h = h0 + kh;
           if (h < 0 || h >= H) continue;
           for (int64_t kw = 0; kw < KW; kw++) {
             const int64_t w = w0 + kw;
             if (w < 0 || w >= W) continue;
-            const int64_t base = ((b * H + h) * W + w) * C;
+            const int32_t base = int32_t((h * W + w) * C);
+            const float* xr = xb + base;
             for (int64_t c = 0; c < C; c++) {
-              const float v = x[base + c];
-              if (v > best[c]) {
-                best[c] = v;
-                at[c] = base + c;
-              }
+              const bool gt = xr[c] > best[c];
+              best[c] = gt ? xr[c] : best[c];
+              at[c] = gt ? base + int32_t(c) : at[c];
             }
           }
         }
-        const int64_t gBase = ((b * OH + oh) * OW + ow) * C;
+        const float* gr = dy + ((b * OH + oh) * OW + ow) * C;
         for (int64_t c = 0; c < C; c++)
-          if (at[c] >= 0) dx[at[c]] += dy[gBase + c];
+          if (at[c] >= 0) dxb[at[c]] += gr[c];
       }
     }
+  }
 }
 
-inline napi_value fail(napi_env env, const std::string& msg) {
-  napi_throw_error(env, "E_DNNL", msg.c_str());
+// geom as maxPoolGrad's.
+POOL_CLONES void avgPoolGrad(const float* __restrict dy, float* __restrict dx, const int32_t* g) {
+  const int64_t B = g[0], H = g[1], W = g[2], C = g[3], OH = g[4], OW = g[5], KH = g[6], KW = g[7], sh = g[8],
+                sw = g[9], top = g[10], left = g[11];
+  std::memset(dx, 0, size_t(B * H * W * C) * 4);
+  const float mult = float(1.0 / double(KH * KW));
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t oh = 0; oh < OH; oh++)
+      for (int64_t ow = 0; ow < OW; ow++) {
+        const float* __restrict gr = dy + ((b * OH + oh) * OW + ow) * C;
+        for (int64_t kh = 0; kh < KH; kh++) {
+          const int64_t h = oh * sh - top + kh;
+          if (h < 0 || h >= H) continue;
+          for (int64_t kw = 0; kw < KW; kw++) {
+            const int64_t w = ow * sw - left + kw;
+            if (w < 0 || w >= W) continue;
+            float* __restrict dr = dx + ((b * H + h) * W + w) * C;
+            for (int64_t c = 0; c < C; c++) dr[c] += gr[c] * mult;
+          }
+        }
+      }
+}
+
+// maxPoolGrad(heap, offsets [dy, x, dx], geom[12]) and avgPoolGrad(heap, offsets [dy, dx], geom[12]).
+inline napi_value PoolGrad(napi_env env, napi_callback_info info, bool isMax) {
+  const std::string name = isMax ? "maxPoolGrad" : "avgPoolGrad";
+  heap::Call c;
+  if (!heap::read(env, info, name, isMax ? 3 : 2, 12, c) || !heap::positive(env, c, name, 10)) return nullptr;
+  const int32_t* g = c.geom;
+  const size_t xn = size_t(g[0]) * g[1] * g[2] * g[3], yn = size_t(g[0]) * g[4] * g[5] * g[3];
+  if (size_t(g[1]) * g[2] * g[3] > size_t(std::numeric_limits<int32_t>::max()))
+    return heap::fail(env, name + ": an image of H·W·C ≥ 2^31 elements");
+  const float* dy = heap::operand(env, c, name, 0, yn);
+  if (dy == nullptr) return nullptr;
+  if (isMax) {
+    const float* x = heap::operand(env, c, name, 1, xn);
+    float* dx = x == nullptr ? nullptr : heap::operand(env, c, name, 2, xn);
+    if (dx != nullptr) maxPoolGrad(dy, x, dx, g);
+  } else {
+    float* dx = heap::operand(env, c, name, 1, xn);
+    if (dx != nullptr) avgPoolGrad(dy, dx, g);
+  }
   return nullptr;
 }
 
-// maxPoolGrad(heap, dy, x, dx (byte offsets), geom: Int32Array[12])
-inline napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr);
-  void* heap = nullptr;
-  size_t heapBytes = 0;
-  double off[3] = {-1, -1, -1};
-  napi_typedarray_type t;
-  size_t n = 0;
-  void* d = nullptr;
-  bool ok = argc == 5 && napi_get_arraybuffer_info(env, argv[0], &heap, &heapBytes) == napi_ok;
-  for (int i = 0; ok && i < 3; i++) ok = napi_get_value_double(env, argv[1 + i], &off[i]) == napi_ok;
-  ok = ok && napi_get_typedarray_info(env, argv[4], &t, &n, &d, nullptr, nullptr) == napi_ok && t == napi_int32_array && n == 12;
-  if (!ok) return fail(env, "maxPoolGrad(heap, dy, x, dx, geom): bad arguments");
-  const int32_t* g = static_cast<const int32_t*>(d);
-  for (int i = 0; i < 10; i++)
-    if (g[i] <= 0) return fail(env, "maxPoolGrad: geom[" + std::to_string(i) + "] must be positive");
-  const size_t xb = size_t(g[0]) * g[1] * g[2] * g[3] * 4, yb = size_t(g[0]) * g[4] * g[5] * g[3] * 4;
-  const size_t bytes[3] = {yb, xb, xb};
-  for (int i = 0; i < 3; i++)
-    if (off[i] < 0 || off[i] + double(bytes[i]) > double(heapBytes) || size_t(off[i]) % 4 != 0)
-      return fail(env, "maxPoolGrad: operand " + std::to_string(i) + " is outside the heap");
-  uint8_t* base = static_cast<uint8_t*>(heap);
-  maxPoolGrad(reinterpret_cast<const float*>(base + size_t(off[0])), reinterpret_cast<const float*>(base + size_t(off[1])),
-              reinterpret_cast<float*>(base + size_t(off[2])), g);
-  return nullptr;
-}
+inline napi_value MaxPoolGrad(napi_env env, napi_callback_info info) { return PoolGrad(env, info, true); }
+inline napi_value AvgPoolGrad(napi_env env, napi_callback_info info) { return PoolGrad(env, info, false); }
 
 }  // namespace pool

@@ -12,6 +12,8 @@ import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { dnnl, type DnnlLoad } from './dnnl/dnnl-addon';
 import { dnnlConvConfigs } from './dnnl/dnnl-kernels';
 import { maxPoolGradConfig, nativeMaxPoolGradConfig } from './max-pool-grad';
+import { nativeAvgPoolGradConfig, nativeSumConfig } from './native-pool-sum';
+import { shareIdentityConfig } from './share-identity';
 import { conv2DBackpropFilterWebGpuConfig } from './webgpu/conv2d-backprop-filter-webgpu';
 import { conv2DBackpropInputWebGpuConfig } from './webgpu/conv2d-backprop-input-webgpu';
 
@@ -26,7 +28,7 @@ type FastKernelBackend = (typeof FAST_KERNEL_BACKENDS)[number];
  * docs/kernels.md, "webgpu".
  */
 const CONFIGS: Record<FastKernelBackend, () => KernelConfig[]> = {
-  wasm: () => [conv2DBackpropFilterConfig('wasm'), conv2DBackpropInputConfig('wasm'), maxPoolGradConfig('wasm'), ...batchNormReluConfigs('wasm')],
+  wasm: () => [conv2DBackpropFilterConfig('wasm'), conv2DBackpropInputConfig('wasm'), maxPoolGradConfig('wasm'), ...batchNormReluConfigs('wasm'), shareIdentityConfig()],
   cpu: () => [conv2DBackpropFilterConfig('cpu'), conv2DBackpropInputConfig('cpu'), maxPoolGradConfig('cpu'), ...batchNormReluConfigs('cpu')],
   webgpu: () => [conv2DBackpropFilterWebGpuConfig(), conv2DBackpropInputWebGpuConfig()],
 };
@@ -92,7 +94,7 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
     convKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [] });
     return [];
   }
-  const configs = [...dnnlConvConfigs(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding)];
+  const configs = [...dnnlConvConfigs(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding), nativeAvgPoolGradConfig(binding), nativeSumConfig(binding)];
   configs.forEach(replace);
   const kernels = configs.map((c) => c.kernelName);
   convKernelsBy.set(backendName, { provider: 'onednn', why, kernels });

@@ -43,3 +43,24 @@ export interface WasmHeapBackend {
   dataIdMap: { get(id: DataId): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
 }
+
+/**
+ * Runs a native heap kernel (dnnl-addon.ts' HeapKernel) on float32 `inputs`, allocating one output
+ * of `outShape` first (allocation can grow the heap and replace its buffer), and returns the output.
+ * Undefined when the heap's buffer is not a plain ArrayBuffer (a threaded build): use the fallback.
+ */
+export function runOnHeap(
+  backend: unknown,
+  kernel: (heap: ArrayBuffer, offsets: Float64Array, geom: Int32Array) => void,
+  inputs: TensorInfo[],
+  outShape: number[],
+  geom: ArrayLike<number>,
+): TensorInfo | undefined {
+  const b = backend as WasmHeapBackend;
+  if (!(b.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return undefined;
+  const out = b.makeOutput(outShape, 'float32');
+  const heap = b.wasm.HEAPU8.buffer as ArrayBuffer;
+  const offset = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
+  kernel(heap, Float64Array.from([...inputs, out], offset), Int32Array.from(geom));
+  return out;
+}

@@ -2,19 +2,37 @@
 // scalar loop: 285 ms of a 4.1 s DenseNet step at batch 64) and cpu; on wasm the same loop in C++
 // (native/pool.h) where the native addon loads. Routes each output's gradient
 // to the first maximum of its window in row-major order, as tfjs-backend-cpu does.
-import { backend_util, type KernelBackend, type KernelConfig, type KernelFunc, type MaxPoolGradAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  backend_util,
+  type KernelBackend,
+  type KernelConfig,
+  type KernelFunc,
+  type MaxPoolGradAttrs,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
-import { withFloatViews, type WasmHeapBackend } from './heap-access';
+import { runOnHeap, withFloatViews } from './heap-access';
 
 export function makeMaxPoolGrad(backendName: string): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
     const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as MaxPoolGradAttrs;
-    const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+    const info = backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number],
+      filterSize,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+    );
     const { batchSize: B, inHeight: H, inWidth: W, inChannels: C, outHeight: OH, outWidth: OW } = info;
     const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
     const { top, left } = info.padInfo;
-    const { out, outView: dx, views } = withFloatViews(backendName, backend as KernelBackend, input.shape.slice(), [dy, input]);
+    const {
+      out,
+      outView: dx,
+      views,
+    } = withFloatViews(backendName, backend as KernelBackend, input.shape.slice(), [dy, input]);
     const [g, x] = views as [Float32Array, Float32Array];
     const best = new Float32Array(C);
     const bestAt = new Int32Array(C);
@@ -62,16 +80,51 @@ export function nativeMaxPoolGradConfig(addon: Pick<DnnlBinding, 'maxPoolGrad'>)
   const js = makeMaxPoolGrad('wasm');
   const kernelFunc: KernelFunc = (args) => {
     const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
-    const b = args.backend as unknown as WasmHeapBackend;
-    if (input.shape.length !== 4 || input.dtype !== 'float32' || !(b.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return js(args);
     const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolGradAttrs;
-    const i = backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
-    const geom = Int32Array.from([i.batchSize, i.inHeight, i.inWidth, i.inChannels, i.outHeight, i.outWidth, i.filterHeight, i.filterWidth, i.strideHeight, i.strideWidth, i.padInfo.top, i.padInfo.left]);
-    if (geom.subarray(0, 10).some((v) => v <= 0)) return js(args);
-    const out = b.makeOutput(input.shape.slice(), 'float32');
-    const offset = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
-    addon.maxPoolGrad(b.wasm.HEAPU8.buffer, offset(dy), offset(input), offset(out), geom);
-    return out;
+    const geom = poolGeometry(input, filterSize, strides, pad, dimRoundingMode);
+    return (
+      (geom && runOnHeap(args.backend, addon.maxPoolGrad, [dy, input], input.shape.slice(), geom)) ?? js(args)
+    );
   };
   return { kernelName: 'MaxPoolGrad', backendName: 'wasm', kernelFunc };
+}
+
+/**
+ * The native pooling kernels' geom [B, H, W, C, OH, OW, KH, KW, sh, sw, top, left] for a float32
+ * NHWC `input`, or undefined where they do not apply (another rank or dtype, an empty tensor, an
+ * image of 2^31 elements or more: pool.h's indices are int32).
+ */
+export function poolGeometry(
+  input: TensorInfo,
+  filterSize: [number, number] | number,
+  strides: [number, number] | number,
+  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding,
+  dimRoundingMode?: 'floor' | 'round' | 'ceil',
+): number[] | undefined {
+  if (input.shape.length !== 4 || input.dtype !== 'float32') return undefined;
+  const i = backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    filterSize,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  const geom = [
+    i.batchSize,
+    i.inHeight,
+    i.inWidth,
+    i.inChannels,
+    i.outHeight,
+    i.outWidth,
+    i.filterHeight,
+    i.filterWidth,
+    i.strideHeight,
+    i.strideWidth,
+    i.padInfo.top,
+    i.padInfo.left,
+  ];
+  if (geom.slice(0, 10).some((v) => v <= 0) || i.inHeight * i.inWidth * i.inChannels >= 2 ** 31)
+    return undefined;
+  return geom;
 }

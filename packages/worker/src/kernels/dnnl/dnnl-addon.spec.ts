@@ -49,7 +49,7 @@ describe('without the oneDNN addon', () => {
     await tf.setBackend('wasm');
     await tf.ready();
     const names = registerFastKernels('wasm', { native: () => loadDnnl({}, ABSENT) });
-    expect(names).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad']);
+    expect(names).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'Identity']);
     expect(convKernels('wasm')).toMatchObject({
       provider: 'builtin',
       kernels: [],

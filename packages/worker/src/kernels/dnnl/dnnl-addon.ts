@@ -9,6 +9,13 @@ import { BUNDLED, DdpError, shippedFile } from '@tfjs-ddp/core';
 export const DNNL_OP = { forward: 0, backwardData: 1, backwardWeights: 2 } as const;
 export type DnnlOp = (typeof DNNL_OP)[keyof typeof DNNL_OP];
 
+/**
+ * The addon's simpler kernels (native/heap_call.h): operands at byte `offsets` of `heap` (the wasm
+ * heap's current ArrayBuffer), shape numbers in `geom`. Every operand is checked to lie inside the heap.
+ * @throws Error (code E_DNNL) on bad arguments or an operand outside the heap
+ */
+export type HeapKernel = (heap: ArrayBuffer, offsets: Float64Array, geom: Int32Array) => void;
+
 /** What dnnl_conv.cc exports. */
 export interface DnnlBinding {
   /**
@@ -39,8 +46,12 @@ export interface DnnlBinding {
   splitChannels(heap: ArrayBuffer, x: number, outs: Float64Array, sizes: Int32Array, rows: number): void;
   /** y = x[begin : begin + size] of a 4-D float32 tensor `shape`, x and y at byte offsets on `heap`. */
   slice4(heap: ArrayBuffer, x: number, y: number, shape: Int32Array, begin: Int32Array, size: Int32Array): void;
-  /** MaxPoolGrad (NHWC) at byte offsets dy, x, dx; geom [B, H, W, C, OH, OW, KH, KW, sh, sw, top, left]. */
-  maxPoolGrad(heap: ArrayBuffer, dy: number, x: number, dx: number, geom: Int32Array): void;
+  /** MaxPoolGrad (NHWC), offsets of dy, x, dx; geom [B, H, W, C, OH, OW, KH, KW, sh, sw, top, left] (pool.h). */
+  maxPoolGrad: HeapKernel;
+  /** AvgPoolGrad (NHWC), offsets of dy, dx; geom as maxPoolGrad's (pool.h). */
+  avgPoolGrad: HeapKernel;
+  /** y[c] = Σ_r x[r, c] in float64, offsets of x, y; geom [rows, C] (reduce.h). */
+  channelSum: HeapKernel;
   /** The reverse of splitChannels: the parts at `outs` concatenated along the last axis into `x`. */
   joinChannels(heap: ArrayBuffer, x: number, outs: Float64Array, sizes: Int32Array, rows: number): void;
   version: string;
