@@ -29,7 +29,7 @@ function giveUp(why) {
 }
 
 if (process.env.TFJS_DDP_NATIVE === '0') giveUp('TFJS_DDP_NATIVE=0');
-const newestSource = Math.max(...[source, join(here, 'batch_norm.h'), join(here, 'channels.h'), join(here, 'pool.h'), join(here, 'reduce.h'), join(here, 'heap_call.h')].map((f) => statSync(f).mtimeMs));
+const newestSource = Math.max(...[source, join(here, 'batch_norm.h'), join(here, 'channels.h'), join(here, 'pool.h'), join(here, 'reduce.h'), join(here, 'heap_call.h'), join(here, 'elementwise.h')].map((f) => statSync(f).mtimeMs));
 if (!force && existsSync(output) && statSync(output).mtimeMs >= newestSource) process.exit(0);
 
 const nodeDir = process.env.npm_config_nodedir || join(dirname(process.execPath), '..');

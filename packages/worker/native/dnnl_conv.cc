@@ -28,6 +28,7 @@
 #include "channels.h"
 #include "pool.h"
 #include "reduce.h"
+#include "elementwise.h"
 #include "dnnl.hpp"
 
 namespace {
@@ -294,6 +295,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"maxPoolGrad", pool::MaxPoolGrad},
       {"avgPoolGrad", pool::AvgPoolGrad},
       {"channelSum", reduce::ChannelSum},
+      {"add4", elementwise::Add4},
+      {"equal4", elementwise::Equal4},
+      {"pad4", elementwise::Pad4},
   };
   for (const auto& [name, fn] : functions) {
     napi_value f;

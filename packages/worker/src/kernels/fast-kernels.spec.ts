@@ -87,6 +87,17 @@ describe.each(['wasm', 'cpu'])('fast conv gradient kernels on %s', (backend) => 
     x.dispose();
   });
 
+  it('the gradient through a layer that returns its input unchanged (a clone) is the upstream gradient, once', async () => {
+    const tfl = await import('@tensorflow/tfjs-layers');
+    // A linear activation returns its input: tfjs-layers clones it, which puts Identity on the tape.
+    const model = tfl.sequential({ layers: [tfl.layers.activation({ activation: 'linear', inputShape: [3] })] });
+    const x = tf.tensor2d([[1, -2, 3]]);
+    const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(model.apply(t) as tf.Tensor, tf.tensor1d([2, 3, 4]))))(x);
+    expect(Array.from(g.dataSync())).toEqual([2, 3, 4]);
+    tf.dispose([x, g]);
+    model.dispose();
+  });
+
   it('autodiff of conv2d uses the registered kernels and agrees with the naive gradient', () => {
     const c: ConvCase = { x: [2, 6, 6, 3], filter: [3, 3, 3, 4], strides: [1, 1], pad: 'same' };
     const cr = rng(5);

@@ -12,6 +12,7 @@ import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { dnnl, type DnnlLoad } from './dnnl/dnnl-addon';
 import { dnnlConvConfigs } from './dnnl/dnnl-kernels';
 import { maxPoolGradConfig, nativeMaxPoolGradConfig } from './max-pool-grad';
+import { nativeAddConfig, nativeEqualConfig, nativePadConfig } from './native-elementwise';
 import { nativeAvgPoolGradConfig, nativeSumConfig } from './native-pool-sum';
 import { shareIdentityConfig } from './share-identity';
 import { conv2DBackpropFilterWebGpuConfig } from './webgpu/conv2d-backprop-filter-webgpu';
@@ -51,6 +52,19 @@ function registerReluGradientFromOutput(): void {
       const [y] = saved as [tf.Tensor];
       return { x: () => tf.mul(dy as tf.Tensor, tf.cast(tf.step(y), 'float32')) };
     },
+  });
+}
+
+/**
+ * Identity's gradient is dy itself instead of a copy of it (tfjs' is cast(dy, 'float32'), a copy
+ * even when dy is float32). tfjs-layers clones every output a layer returns unchanged, such as a
+ * ReLU folded into the BatchNorm before it, so the stock gradient copied 33 activation-sized
+ * tensors per step of the DenseNet (11 ms at batch 64, docs/kernels.md).
+ */
+function registerIdentityGradientPassThrough(): void {
+  tf.registerGradient({
+    kernelName: 'Identity',
+    gradFunc: (dy) => ({ x: () => ((dy as tf.Tensor).dtype === 'float32' ? (dy as tf.Tensor) : tf.cast(dy as tf.Tensor, 'float32')) }),
   });
 }
 
@@ -94,7 +108,7 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
     convKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [] });
     return [];
   }
-  const configs = [...dnnlConvConfigs(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding), nativeAvgPoolGradConfig(binding), nativeSumConfig(binding)];
+  const configs = [...dnnlConvConfigs(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding), nativeAvgPoolGradConfig(binding), nativeSumConfig(binding), nativeAddConfig(binding), nativeEqualConfig(binding), nativePadConfig(binding)];
   configs.forEach(replace);
   const kernels = configs.map((c) => c.kernelName);
   convKernelsBy.set(backendName, { provider: 'onednn', why, kernels });
@@ -120,6 +134,7 @@ export function registerFastKernels(backendName: string, options: FastKernelOpti
   // A gradient function is global (every backend's): the same maths, less memory everywhere.
   if (!gradientsRegistered) {
     registerReluGradientFromOutput();
+    registerIdentityGradientPassThrough();
     gradientsRegistered = true;
   }
   if (!(FAST_KERNEL_BACKENDS as readonly string[]).includes(backendName)) return [];

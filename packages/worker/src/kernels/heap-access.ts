@@ -41,12 +41,12 @@ export function withFloatViews(
 export interface WasmHeapBackend {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(id: DataId): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  makeOutput(shape: number[], dtype: 'float32' | 'bool'): TensorInfo;
 }
 
 /**
  * Runs a native heap kernel (dnnl-addon.ts' HeapKernel) on float32 `inputs`, allocating one output
- * of `outShape` first (allocation can grow the heap and replace its buffer), and returns the output.
+ * of `outShape` (float32, or bool: a byte per element) first (allocation can grow the heap and replace its buffer), and returns the output.
  * Undefined when the heap's buffer is not a plain ArrayBuffer (a threaded build): use the fallback.
  */
 export function runOnHeap(
@@ -55,10 +55,11 @@ export function runOnHeap(
   inputs: TensorInfo[],
   outShape: number[],
   geom: ArrayLike<number>,
+  outDtype: 'float32' | 'bool' = 'float32',
 ): TensorInfo | undefined {
   const b = backend as WasmHeapBackend;
   if (!(b.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return undefined;
-  const out = b.makeOutput(outShape, 'float32');
+  const out = b.makeOutput(outShape, outDtype);
   const heap = b.wasm.HEAPU8.buffer as ArrayBuffer;
   const offset = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
   kernel(heap, Float64Array.from([...inputs, out], offset), Int32Array.from(geom));

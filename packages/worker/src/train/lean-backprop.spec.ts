@@ -36,8 +36,9 @@ describe('lean backprop', () => {
     const lean = await run();
     expect(lean.grads.length).toBe(stock.grads.length);
     lean.grads.forEach((g, i) => expect(Array.from(g)).toEqual(Array.from(stock.grads[i]!)));
-    // 16.1 MB against 20.1 MB (0.80) at batch 4, 32×32; before the fused BatchNorm op the stock pass
-    // peaked at 25.0 MB (0.64): the fused op keeps fewer intermediates in either pass.
-    expect(lean.peak).toBeLessThan(stock.peak * 0.85);
+    // 16.1 MB against 18.9 MB (0.85) at batch 4, 32×32. The stock pass peaked at 20.1 MB while wasm's
+    // Identity copied every saved tensor, and at 25.0 MB before the fused BatchNorm op: both cut
+    // the intermediates either pass keeps.
+    expect(lean.peak).toBeLessThan(stock.peak * 0.9);
   });
 });

@@ -52,6 +52,12 @@ export interface DnnlBinding {
   avgPoolGrad: HeapKernel;
   /** y[c] = Σ_r x[r, c] in float64, offsets of x, y; geom [rows, C] (reduce.h). */
   channelSum: HeapKernel;
+  /** y = a + b, float32, broadcasting; offsets of a, b, y; geom [a shape, b shape, y shape] as 4 axes each (elementwise.h). */
+  add4: HeapKernel;
+  /** y = a == b (bool, a byte each), float32 operands broadcasting; offsets and geom as add4's. */
+  equal4: HeapKernel;
+  /** y = x padded by a constant; offsets of x, y; geom [x shape, pads before, y shape (4 axes each), value's float32 bits]. */
+  pad4: HeapKernel;
   /** The reverse of splitChannels: the parts at `outs` concatenated along the last axis into `x`. */
   joinChannels(heap: ArrayBuffer, x: number, outs: Float64Array, sizes: Int32Array, rows: number): void;
   version: string;

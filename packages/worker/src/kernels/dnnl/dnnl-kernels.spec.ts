@@ -53,7 +53,7 @@ describe.skipIf(skip)('oneDNN conv kernels on wasm', () => {
       },
     });
     expect(names).toEqual(expect.arrayContaining([...DNNL_KERNELS]));
-    expect(convKernels('wasm')).toMatchObject({ provider: 'onednn', kernels: [...DNNL_KERNELS, 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'SplitV', 'Slice', 'Concat', 'MaxPoolGrad', 'AvgPoolGrad', 'Sum'] });
+    expect(convKernels('wasm')).toMatchObject({ provider: 'onednn', kernels: [...DNNL_KERNELS, 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'SplitV', 'Slice', 'Concat', 'MaxPoolGrad', 'AvgPoolGrad', 'Sum', 'Add', 'Equal', 'PadV2'] });
     DNNL_KERNELS.forEach((n) => countCalls(n, 'dnnl'));
   });
   beforeEach(() => calls.clear());
