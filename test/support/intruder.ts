@@ -26,15 +26,28 @@ for (const address of addresses) {
   const seen: Seen = { address, connected: 0, handshakes: 0, refused: 0, raw_closed: false };
   report.push(seen);
   const own = curveKeyPair();
-  const kinds = [{}, { curveServerKey: own.publicKey, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey }, { curveServerKey: runPublicKey!, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey }];
+  const kinds = [
+    {},
+    { curveServerKey: own.publicKey, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey },
+    { curveServerKey: runPublicKey!, curvePublicKey: own.publicKey, curveSecretKey: own.secretKey },
+  ];
   for (const options of kinds) {
     // Reconnect rarely: each socket's first connection is what is counted.
-    for (const s of [new Dealer({ linger: 0, reconnectInterval: 10_000, ...options }), new Push({ linger: 0, sendTimeout: 0, reconnectInterval: 10_000, ...options })]) {
+    for (const s of [
+      new Dealer({ linger: 0, reconnectInterval: 10_000, ...options }),
+      new Push({ linger: 0, sendTimeout: 0, reconnectInterval: 10_000, ...options }),
+    ]) {
       s.events.on('connect', () => seen.connected++);
       s.events.on('handshake', () => seen.handshakes++);
       // A mechanism mismatch or a ZAP refusal is reported; a CURVE hello the server cannot open is
       // dropped without a word: the connection closes before any handshake.
-      for (const e of ['handshake:error:protocol', 'handshake:error:auth', 'handshake:error:other', 'disconnect'] as const) s.events.on(e, () => seen.refused++);
+      for (const e of [
+        'handshake:error:protocol',
+        'handshake:error:auth',
+        'handshake:error:other',
+        'disconnect',
+      ] as const)
+        s.events.on(e, () => seen.refused++);
       s.connect(address);
       sockets.push(s);
       void s.send(garbage).catch(() => undefined);
