@@ -4,11 +4,17 @@
 // undisturbed run, bit for bit (the weight checksum). Past --max-restarts the run fails naming the
 // worker, and its checkpoint continues it to the same weights. A non-finite gradient is skipped on
 // every rank. Every row of docs/reliability.md that concerns a worker is one of these tests.
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allWorkerPids, launchedPids, running } from './support/processes';
 import { readJson, readJsonLines, runCli, startCli, tmp, type Exit } from './support/spawn-cli';
+
+// These tests act on a run between two of its steps (after the step-2 line, a SIGKILL, a SIGSTOP, a
+// clock change): every run here takes the wasm kernels' steps (≈ 0.15 s at 32×32), for which they
+// were written; with the native ones a 6-step run can end before the test acts.
+process.env['TFJS_DDP_CPU_KERNELS'] = 'wasm';
 
 let data: string;
 /** The weight checksum of the undisturbed run. */
@@ -114,6 +120,51 @@ describe('a paused run', () => {
     expect(readJson(join(runDir, 'summary.json'))).toMatchObject({ status: 'completed', steps: 6, restarts: 0 });
     expect(readJsonLines(join(runDir, 'train.log')).filter((l) => l['msg'] === 'the coordinator was paused: silence is judged again from now').length).toBeGreaterThanOrEqual(1);
     expect(readJson(join(runDir, 'summary.json'))['weights_checksum_per_rank']).toEqual([reference, reference]);
+  });
+});
+
+// A wall clock set forward an hour, then back a day (NTP, `date -s`), under libfaketime: only
+// CLOCK_REALTIME moves (FAKETIME_DONT_FAKE_MONOTONIC), for the coordinator and every worker. The
+// offset file is read at every clock call (FAKETIME_NO_CACHE), and the test waits for a step whose
+// time shows each jump before it makes the next: no race with the run's speed.
+const FAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
+const haveFaketime = existsSync(FAKETIME);
+// CI runs .ci/run as root, which installs it: there a missing library fails the test.
+const mustHaveFaketime = process.env['CI'] === 'true' && process.getuid?.() === 0;
+if (!haveFaketime && !mustHaveFaketime) process.stdout.write(`reliability.test.ts: wall-clock test skipped: no ${FAKETIME} (apt-get install faketime)\n`);
+
+describe('a wall clock that jumps', () => {
+  it.skipIf(!haveFaketime && !mustHaveFaketime)('changes nothing: no rank judged silent, no restart, the weights of an undisturbed run', async () => {
+    expect(existsSync(FAKETIME), `${FAKETIME} is missing: .ci/run installs faketime`).toBe(true);
+    const dir = tmp('clock');
+    const offset = join(dir, 'offset');
+    writeFileSync(offset, '+0\n');
+    const runDir = join(dir, 'r');
+    const env = { LD_PRELOAD: FAKETIME, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_DONT_FAKE_MONOTONIC: '1', FAKETIME_NO_CACHE: '1' };
+    const run = startCli([...common(), '--run-dir', runDir], env);
+    const hour = 3_600_000;
+    // The wall time of the newest step in metrics.jsonl (stdout's step lines carry none), NaN if none yet.
+    const newestStepTime = () => {
+      const steps = readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
+      return steps.length === 0 ? NaN : Date.parse(steps[steps.length - 1]!['time'] as string);
+    };
+    await run.waitForLine(/"type":"step".*"step":2,/);
+    writeFileSync(offset, '+3600\n');
+    // The first step an hour ahead of this process's clock (which libfaketime does not touch): the
+    // jump reached the run, with steps to come.
+    await run.waitForLine(/"type":"step"/, 120_000, () => newestStepTime() - Date.now() > 0.9 * hour);
+    writeFileSync(offset, '-86400\n');
+    const r = await run.exit;
+    expect(r.code, r.stderr).toBe(0);
+    const summary = readJson(join(runDir, 'summary.json'));
+    expect(summary).toMatchObject({ status: 'completed', steps: 6, restarts: 0 });
+    expect(summary['weights_checksum_per_rank']).toEqual([reference, reference]);
+    // Both jumps happened during the run: its last step is a day before its first.
+    const times = readJsonLines(join(runDir, 'metrics.jsonl'))
+      .filter((m) => m['event'] === 'step')
+      .map((m) => Date.parse(m['time'] as string));
+    expect(times).toHaveLength(6);
+    expect(times[0]! - times[5]!).toBeGreaterThan(20 * hour);
   });
 });
 

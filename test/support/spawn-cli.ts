@@ -21,8 +21,8 @@ export interface Exit {
 
 export interface Running {
   child: ChildProcess;
-  /** Resolves when stdout has a line matching `re`. */
-  waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Resolves when stdout has a line matching `re` (and `where`, if given). */
+  waitForLine(re: RegExp, timeoutMs?: number, where?: (line: string) => boolean): Promise<string>;
   exit: Promise<Exit>;
 }
 
@@ -55,12 +55,12 @@ export function startProcess(file: string, args: string[], o: { cwd: string; env
   live.add(child);
   let stdout = '';
   let stderr = '';
-  const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
+  const waiters: { re: RegExp; where?: ((line: string) => boolean) | undefined; resolve: (l: string) => void }[] = [];
   child.stdout!.on('data', (d: Buffer) => {
     stdout += d.toString();
     for (const line of stdout.split('\n')) {
       for (const w of waiters.splice(0)) {
-        if (w.re.test(line)) w.resolve(line);
+        if (w.re.test(line) && (w.where?.(line) ?? true)) w.resolve(line);
         else waiters.push(w);
       }
     }
@@ -70,10 +70,10 @@ export function startProcess(file: string, args: string[], o: { cwd: string; env
   return {
     child,
     exit,
-    waitForLine: (re, timeoutMs = 120_000) =>
+    waitForLine: (re, timeoutMs = 120_000, where) =>
       new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no stdout line matching ${re} within ${timeoutMs} ms; stdout so far:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
-        waiters.push({ re, resolve: (l) => (clearTimeout(t), resolve(l)) });
+        const t = setTimeout(() => reject(new Error(`no stdout line matching ${re}${where ? ' and the test' : ''} within ${timeoutMs} ms; stdout so far:\n${stdout}\nstderr:\n${stderr}`)), timeoutMs);
+        waiters.push({ re, where, resolve: (l) => (clearTimeout(t), resolve(l)) });
       }),
   };
 }
