@@ -8,6 +8,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { running } from './support/processes';
 import { readJson, readJsonLines, runCli, startCli, tmp } from './support/spawn-cli';
 
+// Tests here act on a run after one of its step lines: its runs take the wasm kernels' steps, for
+// which they were written (with the native kernels a short run can end before the test acts).
+process.env['TFJS_DDP_CPU_KERNELS'] = 'wasm';
+
 let data: string;
 const common = () => ['--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm'];
 

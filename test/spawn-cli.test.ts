@@ -5,6 +5,10 @@ import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { describe, expect, it } from 'vitest';
 import { startCli, tmp } from './support/spawn-cli';
 
+// Tests here act on a run after one of its step lines: its runs take the wasm kernels' steps, for
+// which they were written (with the native kernels a short run can end before the test acts).
+process.env['TFJS_DDP_CPU_KERNELS'] = 'wasm';
+
 let leftBehind: number[] = [];
 
 /** Running, or stopped; a zombie (killed, not yet reaped) is not alive. */
