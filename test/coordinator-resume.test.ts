@@ -1,12 +1,17 @@
 // `tfjs-ddp coordinator --resume RUN_DIR`: a multi-node run (coordinator on tcp://, workers started
 // apart from it) that stopped goes on from its newest checkpoint with the workers that join the new
-// coordinator, with the per-step losses and weights of a run that never stopped, bit for bit. On
+// coordinator, with the per-step losses and weights of a run that never stopped, bit for bit; also
+// when it is restarted at once on its port while the old workers still run and reconnect. On
 // loopback, so no key.
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from './support/ports';
 import { readJson, readJsonLines, runCli, startCli, tmp } from './support/spawn-cli';
+
+// One test here kills a coordinator after a step line: its runs take the wasm kernels' steps (with
+// the native kernels a short run can end before the test acts).
+process.env['TFJS_DDP_CPU_KERNELS'] = 'wasm';
 
 let data: string;
 
@@ -50,6 +55,34 @@ describe('coordinator --resume', () => {
     const [a, b] = [readJson(join(reference, 'summary.json')), readJson(join(runDir, 'summary.json'))];
     expect(b).toMatchObject({ status: 'completed', steps: 6, workers: 2 });
     expect(b['weights_checksum_per_rank']).toEqual(a['weights_checksum_per_rank']);
+  }, 300_000);
+
+  it('a coordinator killed and restarted at once on its port, its old workers still running, takes new workers and ignores the old ones', async () => {
+    const reference = join(tmp('reference'), 'r');
+    const u = await runCli(['train', ...settings(), '--workers', '2', '--max-steps', '6', '--run-dir', reference]);
+    expect(u.code, u.stderr).toBe(0);
+
+    const address = `tcp://127.0.0.1:${await freePort()}`;
+    const runDir = join(tmp('restarted'), 'r');
+    const first = startCli(['coordinator', '--listen', address, '--world-size', '2', ...settings(), '--max-steps', '6', '--checkpoint-every', '2', '--run-dir', runDir]);
+    const old = [0, 1].map((rank) => startCli(['worker', '--join', address], { RANK: String(rank) }));
+    await first.waitForLine(/"type":"step".*"step":3,/);
+    first.child.kill('SIGKILL');
+    await first.exit;
+    // At once, on the same port: the old workers' sockets reconnect to it and say what they had to say.
+    const second = startCli(['coordinator', '--resume', runDir, '--listen', address, '--world-size', '2', '--max-steps', '6']);
+    const fresh = [0, 1].map((rank) => startCli(['worker', '--join', address], { RANK: String(rank) }));
+    const c = await second.exit;
+    expect(c.code, c.stderr).toBe(0);
+    expect(c.stderr).toMatch(/done: 6 steps/);
+    expect((await Promise.all(fresh.map((w) => w.exit))).map((w) => w.code)).toEqual([0, 0]);
+    expect(readJson(join(runDir, 'summary.json'))['weights_checksum_per_rank']).toEqual(readJson(join(reference, 'summary.json'))['weights_checksum_per_rank']);
+    // The old workers were told to stop by the new coordinator (else they would leave after 30 s
+    // without their coordinator's pings), and its log says what it ignored.
+    const gone = await Promise.all(old.map((w) => w.exit));
+    expect(gone.map((w) => w.code)).toEqual([0, 0]);
+    for (const w of gone) expect(w.stderr).toMatch(/belongs to an earlier run on this address/);
+    expect(readJsonLines(join(runDir, 'train.log')).some((l) => /has not joined this run ignored/.test(String(l['msg'])))).toBe(true);
   }, 300_000);
 
   it('refuses --resume with --config before it listens', async () => {

@@ -248,10 +248,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
         this.o.log.info({ pid: msg.pid, host: msg.host, waiting: this.joiners.length }, 'a worker asks to join: taken in at the next step boundary if the run is below its world size');
         return null;
       }
-      if (msg !== null) {
-        this.rejectedFrames++;
-        this.o.log.warn({ peer: m.peer, type: msg.type, rejectedFrames: this.rejectedFrames }, 'message from an unknown peer ignored');
-      }
+      if (msg !== null) this.turnAway(m.peer, msg.type);
       return null;
     }
     let reply: Reply;
@@ -359,6 +356,23 @@ export class RemoteWorkerGroup implements WorkerGroup {
     }
   }
 
+  private readonly turnedAway = new Set<string>();
+
+  /**
+   * A tfjs-ddp message other than a join from a peer with no rank here: a worker of an earlier
+   * coordinator on this address (killed and restarted at once, its workers alive and reconnecting)
+   * still reporting on its run. Dropped and counted, never fatal; the peer is told once to stop, so
+   * that it exits now instead of after 30 s without its coordinator's pings.
+   */
+  private turnAway(peer: string, type: string): void {
+    this.rejectedFrames++;
+    this.o.log.warn({ peer, type, rejectedFrames: this.rejectedFrames }, 'message from a peer that has not joined this run ignored (a worker of an earlier run on this address?)');
+    if (this.turnedAway.has(peer)) return;
+    this.turnedAway.add(peer);
+    const stop: CoordinatorToWorker = { type: 'stop', reason: 'this coordinator does not know this worker: it belongs to an earlier run on this address' };
+    this.o.server.send(peer, encodeControl(stop)).catch(() => undefined);
+  }
+
   /** One short receive (so failures reported meanwhile are seen promptly); null when nothing came. */
   private async poll(leftMs: number): Promise<{ peer: string; frames: Uint8Array[] } | null> {
     try {
@@ -386,7 +400,10 @@ export class RemoteWorkerGroup implements WorkerGroup {
       if (m === null) continue;
       const msg = this.decodeJoin(m);
       if (msg === null) continue;
-      if (msg.type !== 'join') this.fail({ kind: 'protocol', rank: null, message: `sent ${msg.type} before joining` });
+      if (msg.type !== 'join') {
+        this.turnAway(m.peer, msg.type);
+        continue;
+      }
       if (msg.version !== this.o.version) {
         this.fail({ kind: 'protocol', rank: null, message: `worker pid ${msg.pid} on ${msg.host} runs tfjs-ddp ${msg.version}, the coordinator ${this.o.version}` });
       }
