@@ -37,6 +37,7 @@ import {
 import { evalShards } from '@tfjs-ddp/data';
 import { decide, exitCause, onRanksLost, type FailureEvent, type LostRank, type Phase } from './policy/failure-policy';
 import { checkGpusDistinct } from './policy/gpu-assignment';
+import { auditReports, auditRequests } from './group/audit-plan';
 import { checkWorkersAgree, type LoopLogger } from './train-loop';
 
 export interface RemoteGroupOptions {
@@ -445,8 +446,12 @@ export class RemoteWorkerGroup implements WorkerGroup {
     this.phase = 'step';
     this.currentStep = plan.step;
     const checksum = plan.step % this.o.checksumEvery === 0;
-    for (const s of plan.slices) {
-      await this.sendTo(s.rank, { type: 'step', step: plan.step, epoch: plan.epoch, globalCount: plan.globalCount, checksum, microBatch: s.microBatch, attempt: plan.attempt, ...(plan.lrFactor !== undefined ? { lrFactor: plan.lrFactor } : {}) }, [new Uint8Array(s.indices.buffer, s.indices.byteOffset, s.indices.byteLength)]);
+    // An audit step: each rank also gets its neighbour's first micro-batch to recompute (frame 1).
+    const audits = plan.audit === true ? auditRequests(plan.slices) : [];
+    for (const [i, s] of plan.slices.entries()) {
+      const a = audits[i];
+      const frames = [s.indices, ...(a?.indices != null ? [a.indices] : [])].map((x) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+      await this.sendTo(s.rank, { type: 'step', step: plan.step, epoch: plan.epoch, globalCount: plan.globalCount, checksum, microBatch: s.microBatch, attempt: plan.attempt, ...(plan.lrFactor !== undefined ? { lrFactor: plan.lrFactor } : {}), ...(a !== undefined ? { audit: a.request } : {}) }, frames);
     }
     let got: Map<number, Reply>;
     for (const sl of plan.slices) this.microBatchNow.set(sl.rank, sl.microBatch);
@@ -473,7 +478,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
     // replace it before the step is replayed.
     const restarts: RestartRecord[] = [];
     for (const dead of replies.flatMap((r) => (r.oom?.fatal ? [r.oom] : []))) restarts.push(await this.replaceCrashed(dead.rank, Math.max(1, Math.floor(dead.microBatch / 2)), dead.reason));
-    return { ...outcomeOf(replies), restarts };
+    const audit = audits.length > 0 && !aborted[0] ? auditReports(replies.map((r, rank) => ({ rank, ...(r.audit !== undefined ? { audit: r.audit } : {}) }))) : undefined;
+    return { ...outcomeOf(replies), restarts, ...(audit !== undefined ? { audit } : {}) };
   }
 
   private checkChecksums(sums: { rank: number; checksum: string | null }[]): void {
