@@ -479,7 +479,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
     const restarts: RestartRecord[] = [];
     for (const dead of replies.flatMap((r) => (r.oom?.fatal ? [r.oom] : []))) restarts.push(await this.replaceCrashed(dead.rank, Math.max(1, Math.floor(dead.microBatch / 2)), dead.reason));
     const audit = audits.length > 0 && !aborted[0] ? auditReports(replies.map((r, rank) => ({ rank, ...(r.audit !== undefined ? { audit: r.audit } : {}) }))) : undefined;
-    return { ...outcomeOf(replies), restarts, ...(audit !== undefined ? { audit } : {}) };
+    const checksums = checksum && !aborted[0] ? { checksums: replies.map((r) => r.checksum ?? '') } : {};
+    return { ...outcomeOf(replies), restarts, ...checksums, ...(audit !== undefined ? { audit } : {}) };
   }
 
   private checkChecksums(sums: { rank: number; checksum: string | null }[]): void {

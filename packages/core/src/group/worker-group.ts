@@ -166,6 +166,8 @@ export interface StepOutcome {
   /** The task's own metrics summed over the global batch (WorkerDescription.metricNames order). */
   metrics?: number[];
   timings: RankTimings[];
+  /** The ranks' weight checksums after this step, by rank, when the group compared them (equal). */
+  checksums?: string[];
   /** On an audit step that every rank finished: each rank's report, by rank (absent: not audited). */
   audit?: AuditReport[];
 }
