@@ -248,8 +248,6 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     log.warn(ev, 'silent data corruption: the run stops');
     throw new DdpError(v.code, v.message, v.hint);
   };
-  /** The last step after which the group compared the weights itself (StepOutcome.checksums). */
-  let weightsComparedAt = -1;
   /** Every rank's weights must be bit-identical before anything of them is written. */
   const verifyWeights = async (what: string): Promise<string[]> => {
     const sums = await timed('compare the weights', () => group.checksums());
@@ -273,9 +271,10 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     if (c === undefined || checkpointedAt === step) return;
     const c0 = performance.now();
     trace?.begin('checkpoint', { step, reason });
-    // Not again right after a step whose weights the group compared (every 50 steps).
-    if (weightsComparedAt !== step) await verifyWeights('the checkpoint');
-    const { files, state } = await group.snapshot({ step, epoch, batch_in_epoch: batchInEpoch });
+    const { files, state, checksums } = await group.snapshot({ step, epoch, batch_in_epoch: batchInEpoch });
+    // Nothing of ranks whose weights differ is written (the ranks' checksums come with the snapshot).
+    const differ = checksums === undefined ? null : weightsVerdict(checksums, group.describe(), auditContext(), 'the checkpoint');
+    if (differ !== null) sdc(differ);
     const loop: LoopCheckpoint = { step, epoch, batchInEpoch, epochSums, trainMs, trainSamples, epochsCompleted, last, testAcc, globalBatch: batchSize, capacities, microBatches, backoffs, restarts, skippedSteps, skippedInARow, ...(scheduled ? { lrTotalSteps: schedule.totalSteps } : {}) };
     const { json, bin } = encodeTrainingState(state);
     const enc = (x: unknown) => new TextEncoder().encode(`${JSON.stringify(x, null, 1)}\n`);
@@ -352,7 +351,6 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
         // How close the recomputations came: the margin of the tolerance, for devices that differ.
         runDir.metric({ event: 'audit', step, checks: auditChecks(out.audit).map((c) => ({ checker: c.checker, owner: c.owner, relative: c.comparison.relative })) });
       }
-      if (out.checksums !== undefined) weightsComparedAt = step;
       if (out.skipped) {
         // A NaN or an infinity in the summed gradient: no rank applied it. The samples count as
         // seen (the epoch goes on), their loss does not.

@@ -66,8 +66,11 @@ export type WorkerToCoordinator =
   | { type: 'clock'; now: number }
   /** rejectedConnections: connections to this worker's ring inbox that never passed the CURVE handshake (absent without CURVE). */
   | { type: 'checksum-done'; checksum: string; rejectedConnections?: number }
-  /** Followed by one binary frame per file, in the order of `names` (rank 0 only; others send names: []). */
-  | { type: 'saved'; names: string[] }
+  /**
+   * Followed by one binary frame per file, in the order of `names` (rank 0 only; others send
+   * names: []). checksum: the rank's weight checksum, compared before a checkpoint is written.
+   */
+  | { type: 'saved'; names: string[]; checksum?: string }
   | { type: 'error'; code: string; message: string; step: number | null }
   /** Followed by binary frames: weights, BatchNorm statistics, then one per optimizer slot (Float32Array each). */
   | { type: 'state'; optimizer: { name: string; shape: number[] }[]; checksum: string }

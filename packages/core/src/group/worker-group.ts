@@ -166,8 +166,6 @@ export interface StepOutcome {
   /** The task's own metrics summed over the global batch (WorkerDescription.metricNames order). */
   metrics?: number[];
   timings: RankTimings[];
-  /** The ranks' weight checksums after this step, by rank, when the group compared them (equal). */
-  checksums?: string[];
   /** On an audit step that every rank finished: each rank's report, by rank (absent: not audited). */
   audit?: AuditReport[];
 }
@@ -224,9 +222,10 @@ export interface WorkerGroup {
   save(req: SaveRequest): Promise<string[]>;
   /**
    * What a checkpoint holds of the ranks: the model files (layers format, as `save` writes them) and
-   * the training state, both taken after the BatchNorm statistics were averaged over the ranks.
+   * the training state, both taken after the BatchNorm statistics were averaged over the ranks; and
+   * every rank's weight checksum, by rank, from groups of several processes (compared before a write).
    */
-  snapshot(meta: Record<string, unknown>): Promise<{ files: Record<string, Uint8Array>; state: TrainingState }>;
+  snapshot(meta: Record<string, unknown>): Promise<{ files: Record<string, Uint8Array>; state: TrainingState; checksums?: string[] }>;
   /**
    * Puts `state` into every rank (resume from a checkpoint).
    * @throws DdpError E_DIVERGED when a rank's weights do not have the state's checksum afterwards.

@@ -225,12 +225,14 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
       } else if (msg.type === 'save') {
         if (!(await syncCollective(msg.collective, 'save'))) continue;
         control.phase(null, 'idle');
+        // Every rank's weight checksum: the coordinator writes nothing when they differ.
+        const checksum = await engine.weightsChecksum();
         if (ring.rank === 0) {
           const files = await engine.exportFiles(msg.meta);
           const names = Object.keys(files);
-          await send({ type: 'saved', names }, names.map((n) => (typeof files[n] === 'string' ? new TextEncoder().encode(files[n] as string) : (files[n] as Uint8Array))));
+          await send({ type: 'saved', names, checksum }, names.map((n) => (typeof files[n] === 'string' ? new TextEncoder().encode(files[n] as string) : (files[n] as Uint8Array))));
         } else {
-          await send({ type: 'saved', names: [] });
+          await send({ type: 'saved', names: [], checksum });
         }
       } else {
         throw new DdpError('E_PROTOCOL', `unexpected ${msg.type} request`);
