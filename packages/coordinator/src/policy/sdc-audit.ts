@@ -86,7 +86,7 @@ function resumeHint(ctx: AuditContext, avoid: readonly number[]): string {
       : `resume from the newest checkpoint (step ${ctx.lastCheckpoint})${where}: tfjs-ddp train --resume RUN_DIR`;
   const audited =
     ctx.lastAuditPassed === null
-      ? 'no audit passed before this one'
+      ? 'no audit has passed in this process before'
       : `the last audit that passed was at step ${ctx.lastAuditPassed}`;
   return `no checkpoint is written after this step; ${cp} (${audited}; the ranks' weights are compared before every checkpoint)`;
 }

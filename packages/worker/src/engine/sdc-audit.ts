@@ -20,7 +20,10 @@ import type { WorkerEngine } from './worker-engine';
  * (the same tensors), no optimizer step is taken and nothing is added to the step's gradient: the
  * run's arithmetic is unchanged.
  */
-export async function recomputeDigest(engine: WorkerEngine, indices: Uint32Array): Promise<GradientDigest> {
+export async function recomputeDigest(
+  engine: Pick<WorkerEngine, 'trainer' | 'task'>,
+  indices: Uint32Array,
+): Promise<GradientDigest> {
   const stats = engine.trainer.model.nonTrainableWeights.map((w) =>
     (w as unknown as { read(): tf.Variable }).read(),
   );
