@@ -47,14 +47,15 @@ export async function recomputeDigest(
 /**
  * A rank's part of an audit step, after its own gradient: the report of its contribution's digest
  * (`own`, from computeGradients) and of its recomputation of `of`'s micro-batch (`frame`: its
- * sample indices; absent when the coordinator left it unchecked), and the time the recomputation took.
+ * sample indices; absent when the coordinator left it unchecked), and when the recomputation began
+ * and how long it took (performance.now() ms).
  */
 export async function auditStep(
   engine: WorkerEngine,
   of: AuditRequest,
   frame: Uint8Array | undefined,
   own: GradientDigest | undefined,
-): Promise<{ audit?: WireAuditReport; auditMs?: number }> {
+): Promise<{ audit?: WireAuditReport; auditMs?: number; auditAt?: number }> {
   if (own === undefined) return {};
   const t0 = performance.now();
   // A turn for the event loop first (pings), as between micro-batches.
@@ -64,7 +65,7 @@ export async function auditStep(
     indices === null || indices.length === 0
       ? null
       : { rank: of.rank, digest: digestToWire(await recomputeDigest(engine, indices)) };
-  return { audit: { own: digestToWire(own), checked }, auditMs: performance.now() - t0 };
+  return { audit: { own: digestToWire(own), checked }, auditMs: performance.now() - t0, auditAt: t0 };
 }
 
 /**

@@ -137,7 +137,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         const r = await engine.computeGradients(indices, msg.microBatch, { rank: ring.rank, step: msg.step, attempt: msg.attempt, audit: auditOf !== undefined });
         if (r.oom !== null) log.warn({ step: msg.step, attempt: msg.attempt, ...r.oom }, 'out of memory: asking every rank to abort the step');
         // Before the all-reduce: the weights are still this step's.
-        const { audit, auditMs } = auditOf !== undefined && r.oom === null ? await auditStep(engine, auditOf, binary[1], r.firstDigest) : {};
+        const { audit, auditMs, auditAt } = auditOf !== undefined && r.oom === null ? await auditStep(engine, auditOf, binary[1], r.firstDigest) : {};
         const t0 = performance.now();
         control.phase(msg.step, 'allreduce');
         let ringTimes: RingTimes | null = null;
@@ -168,7 +168,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         control.phase(msg.step, 'idle');
         const doneAt = performance.now();
         const trace = tracing
-          ? stepSpans({ step: msg.step, attempt: msg.attempt, samples: indices.length, microBatch: msg.microBatch, left: (ring.rank + ring.worldSize - 1) % ring.worldSize, bytes: r.buffer.byteLength, idleSince: answeredAt, received, micro: r.spans, t0, ring: ringTimes, t1, t2, checksum: checksum !== null, doneAt })
+          ? stepSpans({ step: msg.step, attempt: msg.attempt, samples: indices.length, microBatch: msg.microBatch, left: (ring.rank + ring.worldSize - 1) % ring.worldSize, bytes: r.buffer.byteLength, idleSince: answeredAt, received, micro: r.spans, ...(auditAt !== undefined && auditOf !== undefined ? { audit: { rank: auditOf.rank, start: auditAt, end: auditAt + auditMs! } } : {}), t0, ring: ringTimes, t1, t2, checksum: checksum !== null, doneAt })
           : undefined;
         answeredAt = doneAt;
         await send({
