@@ -3,8 +3,10 @@
 // a healthy rank's state, the step is replayed, and the run ends with the trainable weights of an
 // undisturbed run, bit for bit (the weight checksum). Past --max-restarts the run fails naming the
 // worker, and its checkpoint continues it to the same weights. A non-finite gradient is skipped on
-// every rank. Every row of docs/reliability.md that concerns a worker is one of these tests.
-import { existsSync, writeFileSync } from 'node:fs';
+// every rank. A finite but wrong gradient (issue 20, silent data corruption) is caught by the audit,
+// which names the rank, and ranks whose weights differ write no checkpoint. Every row of
+// docs/reliability.md that concerns a worker is one of these tests.
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -202,5 +204,43 @@ describe('a non-finite gradient', () => {
     const r = await runCli([...common(), '--workers', '1', '--max-skipped-steps', '1', '--run-dir', runDir], { TFJS_DDP_INJECT_NAN: '0:2,0:3' });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/E_DIVERGED: the gradient was not finite \(NaN or infinite\) in 2 steps in a row, up to step 3: training diverged; lower the learning rate \(--lr 0\.1 now\)/);
+  });
+});
+
+describe('silent data corruption', () => {
+  const checkpoints = (runDir: string) => readdirSync(join(runDir, 'checkpoints')).filter((d) => d.startsWith('step-')).sort();
+
+  it("a bit flip in rank 1's gradient at step 3 stops the run with E_SDC naming rank 1; no checkpoint after it", async () => {
+    const x = await disturbed(['--audit-every', '3', '--checkpoint-every', '1', '--keep-checkpoints', '5'], { TFJS_DDP_INJECT_BITFLIP: '1:3' });
+    expect(x.r.code, x.r.stderr).toBe(1);
+    const pid = launchedPids(x.runDir)[1]!;
+    expect(x.r.stderr).toMatch(new RegExp(`E_SDC: rank 1 \\(pid ${pid}, host [^)]+\\) contributed a gradient at step 3 that rank 0 \\(pid \\d+, host [^)]+\\) recomputed differently \\(chunk \\d+ of 64 sums to .* a difference of 100% of its absolute sum; tolerance 0\\.100%\\); rank 1 .*most likely its device is faulty`));
+    expect(x.r.stderr).toMatch(/no checkpoint is written after this step; resume from the newest checkpoint \(step 2\) on hosts or GPUs other than those of rank 1: tfjs-ddp train --resume RUN_DIR/);
+    // The checkpoint due at step 3 (--checkpoint-every 1) is not written; those before it are.
+    expect(checkpoints(x.runDir)).toEqual(['step-00000001', 'step-00000002']);
+    expect(x.summary).toMatchObject({ status: 'failed' });
+    const sdc = readJsonLines(join(x.runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'sdc');
+    expect(sdc).toEqual([expect.objectContaining({ step: 3, suspects: [1] })]);
+  });
+
+  it('ranks whose weights differ are caught before the next checkpoint, and nothing is written', async () => {
+    const x = await disturbed(['--audit-every', '0', '--checkpoint-every', '2'], { TFJS_DDP_INJECT_WEIGHT_BITFLIP: '1:3' });
+    expect(x.r.code, x.r.stderr).toBe(1);
+    expect(x.r.stderr).toMatch(/E_SDC: the ranks' weights differ before the checkpoint at step 4 \(rank 0 [0-9a-f]{16}, rank 1 [0-9a-f]{16}\): no majority, so which rank is wrong cannot be told; nothing was written/);
+    expect(checkpoints(x.runDir)).toEqual(['step-00000002']);
+  });
+
+  it('a clean run audited at every step ends with the weights of an undisturbed run (the default audits none of its 6 steps)', async () => {
+    const x = await disturbed(['--audit-every', '1'], {});
+    expect(x.r.code, x.r.stderr).toBe(0);
+    expect(x.summary['weights_checksum_per_rank']).toEqual([reference, reference]);
+    const metrics = readJsonLines(join(x.runDir, 'metrics.jsonl'));
+    const audits = metrics.filter((m) => m['event'] === 'audit');
+    expect(audits.map((a) => a['step'])).toEqual([1, 2, 3, 4, 5, 6]);
+    // Both cross-checks each time, within the tolerance (on one backend: identical).
+    for (const a of audits) expect(a['checks']).toEqual([expect.objectContaining({ checker: 0, owner: 1 }), expect.objectContaining({ checker: 1, owner: 0 })]);
+    for (const a of audits) for (const c of a['checks'] as { relative: number }[]) expect(c.relative).toBeLessThan(1e-3);
+    const timings = metrics.filter((m) => m['event'] === 'step').flatMap((m) => m['timings'] as Record<string, unknown>[]);
+    expect(timings.every((t) => typeof t['audit_ms'] === 'number')).toBe(true);
   });
 });

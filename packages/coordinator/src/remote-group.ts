@@ -37,6 +37,7 @@ import {
 import { evalShards } from '@tfjs-ddp/data';
 import { decide, exitCause, onRanksLost, type FailureEvent, type LostRank, type Phase } from './policy/failure-policy';
 import { checkGpusDistinct } from './policy/gpu-assignment';
+import { auditReports, auditRequests } from './group/audit-plan';
 import { checkWorkersAgree, type LoopLogger } from './train-loop';
 
 export interface RemoteGroupOptions {
@@ -462,8 +463,12 @@ export class RemoteWorkerGroup implements WorkerGroup {
     this.phase = 'step';
     this.currentStep = plan.step;
     const checksum = plan.step % this.o.checksumEvery === 0;
-    for (const s of plan.slices) {
-      await this.sendTo(s.rank, { type: 'step', step: plan.step, epoch: plan.epoch, globalCount: plan.globalCount, checksum, microBatch: s.microBatch, attempt: plan.attempt, ...(plan.lrFactor !== undefined ? { lrFactor: plan.lrFactor } : {}) }, [new Uint8Array(s.indices.buffer, s.indices.byteOffset, s.indices.byteLength)]);
+    // An audit step: each rank also gets its neighbour's first micro-batch to recompute (frame 1).
+    const audits = plan.audit === true ? auditRequests(plan.slices) : [];
+    for (const [i, s] of plan.slices.entries()) {
+      const a = audits[i];
+      const frames = [s.indices, ...(a?.indices != null ? [a.indices] : [])].map((x) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength));
+      await this.sendTo(s.rank, { type: 'step', step: plan.step, epoch: plan.epoch, globalCount: plan.globalCount, checksum, microBatch: s.microBatch, attempt: plan.attempt, ...(plan.lrFactor !== undefined ? { lrFactor: plan.lrFactor } : {}), ...(a !== undefined ? { audit: a.request } : {}) }, frames);
     }
     let got: Map<number, Reply>;
     for (const sl of plan.slices) this.microBatchNow.set(sl.rank, sl.microBatch);
@@ -490,7 +495,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
     // replace it before the step is replayed.
     const restarts: RestartRecord[] = [];
     for (const dead of replies.flatMap((r) => (r.oom?.fatal ? [r.oom] : []))) restarts.push(await this.replaceCrashed(dead.rank, Math.max(1, Math.floor(dead.microBatch / 2)), dead.reason));
-    return { ...outcomeOf(replies), restarts };
+    const audit = audits.length > 0 && !aborted[0] ? auditReports(replies.map((r, rank) => ({ rank, ...(r.audit !== undefined ? { audit: r.audit } : {}) }))) : undefined;
+    return { ...outcomeOf(replies), restarts, ...(audit !== undefined ? { audit } : {}) };
   }
 
   private checkChecksums(sums: { rank: number; checksum: string | null }[]): void {
@@ -826,11 +832,14 @@ export class RemoteWorkerGroup implements WorkerGroup {
   }
 
   async save(req: SaveRequest): Promise<string[]> {
-    return writeDirAtomically(req.dir, await this.modelFiles(req.meta));
+    return writeDirAtomically(req.dir, (await this.modelFiles(req.meta)).files);
   }
 
-  /** Rank 0's model files, after every rank averaged its BatchNorm statistics (the 'save' request). */
-  private async modelFiles(meta: Record<string, unknown>): Promise<Record<string, Uint8Array>> {
+  /**
+   * Rank 0's model files, after every rank averaged its BatchNorm statistics (the 'save' request),
+   * and every rank's weight checksum then (undefined when a worker sent none).
+   */
+  private async modelFiles(meta: Record<string, unknown>): Promise<{ files: Record<string, Uint8Array>; checksums: string[] | undefined }> {
     this.phase = 'save';
     return this.collective('the checkpoint', async (collective) => {
       for (let r = 0; r < this.worldSize; r++) await this.sendTo(r, { type: 'save', meta, collective });
@@ -840,7 +849,10 @@ export class RemoteWorkerGroup implements WorkerGroup {
       if (!Array.isArray(sent) || sent.length !== zero.binary.length) this.fail({ kind: 'protocol', rank: 0, message: `saved ${Array.isArray(sent) ? sent.length : 'no list of'} names with ${zero.binary.length} files` });
       // Names from the wire: only the model's own files, each once (never a path: security/wire-paths.ts).
       const names = checkWireFileNames(sent, `rank 0 (pid ${this.descriptions[0]?.pid ?? '?'})`);
-      return Object.fromEntries(names.map((n, i) => [n, zero.binary[i]!]));
+      const checksums = this.descriptions.map((d) => (replies.get(d.rank)!.msg as Extract<WorkerToCoordinator, { type: 'saved' }>).checksum);
+      const bad = checksums.findIndex((c) => c !== undefined && (typeof c !== 'string' || c.length > 64));
+      if (bad >= 0) this.fail({ kind: 'protocol', rank: bad, message: 'saved with a checksum that is not a string of at most 64 characters' });
+      return { files: Object.fromEntries(names.map((n, i) => [n, zero.binary[i]!])), checksums: checksums.every((c) => c !== undefined) ? checksums : undefined };
     });
   }
 
@@ -861,13 +873,14 @@ export class RemoteWorkerGroup implements WorkerGroup {
     }
   }
 
-  async snapshot(meta: Record<string, unknown>): Promise<{ files: Record<string, Uint8Array>; state: TrainingState }> {
-    const files = await this.modelFiles(meta);
+  async snapshot(meta: Record<string, unknown>): Promise<{ files: Record<string, Uint8Array>; state: TrainingState; checksums?: string[] }> {
+    const { files, checksums } = await this.modelFiles(meta);
     const { msg, binary } = await this.exportState(0);
     const floats = (b: Uint8Array) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
     if (binary.length !== 2 + msg.optimizer.length) this.fail({ kind: 'protocol', rank: 0, message: `state with ${binary.length} frames for ${msg.optimizer.length} optimizer slots` });
     return {
       files,
+      ...(checksums !== undefined ? { checksums } : {}),
       state: { checksum: msg.checksum, weights: floats(binary[0]!), batchNorm: floats(binary[1]!), optimizer: msg.optimizer.map((o, i) => ({ ...o, data: floats(binary[2 + i]!) })) },
     };
   }

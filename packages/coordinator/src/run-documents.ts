@@ -43,6 +43,8 @@ export interface RankTimingsJson {
   allreduce_ms: number;
   apply_ms: number;
   micro_batches: number;
+  /** On an audit step: the recomputation of another rank's micro-batch. */
+  audit_ms?: number;
 }
 
 export function memoryFitToJson(m: MemoryFitReport): MemoryFitJson {
@@ -76,7 +78,7 @@ export function workerToJson(w: WorkerDescription): WorkerJson {
 }
 
 export function rankTimingsToJson(t: RankTimings): RankTimingsJson {
-  return { rank: t.rank, data_ms: t.dataMs, compute_ms: t.computeMs, allreduce_ms: t.allreduceMs, apply_ms: t.applyMs, micro_batches: t.microBatches };
+  return { rank: t.rank, data_ms: t.dataMs, compute_ms: t.computeMs, allreduce_ms: t.allreduceMs, apply_ms: t.applyMs, micro_batches: t.microBatches, ...(t.auditMs !== undefined ? { audit_ms: t.auditMs } : {}) };
 }
 
 type Json = Record<string, unknown>;

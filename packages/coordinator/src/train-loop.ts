@@ -6,6 +6,7 @@ import { epochOrder, globalBatches, splitBatch } from '@tfjs-ddp/data';
 import type { CheckpointStore } from './checkpoint/checkpoint-store';
 import { addSums, meansByName } from './named-metrics';
 import { backOff } from './policy/failure-policy';
+import { auditChecks, judgeAudit, weightsVerdict, type SdcError } from './policy/sdc-audit';
 import type { RunDir, RunSummary } from './run-dir';
 import { loopCheckpointToJson, memoryFitToJson, rankTimingsToJson, workerToJson } from './run-documents';
 
@@ -237,6 +238,22 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   let testAcc = r?.testAcc ?? null;
   let stopped: string | null = null;
   let checkpointedAt = r?.step ?? -1;
+  /** The last step whose silent-data-corruption audit passed (--audit-every). */
+  let lastAuditPassed: number | null = null;
+  const auditContext = () => ({ step, lastAuditPassed, lastCheckpoint: checkpointedAt >= 0 ? checkpointedAt : null });
+  /** Silent data corruption found: the run ends here, nothing more is written but the failure. */
+  const sdc = (v: SdcError): never => {
+    const ev = { event: 'sdc', step, suspects: v.suspects, message: v.message };
+    event(ev);
+    log.warn(ev, 'silent data corruption: the run stops');
+    throw new DdpError(v.code, v.message, v.hint);
+  };
+  /** Every rank's weights must be bit-identical before anything of them is written. */
+  const verifyWeights = async (what: string): Promise<string[]> => {
+    const sums = await timed('compare the weights', () => group.checksums());
+    const v = weightsVerdict(sums, group.describe(), auditContext(), what);
+    return v === null ? sums : sdc(v);
+  };
 
   if (resume !== undefined) {
     await timed('restore the checkpoint', () => group.restore(resume.state));
@@ -254,7 +271,10 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     if (c === undefined || checkpointedAt === step) return;
     const c0 = performance.now();
     trace?.begin('checkpoint', { step, reason });
-    const { files, state } = await group.snapshot({ step, epoch, batch_in_epoch: batchInEpoch });
+    const { files, state, checksums } = await group.snapshot({ step, epoch, batch_in_epoch: batchInEpoch });
+    // Nothing of ranks whose weights differ is written (the ranks' checksums come with the snapshot).
+    const differ = checksums === undefined ? null : weightsVerdict(checksums, group.describe(), auditContext(), 'the checkpoint');
+    if (differ !== null) sdc(differ);
     const loop: LoopCheckpoint = { step, epoch, batchInEpoch, epochSums, trainMs, trainSamples, epochsCompleted, last, testAcc, globalBatch: batchSize, capacities, microBatches, backoffs, restarts, skippedSteps, skippedInARow, ...(scheduled ? { lrTotalSteps: schedule.totalSteps } : {}) };
     const { json, bin } = encodeTrainingState(state);
     const enc = (x: unknown) => new TextEncoder().encode(`${JSON.stringify(x, null, 1)}\n`);
@@ -294,11 +314,13 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       // with a smaller micro-batch on that rank.
       // Split on each try: a rank lost for good (elastic) changes the capacities between tries.
       let parts: Uint32Array[] = [];
+      // An audit step (--audit-every): every rank also recomputes a neighbour's micro-batch.
+      const audit = config.auditEvery > 0 && step % config.auditEvery === 0;
       const run = (attempt: number) => {
         trace?.begin('plan', { attempt });
         parts = splitBatch(batch, capacities);
         trace?.end();
-        return timed(attempt === 0 ? 'wait for the ranks' : `replay ${attempt}`, () => args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })), ...(scheduled ? { lrFactor: lrFactor(schedule, step) } : {}) }), { step, attempt });
+        return timed(attempt === 0 ? 'wait for the ranks' : `replay ${attempt}`, () => args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })), ...(scheduled ? { lrFactor: lrFactor(schedule, step) } : {}), ...(audit ? { audit } : {}) }), { step, attempt });
       };
       let out = await run(0);
       for (let attempt = 1; ; attempt++) {
@@ -320,6 +342,14 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
           emit({ type: 'oom', step, rank: o.rank, oldMicroBatch: o.microBatch, newMicroBatch: action.microBatch, accumulation: action.accumulation, reason: o.reason });
         }
         out = await run(attempt);
+      }
+      // The audit is judged on an applied step (a skipped one had a non-finite gradient: handled below).
+      if (out.audit !== undefined && !out.skipped) {
+        const v = judgeAudit(out.audit, group.describe(), auditContext());
+        if (v !== null) sdc(v);
+        lastAuditPassed = step;
+        // How close the recomputations came: the margin of the tolerance, for devices that differ.
+        runDir.metric({ event: 'audit', step, checks: auditChecks(out.audit).map((c) => ({ checker: c.checker, owner: c.owner, relative: c.comparison.relative })) });
       }
       if (out.skipped) {
         // A NaN or an infinity in the summed gradient: no rank applied it. The samples count as
@@ -394,10 +424,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   }
   // Every rank applied the same updates: their weights must be bit-identical.
   await takeChanges();
-  const checksums = await timed('compare the weights', () => group.checksums());
-  if (new Set(checksums).size > 1) {
-    throw new DdpError('E_DIVERGED', `the ranks' weights differ at the end of training (checksums by rank: ${checksums.join(', ')})`, 'this is a bug or a faulty device: report it with the run directory');
-  }
+  const checksums = await verifyWeights('the final save');
   const files = await timed('save the model', () => group.save({ dir: runDir.file('model'), meta: { step, epochs_completed: epochsCompleted, status: interrupted ? 'interrupted' : 'completed' } }));
   await takeChanges();
   // The ranks at the end (an elastic run may have changed them).

@@ -27,6 +27,11 @@ export type DdpErrorCode =
   | 'E_PROTOCOL'
   | 'E_WORKER_FAILED'
   | 'E_DIVERGED'
+  /**
+   * Silent data corruption: a rank's gradient disagreed with another rank's recomputation of it
+   * (--audit-every), or the ranks' weights differ before a checkpoint; names the rank(s); exit 1.
+   */
+  | 'E_SDC'
   | 'E_INTERNAL';
 
 const USAGE_CODES: ReadonlySet<DdpErrorCode> = new Set(['E_USAGE', 'E_CONFIG', 'E_TASK']);

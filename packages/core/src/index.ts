@@ -3,6 +3,7 @@ export * from './errors';
 export * from './json-keys';
 export * from './config/train-config';
 export * from './group/worker-group';
+export * from './audit/gradient-digest';
 export * from './fs/atomic-dir';
 export * from './fs/disk-full';
 export * from './group/control-messages';

@@ -82,6 +82,11 @@ export interface TrainConfig {
   minWorkers: number | null;
   /** Steps in a row whose gradient may be non-finite (each skipped on every rank) before the run stops. */
   maxSkippedSteps: number;
+  /**
+   * Every this many steps, each rank also recomputes one micro-batch of its ring neighbour and the
+   * coordinator compares the gradients' digests (silent data corruption audit); 0 = never.
+   */
+  auditEvery: number;
   dataDir: string | null;
   /** Check the SHA-256 of the canonical Fashion-MNIST files (turn off only for generated test data). */
   verifyData: boolean;
@@ -135,6 +140,10 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   minWorkers: null,
   // One non-finite gradient can be a bad batch; five in a row is a diverged run.
   maxSkippedSteps: 5,
+  // An audit step costs about one more step (a micro-batch's forward and backward, when a rank
+  // computes one): +0.9–1.0× a step, measured by bench:audit (docs/benchmarks.md), so 200 keeps
+  // it at 0.4–0.6 % of the training time; 100 measured up to 1.1 %.
+  auditEvery: 200,
   dataDir: null,
   verifyData: true,
   runDir: null,
@@ -285,6 +294,7 @@ export const TRAIN_FIELDS: Record<Key, FieldSpec> = {
   maxRestarts: { flag: 'max-restarts', parse: num({ int: true, min: 0 }) },
   minWorkers: { flag: 'min-workers', parse: num({ int: true, min: 1, nullable: true, nullWord: 'all' }) },
   maxSkippedSteps: { flag: 'max-skipped-steps', parse: num({ int: true, min: 0 }) },
+  auditEvery: { flag: 'audit-every', parse: num({ int: true, min: 0 }) },
   dataDir: { flag: 'data-dir', parse: str(true) },
   verifyData: { flag: 'verify-data', parse: bool },
   runDir: { flag: 'run-dir', parse: str(true) },

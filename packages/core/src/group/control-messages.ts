@@ -2,6 +2,7 @@
 // a JSON object {v, type, ...} in frame 0 (see protocol/frame-codec.ts), with binary frames after it
 // where noted. Order: join → welcome → hello → ring → ready; then step/eval/save/stop requests, each
 // answered by one reply (or an error) from every rank.
+import type { AuditRequest, WireAuditReport } from '../audit/gradient-digest';
 import type { TraceSpan } from '../trace/trace-span';
 import type { EvalOutcome, OomReport, RankTimings, WorkerDescription } from './worker-group';
 
@@ -48,8 +49,11 @@ export type WorkerToCoordinator =
   | { type: 'join'; version: string; pid: number; host: string; requestedRank: number | null; localRank: number | null }
   | { type: 'hello'; description: Omit<WorkerDescription, 'rank'>; dataAddress: string }
   | { type: 'ready' }
-  /** skipped: the summed gradient was not finite, so no rank applied it (the step is not replayed). */
-  | { type: 'step-done'; step: number; lossSum: number; correct: number; count: number; metrics?: number[]; timings: RankTimings; checksum: string | null; aborted: boolean; skipped: boolean; oom: OomReport | null; trace?: TraceSpan[] }
+  /**
+   * skipped: the summed gradient was not finite, so no rank applied it (the step is not replayed).
+   * audit: on an audit step, the digests of its contribution and of its recomputation (read with readAuditReport).
+   */
+  | { type: 'step-done'; step: number; lossSum: number; correct: number; count: number; metrics?: number[]; timings: RankTimings; checksum: string | null; aborted: boolean; skipped: boolean; oom: OomReport | null; trace?: TraceSpan[]; audit?: WireAuditReport }
   /** Where the rank is: sent as a step enters each phase, and in answer to 'probe'. */
   | { type: 'progress'; step: number | null; phase: StepPhase }
   /**
@@ -62,8 +66,11 @@ export type WorkerToCoordinator =
   | { type: 'clock'; now: number }
   /** rejectedConnections: connections to this worker's ring inbox that never passed the CURVE handshake (absent without CURVE). */
   | { type: 'checksum-done'; checksum: string; rejectedConnections?: number }
-  /** Followed by one binary frame per file, in the order of `names` (rank 0 only; others send names: []). */
-  | { type: 'saved'; names: string[] }
+  /**
+   * Followed by one binary frame per file, in the order of `names` (rank 0 only; others send
+   * names: []). checksum: the rank's weight checksum, compared before a checkpoint is written.
+   */
+  | { type: 'saved'; names: string[]; checksum?: string }
   | { type: 'error'; code: string; message: string; step: number | null }
   /** Followed by binary frames: weights, BatchNorm statistics, then one per optimizer slot (Float32Array each). */
   | { type: 'state'; optimizer: { name: string; shape: number[] }[]; checksum: string }
@@ -77,8 +84,11 @@ export type CoordinatorToWorker =
    * shrank (elastic runs).
    */
   | { type: 'ring'; rightAddress: string; rank?: number; worldSize?: number }
-  /** Followed by one binary frame: the rank's sample indices (Uint32Array). */
-  | { type: 'step'; step: number; epoch: number; globalCount: number; checksum: boolean; microBatch: number; attempt: number; lrFactor?: number }
+  /**
+   * Followed by one binary frame: the rank's sample indices (Uint32Array). An audit step (audit set,
+   * read with readAuditRequest) has a second: the indices of the other rank's micro-batch to recompute.
+   */
+  | { type: 'step'; step: number; epoch: number; globalCount: number; checksum: boolean; microBatch: number; attempt: number; lrFactor?: number; audit?: AuditRequest }
   /** collective: the coordinator's count of BatchNorm averagings (each one all-reduce, tagged with it). */
   | { type: 'eval'; start: number; end: number; collective: number }
   | { type: 'save'; meta: Record<string, unknown>; collective: number }

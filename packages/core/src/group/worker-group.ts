@@ -1,6 +1,7 @@
 // WorkerGroup: what the coordinator's step loop needs from the workers, whatever they are (one
 // in-process worker, or N processes joined over ZeroMQ). The coordinator plans and decides; the
 // group executes. Implemented by @tfjs-ddp/worker (in-process) and the ZeroMQ-backed group.
+import type { AuditReport } from '../audit/gradient-digest';
 import type { TrainingState } from '../checkpoint/training-state';
 import type { TraceSpan } from '../trace/trace-span';
 
@@ -93,6 +94,11 @@ export interface StepPlan {
   globalCount: number;
   /** The learning-rate schedule's factor for this step (config/lr-schedule.ts); absent = 1. */
   lrFactor?: number;
+  /**
+   * An audit step (--audit-every): every rank also recomputes its right neighbour's first
+   * micro-batch, and every rank reports the digests (StepOutcome.audit). Changes nothing of the maths.
+   */
+  audit?: boolean;
 }
 
 export interface RankTimings {
@@ -104,6 +110,8 @@ export interface RankTimings {
   allreduceMs: number;
   applyMs: number;
   microBatches: number;
+  /** On an audit step: the recomputation of another rank's micro-batch (--audit-every). */
+  auditMs?: number;
 }
 
 /**
@@ -158,6 +166,8 @@ export interface StepOutcome {
   /** The task's own metrics summed over the global batch (WorkerDescription.metricNames order). */
   metrics?: number[];
   timings: RankTimings[];
+  /** On an audit step that every rank finished: each rank's report, by rank (absent: not audited). */
+  audit?: AuditReport[];
 }
 
 export interface EvalOutcome {
@@ -212,9 +222,10 @@ export interface WorkerGroup {
   save(req: SaveRequest): Promise<string[]>;
   /**
    * What a checkpoint holds of the ranks: the model files (layers format, as `save` writes them) and
-   * the training state, both taken after the BatchNorm statistics were averaged over the ranks.
+   * the training state, both taken after the BatchNorm statistics were averaged over the ranks; and
+   * every rank's weight checksum, by rank, from groups of several processes (compared before a write).
    */
-  snapshot(meta: Record<string, unknown>): Promise<{ files: Record<string, Uint8Array>; state: TrainingState }>;
+  snapshot(meta: Record<string, unknown>): Promise<{ files: Record<string, Uint8Array>; state: TrainingState; checksums?: string[] }>;
   /**
    * Puts `state` into every rank (resume from a checkpoint).
    * @throws DdpError E_DIVERGED when a rank's weights do not have the state's checksum afterwards.

@@ -4,6 +4,7 @@
 // same-size copies; control JSON is capped at MAX_CONTROL_JSON_BYTES before it is parsed).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { digestChunks, readAuditReport, readAuditRequest, readGradientDigest } from '../audit/gradient-digest';
 import { isDdpError } from '../errors';
 import { MAX_CONTROL_JSON_BYTES, decodeControl, encodeControl } from './control-codec';
 import { HEADER_BYTES, MessageType, decodeChunk, encodeChunk, readChunkHeader, type ChunkHeader } from './frame-codec';
@@ -163,5 +164,33 @@ describe('decoders under fuzzing: a frame or a DdpError E_PROTOCOL, whatever the
     expect(() => decodeControl([big])).toThrow(/more than the 1048576 allowed/);
     expect(performance.now() - t0).toBeLessThan(SLOW_MS);
     expect(() => encodeControl({ type: 'join', pad: 'x'.repeat(MAX_CONTROL_JSON_BYTES) })).toThrow(/E_PROTOCOL/);
+  });
+  // The audit's fields (a step's request, a step-done's report) are read from JSON: any value, and
+  // values shaped like the real ones with any field wrong.
+  const number = fc.oneof(fc.double(), fc.integer(), fc.constant(null), fc.jsonValue());
+  const chunks = (n: number) => fc.array(fc.oneof(fc.double(), fc.constant(null)), { minLength: digestChunks(n), maxLength: digestChunks(n) });
+  const validDigest = fc.nat({ max: 80 }).chain((n) => fc.record({ n: fc.constant(n), sums: chunks(n), abs: chunks(n) }));
+  const digestLike = fc.oneof(
+    validDigest,
+    fc.record({ n: fc.oneof(fc.nat({ max: 80 }), fc.jsonValue()), sums: fc.array(number, { maxLength: 70 }), abs: fc.array(number, { maxLength: 70 }) }, { requiredKeys: [] }),
+  );
+  const reportLike = fc.record({ own: fc.oneof(digestLike, fc.jsonValue()), checked: fc.oneof(fc.constant(null), fc.record({ rank: fc.oneof(fc.nat(), fc.jsonValue()), digest: fc.oneof(digestLike, fc.jsonValue()) }, { requiredKeys: [] }), fc.jsonValue()) }, { requiredKeys: [] });
+
+  it('the audit readers return a checked value or refuse, whatever JSON they are given', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.jsonValue(), digestLike, reportLike, fc.record({ rank: fc.jsonValue(), microBatch: fc.jsonValue() })), (v) => {
+        const d = decodesOrRefuses(() => readGradientDigest(v, 'fuzz'));
+        if (d !== undefined) {
+          expect(d.sums).toHaveLength(digestChunks(d.n));
+          expect(d.abs).toHaveLength(digestChunks(d.n));
+          expect([...d.sums, ...d.abs].every((x) => typeof x === 'number')).toBe(true);
+        }
+        const q = decodesOrRefuses(() => readAuditRequest(v));
+        if (q !== undefined) expect(Number.isInteger(q.rank) && q.microBatch >= 1).toBe(true);
+        const r = decodesOrRefuses(() => readAuditReport(v, 'fuzz'));
+        if (r !== undefined) expect(r.checked === null || Number.isInteger(r.checked.rank)).toBe(true);
+      }),
+      { numRuns: RUNS },
+    );
   });
 });

@@ -64,5 +64,6 @@ export async function createEngine(a: CreateEngineArgs): Promise<WorkerEngine> {
     injectGpuOom: parseInjectOom(a.env['TFJS_DDP_INJECT_GPU_OOM'], 'TFJS_DDP_INJECT_GPU_OOM'),
     injectDeviceLost: parseInjectOom(a.env['TFJS_DDP_INJECT_DEVICE_LOST'], 'TFJS_DDP_INJECT_DEVICE_LOST'),
     injectNan: parseInjectOom(a.env['TFJS_DDP_INJECT_NAN'], 'TFJS_DDP_INJECT_NAN'),
+    injectBitflip: parseInjectOom(a.env['TFJS_DDP_INJECT_BITFLIP'], 'TFJS_DDP_INJECT_BITFLIP'),
   });
 }

@@ -7,7 +7,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   DdpError,
   formatBytes,
+  gradientDigest,
   type EvalOutcome,
+  type GradientDigest,
   type MemoryFitReport,
   type TraceSpan,
   type TrainConfig,
@@ -22,6 +24,7 @@ import { evaluateSplit } from '../task/evaluate-split';
 import type { Task } from '../task/task-runtime';
 import { readOptimizerSlots, writeOptimizerSlots } from '../train/optimizer-slots';
 import { Trainer } from '../train/trainer';
+import { flipExponentBit } from './sdc-audit';
 
 /**
  * Extra floats appended to the gradient buffer so one all-reduce also sums the step's metrics and
@@ -54,6 +57,8 @@ export interface ComputeResult {
   spans: TraceSpan[];
   /** Set when this rank ran out of memory: the buffer then holds zeros and aborted = 1. */
   oom: { microBatch: number; reason: string; fatal?: boolean } | null;
+  /** On an audit step (StepContext.audit): the digest of the first micro-batch's gradient, as contributed. */
+  firstDigest?: GradientDigest;
 }
 
 export type EngineConfig = Pick<TrainConfig, 'lr' | 'momentum' | 'resize' | 'pool' | 'seed'> & {
@@ -68,6 +73,8 @@ export interface StepContext {
   rank: number;
   step: number;
   attempt: number;
+  /** An audit step: digest the first micro-batch's gradient (ComputeResult.firstDigest). */
+  audit?: boolean;
 }
 
 export interface EngineOptions {
@@ -83,6 +90,8 @@ export interface EngineOptions {
   injectCrash?: { rank: number; step: number }[];
   /** (rank, step) pairs where the first attempt's gradient gets a NaN (TFJS_DDP_INJECT_NAN). */
   injectNan?: { rank: number; step: number }[];
+  /** (rank, step) pairs where the first attempt's gradient gets a flipped exponent bit (TFJS_DDP_INJECT_BITFLIP). */
+  injectBitflip?: { rank: number; step: number }[];
 }
 
 /** A rank's training state, to re-sync a replaced rank: weights, BatchNorm statistics, optimizer slots. */
@@ -251,6 +260,7 @@ export class WorkerEngine {
     const metricSums = new Array<number>(this.task.metricNames.length).fill(0);
     let microBatches = 0;
     const spans: TraceSpan[] = [];
+    let firstDigest: GradientDigest | undefined;
     const m = Math.max(1, Math.min(microBatch, indices.length));
     try {
       for (let from = 0; from < indices.length; from += m) {
@@ -288,6 +298,12 @@ export class WorkerEngine {
         dataMs += t1 - t0;
         computeMs += t2 - t1;
         microBatches++;
+        // The grad buffer starts at zero, so after the first micro-batch it is that micro-batch's
+        // gradient exactly: what the audit's recomputation by another rank must reproduce.
+        if (microBatches === 1) {
+          if (this.injected(this.options.injectBitflip, ctx)) flipExponentBit(grad);
+          if (ctx?.audit === true) firstDigest = gradientDigest(grad);
+        }
         const args = { micro_batch: microBatches, samples: part.length };
         spans.push(
           { name: 'micro-batch', start: t0, end: t2, args },
@@ -318,7 +334,7 @@ export class WorkerEngine {
     buffer[n + 1] = correct;
     buffer[n + 2] = indices.length;
     buffer.set(metricSums, n + METRIC_SLOTS);
-    return { buffer, dataMs, computeMs, microBatches, spans, oom: null };
+    return { buffer, dataMs, computeMs, microBatches, spans, oom: null, ...(firstDigest !== undefined ? { firstDigest } : {}) };
   }
 
   /**

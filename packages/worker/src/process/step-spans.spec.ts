@@ -73,4 +73,9 @@ describe('stepSpans', () => {
     expect(names).not.toContain('checksum');
     expect(names).toContain('all-reduce');
   });
+  it('puts an audit step\'s recomputation between the micro-batches and the all-reduce', () => {
+    const s = local(stepSpans(moments({ audit: { rank: 2, start: 201, end: 240 }, t0: 241, ring: null, t1: 251 })));
+    expect(s.map((x) => x.name).slice(8, 10)).toEqual(['audit', 'all-reduce']);
+    expect(s[8]).toMatchObject({ start: 201, end: 240, args: { recomputed_rank: 2 } });
+  });
 });

@@ -22,6 +22,8 @@ export interface StepMoments {
   received: number;
   /** The micro-batches' spans (engine). */
   micro: TraceSpan[];
+  /** On an audit step: the recomputation of `rank`'s micro-batch, before the all-reduce. */
+  audit?: { rank: number; start: number; end: number };
   /** The all-reduce: called at t0, returned at t1; the ring's own times (null: one rank, no ring). */
   t0: number;
   ring: RingTimes | null;
@@ -34,7 +36,8 @@ export interface StepMoments {
 
 /**
  * A step's spans on this rank, on its trace clock, parents before their children: the idle time
- * before it, then the step and in it each micro-batch (data, forward+backward), the all-reduce (its
+ * before it, then the step and in it each micro-batch (data, forward+backward), on an audit step the
+ * recomputation of another rank's micro-batch, the all-reduce (its
  * reduce-scatter, starting with the wait for the left neighbour's first chunk, then its all-gather),
  * the update and the checksum. Children are clamped into their parents (the ring's times come from
  * another clock reading).
@@ -53,6 +56,7 @@ export function stepSpans(m: StepMoments): TraceSpan[] {
     const mb = inside(step, m.micro[i]!.name, m.micro[i]!.start, m.micro[i]!.end, m.micro[i]!.args);
     for (const c of [m.micro[i + 1]!, m.micro[i + 2]!]) inside(mb, c.name, c.start, c.end, c.args);
   }
+  if (m.audit !== undefined) inside(step, 'audit', m.audit.start, m.audit.end, { recomputed_rank: m.audit.rank });
   const ar = inside(step, 'all-reduce', m.t0, m.t1, { bytes: m.bytes });
   if (m.ring !== null) {
     const rs = inside(ar, 'reduce-scatter', m.ring.start, m.ring.reduceScatterEnd);

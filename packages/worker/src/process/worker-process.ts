@@ -4,13 +4,14 @@
 // SGD update as every other rank. Started by `tfjs-ddp worker --join ADDRESS` (locally by the
 // coordinator's launcher, or by srun / Kubernetes / hand on other hosts).
 import { hostname } from 'node:os';
-import { checkIpcBindAddress, DdpError, isDdpError, ringAllReduce, type RingTimes, type TraceSpan, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
+import { checkIpcBindAddress, DdpError, isDdpError, readAuditRequest, ringAllReduce, type RingTimes, type TraceSpan, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
 import type { Logger } from 'pino';
 import { selectBackend, type BackendChoice } from '../backend/select-backend';
 import { createEngine } from '../engine/create-engine';
 import { openTask } from '../task/open-task';
 import { parseInjectOom, type WorkerEngine } from '../engine/worker-engine';
 import { ControlChannel } from './control-channel';
+import { auditStep, flipWeightBit } from '../engine/sdc-audit';
 import { onTraceClock, stepSpans } from './step-spans';
 import { localAddressTowards } from './local-address';
 
@@ -76,6 +77,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     // TFJS_DDP_INJECT_KILL_COLLECTIVE=RANK:N: the same in the BatchNorm averaging of the run's N-th
     // evaluation or save (a rank lost while a checkpoint is written).
     const killInCollective = parseInjectOom((a.env ?? process.env)['TFJS_DDP_INJECT_KILL_COLLECTIVE'], 'TFJS_DDP_INJECT_KILL_COLLECTIVE');
+    // TFJS_DDP_INJECT_WEIGHT_BITFLIP=RANK:STEP: one weight of that rank changes after that step's update.
+    const weightFlipAt = parseInjectOom((a.env ?? process.env)['TFJS_DDP_INJECT_WEIGHT_BITFLIP'], 'TFJS_DDP_INJECT_WEIGHT_BITFLIP');
     /** The last step whose step-done this rank sent. */
     let finished: number | null = null;
     /**
@@ -128,9 +131,13 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
       } else if (msg.type === 'step') {
         step = msg.step;
         const indices = new Uint32Array(binary[0]!.buffer.slice(binary[0]!.byteOffset, binary[0]!.byteOffset + binary[0]!.byteLength));
+        // An audit step (--audit-every): the other rank's micro-batch to recompute comes as frame 1.
+        const auditOf = readAuditRequest(msg.audit);
         control.phase(msg.step, 'compute');
-        const r = await engine.computeGradients(indices, msg.microBatch, { rank: ring.rank, step: msg.step, attempt: msg.attempt });
+        const r = await engine.computeGradients(indices, msg.microBatch, { rank: ring.rank, step: msg.step, attempt: msg.attempt, audit: auditOf !== undefined });
         if (r.oom !== null) log.warn({ step: msg.step, attempt: msg.attempt, ...r.oom }, 'out of memory: asking every rank to abort the step');
+        // Before the all-reduce: the weights are still this step's.
+        const { audit, auditMs, auditAt } = auditOf !== undefined && r.oom === null ? await auditStep(engine, auditOf, binary[1], r.firstDigest) : {};
         const t0 = performance.now();
         control.phase(msg.step, 'allreduce');
         let ringTimes: RingTimes | null = null;
@@ -153,6 +160,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         control.phase(msg.step, 'apply');
         const { aborted, skipped, ...m } = engine.applyReduced(r.buffer, msg.lrFactor ?? 1);
         const applyMs = performance.now() - t1;
+        if (!aborted && weightFlipAt.some((k) => k.rank === ring!.rank && k.step === msg.step)) log.warn({ step: msg.step, index: await flipWeightBit(engine) }, 'injected: a weight bit flipped (TFJS_DDP_INJECT_WEIGHT_BITFLIP)');
         if (skipped) log.warn({ step: msg.step }, 'the summed gradient is not finite: step skipped on every rank');
         const t2 = performance.now();
         const checksum = msg.checksum && !aborted ? await engine.weightsChecksum() : null;
@@ -160,7 +168,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         control.phase(msg.step, 'idle');
         const doneAt = performance.now();
         const trace = tracing
-          ? stepSpans({ step: msg.step, attempt: msg.attempt, samples: indices.length, microBatch: msg.microBatch, left: (ring.rank + ring.worldSize - 1) % ring.worldSize, bytes: r.buffer.byteLength, idleSince: answeredAt, received, micro: r.spans, t0, ring: ringTimes, t1, t2, checksum: checksum !== null, doneAt })
+          ? stepSpans({ step: msg.step, attempt: msg.attempt, samples: indices.length, microBatch: msg.microBatch, left: (ring.rank + ring.worldSize - 1) % ring.worldSize, bytes: r.buffer.byteLength, idleSince: answeredAt, received, micro: r.spans, ...(auditAt !== undefined && auditOf !== undefined ? { audit: { rank: auditOf.rank, start: auditAt, end: auditAt + auditMs! } } : {}), t0, ring: ringTimes, t1, t2, checksum: checksum !== null, doneAt })
           : undefined;
         answeredAt = doneAt;
         await send({
@@ -170,8 +178,9 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
           aborted,
           skipped,
           oom: r.oom === null ? null : { rank: ring.rank, ...r.oom },
-          timings: { rank: ring.rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: t1 - t0, applyMs, microBatches: r.microBatches },
+          timings: { rank: ring.rank, dataMs: r.dataMs, computeMs: r.computeMs, allreduceMs: t1 - t0, applyMs, microBatches: r.microBatches, ...(auditMs !== undefined ? { auditMs } : {}) },
           checksum,
+          ...(audit !== undefined ? { audit } : {}),
           ...(trace !== undefined ? { trace } : {}),
         });
         log.debug({ step: msg.step, computeMs: r.computeMs, allreduceMs: t1 - t0 }, 'step done');
@@ -216,12 +225,14 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
       } else if (msg.type === 'save') {
         if (!(await syncCollective(msg.collective, 'save'))) continue;
         control.phase(null, 'idle');
+        // Every rank's weight checksum: the coordinator writes nothing when they differ.
+        const checksum = await engine.weightsChecksum();
         if (ring.rank === 0) {
           const files = await engine.exportFiles(msg.meta);
           const names = Object.keys(files);
-          await send({ type: 'saved', names }, names.map((n) => (typeof files[n] === 'string' ? new TextEncoder().encode(files[n] as string) : (files[n] as Uint8Array))));
+          await send({ type: 'saved', names, checksum }, names.map((n) => (typeof files[n] === 'string' ? new TextEncoder().encode(files[n] as string) : (files[n] as Uint8Array))));
         } else {
-          await send({ type: 'saved', names: [] });
+          await send({ type: 'saved', names: [], checksum });
         }
       } else {
         throw new DdpError('E_PROTOCOL', `unexpected ${msg.type} request`);
