@@ -65,4 +65,32 @@ describe('an elastic multi-node run (--min-workers 1)', () => {
     await Promise.all([workers[0]!.exit, joiner.exit]);
     for (const w of [...workers, joiner]) expect(running(w.child.pid!)).toBe(false);
   });
+
+  it('turns away a joiner that fails before it is taken in, without touching the run, and keeps its host out for a while', async () => {
+    const address = `tcp://127.0.0.1:${await freePort()}`;
+    const runDir = join(tmp('elastic-bad-joiner'), 'r');
+    const coordinator = startCli(['coordinator', '--listen', address, '--world-size', '2', '--min-workers', '1', ...settings(), '--run-dir', runDir]);
+    const workers = [0, 1].map((rank) => startCli(['worker', '--join', address], { RANK: String(rank) }));
+    await coordinator.waitForLine(/"type":"step".*"step":2,/);
+    workers[1]!.child.kill('SIGKILL');
+    await coordinator.waitForLine(/"type":"membership".*"kind":"shrink","world_size":1/, 60_000);
+    // A joiner whose data is not there fails while it builds its engine: sent away, the run goes on.
+    const bad = await runCli(['worker', '--join', address, '--data-dir', join(tmp('empty'), 'none')]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/E_DATA_NOT_FOUND/);
+    // Its host (this one) is kept out for a back-off: the next joiner from it is told to wait.
+    const early = await runCli(['worker', '--join', address]);
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/E_CLOSED: the coordinator at tcp:\/\/127\.0\.0\.1:\d+ turned this worker away: its host \S+ is kept out of this run until \S+: a worker from it failed to join 1 time\(s\), the last: E_DATA_NOT_FOUND/);
+    const r = await coordinator.exit;
+    expect(r.code, r.stderr).toBe(0);
+    const summary = readJson(join(runDir, 'summary.json'));
+    expect(summary).toMatchObject({ status: 'completed', steps: 60, workers: 1 });
+    // The run shrank once and was never grown: neither joiner was taken in.
+    const membership = readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'membership');
+    expect(membership.map((m) => m['kind'])).toEqual(['shrink']);
+    const log = readJsonLines(join(runDir, 'train.log'));
+    expect(log.some((l) => l['msg'] === 'a joining worker failed before it was taken in: sent away')).toBe(true);
+    await workers[0]!.exit;
+  });
 });

@@ -35,6 +35,7 @@ import {
   traceClock,
 } from '@tfjs-ddp/core';
 import { evalShards } from '@tfjs-ddp/data';
+import { JoinBackoff } from './policy/join-backoff';
 import { decide, exitCause, onRanksLost, type FailureEvent, type LostRank, type Phase } from './policy/failure-policy';
 import { checkGpusDistinct } from './policy/gpu-assignment';
 import { auditReports, auditRequests } from './group/audit-plan';
@@ -99,6 +100,12 @@ const SILENCE_MS = 10_000;
  * this process itself did not run meanwhile.
  */
 const PAUSED_MS = 3_000;
+/**
+ * A joiner answers pings from its control loop while it builds its engine (the memory search runs
+ * in a child process); silent this long, it is taken for dead and sent away (3× SILENCE_MS: a
+ * joiner's event loop may be busy loading data and building its model).
+ */
+const JOINER_SILENCE_MS = 30_000;
 /** Liveness and deadlines on a monotonic clock: a wall-clock jump changes none of them. */
 const now = () => performance.now();
 
@@ -245,6 +252,14 @@ export class RemoteWorkerGroup implements WorkerGroup {
         this.o.log.warn({ peer: m.peer, reason: e instanceof Error ? e.message : String(e), rejectedFrames: this.rejectedFrames }, 'message from an unknown peer ignored');
       }
       if (msg?.type === 'join' && msg.version === this.o.version) {
+        const kept = this.joinBackoff.keptOut(msg.host, Date.now());
+        if (kept !== null) {
+          const until = new Date(kept.until).toISOString();
+          this.o.log.warn({ pid: msg.pid, host: msg.host, failures: kept.failures, keptOutUntil: until }, 'a worker asks to join from a host kept out after failed joins: sent away');
+          const reason = `its host ${msg.host} is kept out of this run until ${until}: a worker from it failed to join ${kept.failures} time(s), the last: ${kept.reason}`;
+          this.o.server.send(m.peer, encodeControl({ type: 'stop', reason } satisfies CoordinatorToWorker)).catch(() => undefined);
+          return null;
+        }
         if (!this.joiners.some((j) => j.peer === m.peer)) this.joiners.push({ peer: m.peer, msg });
         this.o.log.info({ pid: msg.pid, host: msg.host, waiting: this.joiners.length }, 'a worker asks to join: taken in at the next step boundary if the run is below its world size');
         return null;
@@ -651,6 +666,32 @@ export class RemoteWorkerGroup implements WorkerGroup {
    * an elastic shrink). Each gets the next rank, builds its engine, joins the ring and a healthy
    * rank's state. A joiner whose model or data differs is sent away; the run goes on.
    */
+  private readonly joinBackoff = new JoinBackoff();
+
+  /**
+   * The hello of a worker being taken in at `rank`, or why it failed: an error it reported (its
+   * data is not there, its engine did not build), another message, silence (no answer to the pings
+   * for JOINER_SILENCE_MS) or no hello within `timeoutMs`. A failure of a rank already in the run
+   * still fails the group. Messages of other ranks wait in `pending`.
+   */
+  private async joinerHello(rank: number, timeoutMs: number): Promise<Extract<WorkerToCoordinator, { type: 'hello' }> | string> {
+    const start = now();
+    for (;;) {
+      if (this.failure !== null) this.fail(this.failure);
+      const at = this.pending.findIndex((r) => r.rank === rank);
+      if (at >= 0) {
+        const { msg } = this.pending.splice(at, 1)[0]!;
+        if (msg.type === 'hello') return msg;
+        return msg.type === 'error' ? `${msg.code}: ${msg.message}` : `it sent ${msg.type} where its hello was expected`;
+      }
+      const t = now();
+      if (t - Math.max(this.lastSeen.get(rank)?.at ?? 0, start) > JOINER_SILENCE_MS) return `it answered no ping for ${JOINER_SILENCE_MS / 1000} s`;
+      if (t - start > timeoutMs) return `no hello within ${Math.round(timeoutMs / 1000)} s`;
+      const m = await this.receive(Math.min(POLL_MS, timeoutMs));
+      if (m !== null) this.pending.push(m);
+    }
+  }
+
   private async admit(): Promise<MembershipChange | null> {
     if (this.joiners.length === 0 || this.size >= this.o.worldSize) return null;
     const before = this.size;
@@ -660,7 +701,16 @@ export class RemoteWorkerGroup implements WorkerGroup {
       this.peers[rank] = j.peer;
       this.rankOf.set(j.peer, rank);
       await this.sendTo(rank, { type: 'welcome', rank, worldSize: rank + 1, settings: this.o.settingsFor(rank) });
-      const hello = (await this.collect('hello', [rank], rendezvousTimeoutMs)).get(rank)!.msg as Extract<WorkerToCoordinator, { type: 'hello' }>;
+      const hello = await this.joinerHello(rank, rendezvousTimeoutMs);
+      if (typeof hello === 'string') {
+        const kept = this.joinBackoff.failed(j.msg.host, hello, Date.now());
+        this.o.log.warn({ pid: j.msg.pid, host: j.msg.host, reason: hello, failures: kept.failures, keptOutUntil: new Date(kept.until).toISOString() }, 'a joining worker failed before it was taken in: sent away');
+        await this.sendTo(rank, { type: 'stop', reason: `it failed to join (${hello})` }).catch(() => undefined);
+        this.rankOf.delete(j.peer);
+        this.peers.length = rank;
+        continue;
+      }
+      this.joinBackoff.succeeded(j.msg.host);
       const d = { ...hello.description, rank };
       try {
         checkWorkersAgree([this.descriptions[0]!, d]);

@@ -49,6 +49,10 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     await send({ type: 'join', version: a.version, pid: process.pid, host: hostname(), requestedRank: a.requestedRank, localRank: a.localRank });
     // A worker that joins an elastic run mid-way is welcomed at the next step boundary: wait long.
     const welcome = await control.next(600_000);
+    if (welcome.msg.type === 'stop') {
+      // Turned away: a host kept out after failed joins, or a worker of an earlier run on this address.
+      throw new DdpError('E_CLOSED', `the coordinator at ${a.join} turned this worker away: ${welcome.msg.reason}`, 'see the coordinator\'s train.log; try again later, or fix what made this host fail');
+    }
     if (welcome.msg.type !== 'welcome') throw new DdpError('E_PROTOCOL', `expected welcome, got ${welcome.msg.type}`);
     const { rank, worldSize, settings } = welcome.msg;
     const log = a.log.child({ rank });
