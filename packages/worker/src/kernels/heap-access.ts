@@ -1,6 +1,12 @@
 // Direct Float32Array access to tensor memory for kernels written in plain JS, on the wasm backend
 // (views into the wasm heap) and the cpu backend (its JS arrays). Used by max-pool-grad.ts.
-import type { DataId, KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  getKernel,
+  type DataId,
+  type KernelBackend,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 
 interface WasmLike {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
@@ -64,4 +70,11 @@ export function runOnHeap(
   const offset = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
   kernel(heap, Float64Array.from([...inputs, out], offset), Int32Array.from(geom));
   return out;
+}
+
+/** The wasm backend's own kernel `kernelName`, which a native one falls back to. */
+export function stockWasmKernel(kernelName: string): KernelFunc {
+  const previous = getKernel(kernelName, 'wasm')?.kernelFunc;
+  if (previous === undefined) throw new Error(`the wasm backend has no ${kernelName} kernel to fall back to`);
+  return previous;
 }

@@ -5,20 +5,13 @@
 // 2 calls: the global max pool's gradient mask); docs/kernels.md. Registered by fast-kernels.ts.
 import {
   backend_util,
-  getKernel,
   type KernelConfig,
   type KernelFunc,
   type PadV2Attrs,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { DnnlBinding, HeapKernel } from './dnnl/dnnl-addon';
-import { runOnHeap } from './heap-access';
-
-function stock(kernelName: string): KernelFunc {
-  const previous = getKernel(kernelName, 'wasm')?.kernelFunc;
-  if (previous === undefined) throw new Error(`the wasm backend has no ${kernelName} kernel to fall back to`);
-  return previous;
-}
+import { runOnHeap, stockWasmKernel } from './heap-access';
 
 /** A shape as 4 axes, with leading 1s. */
 function as4(shape: number[]): number[] {
@@ -31,7 +24,7 @@ function binaryConfig(
   kernel: HeapKernel,
   outDtype: 'float32' | 'bool',
 ): KernelConfig {
-  const fallback = stock(kernelName);
+  const fallback = stockWasmKernel(kernelName);
   const kernelFunc: KernelFunc = (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length > 4 || b.shape.length > 4)
@@ -54,7 +47,7 @@ export function nativeEqualConfig(addon: Pick<DnnlBinding, 'equal4'>): KernelCon
 
 /** PadV2 of a float32 tensor of 1 to 4 axes natively; the stock kernel otherwise. */
 export function nativePadConfig(addon: Pick<DnnlBinding, 'pad4'>): KernelConfig {
-  const fallback = stock('PadV2');
+  const fallback = stockWasmKernel('PadV2');
   const kernelFunc: KernelFunc = (args) => {
     const { x } = args.inputs as { x: TensorInfo };
     const { paddings, constantValue } = args.attrs as unknown as PadV2Attrs;

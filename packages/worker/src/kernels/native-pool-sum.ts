@@ -4,7 +4,6 @@
 // (Sum, 25 calls: the wasm Sum transposes NHWC to put the reduced axes last); docs/kernels.md.
 // Registered by fast-kernels.ts when the addon loads.
 import {
-  getKernel,
   util,
   type AvgPoolGradAttrs,
   type KernelConfig,
@@ -13,18 +12,12 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
-import { runOnHeap } from './heap-access';
+import { runOnHeap, stockWasmKernel } from './heap-access';
 import { poolGeometry } from './max-pool-grad';
-
-function stock(kernelName: string): KernelFunc {
-  const previous = getKernel(kernelName, 'wasm')?.kernelFunc;
-  if (previous === undefined) throw new Error(`the wasm backend has no ${kernelName} kernel to fall back to`);
-  return previous;
-}
 
 /** AvgPoolGrad (NHWC, float32) natively; the stock wasm kernel otherwise. */
 export function nativeAvgPoolGradConfig(addon: Pick<DnnlBinding, 'avgPoolGrad'>): KernelConfig {
-  const fallback = stock('AvgPoolGrad');
+  const fallback = stockWasmKernel('AvgPoolGrad');
   const kernelFunc: KernelFunc = (args) => {
     const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
     const { filterSize, strides, pad } = args.attrs as unknown as AvgPoolGradAttrs;
@@ -41,7 +34,7 @@ export function nativeAvgPoolGradConfig(addon: Pick<DnnlBinding, 'avgPoolGrad'>)
  * sums; the stock wasm kernel for every other Sum.
  */
 export function nativeSumConfig(addon: Pick<DnnlBinding, 'channelSum'>): KernelConfig {
-  const fallback = stock('Sum');
+  const fallback = stockWasmKernel('Sum');
   const kernelFunc: KernelFunc = (args) => {
     const { x } = args.inputs as { x: TensorInfo };
     const { axis, keepDims } = args.attrs as unknown as SumAttrs;
