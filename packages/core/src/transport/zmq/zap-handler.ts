@@ -135,9 +135,18 @@ async function serve(h: Handler): Promise<void> {
       if (!ok) h.denied++;
       else if (!closing) h.admitted.set(domain, performance.now());
       const [status, text] = closing ? ['400', 'the socket is closing'] : ok ? ['200', 'OK'] : ['400', 'not the run key'];
-      await h.router.send([routingId!, delimiter!, version ?? '1.0', requestId ?? '', status, text, '', '']);
+      try {
+        await h.router.send([routingId!, delimiter!, version ?? '1.0', requestId ?? '', status, text, '', '']);
+      } catch {
+        // One reply that could not go (libzmq gave up that handshake meanwhile): the others still
+        // need answers, or their handshakes would wait for ever. Only a closed socket ends this.
+        if (h.router.closed) break;
+      }
     }
   } catch {
     // closed: the last CURVE socket of this process is gone
   }
+  // Ended while still the handler of this process (its socket failed, not released): the next
+  // acquire binds a new one instead of counting on a handler that no longer answers.
+  if (current === h) current = null;
 }
