@@ -67,9 +67,18 @@ function expectReplaced(x: { r: Exit; runDir: string; summary: Record<string, un
 }
 
 describe('a worker lost during a step', () => {
-  it('SIGKILLed while it computes: replaced, the step replayed, the weights of an undisturbed run', async () => {
-    const x = await disturbed([], {}, (pid) => process.kill(pid, 'SIGKILL'));
+  it('SIGKILLed while it computes: replaced, the step replayed, the weights of an undisturbed run; the audit self-checks again after the replacement', async () => {
+    const x = await disturbed(['--audit-every', '1'], {}, (pid) => process.kill(pid, 'SIGKILL'));
     expectReplaced(x, /^was killed by SIGKILL$/);
+    // The first audit, and the first one after the new process came in, have each rank repeat its own step.
+    const metrics = readJsonLines(join(x.runDir, 'metrics.jsonl'));
+    const restartStep = metrics.find((m) => m['event'] === 'restart')!['step'] as number;
+    const selfChecked = metrics.filter((m) => m['event'] === 'audit' && m['self_checks'] !== undefined).map((m) => m['step'] as number);
+    expect(selfChecked).toHaveLength(2);
+    expect(selfChecked[0]).toBe(1);
+    expect(selfChecked[1]! - restartStep).toBeGreaterThanOrEqual(0);
+    expect(selfChecked[1]! - restartStep).toBeLessThanOrEqual(1);
+    expect(metrics.filter((m) => m['event'] === 'audit').map((m) => m['step'])).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('SIGKILLed in the middle of the all-reduce: the other rank leaves the ring, same weights', async () => {
