@@ -67,9 +67,18 @@ function expectReplaced(x: { r: Exit; runDir: string; summary: Record<string, un
 }
 
 describe('a worker lost during a step', () => {
-  it('SIGKILLed while it computes: replaced, the step replayed, the weights of an undisturbed run', async () => {
-    const x = await disturbed([], {}, (pid) => process.kill(pid, 'SIGKILL'));
+  it('SIGKILLed while it computes: replaced, the step replayed, the weights of an undisturbed run; the audit self-checks again after the replacement', async () => {
+    const x = await disturbed(['--audit-every', '1'], {}, (pid) => process.kill(pid, 'SIGKILL'));
     expectReplaced(x, /^was killed by SIGKILL$/);
+    // The first audit, and the first one after the new process came in, have each rank repeat its own step.
+    const metrics = readJsonLines(join(x.runDir, 'metrics.jsonl'));
+    const restartStep = metrics.find((m) => m['event'] === 'restart')!['step'] as number;
+    const selfChecked = metrics.filter((m) => m['event'] === 'audit' && m['self_checks'] !== undefined).map((m) => m['step'] as number);
+    expect(selfChecked).toHaveLength(2);
+    expect(selfChecked[0]).toBe(1);
+    expect(selfChecked[1]! - restartStep).toBeGreaterThanOrEqual(0);
+    expect(selfChecked[1]! - restartStep).toBeLessThanOrEqual(1);
+    expect(metrics.filter((m) => m['event'] === 'audit').map((m) => m['step'])).toEqual([1, 2, 3, 4, 5, 6]);
   });
 
   it('SIGKILLed in the middle of the all-reduce: the other rank leaves the ring, same weights', async () => {
@@ -210,17 +219,30 @@ describe('a non-finite gradient', () => {
 describe('silent data corruption', () => {
   const checkpoints = (runDir: string) => readdirSync(join(runDir, 'checkpoints')).filter((d) => d.startsWith('step-')).sort();
 
-  it("a bit flip in rank 1's gradient at step 3 stops the run with E_SDC naming rank 1; no checkpoint after it", async () => {
+  it("a bit flip in rank 1's gradient at step 3, the run's first audit, stops the run with E_SDC naming rank 1 (rank 0 repeats its own step, rank 1 does not); no checkpoint after it", async () => {
     const x = await disturbed(['--audit-every', '3', '--checkpoint-every', '1', '--keep-checkpoints', '5'], { TFJS_DDP_INJECT_BITFLIP: '1:3' });
     expect(x.r.code, x.r.stderr).toBe(1);
     const pid = launchedPids(x.runDir)[1]!;
     expect(x.r.stderr).toMatch(new RegExp(`E_SDC: rank 1 \\(pid ${pid}, host [^)]+\\) contributed a gradient at step 3 that rank 0 \\(pid \\d+, host [^)]+\\) recomputed differently \\(chunk \\d+ of 64 sums to .* a difference of 100% of its absolute sum; tolerance 0\\.100%\\); rank 1 .*most likely its device is faulty`));
+    // The first audit's self-check: the step is repeatable (rank 0's agrees), so rank 1 is faulty.
+    expect(x.r.stderr).toMatch(new RegExp(`rank 1 \\(pid ${pid}, host [^)]+\\) recomputed its own first micro-batch at step 3 differently from the gradient it contributed .*; rank 0 repeated its exactly or within the tolerance, so the training step is repeatable`));
     expect(x.r.stderr).toMatch(/no checkpoint is written after this step; resume from the newest checkpoint \(step 2\) on hosts or GPUs other than those of rank 1: tfjs-ddp train --resume RUN_DIR/);
     // The checkpoint due at step 3 (--checkpoint-every 1) is not written; those before it are.
     expect(checkpoints(x.runDir)).toEqual(['step-00000001', 'step-00000002']);
     expect(x.summary).toMatchObject({ status: 'failed' });
     const sdc = readJsonLines(join(x.runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'sdc');
     expect(sdc).toEqual([expect.objectContaining({ step: 3, suspects: [1] })]);
+  });
+
+  it("a bit flip in rank 1's gradient at a later audit (step 3 of --audit-every 1, no self-check) is named by the cross-checks", async () => {
+    const x = await disturbed(['--audit-every', '1'], { TFJS_DDP_INJECT_BITFLIP: '1:3' });
+    expect(x.r.code, x.r.stderr).toBe(1);
+    expect(x.r.stderr).toMatch(/E_SDC: rank 1 \(pid \d+, host [^)]+\) contributed a gradient at step 3 that rank 0 .*recomputed differently .*; rank 1 .*most likely its device is faulty, while rank 1's recomputation of rank 0's micro-batch agreed/);
+    expect(x.r.stderr).not.toMatch(/recomputed its own first micro-batch/);
+    const metrics = readJsonLines(join(x.runDir, 'metrics.jsonl'));
+    // Steps 1 and 2 passed; only the first audit carried the self-checks.
+    expect(metrics.filter((m) => m['event'] === 'audit').map((a) => [a['step'], a['self_checks'] !== undefined])).toEqual([[1, true], [2, false]]);
+    expect(metrics.filter((m) => m['event'] === 'sdc')).toEqual([expect.objectContaining({ step: 3, suspects: [1] })]);
   });
 
   it('ranks whose weights differ are caught before the next checkpoint, and nothing is written', async () => {
@@ -240,6 +262,10 @@ describe('silent data corruption', () => {
     // Both cross-checks each time, within the tolerance (on one backend: identical).
     for (const a of audits) expect(a['checks']).toEqual([expect.objectContaining({ checker: 0, owner: 1 }), expect.objectContaining({ checker: 1, owner: 0 })]);
     for (const a of audits) for (const c of a['checks'] as { relative: number }[]) expect(c.relative).toBeLessThan(1e-3);
+    // The first audit also had each rank repeat its own step (the self-check); the later ones did not.
+    expect(audits[0]!['self_checks']).toEqual([expect.objectContaining({ rank: 0 }), expect.objectContaining({ rank: 1 })]);
+    for (const c of audits[0]!['self_checks'] as { relative: number }[]) expect(c.relative).toBeLessThan(1e-3);
+    expect(audits.slice(1).every((a) => a['self_checks'] === undefined)).toBe(true);
     const timings = metrics.filter((m) => m['event'] === 'step').flatMap((m) => m['timings'] as Record<string, unknown>[]);
     expect(timings.every((t) => typeof t['audit_ms'] === 'number')).toBe(true);
   });

@@ -3,6 +3,8 @@
 // with ctx.tf. The model is not the seed's: a residual CNN with BatchNorm on 8×8×3 inputs and 5
 // classes, compiled with sparseCategoricalCrossentropy. Trained by the real binary with 1 and 2
 // worker processes; the memory-fit search probes it; and wrong modules stop the run naming the file.
+// A model with dropout (fixtures/user-task/model-dropout.mjs) has its audit switched off at the
+// first audit, not E_SDC.
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,6 +46,7 @@ beforeAll(() => {
   data = join(dir, 'data.mjs');
   copyFileSync(join(fixtures, 'model.mjs'), model);
   copyFileSync(join(fixtures, 'data.mjs'), data);
+  copyFileSync(join(fixtures, 'model-dropout.mjs'), join(dir, 'model-dropout.mjs'));
 });
 
 describe("a user's own model and data", () => {
@@ -219,5 +222,22 @@ describe("a user's own model and data", () => {
       ),
     );
     expect(performance.now() - t0).toBeLessThan(60_000);
+  });
+
+  it('with dropout in the model, the first audit finds the step not repeatable and turns the audit off instead of failing with E_SDC', async () => {
+    const runDir = join(dir, 'run-dropout');
+    const args = common().map((a) => (a === model ? join(dir, 'model-dropout.mjs') : a));
+    const r = await runCli(['train', ...args, '--workers', '2', '--audit-every', '1', '--run-dir', runDir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/E_SDC/);
+    const warning = /audit off: the training step is not repeatable on any rank \(dropout or another random op in training mode\?\): at step 1 each of the 2 ranks recomputed its own first micro-batch differently .*; --audit-every 0 silences this/;
+    expect(r.stderr.split('\n').filter((l) => warning.test(l))).toHaveLength(1);
+    const metrics = readJsonLines(join(runDir, 'metrics.jsonl'));
+    // One audit, the first step's, which turned the audit off; the 3 steps after it are not audited.
+    expect(metrics.filter((m) => m['event'] === 'audit')).toEqual([expect.objectContaining({ step: 1, disabled: true, reason: 'not repeatable', self_checks: [expect.objectContaining({ rank: 0 }), expect.objectContaining({ rank: 1 })] })]);
+    expect(metrics.filter((m) => m['event'] === 'step')).toHaveLength(4);
+    expect(metrics.some((m) => m['event'] === 'sdc')).toBe(false);
+    const warned = readJsonLines(join(runDir, 'train.log')).filter((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('audit off'));
+    expect(warned).toEqual([expect.objectContaining({ level: 40, step: 1, message: expect.stringMatching(warning) })]);
   });
 });

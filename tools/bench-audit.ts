@@ -5,9 +5,12 @@
 // is the audited steps' median time minus the plain steps' (the first 2 steps left out: warm-up);
 // at --audit-every K it is that, once in K steps, over the plain steps' median. Also: each
 // rank's recomputation time (audit_ms in metrics.jsonl), and whether the plain steps of an audited
-// run are slower than those of a run without the audit. One JSON line per run, then a summary
-// (median, min, max over the rounds).
-// Usage: npm run bench:audit -- [--rounds 3] [--steps 14] [--resize 32] [--batch-size 48] [--micro-batch 24] [--every 100]
+// run are slower than those of a run without the audit; and the first audit of a run, which also
+// has each rank recompute its own micro-batch (the self-check: is the step repeatable?), at step K:
+// its step time and audit_ms against the later audited steps'. One JSON line per run, then a
+// summary (median, min, max over the rounds).
+// --audited K: the audited runs' --audit-every (default 2; 4 puts the first audit past warm-up).
+// Usage: npm run bench:audit -- [--rounds 3] [--steps 14] [--resize 32] [--batch-size 48] [--micro-batch 24] [--every 100] [--audited 2]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -24,11 +27,13 @@ const { values } = parseArgs({
     'batch-size': { type: 'string', default: '48' },
     'micro-batch': { type: 'string', default: '24' },
     every: { type: 'string', default: '200' },
+    audited: { type: 'string', default: '2' },
   },
 });
 const steps = Number(values.steps);
 const batch = Number(values['batch-size']);
 const every = Number(values.every);
+const k = Number(values.audited);
 const repo = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'bench-audit-'));
 process.on('exit', () => rmSync(work, { recursive: true, force: true }));
@@ -53,6 +58,9 @@ interface RunFigures {
   auditedStepMs: number | null;
   plainStepMs: number;
   auditMs: number | null;
+  /** The first audit (step `audit`, with the self-check): its step time and median audit_ms. */
+  firstAuditStepMs: number | null;
+  firstAuditMs: number | null;
 }
 
 function run(auditEvery: number, i: number): RunFigures {
@@ -100,18 +108,24 @@ function run(auditEvery: number, i: number): RunFigures {
     .map((t) => t['audit_ms'])
     .filter((x): x is number => typeof x === 'number');
   const ms = (xs: Record<string, unknown>[]) => median(xs.map((m) => m['ms'] as number));
+  const first = lines.find((m) => m['event'] === 'step' && m['step'] === auditEvery);
+  const firstAudits = ((first?.['timings'] ?? []) as Record<string, number>[])
+    .map((t) => t['audit_ms'])
+    .filter((x): x is number => typeof x === 'number');
   return {
     audit: auditEvery,
     stepMs: ms(stepLines),
     auditedStepMs: auditEvery > 0 ? ms(stepLines.filter(audited)) : null,
     plainStepMs: ms(stepLines.filter((m) => !audited(m))),
     auditMs: audits.length > 0 ? median(audits) : null,
+    firstAuditStepMs: auditEvery > 0 && first !== undefined ? (first['ms'] as number) : null,
+    firstAuditMs: firstAudits.length > 0 ? median(firstAudits) : null,
   };
 }
 
 const results: RunFigures[] = [];
 for (let i = 0; i < Number(values.rounds); i++) {
-  const order = i % 2 === 0 ? [0, 2] : [2, 0];
+  const order = i % 2 === 0 ? [0, k] : [k, 0];
   for (const a of order) {
     const f = run(a, i);
     results.push(f);
@@ -124,18 +138,20 @@ for (let i = 0; i < Number(values.rounds); i++) {
         audited_step_ms: r(f.auditedStepMs),
         plain_step_ms: r(f.plainStepMs),
         audit_ms: r(f.auditMs),
+        first_audit_step_ms: r(f.firstAuditStepMs),
+        first_audit_ms: r(f.firstAuditMs),
         loadavg: loadavg()[0],
       }),
     );
   }
 }
 const plain = results.filter((r) => r.audit === 0);
-const audited = results.filter((r) => r.audit === 2);
+const audited = results.filter((r) => r.audit === k);
 // Per round: the audited steps' extra time over the plain steps of the same run.
 const extra = audited.map((a) => a.auditedStepMs! - a.plainStepMs);
 // Over the plain steps of the same run: the runs without the audit, minutes apart on a shared
 // machine, differ more than the audit costs (they are printed to show it).
-const cost = (k: number) => extra.map((x, i) => (100 * x) / k / audited[i]!.plainStepMs);
+const cost = (n: number) => extra.map((x, i) => (100 * x) / n / audited[i]!.plainStepMs);
 const range = (xs: number[]) => ({
   median: round1(median(xs)),
   min: round1(Math.min(...xs)),
@@ -150,12 +166,17 @@ console.log(
       micro_batch: Number(values['micro-batch']),
       workers: 2,
       steps,
+      audit_every: k,
     },
     step_ms_without_audit: range(plain.map((r) => r.stepMs)),
     plain_step_ms_of_audited_runs: range(audited.map((r) => r.plainStepMs)),
     audited_step_ms: range(audited.map((r) => r.auditedStepMs!)),
     audit_ms: range(audited.map((r) => r.auditMs ?? Number.NaN)),
     extra_ms_per_audit: range(extra),
+    // The first audit (step K) also recomputes each rank's own micro-batch: once per run.
+    first_audit_step_ms: range(audited.map((r) => r.firstAuditStepMs!)),
+    first_audit_ms: range(audited.map((r) => r.firstAuditMs ?? Number.NaN)),
+    self_check_extra_ms: range(audited.map((r) => r.firstAuditMs! - r.auditMs!)),
     cost_at_1_pct: range(cost(1)),
     [`cost_at_${every}_pct`]: range(cost(every)),
   }),

@@ -143,6 +143,8 @@ async function runInRunDir(
         runDir,
         log,
         onEvent: (e) => {
+          // The one warning of a run whose step is not repeatable (train.log has it too).
+          if (e.type === 'audit-off') io.stderr.write(`tfjs-ddp: ${e.message}\n`);
           progress.event(e);
           hooks.onEvent?.(e);
         },

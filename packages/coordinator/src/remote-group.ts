@@ -479,7 +479,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
     this.currentStep = plan.step;
     const checksum = plan.step % this.o.checksumEvery === 0;
     // An audit step: each rank also gets its neighbour's first micro-batch to recompute (frame 1).
-    const audits = plan.audit === true ? auditRequests(plan.slices) : [];
+    const audits = plan.audit === true ? auditRequests(plan.slices, plan.auditSelf === true) : [];
     for (const [i, s] of plan.slices.entries()) {
       const a = audits[i];
       const frames = [s.indices, ...(a?.indices != null ? [a.indices] : [])].map((x) => new Uint8Array(x.buffer, x.byteOffset, x.byteLength));

@@ -6,7 +6,7 @@ import { epochOrder, globalBatches, splitBatch } from '@tfjs-ddp/data';
 import type { CheckpointStore } from './checkpoint/checkpoint-store';
 import { addSums, meansByName } from './named-metrics';
 import { backOff } from './policy/failure-policy';
-import { auditChecks, judgeAudit, weightsVerdict, type SdcError } from './policy/sdc-audit';
+import { auditChecks, decideAudit, selfChecks, weightsVerdict, type SdcError } from './policy/sdc-audit';
 import type { RunDir, RunSummary } from './run-dir';
 import { loopCheckpointToJson, memoryFitToJson, rankTimingsToJson, workerToJson } from './run-documents';
 
@@ -34,7 +34,8 @@ export type TrainEvent =
   | { type: 'restart'; step: number; rank: number; oldPid: number; newPid: number; cause: string }
   | { type: 'skipped'; step: number; inARow: number }
   | { type: 'membership'; step: number; kind: MembershipChange['kind']; worldSize: number }
-  | { type: 'stopped'; reason: string; step: number };
+  | { type: 'stopped'; reason: string; step: number }
+  | { type: 'audit-off'; step: number; message: string };
 
 export interface TrainLoopArgs {
   config: TrainConfig;
@@ -184,11 +185,19 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
   let restarts = r?.restarts ?? 0;
   const restartEvents: Record<string, unknown>[] = [];
   const membershipEvents: Record<string, unknown>[] = [];
+  /** Off for the rest of the run when a self-check finds the training step not repeatable (dropout…). */
+  let auditOn = config.auditEvery > 0;
+  /**
+   * The next audit also has each rank recompute its own micro-batch (is the step repeatable?): this
+   * process's first audit (a fresh run, a resume), and the first after ranks were replaced or changed.
+   */
+  let selfCheckDue = true;
   /**
    * The ranks changed (elastic): capacities from the group's descriptions, each kept rank keeps its
    * micro-batch (after back-offs), a new one starts at its capacity; the global batch stays.
    */
   const recordRestarts = (list: RestartRecord[], attempt: number) => {
+    if (list.length > 0) selfCheckDue = true;
     for (const x of list) {
       restarts++;
       const ev = { event: 'restart', step, attempt, rank: x.rank, old_pid: x.pid, new_pid: x.newPid, host: x.host, cause: x.cause, last_lines: x.lastLines };
@@ -206,6 +215,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
     if (c.membership !== null) applyMembership(c.membership);
   };
   const applyMembership = (c: MembershipChange) => {
+    selfCheckDue = true;
     const ds = group.describe();
     const micro = c.previousRank.map((p, i) => (p === null ? ds[i]!.microBatch : microBatches[p]!));
     capacities.splice(0, capacities.length, ...ds.map((d) => d.microBatch));
@@ -315,12 +325,12 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       // Split on each try: a rank lost for good (elastic) changes the capacities between tries.
       let parts: Uint32Array[] = [];
       // An audit step (--audit-every): every rank also recomputes a neighbour's micro-batch.
-      const audit = config.auditEvery > 0 && step % config.auditEvery === 0;
+      const audit = auditOn && step % config.auditEvery === 0;
       const run = (attempt: number) => {
         trace?.begin('plan', { attempt });
         parts = splitBatch(batch, capacities);
         trace?.end();
-        return timed(attempt === 0 ? 'wait for the ranks' : `replay ${attempt}`, () => args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })), ...(scheduled ? { lrFactor: lrFactor(schedule, step) } : {}), ...(audit ? { audit } : {}) }), { step, attempt });
+        return timed(attempt === 0 ? 'wait for the ranks' : `replay ${attempt}`, () => args.group.step({ epoch, step, attempt, globalCount: batch.length, slices: parts.map((indices, rank) => ({ rank, indices, microBatch: microBatches[rank]! })), ...(scheduled ? { lrFactor: lrFactor(schedule, step) } : {}), ...(audit ? { audit, ...(selfCheckDue ? { auditSelf: true } : {}) } : {}) }), { step, attempt });
       };
       let out = await run(0);
       for (let attempt = 1; ; attempt++) {
@@ -345,11 +355,22 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
       }
       // The audit is judged on an applied step (a skipped one had a non-finite gradient: handled below).
       if (out.audit !== undefined && !out.skipped) {
-        const v = judgeAudit(out.audit, group.describe(), auditContext());
-        if (v !== null) sdc(v);
-        lastAuditPassed = step;
-        // How close the recomputations came: the margin of the tolerance, for devices that differ.
-        runDir.metric({ event: 'audit', step, checks: auditChecks(out.audit).map((c) => ({ checker: c.checker, owner: c.owner, relative: c.comparison.relative })) });
+        const d = decideAudit(out.audit, group.describe(), auditContext());
+        if (d.kind === 'stop') sdc(d.error);
+        const self = selfChecks(out.audit).map((c) => ({ rank: c.rank, relative: c.comparison.relative }));
+        if (self.length > 0) selfCheckDue = false;
+        if (d.kind === 'off') {
+          // No recomputation can agree with a step that is not repeatable: not E_SDC, no more audits.
+          auditOn = false;
+          const ev = { event: 'audit', step, disabled: true, reason: 'not repeatable', self_checks: self, message: d.message };
+          event(ev);
+          log.warn(ev, 'audit off: the training step is not repeatable');
+          emit({ type: 'audit-off', step, message: d.message });
+        } else {
+          lastAuditPassed = step;
+          // How close the recomputations came: the margin of the tolerance, for devices that differ.
+          runDir.metric({ event: 'audit', step, checks: auditChecks(out.audit).map((c) => ({ checker: c.checker, owner: c.owner, relative: c.comparison.relative })), ...(self.length > 0 ? { self_checks: self } : {}) });
+        }
       }
       if (out.skipped) {
         // A NaN or an infinity in the summed gradient: no rank applied it. The samples count as

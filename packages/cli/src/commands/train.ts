@@ -41,7 +41,7 @@ const FLAG_HELP: Record<keyof TrainConfig, [string, string]> = {
   maxRestarts: ['N', 'local worker processes the run may replace when one dies or stalls, before it fails (default 3)'],
   minWorkers: ['N|all', 'coordinator: go on with at least N workers when workers on other hosts are lost; new workers may join up to --world-size (default all: a lost remote worker ends the run)'],
   maxSkippedSteps: ['N', 'steps in a row with a non-finite gradient (each skipped on every rank) before the run stops (default 5)'],
-  auditEvery: ['N', 'silent data corruption audit: every N steps each rank also recomputes one micro-batch of its neighbour, and a gradient that disagrees stops the run with E_SDC naming the rank (default 200: about 0.5 % of the training time; 0: never)'],
+  auditEvery: ['N', 'silent data corruption audit: every N steps each rank also recomputes one micro-batch of its neighbour, and a gradient that disagrees stops the run with E_SDC naming the rank; a model whose step is not repeatable (dropout) has it switched off at its first audit, with a warning (default 200: about 0.5 % of the training time; 0: never)'],
   dataDir: ['DIR', 'Fashion-MNIST directory (default: TFJS_DDP_DATA, the cache, the Debian package, download)'],
   verifyData: ['true|false', 'check the SHA-256 of the canonical dataset files (default true)'],
   runDir: ['DIR', 'where the run writes its files (default runs/<timestamp>)'],

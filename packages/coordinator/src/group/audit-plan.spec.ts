@@ -25,4 +25,13 @@ describe('the audit plan', () => {
     expect(a[1]!.indices).toHaveLength(2);
     expect(auditRequests([slice(0, 8, 8)])).toEqual([]);
   });
+
+  it('asks every rank to recompute its own first micro-batch too on a self-check, and only then', () => {
+    expect(auditRequests([slice(0, 8, 4), slice(1, 8, 4)], true).map((x) => x.request.self)).toEqual([
+      true,
+      true,
+    ]);
+    expect(auditRequests([slice(0, 8, 4), slice(1, 8, 4)]).every((x) => !('self' in x.request))).toBe(true);
+    expect(auditRequests([slice(0, 8, 8)], true)).toEqual([]);
+  });
 });

@@ -9,9 +9,13 @@ import {
   type WireAuditReport,
 } from '@tfjs-ddp/core';
 
-/** Per slice (same order), the audit request and the indices to recompute (null: not checked). */
+/**
+ * Per slice (same order), the audit request and the indices to recompute (null: not checked);
+ * `self`: every rank also recomputes its own first micro-batch (the self-check of a first audit).
+ */
 export function auditRequests(
   slices: readonly RankSlice[],
+  self = false,
 ): { request: AuditRequest; indices: Uint32Array | null }[] {
   if (slices.length < 2) return [];
   return slices.map((mine, i) => {
@@ -21,7 +25,7 @@ export function auditRequests(
     // cut): a rank whose own micro-batch is smaller might not fit it, and leaves it unchecked.
     const fits = size <= mine.microBatch && next.indices.length > 0;
     return {
-      request: { rank: next.rank, microBatch: size },
+      request: { rank: next.rank, microBatch: size, ...(self ? { self: true as const } : {}) },
       indices: fits ? next.indices.subarray(0, size) : null,
     };
   });

@@ -1,8 +1,9 @@
 // Silent data corruption: the coordinator's decisions, pure. judgeAudit compares, on an audit step
 // (--audit-every), the digest of each rank's contributed gradient with its neighbour's
-// recomputation of it and decides who is at fault; weightsVerdict compares the ranks' weight
-// checksums before anything is written. Both return the error that ends the run, or null; the
-// train loop throws it (train-loop.ts). Table-tested in sdc-audit.spec.ts.
+// recomputation of it and decides who is at fault; decideAudit first reads the self-check of a
+// coordinator's first audit (is the training step repeatable at all?); weightsVerdict compares the
+// ranks' weight checksums before anything is written. The train loop acts on what they return
+// (train-loop.ts). Table-tested in sdc-audit.spec.ts.
 import { compareDigests, DIGEST_RTOL, type AuditReport, type DigestComparison } from '@tfjs-ddp/core';
 
 export interface RankId {
@@ -65,6 +66,25 @@ const who = (ids: readonly RankId[], r: number) => {
   return id === undefined ? `rank ${r}` : `rank ${r} (pid ${id.pid}, host ${id.host})`;
 };
 
+/** The figures of a disagreement: the worst chunk's sums, contributed and recomputed. */
+const figures = (x: DigestComparison, chunks: number, rtol: number) =>
+  x.chunk < 0
+    ? `${x.a} values contributed, ${x.b} recomputed`
+    : `chunk ${x.chunk + 1} of ${chunks} sums to ${g(x.a)} as contributed and ${g(x.b)} as recomputed, a difference of ${pct(x.relative)} of its absolute sum; tolerance ${pct(rtol)}`;
+
+/** One line per cross-check that disagrees. */
+const crossLines = (
+  bad: readonly AuditCheck[],
+  reports: readonly AuditReport[],
+  ids: readonly RankId[],
+  step: number,
+  rtol: number,
+) =>
+  bad.map(
+    (c) =>
+      `${who(ids, c.owner)} contributed a gradient at step ${step} that ${who(ids, c.checker)} recomputed differently (${figures(c.comparison, reports[c.owner]!.own.sums.length, rtol)})`,
+  );
+
 /** What the train loop knows of its checkpoints and audits, for the next step in the message. */
 export interface AuditContext {
   step: number;
@@ -105,15 +125,7 @@ export function judgeAudit(
   const bad = checks.filter((c) => !c.comparison.agree);
   if (bad.length === 0) return null;
   const blamed = suspects(checks);
-  const figures = (c: AuditCheck) => {
-    const x = c.comparison;
-    if (x.chunk < 0) return `${x.a} values contributed, ${x.b} recomputed`;
-    return `chunk ${x.chunk + 1} of ${reports[c.owner]!.own.sums.length} sums to ${g(x.a)} as contributed and ${g(x.b)} as recomputed, a difference of ${pct(x.relative)} of its absolute sum; tolerance ${pct(rtol)}`;
-  };
-  const lines = bad.map(
-    (c) =>
-      `${who(ids, c.owner)} contributed a gradient at step ${ctx.step} that ${who(ids, c.checker)} recomputed differently (${figures(c)})`,
-  );
+  const lines = crossLines(bad, reports, ids, ctx.step, rtol);
   let verdict: string;
   if (blamed.length === 0) {
     verdict = `which rank's device is faulty cannot be told from this audit: every rank involved disagrees both as contributor and as checker`;
@@ -138,6 +150,79 @@ export function judgeAudit(
     hint: `${resumeHint(ctx, blamed)}; if your model draws random numbers in training (dropout), recomputations cannot agree: pass --audit-every 0`,
     suspects: blamed,
   };
+}
+
+/** A self-check: `rank` recomputed its own first micro-batch (AuditReport.self). */
+export interface SelfCheck {
+  rank: number;
+  comparison: DigestComparison;
+}
+
+/** The self-checks the reports carry (ranks that were not asked for one are skipped). */
+export function selfChecks(reports: readonly AuditReport[], rtol = DIGEST_RTOL): SelfCheck[] {
+  return reports.flatMap((r, rank) =>
+    r.self === undefined ? [] : [{ rank, comparison: compareDigests(r.own, r.self, rtol) }],
+  );
+}
+
+/** What the train loop does after an audit step. */
+export type AuditDecision =
+  /** Every check agreed: the run goes on, audited. */
+  | { kind: 'pass' }
+  /** The training step is not repeatable on any rank (dropout…): the audit is off for the rest of the run. */
+  | { kind: 'off'; message: string }
+  /** Silent data corruption: the run stops with this error. */
+  | { kind: 'stop'; error: SdcError };
+
+/**
+ * The decision of one audit step. With self-checks (a coordinator's first audit):
+ * 1. every rank's recomputation of its own micro-batch disagrees with its contribution: the step is
+ *    not repeatable (a random op in training mode, a nondeterministic kernel), so no recomputation
+ *    can agree: 'off', never E_SDC;
+ * 2. some ranks' disagree while the others repeat theirs: the step is repeatable, so those ranks'
+ *    devices are faulty: 'stop', naming them;
+ * 3. all agree: the cross-checks decide (judgeAudit), as on every later audit step.
+ */
+export function decideAudit(
+  reports: readonly AuditReport[],
+  ids: readonly RankId[],
+  ctx: AuditContext,
+  rtol = DIGEST_RTOL,
+): AuditDecision {
+  const self = selfChecks(reports, rtol);
+  const bad = self.filter((c) => !c.comparison.agree);
+  const chunks = (k: number) => reports[k]!.own.sums.length;
+  if (bad.length > 0 && bad.length === self.length) {
+    const closest = bad.reduce((a, b) => (b.comparison.relative < a.comparison.relative ? b : a));
+    return {
+      kind: 'off',
+      message: `audit off: the training step is not repeatable on any rank (dropout or another random op in training mode?): at step ${ctx.step} each of the ${self.length} ranks recomputed its own first micro-batch differently from the gradient it contributed (the closest, rank ${closest.rank}: ${figures(closest.comparison, chunks(closest.rank), rtol)}), so recomputations by other ranks cannot agree either; --audit-every 0 silences this`,
+    };
+  }
+  if (bad.length > 0) {
+    const blamed = bad.map((c) => c.rank);
+    const good = self.filter((c) => c.comparison.agree).map((c) => c.rank);
+    // The cross-checks that disagree first (what any audit step reports), then the self-checks.
+    const cross = auditChecks(reports, rtol).filter((c) => !c.comparison.agree);
+    const lines = [
+      ...crossLines(cross, reports, ids, ctx.step, rtol),
+      ...bad.map(
+        (c) =>
+          `${who(ids, c.rank)} recomputed its own first micro-batch at step ${ctx.step} differently from the gradient it contributed (${figures(c.comparison, chunks(c.rank), rtol)})`,
+      ),
+    ];
+    return {
+      kind: 'stop',
+      error: {
+        code: 'E_SDC',
+        message: `${lines.join('; ')}; ${good.length === 1 ? 'rank' : 'ranks'} ${good.join(', ')} repeated ${good.length === 1 ? 'its' : 'theirs'} exactly or within the tolerance, so the training step is repeatable: ${blamed.map((k) => who(ids, k)).join(' and ')}: most likely its device is faulty`,
+        hint: `${resumeHint(ctx, blamed)}; if only that rank's backend has nondeterministic kernels, pass --audit-every 0`,
+        suspects: blamed,
+      },
+    };
+  }
+  const v = judgeAudit(reports, ids, ctx, rtol);
+  return v === null ? { kind: 'pass' } : { kind: 'stop', error: v };
 }
 
 /**

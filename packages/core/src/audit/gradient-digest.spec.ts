@@ -107,7 +107,14 @@ describe('the gradient digest', () => {
   it('audit requests and reports are read strictly', () => {
     expect(readAuditRequest(undefined)).toBeUndefined();
     expect(readAuditRequest({ rank: 1, microBatch: 8 })).toEqual({ rank: 1, microBatch: 8 });
+    expect(readAuditRequest({ rank: 1, microBatch: 8, self: true })).toEqual({
+      rank: 1,
+      microBatch: 8,
+      self: true,
+    });
     for (const bad of [
+      { rank: 1, microBatch: 8, self: false },
+      { rank: 1, microBatch: 8, self: 1 },
       null,
       { rank: -1, microBatch: 8 },
       { rank: 1, microBatch: 0 },
@@ -118,7 +125,11 @@ describe('the gradient digest', () => {
     const own = digestToWire(gradientDigest(gradient(10)));
     expect(readAuditReport({ own, checked: null }, 'r')).toMatchObject({ checked: null });
     expect(readAuditReport({ own, checked: { rank: 0, digest: own } }, 'r')?.checked?.rank).toBe(0);
+    expect(readAuditReport({ own, checked: null, self: own }, 'r')?.self?.n).toBe(10);
+    expect(readAuditReport({ own, checked: null }, 'r')).not.toHaveProperty('self');
     for (const bad of [
+      { own, checked: null, self: null },
+      { own, checked: null, self: { n: 10 } },
       null,
       { own },
       { own, checked: { rank: 'a', digest: own } },

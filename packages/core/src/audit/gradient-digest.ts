@@ -93,6 +93,7 @@ export interface WireDigest {
 export interface WireAuditReport {
   own: WireDigest;
   checked: { rank: number; digest: WireDigest } | null;
+  self?: WireDigest;
 }
 
 /** The digest as JSON carries it: non-finite sums become null. */
@@ -133,10 +134,15 @@ export function readGradientDigest(v: unknown, what: string): GradientDigest {
   return { n, sums: list('sums'), abs: list('abs') };
 }
 
-/** What a step asks of a rank on an audit step: recompute `rank`'s first micro-batch (its indices follow as frame 1). */
+/**
+ * What a step asks of a rank on an audit step: recompute `rank`'s first micro-batch (its indices
+ * follow as frame 1); with `self`, recompute its own first micro-batch too (the self-check of a
+ * run's first audit: is the training step repeatable at all?).
+ */
 export interface AuditRequest {
   rank: number;
   microBatch: number;
+  self?: true;
 }
 
 /** What a rank reports on an audit step. */
@@ -145,11 +151,13 @@ export interface AuditReport {
   own: GradientDigest;
   /** Its recomputation of another rank's first micro-batch, or null when it was not asked to. */
   checked: { rank: number; digest: GradientDigest } | null;
+  /** Asked for (AuditRequest.self): its recomputation of its own first micro-batch. */
+  self?: GradientDigest;
 }
 
 /**
  * A step message's `audit` field, checked (absent: undefined).
- * @throws DdpError E_PROTOCOL on anything but {rank, microBatch} counts
+ * @throws DdpError E_PROTOCOL on anything but {rank, microBatch} counts and an optional `self: true`
  */
 export function readAuditRequest(v: unknown): AuditRequest | undefined {
   if (v === undefined) return undefined;
@@ -157,26 +165,30 @@ export function readAuditRequest(v: unknown): AuditRequest | undefined {
     !isRecord(v) ||
     !isCount(v['rank'], 0xffff) ||
     !isCount(v['microBatch'], 2 ** 24) ||
-    v['microBatch'] === 0
+    v['microBatch'] === 0 ||
+    (v['self'] !== undefined && v['self'] !== true)
   )
-    return refuse("the step's audit request", 'is not {rank, microBatch}');
-  return { rank: v['rank'], microBatch: v['microBatch'] };
+    return refuse("the step's audit request", 'is not {rank, microBatch, self?: true}');
+  return { rank: v['rank'], microBatch: v['microBatch'], ...(v['self'] === true ? { self: true } : {}) };
 }
 
 /**
  * A step-done's `audit` field, checked (absent: undefined).
- * @throws DdpError E_PROTOCOL naming `what` on anything but {own, checked}
+ * @throws DdpError E_PROTOCOL naming `what` on anything but {own, checked, self?}
  */
 export function readAuditReport(v: unknown, what: string): AuditReport | undefined {
   if (v === undefined) return undefined;
   if (!isRecord(v)) return refuse(what, 'has an audit that is not an object');
   const own = readGradientDigest(v['own'], `${what}'s own digest`);
+  const self =
+    v['self'] === undefined ? {} : { self: readGradientDigest(v['self'], `${what}'s self-check digest`) };
   const c = v['checked'];
-  if (c === null) return { own, checked: null };
+  if (c === null) return { own, checked: null, ...self };
   if (!isRecord(c) || !isCount(c['rank'], 0xffff))
     return refuse(what, 'has an audit whose checked is not {rank, digest}');
   return {
     own,
     checked: { rank: c['rank'], digest: readGradientDigest(c['digest'], `${what}'s recomputed digest`) },
+    ...self,
   };
 }

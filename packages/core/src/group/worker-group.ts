@@ -99,6 +99,8 @@ export interface StepPlan {
    * micro-batch, and every rank reports the digests (StepOutcome.audit). Changes nothing of the maths.
    */
   audit?: boolean;
+  /** On an audit step: every rank also recomputes its own first micro-batch (AuditReport.self). */
+  auditSelf?: boolean;
 }
 
 export interface RankTimings {

@@ -174,11 +174,11 @@ describe('decoders under fuzzing: a frame or a DdpError E_PROTOCOL, whatever the
     validDigest,
     fc.record({ n: fc.oneof(fc.nat({ max: 80 }), fc.jsonValue()), sums: fc.array(number, { maxLength: 70 }), abs: fc.array(number, { maxLength: 70 }) }, { requiredKeys: [] }),
   );
-  const reportLike = fc.record({ own: fc.oneof(digestLike, fc.jsonValue()), checked: fc.oneof(fc.constant(null), fc.record({ rank: fc.oneof(fc.nat(), fc.jsonValue()), digest: fc.oneof(digestLike, fc.jsonValue()) }, { requiredKeys: [] }), fc.jsonValue()) }, { requiredKeys: [] });
+  const reportLike = fc.record({ own: fc.oneof(digestLike, fc.jsonValue()), checked: fc.oneof(fc.constant(null), fc.record({ rank: fc.oneof(fc.nat(), fc.jsonValue()), digest: fc.oneof(digestLike, fc.jsonValue()) }, { requiredKeys: [] }), fc.jsonValue()), self: fc.oneof(digestLike, fc.jsonValue()) }, { requiredKeys: [] });
 
   it('the audit readers return a checked value or refuse, whatever JSON they are given', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.jsonValue(), digestLike, reportLike, fc.record({ rank: fc.jsonValue(), microBatch: fc.jsonValue() })), (v) => {
+      fc.property(fc.oneof(fc.jsonValue(), digestLike, reportLike, fc.record({ rank: fc.oneof(fc.nat(), fc.jsonValue()), microBatch: fc.oneof(fc.nat(), fc.jsonValue()), self: fc.oneof(fc.constant(true), fc.jsonValue()) }, { requiredKeys: [] })), (v) => {
         const d = decodesOrRefuses(() => readGradientDigest(v, 'fuzz'));
         if (d !== undefined) {
           expect(d.sums).toHaveLength(digestChunks(d.n));
@@ -186,9 +186,10 @@ describe('decoders under fuzzing: a frame or a DdpError E_PROTOCOL, whatever the
           expect([...d.sums, ...d.abs].every((x) => typeof x === 'number')).toBe(true);
         }
         const q = decodesOrRefuses(() => readAuditRequest(v));
-        if (q !== undefined) expect(Number.isInteger(q.rank) && q.microBatch >= 1).toBe(true);
+        if (q !== undefined) expect(Number.isInteger(q.rank) && q.microBatch >= 1 && (q.self === undefined || q.self)).toBe(true);
         const r = decodesOrRefuses(() => readAuditReport(v, 'fuzz'));
         if (r !== undefined) expect(r.checked === null || Number.isInteger(r.checked.rank)).toBe(true);
+        if (r?.self !== undefined) expect(r.self.sums).toHaveLength(digestChunks(r.self.n));
       }),
       { numRuns: RUNS },
     );

@@ -46,15 +46,17 @@ export async function recomputeDigest(
 
 /**
  * A rank's part of an audit step, after its own gradient: the report of its contribution's digest
- * (`own`, from computeGradients) and of its recomputation of `of`'s micro-batch (`frame`: its
- * sample indices; absent when the coordinator left it unchecked), and when the recomputation began
- * and how long it took (performance.now() ms).
+ * (`own`, from computeGradients), of its recomputation of `of`'s micro-batch (`frame`: its sample
+ * indices; absent when the coordinator left it unchecked) and, when asked (`of.self`, a run's first
+ * audit), of its recomputation of its own first micro-batch (`mine`: that micro-batch's indices);
+ * and when the recomputations began and how long they took (performance.now() ms).
  */
 export async function auditStep(
   engine: WorkerEngine,
   of: AuditRequest,
   frame: Uint8Array | undefined,
   own: GradientDigest | undefined,
+  mine: Uint32Array,
 ): Promise<{ audit?: WireAuditReport; auditMs?: number; auditAt?: number }> {
   if (own === undefined) return {};
   const t0 = performance.now();
@@ -65,7 +67,13 @@ export async function auditStep(
     indices === null || indices.length === 0
       ? null
       : { rank: of.rank, digest: digestToWire(await recomputeDigest(engine, indices)) };
-  return { audit: { own: digestToWire(own), checked }, auditMs: performance.now() - t0, auditAt: t0 };
+  const self =
+    of.self === true && mine.length > 0 ? { self: digestToWire(await recomputeDigest(engine, mine)) } : {};
+  return {
+    audit: { own: digestToWire(own), checked, ...self },
+    auditMs: performance.now() - t0,
+    auditAt: t0,
+  };
 }
 
 /**

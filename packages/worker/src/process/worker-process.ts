@@ -140,8 +140,9 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         control.phase(msg.step, 'compute');
         const r = await engine.computeGradients(indices, msg.microBatch, { rank: ring.rank, step: msg.step, attempt: msg.attempt, audit: auditOf !== undefined });
         if (r.oom !== null) log.warn({ step: msg.step, attempt: msg.attempt, ...r.oom }, 'out of memory: asking every rank to abort the step');
-        // Before the all-reduce: the weights are still this step's.
-        const { audit, auditMs, auditAt } = auditOf !== undefined && r.oom === null ? await auditStep(engine, auditOf, binary[1], r.firstDigest) : {};
+        // Before the all-reduce: the weights are still this step's. `mine`: this rank's first
+        // micro-batch, cut as computeGradients cuts it (for the self-check of a run's first audit).
+        const { audit, auditMs, auditAt } = auditOf !== undefined && r.oom === null ? await auditStep(engine, auditOf, binary[1], r.firstDigest, indices.subarray(0, Math.max(1, Math.min(msg.microBatch, indices.length)))) : {};
         const t0 = performance.now();
         control.phase(msg.step, 'allreduce');
         let ringTimes: RingTimes | null = null;
