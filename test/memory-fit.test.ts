@@ -30,19 +30,20 @@ beforeAll(async () => {
 describe('--micro-batch auto under a memory budget', () => {
   it('measures what fits, plans accumulation, and trains with the global batch asked for', async () => {
     const runDir = join(tmp('fit'), 'r');
-    const r = await runCli(['train', ...common(), '--workers', '1', '--batch-size', '128', '--memory-budget', '160MiB', '--max-steps', '2', '--run-dir', runDir]);
+    const r = await runCli(['train', ...common(), '--workers', '1', '--batch-size', '128', '--memory-budget', '64MiB', '--max-steps', '2', '--run-dir', runDir]);
     expect(r.stderr).toMatch(/done: 2 steps/);
     expect(r.code).toBe(0);
     const summary = readJson(join(runDir, 'summary.json'));
     expect(summary['global_batch']).toBe(128);
     const [plan] = summary['batch_plan'] as { samples: number; micro_batch: number; accumulation: number; capacity: number }[];
-    // 160 MiB holds about 50 samples of the 32×32 model: 128 need 3 micro-batches.
+    // 64 MiB holds about 45 samples of the 32×32 model: 128 need 3 micro-batches (160 MiB held
+    // about 50 while wasm copied every tensor saved for the backward pass; it now holds all 128).
     expect(plan!.samples).toBe(128);
     expect(plan!.micro_batch).toBeLessThan(128);
     expect(plan!.micro_batch).toBeGreaterThan(16);
     expect(plan!.accumulation).toBe(Math.ceil(128 / plan!.micro_batch));
     const [fit] = summary['memory_fit_per_rank'] as { budget_bytes: number; usable_bytes: number; trials: { micro_batch: number; peak_bytes: number; ran: boolean }[] }[];
-    expect(fit!.budget_bytes).toBe(160 * 2 ** 20);
+    expect(fit!.budget_bytes).toBe(64 * 2 ** 20);
     expect(fit!.trials.length).toBeLessThanOrEqual(4);
     // The chosen micro-batch was itself a trial, and it fitted.
     const chosen = fit!.trials.find((t) => t.micro_batch === plan!.micro_batch)!;
