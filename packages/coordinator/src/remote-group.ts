@@ -39,7 +39,8 @@ import { JoinBackoff } from './policy/join-backoff';
 import { decide, exitCause, onRanksLost, type FailureEvent, type LostRank, type Phase } from './policy/failure-policy';
 import { checkGpusDistinct } from './policy/gpu-assignment';
 import { auditReports, auditRequests } from './group/audit-plan';
-import { checkWorkersAgree, type LoopLogger } from './train-loop';
+import type { LoopLogger } from './loop/train-events';
+import { checkWorkersAgree } from './policy/workers-agree';
 
 export interface RemoteGroupOptions {
   server: Server;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchPlan } from './train-loop';
+import { batchPlan } from './loop/batch-plan';
 
 describe('batchPlan', () => {
   it('splits the global batch by capacity and accumulates where a share exceeds the micro-batch', () => {

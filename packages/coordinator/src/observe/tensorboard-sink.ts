@@ -1,4 +1,4 @@
-// The TensorBoard view of a run: turns the metric events of train-loop.ts (the objects RunDir.metric
+// The TensorBoard view of a run: turns the metric events of the train loop (the objects RunDir.metric
 // writes to metrics.jsonl) into scalars (MetricScalars, pure) and appends them to an event file in
 // <run-dir>/tensorboard/ (TensorBoardSink). Attached by the CLI's runTraining for every run.
 import type { MetricSink } from '../run-dir';

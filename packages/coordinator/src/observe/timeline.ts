@@ -13,7 +13,7 @@
 // positioned write, and the next write starts where that "]" was. A resumed run appends to it.
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { DdpError, traceClock, type TraceSpan } from '@tfjs-ddp/core';
-import type { CoordinatorTrace } from '../train-loop';
+import type { CoordinatorTrace } from '../loop/train-events';
 
 /** The trace's process ids: Perfetto treats pid 0 as special, so the coordinator is 1 and rank r is r + 2. */
 export const COORDINATOR_PID = 1;

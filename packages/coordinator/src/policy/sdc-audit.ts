@@ -3,7 +3,7 @@
 // recomputation of it and decides who is at fault; decideAudit first reads the self-check of a
 // coordinator's first audit (is the training step repeatable at all?); weightsVerdict compares the
 // ranks' weight checksums before anything is written. The train loop acts on what they return
-// (train-loop.ts). Table-tested in sdc-audit.spec.ts.
+// (loop/audit-guard.ts). Table-tested in sdc-audit.spec.ts.
 import { compareDigests, DIGEST_RTOL, type AuditReport, type DigestComparison } from '@tfjs-ddp/core';
 
 export interface RankId {

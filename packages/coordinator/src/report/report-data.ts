@@ -6,7 +6,7 @@
 // gets a report.
 import type { GpuAdapterReport, MemoryFitReport, RankTimings } from '@tfjs-ddp/core';
 import { memoryFitFromJson, rankTimingsFromJson, workerFitFromJson } from '../run-documents';
-import type { RankPlan } from '../train-loop';
+import type { RankPlan } from '../loop/batch-plan';
 
 /** The texts of a run's files (null: absent) and which of its other files exist. */
 export interface RunFiles {
