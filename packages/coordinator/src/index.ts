@@ -4,7 +4,7 @@ export * from './run-documents';
 export * from './train-loop';
 export * from './policy/workers-agree';
 export * from './loop/batch-plan';
-export * from './loop/loop-checkpoint';
+export * from './checkpoint/loop-checkpoint';
 export type { CoordinatorTrace, LoopLogger, TrainEvent } from './loop/train-events';
 export type { Checkpointing } from './loop/write-checkpoint';
 export * from './remote-group';

@@ -5,7 +5,7 @@
 // is read; the readers also take the camelCase keys of files written before documents were
 // snake_case, so old run directories still load in `tfjs-ddp report`.
 import { DdpError, type GpuAdapterReport, type MemoryFitReport, type RankTimings, type WorkerDescription } from '@tfjs-ddp/core';
-import type { LoopCheckpoint } from './loop/loop-checkpoint';
+import type { LoopCheckpoint } from './checkpoint/loop-checkpoint';
 
 /** MemoryFitReport as documents hold it (summary.json's memory_fit_per_rank, metrics.jsonl's start.workers[].memory_fit). */
 export interface MemoryFitJson {

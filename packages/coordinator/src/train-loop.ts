@@ -9,7 +9,7 @@ import { meansByName } from './named-metrics';
 import { checkWorkersAgree } from './policy/workers-agree';
 import type { RunDir, RunSummary } from './run-dir';
 import { checkAuditStep, verifiedChecksums } from './loop/audit-guard';
-import type { LoopCheckpoint, Resume } from './loop/loop-checkpoint';
+import type { LoopCheckpoint, Resume } from './checkpoint/loop-checkpoint';
 import { LoopReporter } from './loop/loop-reporter';
 import type { CoordinatorTrace, LoopLogger, TrainEvent } from './loop/train-events';
 import { LoopState, sumsToCheckpoint, type LoopContext } from './loop/loop-state';

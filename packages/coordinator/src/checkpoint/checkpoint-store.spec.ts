@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodeTrainingState, encodeTrainingState, nonSnakeCaseKeys, type TrainingState } from '@tfjs-ddp/core';
 import { loopCheckpointFromJson, loopCheckpointToJson } from '../run-documents';
-import type { LoopCheckpoint } from '../loop/loop-checkpoint';
+import type { LoopCheckpoint } from './loop-checkpoint';
 import { CheckpointStore } from './checkpoint-store';
 
 const bytes = (s: string) => new TextEncoder().encode(s);

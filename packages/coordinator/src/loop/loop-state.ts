@@ -14,7 +14,7 @@ import {
 import { addSums } from '../named-metrics';
 import type { AuditContext } from '../policy/sdc-audit';
 import { batchPlan, type RankPlan } from './batch-plan';
-import type { LoopCheckpoint } from './loop-checkpoint';
+import type { LoopCheckpoint } from '../checkpoint/loop-checkpoint';
 import type { LoopReporter } from './loop-reporter';
 
 /** What the parts of the loop share: the run's config, the group, the state and the reporter. */

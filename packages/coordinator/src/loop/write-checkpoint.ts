@@ -6,7 +6,7 @@ import type { CheckpointStore } from '../checkpoint/checkpoint-store';
 import { weightsVerdict } from '../policy/sdc-audit';
 import { loopCheckpointToJson } from '../run-documents';
 import { stopForSdc } from './audit-guard';
-import type { LoopCheckpoint } from './loop-checkpoint';
+import type { LoopCheckpoint } from '../checkpoint/loop-checkpoint';
 import type { LoopContext } from './loop-state';
 
 export interface Checkpointing {
