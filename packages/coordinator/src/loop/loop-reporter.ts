@@ -25,7 +25,8 @@ type SpanArgs = Record<string, string | number | boolean>;
 
 export class LoopReporter {
   constructor(
-    private readonly runDir: RunDir,
+    /** metrics.jsonl: the run directory, whose sinks (TensorBoard) get every row too. */
+    private readonly runDir: Pick<RunDir, 'metric'>,
     private readonly log: LoopLogger,
     private readonly onEvent?: (e: TrainEvent) => void,
     private readonly trace?: CoordinatorTrace,
