@@ -2,7 +2,8 @@
 // apart from it) that stopped goes on from its newest checkpoint with the workers that join the new
 // coordinator, with the per-step losses and weights of a run that never stopped, bit for bit; also
 // when it is restarted at once on its port while the old workers still run and reconnect. On
-// loopback, so no key.
+// loopback, so no key. SGD with momentum: a checkpoint holds the momentum slots, which the new
+// workers must get back.
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -21,7 +22,7 @@ beforeAll(async () => {
   await writeSyntheticFashionMnist(data, { train: 64, test: 16, seed: 3 });
 });
 
-const settings = () => ['--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm', '--batch-size', '16', '--micro-batch', '8', '--epochs', '2'];
+const settings = () => ['--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm', '--batch-size', '16', '--micro-batch', '8', '--epochs', '2', '--momentum', '0.9'];
 const steps = (runDir: string) => readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
 
 /** A coordinator on a fresh loopback port with `workers` workers joining it; resolves when all exit. */

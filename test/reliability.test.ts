@@ -1,7 +1,9 @@
 // Issue 11, "faults during training", through the real binary on wasm: a worker SIGKILLed while it
 // computes or in the middle of the all-reduce, or SIGSTOPped, is replaced by a new process that takes
 // a healthy rank's state, the step is replayed, and the run ends with the trainable weights of an
-// undisturbed run, bit for bit (the weight checksum). Past --max-restarts the run fails naming the
+// undisturbed run, bit for bit (the weight checksum). Every run trains with Adam
+// (fixtures/densenet-adam: the seed's model and data), so the state a replacement and a resume move
+// has optimizer slots (m and v, the iteration count, the running β powers) to lose. Past --max-restarts the run fails naming the
 // worker, and its checkpoint continues it to the same weights. A non-finite gradient is skipped on
 // every rank. A finite but wrong gradient (issue 20, silent data corruption) is caught by the audit,
 // which names the rank, and ranks whose weights differ write no checkpoint. Every row of
@@ -11,7 +13,7 @@ import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allWorkerPids, launchedPids, running } from './support/processes';
-import { readJson, readJsonLines, runCli, startCli, tmp, type Exit } from './support/spawn-cli';
+import { readJson, readJsonLines, repoRoot, runCli, startCli, tmp, type Exit } from './support/spawn-cli';
 
 // These tests act on a run between two of its steps (after the step-2 line, a SIGKILL, a SIGSTOP, a
 // clock change): every run here takes the wasm kernels' steps (≈ 0.15 s at 32×32), for which they
@@ -23,7 +25,7 @@ let data: string;
 let reference: string;
 
 // 160 samples, global batch 16: 10 steps; capped at 6. A fixed micro-batch skips the memory search.
-const common = () => ['train', '--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm', '--workers', '2', '--batch-size', '16', '--micro-batch', '8', '--epochs', '1', '--max-steps', '6'];
+const common = () => ['train', '--model', join(repoRoot, 'test/fixtures/densenet-adam/model.mjs'), '--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm', '--workers', '2', '--batch-size', '16', '--micro-batch', '8', '--epochs', '1', '--max-steps', '6'];
 
 beforeAll(async () => {
   data = tmp('data');

@@ -1,7 +1,9 @@
 // Checkpoints and `train --resume` through the real binary: a stopped run goes on in place with the
 // per-step losses and weights of a run that was never stopped, bit for bit on wasm, also from the
 // middle of an epoch; a damaged newest checkpoint is skipped by name; a resume that would change the
-// maths is refused; a resume on another number of workers keeps the global batch.
+// maths is refused; a resume on another number of workers keeps the global batch. Every run trains
+// with Adam (fixtures/densenet-adam: the seed's model and data), so a checkpoint holds optimizer
+// slots (m and v, the iteration count, the running β powers) that the resume must put back.
 import { existsSync, readdirSync, readFileSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,7 +11,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { fileModelLoader, selectBackend, trainableParamCount } from '@tfjs-ddp/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readJson, readJsonLines, runCli, startCli, tmp } from './support/spawn-cli';
+import { readJson, readJsonLines, repoRoot, runCli, startCli, tmp } from './support/spawn-cli';
 
 // Tests here act on a run after one of its step lines: its runs take the wasm kernels' steps, for
 // which they were written (with the native kernels a short run can end before the test acts).
@@ -17,7 +19,7 @@ process.env['TFJS_DDP_CPU_KERNELS'] = 'wasm';
 
 let data: string;
 // 64 samples, global batch 16: 4 steps an epoch, so step 3 is the middle of epoch 1.
-const common = () => ['--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm', '--batch-size', '16', '--micro-batch', '8', '--epochs', '2'];
+const common = () => ['--model', join(repoRoot, 'test/fixtures/densenet-adam/model.mjs'), '--data-dir', data, '--verify-data', 'false', '--resize', '32', '--backend', 'wasm', '--batch-size', '16', '--micro-batch', '8', '--epochs', '2'];
 const steps = (runDir: string) => readJsonLines(join(runDir, 'metrics.jsonl')).filter((m) => m['event'] === 'step');
 const losses = (runDir: string) => steps(runDir).map((m) => m['loss'] as number);
 const checkpoints = (runDir: string) => readdirSync(join(runDir, 'checkpoints')).filter((n) => n.startsWith('step-')).sort();
