@@ -14,6 +14,7 @@ import {
   isDdpError,
   MAX_CONTROL_FRAME_BYTES,
   writeDirAtomically,
+  stateDigest,
   type CoordinatorToWorker,
   type EvalOutcome,
   type SaveRequest,
@@ -918,9 +919,12 @@ export class RemoteWorkerGroup implements WorkerGroup {
   private async loadState(ranks: number[], optimizer: { name: string; shape: number[] }[], binary: Uint8Array[], checksum: string, from: string): Promise<void> {
     for (const r of ranks) await this.sendTo(r, { type: 'load-state', optimizer }, binary);
     const loaded = await this.collect('state-loaded', ranks, this.o.stepTimeoutMs);
+    const digest = stateDigest(binary, optimizer.map((o) => o.shape));
     for (const r of ranks) {
-      const got = (loaded.get(r)!.msg as Extract<WorkerToCoordinator, { type: 'state-loaded' }>).checksum;
-      if (got !== checksum) throw new DdpError('E_DIVERGED', `rank ${r} has weights ${got} after loading ${from} (checksum ${checksum})`, 'this is a bug, or the state belongs to another model: report it with the run directory');
+      const got = loaded.get(r)!.msg as Extract<WorkerToCoordinator, { type: 'state-loaded' }>;
+      if (got.checksum !== checksum) throw new DdpError('E_DIVERGED', `rank ${r} has weights ${got.checksum} after loading ${from} (checksum ${checksum})`, 'this is a bug, or the state belongs to another model: report it with the run directory');
+      // The weights agree; the optimizer slots and BatchNorm statistics must too.
+      if (got.stateDigest !== digest) throw new DdpError('E_DIVERGED', `rank ${r} holds a training state other than ${from} after loading it: its weights agree (checksum ${checksum}), its optimizer slots or BatchNorm statistics do not (state digest ${String(got.stateDigest).slice(0, 16)}…, sent ${digest.slice(0, 16)}…)`, 'this is a bug, or the state was taken with another optimizer: report it with the run directory');
     }
   }
 

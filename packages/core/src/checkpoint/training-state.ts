@@ -2,6 +2,7 @@
 // order), the BatchNorm moving statistics (averaged over the ranks when it is taken) and the
 // optimizer's slots — as one object. Checkpoints store it, resume loads it into every rank, and a
 // replaced rank is re-synced from it. Encoded as a JSON header and one binary of float32 arrays.
+import { createHash } from 'node:crypto';
 import { DdpError } from '../errors';
 
 export interface TrainingState {
@@ -10,6 +11,25 @@ export interface TrainingState {
   optimizer: { name: string; shape: number[]; data: Float32Array }[];
   /** Weight checksum of the rank it was taken from (every rank checks it after loading). */
   checksum: string;
+}
+
+/**
+ * SHA-256 of a training state as it travels (frames: weights, BatchNorm statistics, then one per
+ * optimizer slot; with the slots' shapes), hex. A rank that loaded a state must hold one with the
+ * digest of what it was sent: the weight checksum alone does not see an optimizer slot lost, stale
+ * or mixed up in a transfer, whose effect shows only steps later, as ranks that drift apart.
+ */
+export function stateDigest(frames: Uint8Array[], slotShapes: number[][]): string {
+  const h = createHash('sha256');
+  h.update(JSON.stringify({ frames: frames.map((f) => f.byteLength), slots: slotShapes }));
+  for (const f of frames) h.update(f);
+  return h.digest('hex');
+}
+
+/** stateDigest of a state held as arrays (what a rank exports). */
+export function digestOfState(s: Pick<TrainingState, 'weights' | 'batchNorm'> & { optimizer: { shape: number[]; data: Float32Array }[] }): string {
+  const bytes = (f: Float32Array) => new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  return stateDigest([bytes(s.weights), bytes(s.batchNorm), ...s.optimizer.map((o) => bytes(o.data))], s.optimizer.map((o) => o.shape));
 }
 
 /** state.json: snake_case keys, like every document of a run. */

@@ -74,7 +74,8 @@ export type WorkerToCoordinator =
   | { type: 'error'; code: string; message: string; step: number | null }
   /** Followed by binary frames: weights, BatchNorm statistics, then one per optimizer slot (Float32Array each). */
   | { type: 'state'; optimizer: { name: string; shape: number[] }[]; checksum: string }
-  | { type: 'state-loaded'; checksum: string };
+  /** stateDigest: stateDigest() of the state the rank holds now, slots included (checkpoint/training-state.ts). */
+  | { type: 'state-loaded'; checksum: string; stateDigest: string };
 
 export type CoordinatorToWorker =
   | { type: 'welcome'; rank: number; worldSize: number; settings: WorkerSettings }

@@ -2,7 +2,7 @@
 // other, with the gradient sum reduced in memory. World size 1 is the single-worker training run;
 // larger worlds are the reference the multi-process group is tested against.
 import { hostname } from 'node:os';
-import { DdpError, traceTime, type RankTraceSink, type TraceSpan, type EvalOutcome, type SaveRequest, type StepOutcome, type StepPlan, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
+import { DdpError, digestOfState, traceTime, type RankTraceSink, type TraceSpan, type EvalOutcome, type SaveRequest, type StepOutcome, type StepPlan, type TrainingState, type WorkerDescription, type WorkerGroup } from '@tfjs-ddp/core';
 import { evalShards } from '@tfjs-ddp/data';
 import type { WorkerEngine } from './worker-engine';
 
@@ -99,6 +99,8 @@ export class InProcessGroup implements WorkerGroup {
       await e.importState(state);
       const sum = await e.weightsChecksum();
       if (sum !== state.checksum) throw new DdpError('E_DIVERGED', `rank ${rank} has weights ${sum} after loading a state with checksum ${state.checksum}`, 'the checkpoint does not belong to this model: check --resize, --pool and the tfjs-ddp version');
+      // The weights agree; the optimizer slots and BatchNorm statistics must too (the weights alone would not show a slot lost).
+      if (digestOfState(await e.exportState()) !== digestOfState(state)) throw new DdpError('E_DIVERGED', `rank ${rank} holds a training state other than the checkpoint's after loading it: its weights agree (checksum ${state.checksum}), its optimizer slots or BatchNorm statistics do not`, 'this is a bug, or the checkpoint was taken with another optimizer: report it with the run directory');
     }
   }
 

@@ -4,7 +4,7 @@
 // SGD update as every other rank. Started by `tfjs-ddp worker --join ADDRESS` (locally by the
 // coordinator's launcher, or by srun / Kubernetes / hand on other hosts).
 import { hostname } from 'node:os';
-import { checkIpcBindAddress, DdpError, isDdpError, readAuditRequest, ringAllReduce, type RingTimes, type TraceSpan, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
+import { checkIpcBindAddress, DdpError, digestOfState, isDdpError, readAuditRequest, ringAllReduce, type RingTimes, type TraceSpan, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
 import type { Logger } from 'pino';
 import { selectBackend, type BackendChoice } from '../backend/select-backend';
 import { createEngine } from '../engine/create-engine';
@@ -223,7 +223,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
           optimizer: msg.optimizer.map((o, i) => ({ ...o, data: floats(binary[2 + i]!) })),
         });
         log.info('continuing from the state of another rank');
-        await send({ type: 'state-loaded', checksum: await engine.weightsChecksum() });
+        // What this rank holds now, read back: the coordinator compares it with what it sent.
+        await send({ type: 'state-loaded', checksum: await engine.weightsChecksum(), stateDigest: digestOfState(await engine.exportState()) });
       } else if (msg.type === 'checksum') {
         const rejected = a.transport.rejectedConnections?.();
         await send({ type: 'checksum-done', checksum: await engine.weightsChecksum(), ...(rejected !== undefined && a.secured === true ? { rejectedConnections: rejected } : {}) });
