@@ -29,7 +29,6 @@ import {
   type WorkerToCoordinator,
   type RestartRecord,
   type MembershipChange,
-  type StepPhase,
   type RankTraceSink,
   type TraceSpan,
   PING_INTERVAL_MS,
@@ -39,6 +38,7 @@ import { evalShards } from '@tfjs-ddp/data';
 import { JoinBackoff } from './policy/join-backoff';
 import { decide, exitCause, onRanksLost, type FailureEvent, type LostRank, type Phase } from './policy/failure-policy';
 import { checkGpusDistinct } from './policy/gpu-assignment';
+import { judgeSilence, whereSeen, type Seen, type SilenceWatch } from './policy/liveness';
 import { auditReports, auditRequests } from './group/audit-plan';
 import type { LoopLogger } from './loop/train-events';
 import { checkWorkersAgree } from './policy/workers-agree';
@@ -91,18 +91,6 @@ const CLOCK_ROUNDS = 8;
 /** How long ranks that have not finished a step get to answer a probe before they count as stalled. */
 const PROBE_MS = 5_000;
 /**
- * A rank that answers none of the coordinator's pings (every 2 s) for this long during a step is
- * lost (its host died, or it was stopped): 10 s, or 3 times its longest micro-batch of the previous
- * step, if longer, since a worker answers between micro-batches (a wasm micro-batch blocks its event
- * loop while it runs).
- */
-const SILENCE_MS = 10_000;
-/**
- * A gap this long between two looks at the ranks' silence (the wait loop looks every POLL_MS) means
- * this process itself did not run meanwhile.
- */
-const PAUSED_MS = 3_000;
-/**
  * A joiner answers pings from its control loop while it builds its engine (the memory search runs
  * in a child process); silent this long, it is taken for dead and sent away (3× SILENCE_MS: a
  * joiner's event loop may be busy loading data and building its model).
@@ -140,11 +128,11 @@ export class RemoteWorkerGroup implements WorkerGroup {
   /** Each rank's count of refused connections, from its last checksum-done. */
   private rejectedByRank: (number | null)[] = [];
   /** Where each rank last said it was (progress messages), and when. */
-  private readonly lastSeen = new Map<number, { step: number | null; phase: StepPhase; at: number }>();
+  private readonly lastSeen = new Map<number, Seen>();
   /** Per rank, the longest a micro-batch of its last finished step took (ms), and at which micro-batch size. */
   private readonly microBatchMs = new Map<number, { ms: number; microBatch: number }>();
   /** The step being waited for, when the silence of ranks may be judged (a first try, at a known micro-batch size). */
-  private silenceWatch: { since: number; lastLook: number; microBatch: Map<number, number> } | null = null;
+  private silenceWatch: SilenceWatch | null = null;
   /** BatchNorm averagings so far: each is an all-reduce tagged with this count, the same on every rank. */
   private collectives = 0;
   /** Ranks replaced so far, oldest first. */
@@ -292,26 +280,17 @@ export class RemoteWorkerGroup implements WorkerGroup {
     const w = this.silenceWatch;
     if (w === null) return [];
     const t = now();
-    // This process was not running (stopped with its workers, a suspended machine, a long pause):
-    // silence it did not watch is no evidence, and the pings that came meanwhile are still queued.
-    // Every rank gets its allowance again from now.
-    const away = t - w.lastLook;
+    const v = judgeSilence({ watch: w, t, missing, lastSeen: this.lastSeen, microBatchMs: this.microBatchMs });
     w.lastLook = t;
-    if (away > PAUSED_MS) {
+    if (v.kind === 'paused') {
+      // This process was not running (stopped with its workers, a suspended machine, a long pause):
+      // the pings that came meanwhile are still queued. Every rank gets its allowance again from now.
       w.since = t;
       for (const seen of this.lastSeen.values()) seen.at = Math.max(seen.at, t);
-      this.o.log.warn({ pausedMs: Math.round(away), step: this.currentStep }, 'the coordinator was paused: silence is judged again from now');
+      this.o.log.warn({ pausedMs: Math.round(v.awayMs), step: this.currentStep }, 'the coordinator was paused: silence is judged again from now');
       return [];
     }
-    return missing.flatMap((r) => {
-      const known = this.microBatchMs.get(r);
-      if (known === undefined || known.microBatch !== w.microBatch.get(r)) return [];
-      const seen = this.lastSeen.get(r);
-      const quiet = t - Math.max(seen?.at ?? 0, w.since);
-      if (quiet <= Math.max(SILENCE_MS, 3 * known.ms)) return [];
-      const where = seen === undefined ? '' : `; it was last seen ${whereSeen(seen)}`;
-      return [this.lostRank(r, `went silent: no answer to the coordinator's pings for ${Math.round(quiet / 1000)} s${where}`)];
-    });
+    return v.lost.map((l) => this.lostRank(l.rank, l.cause));
   }
 
   /**
@@ -967,10 +946,6 @@ function outcomeOf(replies: StepDone[]): Omit<StepOutcome, 'restarts'> {
   };
 }
 
-/** 'idle after step 3' or 'in allreduce of step 4': where a rank last said it was. */
-function whereSeen(seen: { step: number | null; phase: StepPhase }): string {
-  return seen.phase === 'idle' ? `idle after step ${seen.step}` : `in ${seen.phase} of step ${seen.step}`;
-}
 
 /** Two membership changes in a row as one: each rank's number before the first. */
 function composeMembership(first: MembershipChange | null, then: MembershipChange): MembershipChange {
