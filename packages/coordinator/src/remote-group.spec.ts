@@ -1,0 +1,158 @@
+import {
+  DdpError,
+  decodeControl,
+  encodeControl,
+  InProcessTransport,
+  type Server,
+  type WorkerSettings,
+} from '@tfjs-ddp/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ScriptedWorker } from './group/scripted-worker';
+import { RemoteWorkerGroup, type RemoteGroupOptions } from './remote-group';
+
+const VERSION = 'spec';
+const quiet = { info: () => undefined, warn: () => undefined };
+let n = 0;
+const cleanup: (() => Promise<void>)[] = [];
+
+afterEach(async () => {
+  for (const c of cleanup.splice(0)) await c();
+});
+
+/** A group of `worlds` scripted workers over the in-process transport, rendezvous done. */
+async function start(
+  world: number,
+  o: Partial<RemoteGroupOptions> = {},
+  worker: (rank: number) => Partial<Parameters<typeof ScriptedWorker.join>[2]> = () => ({}),
+) {
+  const transport = new InProcessTransport();
+  const server: Server = await transport.server(`inproc://coordinator-${n++}`);
+  const workers = await Promise.all(
+    Array.from({ length: world }, (_, r) =>
+      ScriptedWorker.join(transport, server.address, {
+        requestedRank: world - 1 - r,
+        version: VERSION,
+        ...worker(world - 1 - r),
+      }),
+    ),
+  );
+  cleanup.push(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await server.close();
+  });
+  const group = await RemoteWorkerGroup.rendezvous({
+    server,
+    worldSize: world,
+    settingsFor: () => ({}) as WorkerSettings,
+    version: VERSION,
+    log: quiet,
+    rendezvousTimeoutMs: 5_000,
+    stepTimeoutMs: 2_000,
+    checksumEvery: 1,
+    ...o,
+  });
+  cleanup.unshift(() => group.close());
+  return { group, workers: workers.reverse(), server, transport };
+}
+
+describe('RemoteWorkerGroup over a scripted control plane', () => {
+  it("ranks the workers by RANK, gives every rank rank 0's training state and sums a step", async () => {
+    const { group, workers } = await start(2, {}, (r) => ({ weights: new Float32Array([r, r, r]) }));
+    expect(group.describe().map((d) => [d.rank, d.pid])).toEqual([
+      [0, 1000],
+      [1, 1001],
+    ]);
+    // Rank 1 loaded rank 0's state (weights 0,0,0 and its slot), rank 0 exported it.
+    expect(workers[0]!.received.map((m) => m.type)).toContain('export-state');
+    expect(workers[1]!.received.find((m) => m.type === 'load-state')).toMatchObject({
+      type: 'load-state',
+      optimizer: [{ name: 'w/m', shape: [3] }],
+    });
+    const out = await group.step({
+      epoch: 1,
+      step: 1,
+      attempt: 0,
+      globalCount: 8,
+      slices: [0, 1].map((rank) => ({
+        rank,
+        indices: new Uint32Array([rank * 4, rank * 4 + 1, rank * 4 + 2, rank * 4 + 3]),
+        microBatch: 4,
+      })),
+    });
+    expect(out).toMatchObject({ aborted: false, lossSum: 1, correct: 2, count: 4, restarts: [] });
+    expect(out.timings.map((t) => t.rank)).toEqual([0, 1]);
+  });
+
+  it('stops with E_DIVERGED when a rank holds other optimizer slots than it was sent, though its weights agree', async () => {
+    await expect(start(2, {}, (r) => ({ loseSlots: r === 1 }))).rejects.toThrow(
+      /E_DIVERGED: rank 1 holds a training state other than the state of rank 0 after loading it: its weights agree \(checksum 1,2,3\), its optimizer slots or BatchNorm statistics do not/,
+    );
+  });
+
+  it('drops and counts a message from a peer that never joined, tells it once to stop, and goes on', async () => {
+    const { group, server, transport } = await start(2);
+    const stranger = await transport.client(server.address);
+    cleanup.push(() => stranger.close());
+    await stranger.send(encodeControl({ type: 'progress', step: 7, phase: 'compute' }));
+    await stranger.send(encodeControl({ type: 'progress', step: 7, phase: 'compute' }));
+    const out = await group.step({
+      epoch: 1,
+      step: 1,
+      attempt: 0,
+      globalCount: 2,
+      slices: [0, 1].map((rank) => ({ rank, indices: new Uint32Array([rank]), microBatch: 1 })),
+    });
+    expect(out.aborted).toBe(false);
+    expect(group.security().rejected_frames).toBe(2);
+    const told = decodeControl(await stranger.recv(1_000)).msg;
+    expect(told).toMatchObject({
+      type: 'stop',
+      reason: expect.stringMatching(/earlier run on this address/),
+    });
+    await expect(stranger.recv(300)).rejects.toThrow(/E_TIMEOUT/);
+  });
+
+  it('ends a step whose rank exited, with no way to replace it, naming the rank and its exit', async () => {
+    const { group } = await start(2, {}, (r) => ({ hangsInStep: r === 1 }));
+    const step = group.step({
+      epoch: 1,
+      step: 1,
+      attempt: 0,
+      globalCount: 2,
+      slices: [0, 1].map((rank) => ({ rank, indices: new Uint32Array([rank]), microBatch: 1 })),
+    });
+    setTimeout(
+      () =>
+        group.reportFailure({
+          kind: 'exited',
+          rank: 1,
+          pid: 1001,
+          host: 'spec',
+          code: null,
+          signal: 'SIGKILL',
+          lastLine: null,
+        }),
+      50,
+    );
+    const e = await step.catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DdpError);
+    expect((e as DdpError).message).toMatch(/rank 1/);
+    expect((e as DdpError).message).toMatch(/SIGKILL/);
+  });
+
+  it('names the rank that has not finished a step by the step timeout and still answers a probe (alive, waiting)', async () => {
+    const { group } = await start(2, { stepTimeoutMs: 500 }, (r) => ({ hangsInStep: r === 1 }));
+    const e = await group
+      .step({
+        epoch: 1,
+        step: 1,
+        attempt: 0,
+        globalCount: 2,
+        slices: [0, 1].map((rank) => ({ rank, indices: new Uint32Array([rank]), microBatch: 1 })),
+      })
+      .catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(DdpError);
+    expect((e as DdpError).code).toBe('E_TIMEOUT');
+    expect((e as DdpError).message).toMatch(/\b1\b/);
+  });
+});
