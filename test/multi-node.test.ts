@@ -7,53 +7,33 @@
 // Needs root, iproute2 and tcpdump (installed by .ci/run; under CI=true a missing tcpdump fails);
 // skipped otherwise, saying why.
 import { spawn, spawnSync } from 'node:child_process';
+import { makeHosts, spawnWorker, type Hosts } from './support/netns';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, readJson, readJsonLines, runCli, startCli, tmp } from './support/spawn-cli';
+import { readJson, readJsonLines, runCli, startCli, tmp } from './support/spawn-cli';
 
 const hasTcpdump = spawnSync('tcpdump', ['--version']).status === 0;
 const canNetns = process.getuid?.() === 0 && spawnSync('ip', ['netns', 'list']).status === 0 && (hasTcpdump || process.env['CI'] === 'true');
 if (!canNetns) console.log('multi-node.test: skipped: it needs root, iproute2 (ip netns) and tcpdump');
 const tag = `td${process.pid % 100000}`; // interface names are limited to 15 characters
-const BRIDGE = `${tag}br`;
 const SUBNET = '10.231.0';
-const nsName = (i: number) => `${tag}n${i}`;
-
-function ip(...args: string[]): void {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`ip ${args.join(' ')}: ${r.stderr}`);
-}
 
 describe.runIf(canNetns)('multi-node: workers in their own network namespaces join a tcp coordinator', () => {
   let data: string;
   let keyFile: string;
+  let hosts: Hosts;
 
   beforeAll(async () => {
     keyFile = join(tmp('key'), 'run.key');
     expect((await runCli(['keygen', '--out', keyFile])).code).toBe(0);
     data = tmp('data');
     await writeSyntheticFashionMnist(data, { train: 120, test: 40, seed: 2 });
-    ip('link', 'add', BRIDGE, 'type', 'bridge');
-    ip('addr', 'add', `${SUBNET}.1/24`, 'dev', BRIDGE);
-    ip('link', 'set', BRIDGE, 'up');
-    for (const i of [1, 2]) {
-      ip('netns', 'add', nsName(i));
-      ip('link', 'add', `${tag}a${i}`, 'type', 'veth', 'peer', 'name', `${tag}b${i}`);
-      ip('link', 'set', `${tag}b${i}`, 'netns', nsName(i));
-      ip('link', 'set', `${tag}a${i}`, 'master', BRIDGE);
-      ip('link', 'set', `${tag}a${i}`, 'up');
-      ip('-n', nsName(i), 'addr', 'add', `${SUBNET}.${1 + i}/24`, 'dev', `${tag}b${i}`);
-      ip('-n', nsName(i), 'link', 'set', `${tag}b${i}`, 'up');
-      ip('-n', nsName(i), 'link', 'set', 'lo', 'up');
-    }
+    hosts = makeHosts(tag, SUBNET, 2);
   });
 
-  afterAll(() => {
-    for (const i of [1, 2]) spawnSync('ip', ['netns', 'del', nsName(i)]);
-    spawnSync('ip', ['link', 'del', BRIDGE]);
-  });
+  afterAll(() => hosts?.remove());
 
   /** A 2-worker run over the bridge, its tcp traffic captured (tcpdump on every interface here). */
   async function twoNodeRun(label: string, security: string[]): Promise<{ runDir: string; wire: Buffer; coordinator: { code: number | null; stderr: string } }> {
@@ -68,7 +48,7 @@ describe.runIf(canNetns)('multi-node: workers in their own network namespaces jo
       '--batch-size', '20', '--epochs', '1', '--max-steps', '3', '--join-timeout', '120', '--run-dir', runDir, ...security,
     ], env);
     const workers = [1, 0].map((rank) =>
-      spawnWorker(nsName(rank + 1), { MASTER_ADDR: `${SUBNET}.1`, MASTER_PORT: String(port), RANK: String(rank), WORLD_SIZE: '2', LOCAL_RANK: '0', ...env }, security),
+      spawnWorker(hosts.ns(rank + 1), { MASTER_ADDR: `${SUBNET}.1`, MASTER_PORT: String(port), RANK: String(rank), WORLD_SIZE: '2', LOCAL_RANK: '0', ...env }, security),
     );
     const c = await coordinator.exit;
     const w = await Promise.all(workers);
@@ -140,13 +120,4 @@ async function startCapture(file: string): Promise<{ stop: () => Promise<void> }
         child.kill('SIGINT');
       }),
   };
-}
-
-function spawnWorker(ns: string, env: Record<string, string>, extra: string[] = []): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'worker', ...extra], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => resolve({ code, stderr }));
-  });
 }

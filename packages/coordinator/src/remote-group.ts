@@ -31,6 +31,7 @@ import {
   type MembershipChange,
   type RankTraceSink,
   type TraceSpan,
+  type LinkCut,
   PING_INTERVAL_MS,
   traceClock,
 } from '@tfjs-ddp/core';
@@ -42,6 +43,7 @@ import { judgeSilence, whereSeen, type Seen, type SilenceWatch } from './policy/
 import { auditReports, auditRequests } from './group/audit-plan';
 import type { LoopLogger } from './loop/train-events';
 import { checkWorkersAgree } from './policy/workers-agree';
+import { LinkReports, linkGivenUp, MAX_LINK_CUTS } from './group/link-reports';
 
 export interface RemoteGroupOptions {
   server: Server;
@@ -110,7 +112,24 @@ class RanksLost extends Error {
   }
 }
 
+/** Thrown inside a step's wait (or a collective's) when a ring link failed between two live ranks. */
+class LinkFailed extends Error {
+  constructor(
+    readonly cut: LinkCut,
+    /** The replies that had arrived. */
+    readonly got: Map<number, Reply>,
+  ) {
+    super(`ring link ${cut.from}→${cut.to} failed`);
+  }
+}
+
 export class RemoteWorkerGroup implements WorkerGroup {
+  /** Ring links the ranks said failed (worker link-watch.ts), until the ring is rebuilt. */
+  private readonly linkReports = new LinkReports();
+  /** The work whose all-reduce the link reports are judged for: a step, or minus a collective's number. */
+  private watchTag: number | null = null;
+  /** Ring rebuilds for failed links in a row, in the work named `what`. */
+  private linkCutRun: { what: string; count: number } | null = null;
   private readonly peers: string[] = [];
   private descriptions: WorkerDescription[] = [];
   private phase: Phase = 'rendezvous';
@@ -210,6 +229,9 @@ export class RemoteWorkerGroup implements WorkerGroup {
       if (recoverable) {
         const silent = this.silentRanks(ranks.filter((r) => !got.has(r)));
         if (silent.length > 0) throw new RanksLost(silent, got);
+        const a = this.watchTag === null ? null : this.linkReports.next(this.watchTag, now(), (r) => this.lastSeen.get(r)?.at ?? -Infinity);
+        if (a?.kind === 'probe') for (const r of a.ranks) await this.sendTo(r, { type: 'probe' }).catch(() => undefined);
+        if (a?.kind === 'cut') throw new LinkFailed({ from: a.from, to: a.to, ends: [a.from, a.to].map((r) => ({ rank: r, pid: this.descriptions[r]!.pid, host: this.descriptions[r]!.host })), cause: a.cause, reportedBy: a.reportedBy }, got);
       }
       const left = deadline - now();
       if (left <= 0) {
@@ -266,6 +288,12 @@ export class RemoteWorkerGroup implements WorkerGroup {
     }
     if (reply.msg.type === 'progress') {
       this.lastSeen.set(rank, { step: reply.msg.step, phase: reply.msg.phase, at: now() });
+      return null;
+    }
+    if (reply.msg.type === 'link-lost') {
+      const { type: _t, ...link } = reply.msg;
+      this.o.log.warn({ rank, ...link }, 'a rank says a ring link failed: probing both ends');
+      this.linkReports.add(rank, reply.msg);
       return null;
     }
     if (reply.msg.type === 'step-done') this.lastSeen.set(rank, { step: reply.msg.step, phase: 'idle', at: now() });
@@ -458,6 +486,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
   async step(plan: StepPlan): Promise<StepOutcome> {
     this.phase = 'step';
     this.currentStep = plan.step;
+    this.watchTag = plan.step;
     const checksum = plan.step % this.o.checksumEvery === 0;
     // An audit step: each rank also gets its neighbour's first micro-batch to recompute (frame 1).
     const audits = plan.audit === true ? auditRequests(plan.slices, plan.auditSelf === true) : [];
@@ -472,11 +501,14 @@ export class RemoteWorkerGroup implements WorkerGroup {
     try {
       got = await this.collect('step-done', plan.slices.map((s) => s.rank), this.o.stepTimeoutMs, true);
     } catch (e) {
+      if (e instanceof LinkFailed) return this.recoverLink(plan, e);
       if (!(e instanceof RanksLost)) throw e;
       return this.recover(plan, e.lost, e.got);
     } finally {
       this.silenceWatch = null;
+      this.watchTag = null;
     }
+    this.linkCutRun = null;
     for (const s of plan.slices) {
       const { timings: t, trace } = got.get(s.rank)!.msg as StepDone;
       this.traceFrom(s.rank, trace);
@@ -530,6 +562,27 @@ export class RemoteWorkerGroup implements WorkerGroup {
   }
 
   /**
+   * A ring link failed between two live ranks during a step: every rank leaves it, the ring is
+   * rebuilt (new inboxes, new connections) and the step counts as done if a rank had finished it,
+   * else it is replayed; a link that fails MAX_LINK_CUTS times in a row ends the run (E_NETWORK).
+   */
+  private async recoverLink(plan: StepPlan, e: LinkFailed): Promise<StepOutcome> {
+    const microBatchOf = (r: number) => plan.slices.find((s) => s.rank === r)?.microBatch ?? this.descriptions[r]!.microBatch;
+    for (const [r, reply] of e.got) this.traceFrom(r, (reply.msg as StepDone).trace);
+    this.countCut(e.cut, `step ${plan.step}`);
+    const g = await this.regroup([], plan.step, `step ${plan.step}`, e.got, microBatchOf, `the ring link ${e.cut.from}→${e.cut.to} failed`);
+    if (g.finished.length === 0) return { aborted: true, skipped: false, oom: [], lossSum: 0, correct: 0, count: 0, timings: [], restarts: [], linkCuts: [e.cut] };
+    return { ...outcomeOf(g.finished.map((r) => e.got.get(r)!.msg as StepDone)), restarts: [], linkCuts: [e.cut] };
+  }
+
+  /** Counts a failed link in the work `what`: the error that ends the run at MAX_LINK_CUTS in a row. */
+  private countCut(cut: LinkCut, what: string): void {
+    this.linkCutRun = this.linkCutRun?.what === what ? { what, count: this.linkCutRun.count + 1 } : { what, count: 1 };
+    if (this.linkCutRun.count >= MAX_LINK_CUTS) throw linkGivenUp(cut, what, (r) => this.addresses[r]);
+    this.o.log.warn({ step: this.currentStep, during: what, from: cut.from, to: cut.to, ends: cut.ends, cause: cut.cause, reportedBy: cut.reportedBy, inARow: this.linkCutRun.count }, 'a ring link failed between two live ranks: every rank leaves, and the ring is rebuilt');
+  }
+
+  /**
    * Makes the group whole after ranks were lost in the work tagged `tag` (a step number, or minus a
    * collective's number for an evaluation or a save):
    * 1. every survivor leaves that work ('abort' closes its ring sockets) and binds a new ring inbox;
@@ -548,8 +601,10 @@ export class RemoteWorkerGroup implements WorkerGroup {
     what: string,
     got: Map<number, Reply> | null,
     microBatchOf: (rank: number) => number,
+    /** Why, when no rank was lost (a ring link failed): every rank leaves and the ring is rebuilt. */
+    why?: string,
   ): Promise<{ restarts: RestartRecord[]; membership: MembershipChange | null; finished: number[]; previousRank: number[] }> {
-    const action = this.allowReplacement(lost);
+    const action = lost.length === 0 ? 'replace' : this.allowReplacement(lost);
     const all = this.descriptions.map((d) => d.rank);
     const gone = new Set(lost.map((l) => l.rank));
     const survivors = all.filter((r) => !gone.has(r));
@@ -558,7 +613,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
       this.o.log.warn({ rank: l.rank, pid: l.pid, host: l.host, step: this.currentStep, during: what, cause: l.cause, lastLines: l.lastLines }, 'rank lost: every other rank leaves what it was doing');
     }
     // 1. Every survivor leaves.
-    for (const r of survivors) await this.sendTo(r, { type: 'abort', step: tag, reason: `rank ${lost.map((l) => l.rank).join(',')} lost` });
+    for (const r of survivors) await this.sendTo(r, { type: 'abort', step: tag, reason: why ?? `rank ${lost.map((l) => l.rank).join(',')} lost` });
     const left = new Map<number, Extract<WorkerToCoordinator, { type: 'left' }>>();
     const deadline = now() + this.o.stepTimeoutMs;
     while (!survivors.every((r) => left.has(r))) {
@@ -577,6 +632,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
       const m = await this.receive(rest);
       if (m !== null) this.pending.push(m);
     }
+    // What was reported before every rank left is moot now: the ring is made anew.
+    this.linkReports.clear();
     const applied = (r: number) => tag >= 0 && left.get(r)!.applied;
     if (action === 'shrink') {
       // 2. A smaller ring of the survivors, renumbered in their order.
@@ -611,7 +668,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
     const finished = survivors.filter(applied);
     const source = finished[0] ?? survivors[0]!;
     await this.syncFrom(source, [...gone, ...(finished.length > 0 ? survivors.filter((r) => !applied(r)) : [])]);
-    this.o.log.info({ step: this.currentStep, during: what, replaced: restarts.map((r) => ({ rank: r.rank, oldPid: r.pid, newPid: r.newPid })), finishedBy: finished, source }, 'ranks replaced and re-synced');
+    if (lost.length === 0) this.o.log.info({ step: this.currentStep, during: what, finishedBy: finished, source }, 'ring rebuilt and re-synced');
+    else this.o.log.info({ step: this.currentStep, during: what, replaced: restarts.map((r) => ({ rank: r.rank, oldPid: r.pid, newPid: r.newPid })), finishedBy: finished, source }, 'ranks replaced and re-synced');
     return { restarts, membership: null, finished, previousRank: all };
   }
 
@@ -623,13 +681,23 @@ export class RemoteWorkerGroup implements WorkerGroup {
   private async collective<T>(what: 'evaluation' | 'the checkpoint', run: (collective: number) => Promise<T>): Promise<T> {
     for (;;) {
       const collective = ++this.collectives;
+      this.watchTag = -collective;
       try {
-        return await run(collective);
+        const out = await run(collective);
+        this.linkCutRun = null;
+        return out;
       } catch (e) {
+        if (e instanceof LinkFailed) {
+          this.countCut(e.cut, what);
+          await this.regroup([], -collective, what, null, (r) => this.microBatchNow.get(r) ?? this.descriptions[r]!.microBatch, `the ring link ${e.cut.from}→${e.cut.to} failed`);
+          continue;
+        }
         if (!(e instanceof RanksLost)) throw e;
         const g = await this.regroup(e.lost, -collective, what, null, (r) => this.microBatchNow.get(r) ?? this.descriptions[r]!.microBatch);
         this.changes.restarts.push(...g.restarts);
         if (g.membership !== null) this.changes.membership = composeMembership(this.changes.membership, g.membership);
+      } finally {
+        this.watchTag = null;
       }
     }
   }

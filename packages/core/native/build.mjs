@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const source = join(here, 'zmq_ring.cc');
-const headers = [join(here, 'zmq_guard.h')];
+const headers = [join(here, 'zmq_guard.h'), join(here, 'zmq_links.h')];
 const prebuildAt = process.argv.indexOf('--prebuild');
 const prebuild = prebuildAt >= 0 ? process.argv[prebuildAt + 1] : undefined;
 const output = prebuild ?? join(here, 'build', 'zmq_ring.node');

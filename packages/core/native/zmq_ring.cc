@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "zmq_guard.h"
+#include "zmq_links.h"
 
 namespace {
 
@@ -642,6 +643,7 @@ napi_value Open(napi_env env, napi_callback_info info) {
   zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
   zmq_setsockopt(s, pull ? ZMQ_RCVBUF : ZMQ_SNDBUF, &sockbuf, sizeof sockbuf);
   zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsgsize, sizeof maxmsgsize);
+  links::tune(s, !pull);
   std::shared_ptr<guard::Counters> counters;
   if (!pub.empty()) {
     if (!applyCurve(env, s, pull, pub, sec)) {

@@ -32,6 +32,11 @@ export type DdpErrorCode =
    * (--audit-every), or the ranks' weights differ before a checkpoint; names the rank(s); exit 1.
    */
   | 'E_SDC'
+  /**
+   * A ring link between two live workers kept failing (dropped, or could not be made again) in one
+   * step, after the ring was rebuilt each time; names the link, its ranks and hosts; exit 1.
+   */
+  | 'E_NETWORK'
   | 'E_INTERNAL';
 
 const USAGE_CODES: ReadonlySet<DdpErrorCode> = new Set(['E_USAGE', 'E_CONFIG', 'E_TASK']);

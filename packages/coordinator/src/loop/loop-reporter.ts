@@ -2,7 +2,7 @@
 // (and, through the run directory's sinks, TensorBoard), the log, the progress line and the library's
 // event stream (onEvent: TrainEvent), and the timeline (trace). Called by train-loop.ts and its parts
 // under loop/; which event reaches which sink, and in what order, is this file's business only.
-import type { MembershipChange, OomReport, RestartRecord } from '@tfjs-ddp/core';
+import type { LinkCut, MembershipChange, OomReport, RestartRecord } from '@tfjs-ddp/core';
 import type { SdcError } from '../policy/sdc-audit';
 import type { RunDir } from '../run-dir';
 import { rankTimingsToJson, workerToJson } from '../run-documents';
@@ -107,6 +107,13 @@ export class LoopReporter {
     this.log.warn(ev, 'a worker was replaced');
     this.emit({ type: 'restart', step, rank: x.rank, oldPid: x.pid, newPid: x.newPid, cause: x.cause });
     return ev;
+  }
+
+  /** A ring link failed between two live ranks: every rank left the step, the ring was rebuilt. */
+  linkCut(step: number, attempt: number, c: LinkCut, replayed: boolean): void {
+    const ev = { event: 'link', step, attempt, from: c.from, to: c.to, ends: c.ends, cause: c.cause, reported_by: c.reportedBy, replayed };
+    this.moment(ev);
+    this.log.warn(ev, replayed ? 'a ring link failed: the ring was rebuilt and the step is replayed' : 'a ring link failed after a rank had finished the step: the ring was rebuilt, the others took its state');
   }
 
   /** The ranks changed (elastic); returns the row (summary.json's membership_events). */

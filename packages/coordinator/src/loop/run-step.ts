@@ -46,11 +46,13 @@ export async function runStep(ctx: LoopContext, batch: Uint32Array, epoch: numbe
   let out = await run(0);
   for (let attempt = 1; ; attempt++) {
     recordRestarts(ctx, out.restarts, attempt - 1);
+    for (const c of out.linkCuts ?? []) ctx.report.linkCut(step, attempt - 1, c, out.aborted);
     if (out.membership !== undefined) applyMembership(ctx, out.membership);
     if (!out.aborted) return out;
     // Aborted on every rank: a rank ran out of memory (replay with its micro-batch halved), or a
-    // rank was lost before any rank finished the step (replay as it was, on the new process).
-    if (out.oom.length === 0 && out.restarts.length === 0 && out.membership === undefined) {
+    // rank was lost before any rank finished the step (replay as it was, on the new process), or a
+    // ring link failed (replay as it was, on the rebuilt ring).
+    if (out.oom.length === 0 && out.restarts.length === 0 && out.membership === undefined && (out.linkCuts?.length ?? 0) === 0) {
       throw new DdpError(
         'E_INTERNAL',
         `step ${step} was aborted without an out-of-memory report or a lost rank`,

@@ -57,6 +57,12 @@ export type WorkerToCoordinator =
   /** Where the rank is: sent as a step enters each phase, and in answer to 'probe'. */
   | { type: 'progress'; step: number | null; phase: StepPhase }
   /**
+   * A ring link of this rank failed during the all-reduce of `step` (minus the collective's number
+   * for an evaluation or a save): it dropped, or stayed down (worker link-watch.ts). Sent at once;
+   * the step's reply (or the answer to the 'abort' that follows) comes after it.
+   */
+  | { type: 'link-lost'; step: number; side: 'left' | 'right'; peer: number; cause: string }
+  /**
    * The answer to 'abort': whether the rank had applied that step's update before the abort came,
    * and the address of the new ring inbox it bound (its old ring sockets are closed).
    */

@@ -148,10 +148,23 @@ export interface MembershipChange {
   lost: { rank: number; pid: number; host: string; cause: string }[];
 }
 
+/** A ring link that failed during a step: data from rank `from` to rank `to` was lost. */
+export interface LinkCut {
+  from: number;
+  to: number;
+  /** Each end's process: host and pid. */
+  ends: { rank: number; pid: number; host: string }[];
+  /** As the rank that reported it said (worker link-watch.ts). */
+  cause: string;
+  /** Which rank reported it. */
+  reportedBy: number;
+}
+
 export interface StepOutcome {
   /**
    * True when nothing was applied on any rank and the step must be replayed: a rank ran out of
-   * memory (see oom), or a rank was lost before any rank had applied the step (see restarts).
+   * memory (see oom), a rank was lost before any rank had applied the step (see restarts), or a
+   * ring link failed (see linkCuts).
    */
   aborted: boolean;
   /** True when the summed gradient was not finite: no rank applied it, and the step is not replayed. */
@@ -161,6 +174,8 @@ export interface StepOutcome {
   restarts: RestartRecord[];
   /** Set when ranks were lost and the run goes on without them (elastic): split the batch anew. */
   membership?: MembershipChange;
+  /** Ring links that failed during this attempt (every rank left it and the ring was rebuilt). */
+  linkCuts?: LinkCut[];
   /** Summed over the global batch. */
   lossSum: number;
   correct: number;

@@ -22,7 +22,20 @@ export interface Inbox {
    * to word, or a DdpError.
    */
   ringAllReduce?(right: Outbox, buf: Float32Array, call: RingCall): Promise<RingTimes> | undefined;
+  /** Its connections from left neighbours (ZeroMQ transports; absent in memory, where links cannot drop). */
+  links?(): LinkState;
   close(): Promise<void>;
+}
+
+/**
+ * The connections of a ring socket, as its transport sees them: how many passed the handshake and
+ * are open, and how many such connections closed since the socket was opened (a peer that left, a
+ * reset, or one dropped by ZeroMQ's heartbeat after 5 s without traffic). Read by the worker's link
+ * watch during an all-reduce: a drop then can have lost frames.
+ */
+export interface LinkState {
+  up: number;
+  drops: number;
 }
 
 /**
@@ -56,6 +69,8 @@ export interface Outbox {
    * copies anyway leaves it out and callers use send.
    */
   sendInPlace?(frames: Frames): Promise<void>;
+  /** Its connection to the right neighbour's inbox (ZeroMQ transports). */
+  links?(): LinkState;
   close(): Promise<void>;
 }
 

@@ -4,6 +4,7 @@
 // SGD update as every other rank. Started by `tfjs-ddp worker --join ADDRESS` (locally by the
 // coordinator's launcher, or by srun / Kubernetes / hand on other hosts).
 import { hostname } from 'node:os';
+import { watchLinks } from './link-watch';
 import { checkIpcBindAddress, DdpError, digestOfState, isDdpError, readAuditRequest, ringAllReduce, type RingTimes, type TraceSpan, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
 import type { Logger } from 'pino';
 import { selectBackend, type BackendChoice } from '../backend/select-backend';
@@ -90,18 +91,27 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
      * it (a rank was lost): its 'abort' (tagged minus the collective's number) is answered next, and
      * the evaluation or save comes again.
      */
+    /** Watches the ring's links during the all-reduce tagged `tag`; a failed one is reported at once. */
+    const watchRingLinks = (tag: number) =>
+      watchLinks(ring!.channel(), (l) => {
+        log.warn({ step: tag, link: l }, 'a ring link failed: telling the coordinator');
+        void send({ type: 'link-lost', step: tag, ...l }).catch(() => undefined);
+      });
     const syncCollective = async (collective: number, phase: 'eval' | 'save'): Promise<boolean> => {
       control.phase(-collective, phase);
+      const links = ring!.worldSize > 1 && ring!.connected() ? watchRingLinks(-collective) : null;
       try {
         if (control.abortRequested(-collective)) throw new DdpError('E_CLOSED', 'aborted before the all-reduce');
         const synced = syncBatchNorm(engine!, ring!.channel(), settings, collective);
         if (killInCollective.some((k) => k.rank === ring!.rank && k.step === collective)) process.kill(process.pid, 'SIGKILL');
         await synced;
+        links?.stop();
         return true;
       } catch (e) {
         control.phase(null, 'idle');
-        if (!control.abortRequested(-collective)) throw e;
-        log.warn({ collective, phase, error: e instanceof Error ? e.message : String(e) }, 'leaving the BatchNorm averaging: a rank was lost');
+        const lost = links?.stop(true) ?? null;
+        if (!control.abortRequested(-collective) && lost === null) throw e;
+        log.warn({ collective, phase, error: e instanceof Error ? e.message : String(e), ...(lost !== null ? { link: lost } : {}) }, lost !== null ? 'leaving the BatchNorm averaging: a ring link failed' : 'leaving the BatchNorm averaging: a rank was lost');
         return false;
       }
     };
@@ -146,6 +156,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         const t0 = performance.now();
         control.phase(msg.step, 'allreduce');
         let ringTimes: RingTimes | null = null;
+        const links = watchRingLinks(msg.step);
         try {
           if (control.abortRequested(msg.step)) throw new DdpError('E_CLOSED', 'aborted before the all-reduce');
           // The sync point: every rank's gradient summed into r.buffer.
@@ -153,11 +164,14 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
           // At once, not on a later tick: the native ring runs on its own thread and could finish first.
           if (msg.attempt === 0 && killAt.some((k) => k.rank === ring!.rank && k.step === msg.step)) process.kill(process.pid, 'SIGKILL');
           ringTimes = await reduced;
+          links.stop();
         } catch (e) {
           control.phase(msg.step, 'idle');
-          if (!control.abortRequested(msg.step)) throw e;
+          // A failed link explains the failure: the coordinator, told, aborts the step on every rank.
+          const lost = links.stop(true);
+          if (!control.abortRequested(msg.step) && lost === null) throw e;
           // The 'abort' message waits in the queue: it is answered by the next turn of this loop.
-          log.warn({ step: msg.step, attempt: msg.attempt, error: e instanceof Error ? e.message : String(e) }, 'leaving the step: a rank was lost');
+          log.warn({ step: msg.step, attempt: msg.attempt, error: e instanceof Error ? e.message : String(e), ...(lost !== null ? { link: lost } : {}) }, lost !== null ? 'leaving the step: a ring link failed' : 'leaving the step: a rank was lost');
           engine.abandonStep();
           continue;
         }
@@ -293,6 +307,11 @@ class MutableRing {
   async connect(rightAddress: string): Promise<void> {
     await this.right?.close().catch(() => undefined);
     this.right = await this.transport.outbox(rightAddress);
+  }
+
+  /** Whether both ring sockets are there (after the first 'ring' message, until an abort). */
+  connected(): boolean {
+    return this.left !== null && this.right !== null;
   }
 
   channel(): RingChannel {

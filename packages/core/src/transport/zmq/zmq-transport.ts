@@ -20,6 +20,7 @@ import { MAX_CONTROL_FRAME_BYTES } from '../../protocol/control-codec';
 import { MAX_CHUNK_ELEMENTS } from '../../allreduce/ring-allreduce';
 import { curveClientOptions, curveServerOptions, refuseOnHandshakeFailure, watchConnections, type ConnectionCounts } from './curve-sockets';
 import { SerialSocket } from './serial-socket';
+import { tcpLinks } from '../tcp-links';
 import { acquireZapHandler, quiesceZapDomain } from './zap-handler';
 import { mapZmqAddressError } from './zmq-errors';
 
@@ -69,6 +70,14 @@ export const MAX_DATA_FRAME_BYTES = MAX_CHUNK_ELEMENTS * 4;
  */
 export const WIRE_MARGIN_BYTES = 256;
 const DATA_LIMIT = MAX_DATA_FRAME_BYTES + WIRE_MARGIN_BYTES;
+
+/**
+ * TCP options of ring sockets, as the native data plane sets them (native/zmq_links.h): a link whose
+ * peer stopped answering is closed by the kernel within about 5 s (keepalive when idle,
+ * TCP_USER_TIMEOUT when data is unacknowledged), and a connect that gets no answer is tried again
+ * every 2 s.
+ */
+const RING_TCP = { tcpKeepalive: 1, tcpKeepaliveIdle: 2, tcpKeepaliveInterval: 1, tcpKeepaliveCount: 3, tcpMaxRetransmitTimeout: 5000 } as const;
 const CONTROL_LIMIT = MAX_CONTROL_FRAME_BYTES + WIRE_MARGIN_BYTES;
 
 let clientCounter = 0;
@@ -159,20 +168,24 @@ export class ZmqTransport implements Transport {
     if (this.native && nativeServes(address)) {
       const inbox = nativeInbox(this.native, address, this.nativeOptions());
       if (this.curve) this.rejectCounts.push(inbox.rejected);
-      return inbox;
+      const links = tcpLinks(inbox.address, 'inbox');
+      return links === undefined ? inbox : Object.assign(inbox, { links });
     }
     const pull = new Pull({
       linger: this.linger,
       receiveHighWaterMark: this.hwm,
       receiveBufferSize: this.sockbuf,
       maxMessageSize: DATA_LIMIT,
+      ...RING_TCP,
       ...(this.curve ? curveServerOptions(this.curve) : {}),
     });
     const { release } = await this.serve(pull);
     const resolved = await bindSocket(pull, address, release);
     const io = new SerialSocket(pull, 'inbox', resolved);
+    const links = tcpLinks(resolved, 'inbox');
     return {
       address: resolved,
+      ...(links !== undefined ? { links } : {}),
       recv: (timeoutMs) => io.receive(timeoutMs),
       close: async () => {
         io.close();
@@ -183,8 +196,12 @@ export class ZmqTransport implements Transport {
 
   /** Connects lazily like ZeroMQ: messages queue until the inbox is there. @throws DdpError E_CONFIG */
   async outbox(address: string): Promise<Outbox> {
-    if (this.native && nativeServes(address)) return nativeOutbox(this.native, address, this.nativeOptions());
-    const push = new Push({ linger: this.linger, sendHighWaterMark: this.hwm, sendBufferSize: this.sockbuf, maxMessageSize: DATA_LIMIT, ...(this.curve ? curveClientOptions(this.curve) : {}) });
+    const links = tcpLinks(address, 'outbox');
+    if (this.native && nativeServes(address)) {
+      const outbox = nativeOutbox(this.native, address, this.nativeOptions());
+      return links === undefined ? outbox : Object.assign(outbox, { links });
+    }
+    const push = new Push({ linger: this.linger, sendHighWaterMark: this.hwm, sendBufferSize: this.sockbuf, maxMessageSize: DATA_LIMIT, ...RING_TCP, connectTimeout: 2000, ...(this.curve ? curveClientOptions(this.curve) : {}) });
     connectSocket(push, address);
     const io = new SerialSocket(push, 'outbox to', address);
     return {
@@ -192,6 +209,7 @@ export class ZmqTransport implements Transport {
       // Over inproc:// ZeroMQ hands the sender's memory itself to the receiver, which owns what it
       // receives and may modify it: copy there.
       sendInPlace: (frames) => (address.startsWith('inproc://') ? io.send(frames) : io.sendInPlace(frames)),
+      ...(links !== undefined ? { links } : {}),
       close: async () => io.close(),
     };
   }
