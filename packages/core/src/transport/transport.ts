@@ -28,9 +28,9 @@ export interface Inbox {
 }
 
 /**
- * The connections of a ring socket, as its transport sees them: how many passed the handshake and
- * are open, and how many such connections closed since the socket was opened (a peer that left, a
- * reset, or one dropped by ZeroMQ's heartbeat after 5 s without traffic). Read by the worker's link
+ * The connections of a ring socket, as the kernel's TCP table shows them (tcp-links.ts): how many are
+ * established, and how many established ones went away since the socket was first looked at (a peer that left, a
+ * reset, or one the kernel closed: keepalive or TCP_USER_TIMEOUT, 5 s). Read by the worker's link
  * watch during an all-reduce: a drop then can have lost frames.
  */
 export interface LinkState {

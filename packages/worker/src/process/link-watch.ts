@@ -1,6 +1,6 @@
 // The link watch of one all-reduce: while a rank waits on the ring, it reads its two ring sockets'
 // connections (Inbox.links / Outbox.links) every LOOK_MS and says once when a link failed: it
-// dropped during the all-reduce (a reset, or ZeroMQ's heartbeat found no traffic for 5 s: frames in
+// dropped during the all-reduce (a reset, or the kernel closed it: no answer for 5 s; frames in
 // flight are lost and the all-reduce can never finish), or it has been down for LINK_GRACE_MS (a
 // link that cannot be made again, e.g. a blackholed route). worker-process.ts sends that to the
 // coordinator ('link-lost'), which rebuilds the ring and replays the step (docs/reliability.md).
@@ -37,7 +37,7 @@ export interface LinkLook {
 export function judgeLink(look: LinkLook, t: number, graceMs = LINK_GRACE_MS): string | null {
   if (look.now.drops > look.start.drops) {
     const n = look.now.drops - look.start.drops;
-    return `its connection dropped during the all-reduce${n > 1 ? ` (${n} times)` : ''}: reset, or no traffic for 5 s`;
+    return `its connection dropped during the all-reduce${n > 1 ? ` (${n} times)` : ''}: reset, or closed by the kernel after 5 s without an answer`;
   }
   if (look.now.up > 0) {
     look.downSince = null;
