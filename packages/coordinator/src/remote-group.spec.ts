@@ -155,4 +155,50 @@ describe('RemoteWorkerGroup over a scripted control plane', () => {
     expect((e as DdpError).code).toBe('E_TIMEOUT');
     expect((e as DdpError).message).toMatch(/\b1\b/);
   });
+
+  it('undoes an elastic join whose worker dies while it is synced, and goes on with the ranks it had', async () => {
+    const { group, transport, server } = await start(2, { minWorkers: 1, joinerSilenceMs: 300 }, (r) => ({
+      hangsInStep: r === 1,
+    }));
+    const slices = (n: number) =>
+      Array.from({ length: n }, (_, rank) => ({ rank, indices: new Uint32Array([rank]), microBatch: 1 }));
+    const lost = group.step({ epoch: 1, step: 1, attempt: 0, globalCount: 2, slices: slices(2) });
+    setTimeout(
+      () =>
+        group.reportFailure({
+          kind: 'exited',
+          rank: 1,
+          pid: 1001,
+          host: 'spec',
+          code: null,
+          signal: 'SIGKILL',
+          lastLine: null,
+        }),
+      50,
+    );
+    expect(await lost).toMatchObject({ aborted: true, membership: { kind: 'shrink' } });
+    expect(group.worldSize).toBe(1);
+    const joiner = await ScriptedWorker.join(transport, server.address, {
+      requestedRank: 1,
+      version: VERSION,
+      vanishAt: 'load-state',
+    });
+    cleanup.push(() => joiner.stop());
+    // Its join is read during the next step, and it is taken in at the boundary after it.
+    expect(
+      (await group.step({ epoch: 1, step: 1, attempt: 1, globalCount: 1, slices: slices(1) })).aborted,
+    ).toBe(false);
+    expect(await group.between()).toEqual({ restarts: [], membership: null });
+    expect(group.worldSize).toBe(1);
+    expect(joiner.received.map((m) => m.type)).toEqual(
+      expect.arrayContaining(['welcome', 'ring', 'load-state', 'stop']),
+    );
+    expect(joiner.received.find((m) => m.type === 'stop')).toMatchObject({
+      reason: expect.stringMatching(/failed to join \(it answered no ping for 0 s while it was synced\)/),
+    });
+    // The ring of the one rank left was made again, and steps go on.
+    expect(
+      (await group.step({ epoch: 1, step: 2, attempt: 0, globalCount: 1, slices: slices(1) })).aborted,
+    ).toBe(false);
+  });
 });

@@ -39,7 +39,7 @@ import { evalShards } from '@tfjs-ddp/data';
 import { JoinBackoff } from './policy/join-backoff';
 import { decide, exitCause, onRanksLost, type FailureEvent, type LostRank, type Phase } from './policy/failure-policy';
 import { checkGpusDistinct } from './policy/gpu-assignment';
-import { judgeSilence, whereSeen, type Seen, type SilenceWatch } from './policy/liveness';
+import { judgeSilence, SILENCE_MS, whereSeen, type Seen, type SilenceWatch } from './policy/liveness';
 import { auditReports, auditRequests } from './group/audit-plan';
 import type { LoopLogger } from './loop/train-events';
 import { checkWorkersAgree } from './policy/workers-agree';
@@ -72,6 +72,11 @@ export interface RemoteGroupOptions {
    * taken in at a step boundary, up to worldSize.
    */
   minWorkers?: number;
+  /**
+   * How long a worker being taken in may answer no ping while the ring is rewired and it is synced
+   * before its join is undone: default SILENCE_MS (10 s); after its hello its loop is idle.
+   */
+  joinerSilenceMs?: number;
   /** Allow several ranks of one host on one GPU adapter (--share-gpu). */
   shareGpu?: boolean;
   /** How the sockets are secured, and the coordinator's own count of refused connections. */
@@ -112,6 +117,16 @@ class RanksLost extends Error {
   }
 }
 
+/** Thrown inside a wait when a worker being taken in (an elastic join) failed before it was synced. */
+class JoinerLost extends Error {
+  constructor(
+    readonly rank: number,
+    readonly reason: string,
+  ) {
+    super(`joining rank ${rank} lost: ${reason}`);
+  }
+}
+
 /** Thrown inside a step's wait (or a collective's) when a ring link failed between two live ranks. */
 class LinkFailed extends Error {
   constructor(
@@ -128,6 +143,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
   private readonly linkReports = new LinkReports();
   /** The work whose all-reduce the link reports are judged for: a step, or minus a collective's number. */
   private watchTag: number | null = null;
+  /** Workers being taken in (admit), until they are synced: their silence or error undoes the join. */
+  private joining: { ranks: number[]; since: number } | null = null;
   /** Ring rebuilds for failed links in a row, in the work named `what`. */
   private linkCutRun: { what: string; count: number } | null = null;
   private readonly peers: string[] = [];
@@ -211,6 +228,7 @@ export class RemoteWorkerGroup implements WorkerGroup {
   private async collect(type: WorkerToCoordinator['type'], ranks: number[], timeoutMs: number, recoverable = false): Promise<Map<number, Reply>> {
     const got = new Map<number, Reply>();
     const deadline = now() + timeoutMs;
+    let joinerFailed: JoinerLost | null = null;
     for (;;) {
       const f = this.failure;
       if (f !== null) {
@@ -221,11 +239,23 @@ export class RemoteWorkerGroup implements WorkerGroup {
         this.fail(f);
       }
       for (const r of this.pending.splice(0)) {
+        if (r.msg.type === 'error' && this.joining?.ranks.includes(r.rank) === true) {
+          joinerFailed ??= new JoinerLost(r.rank, `${r.msg.code}: ${r.msg.message}`);
+          continue;
+        }
         if (r.msg.type === 'error') this.fail({ kind: 'worker-error', rank: r.rank, code: r.msg.code, message: r.msg.message });
         if (r.msg.type !== type) this.fail({ kind: 'protocol', rank: r.rank, message: `sent ${r.msg.type} while ${type} was expected` });
         got.set(r.rank, r);
       }
       if (ranks.every((r) => got.has(r))) return got;
+      const j = this.joining;
+      if (j !== null) {
+        const silenceMs = this.o.joinerSilenceMs ?? SILENCE_MS;
+        const quiet = j.ranks.find((r) => ranks.includes(r) && !got.has(r) && now() - Math.max(this.lastSeen.get(r)?.at ?? 0, j.since) > silenceMs);
+        if (quiet !== undefined) joinerFailed ??= new JoinerLost(quiet, `it answered no ping for ${Math.round(silenceMs / 1000)} s while it was synced`);
+        // The others' replies are taken first, so that none is left in flight when the join is undone.
+        if (joinerFailed !== null && ranks.every((r) => got.has(r) || j.ranks.includes(r))) throw joinerFailed;
+      }
       if (recoverable) {
         const silent = this.silentRanks(ranks.filter((r) => !got.has(r)));
         if (silent.length > 0) throw new RanksLost(silent, got);
@@ -775,11 +805,44 @@ export class RemoteWorkerGroup implements WorkerGroup {
       this.size++;
     }
     if (this.size === before) return null;
-    await this.rewire(this.descriptions.map((d) => d.rank), true);
     const added = Array.from({ length: this.size - before }, (_, k) => before + k);
-    await this.syncFrom(0, added);
+    // Until the new ranks hold the run's state, one that dies or fails undoes the join: the run goes
+    // on as it was, without them.
+    this.joining = { ranks: added, since: now() };
+    try {
+      await this.rewire(this.descriptions.map((d) => d.rank), true);
+      await this.syncFrom(0, added);
+    } catch (e) {
+      if (!(e instanceof JoinerLost)) throw e;
+      await this.undoJoin(before, added, e);
+      return null;
+    } finally {
+      this.joining = null;
+    }
     this.o.log.info({ step: this.currentStep, workers: this.size, added: added.map((r) => ({ rank: r, pid: this.descriptions[r]!.pid, host: this.descriptions[r]!.host })) }, 'workers joined the run');
     return { kind: 'grow', previousRank: [...Array.from({ length: before }, (_, r) => r), ...added.map(() => null)], lost: [] };
+  }
+
+  /**
+   * A worker taken in failed while the ring was rewired or it was synced: every worker of this
+   * admission is sent away (its host counts a failed join), and the ring of the `before` ranks that
+   * were there is made again; their state never changed.
+   */
+  private async undoJoin(before: number, added: number[], e: JoinerLost): Promise<void> {
+    const lost = this.descriptions[e.rank]!;
+    const kept = this.joinBackoff.failed(lost.host, e.reason, Date.now());
+    this.o.log.warn({ rank: e.rank, pid: lost.pid, host: lost.host, reason: e.reason, failures: kept.failures, keptOutUntil: new Date(kept.until).toISOString() }, 'a joining worker failed while it was synced: the join is undone and the run goes on as it was');
+    for (const r of added) {
+      await this.sendTo(r, { type: 'stop', reason: r === e.rank ? `it failed to join (${e.reason})` : 'another worker of its join failed: join again' }).catch(() => undefined);
+      this.rankOf.delete(this.peers[r]!);
+      this.lastSeen.delete(r);
+    }
+    this.peers.length = before;
+    this.descriptions.length = before;
+    this.addresses.length = before;
+    this.size = before;
+    this.pending = this.pending.filter((r) => r.rank < before);
+    await this.rewire(this.descriptions.map((d) => d.rank), true);
   }
 
   /**

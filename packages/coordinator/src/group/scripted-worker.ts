@@ -25,6 +25,8 @@ export interface ScriptedWorkerOptions {
   /** Never answers a step (a hung rank); still answers pings while `answersPings`. */
   hangsInStep?: boolean;
   answersPings?: boolean;
+  /** From this request on it answers nothing, pings included (a process SIGKILLed, or its host gone). */
+  vanishAt?: CoordinatorToWorker['type'];
 }
 
 export class ScriptedWorker {
@@ -36,6 +38,7 @@ export class ScriptedWorker {
   ];
   private where: { step: number | null; phase: StepPhase } = { step: null, phase: 'idle' };
   private stopped = false;
+  private vanished = false;
   readonly done: Promise<void>;
 
   private constructor(
@@ -88,6 +91,8 @@ export class ScriptedWorker {
       const { msg, binary } = decodeControl<CoordinatorToWorker>(frames);
       this.received.push(msg);
       if (msg.type === 'stop') return;
+      if (msg.type === this.o.vanishAt) this.vanished = true;
+      if (this.vanished) continue;
       if (msg.type === 'ping' || msg.type === 'probe') {
         if (this.o.answersPings !== false) await this.send({ type: 'progress', ...this.where });
       } else if (msg.type === 'welcome') {
