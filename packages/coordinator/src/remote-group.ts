@@ -825,8 +825,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
 
   /**
    * A worker taken in failed while the ring was rewired or it was synced: every worker of this
-   * admission is sent away (its host counts a failed join), and the ring of the `before` ranks that
-   * were there is made again; their state never changed.
+   * admission is sent away (the failed one's host counts a failed join), and the ring of the `before`
+   * ranks that were there is made again; their state never changed.
    */
   private async undoJoin(before: number, added: number[], e: JoinerLost): Promise<void> {
     const lost = this.descriptions[e.rank]!;
