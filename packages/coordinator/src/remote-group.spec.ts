@@ -55,6 +55,38 @@ async function start(
   return { group, workers: workers.reverse(), server, transport };
 }
 
+/** A step plan of one sample for each of `n` ranks. */
+function oneSampleEach(step: number, n: number, attempt = 0) {
+  return {
+    epoch: 1,
+    step,
+    attempt,
+    globalCount: n,
+    slices: Array.from({ length: n }, (_, rank) => ({
+      rank,
+      indices: new Uint32Array([rank]),
+      microBatch: 1,
+    })),
+  };
+}
+
+/** The launcher's report that rank 1 (pid 1001) was SIGKILLed, 50 ms from now. */
+function rank1KilledSoon(group: RemoteWorkerGroup): void {
+  setTimeout(
+    () =>
+      group.reportFailure({
+        kind: 'exited',
+        rank: 1,
+        pid: 1001,
+        host: 'spec',
+        code: null,
+        signal: 'SIGKILL',
+        lastLine: null,
+      }),
+    50,
+  );
+}
+
 describe('RemoteWorkerGroup over a scripted control plane', () => {
   it("ranks the workers by RANK, gives every rank rank 0's training state and sums a step", async () => {
     const { group, workers } = await start(2, {}, (r) => ({ weights: new Float32Array([r, r, r]) }));
@@ -95,13 +127,7 @@ describe('RemoteWorkerGroup over a scripted control plane', () => {
     cleanup.push(() => stranger.close());
     await stranger.send(encodeControl({ type: 'progress', step: 7, phase: 'compute' }));
     await stranger.send(encodeControl({ type: 'progress', step: 7, phase: 'compute' }));
-    const out = await group.step({
-      epoch: 1,
-      step: 1,
-      attempt: 0,
-      globalCount: 2,
-      slices: [0, 1].map((rank) => ({ rank, indices: new Uint32Array([rank]), microBatch: 1 })),
-    });
+    const out = await group.step(oneSampleEach(1, 2));
     expect(out.aborted).toBe(false);
     expect(group.security().rejected_frames).toBe(2);
     const told = decodeControl(await stranger.recv(1_000)).msg;
@@ -114,26 +140,8 @@ describe('RemoteWorkerGroup over a scripted control plane', () => {
 
   it('ends a step whose rank exited, with no way to replace it, naming the rank and its exit', async () => {
     const { group } = await start(2, {}, (r) => ({ hangsInStep: r === 1 }));
-    const step = group.step({
-      epoch: 1,
-      step: 1,
-      attempt: 0,
-      globalCount: 2,
-      slices: [0, 1].map((rank) => ({ rank, indices: new Uint32Array([rank]), microBatch: 1 })),
-    });
-    setTimeout(
-      () =>
-        group.reportFailure({
-          kind: 'exited',
-          rank: 1,
-          pid: 1001,
-          host: 'spec',
-          code: null,
-          signal: 'SIGKILL',
-          lastLine: null,
-        }),
-      50,
-    );
+    const step = group.step(oneSampleEach(1, 2));
+    rank1KilledSoon(group);
     const e = await step.catch((x: unknown) => x);
     expect(e).toBeInstanceOf(DdpError);
     expect((e as DdpError).message).toMatch(/rank 1/);
@@ -142,15 +150,7 @@ describe('RemoteWorkerGroup over a scripted control plane', () => {
 
   it('names the rank that has not finished a step by the step timeout and still answers a probe (alive, waiting)', async () => {
     const { group } = await start(2, { stepTimeoutMs: 500 }, (r) => ({ hangsInStep: r === 1 }));
-    const e = await group
-      .step({
-        epoch: 1,
-        step: 1,
-        attempt: 0,
-        globalCount: 2,
-        slices: [0, 1].map((rank) => ({ rank, indices: new Uint32Array([rank]), microBatch: 1 })),
-      })
-      .catch((x: unknown) => x);
+    const e = await group.step(oneSampleEach(1, 2)).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(DdpError);
     expect((e as DdpError).code).toBe('E_TIMEOUT');
     expect((e as DdpError).message).toMatch(/\b1\b/);
@@ -160,22 +160,8 @@ describe('RemoteWorkerGroup over a scripted control plane', () => {
     const { group, transport, server } = await start(2, { minWorkers: 1, joinerSilenceMs: 300 }, (r) => ({
       hangsInStep: r === 1,
     }));
-    const slices = (n: number) =>
-      Array.from({ length: n }, (_, rank) => ({ rank, indices: new Uint32Array([rank]), microBatch: 1 }));
-    const lost = group.step({ epoch: 1, step: 1, attempt: 0, globalCount: 2, slices: slices(2) });
-    setTimeout(
-      () =>
-        group.reportFailure({
-          kind: 'exited',
-          rank: 1,
-          pid: 1001,
-          host: 'spec',
-          code: null,
-          signal: 'SIGKILL',
-          lastLine: null,
-        }),
-      50,
-    );
+    const lost = group.step(oneSampleEach(1, 2));
+    rank1KilledSoon(group);
     expect(await lost).toMatchObject({ aborted: true, membership: { kind: 'shrink' } });
     expect(group.worldSize).toBe(1);
     const joiner = await ScriptedWorker.join(transport, server.address, {
@@ -185,9 +171,7 @@ describe('RemoteWorkerGroup over a scripted control plane', () => {
     });
     cleanup.push(() => joiner.stop());
     // Its join is read during the next step, and it is taken in at the boundary after it.
-    expect(
-      (await group.step({ epoch: 1, step: 1, attempt: 1, globalCount: 1, slices: slices(1) })).aborted,
-    ).toBe(false);
+    expect((await group.step(oneSampleEach(1, 1, 1))).aborted).toBe(false);
     expect(await group.between()).toEqual({ restarts: [], membership: null });
     expect(group.worldSize).toBe(1);
     expect(joiner.received.map((m) => m.type)).toEqual(
@@ -197,8 +181,6 @@ describe('RemoteWorkerGroup over a scripted control plane', () => {
       reason: expect.stringMatching(/failed to join \(it answered no ping for 0 s while it was synced\)/),
     });
     // The ring of the one rank left was made again, and steps go on.
-    expect(
-      (await group.step({ epoch: 1, step: 2, attempt: 0, globalCount: 1, slices: slices(1) })).aborted,
-    ).toBe(false);
+    expect((await group.step(oneSampleEach(2, 1))).aborted).toBe(false);
   });
 });

@@ -581,11 +581,11 @@ export class RemoteWorkerGroup implements WorkerGroup {
    * else it is replayed (aborted: true). Nothing half-applied survives: a rank holds either the
    * state after the step or before it, and all ranks hold the same.
    */
-  private async recover(plan: StepPlan, lost: LostRank[], got: Map<number, Reply>): Promise<StepOutcome> {
+  private async recover(plan: StepPlan, lost: LostRank[], got: Map<number, Reply>, cut?: LinkCut): Promise<StepOutcome> {
     const microBatchOf = (r: number) => plan.slices.find((s) => s.rank === r)?.microBatch ?? this.descriptions[r]!.microBatch;
     for (const [r, reply] of got) this.traceFrom(r, (reply.msg as StepDone).trace);
-    const g = await this.regroup(lost, plan.step, `step ${plan.step}`, got, microBatchOf);
-    const changes = { restarts: g.restarts, ...(g.membership !== null ? { membership: g.membership } : {}) };
+    const g = await this.regroup(lost, plan.step, `step ${plan.step}`, got, microBatchOf, cut !== undefined ? `the ring link ${cut.from}→${cut.to} failed` : undefined);
+    const changes = { restarts: g.restarts, ...(g.membership !== null ? { membership: g.membership } : {}), ...(cut !== undefined ? { linkCuts: [cut] } : {}) };
     if (g.finished.length === 0) return { aborted: true, skipped: false, oom: [], lossSum: 0, correct: 0, count: 0, timings: [], ...changes };
     // After the all-reduce every rank that finished holds the global sums.
     return { ...outcomeOf(g.finished.map((r) => got.get(g.previousRank[r]!)!.msg as StepDone)), ...changes };
@@ -597,12 +597,8 @@ export class RemoteWorkerGroup implements WorkerGroup {
    * else it is replayed; a link that fails MAX_LINK_CUTS times in a row ends the run (E_NETWORK).
    */
   private async recoverLink(plan: StepPlan, e: LinkFailed): Promise<StepOutcome> {
-    const microBatchOf = (r: number) => plan.slices.find((s) => s.rank === r)?.microBatch ?? this.descriptions[r]!.microBatch;
-    for (const [r, reply] of e.got) this.traceFrom(r, (reply.msg as StepDone).trace);
     this.countCut(e.cut, `step ${plan.step}`);
-    const g = await this.regroup([], plan.step, `step ${plan.step}`, e.got, microBatchOf, `the ring link ${e.cut.from}→${e.cut.to} failed`);
-    if (g.finished.length === 0) return { aborted: true, skipped: false, oom: [], lossSum: 0, correct: 0, count: 0, timings: [], restarts: [], linkCuts: [e.cut] };
-    return { ...outcomeOf(g.finished.map((r) => e.got.get(r)!.msg as StepDone)), restarts: [], linkCuts: [e.cut] };
+    return this.recover(plan, [], e.got, e.cut);
   }
 
   /** Counts a failed link in the work `what`: the error that ends the run at MAX_LINK_CUTS in a row. */
