@@ -110,7 +110,7 @@ export async function runTrainLoop(args: TrainLoopArgs): Promise<RunSummary> {
           throw new DdpError(
             'E_DIVERGED',
             `the gradient was not finite (NaN or infinite) in ${s.skippedInARow} steps in a row, up to step ${s.step}: training diverged`,
-            `lower the learning rate (--lr ${config.lr} now) and start again, or resume from a checkpoint before the divergence; --max-skipped-steps ${config.maxSkippedSteps} sets how many skipped steps in a row are tolerated`,
+            `lower the learning rate (--lr ${config.lr} now; a task whose model brings its own compiled optimizer sets the rate there) and start again, or resume from a checkpoint before the divergence; --max-skipped-steps ${config.maxSkippedSteps} sets how many skipped steps in a row are tolerated`,
           );
         }
         continue;
