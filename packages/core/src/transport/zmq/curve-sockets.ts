@@ -10,20 +10,12 @@ import { newZapDomain } from './zap-handler';
  * A bound socket: CURVE server with the run's secret key; the ZAP handler decides who gets in. Each
  * gets a ZAP domain of its own (quiesceZapDomain before it closes).
  */
-export function curveServerOptions(key: RunKey): {
-  curveServer: true;
-  curveSecretKey: string;
-  zapDomain: string;
-} {
+export function curveServerOptions(key: RunKey): { curveServer: true; curveSecretKey: string; zapDomain: string } {
   return { curveServer: true, curveSecretKey: key.secretKey, zapDomain: newZapDomain() };
 }
 
 /** A connecting socket: CURVE client presenting the run key pair, expecting the run key's server. */
-export function curveClientOptions(key: RunKey): {
-  curveServerKey: string;
-  curvePublicKey: string;
-  curveSecretKey: string;
-} {
+export function curveClientOptions(key: RunKey): { curveServerKey: string; curvePublicKey: string; curveSecretKey: string } {
   return { curveServerKey: key.publicKey, curvePublicKey: key.publicKey, curveSecretKey: key.secretKey };
 }
 
@@ -71,14 +63,8 @@ const FAILED_HANDSHAKES = 3;
  * handshake passed: that is what another key file looks like from the client (the server cannot
  * read its hello, and drops it without a word).
  */
-export function refuseOnHandshakeFailure(
-  dealer: Dealer,
-  address: string,
-  curve: boolean,
-  refused: (e: DdpError) => void,
-): void {
-  const hint =
-    'give the coordinator and every worker the same key file (--key-file FILE or TFJS_DDP_KEY_FILE, made once by `tfjs-ddp keygen`), or --insecure to all of them';
+export function refuseOnHandshakeFailure(dealer: Dealer, address: string, curve: boolean, refused: (e: DdpError) => void): void {
+  const hint = 'give the coordinator and every worker the same key file (--key-file FILE or TFJS_DDP_KEY_FILE, made once by `tfjs-ddp keygen`), or --insecure to all of them';
   void (async () => {
     let failed = 0;
     let passed = false;
@@ -94,27 +80,13 @@ export function refuseOnHandshakeFailure(
         if (event.type === 'connect') failed = passed ? 0 : failed;
         if (event.type === 'disconnect' && !passed) failed++;
         if (event.type === 'handshake:error:auth') {
-          refused(
-            new DdpError(
-              'E_CONFIG',
-              `${address} refused this process's key (CURVE authentication failed)`,
-              hint,
-            ),
-          );
+          refused(new DdpError('E_CONFIG', `${address} refused this process's key (CURVE authentication failed)`, hint));
           told = true;
           continue;
         }
         if (event.type === 'handshake:error:protocol' || failed >= FAILED_HANDSHAKES) {
-          const why = curve
-            ? "it does not accept this process's key: it has another key file, or none"
-            : 'it requires a key (CURVE) and this process has none';
-          refused(
-            new DdpError(
-              'E_CONFIG',
-              `the handshake with ${address} failed ${failed >= FAILED_HANDSHAKES ? `${failed} times` : '(ZMTP protocol error)'}: ${why}`,
-              hint,
-            ),
-          );
+          const why = curve ? 'it does not accept this process\'s key: it has another key file, or none' : 'it requires a key (CURVE) and this process has none';
+          refused(new DdpError('E_CONFIG', `the handshake with ${address} failed ${failed >= FAILED_HANDSHAKES ? `${failed} times` : '(ZMTP protocol error)'}: ${why}`, hint));
           told = true;
           continue;
         }

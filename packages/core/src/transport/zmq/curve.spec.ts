@@ -27,10 +27,7 @@ for (const dataPlane of ['auto', 'zeromq.js'] as const) {
 describeTransport('zmq with CURVE over ipc://', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ddp-curve-'));
   dirs.push(dir);
-  return {
-    transport: new ZmqTransport({ curve: key }),
-    bindAddress: (label) => `ipc://${dir}/${label}.sock`,
-  };
+  return { transport: new ZmqTransport({ curve: key }), bindAddress: (label) => `ipc://${dir}/${label}.sock` };
 });
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -71,9 +68,7 @@ describe('CURVE: nobody without the key gets in', { timeout: 30_000 }, () => {
       await intruder.send([text('join')]);
       const t0 = performance.now();
       const e = await intruder.recv(30_000).catch((x: unknown) => x);
-      expect(isDdpError(e, 'E_CONFIG') && (e as Error).message).toMatch(
-        /handshake with tcp:.* failed 3 times: it does not accept this process's key: it has another key file, or none; give the coordinator and every worker the same key file \(--key-file FILE or TFJS_DDP_KEY_FILE/,
-      );
+      expect(isDdpError(e, 'E_CONFIG') && (e as Error).message).toMatch(/handshake with tcp:.* failed 3 times: it does not accept this process's key: it has another key file, or none; give the coordinator and every worker the same key file \(--key-file FILE or TFJS_DDP_KEY_FILE/);
       expect(performance.now() - t0).toBeLessThan(5000);
       expect(await until(() => good.rejectedConnections() >= 1)).toBe(true);
       await expect(server.recv(300)).rejects.toSatisfy((x) => isDdpError(x, 'E_TIMEOUT'));
@@ -90,9 +85,7 @@ describe('CURVE: nobody without the key gets in', { timeout: 30_000 }, () => {
     try {
       await plain.send([text('garbage')]);
       const e = await plain.recv(30_000).catch((x: unknown) => x);
-      expect(isDdpError(e, 'E_CONFIG') && (e as Error).message).toMatch(
-        /it requires a key \(CURVE\) and this process has none.*--key-file FILE.*--insecure/,
-      );
+      expect(isDdpError(e, 'E_CONFIG') && (e as Error).message).toMatch(/it requires a key \(CURVE\) and this process has none.*--key-file FILE.*--insecure/);
       expect(await until(() => good.rejectedConnections() >= 1)).toBe(true);
       await expect(server.recv(300)).rejects.toSatisfy((x) => isDdpError(x, 'E_TIMEOUT'));
     } finally {
@@ -105,13 +98,7 @@ describe('CURVE: nobody without the key gets in', { timeout: 30_000 }, () => {
     it(`an inbox (${dataPlane === 'auto' ? 'native' : 'zeromq.js'}) receives only from holders of the key, and counts the rest`, async () => {
       const t = new ZmqTransport({ curve: key, dataPlane });
       const inbox = await t.inbox('tcp://127.0.0.1:0');
-      const senders = [
-        await new ZmqTransport({ dataPlane }).outbox(inbox.address),
-        await new ZmqTransport({
-          dataPlane: 'zeromq.js',
-          curve: { ...generateRunKey(), publicKey: key.publicKey },
-        }).outbox(inbox.address),
-      ];
+      const senders = [await new ZmqTransport({ dataPlane }).outbox(inbox.address), await new ZmqTransport({ dataPlane: 'zeromq.js', curve: { ...generateRunKey(), publicKey: key.publicKey } }).outbox(inbox.address)];
       const friend = await new ZmqTransport({ curve: key, dataPlane }).outbox(inbox.address);
       try {
         for (const s of senders) await s.send([text('garbage')]);
@@ -134,12 +121,7 @@ describe('CURVE: nobody without the key gets in', { timeout: 30_000 }, () => {
     const other = generateRunKey();
     const denied = zapDenied();
     // The handshake itself works (it encrypts to the right server key); only the allow-list says no.
-    const intruder = new Dealer({
-      linger: 0,
-      curveServerKey: key.publicKey,
-      curvePublicKey: other.publicKey,
-      curveSecretKey: other.secretKey,
-    });
+    const intruder = new Dealer({ linger: 0, curveServerKey: key.publicKey, curvePublicKey: other.publicKey, curveSecretKey: other.secretKey });
     const events: string[] = [];
     void (async () => {
       for await (const ev of intruder.events) events.push(ev.type);

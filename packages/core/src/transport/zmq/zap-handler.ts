@@ -86,28 +86,15 @@ export function zapDenied(): number {
  */
 export async function acquireZapHandler(publicKey: string): Promise<() => void> {
   if (current !== null && current.key !== publicKey) {
-    throw new DdpError(
-      'E_CONFIG',
-      'this process already serves another run key',
-      'use one key file per process',
-    );
+    throw new DdpError('E_CONFIG', 'this process already serves another run key', 'use one key file per process');
   }
   if (current === null) {
     const raw = z85Decode(publicKey);
-    if (raw === null || raw.length !== 32)
-      throw new DdpError('E_CONFIG', 'the run public key is not 40 characters of Z85', 'check the key file');
+    if (raw === null || raw.length !== 32) throw new DdpError('E_CONFIG', 'the run public key is not 40 characters of Z85', 'check the key file');
     const router = await bindRouter();
     // Another acquire may have bound one while this one waited.
     if (current === null) {
-      current = {
-        key: publicKey,
-        raw: Buffer.from(raw),
-        router,
-        users: 0,
-        denied: 0,
-        closing: new Set(),
-        admitted: new Map(),
-      };
+      current = { key: publicKey, raw: Buffer.from(raw), router, users: 0, denied: 0, closing: new Set(), admitted: new Map() };
       void serve(current);
     } else {
       router.close();
@@ -146,12 +133,7 @@ async function bindRouter(): Promise<Router> {
     } catch (e) {
       router.close();
       if ((e as { code?: string }).code !== 'EADDRINUSE' || attempt >= 200) {
-        throw new DdpError(
-          'E_INTERNAL',
-          `cannot bind the ZAP handler at ${ZAP_ENDPOINT}: ${String(e)}`,
-          'another ZAP handler runs in this process; report this',
-          { cause: e },
-        );
+        throw new DdpError('E_INTERNAL', `cannot bind the ZAP handler at ${ZAP_ENDPOINT}: ${String(e)}`, 'another ZAP handler runs in this process; report this', { cause: e });
       }
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -160,44 +142,16 @@ async function bindRouter(): Promise<Router> {
 
 async function serve(h: Handler): Promise<void> {
   try {
-    for await (const [
-      routingId,
-      delimiter,
-      version,
-      requestId,
-      domainFrame,
-      ,
-      ,
-      mechanism,
-      clientKey,
-    ] of h.router) {
+    for await (const [routingId, delimiter, version, requestId, domainFrame, , , mechanism, clientKey] of h.router) {
       const domain = domainFrame?.toString() ?? '';
       const open = domain.startsWith(OPEN_PREFIX) && mechanism?.toString() === 'NULL';
-      const ok =
-        open ||
-        (mechanism?.toString() === 'CURVE' &&
-          clientKey !== undefined &&
-          clientKey.length === 32 &&
-          clientKey.equals(h.raw));
+      const ok = open || (mechanism?.toString() === 'CURVE' && clientKey !== undefined && clientKey.length === 32 && clientKey.equals(h.raw));
       const closing = h.closing.has(domain);
       if (!ok) h.denied++;
       else if (!closing) h.admitted.set(domain, performance.now());
-      const [status, text] = closing
-        ? ['400', 'the socket is closing']
-        : ok
-          ? ['200', 'OK']
-          : ['400', 'not the run key'];
+      const [status, text] = closing ? ['400', 'the socket is closing'] : ok ? ['200', 'OK'] : ['400', 'not the run key'];
       try {
-        await h.router.send([
-          routingId!,
-          delimiter!,
-          version ?? '1.0',
-          requestId ?? '',
-          status,
-          text,
-          '',
-          '',
-        ]);
+        await h.router.send([routingId!, delimiter!, version ?? '1.0', requestId ?? '', status, text, '', '']);
       } catch {
         // One reply that could not go (libzmq gave up that handshake meanwhile): the others still
         // need answers, or their handshakes would wait for ever. Only a closed socket ends this.

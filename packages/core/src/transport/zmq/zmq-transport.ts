@@ -18,13 +18,7 @@ import {
 } from './native-data-plane';
 import { MAX_CONTROL_FRAME_BYTES } from '../../protocol/control-codec';
 import { MAX_CHUNK_ELEMENTS } from '../../allreduce/ring-allreduce';
-import {
-  curveClientOptions,
-  curveServerOptions,
-  refuseOnHandshakeFailure,
-  watchConnections,
-  type ConnectionCounts,
-} from './curve-sockets';
+import { curveClientOptions, curveServerOptions, refuseOnHandshakeFailure, watchConnections, type ConnectionCounts } from './curve-sockets';
 import { SerialSocket } from './serial-socket';
 import { tcpLinks } from '../tcp-links';
 import { acquireZapHandler, newOpenZapDomain, quiesceZapDomain } from './zap-handler';
@@ -83,13 +77,7 @@ const DATA_LIMIT = MAX_DATA_FRAME_BYTES + WIRE_MARGIN_BYTES;
  * TCP_USER_TIMEOUT when data is unacknowledged), and a connect that gets no answer is tried again
  * every 2 s.
  */
-const RING_TCP = {
-  tcpKeepalive: 1,
-  tcpKeepaliveIdle: 2,
-  tcpKeepaliveInterval: 1,
-  tcpKeepaliveCount: 3,
-  tcpMaxRetransmitTimeout: 5000,
-} as const;
+const RING_TCP = { tcpKeepalive: 1, tcpKeepaliveIdle: 2, tcpKeepaliveInterval: 1, tcpKeepaliveCount: 3, tcpMaxRetransmitTimeout: 5000 } as const;
 const CONTROL_LIMIT = MAX_CONTROL_FRAME_BYTES + WIRE_MARGIN_BYTES;
 
 let clientCounter = 0;
@@ -160,22 +148,14 @@ export class ZmqTransport implements Transport {
   }
 
   private nativeOptions(): NativeSocketOptions {
-    return {
-      hwm: this.hwm,
-      lingerMs: this.linger,
-      sockbuf: this.sockbuf,
-      maxMessageBytes: DATA_LIMIT,
-      ...(this.curve ? { curve: this.curve } : {}),
-    };
+    return { hwm: this.hwm, lingerMs: this.linger, sockbuf: this.sockbuf, maxMessageBytes: DATA_LIMIT, ...(this.curve ? { curve: this.curve } : {}) };
   }
 
   /**
    * A bound socket's connections counted (rejected handshakes, closed connections) and, with CURVE,
    * the ZAP handler held while it is open.
    */
-  private async serve(
-    socket: Pull | Router,
-  ): Promise<{ release: (() => void) | undefined; counts: ConnectionCounts }> {
+  private async serve(socket: Pull | Router): Promise<{ release: (() => void) | undefined; counts: ConnectionCounts }> {
     const counts = watchConnections(socket);
     if (this.curve === undefined) return { release: undefined, counts };
     const release = await acquireZapHandler(this.curve.publicKey);
@@ -221,15 +201,7 @@ export class ZmqTransport implements Transport {
       const outbox = nativeOutbox(this.native, address, this.nativeOptions());
       return links === undefined ? outbox : Object.assign(outbox, { links });
     }
-    const push = new Push({
-      linger: this.linger,
-      sendHighWaterMark: this.hwm,
-      sendBufferSize: this.sockbuf,
-      maxMessageSize: DATA_LIMIT,
-      ...RING_TCP,
-      connectTimeout: 2000,
-      ...(this.curve ? curveClientOptions(this.curve) : {}),
-    });
+    const push = new Push({ linger: this.linger, sendHighWaterMark: this.hwm, sendBufferSize: this.sockbuf, maxMessageSize: DATA_LIMIT, ...RING_TCP, connectTimeout: 2000, ...(this.curve ? curveClientOptions(this.curve) : {}) });
     connectSocket(push, address);
     const io = new SerialSocket(push, 'outbox to', address);
     return {
@@ -251,14 +223,7 @@ export class ZmqTransport implements Transport {
     const curve = this.curve ? curveServerOptions(this.curve) : null;
     // Frames over MAX_CONTROL_FRAME_BYTES (1 MiB) drop the peer: larger parts are split (control-codec.ts).
     const zapDomain = curve?.zapDomain ?? newOpenZapDomain();
-    const router = new Router({
-      linger: this.linger,
-      mandatory: true,
-      sendTimeout: 0,
-      maxMessageSize: CONTROL_LIMIT,
-      zapDomain,
-      ...(curve ?? {}),
-    });
+    const router = new Router({ linger: this.linger, mandatory: true, sendTimeout: 0, maxMessageSize: CONTROL_LIMIT, zapDomain, ...(curve ?? {}) });
     const { release, counts } = await this.serve(router);
     const resolved = await bindSocket(router, address, release);
     const io = new SerialSocket(router, 'server', resolved);
@@ -289,12 +254,7 @@ export class ZmqTransport implements Transport {
   async client(address: string): Promise<Client> {
     // A readable, unique routing id (ZeroMQ's default is 5 binary bytes): shows up in server logs.
     const routingId = `c${process.pid}-${++clientCounter}-${randomBytes(3).toString('hex')}`;
-    const dealer = new Dealer({
-      linger: this.linger,
-      routingId,
-      maxMessageSize: CONTROL_LIMIT,
-      ...(this.curve ? curveClientOptions(this.curve) : {}),
-    });
+    const dealer = new Dealer({ linger: this.linger, routingId, maxMessageSize: CONTROL_LIMIT, ...(this.curve ? curveClientOptions(this.curve) : {}) });
     const io = new SerialSocket(dealer, 'client of', address);
     let refused: DdpError | null = null;
     // Watching before connecting: a handshake over loopback can fail before a later observer exists.
