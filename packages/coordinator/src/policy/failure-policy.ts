@@ -60,7 +60,7 @@ export function decide(state: RunState, event: FailureEvent): Action {
         hint: state.phase === 'rendezvous' ? 'check that every worker can reach the coordinator address and that --world-size matches' : 'a worker is stuck or too slow: check its log, or raise --step-timeout',
       };
     case 'worker-error':
-      return { kind: 'abort', code: 'E_WORKER_FAILED', message: `rank ${event.rank} failed ${where(state)}: ${event.message}`, hint: 'see the worker log in the run directory' };
+      return { kind: 'abort', code: 'E_WORKER_FAILED', message: `rank ${event.rank} failed ${where(state)} (${event.code}): ${event.message}`, hint: 'see the worker log in the run directory' };
     case 'protocol':
       return {
         kind: 'abort',

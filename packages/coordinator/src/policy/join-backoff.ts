@@ -1,7 +1,7 @@
 // Which hosts may join an elastic run now: a host whose joining worker failed (an error while it
 // built its engine, silence, a broken hello) is kept out for a back-off that doubles with each
 // failure, as Horovod elastic's blacklist keeps out a failing host, so that one bad host cannot
-// churn the membership of a healthy run. Pure: the caller passes the time. Used by remote-group.ts.
+// churn the membership of a healthy run. Pure: the caller passes the time. Used by group/control-io.ts and group/admission.ts.
 
 /** The first back-off: a joiner from the same host is refused for this long after one failure. */
 export const JOIN_BACKOFF_MS = 30_000;

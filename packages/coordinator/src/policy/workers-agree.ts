@@ -1,5 +1,5 @@
 // The check that every rank built the same model from the same data: called by the train loop before
-// its first step and by the remote group at rendezvous and when a worker joins (remote-group.ts).
+// its first step and by the remote group at rendezvous and when a worker joins (group/rendezvous.ts, group/admission.ts).
 import { DdpError, type WorkerDescription } from '@tfjs-ddp/core';
 
 /**
