@@ -179,6 +179,10 @@ describe.runIf(can)('network faults between two workers on their own hosts', () 
     console.log(
       `network-faults.test: workers gone ${((r.wAt - r.cAt) / 1000).toFixed(1)} s after the coordinator; their last lines: ${r.w.map((x) => x.stderr.trim().split('\n').slice(-2).join(' | ')).join(' || ')}`,
     );
+    // Told to stop with the reason, the workers leave their wait on the ring at once (before: they
+    // waited on it until 30 s without the coordinator's pings).
+    expect((r.wAt - r.cAt) / 1000).toBeLessThan(5);
+    expect(r.w.map((x) => x.stderr)).toEqual([expect.stringMatching(/"reason":"E_NETWORK: /), expect.stringMatching(/"reason":"E_NETWORK: /)]);
     expect(r.c.code).toBe(1);
     expect(r.c.stderr).toMatch(
       /E_NETWORK: the ring link from rank \d \(pid \d+ on [^,]+, inbox tcp:\/\/10\.232\.0\.\d:\d+\) to rank \d .* failed 3 times in a row in step \d+/,

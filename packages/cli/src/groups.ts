@@ -28,8 +28,8 @@ export const CLI_BIN = shippedFile(import.meta.url, { source: '../bin/tfjs-ddp.j
 
 export interface StartedGroup {
   group: WorkerGroup;
-  /** Stops the workers and frees what the group holds. */
-  shutdown(): Promise<void>;
+  /** Stops the workers (telling them why: the run's error, or 'done') and frees what the group holds. */
+  shutdown(reason?: string): Promise<void>;
 }
 
 /** A GPU as nvidia-smi numbers it, with its PCI address (for Vulkan device selection). */
@@ -209,8 +209,8 @@ export async function startLocalProcesses(
       }),
   );
   log.info({ count, pids: workers.pids, control, gpus: gpus?.map((g) => ({ ...g, ...gpuEnv(g) })) ?? null }, 'workers launched');
-  const shutdown = async () => {
-    await group?.close();
+  const shutdown = async (reason?: string) => {
+    await group?.close(reason);
     await workers.stop();
     await server.close();
     rmSync(sockets, { recursive: true, force: true });
@@ -235,7 +235,7 @@ export async function startLocalProcesses(
       (g) => (group = g),
     );
   } catch (e) {
-    await shutdown();
+    await shutdown(e instanceof Error ? e.message : String(e));
     throw e;
   }
   return { group, shutdown };
@@ -274,8 +274,8 @@ export async function startListening(
     });
     return {
       group,
-      shutdown: async () => {
-        await group.close();
+      shutdown: async (reason?: string) => {
+        await group.close(reason);
         await server.close();
       },
     };

@@ -136,6 +136,8 @@ async function runInRunDir(
     coordinatorTrace?.begin('start the workers');
     const { group, shutdown } = await start(runDir, log, rankTrace);
     coordinatorTrace?.end({ workers: group.worldSize });
+    /** Why the run ended, when it failed: the workers' last log line says it. */
+    let failure: string | undefined;
     try {
       const summary = await runTrainLoop({
         config,
@@ -171,9 +173,12 @@ async function runInRunDir(
         `tfjs-ddp: done: ${summary.steps} steps, test accuracy ${acc}; results in ${runDir.path}\n`,
       );
       return 0;
+    } catch (e) {
+      failure = e instanceof Error ? e.message : String(e);
+      throw e;
     } finally {
       coordinatorTrace?.begin('stop the workers');
-      await shutdown();
+      await shutdown(failure);
       coordinatorTrace?.end();
     }
   } catch (e) {

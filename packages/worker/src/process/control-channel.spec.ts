@@ -74,6 +74,28 @@ describe('ControlChannel', () => {
     expect(hooked).toEqual([]);
   });
 
+  it("calls the stop hook for a 'stop' that comes in a step or a collective (it may wait on the ring), and queues it", async () => {
+    const { server, control, peer } = await pair();
+    const hooked: string[] = [];
+    control.onStop = () => hooked.push('stop');
+    control.phase(-2, 'save');
+    await recv(server);
+    await send(server, peer, { type: 'stop', reason: 'E_NETWORK: the ring link failed 3 times in a row' });
+    const m = await control.next(1000);
+    expect(m.msg).toMatchObject({ type: 'stop', reason: expect.stringMatching(/^E_NETWORK/) });
+    expect(hooked).toEqual(['stop']);
+    expect(control.stopRequested).toBe(true);
+  });
+
+  it("does not call the stop hook while idle: the main loop reads the 'stop' next", async () => {
+    const { server, control, peer } = await pair();
+    const hooked: string[] = [];
+    control.onStop = () => hooked.push('stop');
+    await send(server, peer, { type: 'stop', reason: 'done' });
+    expect((await control.next(1000)).msg.type).toBe('stop');
+    expect(hooked).toEqual([]);
+  });
+
   it('reports the coordinator gone after silenceMs without a message, and not while pinged', async () => {
     const silences: number[] = [];
     const { server, control, peer } = await pair({ silenceMs: 600, watchMs: 100, onSilence: (ms) => silences.push(ms) });

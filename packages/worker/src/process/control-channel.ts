@@ -36,6 +36,10 @@ export class ControlChannel {
   private where: { step: number | null; phase: StepPhase } = { step: null, phase: 'idle' };
   /** Called when an 'abort' for the step in progress arrives. */
   onAbort: ((step: number) => void) | null = null;
+  /** Called when a 'stop' arrives while a step or collective is in progress (it may wait on the ring). */
+  onStop: (() => void) | null = null;
+  /** Whether the coordinator said 'stop' (the message itself still queues for the main loop). */
+  stopRequested = false;
 
   constructor(
     private readonly client: Client,
@@ -128,6 +132,10 @@ export class ControlChannel {
       if (msg.type === 'abort') {
         this.aborted.add(msg.step);
         if (this.where.step === msg.step && this.where.phase !== 'idle') this.onAbort?.(msg.step);
+      }
+      if (msg.type === 'stop') {
+        this.stopRequested = true;
+        if (this.where.phase !== 'idle') this.onStop?.();
       }
       this.queue.push(m);
       this.wake();

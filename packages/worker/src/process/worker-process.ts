@@ -76,6 +76,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     log.info({ backend: backend.chosen, device: backend.device, adapter: backend.adapter, microBatch: engine.microBatch, dataAddress }, 'ready to connect the ring');
     // An abort of the step in progress ends a wait in its all-reduce: its sockets close.
     control.onAbort = closeRing;
+    // A 'stop' (the coordinator failed or finished) ends a wait in the all-reduce the same way.
+    control.onStop = closeRing;
     // TFJS_DDP_INJECT_KILL=RANK:STEP: this process SIGKILLs itself just after its all-reduce of that
     // step started (drills and tests of a rank lost while the others wait on the ring).
     const killAt = parseInjectOom((a.env ?? process.env)['TFJS_DDP_INJECT_KILL'], 'TFJS_DDP_INJECT_KILL');
@@ -110,7 +112,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
       } catch (e) {
         control.phase(null, 'idle');
         const lost = links?.stop(true) ?? null;
-        if (!control.abortRequested(-collective) && lost === null) throw e;
+        if (!control.abortRequested(-collective) && !control.stopRequested && lost === null) throw e;
         log.warn({ collective, phase, error: e instanceof Error ? e.message : String(e), ...(lost !== null ? { link: lost } : {}) }, lost !== null ? 'leaving the BatchNorm averaging: a ring link failed' : 'leaving the BatchNorm averaging: a rank was lost');
         return false;
       }
@@ -153,6 +155,11 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
         // Before the all-reduce: the weights are still this step's. `mine`: this rank's first
         // micro-batch, cut as computeGradients cuts it (for the self-check of a run's first audit).
         const { audit, auditMs, auditAt } = auditOf !== undefined && r.oom === null ? await auditStep(engine, auditOf, binary[1], r.firstDigest, indices.subarray(0, Math.max(1, Math.min(msg.microBatch, indices.length)))) : {};
+        if (control.stopRequested) {
+          // A 'stop' came during the compute (it closed the ring): it waits in the queue.
+          engine.abandonStep();
+          continue;
+        }
         const t0 = performance.now();
         control.phase(msg.step, 'allreduce');
         let ringTimes: RingTimes | null = null;
@@ -169,7 +176,7 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
           control.phase(msg.step, 'idle');
           // A failed link explains the failure: the coordinator, told, aborts the step on every rank.
           const lost = links.stop(true);
-          if (!control.abortRequested(msg.step) && lost === null) throw e;
+          if (!control.abortRequested(msg.step) && !control.stopRequested && lost === null) throw e;
           // The 'abort' message waits in the queue: it is answered by the next turn of this loop.
           log.warn({ step: msg.step, attempt: msg.attempt, error: e instanceof Error ? e.message : String(e), ...(lost !== null ? { link: lost } : {}) }, lost !== null ? 'leaving the step: a ring link failed' : 'leaving the step: a rank was lost');
           engine.abandonStep();
