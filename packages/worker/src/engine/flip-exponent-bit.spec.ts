@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flipExponentBit } from './sdc-audit';
+import { flipExponentBit } from './flip-exponent-bit';
 
 describe('the injected bit flip (TFJS_DDP_INJECT_BITFLIP)', () => {
   it('multiplies the first element below 1 in magnitude by 2^128: finite, and wrong', () => {

@@ -5,7 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend/select-backend';
 import { prepareBatch } from '../train/input-pipeline';
 import { Trainer } from '../train/trainer';
-import { flipExponentBit, recomputeDigest } from './sdc-audit';
+import { flipExponentBit } from './flip-exponent-bit';
+import { recomputeDigest } from './sdc-audit';
 import type { WorkerEngine } from './worker-engine';
 
 /** A small conv net with BatchNorm: its forward pass in training mode moves the moving statistics. */

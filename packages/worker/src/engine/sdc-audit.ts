@@ -12,6 +12,7 @@ import {
   type GradientDigest,
   type WireAuditReport,
 } from '@tfjs-ddp/core';
+import { flipExponentBit } from './flip-exponent-bit';
 import type { WorkerEngine } from './worker-engine';
 
 /**
@@ -74,19 +75,6 @@ export async function auditStep(
     auditMs: performance.now() - t0,
     auditAt: t0,
   };
-}
-
-/**
- * Flips an exponent bit of one element, as a faulty ALU or memory cell might. The default, the most
- * significant (bit 30), makes the first element with 0 < |x| < 1 x · 2^128: still finite, so no NaN
- * check sees it (element 0 when there is none). Returns the index.
- */
-export function flipExponentBit(values: Float32Array, bit = 30): number {
-  let at = values.findIndex((v) => v !== 0 && Math.abs(v) < 1);
-  if (at < 0) at = 0;
-  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  bits[at] = bits[at]! ^ (1 << bit);
-  return at;
 }
 
 /**

@@ -24,7 +24,7 @@ import { evaluateSplit } from '../task/evaluate-split';
 import type { Task } from '../task/task-runtime';
 import { readOptimizerSlots, writeOptimizerSlots } from '../train/optimizer-slots';
 import { Trainer } from '../train/trainer';
-import { flipExponentBit } from './sdc-audit';
+import { flipExponentBit } from './flip-exponent-bit';
 
 /**
  * Extra floats appended to the gradient buffer so one all-reduce also sums the step's metrics and

@@ -8,6 +8,9 @@ import type { ArraySplitOptions } from './helpers/array-split';
 import type { CsvData, CsvDataOptions } from './helpers/csv-data';
 import type { IdxData, IdxDataOptions } from './helpers/idx-data';
 import type { ImageFolderData, ImageFolderOptions } from './helpers/image-folder';
+import type { DataSplit } from './data-split';
+
+export type { DataSplit, Example } from './data-split';
 
 /** The user's settings (`--set key=value`, a config file's `task_settings`), and the seed's. */
 export type TaskSettings = Record<string, string | number | boolean | null>;
@@ -46,22 +49,6 @@ export interface TaskHelpers {
   imageFolder(o: ImageFolderOptions): ImageFolderData;
   /** IDX files (MNIST's format, raw or .gz): images and labels per split (helpers/idx-data.ts). */
   idxData(o: IdxDataOptions): IdxData;
-}
-
-/** One batch: the model's input and the labels its loss compares the output with. */
-export interface Example {
-  xs: tfc.Tensor;
-  ys: tfc.Tensor;
-}
-
-/**
- * A split with random access by sample index: the coordinator plans which indices each rank computes
- * (that is what keeps N ranks equal to one, and a resume exact). `batch` returns new tensors, which
- * tfjs-ddp disposes.
- */
-export interface DataSplit {
-  size: number;
-  batch(indices: Uint32Array): Example | Promise<Example>;
 }
 
 export interface TaskData {

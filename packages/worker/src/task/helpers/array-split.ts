@@ -2,7 +2,7 @@
 // package needs no import): a split over arrays held in memory. Used by csv-data.ts and the examples.
 import type * as tfc from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
-import type { DataSplit } from '../task-contract';
+import type { DataSplit } from '../data-split';
 
 export interface ArraySplitOptions {
   /** Every sample's features, row after row (count × product(sampleShape) values). */

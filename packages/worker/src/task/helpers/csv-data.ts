@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type * as tfc from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
-import type { DataSplit } from '../task-contract';
+import type { DataSplit } from '../data-split';
 import { arraySplit } from './array-split';
 
 export interface CsvDataOptions {

@@ -12,7 +12,7 @@ import {
   type IdxTensor,
   type IdxValues,
 } from '@tfjs-ddp/data';
-import type { DataSplit } from '../task-contract';
+import type { DataSplit } from '../data-split';
 
 export interface IdxDataOptions {
   /** The training images (or any samples): an IDX file of count × sample dims, raw or .gz. */

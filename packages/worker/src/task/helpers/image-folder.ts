@@ -8,7 +8,7 @@ import type * as tfc from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import type { DataSplit } from '../task-contract';
+import type { DataSplit } from '../data-split';
 
 export interface ImageFolderOptions {
   /** The training folder: root/<class>/<image>.png (or .jpg, .jpeg). */
