@@ -55,22 +55,22 @@ describe('the tfjs-ddp binary', () => {
     );
     const off = await tfjsDdpWith({ TFJS_DDP_CPU_KERNELS: 'wasm' }, 'info', '--backend', 'wasm');
     expect(off.code, off.stderr).toBe(0);
-    expect(off.stdout).toMatch(/^convs: +wasm's own kernels \(TFJS_DDP_CPU_KERNELS=wasm\)$/m);
+    expect(off.stdout).toMatch(/^native: +none, wasm's own kernels \(TFJS_DDP_CPU_KERNELS=wasm\)$/m);
     const on = await tfjsDdpWith({ TFJS_DDP_CPU_KERNELS: '' }, 'info', '--backend', 'wasm', '--json');
     expect(on.code, on.stderr).toBe(0);
-    const conv = (
+    const native = (
       JSON.parse(on.stdout) as {
-        backend: { conv_kernels: { provider: string; why: string; kernels: string[] } };
+        backend: { native_kernels: { provider: string; why: string; kernels: string[] } };
       }
-    ).backend.conv_kernels;
+    ).backend.native_kernels;
     if (built) {
-      expect(conv).toEqual({
+      expect(native).toEqual({
         provider: 'onednn',
         why: expect.stringMatching(/^oneDNN \d+\.\d+\.\d+, 1 thread$/),
         kernels: ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'SplitV', 'Slice', 'Concat', 'MaxPoolGrad', 'AvgPoolGrad', 'Sum', 'Add', 'Equal', 'PadV2'],
       });
     } else {
-      expect(conv).toMatchObject({
+      expect(native).toMatchObject({
         provider: 'builtin',
         why: expect.stringMatching(/dnnl_conv\.node did not load/),
       });

@@ -44,7 +44,7 @@ export interface InfoReport {
     } | null;
     fast_kernels: string[];
     /** Whose convolutions run: 'onednn' (the native addon, on wasm) or 'builtin', and why. */
-    conv_kernels: { provider: BackendInfo['convKernels']['provider']; why: string; kernels: string[] };
+    native_kernels: { provider: BackendInfo['nativeKernels']['provider']; why: string; kernels: string[] };
     skipped: BackendInfo['skipped'];
   };
   /** Where `train` with this backend would put each local rank (GPU index, PCI address, environment). */
@@ -150,7 +150,7 @@ function backendJson(b: BackendInfo): InfoReport['backend'] {
             selection: a.selection,
           },
     fast_kernels: b.fastKernels,
-    conv_kernels: { provider: b.convKernels.provider, why: b.convKernels.why, kernels: b.convKernels.kernels },
+    native_kernels: { provider: b.nativeKernels.provider, why: b.nativeKernels.why, kernels: b.nativeKernels.kernels },
     skipped: b.skipped,
   };
 }
@@ -200,9 +200,9 @@ function formatInfo(r: InfoReport): string {
     `tfjs-ddp ${r.version} (node ${r.node}, ${r.platform})`,
     `backend: ${b.chosen} on ${b.device} (requested ${b.requested}${kernels})`,
     ...b.skipped.map((s) => `  skipped ${s.backend}: ${s.reason}`),
-    b.conv_kernels.provider === 'onednn'
-      ? `convs:   ${b.conv_kernels.why}: ${b.conv_kernels.kernels.join(', ')}`
-      : `convs:   ${b.chosen}'s own kernels (${b.conv_kernels.why})`,
+    b.native_kernels.provider === 'onednn'
+      ? `native:  ${b.native_kernels.why}: ${b.native_kernels.kernels.join(', ')}`
+      : `native:  none, ${b.chosen}'s own kernels (${b.native_kernels.why})`,
     ...(b.adapter === null
       ? []
       : [

@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-layers';
 // No "Hi, looks like you are running TensorFlow.js in Node.js" banner and no debug-only checks.
 tf.env().set('PROD', true);
 import { BACKEND_CHOICES, DdpError, type BackendChoice } from '@tfjs-ddp/core';
-import { convKernels, registerFastKernels, type ConvKernels } from '../kernels/fast-kernels';
+import { nativeKernels, registerFastKernels, type NativeKernels } from '../kernels/fast-kernels';
 import { installLeanBackprop } from '../train/lean-backprop';
 import { missingCudaLibraries } from './cuda-libraries';
 import { activateWebGpu, type GpuAdapterDescription } from './webgpu';
@@ -31,7 +31,7 @@ export interface BackendInfo {
   /** Kernels this product registered on it. */
   fastKernels: string[];
   /** Whose convolutions run: oneDNN's (the native addon, on wasm) or the backend's own, and why. */
-  convKernels: ConvKernels;
+  nativeKernels: NativeKernels;
   /** Why each better candidate of `auto` was skipped. */
   skipped: { backend: Concrete; reason: string }[];
 }
@@ -59,7 +59,7 @@ async function importOptional(pkg: string): Promise<void> {
   }
 }
 
-const OWN_CONV_KERNELS: ConvKernels = { provider: 'builtin', why: 'no native provider for this backend', kernels: [] };
+const OWN_KERNELS: NativeKernels = { provider: 'builtin', why: 'no native provider for this backend', kernels: [] };
 
 export interface SelectOptions {
   /** Environment of this process (Vulkan device selection); default process.env. */
@@ -82,7 +82,7 @@ async function activate(
       device: 'gpu',
       adapter,
       fastKernels: registerFastKernels('webgpu'),
-      convKernels: OWN_CONV_KERNELS,
+      nativeKernels: OWN_KERNELS,
     };
   }
   if (choice === 'tensorflow-gpu' || choice === 'tensorflow') {
@@ -112,7 +112,7 @@ async function activate(
       device: usesGpu ? 'gpu' : 'cpu',
       adapter: null,
       fastKernels: [],
-      convKernels: OWN_CONV_KERNELS,
+      nativeKernels: OWN_KERNELS,
     };
   }
   if (!(await tf.setBackend(choice))) {
@@ -131,7 +131,7 @@ async function activate(
     device: 'cpu',
     adapter: null,
     fastKernels,
-    convKernels: convKernels(choice) ?? OWN_CONV_KERNELS,
+    nativeKernels: nativeKernels(choice) ?? OWN_KERNELS,
   };
 }
 

@@ -76,10 +76,11 @@ function replace(config: KernelConfig): void {
 }
 
 /**
- * Which convolutions run on a backend: oneDNN's (native), or the backend's own with this package's
- * replacements (builtin), and why.
+ * Which kernels of a backend run natively: oneDNN's convolutions and this package's C++ kernels for
+ * BatchNorm, the channel copies, pooling gradients, sums and adds (onednn), or none: the backend's
+ * own with this package's replacements (builtin); and why.
  */
-export interface ConvKernels {
+export interface NativeKernels {
   provider: 'onednn' | 'builtin';
   /** "oneDNN 2.6.3, 1 thread", or why the native kernels do not run. */
   why: string;
@@ -87,11 +88,11 @@ export interface ConvKernels {
   kernels: string[];
 }
 
-const convKernelsBy = new Map<string, ConvKernels>();
+const nativeKernelsBy = new Map<string, NativeKernels>();
 
-/** What registerFastKernels chose for `backendName`'s convolutions (undefined before it ran). */
-export function convKernels(backendName: string): ConvKernels | undefined {
-  return convKernelsBy.get(backendName);
+/** What registerFastKernels chose for `backendName`'s native kernels (undefined before it ran). */
+export function nativeKernels(backendName: string): NativeKernels | undefined {
+  return nativeKernelsBy.get(backendName);
 }
 
 /**
@@ -100,18 +101,18 @@ export function convKernels(backendName: string): ConvKernels | undefined {
  */
 function registerNativeConv(backendName: string, load: () => DnnlLoad): string[] {
   if (backendName !== 'wasm') {
-    convKernelsBy.set(backendName, { provider: 'builtin', why: `no native provider for the ${backendName} backend`, kernels: [] });
+    nativeKernelsBy.set(backendName, { provider: 'builtin', why: `no native provider for the ${backendName} backend`, kernels: [] });
     return [];
   }
   const { binding, why } = load();
   if (binding === undefined) {
-    convKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [] });
+    nativeKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [] });
     return [];
   }
   const configs = [...dnnlConvConfigs(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding), nativeAvgPoolGradConfig(binding), nativeSumConfig(binding), nativeAddConfig(binding), nativeEqualConfig(binding), nativePadConfig(binding)];
   configs.forEach(replace);
   const kernels = configs.map((c) => c.kernelName);
-  convKernelsBy.set(backendName, { provider: 'onednn', why, kernels });
+  nativeKernelsBy.set(backendName, { provider: 'onednn', why, kernels });
   return kernels;
 }
 

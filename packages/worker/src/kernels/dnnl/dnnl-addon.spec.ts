@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { denseNetCases } from '../conv-cases';
-import { convKernels, registerFastKernels } from '../fast-kernels';
+import { nativeKernels, registerFastKernels } from '../fast-kernels';
 import { DNNL_ADDON, loadDnnl } from './dnnl-addon';
 import { dnnlForSpecs } from './dnnl-test-gate';
 import { dnnlGeometry } from './dnnl-kernels';
@@ -50,7 +50,7 @@ describe('without the oneDNN addon', () => {
     await tf.ready();
     const names = registerFastKernels('wasm', { native: () => loadDnnl({}, ABSENT) });
     expect(names).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'Identity']);
-    expect(convKernels('wasm')).toMatchObject({
+    expect(nativeKernels('wasm')).toMatchObject({
       provider: 'builtin',
       kernels: [],
       why: expect.stringMatching(/did not load/),

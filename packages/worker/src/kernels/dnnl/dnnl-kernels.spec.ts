@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-layers';
 import { getKernel, registerKernel, unregisterKernel, type KernelFunc } from '@tensorflow/tfjs-core';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CASES, denseNetCases, randomArray, relErr, rng } from '../conv-cases';
-import { convKernels, registerFastKernels } from '../fast-kernels';
+import { nativeKernels, registerFastKernels } from '../fast-kernels';
 import {
   type ConvCase,
   convOutShape,
@@ -53,7 +53,7 @@ describe.skipIf(skip)('oneDNN conv kernels on wasm', () => {
       },
     });
     expect(names).toEqual(expect.arrayContaining([...DNNL_KERNELS]));
-    expect(convKernels('wasm')).toMatchObject({ provider: 'onednn', kernels: [...DNNL_KERNELS, 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'SplitV', 'Slice', 'Concat', 'MaxPoolGrad', 'AvgPoolGrad', 'Sum', 'Add', 'Equal', 'PadV2'] });
+    expect(nativeKernels('wasm')).toMatchObject({ provider: 'onednn', kernels: [...DNNL_KERNELS, 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'SplitV', 'Slice', 'Concat', 'MaxPoolGrad', 'AvgPoolGrad', 'Sum', 'Add', 'Equal', 'PadV2'] });
     DNNL_KERNELS.forEach((n) => countCalls(n, 'dnnl'));
   });
   beforeEach(() => calls.clear());
