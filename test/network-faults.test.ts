@@ -193,6 +193,32 @@ describe.runIf(can)('network faults between two workers on their own hosts', () 
     expect(s).toBeLessThan(90);
   });
 
+  // Without netem (this kernel has none), a congested link: a token bucket of 20 Mbit/s on each
+  // worker's interface that drops what waits longer than 50 ms in its queue. Each step's 3 MB
+  // all-reduce then takes seconds, with TCP retransmitting the drops: slower, never a failed link.
+  it.runIf(hasTc)('only slows down over a congested link (20 Mbit/s, drops past 50 ms of queue), with the weights of an undisturbed run', async () => {
+    if (cleanSums.length === 0) cleanSums = sums((await run('nf-clean-2', 8)).runDir);
+    const tbf = (i: number, on: boolean) =>
+      spawnSync('ip', ['netns', 'exec', hosts.ns(i), 'tc', 'qdisc', on ? 'add' : 'del', 'dev', hosts.device(i), 'root', ...(on ? ['tbf', 'rate', '20mbit', 'burst', '32kb', 'latency', '50ms'] : [])], { encoding: 'utf8' });
+    for (const i of [1, 2]) {
+      const r = tbf(i, true);
+      if (r.status !== 0) throw new Error(`tc qdisc add … tbf: ${r.stderr}`);
+    }
+    const t0 = Date.now();
+    try {
+      const r = await run('nf-slow', 8);
+      const stats = (i: number) => spawnSync('ip', ['netns', 'exec', hosts.ns(i), 'tc', '-s', 'qdisc', 'show', 'dev', hosts.device(i)], { encoding: 'utf8' }).stdout;
+      const dropped = [1, 2].map((i) => Number(/dropped (\d+)/.exec(stats(i))?.[1] ?? 0));
+      console.log(`network-faults.test: 8 steps over the congested link took ${((Date.now() - t0) / 1000).toFixed(1)} s; packets the token buckets dropped: ${dropped.join(', ')}`);
+      expect(r.c.stderr).toMatch(/done: 8 steps/);
+      expect(r.c.code).toBe(0);
+      expect(readJsonLines(join(r.runDir, 'metrics.jsonl')).filter((e) => e['event'] === 'link')).toEqual([]);
+      expect(sums(r.runDir)).toEqual(cleanSums);
+    } finally {
+      for (const i of [1, 2]) tbf(i, false);
+    }
+  });
+
   it.runIf(hasTc)('only slows down over a link with 5% loss and 50 ms delay', async (ctx) => {
     for (const i of [1, 2]) {
       const r = spawnSync(

@@ -9,7 +9,8 @@
 // mnist on a synthetic IDX set) through WorkerEngine.computeGradients and applyReduced.
 // Per timed step it also prints the tfjs kernels run, the host milliseconds inside them, and on
 // webgpu the GPU dispatches and submits recorded and the host milliseconds spent recording them
-// (tools/step-counters.ts), and the ten costliest top-level kernels by host time (`top_kernels`).
+// (tools/step-counters.ts), the ten costliest top-level kernels by host time (`top_kernels`) and
+// every top-level kernel by calls (`kernel_calls`).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -106,6 +107,8 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     submits_per_step: perStep(counts.submits, 1),
     // The ten costliest top-level kernels of a step: name, calls and host ms per step.
     top_kernels: counts.byKernel.slice(0, 10).map((k) => `${k.name} ${perStep(k.calls)}× ${perStep(k.ms, 1)} ms`),
+    // Every top-level kernel of a step by calls (kernels_per_step also counts the nested ones).
+    kernel_calls: [...counts.byKernel].sort((a, b) => b.calls - a.calls).map((k) => `${k.name} ${perStep(k.calls)}`).join(', '),
     heap_mib: heap === null ? null : Math.round(heap / 2 ** 20),
     heap_per_sample_mib: perSample(heap, heap0),
     gpu_mib: gpu === null ? null : Math.round(gpu / 2 ** 20),
