@@ -148,6 +148,37 @@ describe('RemoteWorkerGroup over a scripted control plane', () => {
     expect((e as DdpError).message).toMatch(/SIGKILL/);
   });
 
+  it('replaces a rank that exited in a step: a new process joins for it, the ring is rewired, a survivor\'s state is loaded, the step replayed', async () => {
+    const spawned: ScriptedWorker[] = [];
+    let transportRef: InProcessTransport | null = null;
+    let address = '';
+    const { group, workers, transport, server } = await start(
+      2,
+      {
+        respawn: async (rank) => {
+          spawned.push(await ScriptedWorker.join(transportRef!, address, { requestedRank: rank, version: VERSION }));
+        },
+      },
+      (r) => ({ hangsInStep: r === 1, weights: new Float32Array([r + 5, r + 5, r + 5]) }),
+    );
+    transportRef = transport;
+    address = server.address;
+    cleanup.push(async () => {
+      for (const w of spawned) await w.stop();
+    });
+    const step = group.step(oneSampleEach(1, 2));
+    rank1KilledSoon(group);
+    const out = await step;
+    expect(out).toMatchObject({ aborted: true, restarts: [{ rank: 1, pid: 1001, newPid: 1001, step: 1, cause: 'was killed by SIGKILL' }] });
+    expect(group.worldSize).toBe(2);
+    // Rank 0 left the step and bound a new inbox; the new process got rank 0's state.
+    expect(workers[0]!.received.map((m) => m.type)).toEqual(expect.arrayContaining(['abort', 'ring', 'export-state']));
+    expect(spawned[0]!.received.map((m) => m.type)).toEqual(['welcome', 'ring', 'load-state']);
+    expect(spawned[0]!.received.find((m) => m.type === 'ring')).toMatchObject({ rightAddress: 'inproc://ring-0-again' });
+    // The replayed step runs on both ranks.
+    expect((await group.step(oneSampleEach(1, 2, 1))).aborted).toBe(false);
+  });
+
   it('names the rank that has not finished a step by the step timeout and still answers a probe (alive, waiting)', async () => {
     const { group } = await start(2, { stepTimeoutMs: 500 }, (r) => ({ hangsInStep: r === 1 }));
     const e = await group.step(oneSampleEach(1, 2)).catch((x: unknown) => x);
