@@ -2,6 +2,7 @@
 // Float32Array that carries a step's gradient (the fusion buffer all-reduce works on). Every rank
 // builds the same layout from the same model, so offsets agree without being exchanged.
 import * as tf from '@tensorflow/tfjs-core';
+import { hostBackend, hostView } from './host-memory';
 
 export interface LayoutEntry {
   name: string;
@@ -32,6 +33,7 @@ export class GradientLayout {
    * device once per micro-batch.
    */
   async flatten(grads: tf.NamedTensorMap, out: Float32Array, add: boolean, extras: tf.Scalar[] = []): Promise<number[]> {
+    if (this.flattenOnHost(grads, out, add)) return extras.map((x) => Math.fround(Number(x.dataSync()[0])));
     const flat = tf.tidy(() => {
       const parts = this.entries.map((e) => {
         // tf.variableGrads leaves out a variable the loss does not depend on: its gradient is zero
@@ -53,6 +55,29 @@ export class GradientLayout {
       out.set(data.subarray(0, this.size));
     }
     return Array.from(data.subarray(this.size));
+  }
+
+  /**
+   * flatten() where the gradients are in host memory (wasm, cpu: host-memory.ts): read in place, with
+   * no Reshape per variable, no Concat and no copy of the whole; false (nothing written) elsewhere.
+   */
+  private flattenOnHost(grads: tf.NamedTensorMap, out: Float32Array, add: boolean): boolean {
+    if (!hostBackend()) return false;
+    // Views are taken here, with nothing allocating in between (a wasm heap that grows detaches them).
+    const views = this.entries.map((e) => (grads[e.name] === undefined ? undefined : hostView(grads[e.name]!)));
+    if (views.some((v) => v === null)) return false;
+    this.entries.forEach((e, i) => {
+      const v = views[i];
+      // tf.variableGrads leaves out a variable the loss does not depend on: its gradient is zero.
+      if (v === undefined || v === null) {
+        if (!add) out.fill(0, e.offset, e.offset + e.size);
+      } else if (add) {
+        for (let k = 0; k < e.size; k++) out[e.offset + k]! += v[k]!;
+      } else {
+        out.set(v, e.offset);
+      }
+    });
+    return true;
   }
 
   /** Tensors viewing `flat` per variable name (the caller disposes them). */

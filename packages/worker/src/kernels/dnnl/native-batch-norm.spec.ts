@@ -1,0 +1,75 @@
+// The native BatchNorm (+ ReLU) kernels (native/batch_norm.h) against the JS loops they replace, on
+// wasm: bit for bit (signed zeros aside), the same passes and float64 sums; ties at zero (β = 0, a
+// symmetric batch) included.
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type NamedAttrMap } from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { batchNormReluConfigs, BN_GRAD, BN_TRAIN, nativeBatchNormConfigs } from '../batch-norm-relu';
+import { randomArray, rng } from '../conv-cases';
+import { dnnlForSpecs } from './dnnl-test-gate';
+
+const { load, skip } = dnnlForSpecs('native-batch-norm.spec');
+
+function use(configs: KernelConfig[]): void {
+  for (const c of configs) {
+    if (getKernel(c.kernelName, 'wasm') !== undefined) unregisterKernel(c.kernelName, 'wasm');
+    registerKernel(c);
+  }
+}
+
+/** Forward then backward through whichever kernels are registered: y, mean, var, 1/σ, dx, dγ, dβ as bits. */
+function run(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor, relu: boolean): number[][] {
+  return tf.tidy(() => {
+    const k = (name: string, inputs: tf.NamedTensorMap, attrs: object) => tf.engine().runKernel(name, inputs, attrs as NamedAttrMap) as tf.Tensor[];
+    const [y, mean, variance, invStd] = k(BN_TRAIN, { x, gamma, beta }, { epsilon: 1e-5, relu });
+    const grads = k(BN_GRAD, { dy, x, y: y!, mean: mean!, invStd: invStd!, gamma }, { relu });
+    // −0 read as 0: where the ReLU masks a whole channel, dx is ±0 by the sign of dy (dy·0 in C++,
+    // a literal 0 in JS), the same value.
+    return [y!, mean!, variance!, invStd!, ...grads].map((t) => Array.from(new Uint32Array((t.dataSync() as Float32Array).slice().buffer), (b) => (b === 0x80000000 ? 0 : b)));
+  });
+}
+
+describe.skipIf(skip)('native BatchNorm (+ ReLU) against the JS kernels, on wasm', () => {
+  beforeAll(async () => {
+    expect(load.binding, `CI needs the oneDNN addon: ${load.why}`).toBeDefined();
+    await tf.setBackend('wasm');
+    await tf.ready();
+  });
+
+  const shapes = [
+    [4, 5, 5, 7],
+    [64, 6, 6, 32],
+    [3, 1, 1, 1],
+  ];
+  for (const relu of [true, false]) {
+    it.each(shapes)(`gives the JS kernels' output and gradients bit for bit, relu ${relu}: %i×%i×%i×%i`, (...shape) => {
+      const r = rng(shape.reduce((a, b) => a * b, 1));
+      const C = shape[3]!;
+      const x = tf.tensor(randomArray(shape.reduce((a, b) => a * b, 1), r), shape);
+      const gamma = tf.tensor(randomArray(C, r), [C]);
+      const beta = tf.tensor(randomArray(C, r), [C]);
+      const dy = tf.tensor(randomArray(shape.reduce((a, b) => a * b, 1), r), shape);
+      use(batchNormReluConfigs('wasm'));
+      const js = run(x, gamma, beta, dy, relu);
+      use(nativeBatchNormConfigs(load.binding!));
+      const native = run(x, gamma, beta, dy, relu);
+      native.forEach((a, i) => expect(a.filter((v, k) => v !== js[i]![k]).length, `output ${i}`).toBe(0));
+      tf.dispose([x, gamma, beta, dy]);
+    });
+  }
+
+  it('routes no gradient through the ReLU at exactly zero (β = 0, a symmetric batch)', () => {
+    const x = tf.tensor4d([-1, 0, 1, -2, 0, 2, -0.5, 0.5], [8, 1, 1, 1]);
+    const gamma = tf.ones([1]);
+    const beta = tf.zeros([1]);
+    const dy = tf.tensor4d([1, 2, 3, 4, 5, 6, 7, 8], [8, 1, 1, 1]);
+    use(batchNormReluConfigs('wasm'));
+    const js = run(x, gamma, beta, dy, true);
+    use(nativeBatchNormConfigs(load.binding!));
+    const native = run(x, gamma, beta, dy, true);
+    expect(native).toEqual(js);
+    expect(new Float32Array(Uint32Array.from(native[0]!).buffer)[1]).toBe(0);
+    tf.dispose([x, gamma, beta, dy]);
+  });
+});

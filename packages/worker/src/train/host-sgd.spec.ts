@@ -1,0 +1,70 @@
+// The host SGD update against tfjs's own: the same weights, bit for bit, on the backends that keep
+// tensors in host memory; new tensors each step (a layer's cached packed weights must see the
+// update); and the cases where it must leave the update to tfjs.
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { selectBackend } from '../backend/select-backend';
+import { GradientLayout } from './gradient-layout';
+import { applyOnHost } from './host-sgd';
+
+let n = 0;
+/** Variables of a few shapes with the same pseudo-random values each call (float32, awkward magnitudes). */
+function variables(): tf.Variable[] {
+  const shapes = [[3, 3, 4, 8], [8], [1], [5, 7]];
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 3;
+  return shapes.map((s) => {
+    const init = tf.tensor(Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, rand), s);
+    const v = tf.variable(init, true, `host-sgd-spec/${n++}`);
+    init.dispose(); // the variable would share its memory otherwise
+    return v;
+  });
+}
+
+const bytes = async (vs: tf.Variable[]) => Promise.all(vs.map(async (v) => Array.from(new Uint32Array(((await v.data()) as Float32Array).slice().buffer))));
+
+describe.each(['wasm', 'cpu'])('host SGD on %s', (backend) => {
+  beforeAll(async () => {
+    await selectBackend(backend as 'wasm' | 'cpu');
+  });
+
+  it("gives tfjs's SGD weights bit for bit, as new tensors, and counts the iteration", async () => {
+    const [stock, mine] = [variables(), variables()];
+    const layouts = [new GradientLayout(stock), new GradientLayout(mine)];
+    const mean = Float32Array.from({ length: layouts[0]!.size }, (_, i) => Math.fround(Math.sin(i * 1.7) * 1e-3 * (i % 5 === 0 ? 1e4 : 1)));
+    const [optA, optB] = [tf.train.sgd(0.1), tf.train.sgd(0.1)];
+    const ids = mine.map((v) => v.dataId);
+    for (let step = 0; step < 3; step++) {
+      const grads = layouts[0]!.unflatten(mean);
+      optA.applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      expect(applyOnHost(optB, layouts[1]!, mean)).toBe(true);
+    }
+    expect(await bytes(mine)).toEqual(await bytes(stock));
+    // New memory each step: a cache keyed by tensor (XNNPACK's packed weights on wasm) sees new weights.
+    mine.forEach((v, i) => expect(v.dataId).not.toBe(ids[i]));
+    expect((await optB.getWeights())[0]!.tensor.dataSync()[0]).toBe(3);
+    tf.dispose([...stock, ...mine]);
+    optA.dispose();
+    optB.dispose();
+  });
+
+  it('leaves the update to tfjs for momentum (nothing changed)', async () => {
+    const vs = variables();
+    const layout = new GradientLayout(vs);
+    const before = await bytes(vs);
+    expect(applyOnHost(tf.train.momentum(0.1, 0.9), layout, new Float32Array(layout.size).fill(0.5))).toBe(false);
+    expect(await bytes(vs)).toEqual(before);
+    tf.dispose(vs);
+  });
+
+  it('is seen by a dense layer on the next forward pass (no stale cached weights)', async () => {
+    const w = tf.variable(tf.tensor2d([[1, 2], [3, 4]]), true, `host-sgd-spec/dense-${n++}`);
+    const layout = new GradientLayout([w]);
+    const x = tf.tensor2d([[1, 1]]);
+    const y0 = Array.from(tf.matMul(x, w).dataSync());
+    expect(applyOnHost(tf.train.sgd(1), layout, Float32Array.from([1, 1, 1, 1]))).toBe(true);
+    expect(Array.from(tf.matMul(x, w).dataSync())).toEqual(y0.map((v) => v - 2));
+    tf.dispose([w, x]);
+  });
+});
