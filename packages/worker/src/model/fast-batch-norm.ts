@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BN_GRAD, BN_TRAIN, type BatchNormTrainAttrs } from '../kernels/batch-norm-relu';
+import { movingStatistics } from './moving-statistics';
 
 type BatchNormArgs = Parameters<typeof tfl.layers.batchNormalization>[0];
 type Kwargs = Record<string, unknown>;
@@ -152,26 +153,12 @@ export function batchNormTrainingCall(
       relu,
     );
     const n = input.size / input.shape[axis]!;
-    if (layer instanceof FastBatchNorm) {
-      // The seed's: PyTorch keeps the unbiased variance in its running estimate; so do we.
-      const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
-      for (const [v, value] of [
-        [s.movingMean, mean],
-        [s.movingVariance, unbiased],
-      ] as const) {
-        const old = v.read();
-        v.write(tf.add(tf.mul(old, s.momentum), tf.mul(value, 1 - s.momentum)));
-      }
-    } else {
-      // A stock layer's, as tfjs-layers updates them: old − (old − batch)·(1 − momentum), biased variance.
-      for (const [v, value] of [
-        [s.movingMean, mean],
-        [s.movingVariance, variance],
-      ] as const) {
-        const old = v.read();
-        v.write(tf.sub(old, tf.mul(tf.sub(old, value), 1 - s.momentum)));
-      }
-    }
+    // The seed's layer keeps PyTorch's rule (the unbiased variance in its running estimate); a stock
+    // layer, tfjs-layers' (moving-statistics.ts).
+    const rule = layer instanceof FastBatchNorm ? 'pytorch' : 'tfjs';
+    const [movingMean, movingVariance] = movingStatistics(rule, s.movingMean.read(), s.movingVariance.read(), mean, variance, s.momentum, n);
+    s.movingMean.write(movingMean);
+    s.movingVariance.write(movingVariance);
     tf.dispose([mean, variance]);
     return y;
   });
