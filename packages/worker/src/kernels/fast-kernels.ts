@@ -14,7 +14,7 @@ import { dnnlConvConfigs } from './dnnl/dnnl-kernels';
 import { maxPoolGradConfig, nativeMaxPoolGradConfig } from './max-pool-grad';
 import { nativeAddConfig, nativeEqualConfig, nativePadConfig } from './native-elementwise';
 import { nativeAvgPoolGradConfig, nativeSumConfig } from './native-pool-sum';
-import { shareIdentityConfig } from './share-identity';
+import { shareIdentityConfig, shareClones } from './share-identity';
 import { conv2DBackpropFilterWebGpuConfig } from './webgpu/conv2d-backprop-filter-webgpu';
 import { conv2DBackpropInputWebGpuConfig } from './webgpu/conv2d-backprop-input-webgpu';
 
@@ -148,6 +148,7 @@ export function registerFastKernels(backendName: string, options: FastKernelOpti
   configs.forEach(replace);
   const names = configs.map((c) => c.kernelName);
   if (backendName === 'wasm' || backendName === 'cpu') {
+    shareClones();
     for (const n of registerNativeConv(backendName, options.native ?? dnnl)) if (!names.includes(n)) names.push(n);
   }
   registered.set(backendName, names);

@@ -4,7 +4,7 @@
 // 211 copies and 41 ms of the seed's step at batch 64 (bench:step's top_kernels, docs/kernels.md).
 // Sharing is safe because no kernel writes into its inputs: tensors are immutable in tfjs, and a
 // variable's assign takes a new data id. Registered by fast-kernels.ts.
-import { getKernel, Identity, type DataId, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import { cast, engine as tfEngine, getBackend, getKernel, Identity, type DataId, type KernelConfig, type Tensor, type TensorInfo } from '@tensorflow/tfjs-core';
 
 interface RefCountingBackend {
   incRef(dataId: DataId): void;
@@ -25,5 +25,39 @@ export function shareIdentityConfig(): KernelConfig {
       (args.backend as unknown as RefCountingBackend).incRef(x.dataId);
       return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
     },
+  };
+}
+
+interface CloningEngine {
+  backend: RefCountingBackend;
+  state: { activeScope: { name: string } };
+  clone(x: Tensor): Tensor;
+  makeTensorFromTensorInfo(info: TensorInfo, backend?: unknown): Tensor;
+  addTapeNode(scopeName: string, inputs: Record<string, Tensor>, outputs: Tensor[], gradientsFunc: (dy: Tensor) => Record<string, () => Tensor>, saved: Tensor[], attrs: object): void;
+}
+
+let clonesShared = false;
+
+/**
+ * tfjs keeps every tensor a gradient function needs (customGrad's save, each kernel's saved inputs
+ * and outputs) as a clone made by engine.clone, which dispatches the Identity kernel: 253 per step of
+ * the seed DenseNet, the largest count of any kernel. Where Identity shares memory (wasm with the
+ * kernel above, cpu), engine.clone makes the clone as that kernel would, without the dispatch: the
+ * same memory, one more reference, and the tape node engine.clone adds itself (its gradient passes
+ * dy on, as the Identity gradient registered in fast-kernels.ts does). Device backends and strings
+ * keep the stock clone. Once per process.
+ */
+export function shareClones(): void {
+  if (clonesShared) return;
+  clonesShared = true;
+  const engine = tfEngine() as unknown as CloningEngine;
+  const stock = engine.clone.bind(engine);
+  engine.clone = (x: Tensor): Tensor => {
+    const name = getBackend();
+    if ((name !== 'wasm' && name !== 'cpu') || x.dtype === 'string') return stock(x);
+    engine.backend.incRef(x.dataId);
+    const y = engine.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype });
+    engine.addTapeNode(engine.state.activeScope.name, { x }, [y], (dy: Tensor) => ({ x: () => (dy.dtype === 'float32' ? dy : cast(dy, 'float32')) }), [], {});
+    return y;
   };
 }
