@@ -12,6 +12,7 @@ import {
   type GradientDigest,
   type WireAuditReport,
 } from '@tfjs-ddp/core';
+import { sharedCopy } from '../kernels/share-identity';
 import { flipExponentBit } from './flip-exponent-bit';
 import type { WorkerEngine } from './worker-engine';
 
@@ -29,7 +30,7 @@ export async function recomputeDigest(
     (w as unknown as { read(): tf.Variable }).read(),
   );
   // Clones share storage: the layers assign new tensors to the statistics, so these stay valid.
-  const saved = stats.map((v) => tf.keep(v.clone()));
+  const saved = stats.map((v) => tf.keep(sharedCopy(v)));
   const grad = engine.trainer.newGradientBuffer();
   try {
     const { xs, ys } = await engine.task.batch(engine.task.train, indices);

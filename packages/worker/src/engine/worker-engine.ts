@@ -23,6 +23,7 @@ import { trainableParamCount } from '../model/densenet';
 import { evaluateSplit } from '../task/evaluate-split';
 import type { Task } from '../task/task-runtime';
 import { readOptimizerSlots, writeOptimizerSlots } from '../train/optimizer-slots';
+import { sharedCopy } from '../kernels/share-identity';
 import { Trainer } from '../train/trainer';
 import { flipExponentBit } from './flip-exponent-bit';
 
@@ -373,7 +374,7 @@ export class WorkerEngine {
   // statistics, so the old ones stay valid while the snapshot holds them.
   private snapshotBatchNorm(): void {
     this.dropSnapshot();
-    this.bnSnapshot = this.bnVars.map((v) => tf.keep(v.clone()));
+    this.bnSnapshot = this.bnVars.map((v) => tf.keep(sharedCopy(v)));
   }
 
   private restoreBatchNorm(): void {

@@ -29,11 +29,16 @@ describe.each(['wasm', 'cpu'])('shared clones on %s', (backend) => {
     const x = tf.tensor2d([[1, -2, 3], [4, 5, -6]]);
     const w = tf.variable(tf.tensor2d([[0.5], [-1], [2]]), true, `share-clones-spec/${backend}`);
     // A custom op that saves its inputs (as the fused BatchNorm does): y = relu(x)·w, its own gradient.
-    const op = tf.customGrad((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [a, b, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
       save([a, b]);
       return {
-        value: tf.matMul(tf.relu(a as tf.Tensor2D), b as tf.Tensor2D),
-        gradFunc: (dy: tf.Tensor, [sa, sb]: tf.Tensor[]) => [tf.mul(tf.matMul(dy as tf.Tensor2D, sb as tf.Tensor2D, false, true), tf.step(sa!)), tf.matMul(tf.relu(sa as tf.Tensor2D), dy as tf.Tensor2D, true, false)],
+        value: tf.matMul(tf.relu(a), b),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+          const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+          const d = dy as tf.Tensor2D;
+          return [tf.mul(tf.matMul(d, sb, false, true), tf.step(sa)), tf.matMul(tf.relu(sa), d, true, false)];
+        },
       };
     });
     const grads = () => tf.variableGrads(() => tf.sum(op(x, w)) as tf.Scalar, [w]);

@@ -61,3 +61,16 @@ export function shareClones(): void {
     return y;
   };
 }
+
+/**
+ * Another tensor on `t`'s memory, to keep while `t` itself is replaced (a variable's assign takes a
+ * new data id): made without a kernel on wasm and cpu, where Identity shares memory anyway; a clone
+ * elsewhere. Not recorded on a gradient tape.
+ */
+export function sharedCopy(t: Tensor): Tensor {
+  const name = getBackend();
+  if ((name !== 'wasm' && name !== 'cpu') || t.dtype === 'string') return t.clone();
+  const engine = tfEngine() as unknown as CloningEngine;
+  engine.backend.incRef(t.dataId);
+  return engine.makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
+}
