@@ -49,11 +49,32 @@ describe.each(['wasm', 'cpu'])('host SGD on %s', (backend) => {
     optB.dispose();
   });
 
-  it('leaves the update to tfjs for momentum (nothing changed)', async () => {
+  it.each([false, true])("gives tfjs's momentum weights and slots bit for bit (Nesterov %s), the slots the optimizer's own", async (nesterov) => {
+    const [stock, mine] = [variables(), variables()];
+    const layouts = [new GradientLayout(stock), new GradientLayout(mine)];
+    const [optA, optB] = [tf.train.momentum(0.05, 0.9, nesterov), tf.train.momentum(0.05, 0.9, nesterov)];
+    for (let step = 0; step < 3; step++) {
+      const mean = Float32Array.from({ length: layouts[0]!.size }, (_, i) => Math.fround(Math.cos(i * 0.37 + step) * 1e-2));
+      const grads = layouts[0]!.unflatten(mean);
+      (optA as tf.Optimizer).applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      expect(applyOnHost(optB, layouts[1]!, mean)).toBe(true);
+    }
+    expect(await bytes(mine)).toEqual(await bytes(stock));
+    const slots = async (o: tf.Optimizer) => Promise.all((await o.getWeights()).map(async (w) => [w.name.replace(/\/\d+\//, '/'), Array.from(new Uint32Array(Float32Array.from(await w.tensor.data()).buffer))]));
+    const [a, b] = [await slots(optA), await slots(optB)];
+    expect(b.map(([n]) => n)).toEqual(['iter', ...mine.map((v) => `${v.name}/momentum`.replace(/\/\d+\//, '/'))]);
+    expect(b.map(([, d]) => d)).toEqual(a.map(([, d]) => d));
+    tf.dispose([...stock, ...mine]);
+    optA.dispose();
+    optB.dispose();
+  });
+
+  it('leaves the update to tfjs for Adam (nothing changed)', async () => {
     const vs = variables();
     const layout = new GradientLayout(vs);
     const before = await bytes(vs);
-    expect(applyOnHost(tf.train.momentum(0.1, 0.9), layout, new Float32Array(layout.size).fill(0.5))).toBe(false);
+    expect(applyOnHost(tf.train.adam(0.1), layout, new Float32Array(layout.size).fill(0.5))).toBe(false);
     expect(await bytes(vs)).toEqual(before);
     tf.dispose(vs);
   });
