@@ -3,10 +3,12 @@
 // of the memory that limits the backend (wasm heap, or bytes allocated on the GPU by webgpu),
 // absolute and per sample. Usage:
 //   npm run bench:step -- [--backend wasm[,cpu,...]] [--batch 64] [--size 96] [--steps 4] [--warmup 2]
+//     [--path trainer|task] [--model M.mjs --data D.mjs]
 // Each backend runs in its own child process so that one backend's heap cannot skew another's.
 // --path trainer (the default) times the DenseNet's Trainer on prepared batches, as before the task
 // seam; --path task times what a worker runs: the built-in task (builtin:densenet, builtin:fashion-
-// mnist on a synthetic IDX set) through WorkerEngine.computeGradients and applyReduced.
+// mnist on a synthetic IDX set) through WorkerEngine.computeGradients and applyReduced; with --model
+// M --data D, a user's task (its own modules, e.g. docs/examples/cnn-image-folder) the same way.
 // Per timed step it also prints the tfjs kernels run, the host milliseconds inside them, and on
 // webgpu the GPU dispatches and submits recorded and the host milliseconds spent recording them
 // (tools/step-counters.ts), the ten costliest top-level kernels by host time (`top_kernels`) and
@@ -14,7 +16,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -30,6 +32,9 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '4' },
     warmup: { type: 'string', default: '2' },
     path: { type: 'string', default: 'trainer' },
+    // A task of the user's kind instead of the seed (--path task): its model and data modules.
+    model: { type: 'string' },
+    data: { type: 'string' },
     child: { type: 'boolean', default: false },
   },
 });
@@ -37,12 +42,15 @@ const { values } = parseArgs({
 /** One training step of the seed, timed: the Trainer alone, or the task path a worker runs. */
 async function stepper(path: string, info: BackendInfo, batch: number, size: number): Promise<{ step: () => Promise<number>; params: number }> {
   if (path === 'task') {
+    const modules = values.model !== undefined && values.data !== undefined ? { model: resolve(values.model), data: resolve(values.data) } : null;
+    if ((values.model === undefined) !== (values.data === undefined)) throw new Error('--model and --data go together');
     const dataDir = mkdtempSync(join(tmpdir(), 'bench-step-'));
-    await writeSyntheticFashionMnist(dataDir, { train: batch, test: 8, seed: 1 });
-    const settings = { lr: 0.1, momentum: 0, resize: size, pool: 'max' as const, seed: 0, batchNorm: true, dataDir, verifyData: false };
+    if (modules === null) await writeSyntheticFashionMnist(dataDir, { train: batch, test: 8, seed: 1 });
+    const settings = { lr: 0.1, momentum: 0, resize: size, pool: 'max' as const, seed: 0, batchNorm: true, dataDir, verifyData: false, ...(modules !== null ? { task: modules } : {}) };
     const task = await openTask(settings, 0, process.env);
     const engine = new WorkerEngine(task, { ...settings, microBatch: batch }, info);
-    const indices = Uint32Array.from({ length: batch }, (_, i) => i);
+    // The first `batch` samples (repeated where the split is smaller).
+    const indices = Uint32Array.from({ length: batch }, (_, i) => i % task.train.size);
     return {
       params: trainableParamCount(task.model),
       step: async () => {
@@ -91,7 +99,7 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     bench: 'step',
     backend: info.chosen,
     device: info.device,
-    model: 'densenet-d2l',
+    model: values.model ?? 'densenet-d2l',
     path,
     params,
     batch,
@@ -125,7 +133,7 @@ if (values.child) {
 } else {
   const self = fileURLToPath(import.meta.url);
   for (const backend of values.backend.split(',')) {
-    const args = ['--import', 'tsx', self, '--child', '--backend', backend, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--path', values.path];
+    const args = ['--import', 'tsx', self, '--child', '--backend', backend, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--path', values.path, ...(values.model !== undefined ? ['--model', values.model] : []), ...(values.data !== undefined ? ['--data', values.data] : [])];
     const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     process.stdout.write(out.split('\n').filter((l) => l.startsWith('{')).join('\n') + '\n');
   }
