@@ -1,7 +1,7 @@
 // The memory of a float32 tensor as a Float32Array, where a backend keeps it on the host: the wasm
 // backend's heap (a view, valid until the heap grows: use it before anything allocates) or the cpu
 // backend's own array. Lets the step's gradient and the weights be read without dispatching
-// kernels (gradient-layout.ts, host-sgd.ts). Null on a device backend (webgpu, tensorflow), where
+// kernels (gradient-layout.ts, host-optimizers.ts). Null on a device backend (webgpu, tensorflow), where
 // the tfjs path stays.
 import * as tf from '@tensorflow/tfjs-core';
 

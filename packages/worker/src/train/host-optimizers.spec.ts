@@ -1,11 +1,11 @@
-// The host SGD update against tfjs's own: the same weights, bit for bit, on the backends that keep
+// The host SGD, momentum and Adam updates against tfjs's own: the same weights, bit for bit, on the backends that keep
 // tensors in host memory; new tensors each step (a layer's cached packed weights must see the
 // update); and the cases where it must leave the update to tfjs.
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend/select-backend';
 import { GradientLayout } from './gradient-layout';
-import { applyOnHost } from './host-sgd';
+import { applyOnHost } from './host-optimizers';
 
 let n = 0;
 /** Variables of a few shapes with the same pseudo-random values each call (float32, awkward magnitudes). */
@@ -15,7 +15,7 @@ function variables(): tf.Variable[] {
   const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31 - 0.5) * 3;
   return shapes.map((s) => {
     const init = tf.tensor(Float32Array.from({ length: s.reduce((a, b) => a * b, 1) }, rand), s);
-    const v = tf.variable(init, true, `host-sgd-spec/${n++}`);
+    const v = tf.variable(init, true, `host-opt-spec/${n++}`);
     init.dispose(); // the variable would share its memory otherwise
     return v;
   });
@@ -23,7 +23,7 @@ function variables(): tf.Variable[] {
 
 const bytes = async (vs: tf.Variable[]) => Promise.all(vs.map(async (v) => Array.from(new Uint32Array(((await v.data()) as Float32Array).slice().buffer))));
 
-describe.each(['wasm', 'cpu'])('host SGD on %s', (backend) => {
+describe.each(['wasm', 'cpu'])('host optimizers on %s', (backend) => {
   beforeAll(async () => {
     await selectBackend(backend as 'wasm' | 'cpu');
   });
@@ -70,17 +70,38 @@ describe.each(['wasm', 'cpu'])('host SGD on %s', (backend) => {
     optB.dispose();
   });
 
-  it('leaves the update to tfjs for Adam (nothing changed)', async () => {
+  it.each([[0.01, undefined], [0.003, 1e-4]] as const)("gives tfjs's Adam weights, moments and β powers bit for bit (lr %f, ε %s)", async (lr, eps) => {
+    const [stock, mine] = [variables(), variables()];
+    const layouts = [new GradientLayout(stock), new GradientLayout(mine)];
+    const [optA, optB] = [tf.train.adam(lr, 0.9, 0.999, eps), tf.train.adam(lr, 0.9, 0.999, eps)];
+    for (let step = 0; step < 4; step++) {
+      const mean = Float32Array.from({ length: layouts[0]!.size }, (_, i) => Math.fround(Math.cos(i * 0.37 + step) * (i % 7 === 0 ? 1e-6 : 1e-2)));
+      const grads = layouts[0]!.unflatten(mean);
+      (optA as tf.Optimizer).applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      expect(applyOnHost(optB, layouts[1]!, mean)).toBe(true);
+    }
+    expect(await bytes(mine)).toEqual(await bytes(stock));
+    const slots = async (o: tf.Optimizer) => Promise.all((await o.getWeights()).map(async (w) => Array.from(new Uint32Array(Float32Array.from(await w.tensor.data()).buffer))));
+    expect(await slots(optB)).toEqual(await slots(optA));
+    const powers = (o: tf.Optimizer) => ['accBeta1', 'accBeta2'].map((k) => Array.from((o as unknown as Record<string, tf.Variable>)[k]!.dataSync()));
+    expect(powers(optB)).toEqual(powers(optA));
+    tf.dispose([...stock, ...mine]);
+    optA.dispose();
+    optB.dispose();
+  });
+
+  it('leaves the update to tfjs for RMSProp (nothing changed)', async () => {
     const vs = variables();
     const layout = new GradientLayout(vs);
     const before = await bytes(vs);
-    expect(applyOnHost(tf.train.adam(0.1), layout, new Float32Array(layout.size).fill(0.5))).toBe(false);
+    expect(applyOnHost(tf.train.rmsprop(0.1), layout, new Float32Array(layout.size).fill(0.5))).toBe(false);
     expect(await bytes(vs)).toEqual(before);
     tf.dispose(vs);
   });
 
   it('is seen by a dense layer on the next forward pass (no stale cached weights)', async () => {
-    const w = tf.variable(tf.tensor2d([[1, 2], [3, 4]]), true, `host-sgd-spec/dense-${n++}`);
+    const w = tf.variable(tf.tensor2d([[1, 2], [3, 4]]), true, `host-opt-spec/dense-${n++}`);
     const layout = new GradientLayout([w]);
     const x = tf.tensor2d([[1, 1]]);
     const y0 = Array.from(tf.matMul(x, w).dataSync());

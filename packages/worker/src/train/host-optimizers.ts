@@ -1,13 +1,13 @@
-// tfjs's SGD and momentum optimizers (tf.train.sgd, the seed's; tf.train.momentum, with or without
-// Nesterov) computed on the host in one loop over the flat mean gradient, instead of two to five
-// kernels per variable. The arithmetic is the stock update's, in float32 (each operation rounded to
+// tfjs's SGD, momentum and Adam optimizers (tf.train.sgd, the seed's; tf.train.momentum, with or
+// without Nesterov; tf.train.adam) computed on the host in one loop over the flat mean gradient,
+// instead of two to twelve kernels per variable. The arithmetic is the stock update's, in float32 (each operation rounded to
 // float32 as the wasm and cpu kernels do, the same scalars: the optimizer's own −lr and momentum
-// tensors), so weights and momentum slots are bit for bit those of the tfjs path, and the slots stay
+// tensors or numbers), so weights and slots are bit for bit those of the tfjs path, and the slots stay
 // the optimizer's own variables (getWeights, checkpoints). Each variable gets its new values as a new
 // tensor (assign): never written in place, since the wasm backend caches XNNPACK operators with their
 // packed weights by tensor (a dense layer would go on with stale weights). Only where the variables
 // live in host memory (wasm, cpu: host-memory.ts); elsewhere, and for other optimizers (Adam,
-// RMSProp, …), applyOnHost() says no and the caller takes the tfjs path.
+// Adamax, RMSProp, Adagrad, Adadelta), applyOnHost() says no and the caller takes the tfjs path.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradientLayout } from './gradient-layout';
 import { hostBackend, hostView } from './host-memory';
@@ -24,7 +24,20 @@ interface StockMomentum extends StockSgd {
   accumulations: ({ originalName: string; variable: tf.Variable } | undefined)[];
 }
 
-type Rule = { kind: 'sgd'; opt: StockSgd } | { kind: 'momentum'; opt: StockMomentum };
+/** … and of its AdamOptimizer. */
+interface StockAdam {
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  accumulatedFirstMoment: ({ originalName: string; variable: tf.Variable } | undefined)[];
+  accumulatedSecondMoment: ({ originalName: string; variable: tf.Variable } | undefined)[];
+  incrementIterations(): void;
+}
+
+type Rule = { kind: 'sgd'; opt: StockSgd } | { kind: 'momentum'; opt: StockMomentum } | { kind: 'adam'; opt: StockAdam };
 
 /** tfjs's plain SGD or momentum (exactly those classes), with the fields this file uses; else null. */
 function ruleOf(opt: tf.Optimizer): Rule | null {
@@ -32,6 +45,9 @@ function ruleOf(opt: tf.Optimizer): Rule | null {
   const sgdLike = o.c instanceof tf.Tensor && typeof o.incrementIterations === 'function';
   if (opt.constructor === tf.SGDOptimizer && sgdLike) return { kind: 'sgd', opt: o as StockSgd };
   if (opt.constructor === tf.MomentumOptimizer && sgdLike && o.m instanceof tf.Tensor && Array.isArray(o.accumulations) && typeof o.useNesterov === 'boolean') return { kind: 'momentum', opt: o as StockMomentum };
+  const a = opt as unknown as Partial<StockAdam>;
+  const numbers = [a.learningRate, a.beta1, a.beta2, a.epsilon].every((x) => typeof x === 'number');
+  if (opt.constructor === tf.AdamOptimizer && numbers && a.accBeta1 instanceof tf.Variable && a.accBeta2 instanceof tf.Variable && Array.isArray(a.accumulatedFirstMoment) && Array.isArray(a.accumulatedSecondMoment) && typeof a.incrementIterations === 'function') return { kind: 'adam', opt: a as StockAdam };
   return null;
 }
 
@@ -45,6 +61,11 @@ export function applyOnHost(opt: tf.Optimizer, layout: GradientLayout, mean: Flo
   const vars = layout.variables;
   if (!vars.every((v) => v.dtype === 'float32')) return false;
   const f = Math.fround;
+  if (rule.kind === 'adam') {
+    if (!adam(rule.opt, layout, mean)) return false;
+    rule.opt.incrementIterations();
+    return true;
+  }
   const c = f(rule.opt.c.dataSync()[0]!);
   if (rule.kind === 'sgd') {
     const next = layout.entries.map((e, i) => {
@@ -84,6 +105,51 @@ export function applyOnHost(opt: tf.Optimizer, layout: GradientLayout, mean: Flo
     });
   }
   rule.opt.incrementIterations();
+  return true;
+}
+
+/**
+ * Adam as tfjs 4.22 computes it: m' = m·β₁ + g·(1 − β₁), v' = v·β₂ + g²·(1 − β₂), then
+ * w' = (m'/(1 − β₁ᵗ)) / (√(v'/(1 − β₂ᵗ)) + ε) · (−lr) + w, and β₁ᵗ, β₂ᵗ times β₁, β₂; every number a
+ * float32 as tfjs makes its scalars.
+ */
+function adam(o: StockAdam, layout: GradientLayout, mean: Float32Array): boolean {
+  const f = Math.fround;
+  const vars = layout.variables;
+  const slot = (v: tf.Variable, suffix: string) => ({ originalName: `${v.name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) });
+  vars.forEach((v, i) => {
+    o.accumulatedFirstMoment[i] ??= slot(v, 'm');
+    o.accumulatedSecondMoment[i] ??= slot(v, 'v');
+  });
+  const acc1 = f(o.accBeta1.dataSync()[0]!);
+  const acc2 = f(o.accBeta2.dataSync()[0]!);
+  const [b1, b2, rest1, rest2, eps, step] = [o.beta1, o.beta2, 1 - o.beta1, 1 - o.beta2, o.epsilon, -o.learningRate].map(f) as [number, number, number, number, number, number];
+  const [c1, c2] = [f(1 - acc1), f(1 - acc2)];
+  const next = layout.entries.map((e, i) => {
+    const w = hostView(vars[i]!);
+    const m = hostView(o.accumulatedFirstMoment[i]!.variable);
+    const v = hostView(o.accumulatedSecondMoment[i]!.variable);
+    if (w === null || m === null || v === null) return null;
+    const out = { value: new Float32Array(e.size), m: new Float32Array(e.size), v: new Float32Array(e.size) };
+    const g = mean.subarray(e.offset, e.offset + e.size);
+    for (let k = 0; k < e.size; k++) {
+      const gk = g[k]!;
+      const m1 = f(f(m[k]! * b1) + f(gk * rest1));
+      const v1 = f(f(v[k]! * b2) + f(f(gk * gk) * rest2));
+      out.m[k] = m1;
+      out.v[k] = v1;
+      out.value[k] = f(f(f(f(m1 / c1) / f(f(Math.sqrt(f(v1 / c2))) + eps)) * step) + w[k]!);
+    }
+    return out;
+  });
+  if (next.some((n) => n === null)) return false;
+  vars.forEach((v, i) => {
+    assignNew(o.accumulatedFirstMoment[i]!.variable, next[i]!.m);
+    assignNew(o.accumulatedSecondMoment[i]!.variable, next[i]!.v);
+    assignNew(v, next[i]!.value);
+  });
+  assignNew(o.accBeta1, Float32Array.of(f(acc1 * b1)));
+  assignNew(o.accBeta2, Float32Array.of(f(acc2 * b2)));
   return true;
 }
 
