@@ -78,9 +78,10 @@ describe('coordinator --resume', () => {
     expect(c.stderr).toMatch(/done: 6 steps/);
     expect((await Promise.all(fresh.map((w) => w.exit))).map((w) => w.code)).toEqual([0, 0]);
     expect(readJson(join(runDir, 'summary.json'))['weights_checksum_per_rank']).toEqual(readJson(join(reference, 'summary.json'))['weights_checksum_per_rank']);
-    // The old workers leave by themselves: told to stop by the new coordinator if they reported to
-    // it and heard its answer (it drops what they send, logs it and answers once with a stop), else
-    // after 30 s without their coordinator's pings; which one depends on timing.
+    // The old workers leave by themselves: told to stop by the new coordinator once they report to
+    // it (a step they finish, or, idle, where they are after 6 s without a ping: it drops what they
+    // send, logs it and answers once with a stop), else after 30 s without their coordinator's
+    // pings (the new coordinator may be gone before they speak).
     const gone = await Promise.all(old.map((w) => w.exit));
     for (const w of gone) {
       expect(w.signal).toBeNull();

@@ -111,6 +111,20 @@ describe('ControlChannel', () => {
     await expect(control.next(100)).rejects.toBe(control.silence);
   });
 
+  it('tells a silent coordinator where it is every nudgeMs of silence (a restarted one then says stop)', async () => {
+    const { server, control, peer } = await pair({ silenceMs: 10_000, watchMs: 50, nudgeMs: 300 });
+    control.phase(4, 'idle');
+    control.armWatchdog();
+    const t0 = performance.now();
+    expect(await recv(server)).toMatchObject({ type: 'progress', step: 4, phase: 'idle' });
+    expect(performance.now() - t0).toBeGreaterThan(250);
+    expect(await recv(server)).toMatchObject({ type: 'progress', step: 4 });
+    // Heard from: no nudge for another nudgeMs.
+    await send(server, peer, { type: 'stop', reason: 'this coordinator does not know this worker' });
+    expect((await control.next(1000)).msg.type).toBe('stop');
+    await expect(server.recv(200)).rejects.toMatchObject({ code: 'E_TIMEOUT' });
+  });
+
   it('does not count time in which its event loop was blocked (a long synchronous step) as silence', async () => {
     const silences: number[] = [];
     const { control } = await pair({ silenceMs: 600, watchMs: 100, onSilence: (ms) => silences.push(ms) });

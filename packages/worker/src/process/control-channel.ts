@@ -5,7 +5,7 @@
 // an 'abort' of the step in progress runs its hook (which closes the ring sockets, so a wait in the
 // all-reduce ends). Everything else, the aborts included, queues for the worker's main loop. Used by
 // worker-process.ts.
-import { COORDINATOR_SILENCE_MS, DdpError, decodeControl, encodeControl, isDdpError, type Client, type CoordinatorToWorker, type DecodedControl, traceClock, type StepPhase, type WorkerToCoordinator } from '@tfjs-ddp/core';
+import { COORDINATOR_SILENCE_MS, DdpError, PING_INTERVAL_MS, decodeControl, encodeControl, isDdpError, type Client, type CoordinatorToWorker, type DecodedControl, traceClock, type StepPhase, type WorkerToCoordinator } from '@tfjs-ddp/core';
 
 type Incoming = DecodedControl<CoordinatorToWorker>;
 
@@ -21,6 +21,13 @@ export interface ControlChannelOptions {
   silenceMs?: number;
   /** How often the watchdog looks (default 1 s); a gap of 3 looks means the event loop was blocked. */
   watchMs?: number;
+  /**
+   * Silent this long, the worker tells the coordinator where it is, and again after as long (default
+   * 3 pings' worth: 6 s). A coordinator restarted on the same address does not know this worker and
+   * tells it to stop, so it leaves in seconds instead of after silenceMs; the run's own coordinator,
+   * only slow or paused, takes it as the answer to a ping.
+   */
+  nudgeMs?: number;
 }
 
 export class ControlChannel {
@@ -31,6 +38,7 @@ export class ControlChannel {
   private closed = false;
   private lastHeard = performance.now();
   private lastWatch = performance.now();
+  private lastNudge = 0;
   private watchdog: NodeJS.Timeout | null = null;
   private readonly aborted = new Set<number>();
   private where: { step: number | null; phase: StepPhase } = { step: null, phase: 'idle' };
@@ -156,6 +164,11 @@ export class ControlChannel {
       return;
     }
     const silent = now - this.lastHeard;
+    const nudge = this.o.nudgeMs ?? 3 * PING_INTERVAL_MS;
+    if (silent > nudge && now - Math.max(this.lastNudge, this.lastHeard) > nudge && this.silent === null) {
+      this.lastNudge = now;
+      void this.send({ type: 'progress', ...this.where }).catch(() => undefined);
+    }
     if (silent > (this.o.silenceMs ?? COORDINATOR_SILENCE_MS) && this.silent === null) {
       this.silent = new DdpError('E_TIMEOUT', `the coordinator has not been heard from for ${Math.round(silent / 1000)} s: it is gone or stuck`, 'this worker exits; continue the run with tfjs-ddp train --resume RUN_DIR');
       this.failure ??= this.silent;
