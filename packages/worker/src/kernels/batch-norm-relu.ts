@@ -8,7 +8,7 @@
 // the composite.
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
-import type { WasmHeapBackend } from './heap-access';
+import { floatView, type WasmHeapBackend } from './heap-access';
 
 export const BN_TRAIN = 'DdpBatchNormTrain';
 export const BN_GRAD = 'DdpBatchNormGrad';
@@ -44,7 +44,7 @@ function floatViews(
     return {
       outs,
       out: outs.map((t) => b.typedArrayFromHeap(t)),
-      ins: inputs.map((t) => b.typedArrayFromHeap(t)),
+      ins: inputs.map((t) => floatView(backendName, b, t)!),
     };
   }
   const b = backend as unknown as CpuLike;
@@ -52,7 +52,7 @@ function floatViews(
   return {
     outs: shapes.map((s, i) => b.makeTensorInfo(s, 'float32', out[i]!)),
     out,
-    ins: inputs.map((t) => b.data.get(t.dataId).values),
+    ins: inputs.map((t) => floatView(backendName, b, t)!),
   };
 }
 

@@ -13,8 +13,21 @@ interface WasmLike {
   typedArrayFromHeap(t: TensorInfo): Float32Array;
 }
 interface CpuLike {
-  data: { get(id: object): { values: Float32Array } };
+  data: { get(id: object): { values: Float32Array } | undefined };
   makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
+}
+
+/**
+ * A view of float32 `t`'s memory where the backend keeps it on the host: the wasm heap (valid until
+ * the heap grows: use it before anything allocates) or the cpu backend's own array; null elsewhere.
+ */
+export function floatView(backendName: string, backend: unknown, t: TensorInfo): Float32Array | null {
+  if (backendName === 'wasm') return (backend as WasmLike).typedArrayFromHeap(t);
+  if (backendName === 'cpu') {
+    const values: unknown = (backend as CpuLike).data.get(t.dataId)?.values;
+    return values instanceof Float32Array ? values : null;
+  }
+  return null;
 }
 
 /**
@@ -32,13 +45,13 @@ export function withFloatViews(
     const out = b.makeOutput(outShape, 'float32');
     const outView = b.typedArrayFromHeap(out);
     outView.fill(0);
-    return { out, outView, views: inputs.map((t) => b.typedArrayFromHeap(t)) };
+    return { out, outView, views: inputs.map((t) => floatView(backendName, b, t)!) };
   }
   if (backendName === 'cpu') {
     const b = backend as unknown as CpuLike;
     const outView = new Float32Array(outShape.reduce((a, c) => a * c, 1));
     const out = b.makeTensorInfo(outShape, 'float32', outView);
-    return { out, outView, views: inputs.map((t) => b.data.get(t.dataId).values) };
+    return { out, outView, views: inputs.map((t) => floatView(backendName, b, t)!) };
   }
   throw new Error(`withFloatViews: backend ${backendName} is not supported`);
 }
