@@ -147,8 +147,9 @@ export function registerFastKernels(backendName: string, options: FastKernelOpti
   const configs = CONFIGS[backendName as FastKernelBackend]();
   configs.forEach(replace);
   const names = configs.map((c) => c.kernelName);
+  // engine.clone without a dispatch, on every backend whose Identity shares memory (share-identity.ts).
+  shareClones();
   if (backendName === 'wasm' || backendName === 'cpu') {
-    shareClones();
     for (const n of registerNativeConv(backendName, options.native ?? dnnl)) if (!names.includes(n)) names.push(n);
   }
   registered.set(backendName, names);

@@ -28,6 +28,12 @@ export function shareIdentityConfig(): KernelConfig {
   };
 }
 
+/**
+ * Backends whose Identity shares its input's memory: wasm with the kernel above, cpu and webgpu
+ * (tfjs-backend-webgpu 4.22's own Identity increments the reference count and returns the input).
+ */
+const SHARING: readonly string[] = ['wasm', 'cpu', 'webgpu'];
+
 interface CloningEngine {
   backend: RefCountingBackend;
   state: { activeScope: { name: string } };
@@ -41,11 +47,11 @@ let clonesShared = false;
 /**
  * tfjs keeps every tensor a gradient function needs (customGrad's save, each kernel's saved inputs
  * and outputs) as a clone made by engine.clone, which dispatches the Identity kernel: 253 per step of
- * the seed DenseNet, the largest count of any kernel. Where Identity shares memory (wasm with the
- * kernel above, cpu), engine.clone makes the clone as that kernel would, without the dispatch: the
+ * the seed DenseNet, the largest count of any kernel. Where Identity shares memory (SHARING),
+ * engine.clone makes the clone as that kernel would, without the dispatch: the
  * same memory, one more reference, and the tape node engine.clone adds itself (its gradient passes
- * dy on, as the Identity gradient registered in fast-kernels.ts does). Device backends and strings
- * keep the stock clone. Once per process.
+ * dy on, as the Identity gradient registered in fast-kernels.ts does). Other backends (tensorflow)
+ * and strings keep the stock clone. Once per process.
  */
 export function shareClones(): void {
   if (clonesShared) return;
@@ -54,7 +60,7 @@ export function shareClones(): void {
   const stock = engine.clone.bind(engine);
   engine.clone = (x: Tensor): Tensor => {
     const name = getBackend();
-    if ((name !== 'wasm' && name !== 'cpu') || x.dtype === 'string') return stock(x);
+    if (!SHARING.includes(name) || x.dtype === 'string') return stock(x);
     engine.backend.incRef(x.dataId);
     const y = engine.makeTensorFromTensorInfo({ dataId: x.dataId, shape: x.shape, dtype: x.dtype });
     engine.addTapeNode(engine.state.activeScope.name, { x }, [y], (dy: Tensor) => ({ x: () => (dy.dtype === 'float32' ? dy : cast(dy, 'float32')) }), [], {});
@@ -64,12 +70,12 @@ export function shareClones(): void {
 
 /**
  * Another tensor on `t`'s memory, to keep while `t` itself is replaced (a variable's assign takes a
- * new data id): made without a kernel on wasm and cpu, where Identity shares memory anyway; a clone
+ * new data id): made without a kernel where Identity shares memory anyway (SHARING); a clone
  * elsewhere. Not recorded on a gradient tape.
  */
 export function sharedCopy(t: Tensor): Tensor {
   const name = getBackend();
-  if ((name !== 'wasm' && name !== 'cpu') || t.dtype === 'string') return t.clone();
+  if (!SHARING.includes(name) || t.dtype === 'string') return t.clone();
   const engine = tfEngine() as unknown as CloningEngine;
   engine.backend.incRef(t.dataId);
   return engine.makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
