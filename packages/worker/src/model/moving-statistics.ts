@@ -3,15 +3,18 @@
 // the biased variance). Where tensors live in host memory (wasm, cpu) they are computed in one host
 // loop per layer instead of seven kernels, with the kernels' float32 arithmetic (each operation
 // rounded to float32, the scalars float32 as tfjs makes them), so the values are bit for bit the
-// same; elsewhere by the kernels.
+// same; on webgpu in one dispatch per statistic (kernels/webgpu/moving-statistic-program.ts) instead
+// of three or four; elsewhere by the kernels.
 import * as tf from '@tensorflow/tfjs-core';
+import { MovingStatisticProgram } from '../kernels/webgpu/moving-statistic-program';
+import type { WebGpuBackendLike } from '../kernels/webgpu/webgpu-backend-like';
 import { hostBackend, hostView } from '../train/host-memory';
 
 export type MovingRule = 'pytorch' | 'tfjs';
 
 /** The new [moving mean, moving variance] from the old ones and the batch's (n values per channel). */
 export function movingStatistics(rule: MovingRule, oldMean: tf.Tensor, oldVariance: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, momentum: number, n: number): [tf.Tensor, tf.Tensor] {
-  return onHost(rule, oldMean, oldVariance, mean, variance, momentum, n) ?? withKernels(rule, oldMean, oldVariance, mean, variance, momentum, n);
+  return onHost(rule, oldMean, oldVariance, mean, variance, momentum, n) ?? onWebGpu(rule, oldMean, oldVariance, mean, variance, momentum, n) ?? withKernels(rule, oldMean, oldVariance, mean, variance, momentum, n);
 }
 
 function withKernels(rule: MovingRule, oldMean: tf.Tensor, oldVariance: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, momentum: number, n: number): [tf.Tensor, tf.Tensor] {
@@ -41,4 +44,19 @@ function onHost(rule: MovingRule, oldMean: tf.Tensor, oldVariance: tf.Tensor, me
   const newMean = blend(om, (k) => bm[k]!);
   const newVariance = blend(ov, rule === 'pytorch' && n > 1 ? (k) => f(bv[k]! * scale) : (k) => bv[k]!);
   return [tf.tensor(newMean, oldMean.shape, 'float32'), tf.tensor(newVariance, oldVariance.shape, 'float32')];
+}
+
+function onWebGpu(rule: MovingRule, oldMean: tf.Tensor, oldVariance: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, momentum: number, n: number): [tf.Tensor, tf.Tensor] | null {
+  if (tf.getBackend() !== 'webgpu' || ![oldMean, oldVariance, mean, variance].every((t) => t.dtype === 'float32' && t.rank === 1)) return null;
+  const backend = tf.backend() as unknown as WebGpuBackendLike;
+  const run = (old: tf.Tensor, value: tf.Tensor, scale: number) => {
+    const info = backend.runWebGPUProgram(new MovingStatisticProgram(old.size, rule), [old, value], 'float32', [
+      { type: 'float32', data: [momentum] },
+      { type: 'float32', data: [1 - momentum] },
+      { type: 'float32', data: [scale] },
+      { type: 'int32', data: [old.size] },
+    ]);
+    return tf.engine().makeTensorFromTensorInfo(info);
+  };
+  return [run(oldMean, mean, 1), run(oldVariance, variance, rule === 'pytorch' && n > 1 ? n / (n - 1) : 1)];
 }

@@ -39,6 +39,11 @@ interface StockAdam {
 
 type Rule = { kind: 'sgd'; opt: StockSgd } | { kind: 'momentum'; opt: StockMomentum } | { kind: 'adam'; opt: StockAdam };
 
+/** Whether `opt` is tfjs's plain SGD (not a subclass such as momentum), with its learning rate. */
+export function isPlainSgd(opt: tf.Optimizer): opt is tf.SGDOptimizer & { learningRate: number; incrementIterations(): void } {
+  return ruleOf(opt)?.kind === 'sgd' && typeof (opt as unknown as { learningRate?: unknown }).learningRate === 'number';
+}
+
 /** tfjs's plain SGD or momentum (exactly those classes), with the fields this file uses; else null. */
 function ruleOf(opt: tf.Optimizer): Rule | null {
   const o = opt as unknown as Partial<StockMomentum>;

@@ -13,6 +13,13 @@ import { registerFastKernels } from '../fast-kernels';
 import { type ConvCase, convOutShape, refBackpropFilter, refBackpropInput } from '../reference-conv';
 import { Conv2DBackpropFilterProgram } from './conv2d-backprop-filter-program';
 import { Conv2DBackpropInputProgram } from './conv2d-backprop-input-program';
+import { MovingStatisticProgram } from './moving-statistic-program';
+import { SgdStepProgram } from './sgd-step-program';
+import { movingStatistics } from '../../model/moving-statistics';
+import { applyOnDevice } from '../../train/device-sgd';
+import { GradientLayout } from '../../train/gradient-layout';
+
+let n = 0;
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 
@@ -111,5 +118,43 @@ async function programsRun<T>(f: () => Promise<T>): Promise<{ result: T; program
     expect(relErr(await gw.data(), refBackpropFilter(c, xs, ones))).toBeLessThan(1e-4);
     expect(relErr(await gx.data(), refBackpropInput(c, ws, ones))).toBeLessThan(1e-4);
     tf.dispose([x, w, gx, gw]);
+  }, 30_000);
+
+  it("plain SGD's update is one SgdStepProgram dispatch per variable, with tfjs' own SGD's weights (within an FMA's rounding)", async () => {
+    const shapes = [[3, 3, 4, 8], [8], [130]];
+    const make = () => shapes.map((s, k) => tf.variable(tf.tensor(randomArray(s.reduce((a, b) => a * b, 1), rng(k + 1)), s), true, `sgd-step-spec/${n++}`));
+    const [stock, mine] = [make(), make()];
+    const layouts = [new GradientLayout(stock), new GradientLayout(mine)];
+    const mean = randomArray(layouts[0]!.size, rng(9));
+    const [optA, optB] = [tf.train.sgd(0.1), tf.train.sgd(0.1)];
+    const before = tf.memory().numTensors;
+    for (let step = 0; step < 2; step++) {
+      const grads = layouts[0]!.unflatten(mean);
+      optA.applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      const { result, programs } = await programsRun(async () => applyOnDevice(optB, layouts[1]!, mean));
+      expect(result).toBe(true);
+      expect(programs).toEqual(shapes.map(() => SgdStepProgram.name));
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    for (const [i, v] of mine.entries()) expect(relErr(await v.data(), (await stock[i]!.data()) as Float32Array)).toBeLessThan(1e-6);
+    expect((await optB.getWeights())[0]!.tensor.dataSync()[0]).toBe(2);
+    expect(applyOnDevice(tf.train.momentum(0.1, 0.9), layouts[1]!, mean)).toBe(false);
+    tf.dispose([...stock, ...mine]);
+  }, 30_000);
+
+  it.each(['pytorch', 'tfjs'] as const)("a BatchNorm layer's moving statistics by the %s rule: one MovingStatisticProgram dispatch each, the kernels' values", async (rule) => {
+    const t = (k: number, positive: boolean) => tf.tensor1d(randomArray(37, rng(k)).map((v) => (positive ? Math.abs(v) * 3 : v)));
+    const [om, ov, bm, bv] = [t(1, false), t(2, true), t(3, false), t(4, true)];
+    const { result, programs } = await programsRun(async () => movingStatistics(rule, om, ov, bm, bv, 0.9, 2304));
+    expect(programs).toEqual([MovingStatisticProgram.name, MovingStatisticProgram.name]);
+    const expected = tf.tidy(() => {
+      const unbiased = rule === 'pytorch' ? tf.mul(bv, 2304 / 2303) : bv;
+      return rule === 'pytorch'
+        ? [tf.add(tf.mul(om, 0.9), tf.mul(bm, 1 - 0.9)), tf.add(tf.mul(ov, 0.9), tf.mul(unbiased, 1 - 0.9))]
+        : [tf.sub(om, tf.mul(tf.sub(om, bm), 1 - 0.9)), tf.sub(ov, tf.mul(tf.sub(ov, bv), 1 - 0.9))];
+    });
+    for (const [i, r] of result.entries()) expect(relErr(await r.data(), (await expected[i]!.data()) as Float32Array)).toBeLessThan(1e-6);
+    tf.dispose([om, ov, bm, bv, ...result, ...expected]);
   }, 30_000);
 });
