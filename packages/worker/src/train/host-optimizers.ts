@@ -1,13 +1,14 @@
 // tfjs's SGD, momentum and Adam optimizers (tf.train.sgd, the seed's; tf.train.momentum, with or
 // without Nesterov; tf.train.adam) computed on the host in one loop over the flat mean gradient,
-// instead of two to twelve kernels per variable. The arithmetic is the stock update's, in float32 (each operation rounded to
-// float32 as the wasm and cpu kernels do, the same scalars: the optimizer's own −lr and momentum
-// tensors or numbers), so weights and slots are bit for bit those of the tfjs path, and the slots stay
-// the optimizer's own variables (getWeights, checkpoints). Each variable gets its new values as a new
-// tensor (assign): never written in place, since the wasm backend caches XNNPACK operators with their
-// packed weights by tensor (a dense layer would go on with stale weights). Only where the variables
-// live in host memory (wasm, cpu: host-memory.ts); elsewhere, and for other optimizers (Adam,
-// Adamax, RMSProp, Adagrad, Adadelta), applyOnHost() says no and the caller takes the tfjs path.
+// instead of two to twelve kernels per variable. The arithmetic is the stock update's, in float32
+// (each operation rounded to float32 as the wasm and cpu kernels do, the same scalars: the
+// optimizer's own tensors or numbers), so weights and slots are bit for bit those of the tfjs path,
+// and the slots stay the optimizer's own variables (getWeights, checkpoints). Each variable gets its
+// new values as a new tensor (assign): never written in place, since the wasm backend caches
+// XNNPACK operators with their packed weights by tensor (a dense layer would go on with stale
+// weights). Only where the variables live in host memory (wasm, cpu: host-memory.ts); elsewhere,
+// and for the other optimizers (Adamax, RMSProp, Adagrad, Adadelta, a subclass of any),
+// applyOnHost() says no and the caller takes the tfjs path (device-sgd.ts on webgpu).
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradientLayout } from './gradient-layout';
 import { hostBackend, hostView } from './host-memory';
@@ -44,7 +45,7 @@ export function isPlainSgd(opt: tf.Optimizer): opt is tf.SGDOptimizer & { learni
   return ruleOf(opt)?.kind === 'sgd' && typeof (opt as unknown as { learningRate?: unknown }).learningRate === 'number';
 }
 
-/** tfjs's plain SGD or momentum (exactly those classes), with the fields this file uses; else null. */
+/** tfjs's plain SGD, momentum or Adam (exactly those classes), with the fields this file uses; else null. */
 function ruleOf(opt: tf.Optimizer): Rule | null {
   const o = opt as unknown as Partial<StockMomentum>;
   const sgdLike = o.c instanceof tf.Tensor && typeof o.incrementIterations === 'function';
