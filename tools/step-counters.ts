@@ -2,13 +2,14 @@
 // submits it records (webgpu), and the host time those take. They wrap the engine's and the
 // backend's methods in place; the wrappers cost well under a microsecond per call.
 import * as tf from '@tensorflow/tfjs-core';
+import { rawRecorder } from '@tfjs-ddp/worker';
 
 export interface StepCounts {
   /** Top-level and nested `engine.runKernel` calls (forward, gradients, optimizer). */
   kernels: number;
   /** Milliseconds of host time inside top-level kernels (on webgpu: encoding, not GPU work). */
   kernelHostMs: number;
-  /** webgpu only: programs recorded (one `dispatchWorkgroups` each), their host time, submits. */
+  /** webgpu only: GPU dispatches (`dispatchWorkgroups` calls), the recorders' host time, submits. */
   dispatches: number | null;
   dispatchHostMs: number | null;
   submits: number | null;
@@ -47,15 +48,27 @@ export function installStepCounters(): { take: () => StepCounts } {
   const submit = backend['submitQueue'];
   const gpu = typeof record === 'function' && typeof submit === 'function';
   if (gpu) {
-    backend['recordAndSubmit'] = function (this: unknown, ...args: unknown[]) {
+    // Dispatches at the WebGPU API, whichever path records them: tfjs' recordAndSubmit, or our own
+    // programs' rawRecorder (several outputs per dispatch). Host time: both recorders.
+    const pass = (globalThis as unknown as { GPUComputePassEncoder?: { prototype: Record<string, Fn> } }).GPUComputePassEncoder?.prototype;
+    const dispatch = pass?.['dispatchWorkgroups'];
+    if (pass === undefined || dispatch === undefined) throw new Error('step counters: webgpu backend without GPUComputePassEncoder in globalThis');
+    pass['dispatchWorkgroups'] = function (this: unknown, ...args: unknown[]) {
       c.dispatches++;
-      const t0 = performance.now();
-      try {
-        return record.apply(this, args);
-      } finally {
-        c.dispatchHostMs += performance.now() - t0;
-      }
+      return dispatch.apply(this, args);
     };
+    const timed = (f: Fn): Fn =>
+      function (this: unknown, ...args: unknown[]) {
+        const t0 = performance.now();
+        try {
+          return f.apply(this, args);
+        } finally {
+          c.dispatchHostMs += performance.now() - t0;
+        }
+      };
+    backend['recordAndSubmit'] = timed(record);
+    const ours = rawRecorder as unknown as Record<string, Fn>;
+    ours['record'] = timed(ours['record']!);
     backend['submitQueue'] = function (this: unknown, ...args: unknown[]) {
       c.submits++;
       return submit.apply(this, args);

@@ -3,6 +3,8 @@ export * from './backend/select-backend';
 export { activeAdapter, gpuBytesAllocated, isSoftwareAdapter, openAdapter, shutdownWebGpu, withGpuErrorScopes, GPU_OUT_OF_MEMORY, GPU_DEVICE_LOST, type GpuAdapterDescription } from './backend/webgpu';
 export { missingCudaLibraries, CUDA_LIBRARIES } from './backend/cuda-libraries';
 export { registerFastKernels, FAST_KERNEL_BACKENDS } from './kernels/fast-kernels';
+// Our webgpu programs' recorder, for tools/step-counters.ts to time as it times tfjs' recordAndSubmit.
+export { rawRecorder } from './kernels/webgpu/raw-dispatch';
 export * from './model/densenet';
 export { FastBatchNorm, fastBatchNormalization } from './model/fast-batch-norm';
 export { InputConv2D, inputConv2d } from './model/input-conv2d';

@@ -4,8 +4,8 @@
 // then y = max(0, x·s + t)) and two backward (per-channel Σdy' and Σdy'·(x − μ), then dx); sums in
 // float64. The op that uses them, with the composite where a backend lacks them, is
 // model/fast-batch-norm.ts. Where the native addon loads, the same passes in C++ (native/batch_norm.h,
-// vectorized) replace the JS loops on wasm. Backends other than wasm and cpu (webgpu: issue 19) keep
-// the composite.
+// vectorized) replace the JS loops on wasm; on webgpu, WGSL (webgpu/batch-norm-webgpu.ts, three
+// dispatches each). The tensorflow backend keeps the composite.
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
 import { floatView, type WasmHeapBackend } from './heap-access';

@@ -2,7 +2,7 @@
 // one custom-gradient op. The stock layer differentiates through tf.moments and FusedBatchNorm's
 // gradient, which tiles 1/σ to the full activation shape and keeps several activation-sized
 // intermediates per layer; in the DenseNet step that was ~20% of the time (docs/kernels.md).
-// With the fused kernels of kernels/batch-norm-relu.ts (wasm, cpu) the op is one kernel forward
+// With the fused kernels of kernels/batch-norm-relu.ts (wasm, cpu; webgpu's in kernels/webgpu) the op is one kernel forward
 // and one backward, with a following ReLU folded in (fuse-batch-norm-relu.ts finds those in any
 // model); elsewhere the composite below. Inference is the stock code. It serialises as a plain "BatchNormalization", so exported models
 // load with stock tf.loadLayersModel. Used by densenet.ts.
@@ -43,7 +43,7 @@ export function batchNormTraining(
   /** max(0, y) as well: the BatchNorm and the ReLU that follows it as one op. */
   relu = false,
 ): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
-  if (x.dtype === 'float32' && tf.getKernel(BN_TRAIN, tf.getBackend()) !== undefined)
+  if (x.dtype === 'float32' && x.size > 0 && tf.getKernel(BN_TRAIN, tf.getBackend()) !== undefined)
     return fusedTraining(x, gamma, beta, epsilon, relu);
   if (relu) {
     const r = batchNormTraining(x, gamma, beta, epsilon);

@@ -60,7 +60,7 @@ async function programsRun<T>(f: () => Promise<T>): Promise<{ result: T; program
   beforeAll(async () => {
     // Throws E_GPU_UNAVAILABLE without an adapter: the suite fails rather than skips.
     await activateWebGpu({ allowSoftware: true });
-    expect(registerFastKernels('webgpu')).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
+    expect(registerFastKernels('webgpu')).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DdpBatchNormTrain', 'DdpBatchNormGrad']);
   }, 60_000);
   afterAll(() => shutdownWebGpu());
 

@@ -1,0 +1,96 @@
+// The training-mode BatchNorm (+ ReLU) kernels, BN_TRAIN and BN_GRAD of ../batch-norm-relu.ts, on
+// the webgpu backend: three dispatches each (sums, finalize, apply; batch-norm-programs.ts) through
+// raw-dispatch.ts, which lets one dispatch write several outputs. The op that runs them, and the
+// composite where a backend lacks them, is model/fast-batch-norm.ts. Registered by fast-kernels.ts.
+import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { BN_GRAD, BN_TRAIN, type BatchNormTrainAttrs } from '../batch-norm-relu';
+import {
+  applyThreads,
+  backwardApply,
+  backwardFinalize,
+  backwardSums,
+  bnUniforms,
+  chunking,
+  forwardApply,
+  forwardFinalize,
+  forwardSums,
+} from './batch-norm-programs';
+import { rawRecorder as gpu } from './raw-dispatch';
+
+function geometry(x: TensorInfo): { C: number; size: number; rows: number } {
+  const C = x.shape[x.shape.length - 1]!;
+  const size = x.shape.reduce((a, c) => a * c, 1);
+  return { C, size, rows: size / C };
+}
+
+/** x [..., C], gamma [C], beta [C] → y, batch mean, biased variance, 1/√(var + ε). */
+const batchNormTrain: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+  const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
+  const { C, size, rows } = geometry(x);
+  const partial = gpu.output(backend, [chunking(rows).chunks, 2, C]);
+  const coef = gpu.output(backend, [3, C]);
+  const [y, mean, variance, invStd] = [x.shape.slice(), [C], [C], [C]].map((s) => gpu.output(backend, s)) as [
+    TensorInfo,
+    TensorInfo,
+    TensorInfo,
+    TensorInfo,
+  ];
+  gpu.record(backend, forwardSums(rows, C), [x, partial], bnUniforms(rows, C, chunking(rows).chunks * C));
+  gpu.record(
+    backend,
+    forwardFinalize(C),
+    [partial, x, gamma, beta, mean, variance, invStd, coef],
+    bnUniforms(rows, C, C, epsilon),
+  );
+  gpu.record(backend, forwardApply(size, C, relu), [x, coef, y], bnUniforms(rows, C, applyThreads(size, C)));
+  gpu.release(backend, partial);
+  gpu.release(backend, coef);
+  return [y, mean, variance, invStd];
+};
+
+/** dy, x, y, mean, invStd, gamma → dx, dγ, dβ (through the ReLU when `relu`: where y > 0 only). */
+const batchNormGrad: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { dy, x, y, mean, invStd, gamma } = inputs as Record<
+    'dy' | 'x' | 'y' | 'mean' | 'invStd' | 'gamma',
+    TensorInfo
+  >;
+  const { relu } = attrs as unknown as Pick<BatchNormTrainAttrs, 'relu'>;
+  const { C, size, rows } = geometry(x);
+  const partial = gpu.output(backend, [chunking(rows).chunks, 2, C]);
+  const coef = gpu.output(backend, [4, C]);
+  const [dx, dGamma, dBeta] = [x.shape.slice(), [C], [C]].map((s) => gpu.output(backend, s)) as [
+    TensorInfo,
+    TensorInfo,
+    TensorInfo,
+  ];
+  const masked = relu ? [y] : [];
+  gpu.record(
+    backend,
+    backwardSums(rows, C, relu),
+    [dy, x, ...masked, mean, partial],
+    bnUniforms(rows, C, chunking(rows).chunks * C),
+  );
+  gpu.record(
+    backend,
+    backwardFinalize(C),
+    [partial, mean, invStd, gamma, dGamma, dBeta, coef],
+    bnUniforms(rows, C, C),
+  );
+  gpu.record(
+    backend,
+    backwardApply(size, C, relu),
+    [dy, x, ...masked, coef, dx],
+    bnUniforms(rows, C, applyThreads(size, C)),
+  );
+  gpu.release(backend, partial);
+  gpu.release(backend, coef);
+  return [dx, dGamma, dBeta];
+};
+
+export function batchNormWebGpuConfigs(): KernelConfig[] {
+  return [
+    { kernelName: BN_TRAIN, backendName: 'webgpu', kernelFunc: batchNormTrain },
+    { kernelName: BN_GRAD, backendName: 'webgpu', kernelFunc: batchNormGrad },
+  ];
+}
