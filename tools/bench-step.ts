@@ -117,6 +117,8 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     top_kernels: counts.byKernel.slice(0, 10).map((k) => `${k.name} ${perStep(k.calls)}× ${perStep(k.ms, 1)} ms`),
     // Every top-level kernel of a step by calls (kernels_per_step also counts the nested ones).
     kernel_calls: [...counts.byKernel].sort((a, b) => b.calls - a.calls).map((k) => `${k.name} ${perStep(k.calls)}`).join(', '),
+    // webgpu: a step's GPU dispatches by the top-level kernel that recorded them.
+    dispatch_calls: counts.dispatchesByKernel === null ? null : counts.dispatchesByKernel.map((k) => `${k.name} ${perStep(k.dispatches)}`).join(', '),
     heap_mib: heap === null ? null : Math.round(heap / 2 ** 20),
     heap_per_sample_mib: perSample(heap, heap0),
     gpu_mib: gpu === null ? null : Math.round(gpu / 2 ** 20),

@@ -13,6 +13,8 @@ export interface StepCounts {
   dispatches: number | null;
   dispatchHostMs: number | null;
   submits: number | null;
+  /** webgpu only: dispatches by the top-level kernel that recorded them, the most first. */
+  dispatchesByKernel: { name: string; dispatches: number }[] | null;
   /** Top-level kernels by name: calls and host milliseconds, the costliest first. */
   byKernel: { name: string; calls: number; ms: number }[];
 }
@@ -25,15 +27,21 @@ export function installStepCounters(): { take: () => StepCounts } {
   const backend = tf.backend() as unknown as Record<string, Fn | undefined>;
   const c = { kernels: 0, kernelHostMs: 0, depth: 0, dispatches: 0, dispatchHostMs: 0, submits: 0 };
   let byName = new Map<string, { calls: number; ms: number }>();
+  // webgpu: dispatches by the top-level kernel that recorded them ('(no kernel)': outside any, such
+  // as the optimizer's own programs).
+  let dispatchesBy = new Map<string, number>();
+  let current = '(no kernel)';
   const runKernel = engine['runKernel'] as Fn;
   engine['runKernel'] = function (this: unknown, ...args: unknown[]) {
     c.kernels++;
     if (c.depth > 0) return runKernel.apply(this, args);
     c.depth++;
+    current = String(args[0]);
     const t0 = performance.now();
     try {
       return runKernel.apply(this, args);
     } finally {
+      current = '(no kernel)';
       const ms = performance.now() - t0;
       c.kernelHostMs += ms;
       const name = String(args[0]);
@@ -55,6 +63,7 @@ export function installStepCounters(): { take: () => StepCounts } {
     if (pass === undefined || dispatch === undefined) throw new Error('step counters: webgpu backend without GPUComputePassEncoder in globalThis');
     pass['dispatchWorkgroups'] = function (this: unknown, ...args: unknown[]) {
       c.dispatches++;
+      dispatchesBy.set(current, (dispatchesBy.get(current) ?? 0) + 1);
       return dispatch.apply(this, args);
     };
     const timed = (f: Fn): Fn =>
@@ -82,9 +91,11 @@ export function installStepCounters(): { take: () => StepCounts } {
         dispatches: gpu ? c.dispatches : null,
         dispatchHostMs: gpu ? c.dispatchHostMs : null,
         submits: gpu ? c.submits : null,
+        dispatchesByKernel: gpu ? [...dispatchesBy].map(([name, dispatches]) => ({ name, dispatches })).sort((a, b) => b.dispatches - a.dispatches) : null,
         byKernel: [...byName].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms),
       };
       byName = new Map();
+      dispatchesBy = new Map();
       Object.assign(c, { kernels: 0, kernelHostMs: 0, dispatches: 0, dispatchHostMs: 0, submits: 0 });
       return out;
     },

@@ -208,6 +208,8 @@ export async function activateWebGpu(opts: {
       'maxComputeWorkgroupsPerDimension',
       'maxComputeWorkgroupSizeX',
       'maxComputeInvocationsPerWorkgroup',
+      // Our programs with several outputs bind more than WebGPU's default of 8 where the adapter can.
+      'maxStorageBuffersPerShaderStage',
     ),
   });
   const log = opts.log ?? defaultLog;

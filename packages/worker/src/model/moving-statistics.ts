@@ -3,11 +3,11 @@
 // the biased variance). Where tensors live in host memory (wasm, cpu) they are computed in one host
 // loop per layer instead of seven kernels, with the kernels' float32 arithmetic (each operation
 // rounded to float32, the scalars float32 as tfjs makes them), so the values are bit for bit the
-// same; on webgpu in one dispatch per statistic (kernels/webgpu/moving-statistic-program.ts) instead
-// of three or four; elsewhere by the kernels.
+// same; on webgpu both in one dispatch (kernels/webgpu/moving-statistics-program.ts) instead of three
+// or four per statistic; elsewhere by the kernels.
 import * as tf from '@tensorflow/tfjs-core';
-import { MovingStatisticProgram } from '../kernels/webgpu/moving-statistic-program';
-import type { WebGpuBackendLike } from '../kernels/webgpu/webgpu-backend-like';
+import { movingStatisticsProgram, movingStatisticsUniforms } from '../kernels/webgpu/moving-statistics-program';
+import { rawRecorder as gpu } from '../kernels/webgpu/raw-dispatch';
 import { hostBackend, hostView } from '../train/host-memory';
 
 export type MovingRule = 'pytorch' | 'tfjs';
@@ -47,16 +47,10 @@ function onHost(rule: MovingRule, oldMean: tf.Tensor, oldVariance: tf.Tensor, me
 }
 
 function onWebGpu(rule: MovingRule, oldMean: tf.Tensor, oldVariance: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, momentum: number, n: number): [tf.Tensor, tf.Tensor] | null {
-  if (tf.getBackend() !== 'webgpu' || ![oldMean, oldVariance, mean, variance].every((t) => t.dtype === 'float32' && t.rank === 1)) return null;
-  const backend = tf.backend() as unknown as WebGpuBackendLike;
-  const run = (old: tf.Tensor, value: tf.Tensor, scale: number) => {
-    const info = backend.runWebGPUProgram(new MovingStatisticProgram(old.size, rule), [old, value], 'float32', [
-      { type: 'float32', data: [momentum] },
-      { type: 'float32', data: [1 - momentum] },
-      { type: 'float32', data: [scale] },
-      { type: 'int32', data: [old.size] },
-    ]);
-    return tf.engine().makeTensorFromTensorInfo(info);
-  };
-  return [run(oldMean, mean, 1), run(oldVariance, variance, rule === 'pytorch' && n > 1 ? n / (n - 1) : 1)];
+  if (tf.getBackend() !== 'webgpu' || ![oldMean, oldVariance, mean, variance].every((t) => t.dtype === 'float32' && t.rank === 1 && t.size === oldMean.size) || oldMean.size === 0) return null;
+  const backend = tf.backend();
+  const outs = [gpu.output(backend, [oldMean.size]), gpu.output(backend, [oldMean.size])];
+  const scale = rule === 'pytorch' && n > 1 ? n / (n - 1) : 1;
+  gpu.record(backend, movingStatisticsProgram(oldMean.size, rule), [oldMean, oldVariance, mean, variance, ...outs], movingStatisticsUniforms(momentum, scale, oldMean.size));
+  return [tf.engine().makeTensorFromTensorInfo(outs[0]!), tf.engine().makeTensorFromTensorInfo(outs[1]!)];
 }

@@ -11,6 +11,7 @@ import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
 import { BN_GRAD, BN_TRAIN } from '../batch-norm-relu';
 import { randomArray, relErr, rng } from '../conv-cases';
 import { registerFastKernels } from '../fast-kernels';
+import { countDispatches } from './count-dispatches';
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 
@@ -67,26 +68,6 @@ function reference(
   return r;
 }
 
-/** GPU dispatches recorded while `f` runs (every path: tfjs' programs and ours). */
-function dispatchesOf<T>(f: () => T): { result: T; dispatches: number } {
-  const proto = (
-    globalThis as unknown as {
-      GPUComputePassEncoder: { prototype: { dispatchWorkgroups: (...a: number[]) => void } };
-    }
-  ).GPUComputePassEncoder.prototype;
-  const original = proto.dispatchWorkgroups;
-  let dispatches = 0;
-  proto.dispatchWorkgroups = function (this: unknown, ...a: number[]) {
-    dispatches++;
-    return original.apply(this, a);
-  };
-  try {
-    return { result: f(), dispatches };
-  } finally {
-    proto.dispatchWorkgroups = original;
-  }
-}
-
 const SHAPES: [string, number[]][] = [
   ['dense block 0 (vec4)', [2, 8, 8, 64]],
   ['dense block 3 (vec4)', [2, 2, 2, 224]],
@@ -128,11 +109,11 @@ const SHAPES: [string, number[]][] = [
           ];
           // Uploads outside the counted region: an upload is a copy, not a dispatch, but keep it clean.
           await Promise.all([x, dy, gamma, beta].map((t) => t.data()));
-          const fwd = dispatchesOf(
+          const fwd = await countDispatches(
             () => tf.engine().runKernel(BN_TRAIN, { x, gamma, beta }, { epsilon: 1e-5, relu }) as tf.Tensor[],
           );
           const [y, mean, variance, invStd] = fwd.result as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-          const bwd = dispatchesOf(
+          const bwd = await countDispatches(
             () =>
               tf
                 .engine()

@@ -18,6 +18,7 @@ interface GpuPass {
   dispatchWorkgroups(x: number, y?: number, z?: number): void;
 }
 interface GpuDevice {
+  limits: { maxStorageBuffersPerShaderStage: number };
   createShaderModule(d: { code: string }): unknown;
   createComputePipeline(d: { layout: 'auto'; compute: { module: unknown; entryPoint: string } }): {
     getBindGroupLayout(i: number): unknown;
@@ -74,6 +75,11 @@ export function rawIndex(size: number): string {
  * `record` (tools/step-counters.ts) as it does tfjs' recordAndSubmit.
  */
 export const rawRecorder = {
+  /** Storage buffers one program may bind (the device's limit per shader stage). */
+  storageBuffers(backend: object): number {
+    return (backend as RawBackend).device.limits.maxStorageBuffersPerShaderStage;
+  },
+
   /** A new float32 tensor of `shape` with its GPU buffer allocated (contents undefined). */
   output(backend: object, shape: number[]): TensorInfo {
     const b = backend as RawBackend;
