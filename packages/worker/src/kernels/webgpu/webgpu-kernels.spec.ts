@@ -59,7 +59,7 @@ async function programsRun<T>(f: () => Promise<T>): Promise<{ result: T; program
   beforeAll(async () => {
     // Throws E_GPU_UNAVAILABLE without an adapter: the suite fails rather than skips.
     await activateWebGpu({ allowSoftware: true });
-    expect(registerFastKernels('webgpu')).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DdpBatchNormTrain', 'DdpBatchNormGrad']);
+    expect(registerFastKernels('webgpu')).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'Concat', 'SplitV']);
   }, 60_000);
   afterAll(() => shutdownWebGpu());
 
