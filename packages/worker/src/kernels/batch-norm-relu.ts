@@ -12,6 +12,11 @@ import { floatView, type WasmHeapBackend } from './heap-access';
 
 export const BN_TRAIN = 'DdpBatchNormTrain';
 export const BN_GRAD = 'DdpBatchNormGrad';
+/**
+ * Backends whose BN_GRAD takes an optional input `acc` and returns dx + acc: a gradient of x from its
+ * other consumers, added in the kernel's last pass instead of by an Add (train/lean-backprop.ts).
+ */
+export const BN_GRAD_ACCUMULATES: ReadonlySet<string> = new Set(['webgpu']);
 
 export interface BatchNormTrainAttrs {
   epsilon: number;

@@ -9,7 +9,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { BN_GRAD, BN_TRAIN, type BatchNormTrainAttrs } from '../kernels/batch-norm-relu';
+import { BN_GRAD, BN_GRAD_ACCUMULATES, BN_TRAIN, type BatchNormTrainAttrs } from '../kernels/batch-norm-relu';
+import { takePendingGradient } from '../train/lean-backprop';
 import { movingStatistics } from './moving-statistics';
 
 type BatchNormArgs = Parameters<typeof tfl.layers.batchNormalization>[0];
@@ -115,11 +116,14 @@ function fusedTraining(
       value: y,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xs, ys, mu, is, gs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        // x's gradient from its other consumers so far, added by the kernel where it can.
+        const acc = BN_GRAD_ACCUMULATES.has(tf.getBackend()) ? takePendingGradient(xi) : null;
         const [dx, dGamma, dBeta] = run(
           BN_GRAD,
-          { dy: dy as tf.Tensor, x: xs, y: ys, mean: mu, invStd: is, gamma: gs },
+          { dy: dy as tf.Tensor, x: xs, y: ys, mean: mu, invStd: is, gamma: gs, ...(acc === null ? {} : { acc }) },
           { relu },
         );
+        acc?.dispose();
         return [dx!, dGamma!, dBeta!];
       },
     };

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend/select-backend';
 import { buildDenseNet } from '../model/densenet';
 import { fuseBatchNormRelu } from '../model/fuse-batch-norm-relu';
-import { installLeanBackprop, uninstallLeanBackprop } from './lean-backprop';
+import { installLeanBackprop, takePendingGradient, uninstallLeanBackprop } from './lean-backprop';
 
 describe('lean backprop', () => {
   beforeAll(async () => {
@@ -40,5 +40,40 @@ describe('lean backprop', () => {
     // Identity copied every saved tensor, and at 25.0 MB before the fused BatchNorm op: both cut
     // the intermediates either pass keeps.
     expect(lean.peak).toBeLessThan(stock.peak * 0.9);
+  });
+});
+
+describe('takePendingGradient', () => {
+  beforeAll(async () => {
+    await selectBackend('cpu');
+    installLeanBackprop();
+  });
+
+  it("hands a node the gradient its input has so far, once, and the sum still comes out right", () => {
+    const x = tf.tensor1d([1, 2, 3]);
+    const seen: (number[] | null)[] = [];
+    // f(x) = Σ 3x + Σ x²: the op below sees x's gradient from the Σ 3x branch (3 each) and adds it.
+    const square = tf.customGrad((...args: (tf.Tensor | ((t: tf.Tensor[]) => void))[]) => {
+      const xi = args[0] as tf.Tensor;
+      return {
+        value: tf.square(xi),
+        gradFunc: (dy: tf.Tensor | tf.Tensor[]) => {
+          const pending = takePendingGradient(xi);
+          seen.push(pending === null ? null : Array.from(pending.dataSync()));
+          // A tensor that is not the node's input: nothing to take.
+          expect(takePendingGradient(tf.tensor1d([0, 0, 0]))).toBeNull();
+          const own = tf.mul(dy as tf.Tensor, tf.mul(xi, 2));
+          if (pending === null) return [own];
+          const sum = tf.add(own, pending);
+          pending.dispose();
+          return [sum];
+        },
+      };
+    });
+    // Recorded square first, so the reverse pass reaches it after the Σ 3x branch.
+    const g = tf.grad((t: tf.Tensor) => tf.add(tf.sum(square(t)), tf.sum(tf.mul(t, 3))))(x);
+    expect(Array.from(g.dataSync())).toEqual([5, 7, 9]);
+    expect(seen).toEqual([[3, 3, 3]]);
+    expect(takePendingGradient(x)).toBeNull();
   });
 });

@@ -52,12 +52,42 @@ function filterTape(tape: TapeNode[], xs: tf.Tensor[], y: tf.Tensor): TapeNode[]
     .map((n) => ({ ...n, inputs: Object.fromEntries(Object.entries(n.inputs).filter(([, t]) => fromX.has(t.id))) }));
 }
 
+/** The node being differentiated and the gradients so far, while its gradient function runs. */
+let differentiating: { node: TapeNode; grads: Map<number, tf.Tensor> } | null = null;
+
+/**
+ * For a gradient function that can add into its result: the gradient accumulated so far for `x`, an
+ * input of the node being differentiated (the tensor the op was called with, not its saved clone),
+ * handed over. The caller must return x's gradient with this tensor added, and dispose it. Null
+ * outside the lean pass, for tensors that are not the node's inputs, where nothing has accumulated
+ * yet, or where the tensor is also held as another gradient. Lets a kernel fuse the add for a
+ * tensor with several consumers (a DenseNet block's input: the concat's gradient and the
+ * BatchNorm's) into its own output pass.
+ */
+export function takePendingGradient(x: tf.Tensor): tf.Tensor | null {
+  const d = differentiating;
+  if (d === null || !Object.values(d.node.inputs).some((t) => t.id === x.id)) return null;
+  const g = d.grads.get(x.id);
+  if (g === undefined || g.isDisposed) return null;
+  let holders = 0;
+  for (const v of d.grads.values()) if (v === g) holders++;
+  if (holders !== 1 || d.node.outputs.some((o) => d.grads.get(o.id) === g)) return null;
+  d.grads.delete(x.id);
+  return g;
+}
+
 function backprop(grads: Map<number, tf.Tensor>, tape: TapeNode[], keepIds: Set<number>, tidy: (f: () => tf.Tensor) => tf.Tensor): void {
   for (let i = tape.length - 1; i >= 0; i--) {
     const node = tape[i]!;
     const dys = node.outputs.map((o) => grads.get(o.id) ?? null);
     if (node.gradient == null) throw new Error(`Cannot compute gradient: gradient function not found for ${node.kernelName}.`);
-    const inputGradients = node.gradient(dys);
+    differentiating = { node, grads };
+    let inputGradients: Record<string, () => tf.Tensor>;
+    try {
+      inputGradients = node.gradient(dys);
+    } finally {
+      differentiating = null;
+    }
     for (const [inputName, x] of Object.entries(node.inputs)) {
       const g = inputGradients[inputName];
       if (g === undefined) throw new Error(`Cannot backprop through input ${inputName} of ${node.kernelName}.`);

@@ -202,18 +202,21 @@ export function forwardApply(size: number, C: number, relu: boolean): RawProgram
   );
 }
 
-/** dx = k·dy' + a·(x − μ) + t; bindings dy, x, y (under a ReLU only), coef → dx. */
-export function backwardApply(size: number, C: number, relu: boolean): RawProgram {
+/** dx = k·dy' + a·(x − μ) + t (+ acc); bindings dy, x, y (under a ReLU only), coef, acc (when given) → dx. */
+export function backwardApply(size: number, C: number, relu: boolean, acc = false): RawProgram {
   const l = lanes(C);
   const t = l === 4 ? 'vec4<f32>' : 'f32';
   const g = relu ? `select(${t}(0.0), dy[i], y[i] > ${t}(0.0))` : 'dy[i]';
+  const bindings = [read('dy', t), read('x', t), ...(relu ? [read('y', t)] : []), read('coef', t), ...(acc ? [read('acc', t)] : []), write('dx', t)];
+  // With acc: the gradient other consumers of x gave it, added here instead of by a separate Add.
+  const plus = acc ? ' + acc[i]' : '';
   return program(
-    `tfjsDdpBnGradApply_${l}_${relu}`,
+    `tfjsDdpBnGradApply_${l}_${relu}_${acc}`,
     size / l,
-    [read('dy', t), read('x', t), ...(relu ? [read('y', t)] : []), read('coef', t), write('dx', t)],
+    bindings,
     `
   let Cl = C / ${l};
   let c = i % Cl;
-  dx[i] = coef[c] * ${g} + coef[Cl + c] * (x[i] - coef[3 * Cl + c]) + coef[2 * Cl + c];`,
+  dx[i] = coef[c] * ${g} + coef[Cl + c] * (x[i] - coef[3 * Cl + c]) + coef[2 * Cl + c]${plus};`,
   );
 }

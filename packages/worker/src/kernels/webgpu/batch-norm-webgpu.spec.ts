@@ -8,7 +8,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
-import { BN_GRAD, BN_TRAIN } from '../batch-norm-relu';
+import { batchNormTraining } from '../../model/fast-batch-norm';
+import { installLeanBackprop } from '../../train/lean-backprop';
+import { BN_GRAD, BN_GRAD_ACCUMULATES, BN_TRAIN } from '../batch-norm-relu';
 import { randomArray, relErr, rng } from '../conv-cases';
 import { registerFastKernels } from '../fast-kernels';
 import { countDispatches } from './count-dispatches';
@@ -134,6 +136,70 @@ const SHAPES: [string, number[]][] = [
         },
         30_000,
       );
+    });
+
+    it("with acc, BN_GRAD returns dx + acc; through the op, a block input's two gradients meet without an Add", async () => {
+      const shape = [2, 4, 4, 12];
+      const size = 2 * 4 * 4 * 12;
+      const r = rng(77);
+      const [xs, dys, accs] = [randomArray(size, r), randomArray(size, r), randomArray(size, r)];
+      const [gs, bs] = [randomArray(12, r), randomArray(12, r)];
+      const ref = reference(xs, dys, gs, bs, 12, 1e-3, true);
+      const [x, dy, acc, gamma, beta] = [
+        tf.tensor(xs, shape),
+        tf.tensor(dys, shape),
+        tf.tensor(accs, shape),
+        tf.tensor1d(gs),
+        tf.tensor1d(bs),
+      ];
+      const [y, mean, , invStd] = tf
+        .engine()
+        .runKernel(BN_TRAIN, { x, gamma, beta }, { epsilon: 1e-3, relu: true }) as tf.Tensor[];
+      const [dx] = tf
+        .engine()
+        .runKernel(
+          BN_GRAD,
+          { dy, x, y: y!, mean: mean!, invStd: invStd!, gamma, acc },
+          { relu: true },
+        ) as tf.Tensor[];
+      expect(
+        relErr(
+          await dx!.data(),
+          ref.dx.map((v, i) => v + accs[i]!),
+        ),
+      ).toBeLessThan(1e-4);
+      // f = Σ w·concat(x, bnrelu(x)) with the lean reverse pass: x's gradient is the concat's piece
+      // plus the BatchNorm's dx, added in BN_GRAD's last pass when the backend accumulates.
+      installLeanBackprop();
+      const w = tf.tensor(randomArray(size * 2, r), [2, 4, 4, 24]);
+      const f = (t: tf.Tensor) =>
+        tf.sum(
+          tf.mul(
+            w,
+            tf.concat([t, batchNormTraining(t, gamma as tf.Tensor1D, beta as tf.Tensor1D, 1e-3, true).y], 3),
+          ),
+        );
+      const adds = async () => {
+        let n = 0;
+        const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
+        const original = engine.runKernel;
+        engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
+          if (name === 'Add') n++;
+          return original.call(this, name, ...rest);
+        };
+        try {
+          const g = tf.grad(f)(x);
+          return { g: await g.data(), adds: n };
+        } finally {
+          engine.runKernel = original;
+        }
+      };
+      const fused = await adds();
+      const accumulating = BN_GRAD_ACCUMULATES as Set<string>;
+      accumulating.delete('webgpu');
+      const plain = await adds().finally(() => accumulating.add('webgpu'));
+      expect([fused.adds, plain.adds]).toEqual([0, 1]);
+      expect(relErr(fused.g, plain.g)).toBeLessThan(1e-6);
     });
 
     it('a tensor of over 65,535 × 64 × 4 elements: the element-wise dispatch folds into y and still covers every element', async () => {

@@ -49,12 +49,14 @@ const batchNormTrain: KernelFunc = ({ inputs, backend, attrs }) => {
   return [y, mean, variance, invStd];
 };
 
-/** dy, x, y, mean, invStd, gamma → dx, dγ, dβ (through the ReLU when `relu`: where y > 0 only). */
+/**
+ * dy, x, y, mean, invStd, gamma → dx, dγ, dβ (through the ReLU when `relu`: where y > 0 only); with
+ * the optional input acc, dx + acc (BN_GRAD_ACCUMULATES in ../batch-norm-relu.ts).
+ */
 const batchNormGrad: KernelFunc = ({ inputs, backend, attrs }) => {
-  const { dy, x, y, mean, invStd, gamma } = inputs as Record<
-    'dy' | 'x' | 'y' | 'mean' | 'invStd' | 'gamma',
-    TensorInfo
-  >;
+  const { dy, x, y, mean, invStd, gamma, acc } = inputs as Record<'dy' | 'x' | 'y' | 'mean' | 'invStd' | 'gamma', TensorInfo> & {
+    acc?: TensorInfo;
+  };
   const { relu } = attrs as unknown as Pick<BatchNormTrainAttrs, 'relu'>;
   const { C, size, rows } = geometry(x);
   const partial = gpu.output(backend, [chunking(rows).chunks, 2, C]);
@@ -79,8 +81,8 @@ const batchNormGrad: KernelFunc = ({ inputs, backend, attrs }) => {
   );
   gpu.record(
     backend,
-    backwardApply(size, C, relu),
-    [dy, x, ...masked, coef, dx],
+    backwardApply(size, C, relu, acc !== undefined),
+    [dy, x, ...masked, coef, ...(acc === undefined ? [] : [acc]), dx],
     bnUniforms(rows, C, applyThreads(size, C)),
   );
   gpu.release(backend, partial);
