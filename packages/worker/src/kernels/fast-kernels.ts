@@ -15,7 +15,7 @@ import { maxPoolGradConfig, nativeMaxPoolGradConfig } from './max-pool-grad';
 import { nativeAddConfig, nativeEqualConfig, nativePadConfig } from './native-elementwise';
 import { nativeAvgPoolGradConfig, nativeSumConfig } from './native-pool-sum';
 import { shareIdentityConfig, shareClones } from './share-identity';
-import { conv2DBackpropFilterWebGpuConfig } from './webgpu/conv2d-backprop-filter-webgpu';
+import { conv2DBackpropFilterWebGpuConfigs } from './webgpu/conv2d-backprop-filter-webgpu';
 import { batchNormWebGpuConfigs } from './webgpu/batch-norm-webgpu';
 import { concatSplitWebGpuConfigs } from './webgpu/concat-split-webgpu';
 import { conv2DBackpropInputWebGpuConfig } from './webgpu/conv2d-backprop-input-webgpu';
@@ -33,7 +33,7 @@ type FastKernelBackend = (typeof FAST_KERNEL_BACKENDS)[number];
 const CONFIGS: Record<FastKernelBackend, () => KernelConfig[]> = {
   wasm: () => [conv2DBackpropFilterConfig('wasm'), conv2DBackpropInputConfig('wasm'), maxPoolGradConfig('wasm'), ...batchNormReluConfigs('wasm'), shareIdentityConfig()],
   cpu: () => [conv2DBackpropFilterConfig('cpu'), conv2DBackpropInputConfig('cpu'), maxPoolGradConfig('cpu'), ...batchNormReluConfigs('cpu')],
-  webgpu: () => [conv2DBackpropFilterWebGpuConfig(), conv2DBackpropInputWebGpuConfig(), ...batchNormWebGpuConfigs(), ...concatSplitWebGpuConfigs()],
+  webgpu: () => [...conv2DBackpropFilterWebGpuConfigs(), conv2DBackpropInputWebGpuConfig(), ...batchNormWebGpuConfigs(), ...concatSplitWebGpuConfigs()],
 };
 
 /** Kernel names registered per backend. */

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { fuseBatchNormRelu } from '../model/fuse-batch-norm-relu';
+import { fuseConvBiasGradient } from '../model/fuse-conv-bias-grad';
 import { GradientLayout } from './gradient-layout';
 import { applyOnDevice } from './device-sgd';
 import { applyOnHost } from './host-optimizers';
@@ -40,8 +41,10 @@ export class Trainer {
     /** The optimizer the model was compiled with; null: SGD with `opt`'s lr and momentum. */
     optimizer: tf.Optimizer | null = null,
   ) {
-    // BatchNorm (+ ReLU) layers train through the fused op (same weights, same saved model).
+    // BatchNorm (+ ReLU) layers train through the fused op, and conv layers with a bias through one
+    // filter-and-bias gradient kernel where the backend has it (same weights, same saved model).
     fuseBatchNormRelu(model);
+    fuseConvBiasGradient(model);
     // Layer order: a fixed order that every rank derives identically from the same architecture.
     const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
     this.layout = new GradientLayout(vars);

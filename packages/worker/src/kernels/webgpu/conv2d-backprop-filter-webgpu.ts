@@ -1,31 +1,68 @@
-// Conv2DBackpropFilter on the webgpu backend: runs Conv2DBackpropFilterProgram (our WGSL) in place
-// of tfjs' stock shader, which gives each filter element its own invocation and a scalar serial loop
-// over batch × output pixels. Registered by fast-kernels.ts; NCHW goes to the stock kernel.
-import { backend_util, getKernel, type Conv2DBackpropFilterAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
-import { Conv2DBackpropFilterProgram } from './conv2d-backprop-filter-program';
-import { type WebGpuBackendLike } from './webgpu-backend-like';
+// Conv2DBackpropFilter on the webgpu backend, and CONV_FILTER_BIAS_GRAD (the filter and bias
+// gradients of a conv layer with bias in one dispatch): conv2dBackpropFilterProgram (our WGSL) in
+// place of tfjs' stock shader, which gives each filter element its own invocation and a scalar
+// serial loop over batch × output pixels. Registered by fast-kernels.ts; NCHW and other dtypes go to
+// the stock Conv2DBackpropFilter (model/fuse-conv-bias-grad.ts calls CONV_FILTER_BIAS_GRAD for NHWC
+// float32 only).
+import {
+  backend_util,
+  getKernel,
+  type Conv2DBackpropFilterAttrs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { CONV_FILTER_BIAS_GRAD } from '../conv-filter-bias-grad';
+import { conv2dBackpropFilterProgram } from './conv2d-backprop-filter-program';
+import { rawRecorder as gpu } from './raw-dispatch';
+
+/** dW (and dB with `bias`) of x and dy, or null where our program does not apply. */
+function run(args: Parameters<KernelFunc>[0], bias: boolean): TensorInfo[] | null {
+  const { inputs, backend, attrs } = args;
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+    attrs as unknown as Conv2DBackpropFilterAttrs;
+  if (dataFormat === 'NCHW' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
+  const info = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
+  const { program, uniforms } = conv2dBackpropFilterProgram(info, bias);
+  const dw = gpu.output(backend, filterShape.slice());
+  const db = bias ? [gpu.output(backend, [info.outChannels])] : [];
+  gpu.record(backend, program, [x, dy, dw, ...db], uniforms);
+  return [dw, ...db];
+}
 
 export function makeConv2DBackpropFilterWebGpu(fallback?: KernelFunc): KernelFunc {
   return (args) => {
-    const { inputs, backend, attrs } = args;
-    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
-    if (dataFormat === 'NCHW' || x.dtype !== 'float32') {
-      if (fallback === undefined) throw new Error('Conv2DBackpropFilter: only NHWC float32 is supported');
-      return fallback(args);
-    }
-    const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
-    const program = new Conv2DBackpropFilterProgram(info);
-    return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(program, [x, dy], 'float32', [
-      { type: 'int32', data: [info.padInfo.top, info.padInfo.left] },
-      { type: 'int32', data: [info.strideHeight, info.strideWidth] },
-      { type: 'int32', data: [program.threads] },
-    ]);
+    const out = run(args, false);
+    if (out !== null) return out[0]!;
+    if (fallback === undefined) throw new Error('Conv2DBackpropFilter: only NHWC float32 is supported');
+    return fallback(args);
   };
 }
 
-/** Captures the stock kernel as the fallback: call before registering this config. */
-export function conv2DBackpropFilterWebGpuConfig(): KernelConfig {
+/** x, dy → [dW, dB] (NHWC float32). */
+const filterBiasGrad: KernelFunc = (args) => {
+  const out = run(args, true);
+  if (out === null) throw new Error(`${CONV_FILTER_BIAS_GRAD}: only NHWC float32 is supported`);
+  return out;
+};
+
+/** Captures the stock kernel as the fallback: call before registering these configs. */
+export function conv2DBackpropFilterWebGpuConfigs(): KernelConfig[] {
   const stock = getKernel('Conv2DBackpropFilter', 'webgpu')?.kernelFunc;
-  return { kernelName: 'Conv2DBackpropFilter', backendName: 'webgpu', kernelFunc: makeConv2DBackpropFilterWebGpu(stock) };
+  return [
+    {
+      kernelName: 'Conv2DBackpropFilter',
+      backendName: 'webgpu',
+      kernelFunc: makeConv2DBackpropFilterWebGpu(stock),
+    },
+    { kernelName: CONV_FILTER_BIAS_GRAD, backendName: 'webgpu', kernelFunc: filterBiasGrad },
+  ];
 }

@@ -4,7 +4,7 @@
 // tap tests; no workgroup memory (see conv2d-backprop-filter-program.ts). Run by
 // conv2d-backprop-input-webgpu.ts.
 import type { backend_util } from '@tensorflow/tfjs-core';
-import { flatDispatch, type WebGpuProgram } from './conv2d-backprop-filter-program';
+import { flatDispatch, type WebGpuProgram } from './webgpu-backend-like';
 
 /** Pixels of a dX row per invocation: each filter load is reused this many times. */
 const PIXELS = 4;
