@@ -17,11 +17,20 @@ export const BN_GRAD = 'DdpBatchNormGrad';
  * other consumers, added in the kernel's last pass instead of by an Add (train/lean-backprop.ts).
  */
 export const BN_GRAD_ACCUMULATES: ReadonlySet<string> = new Set(['webgpu']);
+/**
+ * Backends whose BN_TRAIN takes the optional inputs movingMean and movingVariance (attributes
+ * movingRule, momentum) and returns their new values after the other four outputs, by the rules of
+ * model/moving-statistics.ts: the moving statistics in the same pass instead of their own.
+ */
+export const BN_TRAIN_MOVING: ReadonlySet<string> = new Set(['webgpu']);
 
 export interface BatchNormTrainAttrs {
   epsilon: number;
   /** ReLU after the normalization (the output is max(0, y)). */
   relu: boolean;
+  /** BN_TRAIN_MOVING backends, with the inputs movingMean and movingVariance: their rule and momentum. */
+  movingRule?: 'pytorch' | 'tfjs';
+  momentum?: number;
 }
 
 interface WasmLike {

@@ -9,9 +9,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { BN_GRAD, BN_GRAD_ACCUMULATES, BN_TRAIN, type BatchNormTrainAttrs } from '../kernels/batch-norm-relu';
+import { BN_GRAD, BN_GRAD_ACCUMULATES, BN_TRAIN, BN_TRAIN_MOVING, type BatchNormTrainAttrs } from '../kernels/batch-norm-relu';
 import { takePendingGradient } from '../train/lean-backprop';
-import { movingStatistics } from './moving-statistics';
+import { movingStatistics, type MovingRule } from './moving-statistics';
 
 type BatchNormArgs = Parameters<typeof tfl.layers.batchNormalization>[0];
 type Kwargs = Record<string, unknown>;
@@ -32,9 +32,18 @@ const StockBatchNorm = Object.getPrototypeOf(tfl.layers.batchNormalization({})).
   args?: BatchNormArgs,
 ) => tfl.layers.Layer;
 
+/** A layer's moving statistics, for the kernels that update them in the same pass (BN_TRAIN_MOVING). */
+export interface MovingState {
+  rule: MovingRule;
+  mean: tf.Tensor;
+  variance: tf.Tensor;
+  momentum: number;
+}
+
 /**
  * Training-mode batch norm over every axis but the last: y = γ·(x − μ)/σ + β with batch statistics.
- * Returns y and the batch mean and biased variance (the caller updates moving averages).
+ * Returns y and the batch mean and biased variance, and where the kernel updated `moving` in the
+ * same pass (BN_TRAIN_MOVING), their new values in `moved`; else the caller updates them.
  */
 export function batchNormTraining(
   x: tf.Tensor,
@@ -43,9 +52,10 @@ export function batchNormTraining(
   epsilon: number,
   /** max(0, y) as well: the BatchNorm and the ReLU that follows it as one op. */
   relu = false,
-): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  moving?: MovingState,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D; moved?: [tf.Tensor, tf.Tensor] } {
   if (x.dtype === 'float32' && x.size > 0 && tf.getKernel(BN_TRAIN, tf.getBackend()) !== undefined)
-    return fusedTraining(x, gamma, beta, epsilon, relu);
+    return fusedTraining(x, gamma, beta, epsilon, relu, moving);
   if (relu) {
     const r = batchNormTraining(x, gamma, beta, epsilon);
     return { ...r, y: tf.relu(r.y) };
@@ -93,23 +103,32 @@ function fusedTraining(
   beta: tf.Tensor1D,
   epsilon: number,
   relu: boolean,
-): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  moving?: MovingState,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D; moved?: [tf.Tensor, tf.Tensor] } {
   let mean!: tf.Tensor1D;
   let variance!: tf.Tensor1D;
-  const attrs: BatchNormTrainAttrs = { epsilon, relu };
+  let moved: [tf.Tensor, tf.Tensor] | undefined;
+  const C = x.shape[x.shape.length - 1]!;
+  const withMoving =
+    moving !== undefined && BN_TRAIN_MOVING.has(tf.getBackend()) && [moving.mean, moving.variance].every((t) => t.dtype === 'float32' && t.rank === 1 && t.size === C);
+  const attrs: BatchNormTrainAttrs = withMoving ? { epsilon, relu, movingRule: moving!.rule, momentum: moving!.momentum } : { epsilon, relu };
+  const extra: tf.NamedTensorMap = withMoving ? { movingMean: moving!.mean, movingVariance: moving!.variance } : {};
   const op = tf.customGrad((...args: (tf.Tensor | ((t: tf.Tensor[]) => void))[]) => {
     const [xi, g, b] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D];
     const save = args[3] as (t: tf.Tensor[]) => void;
     const run = (name: string, inputs: tf.NamedTensorMap, a: object) =>
       tf.engine().runKernel(name, inputs, a as NamedAttrMap) as tf.Tensor[];
-    const [y, m, v, invStd] = run(BN_TRAIN, { x: xi, gamma: g, beta: b }, attrs) as [
+    const [y, m, v, invStd, nm, nv] = run(BN_TRAIN, { x: xi, gamma: g, beta: b, ...extra }, attrs) as [
       tf.Tensor,
       tf.Tensor1D,
       tf.Tensor1D,
       tf.Tensor1D,
+      tf.Tensor?,
+      tf.Tensor?,
     ];
     mean = tf.keep(m);
     variance = tf.keep(v);
+    if (nm !== undefined && nv !== undefined) moved = [tf.keep(nm), tf.keep(nv)];
     // y only for the ReLU's mask: without it, x again (no activation-sized tensor more to keep).
     save([xi, relu ? y : xi, m, invStd, g]);
     return {
@@ -129,7 +148,7 @@ function fusedTraining(
     };
   });
   const y = op(x, gamma, beta);
-  return { y, mean, variance };
+  return { y, mean, variance, ...(moved === undefined ? {} : { moved }) };
 }
 
 /**
@@ -149,18 +168,13 @@ export function batchNormTrainingCall(
   // center: false or scale: false layers have no β or γ: the stock code handles those.
   if (kwargs['training'] !== true || axis !== input.rank - 1 || !s.gamma || !s.beta) return undefined;
   return tf.tidy(() => {
-    const { y, mean, variance } = batchNormTraining(
-      input,
-      s.gamma.read() as tf.Tensor1D,
-      s.beta.read() as tf.Tensor1D,
-      s.epsilon,
-      relu,
-    );
-    const n = input.size / input.shape[axis]!;
     // The seed's layer keeps PyTorch's rule (the unbiased variance in its running estimate); a stock
     // layer, tfjs-layers' (moving-statistics.ts).
     const rule = layer instanceof FastBatchNorm ? 'pytorch' : 'tfjs';
-    const [movingMean, movingVariance] = movingStatistics(rule, s.movingMean.read(), s.movingVariance.read(), mean, variance, s.momentum, n);
+    const moving: MovingState = { rule, mean: s.movingMean.read(), variance: s.movingVariance.read(), momentum: s.momentum };
+    const { y, mean, variance, moved } = batchNormTraining(input, s.gamma.read() as tf.Tensor1D, s.beta.read() as tf.Tensor1D, s.epsilon, relu, moving);
+    const n = input.size / input.shape[axis]!;
+    const [movingMean, movingVariance] = moved ?? movingStatistics(rule, moving.mean, moving.variance, mean, variance, s.momentum, n);
     s.movingMean.write(movingMean);
     s.movingVariance.write(movingVariance);
     tf.dispose([mean, variance]);

@@ -12,6 +12,7 @@
 // Chunks are ⌈√rows⌉ rows, so both sum loops are about √rows long: at batch 256 and 48×48 that is
 // 384 chunks × C channels of parallel work. Sums are float32 (WGSL has no float64), shifted by the
 // first row in the forward direction, as the CPU kernels do in float64.
+import { blendExpression } from './moving-statistics-program';
 import { rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
 
 const WG = 64;
@@ -23,7 +24,7 @@ export function chunking(rows: number): { chunkRows: number; chunks: number } {
 }
 
 const UNIFORMS =
-  'struct Uniforms { rows : i32, channels : i32, chunkRows : i32, chunks : i32, threads : i32, epsilon : f32, };';
+  'struct Uniforms { rows : i32, channels : i32, chunkRows : i32, chunks : i32, threads : i32, epsilon : f32, m : f32, rest : f32, scale : f32, };';
 
 function program(key: string, threads: number, bindings: string[], body: string): RawProgram {
   const decls = bindings.map((b, i) => `@group(0) @binding(${i}) ${b};`).join('\n');
@@ -47,7 +48,13 @@ const read = (name: string, type = 'f32') => `var<storage, read> ${name} : array
 const write = (name: string, type = 'f32') => `var<storage, read_write> ${name} : array<${type}>`;
 
 /** The uniforms of every program here, in the struct's order. */
-export function bnUniforms(rows: number, channels: number, threads: number, epsilon = 0) {
+export function bnUniforms(
+  rows: number,
+  channels: number,
+  threads: number,
+  epsilon = 0,
+  moving = { momentum: 0, scale: 1 },
+) {
   const { chunkRows, chunks } = chunking(rows);
   return [
     { type: 'int32' as const, data: [rows] },
@@ -56,6 +63,9 @@ export function bnUniforms(rows: number, channels: number, threads: number, epsi
     { type: 'int32' as const, data: [chunks] },
     { type: 'int32' as const, data: [threads] },
     { type: 'float32' as const, data: [epsilon] },
+    { type: 'float32' as const, data: [moving.momentum] },
+    { type: 'float32' as const, data: [1 - moving.momentum] },
+    { type: 'float32' as const, data: [moving.scale] },
   ];
 }
 
@@ -116,8 +126,11 @@ const SUM_PARTIALS = `
   }
   let n = f32(u.rows);`;
 
-/** Forward finalize; bindings partial, x, gamma, beta → mean, variance, invStd, coef [3, C] (γ/σ, μ, β). */
-export function forwardFinalize(C: number): RawProgram {
+/**
+ * Forward finalize; bindings partial, x, gamma, beta → mean, variance, invStd, coef [3, C] (γ/σ, μ,
+ * β); with `moving`, then old moving mean and variance → new ones.
+ */
+export function forwardFinalize(C: number, moving: 'pytorch' | 'tfjs' | null = null): RawProgram {
   const bindings = [
     read('partial'),
     read('x'),
@@ -127,9 +140,20 @@ export function forwardFinalize(C: number): RawProgram {
     write('variance'),
     write('invStd'),
     write('coef'),
+    ...(moving === null
+      ? []
+      : [read('oldMean'), read('oldVariance'), write('newMean'), write('newVariance')]),
   ];
+  // With `moving`: the layer's moving mean and variance too (moving-statistics-program.ts's maths,
+  // on the same float32 values), instead of a dispatch of their own.
+  const update =
+    moving === null
+      ? ''
+      : `
+  newMean[i] = ${blendExpression(moving, 'oldMean', 'mu')};
+  newVariance[i] = ${blendExpression(moving, 'oldVariance', moving === 'pytorch' ? 'v * u.scale' : 'v')};`;
   return program(
-    'tfjsDdpBnStats',
+    `tfjsDdpBnStats_${moving}`,
     C,
     bindings,
     `${SUM_PARTIALS}
@@ -142,7 +166,7 @@ export function forwardFinalize(C: number): RawProgram {
   invStd[i] = inv;
   coef[i] = gamma[i] * inv;
   coef[C + i] = mu;
-  coef[2 * C + i] = beta[i];`,
+  coef[2 * C + i] = beta[i];${update}`,
   );
 }
 
@@ -207,7 +231,14 @@ export function backwardApply(size: number, C: number, relu: boolean, acc = fals
   const l = lanes(C);
   const t = l === 4 ? 'vec4<f32>' : 'f32';
   const g = relu ? `select(${t}(0.0), dy[i], y[i] > ${t}(0.0))` : 'dy[i]';
-  const bindings = [read('dy', t), read('x', t), ...(relu ? [read('y', t)] : []), read('coef', t), ...(acc ? [read('acc', t)] : []), write('dx', t)];
+  const bindings = [
+    read('dy', t),
+    read('x', t),
+    ...(relu ? [read('y', t)] : []),
+    read('coef', t),
+    ...(acc ? [read('acc', t)] : []),
+    write('dx', t),
+  ];
   // With acc: the gradient other consumers of x gave it, added here instead of by a separate Add.
   const plus = acc ? ' + acc[i]' : '';
   return program(

@@ -13,7 +13,9 @@ import { installLeanBackprop } from '../../train/lean-backprop';
 import { BN_GRAD, BN_GRAD_ACCUMULATES, BN_TRAIN } from '../batch-norm-relu';
 import { randomArray, relErr, rng } from '../conv-cases';
 import { registerFastKernels } from '../fast-kernels';
+import { movingStatistics } from '../../model/moving-statistics';
 import { countDispatches } from './count-dispatches';
+import { rawRecorder } from './raw-dispatch';
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 
@@ -201,6 +203,46 @@ const SHAPES: [string, number[]][] = [
       expect([fused.adds, plain.adds]).toEqual([0, 1]);
       expect(relErr(fused.g, plain.g)).toBeLessThan(1e-6);
     });
+
+    it.each(['pytorch', 'tfjs'] as const)(
+      'with the moving statistics (%s): their new values in the same dispatches, as movingStatistics gives them; a dispatch more where the device binds under 12 buffers',
+      async (rule) => {
+        const shape = [3, 5, 4, 8];
+        const r = rng(rule.length);
+        const x = tf.tensor(randomArray(3 * 5 * 4 * 8, r), shape);
+        const [gamma, beta, om] = [
+          tf.tensor1d(randomArray(8, r)),
+          tf.tensor1d(randomArray(8, r)),
+          tf.tensor1d(randomArray(8, r)),
+        ];
+        const ov = tf.tensor1d(randomArray(8, r).map((v) => Math.abs(v) + 0.1));
+        const inputs = { x, gamma, beta, movingMean: om, movingVariance: ov };
+        const attrs = { epsilon: 1e-3, relu: true, movingRule: rule, momentum: 0.9 };
+        const runOnce = () =>
+          countDispatches(
+            () => tf.engine().runKernel(BN_TRAIN, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[],
+          );
+        const together = await runOnce();
+        const limit = rawRecorder.storageBuffers;
+        rawRecorder.storageBuffers = () => 8;
+        const apart = await runOnce().finally(() => (rawRecorder.storageBuffers = limit));
+        expect([together.dispatches, apart.dispatches]).toEqual([3, 4]);
+        const [, mean, variance, , nm, nv] = together.result;
+        const want = movingStatistics(rule, om, ov, mean!, variance!, 0.9, 60);
+        for (const run of [together, apart]) {
+          expect(run.result).toHaveLength(6);
+          expect(relErr(await run.result[4]!.data(), (await want[0].data()) as Float32Array)).toBeLessThan(
+            1e-6,
+          );
+          expect(relErr(await run.result[5]!.data(), (await want[1].data()) as Float32Array)).toBeLessThan(
+            1e-6,
+          );
+        }
+        expect(nm!.shape).toEqual([8]);
+        expect(nv!.shape).toEqual([8]);
+        tf.dispose([x, gamma, beta, om, ov, ...together.result, ...apart.result, ...want]);
+      },
+    );
 
     it('a tensor of over 65,535 × 64 × 4 elements: the element-wise dispatch folds into y and still covers every element', async () => {
       const shape = [1, 2049, 2048, 4];

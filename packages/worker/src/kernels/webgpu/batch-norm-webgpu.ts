@@ -15,6 +15,7 @@ import {
   forwardFinalize,
   forwardSums,
 } from './batch-norm-programs';
+import { movingStatisticsProgram, movingStatisticsUniforms } from './moving-statistics-program';
 import { rawRecorder as gpu } from './raw-dispatch';
 
 function geometry(x: TensorInfo): { C: number; size: number; rows: number } {
@@ -23,10 +24,19 @@ function geometry(x: TensorInfo): { C: number; size: number; rows: number } {
   return { C, size, rows: size / C };
 }
 
-/** x [..., C], gamma [C], beta [C] → y, batch mean, biased variance, 1/√(var + ε). */
+/**
+ * x [..., C], gamma [C], beta [C] → y, batch mean, biased variance, 1/√(var + ε); with the optional
+ * inputs movingMean and movingVariance (BN_TRAIN_MOVING), then their new values too.
+ */
 const batchNormTrain: KernelFunc = ({ inputs, backend, attrs }) => {
-  const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
-  const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
+  const { x, gamma, beta, movingMean, movingVariance } = inputs as Record<
+    'x' | 'gamma' | 'beta',
+    TensorInfo
+  > &
+    Partial<Record<'movingMean' | 'movingVariance', TensorInfo>>;
+  const { epsilon, relu, movingRule, momentum } = attrs as unknown as BatchNormTrainAttrs;
+  const rule =
+    movingMean === undefined || movingVariance === undefined || movingRule === undefined ? null : movingRule;
   const { C, size, rows } = geometry(x);
   const partial = gpu.output(backend, [chunking(rows).chunks, 2, C]);
   const coef = gpu.output(backend, [3, C]);
@@ -37,16 +47,28 @@ const batchNormTrain: KernelFunc = ({ inputs, backend, attrs }) => {
     TensorInfo,
   ];
   gpu.record(backend, forwardSums(rows, C), [x, partial], bnUniforms(rows, C, chunking(rows).chunks * C));
+  const moved = rule === null ? [] : [gpu.output(backend, [C]), gpu.output(backend, [C])];
+  // Twelve storage buffers for the finalize with the moving statistics; a dispatch of their own where the device binds fewer.
+  const together = rule !== null && gpu.storageBuffers(backend) >= 12;
+  const moving = { momentum: momentum ?? 0, scale: rule === 'pytorch' && rows > 1 ? rows / (rows - 1) : 1 };
+  const olds = rule === null ? [] : [movingMean!, movingVariance!];
   gpu.record(
     backend,
-    forwardFinalize(C),
-    [partial, x, gamma, beta, mean, variance, invStd, coef],
-    bnUniforms(rows, C, C, epsilon),
+    forwardFinalize(C, together ? rule : null),
+    [partial, x, gamma, beta, mean, variance, invStd, coef, ...(together ? [...olds, ...moved] : [])],
+    bnUniforms(rows, C, C, epsilon, moving),
   );
+  if (rule !== null && !together)
+    gpu.record(
+      backend,
+      movingStatisticsProgram(C, rule),
+      [...olds, mean, variance, ...moved],
+      movingStatisticsUniforms(moving.momentum, moving.scale, C),
+    );
   gpu.record(backend, forwardApply(size, C, relu), [x, coef, y], bnUniforms(rows, C, applyThreads(size, C)));
   gpu.release(backend, partial);
   gpu.release(backend, coef);
-  return [y, mean, variance, invStd];
+  return [y, mean, variance, invStd, ...moved];
 };
 
 /**
@@ -54,7 +76,10 @@ const batchNormTrain: KernelFunc = ({ inputs, backend, attrs }) => {
  * the optional input acc, dx + acc (BN_GRAD_ACCUMULATES in ../batch-norm-relu.ts).
  */
 const batchNormGrad: KernelFunc = ({ inputs, backend, attrs }) => {
-  const { dy, x, y, mean, invStd, gamma, acc } = inputs as Record<'dy' | 'x' | 'y' | 'mean' | 'invStd' | 'gamma', TensorInfo> & {
+  const { dy, x, y, mean, invStd, gamma, acc } = inputs as Record<
+    'dy' | 'x' | 'y' | 'mean' | 'invStd' | 'gamma',
+    TensorInfo
+  > & {
     acc?: TensorInfo;
   };
   const { relu } = attrs as unknown as Pick<BatchNormTrainAttrs, 'relu'>;

@@ -9,11 +9,18 @@ import { rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
 
 const WG = 64;
 
+/**
+ * The new moving statistic as a WGSL expression, from `old` (an array read at i) and the batch's
+ * `value`; the uniforms m and rest. Also used by the BatchNorm forward (batch-norm-programs.ts).
+ */
+export function blendExpression(rule: 'pytorch' | 'tfjs', old: string, value: string): string {
+  return rule === 'pytorch'
+    ? `${old}[i] * u.m + (${value}) * u.rest`
+    : `${old}[i] - (${old}[i] - ${value}) * u.rest`;
+}
+
 export function movingStatisticsProgram(channels: number, rule: 'pytorch' | 'tfjs'): RawProgram {
-  const blend = (old: string, value: string) =>
-    rule === 'pytorch'
-      ? `${old}[i] * u.m + (${value}) * u.rest`
-      : `${old}[i] - (${old}[i] - ${value}) * u.rest`;
+  const blend = (old: string, value: string) => blendExpression(rule, old, value);
   return {
     key: `tfjsDdpMovingStatistics_${rule}`,
     workgroups: rawWorkgroups(channels, WG),
