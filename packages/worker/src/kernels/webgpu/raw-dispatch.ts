@@ -5,7 +5,9 @@
 // each declared read or read_write by the shader, and binding n its uniforms. It records into the
 // backend's own command encoder and compute pass, counts towards its submit batch, and marks the
 // buffers as owned by the queue exactly as tfjs does, so tensors disposed before the submit keep
-// their buffers until it. Pipelines are compiled once per key and device.
+// their buffers until it. Pipelines are compiled once per key and device; uniform buffers are made
+// once per content and bind groups once per program and buffers (DeviceCache below), where tfjs
+// fills a uniform buffer and creates a bind group for every dispatch.
 //
 // It reaches into WebGPUBackend's fields (tfjs-backend-webgpu 4.22, the last release): those named
 // in RawBackend below.
@@ -19,6 +21,8 @@ interface GpuPass {
 }
 interface GpuDevice {
   limits: { maxStorageBuffersPerShaderStage: number };
+  queue: { writeBuffer(buffer: unknown, offset: number, data: ArrayBuffer): void };
+  createBuffer(d: { size: number; usage: number }): unknown;
   createShaderModule(d: { code: string }): unknown;
   createComputePipeline(d: { layout: 'auto'; compute: { module: unknown; entryPoint: string } }): {
     getBindGroupLayout(i: number): unknown;
@@ -37,7 +41,6 @@ interface RawBackend {
   makeTensorInfo(shape: number[], dtype: 'float32'): TensorInfo;
   uploadToGPU(id: object): void;
   disposeData(id: object): boolean;
-  makeUniforms(u: ProgramUniform[]): unknown;
   ensureCommandEncoderReady(): void;
   endComputePassEncoder(): void;
   submitQueue(): void;
@@ -51,7 +54,68 @@ export interface RawProgram {
   workgroups: [number, number, number];
 }
 
-const pipelines = new WeakMap<object, Map<string, { getBindGroupLayout(i: number): unknown }>>();
+/**
+ * What a device keeps across dispatches. A training step records the same programs over the same
+ * shapes every step, and tfjs' buffer pool hands the same buffers back for the same sizes, so after
+ * the first step most dispatches find their bind group here: no uniform buffer to fill, no bind
+ * group to create.
+ */
+interface DeviceCache {
+  pipelines: Map<string, { pipeline: unknown; layout: unknown }>;
+  /** Uniform buffers by content (never released: a few hundred small buffers). */
+  uniforms: Map<string, { id: number; buffer: unknown }>;
+  /** Bind groups by pipeline key, buffer ids and uniform buffer id. */
+  bindGroups: Map<string, unknown>;
+  ids: WeakMap<object, number>;
+  next: number;
+}
+
+const caches = new WeakMap<object, DeviceCache>();
+
+/** Past this many, the bind groups are forgotten (buffers the pool has since destroyed pile up). */
+const MAX_BIND_GROUPS = 8192;
+
+function cacheOf(device: GpuDevice): DeviceCache {
+  let c = caches.get(device);
+  if (c === undefined)
+    caches.set(
+      device,
+      (c = { pipelines: new Map(), uniforms: new Map(), bindGroups: new Map(), ids: new WeakMap(), next: 1 }),
+    );
+  return c;
+}
+
+function idOf(c: DeviceCache, o: object): number {
+  let id = c.ids.get(o);
+  if (id === undefined) c.ids.set(o, (id = c.next++));
+  return id;
+}
+
+/** A uniform buffer holding `uniforms` (scalars, 4 bytes each, in order), made once per content. */
+function uniformBuffer(
+  device: GpuDevice,
+  c: DeviceCache,
+  uniforms: ProgramUniform[],
+): { id: number; buffer: unknown } {
+  const data = new ArrayBuffer(Math.max(16, Math.ceil((uniforms.length * 4) / 16) * 16));
+  const view = new DataView(data);
+  uniforms.forEach((u, i) => {
+    if (u.data.length !== 1) throw new Error('raw-dispatch: uniforms are scalars');
+    if (u.type === 'float32') view.setFloat32(i * 4, u.data[0]!, true);
+    else if (u.type === 'uint32') view.setUint32(i * 4, u.data[0]!, true);
+    else view.setInt32(i * 4, u.data[0]!, true);
+  });
+  const key = Array.from(new Uint32Array(data)).join(',');
+  let entry = c.uniforms.get(key);
+  if (entry === undefined) {
+    const usage = (globalThis as unknown as { GPUBufferUsage: { UNIFORM: number; COPY_DST: number } })
+      .GPUBufferUsage;
+    const buffer = device.createBuffer({ size: data.byteLength, usage: usage.UNIFORM | usage.COPY_DST });
+    device.queue.writeBuffer(buffer, 0, data);
+    c.uniforms.set(key, (entry = { id: c.next++, buffer }));
+  }
+  return entry;
+}
 
 /** The largest workgroup count per dimension WebGPU guarantees. */
 const MAX_GROUPS = 65535;
@@ -91,26 +155,38 @@ export const rawRecorder = {
   /** Records one dispatch of `program` over `buffers` (bindings 0..n−1) and `uniforms` (binding n). */
   record(backend: object, program: RawProgram, buffers: TensorInfo[], uniforms: ProgramUniform[]): void {
     const b = backend as RawBackend;
-    let cache = pipelines.get(b.device);
-    if (cache === undefined) pipelines.set(b.device, (cache = new Map()));
-    let pipeline = cache.get(program.key);
-    if (pipeline === undefined) {
+    const c = cacheOf(b.device);
+    let compiled = c.pipelines.get(program.key);
+    if (compiled === undefined) {
       const module = b.device.createShaderModule({ code: program.code() });
-      pipeline = b.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-      cache.set(program.key, pipeline);
+      const pipeline = b.device.createComputePipeline({
+        layout: 'auto',
+        compute: { module, entryPoint: 'main' },
+      });
+      c.pipelines.set(program.key, (compiled = { pipeline, layout: pipeline.getBindGroupLayout(0) }));
     }
-    const entries: { binding: number; resource: unknown }[] = buffers.map((t, binding) => {
+    const gpuBuffers = buffers.map((t) => {
       b.uploadToGPU(t.dataId);
       b.commandQueueOwnedIds.add(t.dataId);
-      return { binding, resource: { buffer: b.tensorMap.get(t.dataId).resource } };
+      return b.tensorMap.get(t.dataId).resource as object;
     });
-    entries.push({ binding: buffers.length, resource: b.makeUniforms(uniforms) });
-    const bindGroup = b.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const u = uniformBuffer(b.device, c, uniforms);
+    const key = `${program.key}|${gpuBuffers.map((g) => idOf(c, g)).join(',')}|${u.id}`;
+    let bindGroup = c.bindGroups.get(key);
+    if (bindGroup === undefined) {
+      const entries = [
+        ...gpuBuffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+        { binding: buffers.length, resource: { buffer: u.buffer } },
+      ];
+      bindGroup = b.device.createBindGroup({ layout: compiled.layout, entries });
+      if (c.bindGroups.size >= MAX_BIND_GROUPS) c.bindGroups.clear();
+      c.bindGroups.set(key, bindGroup);
+    }
     b.ensureCommandEncoderReady();
     if (b.computePassEncoder === null || b.computePassEncoder === undefined)
       b.computePassEncoder = b.commandEncoder.beginComputePass({});
     const pass = b.computePassEncoder;
-    pass.setPipeline(pipeline);
+    pass.setPipeline(compiled.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(...program.workgroups);
     b.dispatchCountInPass++;
