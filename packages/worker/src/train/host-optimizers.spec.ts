@@ -1,4 +1,4 @@
-// The host SGD, momentum and Adam updates against tfjs's own: the same weights, bit for bit, on the backends that keep
+// The host SGD, momentum, Adam and RMSProp updates against tfjs's own: the same weights, bit for bit, on the backends that keep
 // tensors in host memory; new tensors each step (a layer's cached packed weights must see the
 // update); and the cases where it must leave the update to tfjs.
 import * as tf from '@tensorflow/tfjs-core';
@@ -91,11 +91,37 @@ describe.each(['wasm', 'cpu'])('host optimizers on %s', (backend) => {
     optB.dispose();
   });
 
-  it('leaves the update to tfjs for RMSProp (nothing changed)', async () => {
+  it.each([
+    [0.01, 0.9, 0, undefined, false],
+    [0.003, 0.95, 0.8, 1e-4, false],
+    [0.01, 0.9, 0.5, undefined, true],
+  ] as const)("gives tfjs's RMSProp weights and slots bit for bit (lr %f, ρ %f, momentum %f, ε %s, centered %s)", async (lr, decay, momentum, eps, centered) => {
+    const [stock, mine] = [variables(), variables()];
+    const layouts = [new GradientLayout(stock), new GradientLayout(mine)];
+    const [optA, optB] = [tf.train.rmsprop(lr, decay, momentum, eps, centered), tf.train.rmsprop(lr, decay, momentum, eps, centered)];
+    for (let step = 0; step < 4; step++) {
+      // Centered: the gradient's mean square stays above its squared mean (a positive square root).
+      const mean = Float32Array.from({ length: layouts[0]!.size }, (_, i) => Math.fround(Math.cos(i * 0.37 + step * 2.1) * (i % 7 === 0 ? 1e-3 : 1e-1)));
+      const grads = layouts[0]!.unflatten(mean);
+      (optA as tf.Optimizer).applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      expect(applyOnHost(optB, layouts[1]!, mean)).toBe(true);
+    }
+    expect(await bytes(mine)).toEqual(await bytes(stock));
+    const slots = async (o: tf.Optimizer) => Promise.all((await o.getWeights()).map(async (w) => [w.name.replace(/\/\d+\//, '/'), Array.from(new Uint32Array(Float32Array.from(await w.tensor.data()).buffer))]));
+    const [a, b] = [await slots(optA), await slots(optB)];
+    expect(b.map(([n]) => n)).toEqual(a.map(([n]) => n));
+    expect(b.map(([, d]) => d)).toEqual(a.map(([, d]) => d));
+    tf.dispose([...stock, ...mine]);
+    optA.dispose();
+    optB.dispose();
+  });
+
+  it('leaves the update to tfjs for Adagrad (nothing changed)', async () => {
     const vs = variables();
     const layout = new GradientLayout(vs);
     const before = await bytes(vs);
-    expect(applyOnHost(tf.train.rmsprop(0.1), layout, new Float32Array(layout.size).fill(0.5))).toBe(false);
+    expect(applyOnHost(tf.train.adagrad(0.1), layout, new Float32Array(layout.size).fill(0.5))).toBe(false);
     expect(await bytes(vs)).toEqual(before);
     tf.dispose(vs);
   });

@@ -1,5 +1,5 @@
-// tfjs's SGD, momentum and Adam optimizers (tf.train.sgd, the seed's; tf.train.momentum, with or
-// without Nesterov; tf.train.adam) computed on the host in one loop over the flat mean gradient,
+// tfjs's SGD, momentum, Adam and RMSProp optimizers (tf.train.sgd, the seed's; tf.train.momentum,
+// with or without Nesterov; tf.train.adam; tf.train.rmsprop, plain or centered) computed on the host in one loop over the flat mean gradient,
 // instead of two to twelve kernels per variable. The arithmetic is the stock update's, in float32
 // (each operation rounded to float32 as the wasm and cpu kernels do, the same scalars: the
 // optimizer's own tensors or numbers), so weights and slots are bit for bit those of the tfjs path,
@@ -7,7 +7,7 @@
 // new values as a new tensor (assign): never written in place, since the wasm backend caches
 // XNNPACK operators with their packed weights by tensor (a dense layer would go on with stale
 // weights). Only where the variables live in host memory (wasm, cpu: host-memory.ts); elsewhere,
-// and for the other optimizers (Adamax, RMSProp, Adagrad, Adadelta, a subclass of any),
+// and for the other optimizers (Adamax, Adagrad, Adadelta, a subclass of any),
 // applyOnHost() says no and the caller takes the tfjs path (device-sgd.ts on webgpu).
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradientLayout } from './gradient-layout';
@@ -38,14 +38,28 @@ interface StockAdam {
   incrementIterations(): void;
 }
 
-type Rule = { kind: 'sgd'; opt: StockSgd } | { kind: 'momentum'; opt: StockMomentum } | { kind: 'adam'; opt: StockAdam };
+/** … and of its RMSPropOptimizer. */
+interface StockRmsprop {
+  learningRate: number;
+  decay: number;
+  momentum: number;
+  epsilon: number;
+  centered: boolean;
+  accumulatedMeanSquares: Slot[];
+  accumulatedMoments: Slot[];
+  accumulatedMeanGrads: Slot[];
+  incrementIterations(): void;
+}
+type Slot = { originalName: string; variable: tf.Variable } | undefined;
+
+type Rule = { kind: 'sgd'; opt: StockSgd } | { kind: 'momentum'; opt: StockMomentum } | { kind: 'adam'; opt: StockAdam } | { kind: 'rmsprop'; opt: StockRmsprop };
 
 /** Whether `opt` is tfjs's plain SGD (not a subclass such as momentum), with its learning rate. */
 export function isPlainSgd(opt: tf.Optimizer): opt is tf.SGDOptimizer & { learningRate: number; incrementIterations(): void } {
   return ruleOf(opt)?.kind === 'sgd' && typeof (opt as unknown as { learningRate?: unknown }).learningRate === 'number';
 }
 
-/** tfjs's plain SGD, momentum or Adam (exactly those classes), with the fields this file uses; else null. */
+/** tfjs's plain SGD, momentum, Adam or RMSProp (exactly those classes), with the fields this file uses; else null. */
 function ruleOf(opt: tf.Optimizer): Rule | null {
   const o = opt as unknown as Partial<StockMomentum>;
   const sgdLike = o.c instanceof tf.Tensor && typeof o.incrementIterations === 'function';
@@ -54,6 +68,9 @@ function ruleOf(opt: tf.Optimizer): Rule | null {
   const a = opt as unknown as Partial<StockAdam>;
   const numbers = [a.learningRate, a.beta1, a.beta2, a.epsilon].every((x) => typeof x === 'number');
   if (opt.constructor === tf.AdamOptimizer && numbers && a.accBeta1 instanceof tf.Variable && a.accBeta2 instanceof tf.Variable && Array.isArray(a.accumulatedFirstMoment) && Array.isArray(a.accumulatedSecondMoment) && typeof a.incrementIterations === 'function') return { kind: 'adam', opt: a as StockAdam };
+  const r = opt as unknown as Partial<StockRmsprop>;
+  const rNumbers = [r.learningRate, r.decay, r.momentum, r.epsilon].every((x) => typeof x === 'number');
+  if (opt.constructor === tf.RMSPropOptimizer && rNumbers && typeof r.centered === 'boolean' && [r.accumulatedMeanSquares, r.accumulatedMoments, r.accumulatedMeanGrads].every(Array.isArray) && typeof r.incrementIterations === 'function') return { kind: 'rmsprop', opt: r as StockRmsprop };
   return null;
 }
 
@@ -67,8 +84,8 @@ export function applyOnHost(opt: tf.Optimizer, layout: GradientLayout, mean: Flo
   const vars = layout.variables;
   if (!vars.every((v) => v.dtype === 'float32')) return false;
   const f = Math.fround;
-  if (rule.kind === 'adam') {
-    if (!adam(rule.opt, layout, mean)) return false;
+  if (rule.kind === 'adam' || rule.kind === 'rmsprop') {
+    if (!(rule.kind === 'adam' ? adam(rule.opt, layout, mean) : rmsprop(rule.opt, layout, mean))) return false;
     rule.opt.incrementIterations();
     return true;
   }
@@ -156,6 +173,57 @@ function adam(o: StockAdam, layout: GradientLayout, mean: Float32Array): boolean
   });
   assignNew(o.accBeta1, Float32Array.of(f(acc1 * b1)));
   assignNew(o.accBeta2, Float32Array.of(f(acc2 * b2)));
+  return true;
+}
+
+/**
+ * RMSProp as tfjs 4.22 computes it: s' = s·ρ + g²·(1 − ρ); plain, m' = m·μ + (g·lr)/√(s' + ε);
+ * centered, ḡ' = ḡ·ρ + g·(1 − ρ) and m' = m·μ + (g·lr)/√(s' − (ḡ'² + ε)); then w' = w − m'. Every
+ * number a float32 as tfjs makes its scalars, each operation rounded to float32.
+ */
+function rmsprop(o: StockRmsprop, layout: GradientLayout, mean: Float32Array): boolean {
+  const f = Math.fround;
+  const vars = layout.variables;
+  const slot = (v: tf.Variable, suffix: string) => ({ originalName: `${v.name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) });
+  vars.forEach((v, i) => {
+    o.accumulatedMeanSquares[i] ??= slot(v, 'rms');
+    o.accumulatedMoments[i] ??= slot(v, 'momentum');
+    if (o.centered) o.accumulatedMeanGrads[i] ??= slot(v, 'mg');
+  });
+  const [rho, rest, mu, lr, eps] = [o.decay, 1 - o.decay, o.momentum, o.learningRate, o.epsilon].map(f) as [number, number, number, number, number];
+  const next = layout.entries.map((e, i) => {
+    const w = hostView(vars[i]!);
+    const s = hostView(o.accumulatedMeanSquares[i]!.variable);
+    const m = hostView(o.accumulatedMoments[i]!.variable);
+    const mg = o.centered ? hostView(o.accumulatedMeanGrads[i]!.variable) : null;
+    if (w === null || s === null || m === null || (o.centered && mg === null)) return null;
+    const out = { value: new Float32Array(e.size), s: new Float32Array(e.size), m: new Float32Array(e.size), mg: o.centered ? new Float32Array(e.size) : null };
+    const g = mean.subarray(e.offset, e.offset + e.size);
+    for (let k = 0; k < e.size; k++) {
+      const gk = g[k]!;
+      const s1 = f(f(s[k]! * rho) + f(f(gk * gk) * rest));
+      let denominator: number;
+      if (mg !== null) {
+        const mg1 = f(f(mg[k]! * rho) + f(gk * rest));
+        out.mg![k] = mg1;
+        denominator = f(Math.sqrt(f(s1 - f(f(mg1 * mg1) + eps))));
+      } else {
+        denominator = f(Math.sqrt(f(s1 + eps)));
+      }
+      const m1 = f(f(m[k]! * mu) + f(f(gk * lr) / denominator));
+      out.s[k] = s1;
+      out.m[k] = m1;
+      out.value[k] = f(w[k]! - m1);
+    }
+    return out;
+  });
+  if (next.some((n) => n === null)) return false;
+  vars.forEach((v, i) => {
+    assignNew(o.accumulatedMeanSquares[i]!.variable, next[i]!.s);
+    if (o.centered) assignNew(o.accumulatedMeanGrads[i]!.variable, next[i]!.mg!);
+    assignNew(o.accumulatedMoments[i]!.variable, next[i]!.m);
+    assignNew(v, next[i]!.value);
+  });
   return true;
 }
 
