@@ -1,25 +1,38 @@
-// Plain SGD (tf.train.sgd, the seed's optimizer) on the webgpu backend: several variables per
-// dispatch (kernels/webgpu/sgd-multi-program.ts) instead of tfjs's two dispatches per variable
-// (Multiply, Add), with one gradient upload per group of variables instead of one per variable. The
-// new values are new tensors the variables take, never written in place. Other optimizers and
-// backends: applyOnDevice() says no and the caller takes the tfjs path.
+// Plain SGD (tf.train.sgd, the seed's) and momentum SGD (tf.train.momentum, with or without
+// Nesterov) on the webgpu backend: several variables per dispatch (kernels/webgpu/sgd-multi-program.ts)
+// instead of tfjs's two (SGD) or four to five (momentum) dispatches per variable, with one gradient
+// upload per group of variables instead of one per variable. The new values and accumulations are
+// new tensors the variables and the optimizer's own slots take, never written in place. Other
+// optimizers and backends: applyOnDevice() says no and the caller takes the tfjs path.
 import * as tf from '@tensorflow/tfjs-core';
 import { rawRecorder as gpu } from '../kernels/webgpu/raw-dispatch';
 import { sgdGroupSize, sgdMultiProgram } from '../kernels/webgpu/sgd-multi-program';
 import type { GradientLayout, LayoutEntry } from './gradient-layout';
-import { isPlainSgd } from './host-optimizers';
+import { sgdOrMomentum } from './host-optimizers';
 
 /** Applies `mean` (the mean gradient, in `layout`'s order) with `opt` on webgpu; false where it cannot. */
 export function applyOnDevice(opt: tf.Optimizer, layout: GradientLayout, mean: Float32Array): boolean {
-  if (tf.getBackend() !== 'webgpu' || !isPlainSgd(opt)) return false;
+  const o = sgdOrMomentum(opt);
+  if (tf.getBackend() !== 'webgpu' || o === null) return false;
   const vars = layout.variables;
   if (!vars.every((v) => v.dtype === 'float32')) return false;
   const backend = tf.backend();
-  // −lr as tfjs' SGD keeps it (a float32 scalar), read from the number: no read back from the GPU.
-  const c = Math.fround(-opt.learningRate);
-  const k = sgdGroupSize(gpu.storageBuffers(backend));
+  // −lr and the momentum as tfjs keeps them (float32 scalars), from the numbers: no read back from the GPU.
+  const c = Math.fround(-o.learningRate);
+  const m = Math.fround(o.momentum);
+  const withSlots = o.rule !== 'sgd';
+  // The slots, made as the stock update makes them on its first step (zeros, not trainable).
+  if (withSlots)
+    vars.forEach(
+      (v, i) =>
+        (o.accumulations[i] ??= {
+          originalName: `${v.name}/momentum`,
+          variable: tf.tidy(() => tf.zerosLike(v).variable(false)),
+        }),
+    );
+  const k = sgdGroupSize(gpu.storageBuffers(backend), o.rule);
   // Empty variables have nothing to update (and a zero-size buffer cannot be bound).
-  const live = layout.entries.map((e, i) => ({ e, v: vars[i]! })).filter(({ e }) => e.size > 0);
+  const live = layout.entries.map((e, i) => ({ e, i, v: vars[i]! })).filter(({ e }) => e.size > 0);
   for (let start = 0; start < live.length; start += k) {
     const group = live.slice(start, start + k);
     const entries: LayoutEntry[] = group.map(({ e }) => e);
@@ -35,19 +48,24 @@ export function applyOnDevice(opt: tf.Optimizer, layout: GradientLayout, mean: F
       const { program, uniforms } = sgdMultiProgram(
         entries.map((e) => e.size),
         c,
+        o.rule,
+        m,
       );
-      const outs = entries.map((e) => gpu.output(backend, [e.size]));
-      gpu.record(
-        backend,
-        program,
-        [g, ...group.map(({ v, e }) => tf.reshape(v, [e.size])), ...outs],
-        uniforms,
-      );
-      group.forEach(({ v }, j) =>
-        v.assign(tf.reshape(tf.engine().makeTensorFromTensorInfo(outs[j]!), v.shape)),
-      );
+      const flat = (t: tf.Tensor, e: LayoutEntry) => tf.reshape(t, [e.size]);
+      const olds = [
+        ...group.map(({ v, e }) => flat(v, e)),
+        ...(withSlots ? group.map(({ i, e }) => flat(o.accumulations[i]!.variable, e)) : []),
+      ];
+      const news = olds.map((t) => gpu.output(backend, [t.size]));
+      gpu.record(backend, program, [g, ...olds, ...news], uniforms);
+      const take = (target: tf.Variable, info: (typeof news)[number]) =>
+        target.assign(tf.reshape(tf.engine().makeTensorFromTensorInfo(info), target.shape));
+      group.forEach(({ v, i }, j) => {
+        take(v, news[j]!);
+        if (withSlots) take(o.accumulations[i]!.variable, news[group.length + j]!);
+      });
     });
   }
-  opt.incrementIterations();
+  o.incrementIterations();
   return true;
 }

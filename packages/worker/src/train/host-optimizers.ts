@@ -22,7 +22,7 @@ interface StockSgd {
 interface StockMomentum extends StockSgd {
   m: tf.Scalar;
   useNesterov: boolean;
-  accumulations: ({ originalName: string; variable: tf.Variable } | undefined)[];
+  accumulations: Slot[];
 }
 
 /** … and of its AdamOptimizer. */
@@ -57,6 +57,19 @@ type Rule = { kind: 'sgd'; opt: StockSgd } | { kind: 'momentum'; opt: StockMomen
 /** Whether `opt` is tfjs's plain SGD (not a subclass such as momentum), with its learning rate. */
 export function isPlainSgd(opt: tf.Optimizer): opt is tf.SGDOptimizer & { learningRate: number; incrementIterations(): void } {
   return ruleOf(opt)?.kind === 'sgd' && typeof (opt as unknown as { learningRate?: unknown }).learningRate === 'number';
+}
+
+/**
+ * tfjs's plain SGD or momentum optimizer (exactly those classes) with what a device update needs: its
+ * learning rate and momentum as numbers (no read back from a device), and the momentum slots; else null.
+ */
+export function sgdOrMomentum(opt: tf.Optimizer): { rule: 'sgd' | 'momentum' | 'nesterov'; learningRate: number; momentum: number; accumulations: Slot[]; incrementIterations(): void } | null {
+  const rule = ruleOf(opt);
+  const o = opt as unknown as { learningRate?: unknown; momentum?: unknown };
+  if (typeof o.learningRate !== 'number') return null;
+  if (rule?.kind === 'sgd') return { rule: 'sgd', learningRate: o.learningRate, momentum: 0, accumulations: [], incrementIterations: () => rule.opt.incrementIterations() };
+  if (rule?.kind !== 'momentum' || typeof o.momentum !== 'number') return null;
+  return { rule: rule.opt.useNesterov ? 'nesterov' : 'momentum', learningRate: o.learningRate, momentum: o.momentum, accumulations: rule.opt.accumulations, incrementIterations: () => rule.opt.incrementIterations() };
 }
 
 /** tfjs's plain SGD, momentum, Adam or RMSProp (exactly those classes), with the fields this file uses; else null. */

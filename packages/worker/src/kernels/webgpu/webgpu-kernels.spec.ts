@@ -140,8 +140,34 @@ async function programsRun<T>(f: () => Promise<T>): Promise<{ result: T; program
     expect(tf.memory().numTensors).toBe(before);
     for (const [i, v] of mine.entries()) expect(relErr(await v.data(), (await stock[i]!.data()) as Float32Array)).toBeLessThan(1e-6);
     expect((await optB.getWeights())[0]!.tensor.dataSync()[0]).toBe(2);
-    expect(applyOnDevice(tf.train.momentum(0.1, 0.9), layouts[1]!, mean)).toBe(false);
+    expect(applyOnDevice(tf.train.adam(0.1), layouts[1]!, mean)).toBe(false);
     tf.dispose([...stock, ...mine]);
+  }, 30_000);
+
+  it.each([false, true])("momentum SGD (Nesterov %s) takes one dispatch per group, with tfjs' own weights and slots (within an FMA's rounding)", async (nesterov) => {
+    const shapes = [[3, 3, 4, 8], [8], [130], [1], [0], [2, 700], [5, 5], [64]];
+    const make = () => shapes.map((s, k) => tf.variable(tf.tensor(randomArray(s.reduce((a, b) => a * b, 1), rng(k + 1)), s), true, `momentum-spec/${n++}`));
+    const [stock, mine] = [make(), make()];
+    const layouts = [new GradientLayout(stock), new GradientLayout(mine)];
+    const [optA, optB] = [tf.train.momentum(0.05, 0.9, nesterov), tf.train.momentum(0.05, 0.9, nesterov)];
+    const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBuffersPerShaderStage: number } } }).device.limits.maxStorageBuffersPerShaderStage;
+    for (let step = 0; step < 3; step++) {
+      const mean = randomArray(layouts[0]!.size, rng(20 + step));
+      const grads = layouts[0]!.unflatten(mean);
+      (optA as tf.Optimizer).applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      const { result, dispatches } = await countDispatches(() => applyOnDevice(optB, layouts[1]!, mean));
+      expect(result).toBe(true);
+      // The first step also makes the slots (a zeros fill per non-empty variable, as tfjs does).
+      expect(dispatches).toBe(Math.ceil(7 / Math.floor((limit - 1) / 4)) + (step === 0 ? 7 : 0));
+    }
+    for (const [i, v] of mine.entries()) expect(relErr(await v.data(), (await stock[i]!.data()) as Float32Array)).toBeLessThan(1e-6);
+    const [a, b] = [await optA.getWeights(), await optB.getWeights()];
+    expect(b.map((w) => w.name.replace(/\/\d+\//, '/'))).toEqual(a.map((w) => w.name.replace(/\/\d+\//, '/')));
+    for (const [i, w] of b.entries()) expect(relErr(await w.tensor.data(), (await a[i]!.tensor.data()) as Float32Array)).toBeLessThan(1e-6);
+    tf.dispose([...stock, ...mine]);
+    optA.dispose();
+    optB.dispose();
   }, 30_000);
 
   it.each(['pytorch', 'tfjs'] as const)("a BatchNorm layer's moving statistics by the %s rule: both in one dispatch, the kernels' values", async (rule) => {
