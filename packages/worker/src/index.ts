@@ -2,12 +2,14 @@
 export * from './backend/select-backend';
 export { activeAdapter, gpuBytesAllocated, isSoftwareAdapter, openAdapter, shutdownWebGpu, withGpuErrorScopes, GPU_OUT_OF_MEMORY, GPU_DEVICE_LOST, type GpuAdapterDescription } from './backend/webgpu';
 export { missingCudaLibraries, CUDA_LIBRARIES } from './backend/cuda-libraries';
-export { registerFastKernels, FAST_KERNEL_BACKENDS } from './kernels/fast-kernels';
+export { registerFastKernels, nativeKernels, FAST_KERNEL_BACKENDS } from './kernels/fast-kernels';
 // Our webgpu programs' recorder, for tools/step-counters.ts to time as it times tfjs' recordAndSubmit.
 export { rawRecorder } from './kernels/webgpu/raw-dispatch';
 export * from './model/densenet';
 export { FastBatchNorm, fastBatchNormalization } from './model/fast-batch-norm';
 export { InputConv2D, inputConv2d } from './model/input-conv2d';
+export { fuseBatchNormRelu, type FusionReport } from './model/fuse-batch-norm-relu';
+export { fuseConvBiasGradient } from './model/fuse-conv-bias-grad';
 export * from './train/input-pipeline';
 export * from './train/gradient-layout';
 export * from './train/trainer';
