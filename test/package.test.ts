@@ -1,7 +1,7 @@
 // The published package as a user meets it (issue 17): build:package and pack:package once, then in
 // an empty directory outside the repository `npm install <tarball>` with the peer dependencies and
 // --ignore-scripts, and from there the binary (`npx tfjs-ddp info`, a 2-worker training), the
-// native data plane's prebuild (its `ldd` printed), the library API from a user's ES module with a
+// native data plane's and the oneDNN kernels' prebuilds (their `ldd` printed), the library API from a user's ES module with a
 // user's task, its types from a user's TypeScript, `require('tfjs-ddp')` from CommonJS, and the refusal of a task module that would load
 // a second copy of tfjs-core. Nothing here can reach the repository's node_modules: the project
 // lives in the OS temp directory.
@@ -126,6 +126,20 @@ describe('the packed tfjs-ddp', () => {
     expect(line).toMatch(
       ldd.stdout.includes('not found') ? /zeromq\.js \(.*zmq_ring\.node did not load/ : /native \(libzmq \d/,
     );
+  });
+
+  it('ships the oneDNN CPU kernels prebuilt and uses them where oneDNN is found, else says why not', async () => {
+    const prebuild = join(project, 'node_modules', 'tfjs-ddp', 'prebuilds', `${process.platform}-${process.arch}`, 'dnnl_conv.node');
+    const r = await info();
+    const line = /^native: .*$/m.exec(r.stdout)?.[0];
+    if (!existsSync(prebuild)) {
+      console.log(`no oneDNN prebuild for ${process.platform}-${process.arch} in the package (no g++ or libdnnl-dev where it was built)`);
+      expect(line).toMatch(/dnnl_conv\.node did not load .*apt-get install libdnnl2/);
+      return;
+    }
+    const ldd = spawnSync('ldd', [prebuild], { encoding: 'utf8' });
+    console.log(`ldd ${prebuild}:\n${ldd.stdout}`);
+    expect(line).toMatch(ldd.stdout.includes('not found') ? /dnnl_conv\.node did not load .*apt-get install libdnnl2/ : /^native: {2}oneDNN \d+\.\d+\.\d+, 1 thread: .*Conv2DBackpropFilter/);
   });
 
   it('trains 2 steps with 2 worker processes through the installed binary', async () => {

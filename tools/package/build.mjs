@@ -157,7 +157,17 @@ const native = spawnSync(
 );
 if (native.status !== 0)
   fail(`the native prebuild failed: ${native.stderr.trim()}`, 'install g++ and libzmq3-dev');
-if (!existsSync(prebuild)) rmSync(join(out, 'prebuilds'), { recursive: true });
+// The oneDNN CPU kernels, prebuilt the same way, dynamically linked to libdnnl.so.2 (Debian's
+// libdnnl2) and libgomp: where those are missing they do not load and the wasm kernels run.
+const dnnlPrebuild = join(dirname(prebuild), 'dnnl_conv.node');
+const dnnl = spawnSync(
+  process.execPath,
+  [join(repo, 'packages/worker/native/build.mjs'), '--optional', '--prebuild', dnnlPrebuild],
+  { encoding: 'utf8' },
+);
+if (dnnl.status !== 0)
+  fail(`the oneDNN prebuild failed: ${dnnl.stderr.trim()}`, 'install g++ and libdnnl-dev');
+if (!existsSync(prebuild) && !existsSync(dnnlPrebuild)) rmSync(join(out, 'prebuilds'), { recursive: true });
 
 mkdirSync(join(out, 'bin'));
 writeFileSync(
@@ -205,4 +215,9 @@ console.log(
   existsSync(prebuild)
     ? `  native prebuild: ${prebuild}`
     : `  no native prebuild (${native.stdout.trim()}): the package will use zeromq.js`,
+);
+console.log(
+  existsSync(dnnlPrebuild)
+    ? `  oneDNN prebuild: ${dnnlPrebuild}`
+    : `  no oneDNN prebuild (${dnnl.stdout.trim()}): the package's CPU backend will use the wasm kernels`,
 );

@@ -3,7 +3,8 @@
 // with --optional: a machine without a compiler or oneDNN's headers keeps the wasm kernels and is told
 // how to get the native ones), by `npm run build:native` and by the worker's vitest global setup.
 // Same conventions as packages/core/native/build.mjs: TFJS_DDP_NATIVE=1 (set by .ci/run) makes the
-// build required even with --optional, TFJS_DDP_NATIVE=0 skips it.
+// build required even with --optional, TFJS_DDP_NATIVE=0 skips it, and `--prebuild FILE`
+// (tools/package/build.mjs) builds the package's prebuild there instead, stripped.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,9 +12,11 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const source = join(here, 'dnnl_conv.cc');
-const output = join(here, 'build', 'dnnl_conv.node');
+const prebuildAt = process.argv.indexOf('--prebuild');
+const prebuild = prebuildAt >= 0 ? process.argv[prebuildAt + 1] : undefined;
+const output = prebuild ?? join(here, 'build', 'dnnl_conv.node');
 const optional = process.argv.includes('--optional') && process.env.TFJS_DDP_NATIVE !== '1';
-const force = process.argv.includes('--force');
+const force = process.argv.includes('--force') || prebuild !== undefined;
 const dnnlHeader = process.env.TFJS_DDP_DNNL_INCLUDE || '/usr/include/oneapi/dnnl';
 
 function giveUp(why) {
@@ -56,6 +59,7 @@ const args = [
   '-o',
   output,
   '-ldnnl',
+  ...(prebuild === undefined ? [] : ['-s']),
 ];
 const r = spawnSync(cxx, args, { encoding: 'utf8' });
 if (r.error) giveUp(`${cxx}: ${r.error.message}`);

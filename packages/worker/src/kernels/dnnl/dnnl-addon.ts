@@ -72,8 +72,9 @@ export interface DnnlLoad {
 }
 
 /**
- * Built by packages/worker/native/build.mjs. Not shipped in the published package yet: there it does
- * not load, and TFJS_DDP_NATIVE=1 (which requires the data plane's prebuild) does not require it.
+ * Built by packages/worker/native/build.mjs; in the published package, prebuilt next to the data
+ * plane's (tools/package/build.mjs), where it needs oneDNN's shared library at run time. There
+ * TFJS_DDP_NATIVE=1 (which requires the data plane's prebuild) does not require it.
  */
 export const DNNL_ADDON = shippedFile(import.meta.url, {
   source: '../../../native/build/dnnl_conv.node',
@@ -81,7 +82,7 @@ export const DNNL_ADDON = shippedFile(import.meta.url, {
 });
 
 const HINT = BUNDLED
-  ? 'the published package does not ship the oneDNN convolutions yet; the wasm kernels run'
+  ? 'the wasm kernels run; the package ships the oneDNN kernels for linux-x64 only, and they need oneDNN 2 (Debian/Ubuntu: apt-get install libdnnl2)'
   : 'install g++ and libdnnl-dev (Debian/Ubuntu), then run `npm run build:native`';
 
 /**
