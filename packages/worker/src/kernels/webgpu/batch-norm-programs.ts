@@ -69,52 +69,40 @@ export function bnUniforms(
   ];
 }
 
-/** Forward sums; bindings x, partial. One invocation per (channel, chunk). */
-export function forwardSums(rows: number, C: number): RawProgram {
-  return program(
-    'tfjsDdpBnSums',
-    chunking(rows).chunks * C,
-    [read('x'), write('partial')],
-    `
+/**
+ * The body of a sums program: per (channel c, chunk k), Σa and Σb over the chunk's rows, `a` and
+ * `b` WGSL expressions of the element index j (after `setup`, and `each` per element).
+ */
+function sumsBody(setup: string, each: string, a: string, b: string): string {
+  return `
   let c = i % C;
   let k = i / C;
-  let shift = x[c];
-  var s = 0.0;
-  var q = 0.0;
-  let r1 = min(k * u.chunkRows + u.chunkRows, u.rows);
-  for (var r = k * u.chunkRows; r < r1; r++) {
-    let d = x[r * C + c] - shift;
-    s += d;
-    q += d * d;
-  }
-  partial[k * 2 * C + c] = s;
-  partial[k * 2 * C + C + c] = q;`,
-  );
-}
-
-/** Backward sums; bindings dy, x, y (under a ReLU only), mean, partial. */
-export function backwardSums(rows: number, C: number, relu: boolean): RawProgram {
-  const g = relu ? 'select(0.0, dy[j], y[j] > 0.0)' : 'dy[j]';
-  return program(
-    `tfjsDdpBnGradSums_${relu}`,
-    chunking(rows).chunks * C,
-    [read('dy'), read('x'), ...(relu ? [read('y')] : []), read('mean'), write('partial')],
-    `
-  let c = i % C;
-  let k = i / C;
-  let mu = mean[c];
+  ${setup}
   var s = 0.0;
   var q = 0.0;
   let r1 = min(k * u.chunkRows + u.chunkRows, u.rows);
   for (var r = k * u.chunkRows; r < r1; r++) {
     let j = r * C + c;
-    let g = ${g};
-    s += g;
-    q += g * (x[j] - mu);
+    ${each}
+    s += ${a};
+    q += ${b};
   }
   partial[k * 2 * C + c] = s;
-  partial[k * 2 * C + C + c] = q;`,
-  );
+  partial[k * 2 * C + C + c] = q;`;
+}
+
+/** Forward sums; bindings x, partial. One invocation per (channel, chunk). */
+export function forwardSums(rows: number, C: number): RawProgram {
+  const body = sumsBody('let shift = x[c];', 'let d = x[j] - shift;', 'd', 'd * d');
+  return program('tfjsDdpBnSums', chunking(rows).chunks * C, [read('x'), write('partial')], body);
+}
+
+/** Backward sums; bindings dy, x, y (under a ReLU only), mean, partial. */
+export function backwardSums(rows: number, C: number, relu: boolean): RawProgram {
+  const g = relu ? 'select(0.0, dy[j], y[j] > 0.0)' : 'dy[j]';
+  const body = sumsBody('let mu = mean[c];', `let g = ${g};`, 'g', 'g * (x[j] - mu)');
+  const bindings = [read('dy'), read('x'), ...(relu ? [read('y')] : []), read('mean'), write('partial')];
+  return program(`tfjsDdpBnGradSums_${relu}`, chunking(rows).chunks * C, bindings, body);
 }
 
 const SUM_PARTIALS = `
