@@ -1,6 +1,8 @@
 // Training-mode BatchNorm (+ ReLU) over the last axis, forward and backward, in place on the wasm
-// heap: the native versions of src/kernels/batch-norm-relu.ts (same passes, same float64 sums),
-// compiled for AVX-512, AVX2 and plain x86-64 (GCC's target_clones picks at load time). Included
+// heap: the native versions of src/kernels/batch-norm-relu.ts, bit for bit: the same passes, the
+// same float64 sums, and the element-wise passes in float32 (16 lanes a vector where float64 gives
+// 8), each operation rounded as the JS kernels round it (no FMA contraction: fp-contract=off).
+// Compiled for AVX-512, AVX2 and plain x86-64 (GCC's target_clones picks at load time). Included
 // by dnnl_conv.cc, whose addon exports it as batchNorm().
 #pragma once
 #include <node_api.h>
@@ -13,7 +15,7 @@
 namespace bn {
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BN_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3")))
+#define BN_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), optimize("O3", "fp-contract=off")))
 #else
 #define BN_CLONES
 #endif
@@ -22,13 +24,14 @@ namespace bn {
 BN_CLONES void forward(const float* __restrict x, const float* __restrict gamma, const float* __restrict beta,
                        float* __restrict y, float* __restrict mean, float* __restrict var, float* __restrict invStd,
                        int64_t rows, int64_t C, double eps, bool relu) {
-  std::vector<double> buf(5 * size_t(C), 0.0);
+  std::vector<double> buf(3 * size_t(C), 0.0);
   // Separate, non-aliasing arrays: without __restrict the compiler keeps every sum in memory.
   double* __restrict shift = buf.data();
   double* __restrict s = shift + C;
   double* __restrict q = s + C;
-  double* __restrict scale = q + C;
-  double* __restrict offset = scale + C;
+  std::vector<float> fbuf(2 * size_t(C));
+  float* __restrict scale = fbuf.data();
+  float* __restrict mu = scale + C;
   for (int64_t c = 0; c < C; c++) shift[c] = x[c];
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x + r * C;
@@ -44,37 +47,42 @@ BN_CLONES void forward(const float* __restrict x, const float* __restrict gamma,
     mean[c] = float(shift[c] + m);
     var[c] = float(v);
     invStd[c] = float(1.0 / std::sqrt(v + eps));
-    scale[c] = double(gamma[c]) * double(invStd[c]);
-    offset[c] = double(beta[c]) - double(mean[c]) * scale[c];
+    scale[c] = float(double(gamma[c]) * double(invStd[c]));
+    mu[c] = mean[c];
   }
   for (int64_t r = 0; r < rows; r++) {
     const float* xr = x + r * C;
     float* yr = y + r * C;
+    // y = (x − μ)·s + β: no cancellation between large terms (x·s + (β − μ·s) has it in float32),
+    // and exactly β where x = μ.
     if (relu) {
       // (v + |v|)/2 is max(v, 0) exactly, and +0 for v ≤ 0. std::max or a select compiled to a
       // branch here, which random signs mispredict: 20× slower on Gaussian data.
       for (int64_t c = 0; c < C; c++) {
-        const double v = double(xr[c]) * scale[c] + offset[c];
-        yr[c] = float((v + std::fabs(v)) * 0.5);
+        const float v = (xr[c] - mu[c]) * scale[c] + beta[c];
+        yr[c] = (v + std::fabs(v)) * 0.5f;
       }
     } else {
-      for (int64_t c = 0; c < C; c++) yr[c] = float(double(xr[c]) * scale[c] + offset[c]);
+      for (int64_t c = 0; c < C; c++) yr[c] = (xr[c] - mu[c]) * scale[c] + beta[c];
     }
   }
 }
 
-// dy, x, y, mean, 1/σ, γ → dx, dγ, dβ; through the ReLU (where y > 0) when `relu`.
+// dy, x, y, mean, 1/σ, γ → dx, dγ, dβ; through the ReLU (where y > 0) when `relu`; with `acc`
+// (else null), dx + acc: x's gradient from its other consumers, added in the last pass.
 BN_CLONES void backward(const float* __restrict dy, const float* __restrict x, const float* __restrict y,
                         const float* __restrict mean, const float* __restrict invStd, const float* __restrict gamma,
-                        float* __restrict dx, float* __restrict dGamma, float* __restrict dBeta, int64_t rows,
-                        int64_t C, bool relu) {
-  std::vector<double> buf(6 * size_t(C), 0.0);
+                        const float* __restrict acc, float* __restrict dx, float* __restrict dGamma,
+                        float* __restrict dBeta, int64_t rows, int64_t C, bool relu) {
+  std::vector<double> buf(3 * size_t(C), 0.0);
   double* __restrict sb = buf.data();
   double* __restrict sg = sb + C;
-  double* __restrict k = sg + C;
-  double* __restrict a = k + C;
-  double* __restrict t = a + C;
-  double* __restrict mu = t + C;
+  double* __restrict mu = sg + C;
+  std::vector<float> fbuf(4 * size_t(C));
+  float* __restrict k = fbuf.data();
+  float* __restrict a = k + C;
+  float* __restrict t = a + C;
+  float* __restrict muf = t + C;
   for (int64_t c = 0; c < C; c++) mu[c] = mean[c];
   // Through the ReLU, dy' is kept in dx for the second pass (one mask).
   for (int64_t r = 0; r < rows; r++) {
@@ -100,18 +108,26 @@ BN_CLONES void backward(const float* __restrict dy, const float* __restrict x, c
   const double n = double(rows);
   for (int64_t c = 0; c < C; c++) {
     const double is = invStd[c];
+    const double kc = double(gamma[c]) * is;
     dBeta[c] = float(sb[c]);
     dGamma[c] = float(sg[c] * is);
-    k[c] = double(gamma[c]) * is;
-    a[c] = (-k[c] * is * sg[c] * is) / n;
-    t[c] = (-k[c] * sb[c]) / n - a[c] * mu[c];
+    // dx = γ/σ · (dy' − dβ/n − x̂·dγ/n) = k·dy' + (a·(x − μ) + t), with t = −k·Σdy'/n.
+    k[c] = float(kc);
+    a[c] = float((-kc * is * sg[c] * is) / n);
+    t[c] = float((-kc * sb[c]) / n);
+    muf[c] = mean[c];
   }
   const float* d = relu ? dx : dy;
   for (int64_t r = 0; r < rows; r++) {
     const float* dr = d + r * C;
     const float* xr = x + r * C;
     float* dxr = dx + r * C;
-    for (int64_t c = 0; c < C; c++) dxr[c] = float(k[c] * double(dr[c]) + a[c] * double(xr[c]) + t[c]);
+    if (acc != nullptr) {
+      const float* ar = acc + r * C;
+      for (int64_t c = 0; c < C; c++) dxr[c] = (k[c] * dr[c] + (a[c] * (xr[c] - muf[c]) + t[c])) + ar[c];
+    } else {
+      for (int64_t c = 0; c < C; c++) dxr[c] = k[c] * dr[c] + (a[c] * (xr[c] - muf[c]) + t[c]);
+    }
   }
 }
 
@@ -120,9 +136,10 @@ inline napi_value fail(napi_env env, const std::string& msg) {
   return nullptr;
 }
 
-// batchNorm(op 0|1, heap: ArrayBuffer, offsets: Float64Array, rows, C, eps, relu): undefined.
-// Offsets in bytes; forward: x, γ, β, y, mean, var, invStd; backward: dy, x, y, mean, invStd, γ,
-// dx, dγ, dβ. Every operand is checked to lie inside the heap.
+// batchNorm(op 0|1|2, heap: ArrayBuffer, offsets: Float64Array, rows, C, eps, relu): undefined.
+// Offsets in bytes; forward (0): x, γ, β, y, mean, var, invStd; backward (1): dy, x, y, mean,
+// invStd, γ, dx, dγ, dβ; backward adding acc (2): dy, x, y, mean, invStd, γ, acc, dx, dγ, dβ. Every
+// operand is checked to lie inside the heap.
 inline napi_value BatchNorm(napi_env env, napi_callback_info info) {
   size_t argc = 7;
   napi_value argv[7];
@@ -136,16 +153,17 @@ inline napi_value BatchNorm(napi_env env, napi_callback_info info) {
   napi_typedarray_type t;
   size_t n = 0;
   void* o = nullptr;
-  if (argc != 7 || napi_get_value_int32(env, argv[0], &op) != napi_ok || (op != 0 && op != 1) ||
+  if (argc != 7 || napi_get_value_int32(env, argv[0], &op) != napi_ok || op < 0 || op > 2 ||
       napi_get_arraybuffer_info(env, argv[1], &heap, &heapBytes) != napi_ok ||
       napi_get_typedarray_info(env, argv[2], &t, &n, &o, nullptr, nullptr) != napi_ok || t != napi_float64_array ||
       napi_get_value_int64(env, argv[3], &rows) != napi_ok || napi_get_value_int64(env, argv[4], &C) != napi_ok ||
       napi_get_value_double(env, argv[5], &eps) != napi_ok || napi_get_value_bool(env, argv[6], &relu) != napi_ok ||
       rows <= 0 || C <= 0)
-    return fail(env, "batchNorm(op 0|1, heap, offsets, rows, C, eps, relu): bad arguments");
+    return fail(env, "batchNorm(op 0|1|2, heap, offsets, rows, C, eps, relu): bad arguments");
   const size_t big = size_t(rows) * size_t(C) * 4, small = size_t(C) * 4;
-  const std::vector<size_t> bytes = op == 0 ? std::vector<size_t>{big, small, small, big, small, small, small}
-                                            : std::vector<size_t>{big, big, big, small, small, small, big, small, small};
+  const std::vector<size_t> bytes = op == 0   ? std::vector<size_t>{big, small, small, big, small, small, small}
+                                    : op == 1 ? std::vector<size_t>{big, big, big, small, small, small, big, small, small}
+                                              : std::vector<size_t>{big, big, big, small, small, small, big, big, small, small};
   const double* off = static_cast<const double*>(o);
   if (n != bytes.size()) return fail(env, "batchNorm: " + std::to_string(bytes.size()) + " offsets expected");
   std::vector<float*> p(n);
@@ -156,8 +174,10 @@ inline napi_value BatchNorm(napi_env env, napi_callback_info info) {
   }
   if (op == 0)
     forward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], rows, C, eps, relu);
+  else if (op == 1)
+    backward(p[0], p[1], p[2], p[3], p[4], p[5], nullptr, p[6], p[7], p[8], rows, C, relu);
   else
-    backward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], rows, C, relu);
+    backward(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], rows, C, relu);
   return nullptr;
 }
 

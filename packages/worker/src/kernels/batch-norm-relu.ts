@@ -16,7 +16,7 @@ export const BN_GRAD = 'DdpBatchNormGrad';
  * Backends whose BN_GRAD takes an optional input `acc` and returns dx + acc: a gradient of x from its
  * other consumers, added in the kernel's last pass instead of by an Add (train/lean-backprop.ts).
  */
-export const BN_GRAD_ACCUMULATES: ReadonlySet<string> = new Set(['webgpu']);
+export const BN_GRAD_ACCUMULATES: ReadonlySet<string> = new Set(['webgpu', 'wasm', 'cpu']);
 /**
  * Backends whose BN_TRAIN takes the optional inputs movingMean and movingVariance (attributes
  * movingRule, momentum) and returns their new values after the other four outputs, by the rules of
@@ -97,8 +97,9 @@ export function makeBatchNormTrain(backendName: string): KernelFunc {
         q[c]! += d * d;
       }
     }
-    const scale = new Float64Array(C);
-    const offset = new Float64Array(C);
+    // The element-wise pass in float32 (every operation rounded: the native kernel's vector lanes).
+    const scale = new Float32Array(C);
+    const f = Math.fround;
     for (let c = 0; c < C; c++) {
       const m = s[c]! / rows;
       const v = Math.max(q[c]! / rows - m * m, 0);
@@ -106,39 +107,43 @@ export function makeBatchNormTrain(backendName: string): KernelFunc {
       variance[c] = v;
       invStd[c] = 1 / Math.sqrt(v + epsilon);
       scale[c] = g[c]! * invStd[c]!;
-      offset[c] = b[c]! - mean[c]! * scale[c]!;
     }
-    // (v + |v|)/2 is max(v, 0) exactly, without a branch (random signs mispredict).
+    // y = (x − μ)·s + β: no cancellation between large terms, exactly β where x = μ. (v + |v|)/2 is
+    // max(v, 0) exactly, without a branch (random signs mispredict).
     for (let r = 0, i = 0; r < rows; r++) {
       if (relu) {
         for (let c = 0; c < C; c++, i++) {
-          const v = xv[i]! * scale[c]! + offset[c]!;
+          const v = f(f(f(xv[i]! - mean[c]!) * scale[c]!) + b[c]!);
           y[i] = (v + Math.abs(v)) * 0.5;
         }
       } else {
-        for (let c = 0; c < C; c++, i++) y[i] = xv[i]! * scale[c]! + offset[c]!;
+        for (let c = 0; c < C; c++, i++) y[i] = f(f(xv[i]! - mean[c]!) * scale[c]!) + b[c]!;
       }
     }
     return outs;
   };
 }
 
-/** dy, x, y, mean, invStd, gamma → dx, dγ, dβ (through the ReLU when `relu`: where y > 0 only). */
+/**
+ * dy, x, y, mean, invStd, gamma → dx, dγ, dβ (through the ReLU when `relu`: where y > 0 only); with
+ * the optional input acc, dx + acc (BN_GRAD_ACCUMULATES).
+ */
 export function makeBatchNormGrad(backendName: string): KernelFunc {
   return ({ inputs, backend, attrs }) => {
-    const { dy, x, y, mean, invStd, gamma } = inputs as Record<
+    const { dy, x, y, mean, invStd, gamma, acc } = inputs as Record<
       'dy' | 'x' | 'y' | 'mean' | 'invStd' | 'gamma',
       TensorInfo
-    >;
+    > & { acc?: TensorInfo };
     const { relu } = attrs as unknown as Pick<BatchNormTrainAttrs, 'relu'>;
     const C = x.shape[x.shape.length - 1]!;
     const { outs, out, ins } = floatViews(
       backendName,
       backend as KernelBackend,
       [x.shape.slice(), [C], [C]],
-      [dy, x, y, mean, invStd, gamma],
+      [dy, x, y, mean, invStd, gamma, ...(acc === undefined ? [] : [acc])],
     );
-    const [dyv, xv, yv, mu, is, g] = ins as [
+    const [dyv, xv, yv, mu, is, g, av] = ins as [
+      Float32Array,
       Float32Array,
       Float32Array,
       Float32Array,
@@ -160,20 +165,24 @@ export function makeBatchNormGrad(backendName: string): KernelFunc {
         sg[c]! += v * (xv[i]! - mu[c]!);
       }
     }
-    // dx = γ/σ · (dy' − dβ/n − x̂·dγ/n) = k·dy' + a·x + t, with x̂ = (x − μ)/σ.
-    const k = new Float64Array(C);
-    const a = new Float64Array(C);
-    const t = new Float64Array(C);
+    // dx = γ/σ · (dy' − dβ/n − x̂·dγ/n) = k·dy' + (a·(x − μ) + t), with x̂ = (x − μ)/σ and
+    // t = −k·Σdy'/n; the last pass in float32, every operation rounded (the native kernel's lanes).
+    const k = new Float32Array(C);
+    const a = new Float32Array(C);
+    const t = new Float32Array(C);
+    const f = Math.fround;
     for (let c = 0; c < C; c++) {
+      const kc = g[c]! * is[c]!;
       dBeta[c] = sb[c]!;
       dGamma[c] = sg[c]! * is[c]!;
-      k[c] = g[c]! * is[c]!;
-      a[c] = (-k[c]! * is[c]! * sg[c]! * is[c]!) / rows;
-      t[c] = (-k[c]! * sb[c]!) / rows - a[c]! * mu[c]!;
+      k[c] = kc;
+      a[c] = (-kc * is[c]! * sg[c]! * is[c]!) / rows;
+      t[c] = (-kc * sb[c]!) / rows;
     }
     for (let r = 0, i = 0; r < rows; r++) {
       for (let c = 0; c < C; c++, i++) {
-        dx[i] = k[c]! * d[i]! + a[c]! * xv[i]! + t[c]!;
+        const v = f(f(k[c]! * d[i]!) + f(f(a[c]! * f(xv[i]! - mu[c]!)) + t[c]!));
+        dx[i] = av === undefined ? v : v + av[i]!;
       }
     }
     return outs;
@@ -191,19 +200,21 @@ export function batchNormReluConfigs(backendName: 'wasm' | 'cpu'): KernelConfig[
  * The same two kernels on wasm through the native addon's batchNorm (C++, in place on the heap);
  * null where the heap is not a plain ArrayBuffer (the threaded build's SharedArrayBuffer).
  */
-function nativeKernel(addon: Pick<DnnlBinding, 'batchNorm'>, op: 0 | 1, js: KernelFunc): KernelFunc {
+function nativeKernel(addon: Pick<DnnlBinding, 'batchNorm'>, kind: 0 | 1, js: KernelFunc): KernelFunc {
   return (args) => {
     const b = args.backend as unknown as WasmHeapBackend;
     if (!(b.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return js(args);
     const attrs = args.attrs as unknown as BatchNormTrainAttrs;
     const inputs = args.inputs as Record<string, TensorInfo>;
     const x = inputs['x']!;
+    // Backward with acc: op 2 (batch_norm.h).
+    const op = kind === 1 && inputs['acc'] !== undefined ? 2 : kind;
     const C = x.shape[x.shape.length - 1]!;
     const rows = x.shape.reduce((a, c) => a * c, 1) / C;
     const ins =
       op === 0
         ? [x, inputs['gamma']!, inputs['beta']!]
-        : ['dy', 'x', 'y', 'mean', 'invStd', 'gamma'].map((n) => inputs[n]!);
+        : ['dy', 'x', 'y', 'mean', 'invStd', 'gamma', ...(op === 2 ? ['acc'] : [])].map((n) => inputs[n]!);
     const shapes = op === 0 ? [x.shape.slice(), [C], [C], [C]] : [x.shape.slice(), [C], [C]];
     // Outputs first: an allocation can grow the heap, which replaces its ArrayBuffer.
     const outs = shapes.map((s) => b.makeOutput(s, 'float32'));

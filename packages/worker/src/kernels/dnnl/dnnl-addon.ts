@@ -31,10 +31,11 @@ export interface DnnlBinding {
   stats(): { primitives: number; scratchpadBytes: number; weightBytes: number };
   /**
    * Fused BatchNorm (+ ReLU) training, in place on `heap` (batch_norm.h): op 0 forward (offsets of
-   * x, γ, β, y, mean, var, 1/σ), op 1 backward (dy, x, y, mean, 1/σ, γ, dx, dγ, dβ).
+   * x, γ, β, y, mean, var, 1/σ), op 1 backward (dy, x, y, mean, 1/σ, γ, dx, dγ, dβ), op 2 backward
+   * adding acc to dx (dy, x, y, mean, 1/σ, γ, acc, dx, dγ, dβ).
    */
   batchNorm(
-    op: 0 | 1,
+    op: 0 | 1 | 2,
     heap: ArrayBuffer,
     offsets: Float64Array,
     rows: number,

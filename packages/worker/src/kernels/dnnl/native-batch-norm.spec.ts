@@ -1,6 +1,7 @@
 // The native BatchNorm (+ ReLU) kernels (native/batch_norm.h) against the JS loops they replace, on
-// wasm: bit for bit (signed zeros aside), the same passes and float64 sums; ties at zero (β = 0, a
-// symmetric batch) included.
+// wasm: bit for bit (signed zeros aside), the same passes, float64 sums and float32 element-wise
+// arithmetic; the backward adding x's pending gradient (acc); ties at zero (β = 0, a symmetric
+// batch) included.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type NamedAttrMap } from '@tensorflow/tfjs-core';
@@ -19,11 +20,11 @@ function use(configs: KernelConfig[]): void {
 }
 
 /** Forward then backward through whichever kernels are registered: y, mean, var, 1/σ, dx, dγ, dβ as bits. */
-function run(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor, relu: boolean): number[][] {
+function run(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor, relu: boolean, acc?: tf.Tensor): number[][] {
   return tf.tidy(() => {
     const k = (name: string, inputs: tf.NamedTensorMap, attrs: object) => tf.engine().runKernel(name, inputs, attrs as NamedAttrMap) as tf.Tensor[];
     const [y, mean, variance, invStd] = k(BN_TRAIN, { x, gamma, beta }, { epsilon: 1e-5, relu });
-    const grads = k(BN_GRAD, { dy, x, y: y!, mean: mean!, invStd: invStd!, gamma }, { relu });
+    const grads = k(BN_GRAD, { dy, x, y: y!, mean: mean!, invStd: invStd!, gamma, ...(acc === undefined ? {} : { acc }) }, { relu });
     // −0 read as 0: where the ReLU masks a whole channel, dx is ±0 by the sign of dy (dy·0 in C++,
     // a literal 0 in JS), the same value.
     return [y!, mean!, variance!, invStd!, ...grads].map((t) => Array.from(new Uint32Array((t.dataSync() as Float32Array).slice().buffer), (b) => (b === 0x80000000 ? 0 : b)));
@@ -42,20 +43,26 @@ describe.skipIf(skip)('native BatchNorm (+ ReLU) against the JS kernels, on wasm
     [64, 6, 6, 32],
     [3, 1, 1, 1],
   ];
-  for (const relu of [true, false]) {
-    it.each(shapes)(`gives the JS kernels' output and gradients bit for bit, relu ${relu}: %i×%i×%i×%i`, (...shape) => {
+  for (const [relu, withAcc] of [[true, false], [false, false], [true, true]]) {
+    it.each(shapes)(`gives the JS kernels' output and gradients bit for bit, relu ${relu}${withAcc ? ', adding acc to dx' : ''}: %i×%i×%i×%i`, (...shape) => {
       const r = rng(shape.reduce((a, b) => a * b, 1));
       const C = shape[3]!;
       const x = tf.tensor(randomArray(shape.reduce((a, b) => a * b, 1), r), shape);
       const gamma = tf.tensor(randomArray(C, r), [C]);
       const beta = tf.tensor(randomArray(C, r), [C]);
       const dy = tf.tensor(randomArray(shape.reduce((a, b) => a * b, 1), r), shape);
+      const acc = withAcc ? tf.tensor(randomArray(shape.reduce((a, b) => a * b, 1), r), shape) : undefined;
       use(batchNormReluConfigs('wasm'));
-      const js = run(x, gamma, beta, dy, relu);
+      const js = run(x, gamma, beta, dy, relu, acc);
       use(nativeBatchNormConfigs(load.binding!));
-      const native = run(x, gamma, beta, dy, relu);
+      const native = run(x, gamma, beta, dy, relu, acc);
       native.forEach((a, i) => expect(a.filter((v, k) => v !== js[i]![k]).length, `output ${i}`).toBe(0));
-      tf.dispose([x, gamma, beta, dy]);
+      if (acc !== undefined) {
+        // dx + acc is not dx: the acc input was used.
+        const plain = run(x, gamma, beta, dy, relu);
+        expect(plain[4]).not.toEqual(native[4]);
+      }
+      tf.dispose([x, gamma, beta, dy, ...(acc === undefined ? [] : [acc])]);
     });
   }
 
