@@ -43,7 +43,7 @@ describe.skipIf(skip)('native BatchNorm (+ ReLU) against the JS kernels, on wasm
     [64, 6, 6, 32],
     [3, 1, 1, 1],
   ];
-  for (const [relu, withAcc] of [[true, false], [false, false], [true, true]]) {
+  for (const [relu, withAcc] of [[true, false], [false, false], [true, true]] as const) {
     it.each(shapes)(`gives the JS kernels' output and gradients bit for bit, relu ${relu}${withAcc ? ', adding acc to dx' : ''}: %i×%i×%i×%i`, (...shape) => {
       const r = rng(shape.reduce((a, b) => a * b, 1));
       const C = shape[3]!;
