@@ -8,7 +8,7 @@
 // XNNPACK operators with their packed weights by tensor (a dense layer would go on with stale
 // weights). Only where the variables live in host memory (wasm, cpu: host-memory.ts); elsewhere,
 // and for the other optimizers (Adamax, Adagrad, Adadelta, a subclass of any),
-// applyOnHost() says no and the caller takes the tfjs path (device-sgd.ts on webgpu).
+// applyOnHost() says no and the caller takes the tfjs path (device-optimizers.ts on webgpu).
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradientLayout } from './gradient-layout';
 import { hostBackend, hostView } from './host-memory';
@@ -26,7 +26,7 @@ interface StockMomentum extends StockSgd {
 }
 
 /** … and of its AdamOptimizer. */
-interface StockAdam {
+export interface StockAdam {
   learningRate: number;
   beta1: number;
   beta2: number;
@@ -50,7 +50,7 @@ interface StockRmsprop {
   accumulatedMeanGrads: Slot[];
   incrementIterations(): void;
 }
-type Slot = { originalName: string; variable: tf.Variable } | undefined;
+export type Slot = { originalName: string; variable: tf.Variable } | undefined;
 
 type Rule = { kind: 'sgd'; opt: StockSgd } | { kind: 'momentum'; opt: StockMomentum } | { kind: 'adam'; opt: StockAdam } | { kind: 'rmsprop'; opt: StockRmsprop };
 
@@ -70,6 +70,17 @@ export function sgdOrMomentum(opt: tf.Optimizer): { rule: 'sgd' | 'momentum' | '
   if (rule?.kind === 'sgd') return { rule: 'sgd', learningRate: o.learningRate, momentum: 0, accumulations: [], incrementIterations: () => rule.opt.incrementIterations() };
   if (rule?.kind !== 'momentum' || typeof o.momentum !== 'number') return null;
   return { rule: rule.opt.useNesterov ? 'nesterov' : 'momentum', learningRate: o.learningRate, momentum: o.momentum, accumulations: rule.opt.accumulations, incrementIterations: () => rule.opt.incrementIterations() };
+}
+
+/** tfjs's Adam (exactly that class) with the fields a device update reads; else null. */
+export function adamOf(opt: tf.Optimizer): StockAdam | null {
+  const rule = ruleOf(opt);
+  return rule?.kind === 'adam' ? rule.opt : null;
+}
+
+/** An optimizer's zero slot for `v`, as tfjs makes it on its first step (not trainable). */
+export function zeroSlot(v: tf.Variable, suffix: string): { originalName: string; variable: tf.Variable } {
+  return { originalName: `${v.name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) };
 }
 
 /** tfjs's plain SGD, momentum, Adam or RMSProp (exactly those classes), with the fields this file uses; else null. */
@@ -119,7 +130,7 @@ export function applyOnHost(opt: tf.Optimizer, layout: GradientLayout, mean: Flo
     const o = rule.opt;
     const m = f(o.m.dataSync()[0]!);
     // The slots, made as the stock update makes them on its first step (zeros, not trainable).
-    vars.forEach((v, i) => (o.accumulations[i] ??= { originalName: `${v.name}/momentum`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) }));
+    vars.forEach((v, i) => (o.accumulations[i] ??= zeroSlot(v, 'momentum')));
     const next = layout.entries.map((e, i) => {
       const w = hostView(vars[i]!);
       const a = hostView(o.accumulations[i]!.variable);
@@ -152,10 +163,9 @@ export function applyOnHost(opt: tf.Optimizer, layout: GradientLayout, mean: Flo
 function adam(o: StockAdam, layout: GradientLayout, mean: Float32Array): boolean {
   const f = Math.fround;
   const vars = layout.variables;
-  const slot = (v: tf.Variable, suffix: string) => ({ originalName: `${v.name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) });
   vars.forEach((v, i) => {
-    o.accumulatedFirstMoment[i] ??= slot(v, 'm');
-    o.accumulatedSecondMoment[i] ??= slot(v, 'v');
+    o.accumulatedFirstMoment[i] ??= zeroSlot(v, 'm');
+    o.accumulatedSecondMoment[i] ??= zeroSlot(v, 'v');
   });
   const acc1 = f(o.accBeta1.dataSync()[0]!);
   const acc2 = f(o.accBeta2.dataSync()[0]!);
@@ -197,11 +207,10 @@ function adam(o: StockAdam, layout: GradientLayout, mean: Float32Array): boolean
 function rmsprop(o: StockRmsprop, layout: GradientLayout, mean: Float32Array): boolean {
   const f = Math.fround;
   const vars = layout.variables;
-  const slot = (v: tf.Variable, suffix: string) => ({ originalName: `${v.name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) });
   vars.forEach((v, i) => {
-    o.accumulatedMeanSquares[i] ??= slot(v, 'rms');
-    o.accumulatedMoments[i] ??= slot(v, 'momentum');
-    if (o.centered) o.accumulatedMeanGrads[i] ??= slot(v, 'mg');
+    o.accumulatedMeanSquares[i] ??= zeroSlot(v, 'rms');
+    o.accumulatedMoments[i] ??= zeroSlot(v, 'momentum');
+    if (o.centered) o.accumulatedMeanGrads[i] ??= zeroSlot(v, 'mg');
   });
   const [rho, rest, mu, lr, eps] = [o.decay, 1 - o.decay, o.momentum, o.learningRate, o.epsilon].map(f) as [number, number, number, number, number];
   const next = layout.entries.map((e, i) => {
@@ -241,7 +250,7 @@ function rmsprop(o: StockRmsprop, layout: GradientLayout, mean: Float32Array): b
 }
 
 /** `v` takes `values` as a new tensor (new memory: see the file's head). */
-function assignNew(v: tf.Variable, values: Float32Array): void {
+export function assignNew(v: tf.Variable, values: Float32Array): void {
   const t = tf.tensor(values, v.shape, 'float32');
   v.assign(t);
   t.dispose();

@@ -8,7 +8,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { fuseBatchNormRelu } from '../model/fuse-batch-norm-relu';
 import { fuseConvBiasGradient } from '../model/fuse-conv-bias-grad';
 import { GradientLayout } from './gradient-layout';
-import { applyOnDevice } from './device-sgd';
+import { applyOnDevice } from './device-optimizers';
 import { applyOnHost } from './host-optimizers';
 import { LOGITS_SCORING, scoreBatch, type AnyBatch, type Scoring } from './score';
 
@@ -99,8 +99,9 @@ export class Trainer {
     const mean = new Float32Array(sum.length);
     const k = 1 / count;
     for (let i = 0; i < sum.length; i++) mean[i] = sum[i]! * k;
-    // SGD, momentum or Adam on wasm or cpu: one loop on the host, no kernels (host-optimizers.ts);
-    // plain SGD on webgpu: one dispatch per variable (device-sgd.ts).
+    // SGD, momentum, Adam or RMSProp on wasm or cpu: one loop on the host, no kernels
+    // (host-optimizers.ts); SGD, momentum or Adam on webgpu: a few variables per dispatch
+    // (device-optimizers.ts).
     if (applyOnHost(this.optimizer, this.layout, mean) || applyOnDevice(this.optimizer, this.layout, mean)) return;
     const grads = this.layout.unflatten(mean);
     this.optimizer.applyGradients(grads);
