@@ -1,6 +1,6 @@
-// tfjs's SGD (the seed's), momentum (with or without Nesterov) and Adam on the webgpu backend:
-// several variables per dispatch (kernels/webgpu/optimizer-program.ts) instead of tfjs's two (SGD),
-// four to five (momentum) or about twelve (Adam) dispatches per variable, with one gradient upload
+// tfjs's SGD (the seed's), momentum (with or without Nesterov), Adam and RMSProp (plain or centered)
+// on the webgpu backend: several variables per dispatch (kernels/webgpu/optimizer-program.ts) instead
+// of tfjs's two (SGD) to about twelve (Adam, RMSProp) dispatches per variable, with one gradient upload
 // per group of variables instead of one per variable. The new values and slots are new tensors the
 // variables and the optimizer's own slots take, never written in place. Adam's β powers are scalars
 // the host keeps (as host-optimizers.ts does): read where they lie in host memory, which is where
@@ -15,7 +15,7 @@ import {
   type UpdateScalars,
 } from '../kernels/webgpu/optimizer-program';
 import type { GradientLayout, LayoutEntry } from './gradient-layout';
-import { adamOf, assignNew, sgdOrMomentum, zeroSlot, type Slot } from './host-optimizers';
+import { adamOf, assignNew, rmspropOf, sgdOrMomentum, zeroSlot, type Slot } from './host-optimizers';
 
 /** What one update needs: its rule and scalars, each variable's slots, and what to do once applied. */
 interface DeviceUpdate {
@@ -47,6 +47,17 @@ function deviceUpdate(opt: tf.Optimizer): DeviceUpdate | null {
     return s.rule === 'sgd'
       ? { rule: 'sgd', scalars, slots: [], suffixes: [], done }
       : { rule: s.rule, scalars, slots: [s.accumulations], suffixes: ['momentum'], done };
+  }
+  const r = rmspropOf(opt);
+  if (r !== null) {
+    const centered = r.centered;
+    return {
+      rule: centered ? 'rmsprop-centered' : 'rmsprop',
+      scalars: { c: f(-r.learningRate), m: r.momentum, b1: r.decay, eps: r.epsilon },
+      slots: [r.accumulatedMeanSquares, r.accumulatedMoments, ...(centered ? [r.accumulatedMeanGrads] : [])],
+      suffixes: ['rms', 'momentum', ...(centered ? ['mg'] : [])],
+      done: () => r.incrementIterations(),
+    };
   }
   const a = adamOf(opt);
   if (a === null) return null;

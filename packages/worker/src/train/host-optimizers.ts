@@ -39,7 +39,7 @@ export interface StockAdam {
 }
 
 /** … and of its RMSPropOptimizer. */
-interface StockRmsprop {
+export interface StockRmsprop {
   learningRate: number;
   decay: number;
   momentum: number;
@@ -76,6 +76,12 @@ export function sgdOrMomentum(opt: tf.Optimizer): { rule: 'sgd' | 'momentum' | '
 export function adamOf(opt: tf.Optimizer): StockAdam | null {
   const rule = ruleOf(opt);
   return rule?.kind === 'adam' ? rule.opt : null;
+}
+
+/** tfjs's RMSProp (exactly that class) with the fields a device update reads; else null. */
+export function rmspropOf(opt: tf.Optimizer): StockRmsprop | null {
+  const rule = ruleOf(opt);
+  return rule?.kind === 'rmsprop' ? rule.opt : null;
 }
 
 /** An optimizer's zero slot for `v`, as tfjs makes it on its first step (not trainable). */

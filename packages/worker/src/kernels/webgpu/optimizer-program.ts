@@ -3,7 +3,9 @@
 // - sgd: w' = w + c·g, with c = −lr;
 // - momentum: a' = m·a + g, w' = c·a' + w (Nesterov: w' = c·(g + a'·m) + w);
 // - adam: m' = m·β₁ + g·(1 − β₁), v' = v·β₂ + g²·(1 − β₂), w' = (m'/c₁)/(√(v'/c₂) + ε)·c + w, with
-//   c₁ = 1 − β₁ᵗ and c₂ = 1 − β₂ᵗ from the host.
+//   c₁ = 1 − β₁ᵗ and c₂ = 1 − β₂ᵗ from the host;
+// - rmsprop: s' = s·ρ + g²·(1 − ρ), m' = m·μ + (g·lr)/√(s' + ε), w' = w − m' (centered: ḡ' = ḡ·ρ +
+//   g·(1 − ρ) and the root of s' − (ḡ'² + ε)), ρ the decay in b1, μ the momentum, lr = −c.
 // Bindings: the group's gradient (its variables' slices of the mean gradient, contiguous in the
 // layout), each slot's k old arrays (w, then a or m and v), then their k new arrays in the same
 // order; the uniforms give the scalars and where each variable ends. k is bounded by the device's
@@ -15,7 +17,7 @@ import { rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
 
 const WG = 64;
 
-export type DeviceRule = 'sgd' | 'momentum' | 'nesterov' | 'adam';
+export type DeviceRule = 'sgd' | 'momentum' | 'nesterov' | 'adam' | 'rmsprop' | 'rmsprop-centered';
 
 /** The scalars of an update (those a rule does not use are 0). */
 export interface UpdateScalars {
@@ -23,6 +25,7 @@ export interface UpdateScalars {
   c: number;
   /** Momentum. */
   m?: number;
+  /** β₁ (Adam), or RMSProp's decay ρ. */
   b1?: number;
   b2?: number;
   eps?: number;
@@ -33,7 +36,11 @@ export interface UpdateScalars {
 
 /** The slots of a rule: the variable's values, then the optimizer's per-variable state. */
 function slots(rule: DeviceRule): string[] {
-  return rule === 'sgd' ? ['w'] : rule === 'adam' ? ['w', 'm', 'v'] : ['w', 'a'];
+  if (rule === 'sgd') return ['w'];
+  if (rule === 'adam') return ['w', 'm', 'v'];
+  if (rule === 'rmsprop') return ['w', 's', 'a'];
+  if (rule === 'rmsprop-centered') return ['w', 's', 'a', 'mg'];
+  return ['w', 'a'];
 }
 
 /** Variables per dispatch for a device with `storageBuffers` storage buffers per shader stage. */
@@ -48,6 +55,12 @@ function update(rule: DeviceRule, k: number): string {
   if (rule === 'sgd') return `nw${k}[j] = w${k}[j] + u.c * g[i];`;
   if (rule === 'adam')
     return `let m1 = m${k}[j] * u.b1 + g[i] * u.rest1; let v1 = v${k}[j] * u.b2 + (g[i] * g[i]) * u.rest2; nm${k}[j] = m1; nv${k}[j] = v1; nw${k}[j] = ((m1 / u.c1) / (sqrt(v1 / u.c2) + u.eps)) * u.c + w${k}[j];`;
+  if (rule === 'rmsprop' || rule === 'rmsprop-centered') {
+    const s = `let s1 = s${k}[j] * u.b1 + (g[i] * g[i]) * u.rest1; ns${k}[j] = s1;`;
+    const root = rule === 'rmsprop' ? 'sqrt(s1 + u.eps)' : `sqrt(s1 - (mg1 * mg1 + u.eps))`;
+    const mg = rule === 'rmsprop' ? '' : ` let mg1 = mg${k}[j] * u.b1 + g[i] * u.rest1; nmg${k}[j] = mg1;`;
+    return `${s}${mg} let a1 = a${k}[j] * u.m + (g[i] * -u.c) / ${root}; na${k}[j] = a1; nw${k}[j] = w${k}[j] - a1;`;
+  }
   const value = rule === 'nesterov' ? `u.c * (g[i] + acc * u.m) + w${k}[j]` : `u.c * acc + w${k}[j]`;
   return `let acc = u.m * a${k}[j] + g[i]; na${k}[j] = acc; nw${k}[j] = ${value};`;
 }

@@ -200,6 +200,45 @@ async function programsRun<T>(f: () => Promise<T>): Promise<{ result: T; program
     optB.dispose();
   }, 30_000);
 
+  it.each([
+    [0.9, 0, false],
+    [0.95, 0.8, false],
+    [0.9, 0.5, true],
+  ] as const)("RMSProp (ρ %f, momentum %f, centered %s) on the device, with tfjs' own weights and slots (within float32 rounding)", async (decay, momentum, centered) => {
+    const shapes = [[3, 3, 4, 8], [8], [130], [1], [0], [2, 700], [5, 5], [64]];
+    const make = () => shapes.map((s, k) => tf.variable(tf.tensor(randomArray(s.reduce((a, b) => a * b, 1), rng(k + 1)), s), true, `rmsprop-spec/${n++}`));
+    const [stock, mine] = [make(), make()];
+    const layouts = [new GradientLayout(stock), new GradientLayout(mine)];
+    const [optA, optB] = [tf.train.rmsprop(0.01, decay, momentum, undefined, centered), tf.train.rmsprop(0.01, decay, momentum, undefined, centered)];
+    const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBuffersPerShaderStage: number } } }).device.limits.maxStorageBuffersPerShaderStage;
+    const perGroup = Math.floor((limit - 1) / (centered ? 8 : 6));
+    for (let step = 0; step < 3; step++) {
+      const mean = randomArray(layouts[0]!.size, rng(40 + step)).map((v, i) => Math.fround(v * (i % 7 === 0 ? 1e-3 : 1e-1)));
+      const grads = layouts[0]!.unflatten(mean);
+      (optA as tf.Optimizer).applyGradients(grads);
+      tf.dispose(Object.values(grads));
+      const { result, dispatches } = await countDispatches(() => applyOnDevice(optB, layouts[1]!, mean));
+      expect(result).toBe(true);
+      // The first step also makes the slots (a zeros fill each per non-empty variable).
+      expect(dispatches).toBe(Math.ceil(7 / perGroup) + (step === 0 ? 7 * (centered ? 3 : 2) : 0));
+    }
+    // tfjs' centered update takes the root of s' − (ḡ'² + ε), negative where a gradient is tiny:
+    // NaN there, in its update as in ours. Same NaNs, and the rest within float32 rounding.
+    const close = (got: ArrayLike<number>, want: ArrayLike<number>) => {
+      const nan = (a: ArrayLike<number>) => Array.from(a, (x) => Number.isNaN(x));
+      expect(nan(got)).toEqual(nan(want));
+      const finite = (a: ArrayLike<number>) => Array.from(a).filter((x) => !Number.isNaN(x));
+      expect(relErr(finite(got), finite(want))).toBeLessThan(1e-5);
+    };
+    for (const [i, v] of mine.entries()) close(await v.data(), await stock[i]!.data());
+    const [a, b] = [await optA.getWeights(), await optB.getWeights()];
+    expect(b.map((w) => w.name.replace(/\/\d+\//, '/'))).toEqual(a.map((w) => w.name.replace(/\/\d+\//, '/')));
+    for (const [i, w] of b.entries()) close(await w.tensor.data(), await a[i]!.tensor.data());
+    tf.dispose([...stock, ...mine]);
+    optA.dispose();
+    optB.dispose();
+  }, 30_000);
+
   it.each(['pytorch', 'tfjs'] as const)("a BatchNorm layer's moving statistics by the %s rule: both in one dispatch, the kernels' values", async (rule) => {
     const t = (k: number, positive: boolean) => tf.tensor1d(randomArray(37, rng(k)).map((v) => (positive ? Math.abs(v) * 3 : v)));
     const [om, ov, bm, bv] = [t(1, false), t(2, true), t(3, false), t(4, true)];
