@@ -110,7 +110,9 @@ std::unique_ptr<Entry> build(int op, const Geom& g) {
       e->impl = pd.impl_info_str();
       e->prim = dnnl::convolution_backward_data(pd);
     } else {
-      const auto d = dnnl::convolution_backward_weights::desc(algo, e->src, weiAny, e->dst, strides, padL, padR);
+      // With bias: the bias gradient (Σ dY over batch and pixels) from the same primitive.
+      const auto d = bias ? dnnl::convolution_backward_weights::desc(algo, e->src, weiAny, e->bias, e->dst, strides, padL, padR)
+                          : dnnl::convolution_backward_weights::desc(algo, e->src, weiAny, e->dst, strides, padL, padR);
       dnnl::convolution_backward_weights::primitive_desc pd(d, attr, eng, hint);
       chosen = pd.diff_weights_desc();
       e->scratchBytes = pd.scratchpad_desc().get_size();
@@ -136,7 +138,7 @@ Entry& entryFor(int op, const Geom& g) {
 }
 
 // Runs one conv in place: p[0..2] are byte offsets in the heap (forward: x, filter, y, bias;
-// backward-data: dy, filter, dx; backward-weights: x, dy, dw).
+// backward-data: dy, filter, dx; backward-weights: x, dy, dw, and with bias dB).
 void run(int op, const Geom& g, uint8_t* heap, const std::vector<double>& p) {
   Entry& e = entryFor(op, g);
   auto& eng = g_rt->engine;
@@ -168,10 +170,12 @@ void run(int op, const Geom& g, uint8_t* heap, const std::vector<double>& p) {
   } else {
     memory dwUser(e.weiUser, eng, at(2));
     memory dw = e.reorderWeights ? memory(e.wei, eng, e.weiBuf.data()) : dwUser;
-    e.prim.execute(s, {{DNNL_ARG_SRC, memory(e.src, eng, at(0))},
-                       {DNNL_ARG_DIFF_DST, memory(e.dst, eng, at(1))},
-                       {DNNL_ARG_DIFF_WEIGHTS, dw},
-                       {DNNL_ARG_SCRATCHPAD, scratch}});
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(e.src, eng, at(0))},
+                                         {DNNL_ARG_DIFF_DST, memory(e.dst, eng, at(1))},
+                                         {DNNL_ARG_DIFF_WEIGHTS, dw},
+                                         {DNNL_ARG_SCRATCHPAD, scratch}};
+    if (g[15] != 0) args.emplace(DNNL_ARG_DIFF_BIAS, memory(e.bias, eng, at(3)));
+    e.prim.execute(s, args);
     if (e.reorderWeights) e.weiReorder.execute(s, dw, dwUser);
   }
   s.wait();
@@ -191,6 +195,7 @@ std::vector<size_t> operandBytes(int op, const Geom& g) {
   if (op == kForward && g[15] != 0) return {x * 4, w * 4, y * 4, size_t(g[6]) * 4};
   if (op == kForward) return {x * 4, w * 4, y * 4};
   if (op == kBackwardData) return {y * 4, w * 4, x * 4};
+  if (g[15] != 0) return {x * 4, y * 4, w * 4, size_t(g[6]) * 4};
   return {x * 4, y * 4, w * 4};
 }
 

@@ -10,7 +10,7 @@ import { nativeConcatConfig, nativeSliceConfig, nativeSplitVConfig } from './spl
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { dnnl, type DnnlLoad } from './dnnl/dnnl-addon';
-import { dnnlConvConfigs } from './dnnl/dnnl-kernels';
+import { dnnlConvConfigs, dnnlFilterBiasConfig } from './dnnl/dnnl-kernels';
 import { maxPoolGradConfig, nativeMaxPoolGradConfig } from './max-pool-grad';
 import { nativeAddConfig, nativeEqualConfig, nativePadConfig } from './native-elementwise';
 import { nativeAvgPoolGradConfig, nativeSumConfig } from './native-pool-sum';
@@ -111,7 +111,7 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
     nativeKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [] });
     return [];
   }
-  const configs = [...dnnlConvConfigs(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding), nativeAvgPoolGradConfig(binding), nativeSumConfig(binding), nativeAddConfig(binding), nativeEqualConfig(binding), nativePadConfig(binding)];
+  const configs = [...dnnlConvConfigs(binding), dnnlFilterBiasConfig(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding), nativeAvgPoolGradConfig(binding), nativeSumConfig(binding), nativeAddConfig(binding), nativeEqualConfig(binding), nativePadConfig(binding)];
   configs.forEach(replace);
   const kernels = configs.map((c) => c.kernelName);
   nativeKernelsBy.set(backendName, { provider: 'onednn', why, kernels });

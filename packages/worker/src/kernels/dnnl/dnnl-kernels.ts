@@ -16,6 +16,7 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { CONV_FILTER_BIAS_GRAD } from '../conv-filter-bias-grad';
 import type { WasmHeapBackend } from '../heap-access';
 import { DNNL_OP, type DnnlBinding, type DnnlOp } from './dnnl-addon';
 
@@ -247,6 +248,49 @@ function conv2DBackpropFilter(addon: DnnlBinding): KernelFunc {
     );
     return out ?? fallback(args);
   };
+}
+
+/**
+ * CONV_FILTER_BIAS_GRAD: the filter and bias gradients from one oneDNN backward-weights primitive
+ * (its diff_bias), instead of Conv2DBackpropFilter and a Sum over dY. Where oneDNN cannot take the
+ * layout or geometry, those two kernels.
+ */
+function conv2DBackpropFilterBias(addon: DnnlBinding): KernelFunc {
+  const filter = fallbackOf('Conv2DBackpropFilter');
+  const sum = fallbackOf('Sum');
+  const rejected = new Set<string>();
+  return (args) => {
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+      args.attrs as unknown as Conv2DBackpropFilterAttrs;
+    const backend = args.backend as unknown as WasmBackend;
+    const fallback = () => [
+      filter(args) as TensorInfo,
+      sum({ inputs: { x: dy }, backend: args.backend, attrs: { axis: [0, 1, 2], keepDims: false } }) as TensorInfo,
+    ];
+    const info = backend_util.computeConv2DInfo(x.shape as Shape4, filterShape, strides, 1, pad, dimRoundingMode);
+    if (!supported(info, dataFormat, [x, dy]) || dy.shape.join() !== info.outShape.join()) return fallback();
+    const geom = dnnlGeometry(info, true, false);
+    const key = `${DNNL_OP.backwardWeights}:${geom.join(',')}`;
+    if (rejected.has(key) || !(backend.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return fallback();
+    // Both outputs first: an allocation can grow the heap, which replaces its ArrayBuffer.
+    const outs = [backend.makeOutput([...filterShape], 'float32'), backend.makeOutput([info.outChannels], 'float32')];
+    const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+    try {
+      addon.conv(DNNL_OP.backwardWeights, backend.wasm.HEAPU8.buffer, Float64Array.from([x, dy, ...outs], offset), geom);
+      return outs;
+    } catch (e) {
+      outs.forEach((t) => backend.disposeData(t.dataId));
+      if ((e as { code?: string }).code !== 'E_DNNL' || !String((e as Error).message).startsWith('oneDNN:')) throw e;
+      rejected.add(key);
+      return fallback();
+    }
+  };
+}
+
+/** The filter-and-bias gradient kernel for 'wasm'; it captures the wasm Conv2DBackpropFilter and Sum now, as its fallback. */
+export function dnnlFilterBiasConfig(addon: DnnlBinding): KernelConfig {
+  return { kernelName: CONV_FILTER_BIAS_GRAD, backendName: 'wasm', kernelFunc: conv2DBackpropFilterBias(addon) };
 }
 
 /**
