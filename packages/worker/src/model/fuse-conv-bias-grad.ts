@@ -1,5 +1,5 @@
 // A conv layer's filter and bias gradients from one kernel (CONV_FILTER_BIAS_GRAD) for any
-// tf.LayersModel, where the backend has that kernel (webgpu): every Conv2D layer with a bias, linear
+// tf.LayersModel, where the backend has that kernel (webgpu; wasm with oneDNN): every Conv2D layer with a bias, linear
 // activation, NHWC data and no dilation trains through conv2dBiasTraining below, whose forward is
 // the same FusedConv2D kernel tfjs-layers runs and whose gradient is Conv2DBackpropInput (as
 // tfjs') and that one kernel instead of Conv2DBackpropFilter and a Sum. Layers with no trainable
