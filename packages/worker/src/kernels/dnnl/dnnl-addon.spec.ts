@@ -81,8 +81,9 @@ describe('without the oneDNN addon', () => {
 
 const { load, skip } = dnnlForSpecs('dnnl-addon.spec');
 
-// Runs every DenseNet conv (batch 64) forward with bias, backward-data and backward-weights twice on
-// zeroed buffers, then reports threads before and after, and CPU and wall time of the second pass.
+// Runs every DenseNet conv (batch 64) forward with bias, backward-data and backward-weights (with the
+// bias gradient) twice on zeroed buffers, then reports threads before and after, and CPU and wall
+// time of the second pass.
 const CHILD = `
 const a = require(process.env.DNNL_ADDON);
 const geoms = JSON.parse(process.env.DNNL_GEOMS);
@@ -99,7 +100,7 @@ for (let pass = 0; pass < 2; pass++) {
     const geom = Int32Array.from(g);
     a.conv(0, heap, Float64Array.from(at), geom);
     a.conv(1, heap, Float64Array.from([at[2], at[1], at[0]]), geom);
-    a.conv(2, heap, Float64Array.from([at[0], at[2], at[1]]), geom);
+    a.conv(2, heap, Float64Array.from([at[0], at[2], at[1], at[3]]), geom);
   }
   const c = process.cpuUsage(c0);
   cpu = (c.user + c.system) / 1000; wall = performance.now() - w0;
