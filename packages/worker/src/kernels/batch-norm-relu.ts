@@ -157,12 +157,24 @@ export function makeBatchNormGrad(backendName: string): KernelFunc {
     const sg = new Float64Array(C);
     // Through the ReLU: dy' = dy where y > 0, else 0, kept in dx for the second pass (one mask).
     const d = relu ? dx : dyv;
-    for (let r = 0, i = 0; r < rows; r++) {
-      for (let c = 0; c < C; c++, i++) {
-        const v = relu ? (yv[i]! > 0 ? dyv[i]! : 0) : dyv[i]!;
-        if (relu) dx[i] = v;
-        sb[c]! += v;
-        sg[c]! += v * (xv[i]! - mu[c]!);
+    // Two loops rather than a test per element; the mask as a product (dy·[y > 0]), as the native
+    // kernel computes it: a select on random signs mispredicts.
+    if (relu) {
+      for (let r = 0, i = 0; r < rows; r++) {
+        for (let c = 0; c < C; c++, i++) {
+          const v = dyv[i]! * Number(yv[i]! > 0);
+          dx[i] = v;
+          sb[c]! += v;
+          sg[c]! += v * (xv[i]! - mu[c]!);
+        }
+      }
+    } else {
+      for (let r = 0, i = 0; r < rows; r++) {
+        for (let c = 0; c < C; c++, i++) {
+          const v = dyv[i]!;
+          sb[c]! += v;
+          sg[c]! += v * (xv[i]! - mu[c]!);
+        }
       }
     }
     // dx = γ/σ · (dy' − dβ/n − x̂·dγ/n) = k·dy' + (a·(x − μ) + t), with x̂ = (x − μ)/σ and
