@@ -54,11 +54,6 @@ export type Slot = { originalName: string; variable: tf.Variable } | undefined;
 
 type Rule = { kind: 'sgd'; opt: StockSgd } | { kind: 'momentum'; opt: StockMomentum } | { kind: 'adam'; opt: StockAdam } | { kind: 'rmsprop'; opt: StockRmsprop };
 
-/** Whether `opt` is tfjs's plain SGD (not a subclass such as momentum), with its learning rate. */
-export function isPlainSgd(opt: tf.Optimizer): opt is tf.SGDOptimizer & { learningRate: number; incrementIterations(): void } {
-  return ruleOf(opt)?.kind === 'sgd' && typeof (opt as unknown as { learningRate?: unknown }).learningRate === 'number';
-}
-
 /**
  * tfjs's plain SGD or momentum optimizer (exactly those classes) with what a device update needs: its
  * learning rate and momentum as numbers (no read back from a device), and the momentum slots; else null.

@@ -71,9 +71,10 @@ function supported(
 }
 
 /**
- * Allocates `outShape` on the heap, then runs `op` with the inputs' and the output's byte offsets.
- * The heap's ArrayBuffer is read after the allocation, which may have grown (and replaced) it.
- * Returns undefined, freeing the output, when oneDNN rejects the geometry.
+ * Allocates `outShapes` on the heap, then runs `op` with the byte offsets of the first two inputs,
+ * the outputs and the other inputs. The heap's ArrayBuffer is read after the allocations, which may
+ * have grown (and replaced) it. Returns undefined, freeing the outputs, when oneDNN rejects the
+ * geometry.
  */
 function runInPlace(
   addon: DnnlBinding,
@@ -81,26 +82,21 @@ function runInPlace(
   op: DnnlOp,
   geom: Int32Array,
   inputs: TensorInfo[],
-  outShape: number[],
+  outShapes: number[][],
   rejected: Set<string>,
-): TensorInfo | undefined {
+): TensorInfo[] | undefined {
   const key = `${op}:${geom.join(',')}`;
   // The threaded wasm build's heap is a SharedArrayBuffer, which the addon does not take.
   if (rejected.has(key) || !(backend.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return undefined;
-  const out = backend.makeOutput(outShape, 'float32');
+  const outs = outShapes.map((s) => backend.makeOutput(s, 'float32'));
   const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-  // forward: x, filter, y, bias; backward-data: dy, filter, dx; backward-weights: x, dy, dw.
-  const offsets = Float64Array.from([
-    offset(inputs[0]!),
-    offset(inputs[1]!),
-    offset(out),
-    ...inputs.slice(2).map(offset),
-  ]);
+  // forward: x, filter, y, bias; backward-data: dy, filter, dx; backward-weights: x, dy, dw (, dB).
+  const offsets = Float64Array.from([inputs[0]!, inputs[1]!, ...outs, ...inputs.slice(2)].map(offset));
   try {
     addon.conv(op, backend.wasm.HEAPU8.buffer, offsets, geom);
-    return out;
+    return outs;
   } catch (e) {
-    backend.disposeData(out.dataId);
+    outs.forEach((t) => backend.disposeData(t.dataId));
     if ((e as { code?: string }).code !== 'E_DNNL' || !String((e as Error).message).startsWith('oneDNN:'))
       throw e;
     rejected.add(key);
@@ -136,10 +132,10 @@ function conv2D(addon: DnnlBinding): KernelFunc {
       DNNL_OP.forward,
       geom,
       [x, filter],
-      info.outShape,
+      [info.outShape],
       rejected,
     );
-    return out ?? fallback(args);
+    return out?.[0] ?? fallback(args);
   };
 }
 
@@ -181,10 +177,10 @@ function fusedConv2D(addon: DnnlBinding): KernelFunc {
       DNNL_OP.forward,
       geom,
       inputs,
-      info.outShape,
+      [info.outShape],
       rejected,
     );
-    return out ?? fallback(args);
+    return out?.[0] ?? fallback(args);
   };
 }
 
@@ -212,10 +208,10 @@ function conv2DBackpropInput(addon: DnnlBinding): KernelFunc {
       DNNL_OP.backwardData,
       geom,
       [dy, filter],
-      [...inputShape],
+      [[...inputShape]],
       rejected,
     );
-    return out ?? fallback(args);
+    return out?.[0] ?? fallback(args);
   };
 }
 
@@ -243,10 +239,10 @@ function conv2DBackpropFilter(addon: DnnlBinding): KernelFunc {
       DNNL_OP.backwardWeights,
       geom,
       [x, dy],
-      [...filterShape],
+      [[...filterShape]],
       rejected,
     );
-    return out ?? fallback(args);
+    return out?.[0] ?? fallback(args);
   };
 }
 
@@ -263,7 +259,6 @@ function conv2DBackpropFilterBias(addon: DnnlBinding): KernelFunc {
     const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
     const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
       args.attrs as unknown as Conv2DBackpropFilterAttrs;
-    const backend = args.backend as unknown as WasmBackend;
     const fallback = () => [
       filter(args) as TensorInfo,
       sum({ inputs: { x: dy }, backend: args.backend, attrs: { axis: [0, 1, 2], keepDims: false } }) as TensorInfo,
@@ -271,20 +266,16 @@ function conv2DBackpropFilterBias(addon: DnnlBinding): KernelFunc {
     const info = backend_util.computeConv2DInfo(x.shape as Shape4, filterShape, strides, 1, pad, dimRoundingMode);
     if (!supported(info, dataFormat, [x, dy]) || dy.shape.join() !== info.outShape.join()) return fallback();
     const geom = dnnlGeometry(info, true, false);
-    const key = `${DNNL_OP.backwardWeights}:${geom.join(',')}`;
-    if (rejected.has(key) || !(backend.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return fallback();
-    // Both outputs first: an allocation can grow the heap, which replaces its ArrayBuffer.
-    const outs = [backend.makeOutput([...filterShape], 'float32'), backend.makeOutput([info.outChannels], 'float32')];
-    const offset = (t: TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
-    try {
-      addon.conv(DNNL_OP.backwardWeights, backend.wasm.HEAPU8.buffer, Float64Array.from([x, dy, ...outs], offset), geom);
-      return outs;
-    } catch (e) {
-      outs.forEach((t) => backend.disposeData(t.dataId));
-      if ((e as { code?: string }).code !== 'E_DNNL' || !String((e as Error).message).startsWith('oneDNN:')) throw e;
-      rejected.add(key);
-      return fallback();
-    }
+    const outs = runInPlace(
+      addon,
+      args.backend as unknown as WasmBackend,
+      DNNL_OP.backwardWeights,
+      geom,
+      [x, dy],
+      [[...filterShape], [info.outChannels]],
+      rejected,
+    );
+    return outs ?? fallback();
   };
 }
 
