@@ -54,6 +54,45 @@ async function programsRun<T>(f: () => Promise<T>): Promise<{ result: T; program
   }
 }
 
+/** The optimizer specs' variables: 8 (one empty), with the same values each call. */
+const OPTIMIZER_SHAPES = [[3, 3, 4, 8], [8], [130], [1], [0], [2, 700], [5, 5], [64]];
+const OPTIMIZER_SIZE = OPTIMIZER_SHAPES.reduce((a, s) => a + s.reduce((p, q) => p * q, 1), 0);
+
+type Close = (got: ArrayLike<number>, want: ArrayLike<number>) => void | Promise<void>;
+const within = (tolerance: number): Close => (got, want) => expect(relErr(got, want as Float32Array)).toBeLessThan(tolerance);
+
+/**
+ * Three steps of an optimizer on the device (applyOnDevice) against tfjs' own update of the same
+ * optimizer on the same variables and gradients: one dispatch per group of variables (plus a zeros
+ * fill per slot and non-empty variable on the first step, as tfjs makes its slots), the same
+ * weights and slots by `close`, and `more` for what else the optimizer keeps.
+ */
+async function againstStock(tag: string, make: () => tf.Optimizer, gradient: (step: number) => Float32Array, slots: number, close: Close, more?: (stock: tf.Optimizer, mine: tf.Optimizer) => Promise<void>): Promise<void> {
+  const vars = () => OPTIMIZER_SHAPES.map((s, k) => tf.variable(tf.tensor(randomArray(s.reduce((a, b) => a * b, 1), rng(k + 1)), s), true, `${tag}-spec/${n++}`));
+  const [stock, mine] = [vars(), vars()];
+  const layouts = [new GradientLayout(stock), new GradientLayout(mine)];
+  const [optA, optB] = [make(), make()];
+  const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBuffersPerShaderStage: number } } }).device.limits.maxStorageBuffersPerShaderStage;
+  const perGroup = Math.floor((limit - 1) / (2 * (1 + slots)));
+  for (let step = 0; step < 3; step++) {
+    const mean = gradient(step);
+    const grads = layouts[0]!.unflatten(mean);
+    optA.applyGradients(grads);
+    tf.dispose(Object.values(grads));
+    const { result, dispatches } = await countDispatches(() => applyOnDevice(optB, layouts[1]!, mean));
+    expect(result).toBe(true);
+    expect(dispatches).toBe(Math.ceil(7 / perGroup) + (step === 0 ? 7 * slots : 0));
+  }
+  for (const [i, v] of mine.entries()) await close(await v.data(), await stock[i]!.data());
+  const [a, b] = [await optA.getWeights(), await optB.getWeights()];
+  expect(b.map((w) => w.name.replace(/\/\d+\//, '/'))).toEqual(a.map((w) => w.name.replace(/\/\d+\//, '/')));
+  for (const [i, w] of b.entries()) await close(await w.tensor.data(), await a[i]!.tensor.data());
+  await more?.(optA, optB);
+  tf.dispose([...stock, ...mine]);
+  optA.dispose();
+  optB.dispose();
+}
+
 (skip ? describe.skip : describe)(skip ? 'webgpu kernels (skipped: TFJS_DDP_SKIP_WEBGPU=1)' : 'webgpu kernels', () => {
   beforeAll(async () => {
     // Throws E_GPU_UNAVAILABLE without an adapter: the suite fails rather than skips.
@@ -145,59 +184,17 @@ async function programsRun<T>(f: () => Promise<T>): Promise<{ result: T; program
   }, 30_000);
 
   it.each([false, true])("momentum SGD (Nesterov %s) takes one dispatch per group, with tfjs' own weights and slots (within an FMA's rounding)", async (nesterov) => {
-    const shapes = [[3, 3, 4, 8], [8], [130], [1], [0], [2, 700], [5, 5], [64]];
-    const make = () => shapes.map((s, k) => tf.variable(tf.tensor(randomArray(s.reduce((a, b) => a * b, 1), rng(k + 1)), s), true, `momentum-spec/${n++}`));
-    const [stock, mine] = [make(), make()];
-    const layouts = [new GradientLayout(stock), new GradientLayout(mine)];
-    const [optA, optB] = [tf.train.momentum(0.05, 0.9, nesterov), tf.train.momentum(0.05, 0.9, nesterov)];
-    const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBuffersPerShaderStage: number } } }).device.limits.maxStorageBuffersPerShaderStage;
-    for (let step = 0; step < 3; step++) {
-      const mean = randomArray(layouts[0]!.size, rng(20 + step));
-      const grads = layouts[0]!.unflatten(mean);
-      (optA as tf.Optimizer).applyGradients(grads);
-      tf.dispose(Object.values(grads));
-      const { result, dispatches } = await countDispatches(() => applyOnDevice(optB, layouts[1]!, mean));
-      expect(result).toBe(true);
-      // The first step also makes the slots (a zeros fill per non-empty variable, as tfjs does).
-      expect(dispatches).toBe(Math.ceil(7 / Math.floor((limit - 1) / 4)) + (step === 0 ? 7 : 0));
-    }
-    for (const [i, v] of mine.entries()) expect(relErr(await v.data(), (await stock[i]!.data()) as Float32Array)).toBeLessThan(1e-6);
-    const [a, b] = [await optA.getWeights(), await optB.getWeights()];
-    expect(b.map((w) => w.name.replace(/\/\d+\//, '/'))).toEqual(a.map((w) => w.name.replace(/\/\d+\//, '/')));
-    for (const [i, w] of b.entries()) expect(relErr(await w.tensor.data(), (await a[i]!.tensor.data()) as Float32Array)).toBeLessThan(1e-6);
-    tf.dispose([...stock, ...mine]);
-    optA.dispose();
-    optB.dispose();
+    await againstStock('momentum', () => tf.train.momentum(0.05, 0.9, nesterov), (step) => randomArray(OPTIMIZER_SIZE, rng(20 + step)), 1, within(1e-6));
   }, 30_000);
 
   it("Adam takes one dispatch per two variables, with tfjs' own weights, moments and β powers (within float32 rounding)", async () => {
-    const shapes = [[3, 3, 4, 8], [8], [130], [1], [0], [2, 700], [5, 5], [64]];
-    const make = () => shapes.map((s, k) => tf.variable(tf.tensor(randomArray(s.reduce((a, b) => a * b, 1), rng(k + 1)), s), true, `adam-spec/${n++}`));
-    const [stock, mine] = [make(), make()];
-    const layouts = [new GradientLayout(stock), new GradientLayout(mine)];
-    const [optA, optB] = [tf.train.adam(0.01), tf.train.adam(0.01)];
-    const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBuffersPerShaderStage: number } } }).device.limits.maxStorageBuffersPerShaderStage;
-    for (let step = 0; step < 3; step++) {
-      const mean = randomArray(layouts[0]!.size, rng(30 + step)).map((v, i) => (i % 7 === 0 ? v * 1e-4 : v));
-      const grads = layouts[0]!.unflatten(mean);
-      (optA as tf.Optimizer).applyGradients(grads);
-      tf.dispose(Object.values(grads));
-      const { result, dispatches } = await countDispatches(() => applyOnDevice(optB, layouts[1]!, mean));
-      expect(result).toBe(true);
-      // The first step also makes the two moments of each non-empty variable (a zeros fill each).
-      expect(dispatches).toBe(Math.ceil(7 / Math.floor((limit - 1) / 6)) + (step === 0 ? 14 : 0));
-    }
-    for (const [i, v] of mine.entries()) expect(relErr(await v.data(), (await stock[i]!.data()) as Float32Array)).toBeLessThan(1e-5);
-    const [a, b] = [await optA.getWeights(), await optB.getWeights()];
-    expect(b.map((w) => w.name.replace(/\/\d+\//, '/'))).toEqual(a.map((w) => w.name.replace(/\/\d+\//, '/')));
-    for (const [i, w] of b.entries()) expect(relErr(await w.tensor.data(), (await a[i]!.tensor.data()) as Float32Array)).toBeLessThan(1e-5);
-    for (const k of ['accBeta1', 'accBeta2']) {
-      const value = async (o: tf.Optimizer) => (await (o as unknown as Record<string, tf.Variable>)[k]!.data())[0];
-      expect(await value(optB)).toBe(await value(optA));
-    }
-    tf.dispose([...stock, ...mine]);
-    optA.dispose();
-    optB.dispose();
+    const gradient = (step: number) => randomArray(OPTIMIZER_SIZE, rng(30 + step)).map((v, i) => (i % 7 === 0 ? v * 1e-4 : v));
+    await againstStock('adam', () => tf.train.adam(0.01), gradient, 2, within(1e-5), async (optA, optB) => {
+      for (const k of ['accBeta1', 'accBeta2']) {
+        const value = async (o: tf.Optimizer) => (await (o as unknown as Record<string, tf.Variable>)[k]!.data())[0];
+        expect(await value(optB)).toBe(await value(optA));
+      }
+    });
   }, 30_000);
 
   it.each([
@@ -205,38 +202,16 @@ async function programsRun<T>(f: () => Promise<T>): Promise<{ result: T; program
     [0.95, 0.8, false],
     [0.9, 0.5, true],
   ] as const)("RMSProp (ρ %f, momentum %f, centered %s) on the device, with tfjs' own weights and slots (within float32 rounding)", async (decay, momentum, centered) => {
-    const shapes = [[3, 3, 4, 8], [8], [130], [1], [0], [2, 700], [5, 5], [64]];
-    const make = () => shapes.map((s, k) => tf.variable(tf.tensor(randomArray(s.reduce((a, b) => a * b, 1), rng(k + 1)), s), true, `rmsprop-spec/${n++}`));
-    const [stock, mine] = [make(), make()];
-    const layouts = [new GradientLayout(stock), new GradientLayout(mine)];
-    const [optA, optB] = [tf.train.rmsprop(0.01, decay, momentum, undefined, centered), tf.train.rmsprop(0.01, decay, momentum, undefined, centered)];
-    const limit = (tf.backend() as unknown as { device: { limits: { maxStorageBuffersPerShaderStage: number } } }).device.limits.maxStorageBuffersPerShaderStage;
-    const perGroup = Math.floor((limit - 1) / (centered ? 8 : 6));
-    for (let step = 0; step < 3; step++) {
-      const mean = randomArray(layouts[0]!.size, rng(40 + step)).map((v, i) => Math.fround(v * (i % 7 === 0 ? 1e-3 : 1e-1)));
-      const grads = layouts[0]!.unflatten(mean);
-      (optA as tf.Optimizer).applyGradients(grads);
-      tf.dispose(Object.values(grads));
-      const { result, dispatches } = await countDispatches(() => applyOnDevice(optB, layouts[1]!, mean));
-      expect(result).toBe(true);
-      // The first step also makes the slots (a zeros fill each per non-empty variable).
-      expect(dispatches).toBe(Math.ceil(7 / perGroup) + (step === 0 ? 7 * (centered ? 3 : 2) : 0));
-    }
+    const gradient = (step: number) => randomArray(OPTIMIZER_SIZE, rng(40 + step)).map((v, i) => Math.fround(v * (i % 7 === 0 ? 1e-3 : 1e-1)));
     // tfjs' centered update takes the root of s' − (ḡ'² + ε), negative where a gradient is tiny:
     // NaN there, in its update as in ours. Same NaNs, and the rest within float32 rounding.
-    const close = (got: ArrayLike<number>, want: ArrayLike<number>) => {
+    const close = async (got: ArrayLike<number>, want: ArrayLike<number>) => {
       const nan = (a: ArrayLike<number>) => Array.from(a, (x) => Number.isNaN(x));
       expect(nan(got)).toEqual(nan(want));
       const finite = (a: ArrayLike<number>) => Array.from(a).filter((x) => !Number.isNaN(x));
       expect(relErr(finite(got), finite(want))).toBeLessThan(1e-5);
     };
-    for (const [i, v] of mine.entries()) close(await v.data(), await stock[i]!.data());
-    const [a, b] = [await optA.getWeights(), await optB.getWeights()];
-    expect(b.map((w) => w.name.replace(/\/\d+\//, '/'))).toEqual(a.map((w) => w.name.replace(/\/\d+\//, '/')));
-    for (const [i, w] of b.entries()) close(await w.tensor.data(), await a[i]!.tensor.data());
-    tf.dispose([...stock, ...mine]);
-    optA.dispose();
-    optB.dispose();
+    await againstStock('rmsprop', () => tf.train.rmsprop(0.01, decay, momentum, undefined, centered), gradient, centered ? 3 : 2, close);
   }, 30_000);
 
   it.each(['pytorch', 'tfjs'] as const)("a BatchNorm layer's moving statistics by the %s rule: both in one dispatch, the kernels' values", async (rule) => {
