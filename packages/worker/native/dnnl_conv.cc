@@ -16,6 +16,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <new>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -42,10 +43,35 @@ enum Op { kForward = 0, kBackwardData = 1, kBackwardWeights = 2 };
 constexpr size_t kGeom = 17;
 using Geom = std::array<int32_t, kGeom>;
 
+// Page-aligned bytes, grown on demand: oneDNN's kernels run up to 30% slower on buffers that are
+// not 64-byte aligned (measured on a backward-data conv, docs/kernels.md); std::vector gives 16.
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer() { std::free(data_); }
+  void reserve(size_t bytes) {
+    if (bytes <= size_) return;
+    const size_t rounded = (bytes + 4095) & ~size_t(4095);
+    void* p = std::aligned_alloc(4096, rounded);
+    if (p == nullptr) throw std::bad_alloc();
+    std::free(data_);
+    data_ = p;
+    size_ = rounded;
+  }
+  void* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 struct Runtime {
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
-  std::vector<uint8_t> scratch;  // one user scratchpad shared by every primitive (one thread)
+  AlignedBuffer scratch;  // one user scratchpad shared by every primitive (one thread)
 };
 Runtime* g_rt = nullptr;
 
@@ -55,7 +81,7 @@ struct Entry {
   memory::desc weiUser;              // hwio
   bool reorderWeights = false;
   dnnl::reorder weiReorder;          // hwio → wei (forward, backward-data) or wei → hwio (weights)
-  std::vector<float> weiBuf;         // the filter in the primitive's layout
+  AlignedBuffer weiBuf;              // the filter in the primitive's layout
   size_t scratchBytes = 0;
   std::string impl;
 };
@@ -123,7 +149,7 @@ std::unique_ptr<Entry> build(int op, const Geom& g) {
   e->wei = chosen;
   e->reorderWeights = chosen != e->weiUser;
   if (e->reorderWeights) {
-    e->weiBuf.resize(chosen.get_size() / sizeof(float));
+    e->weiBuf.reserve(chosen.get_size());
     e->weiReorder = op == kBackwardWeights ? dnnl::reorder(dnnl::reorder::primitive_desc(eng, chosen, eng, e->weiUser))
                                            : dnnl::reorder(dnnl::reorder::primitive_desc(eng, e->weiUser, eng, chosen));
   }
@@ -143,7 +169,7 @@ void run(int op, const Geom& g, uint8_t* heap, const std::vector<double>& p) {
   Entry& e = entryFor(op, g);
   auto& eng = g_rt->engine;
   auto& s = g_rt->stream;
-  if (g_rt->scratch.size() < e.scratchBytes) g_rt->scratch.resize(e.scratchBytes);
+  g_rt->scratch.reserve(e.scratchBytes);
   auto at = [&](size_t i) { return static_cast<void*>(heap + static_cast<size_t>(p[i])); };
   memory scratch(memory::desc({static_cast<memory::dim>(e.scratchBytes)}, dt::u8, tag::a), eng,
                  g_rt->scratch.data());
@@ -270,7 +296,7 @@ napi_value Impl(napi_env env, napi_callback_info info) {
 // stats(): { primitives, scratchpadBytes, weightBytes } — the native memory outside the wasm heap.
 napi_value Stats(napi_env env, napi_callback_info) {
   size_t weights = 0;
-  for (const auto& kv : g_cache) weights += kv.second->weiBuf.size() * sizeof(float);
+  for (const auto& kv : g_cache) weights += kv.second->weiBuf.size();
   napi_value out, v;
   napi_create_object(env, &out);
   napi_create_double(env, double(g_cache.size()), &v);

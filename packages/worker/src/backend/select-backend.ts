@@ -14,6 +14,7 @@ import { nativeKernels, registerFastKernels, type NativeKernels } from '../kerne
 import { installLeanBackprop } from '../train/lean-backprop';
 import { missingCudaLibraries } from './cuda-libraries';
 import { activateWebGpu, type GpuAdapterDescription } from './webgpu';
+import { wrapWasmMalloc } from './wasm-malloc';
 
 export { BACKEND_CHOICES, type BackendChoice };
 type Concrete = Exclude<BackendChoice, 'auto'>;
@@ -123,7 +124,7 @@ async function activate(
     );
   }
   await tf.ready();
-  if (choice === 'wasm') guardWasmMalloc();
+  if (choice === 'wasm') wrapWasmMalloc();
   const fastKernels = registerFastKernels(choice);
   return {
     chosen: choice,
@@ -163,37 +164,6 @@ export async function selectBackend(
     'E_BACKEND',
     `no backend could be loaded: ${skipped.map((s) => `${s.backend}: ${s.reason}`).join('; ')}`,
   );
-}
-
-/** The message of the error a failed wasm tensor allocation throws (see guardWasmMalloc). */
-export const WASM_HEAP_EXHAUSTED = 'wasm heap exhausted';
-
-/**
- * When the wasm heap cannot grow, tfjs-backend-wasm's allocator returns address 0 and tfjs writes
- * the tensor there anyway, silently overwriting low memory; the backend aborts some ops later, or
- * computes garbage. This makes a failed tensor allocation throw at once instead, before anything is
- * written, so the worker reports a crashed backend (and is replaced) rather than training on garbage.
- */
-function guardWasmMalloc(): void {
-  const wasm = (
-    tf.backend() as unknown as {
-      wasm?: { _malloc(n: number): number; _free(p: number): void; HEAPU8: Uint8Array; guarded?: boolean };
-    }
-  ).wasm;
-  if (wasm === undefined || wasm.guarded) return;
-  // Emscripten's _malloc is a stub that replaces itself with the raw export on its first call: make
-  // that call now, so that the wrapper below is not replaced.
-  wasm._free(wasm._malloc(8));
-  const malloc = wasm._malloc;
-  wasm._malloc = (n: number) => {
-    const p = malloc(n);
-    if (p === 0 && n > 0)
-      throw new Error(
-        `${WASM_HEAP_EXHAUSTED}: allocating ${n} bytes failed with the heap at ${wasm.HEAPU8.length} bytes`,
-      );
-    return p;
-  };
-  wasm.guarded = true;
 }
 
 /** Bytes of the wasm backend's heap (it only grows, so this is its high-water mark), else null. */
