@@ -126,7 +126,9 @@ export function makeBatchNormTrain(backendName: string): KernelFunc {
 
 /**
  * dy, x, y, mean, invStd, gamma → dx, dγ, dβ (through the ReLU when `relu`: where y > 0 only); with
- * the optional input acc, dx + acc (BN_GRAD_ACCUMULATES).
+ * the optional input acc, dx + acc (BN_GRAD_ACCUMULATES). Two passes over dy, x and y (the mask
+ * read from y, cheaper here than recomputing it), one write of dx. The native kernel takes the
+ * input beta instead of y and recomputes the mask from x: the same mask, with less memory traffic.
  */
 export function makeBatchNormGrad(backendName: string): KernelFunc {
   return ({ inputs, backend, attrs }) => {
@@ -153,28 +155,16 @@ export function makeBatchNormGrad(backendName: string): KernelFunc {
     ];
     const [dx, dGamma, dBeta] = out as [Float32Array, Float32Array, Float32Array];
     const rows = xv.length / C;
+    const f = Math.fround;
     const sb = new Float64Array(C);
     const sg = new Float64Array(C);
-    // Through the ReLU: dy' = dy where y > 0, else 0, kept in dx for the second pass (one mask).
-    const d = relu ? dx : dyv;
-    // Two loops rather than a test per element; the mask as a product (dy·[y > 0]), as the native
-    // kernel computes it: a select on random signs mispredicts.
-    if (relu) {
-      for (let r = 0, i = 0; r < rows; r++) {
-        for (let c = 0; c < C; c++, i++) {
-          const v = dyv[i]! * Number(yv[i]! > 0);
-          dx[i] = v;
-          sb[c]! += v;
-          sg[c]! += v * (xv[i]! - mu[c]!);
-        }
-      }
-    } else {
-      for (let r = 0, i = 0; r < rows; r++) {
-        for (let c = 0; c < C; c++, i++) {
-          const v = dyv[i]!;
-          sb[c]! += v;
-          sg[c]! += v * (xv[i]! - mu[c]!);
-        }
+    // Through the ReLU, dy' = dy·[y > 0]: the mask as a product, as the native kernel computes it
+    // (a select on random signs mispredicts).
+    for (let r = 0, i = 0; r < rows; r++) {
+      for (let c = 0; c < C; c++, i++) {
+        const v = relu ? dyv[i]! * Number(yv[i]! > 0) : dyv[i]!;
+        sb[c]! += v;
+        sg[c]! += v * (xv[i]! - mu[c]!);
       }
     }
     // dx = γ/σ · (dy' − dβ/n − x̂·dγ/n) = k·dy' + (a·(x − μ) + t), with x̂ = (x − μ)/σ and
@@ -182,7 +172,6 @@ export function makeBatchNormGrad(backendName: string): KernelFunc {
     const k = new Float32Array(C);
     const a = new Float32Array(C);
     const t = new Float32Array(C);
-    const f = Math.fround;
     for (let c = 0; c < C; c++) {
       const kc = g[c]! * is[c]!;
       dBeta[c] = sb[c]!;
@@ -193,7 +182,9 @@ export function makeBatchNormGrad(backendName: string): KernelFunc {
     }
     for (let r = 0, i = 0; r < rows; r++) {
       for (let c = 0; c < C; c++, i++) {
-        const v = f(f(k[c]! * d[i]!) + f(f(a[c]! * f(xv[i]! - mu[c]!)) + t[c]!));
+        const xm = f(xv[i]! - mu[c]!);
+        const d = relu ? dyv[i]! * Number(yv[i]! > 0) : dyv[i]!;
+        const v = f(f(k[c]! * d) + f(f(a[c]! * xm) + t[c]!));
         dx[i] = av === undefined ? v : v + av[i]!;
       }
     }
@@ -226,7 +217,7 @@ function nativeKernel(addon: Pick<DnnlBinding, 'batchNorm'>, kind: 0 | 1, js: Ke
     const ins =
       op === 0
         ? [x, inputs['gamma']!, inputs['beta']!]
-        : ['dy', 'x', 'y', 'mean', 'invStd', 'gamma', ...(op === 2 ? ['acc'] : [])].map((n) => inputs[n]!);
+        : ['dy', 'x', 'beta', 'mean', 'invStd', 'gamma', ...(op === 2 ? ['acc'] : [])].map((n) => inputs[n]!);
     const shapes = op === 0 ? [x.shape.slice(), [C], [C], [C]] : [x.shape.slice(), [C], [C]];
     // Outputs first: an allocation can grow the heap, which replaces its ArrayBuffer.
     const outs = shapes.map((s) => b.makeOutput(s, 'float32'));

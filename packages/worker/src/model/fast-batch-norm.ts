@@ -96,7 +96,7 @@ export function batchNormTraining(
   return { y, mean, variance };
 }
 
-/** The kernels' op: one kernel forward, one backward (saved: x, y, μ, 1/σ, γ). */
+/** The kernels' op: one kernel forward, one backward (saved: x, y, μ, 1/σ, γ, β). */
 function fusedTraining(
   x: tf.Tensor,
   gamma: tf.Tensor1D,
@@ -129,17 +129,25 @@ function fusedTraining(
     mean = tf.keep(m);
     variance = tf.keep(v);
     if (nm !== undefined && nv !== undefined) moved = [tf.keep(nm), tf.keep(nv)];
-    // y only for the ReLU's mask: without it, x again (no activation-sized tensor more to keep).
-    save([xi, relu ? y : xi, m, invStd, g]);
+    // y only for the ReLU's mask (the native kernel recomputes it from x and β instead): without
+    // the ReLU, x again (no activation-sized tensor more to keep).
+    save([xi, relu ? y : xi, m, invStd, g, b]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-        const [xs, ys, mu, is, gs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const [xs, ys, mu, is, gs, bs] = saved as [
+          tf.Tensor,
+          tf.Tensor,
+          tf.Tensor1D,
+          tf.Tensor1D,
+          tf.Tensor1D,
+          tf.Tensor1D,
+        ];
         // x's gradient from its other consumers so far, added by the kernel where it can.
         const acc = BN_GRAD_ACCUMULATES.has(tf.getBackend()) ? takePendingGradient(xi) : null;
         const [dx, dGamma, dBeta] = run(
           BN_GRAD,
-          { dy: dy as tf.Tensor, x: xs, y: ys, mean: mu, invStd: is, gamma: gs, ...(acc === null ? {} : { acc }) },
+          { dy: dy as tf.Tensor, x: xs, y: ys, mean: mu, invStd: is, gamma: gs, beta: bs, ...(acc === null ? {} : { acc }) },
           { relu },
         );
         acc?.dispose();

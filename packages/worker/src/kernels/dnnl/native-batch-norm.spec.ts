@@ -24,7 +24,7 @@ function run(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, dy: tf.Tensor, rel
   return tf.tidy(() => {
     const k = (name: string, inputs: tf.NamedTensorMap, attrs: object) => tf.engine().runKernel(name, inputs, attrs as NamedAttrMap) as tf.Tensor[];
     const [y, mean, variance, invStd] = k(BN_TRAIN, { x, gamma, beta }, { epsilon: 1e-5, relu });
-    const grads = k(BN_GRAD, { dy, x, y: y!, mean: mean!, invStd: invStd!, gamma, ...(acc === undefined ? {} : { acc }) }, { relu });
+    const grads = k(BN_GRAD, { dy, x, y: y!, mean: mean!, invStd: invStd!, gamma, beta, ...(acc === undefined ? {} : { acc }) }, { relu });
     // −0 read as 0: where the ReLU masks a whole channel, dx is ±0 by the sign of dy (dy·0 in C++,
     // a literal 0 in JS), the same value.
     return [y!, mean!, variance!, invStd!, ...grads].map((t) => Array.from(new Uint32Array((t.dataSync() as Float32Array).slice().buffer), (b) => (b === 0x80000000 ? 0 : b)));

@@ -121,7 +121,7 @@ const SHAPES: [string, number[]][] = [
             () =>
               tf
                 .engine()
-                .runKernel(BN_GRAD, { dy, x, y: relu ? y : x, mean, invStd, gamma }, { relu }) as tf.Tensor[],
+                .runKernel(BN_GRAD, { dy, x, y: relu ? y : x, mean, invStd, gamma, beta }, { relu }) as tf.Tensor[],
           );
           const [dx, dGamma, dBeta] = bwd.result as [tf.Tensor, tf.Tensor, tf.Tensor];
           expect([fwd.dispatches, bwd.dispatches]).toEqual([3, 3]);
@@ -161,7 +161,7 @@ const SHAPES: [string, number[]][] = [
         .engine()
         .runKernel(
           BN_GRAD,
-          { dy, x, y: y!, mean: mean!, invStd: invStd!, gamma, acc },
+          { dy, x, y: y!, mean: mean!, invStd: invStd!, gamma, beta, acc },
           { relu: true },
         ) as tf.Tensor[];
       expect(
