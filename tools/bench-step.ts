@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { installStepCounters } from './step-counters.js';
-import { buildDenseNet, gpuBytesAllocated, openTask, prepareBatch, selectBackend, shutdownWebGpu, Trainer, trainableParamCount, wasmHeapBytes, WorkerEngine, type BackendChoice, type BackendInfo } from '@tfjs-ddp/worker';
+import { buildDenseNet, gpuBytesAllocated, openTask, prepareBatch, selectBackend, shutdownWebGpu, Trainer, trainableParamCount, wasmHeapBytes, wasmTensorBytes, WorkerEngine, type BackendChoice, type BackendInfo } from '@tfjs-ddp/worker';
 
 const { values } = parseArgs({
   options: {
@@ -86,6 +86,7 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
   const gpu0 = gpuBytesAllocated();
   const { step, params } = await stepper(path, info, batch, size);
   for (let i = 0; i < warmup; i++) await step();
+  const rest = wasmTensorBytes(true);
   const counters = installStepCounters();
   const times: number[] = [];
   for (let i = 0; i < steps; i++) times.push(await step());
@@ -93,6 +94,7 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
   const perStep = (v: number | null, digits = 0) => (v === null ? null : Number((v / steps).toFixed(digits)));
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
   const heap = wasmHeapBytes();
+  const tensors = wasmTensorBytes();
   const gpu = gpuBytesAllocated();
   const perSample = (now: number | null, before: number | null) => (now === null || before === null ? null : Number(((now - before) / 2 ** 20 / batch).toFixed(1)));
   return {
@@ -121,6 +123,10 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     dispatch_calls: counts.dispatchesByKernel === null ? null : counts.dispatchesByKernel.map((k) => `${k.name} ${perStep(k.dispatches)}`).join(', '),
     heap_mib: heap === null ? null : Math.round(heap / 2 ** 20),
     heap_per_sample_mib: perSample(heap, heap0),
+    // wasm: the most tensor data held at once during the timed steps (bytes as requested, without
+    // the allocator's overhead or fragmentation), and per sample above what is held between steps.
+    tensor_peak_mib: tensors === null ? null : Math.round(tensors.peak / 2 ** 20),
+    tensor_peak_per_sample_mib: tensors === null || rest === null ? null : perSample(tensors.peak, rest.live),
     gpu_mib: gpu === null ? null : Math.round(gpu / 2 ** 20),
     gpu_per_sample_mib: perSample(gpu, gpu0),
     adapter: info.adapter === null ? null : `${info.adapter.vendor} ${info.adapter.architecture}: ${info.adapter.description}`,

@@ -9,6 +9,27 @@ export const WASM_HEAP_EXHAUSTED = 'wasm heap exhausted';
 /** Tensor data starts at a multiple of this many bytes (one cache line, one AVX-512 vector). */
 export const WASM_TENSOR_ALIGN = 64;
 
+/** Bytes of tensor data the wrapped allocator holds now, and the most it held since the last reset. */
+export interface WasmTensorBytes {
+  live: number;
+  peak: number;
+}
+
+const account: WasmTensorBytes = { live: 0, peak: 0 };
+
+/**
+ * The wasm backend's tensor bytes (as requested, without the allocator's own overhead): what is
+ * held now and the high-water mark since the last `resetPeak`; null when the wasm backend's
+ * allocator is not wrapped. The heap's own size only grows, so it cannot say what a step needs.
+ */
+export function wasmTensorBytes(resetPeak = false): WasmTensorBytes | null {
+  const wasm = (tf.backend() as unknown as { wasm?: WasmModule }).wasm;
+  if (wasm?.guarded !== true) return null;
+  const now = { ...account };
+  if (resetPeak) account.peak = account.live;
+  return now;
+}
+
 interface WasmModule {
   _malloc(n: number): number;
   _free(p: number): void;
@@ -38,7 +59,7 @@ export function wrapWasmMalloc(): void {
   wasm._free(wasm._malloc(8));
   const malloc = wasm._malloc;
   const free = wasm._free;
-  const raw = new Map<number, number>();
+  const raw = new Map<number, { p: number; n: number }>();
   wasm._malloc = (n: number) => {
     const p = malloc(n + WASM_TENSOR_ALIGN) >>> 0;
     // Near 4 GiB, emscripten's sbrk can wrap around and "succeed" with a block that runs past the
@@ -48,7 +69,9 @@ export function wrapWasmMalloc(): void {
         `${WASM_HEAP_EXHAUSTED}: allocating ${n} bytes failed with the heap at ${wasm.HEAPU8.length} bytes`,
       );
     const aligned = p + ((WASM_TENSOR_ALIGN - (p % WASM_TENSOR_ALIGN)) % WASM_TENSOR_ALIGN);
-    raw.set(aligned, p);
+    raw.set(aligned, { p, n });
+    account.live += n;
+    if (account.live > account.peak) account.peak = account.live;
     return aligned;
   };
   wasm._free = (p: number) => {
@@ -58,7 +81,8 @@ export function wrapWasmMalloc(): void {
       return;
     }
     raw.delete(p);
-    free(q);
+    account.live -= q.n;
+    free(q.p);
   };
   wasm.guarded = true;
 }

@@ -105,12 +105,16 @@ function backprop(grads: Map<number, tf.Tensor>, tape: TapeNode[], keepIds: Set<
         if (dx !== cur) dx.dispose();
       }
     }
-    // This node was the last consumer of its outputs' gradients and of its saved tensors.
+    // This node was the last consumer of its outputs' gradients and of its saved tensors. An output's
+    // gradient is dropped from the map first: a gradient still held there is the same tensor passed
+    // on as an input's (an identity's), and stays.
+    node.outputs.forEach((o) => {
+      if (!keepIds.has(o.id)) grads.delete(o.id);
+    });
     const live = new Set(grads.values());
     node.outputs.forEach((o, k) => {
       const dy = dys[k];
       if (dy != null && !keepIds.has(o.id) && !live.has(dy)) dy.dispose();
-      if (!keepIds.has(o.id)) grads.delete(o.id);
     });
     node.saved?.forEach((t) => t.dispose());
   }
