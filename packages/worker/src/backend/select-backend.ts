@@ -12,6 +12,7 @@ tf.env().set('PROD', true);
 import { BACKEND_CHOICES, DdpError, type BackendChoice } from '@tfjs-ddp/core';
 import { nativeKernels, registerFastKernels, type NativeKernels } from '../kernels/fast-kernels';
 import { installLeanBackprop } from '../train/lean-backprop';
+import { installShapeOnlySaves } from '../train/shape-only-saves';
 import { missingCudaLibraries } from './cuda-libraries';
 import { activateWebGpu, type GpuAdapterDescription } from './webgpu';
 import { wrapWasmMalloc } from './wasm-malloc';
@@ -151,6 +152,7 @@ export async function selectBackend(
     );
   }
   installLeanBackprop();
+  installShapeOnlySaves();
   if (requested !== 'auto') return { requested, skipped: [], ...(await activate(requested, requested, o)) };
   const skipped: BackendInfo['skipped'] = [];
   for (const candidate of AUTO_ORDER) {
