@@ -11,8 +11,8 @@
 // M --data D, a user's task (its own modules, e.g. docs/examples/cnn-image-folder) the same way.
 // Per timed step it also prints the tfjs kernels run, the host milliseconds inside them, and on
 // webgpu the GPU dispatches and submits recorded and the host milliseconds spent recording them
-// (tools/step-counters.ts), the ten costliest top-level kernels by host time (`top_kernels`) and
-// every top-level kernel by calls (`kernel_calls`).
+// (tools/step-counters.ts), the ten costliest top-level kernels by host time (`top_kernels`; the
+// environment variable TOP_KERNELS=N lists N) and every top-level kernel by calls (`kernel_calls`).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -116,7 +116,7 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     dispatch_host_ms: perStep(counts.dispatchHostMs, 1),
     submits_per_step: perStep(counts.submits, 1),
     // The ten costliest top-level kernels of a step: name, calls and host ms per step.
-    top_kernels: counts.byKernel.slice(0, 10).map((k) => `${k.name} ${perStep(k.calls)}× ${perStep(k.ms, 1)} ms`),
+    top_kernels: counts.byKernel.slice(0, Number(process.env.TOP_KERNELS ?? 10)).map((k) => `${k.name} ${perStep(k.calls)}× ${perStep(k.ms, 1)} ms`),
     // Every top-level kernel of a step by calls (kernels_per_step also counts the nested ones).
     kernel_calls: [...counts.byKernel].sort((a, b) => b.calls - a.calls).map((k) => `${k.name} ${perStep(k.calls)}`).join(', '),
     // webgpu: a step's GPU dispatches by the top-level kernel that recorded them.

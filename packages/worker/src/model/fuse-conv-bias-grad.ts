@@ -2,16 +2,16 @@
 // tf.LayersModel, where the backend has that kernel (webgpu; wasm with oneDNN): every Conv2D layer with a bias, linear
 // activation, NHWC data and no dilation trains through conv2dBiasTraining below, whose forward is
 // the same FusedConv2D kernel tfjs-layers runs and whose gradient is Conv2DBackpropInput (as
-// tfjs') and that one kernel instead of Conv2DBackpropFilter and a Sum. Layers with no trainable
-// layer upstream (the seed's stem) keep the stock call: their input needs no gradient, which this op
-// would compute. As with
-// fuse-batch-norm-relu.ts, only the layer instances' `call` in training mode changes: class names,
-// weights and weight names stay, so the model saves and loads as before, and inference runs the
-// stock code.
+// tfjs') and that one kernel instead of Conv2DBackpropFilter and a Sum. The input's gradient is
+// computed only where the reverse pass reads it (lean-backprop's gradientWanted): not for the
+// image a first layer (the seed's stem) takes. As with fuse-batch-norm-relu.ts, only the layer
+// instances' `call` in training mode changes: class names, weights and weight names stay, so the
+// model saves and loads as before, and inference runs the stock code.
 import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { CONV_FILTER_BIAS_GRAD } from '../kernels/conv-filter-bias-grad';
+import { gradientWanted } from '../train/lean-backprop';
 
 type Kwargs = Record<string, unknown>;
 type Call = (inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs) => tf.Tensor | tf.Tensor[];
@@ -29,7 +29,6 @@ interface ConvState {
 }
 interface Graph {
   layers?: tfl.layers.Layer[];
-  inboundNodes: { inboundLayers: tfl.layers.Layer[] }[];
 }
 
 const FUSED = Symbol('tfjs-ddp conv bias gradient');
@@ -61,11 +60,11 @@ export function conv2dBiasTraining(
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const [xs, fs] = saved as [tf.Tensor4D, tf.Tensor4D];
         const common = { strides, pad, dataFormat: 'NHWC' };
-        const dx = run(
-          'Conv2DBackpropInput',
-          { dy: dy as tf.Tensor, filter: fs },
-          { ...common, inputShape: xs.shape },
-        ) as tf.Tensor;
+        // The input's gradient only where it is read (not for an image fed to the first conv): a
+        // scalar stands in for it otherwise, as tf.customGrad needs a tensor per input.
+        const dx = gradientWanted(xi)
+          ? (run('Conv2DBackpropInput', { dy: dy as tf.Tensor, filter: fs }, { ...common, inputShape: xs.shape }) as tf.Tensor)
+          : tf.scalar(0);
         const [dw, db] = run(
           CONV_FILTER_BIAS_GRAD,
           { x: xs, dy: dy as tf.Tensor },
@@ -89,23 +88,8 @@ function eligible(layer: tfl.layers.Layer): boolean {
     s.activation.getClassName() === 'linear' &&
     s.dataFormat === 'channelsLast' &&
     dilations.every((d) => d === 1) &&
-    (s.padding === 'same' || s.padding === 'valid') &&
-    inputNeedsGradient(layer)
+    (s.padding === 'same' || s.padding === 'valid')
   );
-}
-
-/** Whether a layer upstream of `layer` has trainable weights (else its input needs no gradient). */
-function inputNeedsGradient(layer: tfl.layers.Layer): boolean {
-  const seen = new Set<tfl.layers.Layer>();
-  const todo = (layer as unknown as Graph).inboundNodes.flatMap((n) => n.inboundLayers);
-  while (todo.length > 0) {
-    const l = todo.pop()!;
-    if (seen.has(l)) continue;
-    seen.add(l);
-    if (l.trainableWeights.length > 0) return true;
-    todo.push(...(l as unknown as Graph).inboundNodes.flatMap((n) => n.inboundLayers));
-  }
-  return false;
 }
 
 /**

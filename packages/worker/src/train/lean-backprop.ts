@@ -76,6 +76,18 @@ export function takePendingGradient(x: tf.Tensor): tf.Tensor | null {
   return g;
 }
 
+/**
+ * For a gradient function that computes its inputs' gradients eagerly (tf.customGrad's do): whether
+ * `x`, an input of the node being differentiated, will be asked for its gradient. The lean pass asks
+ * only for inputs on a path from the variables (an image fed to the first conv is not), so a
+ * function can skip an expensive gradient nobody reads. True outside the lean pass (the stock one
+ * may ask for any input).
+ */
+export function gradientWanted(x: tf.Tensor): boolean {
+  const d = differentiating;
+  return d === null || Object.values(d.node.inputs).some((t) => t.id === x.id);
+}
+
 function backprop(grads: Map<number, tf.Tensor>, tape: TapeNode[], keepIds: Set<number>, tidy: (f: () => tf.Tensor) => tf.Tensor): void {
   for (let i = tape.length - 1; i >= 0; i--) {
     const node = tape[i]!;
