@@ -325,6 +325,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"slice4", channels::Slice4},
       {"maxPoolGrad", pool::MaxPoolGrad},
       {"avgPoolGrad", pool::AvgPoolGrad},
+      {"maxPoolZeroPad", pool::MaxPoolZeroPad},
+      {"maxPoolZeroPadGrad", pool::MaxPoolZeroPadGrad},
       {"channelSum", reduce::ChannelSum},
       {"add4", elementwise::Add4},
       {"equal4", elementwise::Equal4},

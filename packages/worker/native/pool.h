@@ -7,6 +7,7 @@
 #pragma once
 #include <node_api.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -88,6 +89,100 @@ POOL_CLONES void avgPoolGrad(const float* __restrict dy, float* __restrict dx, c
         }
       }
 }
+
+// Max pooling over x zero-padded by (top, left, and whatever bottom and right OH and OW imply): the
+// composite PadV2 → MaxPool (valid) in one pass, the padded tensor never made. A pad position's 0
+// takes part in the max like any value. arg gets each output's window position (kh·KW + kw) of
+// the first maximum in row-major order, as MaxPoolGrad over the padded tensor picks it.
+POOL_CLONES void maxPoolZeroPad(const float* __restrict x, float* __restrict y, int32_t* __restrict arg,
+                                const int32_t* g) {
+  const int64_t B = g[0], H = g[1], W = g[2], C = g[3], OH = g[4], OW = g[5], KH = g[6], KW = g[7], sh = g[8],
+                sw = g[9], top = g[10], left = g[11];
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t oh = 0; oh < OH; oh++)
+      for (int64_t ow = 0; ow < OW; ow++) {
+        const int64_t o = ((b * OH + oh) * OW + ow) * C;
+        float* __restrict best = y + o;
+        int32_t* __restrict at = arg + o;
+        for (int64_t c = 0; c < C; c++) {
+          best[c] = -std::numeric_limits<float>::infinity();
+          at[c] = 0;
+        }
+        for (int64_t kh = 0; kh < KH; kh++) {
+          const int64_t h = oh * sh - top + kh;
+          for (int64_t kw = 0; kw < KW; kw++) {
+            const int64_t w = ow * sw - left + kw;
+            const int32_t tap = int32_t(kh * KW + kw);
+            if (h < 0 || h >= H || w < 0 || w >= W) {
+              for (int64_t c = 0; c < C; c++) {
+                const bool gt = 0.0f > best[c];
+                best[c] = gt ? 0.0f : best[c];
+                at[c] = gt ? tap : at[c];
+              }
+              continue;
+            }
+            const float* __restrict xr = x + ((b * H + h) * W + w) * C;
+            for (int64_t c = 0; c < C; c++) {
+              const bool gt = xr[c] > best[c];
+              best[c] = gt ? xr[c] : best[c];
+              at[c] = gt ? tap : at[c];
+            }
+          }
+        }
+      }
+}
+
+// maxPoolZeroPad's gradient: each input pixel gathers dy from the windows (at most
+// ⌈KH/sh⌉·⌈KW/sw⌉) whose first maximum it was, in the order MaxPoolGrad scatters them, so the
+// sums are MaxPoolGrad's over the padded tensor then sliced, bit for bit; gradients that went to a
+// pad position are dropped with it. Writes dx once: no zeroing pass, no scatter.
+POOL_CLONES void maxPoolZeroPadGrad(const float* __restrict dy, const int32_t* __restrict arg, float* __restrict dx,
+                                    const int32_t* g) {
+  const int64_t B = g[0], H = g[1], W = g[2], C = g[3], OH = g[4], OW = g[5], KH = g[6], KW = g[7], sh = g[8],
+                sw = g[9], top = g[10], left = g[11];
+  // The windows covering padded coordinate p (stride s, size K): o from ⌈(p − K + 1)/s⌉ to ⌊p/s⌋.
+  auto first = [](int64_t p, int64_t K, int64_t s) { return p - K + 1 <= 0 ? int64_t(0) : (p - K + s) / s; };
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t h = 0; h < H; h++) {
+      const int64_t ph = h + top, oh0 = first(ph, KH, sh), oh1 = std::min(OH - 1, ph / sh);
+      for (int64_t w = 0; w < W; w++) {
+        const int64_t pw = w + left, ow0 = first(pw, KW, sw), ow1 = std::min(OW - 1, pw / sw);
+        float* __restrict dr = dx + ((b * H + h) * W + w) * C;
+        for (int64_t c = 0; c < C; c++) dr[c] = 0.0f;
+        for (int64_t oh = oh0; oh <= oh1; oh++)
+          for (int64_t ow = ow0; ow <= ow1; ow++) {
+            const int32_t tap = int32_t((ph - oh * sh) * KW + (pw - ow * sw));
+            const int64_t o = ((b * OH + oh) * OW + ow) * C;
+            const float* __restrict gr = dy + o;
+            const int32_t* __restrict ar = arg + o;
+            for (int64_t c = 0; c < C; c++) dr[c] += ar[c] == tap ? gr[c] : 0.0f;
+          }
+      }
+    }
+}
+
+// maxPoolZeroPad(heap, offsets [x, y, arg], geom[12]) and maxPoolZeroPadGrad(heap, offsets
+// [dy, arg, dx], geom[12]); geom as maxPoolGrad's, top and left being the zero padding.
+inline napi_value ZeroPadPool(napi_env env, napi_callback_info info, bool grad) {
+  const std::string name = grad ? "maxPoolZeroPadGrad" : "maxPoolZeroPad";
+  heap::Call c;
+  if (!heap::read(env, info, name, 3, 12, c) || !heap::positive(env, c, name, 10)) return nullptr;
+  const int32_t* g = c.geom;
+  if (g[10] < 0 || g[11] < 0) return heap::fail(env, name + ": negative padding");
+  const size_t xn = size_t(g[0]) * g[1] * g[2] * g[3], yn = size_t(g[0]) * g[4] * g[5] * g[3];
+  const float* a = heap::operand(env, c, name, 0, grad ? yn : xn);
+  float* b = a == nullptr ? nullptr : heap::operand(env, c, name, 1, yn);
+  float* d = b == nullptr ? nullptr : heap::operand(env, c, name, 2, grad ? xn : yn);
+  if (d == nullptr) return nullptr;
+  if (grad)
+    maxPoolZeroPadGrad(a, reinterpret_cast<const int32_t*>(b), d, g);
+  else
+    maxPoolZeroPad(a, b, reinterpret_cast<int32_t*>(d), g);
+  return nullptr;
+}
+
+inline napi_value MaxPoolZeroPad(napi_env env, napi_callback_info info) { return ZeroPadPool(env, info, false); }
+inline napi_value MaxPoolZeroPadGrad(napi_env env, napi_callback_info info) { return ZeroPadPool(env, info, true); }
 
 // maxPoolGrad(heap, offsets [dy, x, dx], geom[12]) and avgPoolGrad(heap, offsets [dy, dx], geom[12]).
 inline napi_value PoolGrad(napi_env env, napi_callback_info info, bool isMax) {

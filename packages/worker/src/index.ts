@@ -11,6 +11,7 @@ export { FastBatchNorm, fastBatchNormalization } from './model/fast-batch-norm';
 export { InputConv2D, inputConv2d } from './model/input-conv2d';
 export { fuseBatchNormRelu, type FusionReport } from './model/fuse-batch-norm-relu';
 export { fuseConvBiasGradient } from './model/fuse-conv-bias-grad';
+export { fusePadMaxPool } from './model/fuse-pad-max-pool';
 export * from './train/input-pipeline';
 export * from './train/gradient-layout';
 export * from './train/trainer';

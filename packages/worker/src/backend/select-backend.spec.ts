@@ -26,7 +26,7 @@ describe('selectBackend', () => {
     );
     // oneDNN's convolutions go over the wasm ones when the native addon is built (dnnl/).
     const native = info.nativeKernels.provider === 'onednn' ? ['Conv2D', 'FusedConv2D', 'DdpConv2DBackpropFilterBias', 'SplitV', 'Slice', 'Concat', 'AvgPoolGrad', 'Sum', 'Add', 'Equal', 'PadV2'] : [];
-    expect(info.fastKernels).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'Identity', ...native]);
+    expect(info.fastKernels).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'Identity', ...native]);
     expect(info.nativeKernels.why).toMatch(/^oneDNN \d|did not load|TFJS_DDP_/);
     expect(wasmHeapBytes()).toBeGreaterThan(0);
   });

@@ -12,6 +12,7 @@ import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { dnnl, type DnnlLoad } from './dnnl/dnnl-addon';
 import { dnnlConvConfigs, dnnlFilterBiasConfig } from './dnnl/dnnl-kernels';
 import { maxPoolGradConfig, nativeMaxPoolGradConfig } from './max-pool-grad';
+import { maxPoolZeroPadConfigs, nativeMaxPoolZeroPadConfigs } from './max-pool-zero-pad';
 import { nativeAddConfig, nativeEqualConfig, nativePadConfig } from './native-elementwise';
 import { nativeAvgPoolGradConfig, nativeSumConfig } from './native-pool-sum';
 import { shareIdentityConfig, shareClones } from './share-identity';
@@ -31,8 +32,8 @@ type FastKernelBackend = (typeof FAST_KERNEL_BACKENDS)[number];
  * docs/kernels.md, "webgpu".
  */
 const CONFIGS: Record<FastKernelBackend, () => KernelConfig[]> = {
-  wasm: () => [conv2DBackpropFilterConfig('wasm'), conv2DBackpropInputConfig('wasm'), maxPoolGradConfig('wasm'), ...batchNormReluConfigs('wasm'), shareIdentityConfig()],
-  cpu: () => [conv2DBackpropFilterConfig('cpu'), conv2DBackpropInputConfig('cpu'), maxPoolGradConfig('cpu'), ...batchNormReluConfigs('cpu')],
+  wasm: () => [conv2DBackpropFilterConfig('wasm'), conv2DBackpropInputConfig('wasm'), maxPoolGradConfig('wasm'), ...maxPoolZeroPadConfigs('wasm'), ...batchNormReluConfigs('wasm'), shareIdentityConfig()],
+  cpu: () => [conv2DBackpropFilterConfig('cpu'), conv2DBackpropInputConfig('cpu'), maxPoolGradConfig('cpu'), ...maxPoolZeroPadConfigs('cpu'), ...batchNormReluConfigs('cpu')],
   webgpu: () => [...conv2DBackpropFilterWebGpuConfigs(), conv2DBackpropInputWebGpuConfig(), ...batchNormWebGpuConfigs(), ...concatSplitWebGpuConfigs()],
 };
 
@@ -111,7 +112,7 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
     nativeKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [] });
     return [];
   }
-  const configs = [...dnnlConvConfigs(binding), dnnlFilterBiasConfig(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding), nativeAvgPoolGradConfig(binding), nativeSumConfig(binding), nativeAddConfig(binding), nativeEqualConfig(binding), nativePadConfig(binding)];
+  const configs = [...dnnlConvConfigs(binding), dnnlFilterBiasConfig(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding), ...nativeMaxPoolZeroPadConfigs(binding), nativeAvgPoolGradConfig(binding), nativeSumConfig(binding), nativeAddConfig(binding), nativeEqualConfig(binding), nativePadConfig(binding)];
   configs.forEach(replace);
   const kernels = configs.map((c) => c.kernelName);
   nativeKernelsBy.set(backendName, { provider: 'onednn', why, kernels });

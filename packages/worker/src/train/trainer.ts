@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { fuseBatchNormRelu } from '../model/fuse-batch-norm-relu';
 import { fuseConvBiasGradient } from '../model/fuse-conv-bias-grad';
+import { fusePadMaxPool } from '../model/fuse-pad-max-pool';
 import { GradientLayout } from './gradient-layout';
 import { applyOnDevice } from './device-optimizers';
 import { applyOnHost } from './host-optimizers';
@@ -45,6 +46,7 @@ export class Trainer {
     // filter-and-bias gradient kernel where the backend has it (same weights, same saved model).
     fuseBatchNormRelu(model);
     fuseConvBiasGradient(model);
+    fusePadMaxPool(model);
     // Layer order: a fixed order that every rank derives identically from the same architecture.
     const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
     this.layout = new GradientLayout(vars);

@@ -49,7 +49,7 @@ describe('without the oneDNN addon', () => {
     await tf.setBackend('wasm');
     await tf.ready();
     const names = registerFastKernels('wasm', { native: () => loadDnnl({}, ABSENT) });
-    expect(names).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'Identity']);
+    expect(names).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'Identity']);
     expect(nativeKernels('wasm')).toMatchObject({
       provider: 'builtin',
       kernels: [],

@@ -31,8 +31,8 @@ export interface DnnlBinding {
   stats(): { primitives: number; scratchpadBytes: number; weightBytes: number };
   /**
    * Fused BatchNorm (+ ReLU) training, in place on `heap` (batch_norm.h): op 0 forward (offsets of
-   * x, γ, β, y, mean, var, 1/σ), op 1 backward (dy, x, y, mean, 1/σ, γ, dx, dγ, dβ), op 2 backward
-   * adding acc to dx (dy, x, y, mean, 1/σ, γ, acc, dx, dγ, dβ).
+   * x, γ, β, y, mean, var, 1/σ), op 1 backward (dy, x, β, mean, 1/σ, γ, dx, dγ, dβ), op 2 backward
+   * adding acc to dx (dy, x, β, mean, 1/σ, γ, acc, dx, dγ, dβ).
    */
   batchNorm(
     op: 0 | 1 | 2,
@@ -51,6 +51,10 @@ export interface DnnlBinding {
   maxPoolGrad: HeapKernel;
   /** AvgPoolGrad (NHWC), offsets of dy, dx; geom as maxPoolGrad's (pool.h). */
   avgPoolGrad: HeapKernel;
+  /** Max pool over zero padding (NHWC), offsets of x, y, arg (int32); geom as maxPoolGrad's, top and left the padding (pool.h). */
+  maxPoolZeroPad: HeapKernel;
+  /** Its gradient: offsets of dy, arg, dx; geom as maxPoolZeroPad's. */
+  maxPoolZeroPadGrad: HeapKernel;
   /** y[c] = Σ_r x[r, c] in float64, offsets of x, y; geom [rows, C] (reduce.h). */
   channelSum: HeapKernel;
   /** y = a + b, float32, broadcasting; offsets of a, b, y; geom [a shape, b shape, y shape] as 4 axes each (elementwise.h). */
