@@ -212,10 +212,11 @@ else
     note torch-anchor skipped "no torch_densenet.py in the bundle, or python3 has no CUDA torch"
   fi
   train_run train 75 --resize 96 --batch-size 256 --micro-batch 64 --max-steps 8
-  # A real OOM: ~24 MiB/sample at 96×96 (docs/benchmarks.md) × 6144 ≈ 147 GiB > the H200's 139 GiB,
-  # while the largest tensor (6144×64×48×48 floats, 3.4 GiB) fits a 4 GiB binding; where the adapter
-  # binds less (info prints maxStorageBufferBindingSize) Dawn's validation error is classified as an
-  # OOM too. The back-off must halve the micro-batch until a step fits, and the run must complete
-  # (collect.mjs fails the step otherwise).
-  train_run oom 120 --resize 96 --batch-size 6144 --micro-batch 6144 --max-steps 2 --step-timeout 100
+  # A real OOM: ~15 MiB/sample at 96×96 on webgpu since 2026-12-06 (24 before; docs/benchmarks.md)
+  # × 12288 ≈ 178 GiB > the H200's 139 GiB. The largest tensors (12288×50×50×64 floats, 7.3 GiB)
+  # exceed a 4 GiB binding; where the adapter binds less than a tensor needs (info prints
+  # maxStorageBufferBindingSize) Dawn's validation error is classified as an OOM too. Either way the
+  # back-off must halve the micro-batch until a step fits (6144: ~89 GiB, 3.7 GiB tensors), and the
+  # run must complete (collect.mjs fails the step otherwise).
+  train_run oom 150 --resize 96 --batch-size 12288 --micro-batch 12288 --max-steps 2 --step-timeout 100
 fi
