@@ -31,6 +31,9 @@ export function zeroPadPoolGeometry(shape: readonly number[], a: MaxPoolZeroPadA
   return [B, H, W, C, OH, OW, KH, KW, sh, sw, top, left];
 }
 
+/** pool.h's geom: B, H, W, C, OH, OW, KH, KW, sh, sw, top, left. */
+type Geom = [number, number, number, number, number, number, number, number, number, number, number, number];
+
 interface HostTensors {
   make(shape: number[], dtype: 'float32' | 'int32'): TensorInfo;
   f32(t: TensorInfo): Float32Array;
@@ -64,20 +67,7 @@ function host(backendName: string, backend: KernelBackend): HostTensors {
 }
 
 function forward(x: Float32Array, y: Float32Array, arg: Int32Array, g: number[]): void {
-  const [B, H, W, C, OH, OW, KH, KW, sh, sw, top, left] = g as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [B, H, W, C, OH, OW, KH, KW, sh, sw, top, left] = g as Geom;
   for (let b = 0; b < B; b++)
     for (let oh = 0; oh < OH; oh++)
       for (let ow = 0; ow < OW; ow++) {
@@ -104,20 +94,7 @@ function forward(x: Float32Array, y: Float32Array, arg: Int32Array, g: number[])
 }
 
 function backward(dy: Float32Array, arg: Int32Array, dx: Float32Array, g: number[]): void {
-  const [B, H, W, C, OH, OW, KH, KW, sh, sw, top, left] = g as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [B, H, W, C, OH, OW, KH, KW, sh, sw, top, left] = g as Geom;
   const first = (p: number, k: number, s: number) => (p - k + 1 <= 0 ? 0 : Math.floor((p - k + s) / s));
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++) {
@@ -138,6 +115,20 @@ function backward(dy: Float32Array, arg: Int32Array, dx: Float32Array, g: number
     }
 }
 
+/** Runs `native` on the tensors' heap offsets; false (nothing run) without it or on a shared heap. */
+function onHeap(
+  backend: unknown,
+  native: HeapKernel | undefined,
+  tensors: TensorInfo[],
+  g: number[],
+): boolean {
+  const b = backend as WasmHeapBackend;
+  if (native === undefined || !(b.wasm.HEAPU8.buffer instanceof ArrayBuffer)) return false;
+  const at = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
+  native(b.wasm.HEAPU8.buffer, Float64Array.from(tensors, at), Int32Array.from(g));
+  return true;
+}
+
 /** x → [y, arg]; attrs MaxPoolZeroPadAttrs. `native`: pool.h's kernel on the wasm heap. */
 function makeForward(backendName: string, native?: HeapKernel): KernelFunc {
   return ({ inputs, backend, attrs }) => {
@@ -147,13 +138,7 @@ function makeForward(backendName: string, native?: HeapKernel): KernelFunc {
     const h = host(backendName, backend as KernelBackend);
     const y = h.make(outShape, 'float32');
     const arg = h.make(outShape, 'int32');
-    const b = backend as unknown as WasmHeapBackend;
-    if (native !== undefined && b.wasm.HEAPU8.buffer instanceof ArrayBuffer) {
-      const at = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
-      native(b.wasm.HEAPU8.buffer, Float64Array.from([x, y, arg], at), Int32Array.from(g));
-    } else {
-      forward(h.f32(x), h.f32(y), h.i32(arg), g);
-    }
+    if (!onHeap(backend, native, [x, y, arg], g)) forward(h.f32(x), h.f32(y), h.i32(arg), g);
     return [y, arg];
   };
 }
@@ -166,13 +151,7 @@ function makeBackward(backendName: string, native?: HeapKernel): KernelFunc {
     const g = zeroPadPoolGeometry(inputShape, attrs as unknown as MaxPoolZeroPadAttrs);
     const h = host(backendName, backend as KernelBackend);
     const dx = h.make(inputShape.slice(), 'float32');
-    const b = backend as unknown as WasmHeapBackend;
-    if (native !== undefined && b.wasm.HEAPU8.buffer instanceof ArrayBuffer) {
-      const at = (t: TensorInfo) => b.dataIdMap.get(t.dataId)!.memoryOffset;
-      native(b.wasm.HEAPU8.buffer, Float64Array.from([dy, arg, dx], at), Int32Array.from(g));
-    } else {
-      backward(h.f32(dy), h.i32(arg), h.f32(dx), g);
-    }
+    if (!onHeap(backend, native, [dy, arg, dx], g)) backward(h.f32(dy), h.i32(arg), h.f32(dx), g);
     return dx;
   };
 }

@@ -5,20 +5,9 @@
 // through. Nothing about the model changes but two layer instances' `call` in training mode: the
 // layers, their class names, weights and weight names stay, so the model saves and loads as before,
 // and inference runs the stock code.
-import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batchNormTrainingCall } from './fast-batch-norm';
-
-type Kwargs = Record<string, unknown>;
-type Call = (inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs) => tf.Tensor | tf.Tensor[];
-interface NodeLike {
-  outboundLayer: tfl.layers.Layer;
-}
-interface Graph {
-  layers?: tfl.layers.Layer[];
-  inboundNodes: NodeLike[];
-  outboundNodes: NodeLike[];
-}
+import { soleConsumer, type Call, type Graph } from './layer-graph';
 
 const FUSED = Symbol('tfjs-ddp fused BatchNorm');
 
@@ -33,11 +22,8 @@ function isPlainRelu(layer: tfl.layers.Layer): boolean {
 
 /** The ReLU layer that alone consumes `bn`'s output, if any (neither layer shared). */
 function soleReluAfter(bn: tfl.layers.Layer): tfl.layers.Layer | null {
-  const g = bn as unknown as Graph;
-  if (g.inboundNodes.length !== 1 || g.outboundNodes.length !== 1) return null;
-  const next = g.outboundNodes[0]!.outboundLayer;
-  if (!isPlainRelu(next) || (next as unknown as Graph).inboundNodes.length !== 1) return null;
-  return next;
+  const next = soleConsumer(bn);
+  return next !== null && isPlainRelu(next) ? next : null;
 }
 
 export interface FusionReport {

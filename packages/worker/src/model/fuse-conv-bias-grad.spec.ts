@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend/select-backend';
 import { activateWebGpu, shutdownWebGpu } from '../backend/webgpu';
 import { randomArray, relErr, rng } from '../kernels/conv-cases';
+import { recordKernels } from '../kernels/record-kernels';
 import { CONV_FILTER_BIAS_GRAD } from '../kernels/conv-filter-bias-grad';
 import { registerFastKernels } from '../kernels/fast-kernels';
 import { refBackpropFilter, type ConvCase } from '../kernels/reference-conv';
@@ -58,22 +59,10 @@ function model(seed: number): tfl.LayersModel {
 async function gradients(m: tfl.LayersModel): Promise<{ grads: Float32Array[]; kernels: string[] }> {
   const x = tf.tensor(randomArray(2 * 9 * 9 * 3, rng(3)), [2, 9, 9, 3]);
   const vars = m.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
-  const kernels: string[] = [];
-  const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
-  const original = engine.runKernel;
-  engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
-    kernels.push(name);
-    return original.call(this, name, ...rest);
-  };
-  try {
-    const { grads } = tf.variableGrads(
-      () => tf.sum(tf.square(m.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar,
-      vars,
-    );
-    return { grads: (await Promise.all(vars.map((v) => grads[v.name]!.data()))) as Float32Array[], kernels };
-  } finally {
-    engine.runKernel = original;
-  }
+  const { result, kernels } = recordKernels(() =>
+    tf.variableGrads(() => tf.sum(tf.square(m.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar, vars),
+  );
+  return { grads: (await Promise.all(vars.map((v) => result.grads[v.name]!.data()))) as Float32Array[], kernels };
 }
 
 describe('conv filter-and-bias gradient on cpu (no such kernel)', () => {

@@ -12,9 +12,7 @@ import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { CONV_FILTER_BIAS_GRAD } from '../kernels/conv-filter-bias-grad';
 import { gradientWanted } from '../train/lean-backprop';
-
-type Kwargs = Record<string, unknown>;
-type Call = (inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs) => tf.Tensor | tf.Tensor[];
+import type { Call, Graph } from './layer-graph';
 
 /** The private state of tfjs-layers' Conv2D that the training path reads. */
 interface ConvState {
@@ -27,10 +25,6 @@ interface ConvState {
   kernel: tfl.LayerVariable;
   bias: tfl.LayerVariable | null;
 }
-interface Graph {
-  layers?: tfl.layers.Layer[];
-}
-
 const FUSED = Symbol('tfjs-ddp conv bias gradient');
 
 /**

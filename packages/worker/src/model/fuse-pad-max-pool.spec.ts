@@ -9,6 +9,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend/select-backend';
 import { dnnlForSpecs } from '../kernels/dnnl/dnnl-test-gate';
+import { recordKernels } from '../kernels/record-kernels';
 import {
   maxPoolZeroPadConfigs,
   nativeMaxPoolZeroPadConfigs,
@@ -117,25 +118,16 @@ describe('fusePadMaxPool', () => {
     expect(JSON.stringify(fused.toJSON(null, false))).toBe(json);
     const x = tf.tensor(ints(2 * 9 * 9 * 2, 3), [2, 9, 9, 2]);
     const grads = (m: tfl.LayersModel) => {
-      const kernels: string[] = [];
-      const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
-      const original = engine.runKernel;
-      engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
-        kernels.push(name);
-        return original.call(this, name, ...rest);
-      };
-      try {
-        const vars = m.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
-        const r = tf.variableGrads(
+      const vars = m.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
+      const { result: r, kernels } = recordKernels(() =>
+        tf.variableGrads(
           () => tf.sum(tf.square(m.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar,
           vars,
-        );
-        const g = vars.map((v) => bits(r.grads[v.name]!));
-        tf.dispose([r.value, ...Object.values(r.grads)]);
-        return { g, kernels };
-      } finally {
-        engine.runKernel = original;
-      }
+        ),
+      );
+      const g = vars.map((v) => bits(r.grads[v.name]!));
+      tf.dispose([r.value, ...Object.values(r.grads)]);
+      return { g, kernels };
     };
     const [a, b] = [grads(stock), grads(fused)];
     expect(b.g).toEqual(a.g);

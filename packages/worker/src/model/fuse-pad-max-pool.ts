@@ -14,17 +14,7 @@ import {
   MAX_POOL_ZERO_PAD_GRAD,
   type MaxPoolZeroPadAttrs,
 } from '../kernels/max-pool-zero-pad';
-
-type Kwargs = Record<string, unknown>;
-type Call = (inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs) => tf.Tensor | tf.Tensor[];
-interface NodeLike {
-  outboundLayer: tfl.layers.Layer;
-}
-interface Graph {
-  layers?: tfl.layers.Layer[];
-  inboundNodes: NodeLike[];
-  outboundNodes: NodeLike[];
-}
+import { soleConsumer, type Call, type Graph } from './layer-graph';
 
 const FUSED = Symbol('tfjs-ddp fused zero padding + max pool');
 
@@ -40,12 +30,10 @@ export function maxPoolZeroPad(x: tf.Tensor4D, attrs: MaxPoolZeroPadAttrs): tf.T
     return {
       value: y as tf.Tensor4D,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
-        tf
-          .engine()
-          .runKernel(MAX_POOL_ZERO_PAD_GRAD, { dy: dy as tf.Tensor, arg: saved[0]! }, {
-            ...attrs,
-            inputShape: xi.shape,
-          } as unknown as NamedAttrMap) as tf.Tensor,
+        tf.engine().runKernel(MAX_POOL_ZERO_PAD_GRAD, { dy: dy as tf.Tensor, arg: saved[0]! }, {
+          ...attrs,
+          inputShape: xi.shape,
+        } as unknown as NamedAttrMap) as tf.Tensor,
     };
   });
   return op(x) as tf.Tensor4D;
@@ -64,13 +52,10 @@ interface PoolState {
 
 /** The MaxPooling2D that alone consumes `pad`'s output, if any (neither layer shared). */
 function solePoolAfter(pad: tfl.layers.Layer): tfl.layers.Layer | null {
-  const g = pad as unknown as Graph;
-  if (g.inboundNodes.length !== 1 || g.outboundNodes.length !== 1) return null;
   if ((pad as unknown as PadState).dataFormat !== 'channelsLast') return null;
-  const next = g.outboundNodes[0]!.outboundLayer;
+  const next = soleConsumer(pad);
+  if (next === null || next.getClassName() !== 'MaxPooling2D') return null;
   const p = next as unknown as PoolState;
-  if (next.getClassName() !== 'MaxPooling2D' || (next as unknown as Graph).inboundNodes.length !== 1)
-    return null;
   return p.padding === 'valid' && p.dataFormat === 'channelsLast' ? next : null;
 }
 

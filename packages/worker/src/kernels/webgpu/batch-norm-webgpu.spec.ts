@@ -14,6 +14,7 @@ import { BN_GRAD, BN_GRAD_ACCUMULATES, BN_TRAIN } from '../batch-norm-relu';
 import { randomArray, relErr, rng } from '../conv-cases';
 import { registerFastKernels } from '../fast-kernels';
 import { movingStatistics } from '../../model/moving-statistics';
+import { recordKernels } from '../record-kernels';
 import { countDispatches } from './count-dispatches';
 import { rawRecorder } from './raw-dispatch';
 
@@ -182,19 +183,8 @@ const SHAPES: [string, number[]][] = [
           ),
         );
       const adds = async () => {
-        let n = 0;
-        const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
-        const original = engine.runKernel;
-        engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
-          if (name === 'Add') n++;
-          return original.call(this, name, ...rest);
-        };
-        try {
-          const g = tf.grad(f)(x);
-          return { g: await g.data(), adds: n };
-        } finally {
-          engine.runKernel = original;
-        }
+        const { result: g, kernels } = recordKernels(() => tf.grad(f)(x));
+        return { g: await g.data(), adds: kernels.filter((k) => k === 'Add').length };
       };
       const fused = await adds();
       const accumulating = BN_GRAD_ACCUMULATES as Set<string>;
