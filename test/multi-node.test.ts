@@ -8,7 +8,7 @@
 // skipped otherwise, saying why.
 import { spawn, spawnSync } from 'node:child_process';
 import { makeHosts, spawnWorker, type Hosts } from './support/netns';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,7 +52,8 @@ describe.runIf(canNetns)('multi-node: workers in their own network namespaces jo
     );
     const c = await coordinator.exit;
     const w = await Promise.all(workers);
-    await dump.stop();
+    const { dropped } = await dump.stop();
+    expect(dropped, 'tcpdump dropped packets, so the capture is not the whole run').toBe(0);
     expect(c.stderr).toMatch(/done: 3 steps/);
     expect(c.code).toBe(0);
     expect(w.map((x) => x.code)).toEqual([0, 0]);
@@ -100,9 +101,15 @@ describe.runIf(canNetns)('multi-node: workers in their own network namespaces jo
   });
 });
 
-/** tcpdump of the test's subnet on every interface of this namespace (the bridge's veth ports too), written to `file`. */
-async function startCapture(file: string): Promise<{ stop: () => Promise<void> }> {
-  const child = spawn('tcpdump', ['-i', 'any', '-U', '-s', '0', '-w', file, 'net', `${SUBNET}.0/24`], { stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * tcpdump of the test's subnet on every interface of this namespace (the bridge's veth ports too),
+ * written to `file`. A 64 MiB kernel buffer keeps a busy 2-core machine from dropping packets, and
+ * `stop` waits for the file to stop growing before it interrupts tcpdump: packets still in the
+ * kernel's buffer at SIGINT are never written, and the run's last message (the model going to the
+ * coordinator) is exactly what the checks read. It resolves with the packets the kernel dropped.
+ */
+async function startCapture(file: string): Promise<{ stop: () => Promise<{ dropped: number }> }> {
+  const child = spawn('tcpdump', ['-i', 'any', '-U', '-B', '65536', '-s', '0', '-w', file, 'net', `${SUBNET}.0/24`], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   await new Promise<void>((resolve, reject) => {
     child.stderr.on('data', (d: Buffer) => {
@@ -113,11 +120,25 @@ async function startCapture(file: string): Promise<{ stop: () => Promise<void> }
     child.on('close', (code) => reject(new Error(`tcpdump exited (${String(code)}) before capturing: ${err}`)));
   });
   return {
-    stop: () =>
-      new Promise<void>((resolve) => {
+    stop: async () => {
+      await settled(file);
+      return new Promise((resolve) => {
         child.removeAllListeners('close');
-        child.on('close', () => resolve());
+        child.on('close', () => resolve({ dropped: Number(/(\d+) packets? dropped by kernel/.exec(err)?.[1] ?? 0) }));
         child.kill('SIGINT');
-      }),
+      });
+    },
   };
+}
+
+/** Resolves once `file` has kept its size for 600 ms (or after 10 s). */
+async function settled(file: string): Promise<void> {
+  let last = -1;
+  let still = 0;
+  for (let waited = 0; waited < 10_000 && still < 3; waited += 200) {
+    await new Promise((r) => setTimeout(r, 200));
+    const size = existsSync(file) ? statSync(file).size : 0;
+    still = size === last ? still + 1 : 0;
+    last = size;
+  }
 }
