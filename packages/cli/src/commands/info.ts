@@ -44,7 +44,7 @@ export interface InfoReport {
     } | null;
     fast_kernels: string[];
     /** Whose convolutions run: 'onednn' (the native addon, on wasm) or 'builtin', and why. */
-    native_kernels: { provider: BackendInfo['nativeKernels']['provider']; why: string; kernels: string[] };
+    native_kernels: { provider: BackendInfo['nativeKernels']['provider']; why: string; kernels: string[]; simd: string[] };
     skipped: BackendInfo['skipped'];
   };
   /** Where `train` with this backend would put each local rank (GPU index, PCI address, environment). */
@@ -150,7 +150,7 @@ function backendJson(b: BackendInfo): InfoReport['backend'] {
             selection: a.selection,
           },
     fast_kernels: b.fastKernels,
-    native_kernels: { provider: b.nativeKernels.provider, why: b.nativeKernels.why, kernels: b.nativeKernels.kernels },
+    native_kernels: { provider: b.nativeKernels.provider, why: b.nativeKernels.why, kernels: b.nativeKernels.kernels, simd: b.nativeKernels.simd },
     skipped: b.skipped,
   };
 }
@@ -202,7 +202,7 @@ function formatInfo(r: InfoReport): string {
     ...b.skipped.map((s) => `  skipped ${s.backend}: ${s.reason}`),
     b.native_kernels.provider === 'onednn'
       ? `native:  ${b.native_kernels.why}: ${b.native_kernels.kernels.join(', ')}`
-      : `native:  none, ${b.chosen}'s own kernels (${b.native_kernels.why})`,
+      : `native:  none, ${b.chosen}'s own kernels (${b.native_kernels.why})${b.native_kernels.simd.length > 0 ? `; WebAssembly SIMD: ${b.native_kernels.simd.join(', ')}` : ''}`,
     ...(b.adapter === null
       ? []
       : [

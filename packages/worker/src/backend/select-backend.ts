@@ -61,7 +61,7 @@ async function importOptional(pkg: string): Promise<void> {
   }
 }
 
-const OWN_KERNELS: NativeKernels = { provider: 'builtin', why: 'no native provider for this backend', kernels: [] };
+const OWN_KERNELS: NativeKernels = { provider: 'builtin', why: 'no native provider for this backend', kernels: [], simd: [] };
 
 export interface SelectOptions {
   /** Environment of this process (Vulkan device selection); default process.env. */

@@ -8,7 +8,9 @@
 // dispatches each). The tensorflow backend keeps the composite.
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
+import { gradChannels, trainChannels } from './batch-norm-channels';
 import { floatView, type WasmHeapBackend } from './heap-access';
+import { batchNormGradSimd, batchNormTrainSimd } from './simd/batch-norm-simd';
 
 export const BN_TRAIN = 'DdpBatchNormTrain';
 export const BN_GRAD = 'DdpBatchNormGrad';
@@ -71,10 +73,14 @@ function floatViews(
 }
 
 /** x [..., C], gamma [C], beta [C] → y (x's shape), batch mean, biased variance, 1/√(var + ε). */
-export function makeBatchNormTrain(backendName: string): KernelFunc {
+export function makeBatchNormTrain(backendName: string, simd = true): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
     const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
+    if (simd && backendName === 'wasm') {
+      const done = batchNormTrainSimd(backend, x, gamma, beta, epsilon, relu);
+      if (done !== null) return done;
+    }
     const C = x.shape[x.shape.length - 1]!;
     const { outs, out, ins } = floatViews(
       backendName,
@@ -100,14 +106,7 @@ export function makeBatchNormTrain(backendName: string): KernelFunc {
     // The element-wise pass in float32 (every operation rounded: the native kernel's vector lanes).
     const scale = new Float32Array(C);
     const f = Math.fround;
-    for (let c = 0; c < C; c++) {
-      const m = s[c]! / rows;
-      const v = Math.max(q[c]! / rows - m * m, 0);
-      mean[c] = shift[c]! + m;
-      variance[c] = v;
-      invStd[c] = 1 / Math.sqrt(v + epsilon);
-      scale[c] = g[c]! * invStd[c]!;
-    }
+    trainChannels(rows, epsilon, { shift, s, q, gamma: g, mean, variance, invStd, scale });
     // y = (x − μ)·s + β: no cancellation between large terms, exactly β where x = μ. (v + |v|)/2 is
     // max(v, 0) exactly, without a branch (random signs mispredict).
     for (let r = 0, i = 0; r < rows; r++) {
@@ -130,13 +129,17 @@ export function makeBatchNormTrain(backendName: string): KernelFunc {
  * read from y, cheaper here than recomputing it), one write of dx. The native kernel takes the
  * input beta instead of y and recomputes the mask from x: the same mask, with less memory traffic.
  */
-export function makeBatchNormGrad(backendName: string): KernelFunc {
+export function makeBatchNormGrad(backendName: string, simd = true): KernelFunc {
   return ({ inputs, backend, attrs }) => {
     const { dy, x, y, mean, invStd, gamma, acc } = inputs as Record<
       'dy' | 'x' | 'y' | 'mean' | 'invStd' | 'gamma',
       TensorInfo
     > & { acc?: TensorInfo };
     const { relu } = attrs as unknown as Pick<BatchNormTrainAttrs, 'relu'>;
+    if (simd && backendName === 'wasm') {
+      const done = batchNormGradSimd(backend, { dy, x, y, mean, invStd, gamma, ...(acc === undefined ? {} : { acc }) }, relu);
+      if (done !== null) return done;
+    }
     const C = x.shape[x.shape.length - 1]!;
     const { outs, out, ins } = floatViews(
       backendName,
@@ -172,14 +175,7 @@ export function makeBatchNormGrad(backendName: string): KernelFunc {
     const k = new Float32Array(C);
     const a = new Float32Array(C);
     const t = new Float32Array(C);
-    for (let c = 0; c < C; c++) {
-      const kc = g[c]! * is[c]!;
-      dBeta[c] = sb[c]!;
-      dGamma[c] = sg[c]! * is[c]!;
-      k[c] = kc;
-      a[c] = (-kc * is[c]! * sg[c]! * is[c]!) / rows;
-      t[c] = (-kc * sb[c]!) / rows;
-    }
+    gradChannels(rows, { sb, sg, gamma: g, invStd: is, dGamma, dBeta, k, a, t });
     for (let r = 0, i = 0; r < rows; r++) {
       for (let c = 0; c < C; c++, i++) {
         const xm = f(xv[i]! - mu[c]!);
@@ -192,10 +188,11 @@ export function makeBatchNormGrad(backendName: string): KernelFunc {
   };
 }
 
-export function batchNormReluConfigs(backendName: 'wasm' | 'cpu'): KernelConfig[] {
+/** The JS kernels; on wasm their passes in WebAssembly SIMD where it applies, unless `simd` is false. */
+export function batchNormReluConfigs(backendName: 'wasm' | 'cpu', simd = true): KernelConfig[] {
   return [
-    { kernelName: BN_TRAIN, backendName, kernelFunc: makeBatchNormTrain(backendName) },
-    { kernelName: BN_GRAD, backendName, kernelFunc: makeBatchNormGrad(backendName) },
+    { kernelName: BN_TRAIN, backendName, kernelFunc: makeBatchNormTrain(backendName, simd) },
+    { kernelName: BN_GRAD, backendName, kernelFunc: makeBatchNormGrad(backendName, simd) },
   ];
 }
 

@@ -16,6 +16,7 @@ import { maxPoolZeroPadConfigs, nativeMaxPoolZeroPadConfigs } from './max-pool-z
 import { nativeAddConfig, nativeEqualConfig, nativePadConfig } from './native-elementwise';
 import { nativeAvgPoolGradConfig, nativeSumConfig } from './native-pool-sum';
 import { shareIdentityConfig, shareClones } from './share-identity';
+import { simdHeapKernels, simdKernels } from './simd/simd-kernels';
 import { conv2DBackpropFilterWebGpuConfigs } from './webgpu/conv2d-backprop-filter-webgpu';
 import { batchNormWebGpuConfigs } from './webgpu/batch-norm-webgpu';
 import { concatSplitWebGpuConfigs } from './webgpu/concat-split-webgpu';
@@ -89,6 +90,8 @@ export interface NativeKernels {
   why: string;
   /** Kernel names the native provider registered (empty unless provider is 'onednn'). */
   kernels: string[];
+  /** Without the native provider on wasm: the kernels that run on this package's WebAssembly SIMD code. */
+  simd: string[];
 }
 
 const nativeKernelsBy = new Map<string, NativeKernels>();
@@ -104,19 +107,34 @@ export function nativeKernels(backendName: string): NativeKernels | undefined {
  */
 function registerNativeConv(backendName: string, load: () => DnnlLoad): string[] {
   if (backendName !== 'wasm') {
-    nativeKernelsBy.set(backendName, { provider: 'builtin', why: `no native provider for the ${backendName} backend`, kernels: [] });
+    nativeKernelsBy.set(backendName, { provider: 'builtin', why: `no native provider for the ${backendName} backend`, kernels: [], simd: [] });
     return [];
   }
   const { binding, why } = load();
   if (binding === undefined) {
-    nativeKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [] });
-    return [];
+    const simd = registerSimdCopies();
+    nativeKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [], simd: simd.length === 0 ? [] : ['DdpBatchNormTrain', 'DdpBatchNormGrad', ...simd] });
+    return simd;
   }
   const configs = [...dnnlConvConfigs(binding), dnnlFilterBiasConfig(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding), ...nativeMaxPoolZeroPadConfigs(binding), nativeAvgPoolGradConfig(binding), nativeSumConfig(binding), nativeAddConfig(binding), nativeEqualConfig(binding), nativePadConfig(binding)];
   configs.forEach(replace);
   const kernels = configs.map((c) => c.kernelName);
-  nativeKernelsBy.set(backendName, { provider: 'onednn', why, kernels });
+  nativeKernelsBy.set(backendName, { provider: 'onednn', why, kernels, simd: [] });
   return kernels;
+}
+
+/**
+ * Without the addon, the channel copies and the bias gradients' Sum through this package's
+ * WebAssembly SIMD kernels (simd/kernels.wat), with the native kernels' registration code; the
+ * fused BatchNorm's JS kernels take their SIMD passes by themselves. Returns the names registered.
+ */
+function registerSimdCopies(): string[] {
+  const k = simdKernels(tf.findBackend('wasm'));
+  if (k === null) return [];
+  const simd = simdHeapKernels(k);
+  const configs = [nativeSplitVConfig(simd), nativeConcatConfig(simd), nativeSumConfig(simd)];
+  configs.forEach(replace);
+  return configs.map((c) => c.kernelName);
 }
 
 /** Options of registerFastKernels. */

@@ -1,0 +1,176 @@
+// The wasm backend's SIMD kernels (kernels.wat, WebAssembly SIMD128) for machines without the
+// native addon: one small module instantiated on tfjs-backend-wasm's own memory, so it reads and
+// writes tensors in place on the heap, as the native kernels do, with no copy in or out.
+import type { TensorInfo } from '@tensorflow/tfjs-core';
+import type { DnnlBinding } from '../dnnl/dnnl-addon';
+import { SIMD_WASM_BASE64 } from './simd-wasm.generated';
+
+/** kernels.wat's exports: pointers are byte offsets into the heap, counts are elements. */
+export interface SimdExports {
+  copyRows(src: number, srcStride: number, dst: number, dstStride: number, bytes: number, rows: number): void;
+  colSums(x: number, rows: number, C: number, s: number): void;
+  bnSums(x: number, rows: number, C: number, shift: number, s: number, q: number): void;
+  bnApply(
+    x: number,
+    y: number,
+    mean: number,
+    scale: number,
+    beta: number,
+    rows: number,
+    C: number,
+    relu: number,
+  ): void;
+  bnGradSums(
+    dy: number,
+    y: number,
+    x: number,
+    mu: number,
+    rows: number,
+    C: number,
+    relu: number,
+    sb: number,
+    sg: number,
+  ): void;
+  bnGradApply(
+    dy: number,
+    y: number,
+    x: number,
+    mu: number,
+    k: number,
+    a: number,
+    t: number,
+    acc: number,
+    dx: number,
+    rows: number,
+    C: number,
+    relu: number,
+    hasAcc: number,
+  ): void;
+}
+
+/** What the SIMD kernels read of tfjs-backend-wasm 4.22's backend. */
+interface WasmBackendLike {
+  wasm: {
+    HEAPU8: Uint8Array;
+    asm?: { memory?: unknown };
+    _malloc(n: number): number;
+    _free(p: number): void;
+  };
+  dataIdMap: { get(id: object): { memoryOffset: number } | undefined };
+}
+
+export interface SimdKernels {
+  exports: SimdExports;
+  /** The heap offset of tensor `t`'s data. */
+  offset(t: TensorInfo): number;
+  /**
+   * A heap block of at least `bytes` for a kernel's per-channel scratch, kept for later calls (a
+   * larger request replaces it). Get it before taking any view: an allocation can grow the heap
+   * and detach views.
+   */
+  scratch(bytes: number): number;
+  /** The heap's current buffer (take views after every allocation). */
+  heap(): ArrayBuffer;
+}
+
+/** The WebAssembly API (this project compiles without the DOM library, where it is declared). */
+interface WasmMemory {
+  buffer: ArrayBuffer | SharedArrayBuffer;
+}
+const WA = (
+  globalThis as unknown as {
+    WebAssembly: {
+      Module: new (bytes: Uint8Array) => object;
+      Instance: new (module: object, imports: object) => { exports: unknown };
+      Memory: abstract new (...args: never[]) => WasmMemory;
+    };
+  }
+).WebAssembly;
+
+let compiled: object | null | undefined;
+const instances = new WeakMap<WasmMemory, SimdKernels>();
+
+/** The module, compiled once; null where this runtime lacks WebAssembly SIMD. */
+function module(): object | null {
+  if (compiled === undefined) {
+    try {
+      compiled = new WA.Module(Buffer.from(SIMD_WASM_BASE64, 'base64'));
+    } catch {
+      compiled = null;
+    }
+  }
+  return compiled;
+}
+
+/**
+ * The SIMD kernels bound to `backend`'s heap; null when it is not a wasm backend whose memory can
+ * be imported (the threaded build's shared memory is not: its kernels keep the JS loops).
+ */
+export function simdKernels(backend: unknown): SimdKernels | null {
+  const b = backend as Partial<WasmBackendLike>;
+  const memory = b.wasm?.asm?.memory;
+  if (!(memory instanceof WA.Memory) || !(memory.buffer instanceof ArrayBuffer)) return null;
+  const known = instances.get(memory);
+  if (known !== undefined) return known;
+  const m = module();
+  if (m === null) return null;
+  const instance = new WA.Instance(m, { env: { memory } });
+  const wasm = b.wasm!;
+  const dataIdMap = b.dataIdMap!;
+  let block = 0;
+  let blockBytes = 0;
+  const kernels: SimdKernels = {
+    exports: instance.exports as unknown as SimdExports,
+    offset: (t) => dataIdMap.get(t.dataId)!.memoryOffset,
+    scratch: (bytes) => {
+      if (bytes > blockBytes) {
+        if (block !== 0) wasm._free(block);
+        blockBytes = Math.max(bytes, 2 * blockBytes, 4096);
+        block = wasm._malloc(blockBytes);
+      }
+      return block;
+    },
+    heap: () => memory.buffer as ArrayBuffer,
+  };
+  instances.set(memory, kernels);
+  return kernels;
+}
+
+/**
+ * The native addon's channel copies and bias-gradient sum (dnnl-addon.ts' signatures) over the
+ * SIMD kernels of `k`, so that split-channels.ts and native-pool-sum.ts register them unchanged
+ * where the addon is not built. Each checks that it is handed `k`'s own heap.
+ */
+export function simdHeapKernels(
+  k: SimdKernels,
+): Pick<DnnlBinding, 'splitChannels' | 'joinChannels' | 'channelSum'> {
+  const own = (heap: ArrayBuffer, what: string) => {
+    if (heap !== k.heap())
+      throw new Error(`wasm SIMD ${what}: the heap is not the one its kernels were instantiated on`);
+  };
+  const copies =
+    (join: boolean) =>
+    (heap: ArrayBuffer, x: number, parts: Float64Array, sizes: Int32Array, rows: number) => {
+      own(heap, join ? 'joinChannels' : 'splitChannels');
+      const C = sizes.reduce((a, c) => a + c, 0);
+      let at = x;
+      sizes.forEach((size, i) => {
+        const part = parts[i]!;
+        if (join) k.exports.copyRows(part, 4 * size, at, 4 * C, 4 * size, rows);
+        else k.exports.copyRows(at, 4 * C, part, 4 * size, 4 * size, rows);
+        at += 4 * size;
+      });
+    };
+  return {
+    splitChannels: copies(false),
+    joinChannels: copies(true),
+    channelSum: (heap, offsets, geom) => {
+      own(heap, 'channelSum');
+      const [rows, C] = geom as unknown as [number, number];
+      const s = k.scratch(8 * C);
+      k.exports.colSums(offsets[0]!, rows, C, s);
+      const now = k.heap();
+      new Float32Array(now, offsets[1]!, C).set(new Float64Array(now, s, C));
+    },
+  };
+}
