@@ -16,6 +16,7 @@ import { maxPoolZeroPadConfigs, nativeMaxPoolZeroPadConfigs } from './max-pool-z
 import { nativeAddConfig, nativeEqualConfig, nativePadConfig } from './native-elementwise';
 import { nativeAvgPoolGradConfig, nativeSumConfig } from './native-pool-sum';
 import { shareIdentityConfig, shareClones } from './share-identity';
+import { conv2DBackpropFilterSimdConfig } from './simd/conv-filter-simd';
 import { simdHeapKernels, simdKernels } from './simd/simd-kernels';
 import { conv2DBackpropFilterWebGpuConfigs } from './webgpu/conv2d-backprop-filter-webgpu';
 import { batchNormWebGpuConfigs } from './webgpu/batch-norm-webgpu';
@@ -112,7 +113,7 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
   }
   const { binding, why } = load();
   if (binding === undefined) {
-    const simd = registerSimdCopies();
+    const simd = registerSimdKernels();
     nativeKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [], simd: simd.length === 0 ? [] : ['DdpBatchNormTrain', 'DdpBatchNormGrad', ...simd] });
     return simd;
   }
@@ -124,15 +125,16 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
 }
 
 /**
- * Without the addon, the channel copies and the bias gradients' Sum through this package's
- * WebAssembly SIMD kernels (simd/kernels.wat), with the native kernels' registration code; the
- * fused BatchNorm's JS kernels take their SIMD passes by themselves. Returns the names registered.
+ * Without the addon, the filter gradient (simd/conv.wat), the channel copies and the bias gradients'
+ * Sum (simd/kernels.wat, with the native kernels' registration code) through this package's
+ * WebAssembly SIMD kernels; the fused BatchNorm's JS kernels take their SIMD passes by themselves.
+ * Returns the names registered.
  */
-function registerSimdCopies(): string[] {
+function registerSimdKernels(): string[] {
   const k = simdKernels(tf.findBackend('wasm'));
   if (k === null) return [];
   const simd = simdHeapKernels(k);
-  const configs = [nativeSplitVConfig(simd), nativeConcatConfig(simd), nativeSumConfig(simd)];
+  const configs = [conv2DBackpropFilterSimdConfig(), nativeSplitVConfig(simd), nativeConcatConfig(simd), nativeSumConfig(simd)];
   configs.forEach(replace);
   return configs.map((c) => c.kernelName);
 }

@@ -4,7 +4,7 @@
 ;; [rows × C] row-major with C a multiple of 4 (kernels/simd/simd-kernels.ts checks; other shapes
 ;; take the JS loops). The arithmetic is the JS kernels' (kernels/batch-norm-relu.ts), operation for
 ;; operation and in the same order per channel, so results are bit for bit theirs: sums in float64
-;; over rows, element-wise passes in float32. Assembled by tools/build-wasm.mjs into
+;; over rows, element-wise passes in float32. Assembled by tools/build-wasm.ts into
 ;; simd-wasm.generated.ts (`npm run build:wasm`).
 (module
   (import "env" "memory" (memory 1))

@@ -20,7 +20,7 @@ import { nativeSumConfig } from '../native-pool-sum';
 import { nativeConcatConfig, nativeSplitVConfig } from '../split-channels';
 import { batchNormTrainSimd } from './batch-norm-simd';
 import { simdHeapKernels, simdKernels } from './simd-kernels';
-import { SIMD_WASM_BASE64 } from './simd-wasm.generated';
+import { SIMD_WASM } from './simd-wasm.generated';
 
 function use(configs: KernelConfig[]): void {
   for (const c of configs) {
@@ -61,17 +61,20 @@ describe('the wasm SIMD kernels', () => {
     await tf.ready();
   });
 
-  it('ship the bytes kernels.wat assembles to (else: npm run build:wasm)', async () => {
-    const w = await wabt();
-    const m = w.parseWat('kernels.wat', readFileSync(join(import.meta.dirname, 'kernels.wat'), 'utf8'));
-    m.validate();
-    const bytes = Buffer.from(m.toBinary({}).buffer).toString('base64');
-    m.destroy();
-    expect(
-      bytes === SIMD_WASM_BASE64,
-      'simd-wasm.generated.ts is not kernels.wat: run npm run build:wasm',
-    ).toBe(true);
-  });
+  it.each(Object.keys(SIMD_WASM))(
+    'ship the bytes %s.wat assembles to (else: npm run build:wasm)',
+    async (name) => {
+      const w = await wabt();
+      const m = w.parseWat(`${name}.wat`, readFileSync(join(import.meta.dirname, `${name}.wat`), 'utf8'));
+      m.validate();
+      const bytes = Buffer.from(m.toBinary({}).buffer).toString('base64');
+      m.destroy();
+      expect(
+        bytes === SIMD_WASM[name as keyof typeof SIMD_WASM],
+        `simd-wasm.generated.ts is not ${name}.wat: run npm run build:wasm`,
+      ).toBe(true);
+    },
+  );
 
   it('load on the wasm backend, in place on its heap', () => {
     expect(simdKernels(tf.backend())).not.toBeNull();

@@ -3,10 +3,26 @@
 // writes tensors in place on the heap, as the native kernels do, with no copy in or out.
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { DnnlBinding } from '../dnnl/dnnl-addon';
-import { SIMD_WASM_BASE64 } from './simd-wasm.generated';
+import { SIMD_WASM } from './simd-wasm.generated';
 
-/** kernels.wat's exports: pointers are byte offsets into the heap, counts are elements. */
+/** kernels.wat's and conv.wat's exports: pointers are byte offsets into the heap, counts are elements. */
 export interface SimdExports {
+  convFilterGrad(
+    x: number,
+    dy: number,
+    dw: number,
+    B: number,
+    OH: number,
+    OW: number,
+    Co: number,
+    KH: number,
+    R: number,
+    sh: number,
+    xPos: number,
+    xRow: number,
+    xImg: number,
+    block: number,
+  ): void;
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, bytes: number, rows: number): void;
   colSums(x: number, rows: number, C: number, s: number): void;
   bnSums(x: number, rows: number, C: number, shift: number, s: number, q: number): void;
@@ -71,6 +87,9 @@ export interface SimdKernels {
   scratch(bytes: number): number;
   /** The heap's current buffer (take views after every allocation). */
   heap(): ArrayBuffer;
+  /** A heap block of `bytes` for one call (free it with `free`); it can grow the heap. */
+  malloc(bytes: number): number;
+  free(at: number): void;
 }
 
 /** The WebAssembly API (this project compiles without the DOM library, where it is declared). */
@@ -87,14 +106,14 @@ const WA = (
   }
 ).WebAssembly;
 
-let compiled: object | null | undefined;
+let compiled: object[] | null | undefined;
 const instances = new WeakMap<WasmMemory, SimdKernels>();
 
-/** The module, compiled once; null where this runtime lacks WebAssembly SIMD. */
-function module(): object | null {
+/** The modules, compiled once; null where this runtime lacks WebAssembly SIMD. */
+function modules(): object[] | null {
   if (compiled === undefined) {
     try {
-      compiled = new WA.Module(Buffer.from(SIMD_WASM_BASE64, 'base64'));
+      compiled = Object.values(SIMD_WASM).map((b64) => new WA.Module(Buffer.from(b64, 'base64')));
     } catch {
       compiled = null;
     }
@@ -112,15 +131,18 @@ export function simdKernels(backend: unknown): SimdKernels | null {
   if (!(memory instanceof WA.Memory) || !(memory.buffer instanceof ArrayBuffer)) return null;
   const known = instances.get(memory);
   if (known !== undefined) return known;
-  const m = module();
-  if (m === null) return null;
-  const instance = new WA.Instance(m, { env: { memory } });
+  const ms = modules();
+  if (ms === null) return null;
+  const exports = Object.assign(
+    {},
+    ...ms.map((m) => new WA.Instance(m, { env: { memory } }).exports),
+  ) as SimdExports;
   const wasm = b.wasm!;
   const dataIdMap = b.dataIdMap!;
   let block = 0;
   let blockBytes = 0;
   const kernels: SimdKernels = {
-    exports: instance.exports as unknown as SimdExports,
+    exports,
     offset: (t) => dataIdMap.get(t.dataId)!.memoryOffset,
     scratch: (bytes) => {
       if (bytes > blockBytes) {
@@ -131,6 +153,8 @@ export function simdKernels(backend: unknown): SimdKernels | null {
       return block;
     },
     heap: () => memory.buffer as ArrayBuffer,
+    malloc: (bytes) => wasm._malloc(bytes),
+    free: (at) => wasm._free(at),
   };
   instances.set(memory, kernels);
   return kernels;

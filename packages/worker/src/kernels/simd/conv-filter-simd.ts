@@ -1,0 +1,112 @@
+// Conv2DBackpropFilter on the wasm backend without the native addon: conv.wat's SIMD kernel, in
+// place on the heap, over the input (or a zero-padded copy of it where the conv pads). It replaces
+// conv2d-backprop-filter.ts' strategies, which transpose x and dY and run XNNPACK's forward conv or
+// product on them (measurements in docs/benchmarks.md); shapes it does not cover keep those.
+import {
+  backend_util,
+  type Conv2DBackpropFilterAttrs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { makeConv2DBackpropFilter } from '../conv2d-backprop-filter';
+import { simdKernels } from './simd-kernels';
+
+/** About this many output positions (b, oh, ow) per pass over the tiles: their inputs stay in L2. */
+const BLOCK_POSITIONS = 256;
+
+interface Outputs {
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+}
+
+/** dW of an NHWC conv, computed by conv.wat; null where it does not apply (Co not a multiple of 8, dilation). */
+export function convFilterGradSimd(
+  backend: unknown,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo | null {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co } = info;
+  const { outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight, dilationWidth } = info;
+  if (Co % 8 !== 0 || dilationHeight !== 1 || dilationWidth !== 1 || B * OH * OW * Ci * KH * KW === 0)
+    return null;
+  const k = simdKernels(backend);
+  if (k === null) return null;
+  const out = (backend as Outputs).makeOutput([KH, KW, Ci, Co], 'float32');
+  const { top, left, bottom, right } = info.padInfo;
+  const R = KW * Ci;
+  const block = Math.max(1, Math.round(BLOCK_POSITIONS / OW));
+  const run = (at: number, rowElems: number, rows: number) =>
+    k.exports.convFilterGrad(
+      at,
+      k.offset(dy),
+      k.offset(out),
+      B,
+      OH,
+      OW,
+      Co,
+      KH,
+      R,
+      sh,
+      4 * sw * Ci,
+      4 * rowElems,
+      4 * rows * rowElems,
+      block,
+    );
+  // Unpadded, and the last tile of filter rows reads within x: x itself.
+  if (top === 0 && left === 0 && bottom === 0 && right === 0 && R % 4 === 0) {
+    run(k.offset(x), W * Ci, H);
+    return out;
+  }
+  // Else a zero-padded copy of the rows and columns the conv reads, 16 bytes longer for the last tile.
+  const Hp = (OH - 1) * sh + KH;
+  const Wp = (OW - 1) * sw + KW;
+  const bytes = 4 * B * Hp * Wp * Ci + 16;
+  const padded = k.malloc(bytes);
+  if (padded === 0)
+    throw new Error(`wasm heap exhausted: Conv2DBackpropFilter needs ${bytes} bytes for its padded input`);
+  try {
+    new Float32Array(k.heap(), padded, bytes / 4).fill(0);
+    const rows = Math.min(H, Hp - top);
+    const cols = Math.min(W, Wp - left);
+    if (rows > 0 && cols > 0) {
+      for (let b = 0; b < B; b++) {
+        const src = k.offset(x) + 4 * b * H * W * Ci;
+        const dst = padded + 4 * ((b * Hp + top) * Wp + left) * Ci;
+        k.exports.copyRows(src, 4 * W * Ci, dst, 4 * Wp * Ci, 4 * cols * Ci, rows);
+      }
+    }
+    run(padded, Wp * Ci, Hp);
+  } finally {
+    k.free(padded);
+  }
+  return out;
+}
+
+/** Conv2DBackpropFilter for wasm: conv.wat's kernel where it applies, else conv2d-backprop-filter.ts'. */
+export function conv2DBackpropFilterSimdConfig(): KernelConfig {
+  const fallback: KernelFunc = makeConv2DBackpropFilter('wasm');
+  return {
+    kernelName: 'Conv2DBackpropFilter',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+      const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+        args.attrs as unknown as Conv2DBackpropFilterAttrs;
+      if (dataFormat === 'NHWC') {
+        const info = backend_util.computeConv2DInfo(
+          x.shape as [number, number, number, number],
+          filterShape,
+          strides,
+          1,
+          pad,
+          dimRoundingMode,
+        );
+        const dw = convFilterGradSimd(args.backend, x, dy, info);
+        if (dw !== null) return dw;
+      }
+      return fallback(args);
+    },
+  };
+}
