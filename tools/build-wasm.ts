@@ -8,7 +8,7 @@ import { format, resolveConfig } from 'prettier';
 import wabt from 'wabt';
 
 /** The modules, by name: `<name>.wat` in the kernels' folder. */
-export const SIMD_MODULE_NAMES = ['kernels', 'conv'] as const;
+export const SIMD_MODULE_NAMES = ['kernels', 'conv', 'pool'] as const;
 
 const dir = join(import.meta.dirname, '..', 'packages', 'worker', 'src', 'kernels', 'simd');
 const target = join(dir, 'simd-wasm.generated.ts');

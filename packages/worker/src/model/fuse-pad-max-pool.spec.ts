@@ -1,7 +1,7 @@
 // Zero padding + max pool as one op (kernels/max-pool-zero-pad.ts, model/fuse-pad-max-pool.ts):
 // values and gradients bit for bit the composite's (PadV2 → MaxPool → MaxPoolGrad → Slice) on cpu,
-// wasm's JS loops and wasm's native kernels, with ties, negative inputs (where a pad's 0 wins the
-// max) and uneven padding; a model's fused pair trains to the stock layers' gradients without a
+// wasm's JS loops, wasm's WebAssembly SIMD kernels and wasm's native kernels, with ties, negative
+// inputs (where a pad's 0 wins the max) and uneven padding; a model's fused pair trains to the stock layers' gradients without a
 // PadV2, saves the same JSON and infers through the stock code.
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
@@ -15,6 +15,7 @@ import {
   nativeMaxPoolZeroPadConfigs,
   type MaxPoolZeroPadAttrs,
 } from '../kernels/max-pool-zero-pad';
+import { simdHeapKernels, simdKernels } from '../kernels/simd/simd-kernels';
 import { fusePadMaxPool, maxPoolZeroPad } from './fuse-pad-max-pool';
 
 const { load, skip: noNative } = dnnlForSpecs('fuse-pad-max-pool.spec');
@@ -49,11 +50,18 @@ const cases: [number[], MaxPoolZeroPadAttrs][] = [
   [[2, 7, 8, 3], { filterSize: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }],
   [[1, 6, 6, 17], { filterSize: [2, 2], strides: [2, 2], pads: [0, 1, 1, 0] }],
   [[2, 5, 5, 2], { filterSize: [3, 2], strides: [1, 2], pads: [2, 0, 0, 2] }],
+  [[2, 9, 9, 8], { filterSize: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }],
+  [[1, 6, 7, 12], { filterSize: [2, 3], strides: [1, 2], pads: [0, 1, 2, 0] }],
 ];
 
 const runs: [string, 'cpu' | 'wasm', () => void][] = [
   ['cpu', 'cpu', () => undefined],
   ['wasm, JS loops', 'wasm', () => use(maxPoolZeroPadConfigs('wasm'))],
+  [
+    'wasm, WebAssembly SIMD',
+    'wasm',
+    () => use(nativeMaxPoolZeroPadConfigs(simdHeapKernels(simdKernels(tf.backend())!))),
+  ],
   ...(noNative
     ? []
     : ([['wasm, native', 'wasm', () => use(nativeMaxPoolZeroPadConfigs(load.binding!))]] as [

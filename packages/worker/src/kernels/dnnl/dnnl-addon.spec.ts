@@ -54,7 +54,7 @@ describe('without the oneDNN addon', () => {
       provider: 'builtin',
       kernels: [],
       why: expect.stringMatching(/did not load/),
-      simd: ['DdpBatchNormTrain', 'DdpBatchNormGrad', 'Conv2DBackpropFilter', 'SplitV', 'Concat', 'Sum'],
+      simd: ['DdpBatchNormTrain', 'DdpBatchNormGrad', 'Conv2DBackpropFilter', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'SplitV', 'Concat', 'Sum'],
     });
   });
 

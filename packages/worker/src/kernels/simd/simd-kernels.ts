@@ -7,6 +7,10 @@ import { SIMD_WASM } from './simd-wasm.generated';
 
 /** kernels.wat's and conv.wat's exports: pointers are byte offsets into the heap, counts are elements. */
 export interface SimdExports {
+  /** pool.wat: x, y, arg, then max-pool-zero-pad.ts' 12 geometry numbers. */
+  maxPoolZeroPad(x: number, y: number, arg: number, ...geom: number[]): void;
+  /** pool.wat: dy, arg, dx, then the geometry. */
+  maxPoolZeroPadGrad(dy: number, arg: number, dx: number, ...geom: number[]): void;
   convFilterGrad(
     x: number,
     dy: number,
@@ -167,7 +171,10 @@ export function simdKernels(backend: unknown): SimdKernels | null {
  */
 export function simdHeapKernels(
   k: SimdKernels,
-): Pick<DnnlBinding, 'splitChannels' | 'joinChannels' | 'channelSum'> {
+): Pick<
+  DnnlBinding,
+  'splitChannels' | 'joinChannels' | 'channelSum' | 'maxPoolZeroPad' | 'maxPoolZeroPadGrad'
+> {
   const own = (heap: ArrayBuffer, what: string) => {
     if (heap !== k.heap())
       throw new Error(`wasm SIMD ${what}: the heap is not the one its kernels were instantiated on`);
@@ -185,7 +192,15 @@ export function simdHeapKernels(
         at += 4 * size;
       });
     };
+  const pool =
+    (name: 'maxPoolZeroPad' | 'maxPoolZeroPadGrad') =>
+    (heap: ArrayBuffer, offsets: Float64Array, geom: Int32Array) => {
+      own(heap, name);
+      k.exports[name](offsets[0]!, offsets[1]!, offsets[2]!, ...geom);
+    };
   return {
+    maxPoolZeroPad: pool('maxPoolZeroPad'),
+    maxPoolZeroPadGrad: pool('maxPoolZeroPadGrad'),
     splitChannels: copies(false),
     joinChannels: copies(true),
     channelSum: (heap, offsets, geom) => {
