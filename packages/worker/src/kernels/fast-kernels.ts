@@ -125,8 +125,8 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
 }
 
 /**
- * Without the addon, the filter gradient (simd/conv.wat), the zero-pad max pool (simd/pool.wat), the
- * channel copies and the bias gradients' Sum (simd/kernels.wat) through this package's
+ * Without the addon, the filter gradient (simd/conv.wat), the zero-pad max pool and AvgPoolGrad
+ * (simd/pool.wat), the channel copies and the bias gradients' Sum (simd/kernels.wat) through this package's
  * WebAssembly SIMD kernels; the fused BatchNorm's JS kernels take their SIMD passes by themselves.
  * Returns the names registered.
  */
@@ -136,7 +136,7 @@ function registerSimdKernels(): string[] {
   const k = simdKernels(tf.findBackend('wasm'));
   if (k === null) return [];
   const simd = simdHeapKernels(k);
-  const configs = [conv2DBackpropFilterSimdConfig(), ...nativeMaxPoolZeroPadConfigs(simd), nativeSplitVConfig(simd), nativeConcatConfig(simd), nativeSumConfig(simd)];
+  const configs = [conv2DBackpropFilterSimdConfig(), ...nativeMaxPoolZeroPadConfigs(simd), nativeAvgPoolGradConfig(simd), nativeSplitVConfig(simd), nativeConcatConfig(simd), nativeSumConfig(simd)];
   configs.forEach(replace);
   return configs.map((c) => c.kernelName);
 }

@@ -1,4 +1,5 @@
-// The native AvgPoolGrad and bias-gradient Sum against the wasm backend's own kernels: pools with
+// The native AvgPoolGrad and bias-gradient Sum against the wasm backend's own kernels (and
+// AvgPoolGrad in WebAssembly SIMD, for machines without the addon, likewise): pools with
 // and without overlap or padding, Sum over the leading axes with and without keepDims (exactly
 // float32(Σ in float64)), what they leave to the stock kernels; and Identity sharing its input.
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { dnnlForSpecs } from './dnnl/dnnl-test-gate';
 import { nativeAvgPoolGradConfig, nativeSumConfig } from './native-pool-sum';
 import { shareIdentityConfig } from './share-identity';
+import { simdHeapKernels, simdKernels } from './simd/simd-kernels';
 
 const { load, skip } = dnnlForSpecs('native-pool-sum.spec');
 
@@ -25,6 +27,35 @@ function run(
   return r;
 }
 
+const POOLS = [
+  [[2, 8, 8, 6], 2, 2, 'valid'], // the DenseNet's transitions
+  [[1, 7, 9, 5], 2, 2, 'same'], // odd sizes: padded windows at the edge
+  [[2, 6, 6, 4], 3, 1, 'same'], // overlapping windows
+  [[1, 9, 9, 3], 3, 2, 'valid'],
+] as const;
+
+describe('AvgPoolGrad in WebAssembly SIMD (pool.wat)', () => {
+  beforeAll(async () => {
+    await tf.setBackend('wasm');
+    await tf.ready();
+  });
+
+  it.each(POOLS)('on %j pool %i stride %i %s gives the stock kernel’s gradient', (shape, f, st, pad) => {
+    const x = tf.randomNormal([...shape], 0, 1, 'float32', 3);
+    const dy = tf.randomNormal(tf.avgPool(x as tf.Tensor4D, f, st, pad).shape, 0, 1, 'float32', 4);
+    const attrs = { filterSize: f, strides: st, pad };
+    const simd = run(
+      nativeAvgPoolGradConfig(simdHeapKernels(simdKernels(tf.backend())!)).kernelFunc,
+      { dy, input: x },
+      attrs,
+    );
+    const theirs = run(getKernel('AvgPoolGrad', 'wasm')!.kernelFunc, { dy, input: x }, attrs);
+    expect(simd.shape).toEqual(theirs.shape);
+    simd.values.forEach((v, i) => expect(v).toBeCloseTo(theirs.values[i]!, 5));
+    tf.dispose([x, dy]);
+  });
+});
+
 describe.skipIf(skip)('native pooling gradient and bias-gradient sum', () => {
   beforeAll(async () => {
     expect(load.binding, `CI needs the oneDNN addon: ${load.why}`).toBeDefined();
@@ -32,12 +63,7 @@ describe.skipIf(skip)('native pooling gradient and bias-gradient sum', () => {
     await tf.ready();
   });
 
-  it.each([
-    [[2, 8, 8, 6], 2, 2, 'valid'], // the DenseNet's transitions
-    [[1, 7, 9, 5], 2, 2, 'same'], // odd sizes: padded windows at the edge
-    [[2, 6, 6, 4], 3, 1, 'same'], // overlapping windows
-    [[1, 9, 9, 3], 3, 2, 'valid'],
-  ] as const)(
+  it.each(POOLS)(
     'AvgPoolGrad on %j pool %i stride %i %s gives the stock kernel’s gradient',
     (shape, f, st, pad) => {
       const x = tf.randomNormal([...shape], 0, 1, 'float32', 3);

@@ -1,6 +1,6 @@
-;; Max pooling over a zero-padded input and its gradient (kernels/max-pool-zero-pad.ts' loops) in
-;; WebAssembly SIMD128, for the wasm backend where the native addon (native/pool.h) is not built.
-;; In place on the tfjs-backend-wasm heap, which the module imports: pointers are byte offsets into
+;; Max pooling over a zero-padded input and its gradient (kernels/max-pool-zero-pad.ts' loops), and
+;; AvgPoolGrad, in WebAssembly SIMD128, for the wasm backend where the native addon (native/pool.h)
+;; is not built. In place on the tfjs-backend-wasm heap, which the module imports: pointers are byte offsets into
 ;; it, tensors NHWC, float32 (the window positions int32). Four channels per vector, the last C mod
 ;; 4 one at a time. Results are the JS loops' bit for bit: the same comparisons (`v > max`, a pad
 ;; position's 0 taking part) in the same order, and the gradient's sums in the same order, adding
@@ -162,6 +162,72 @@
       (br $ws)))
     (local.set $h (i32.add (local.get $h) (i32.const 1)))
     (br $hs)))
+    (local.set $b (i32.add (local.get $b) (i32.const 1)))
+    (br $bs))))
+
+  ;; dx [B × H × W × C] = AvgPoolGrad of dy [B × OH × OW × C]: each output's gradient times
+  ;; 1 / (KH·KW) added to its window's in-bounds inputs, in native/pool.h's order (whose compiler may
+;; fuse the multiply-add: the two agree to float32 rounding, not bit for bit).
+  ;; mult: 1 / (KH·KW) rounded to float32.
+  (func (export "avgPoolGrad")
+    (param $dy i32) (param $dx i32)
+    (param $B i32) (param $H i32) (param $W i32) (param $C i32) (param $OH i32) (param $OW i32)
+    (param $KH i32) (param $KW i32) (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
+    (param $mult f32)
+    (local $b i32) (local $oh i32) (local $ow i32) (local $kh i32) (local $kw i32) (local $h i32) (local $w i32)
+    (local $c i32) (local $C4 i32) (local $Cv i32) (local $g i32) (local $d i32) (local $end i32) (local $m v128)
+    (local.set $C4 (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $Cv (i32.and (local.get $C4) (i32.const -16)))
+    (local.set $m (f32x4.splat (local.get $mult)))
+    ;; dx = 0
+    (local.set $d (local.get $dx))
+    (local.set $end
+      (i32.add (local.get $dx) (i32.mul (i32.mul (i32.mul (local.get $B) (local.get $H)) (local.get $W)) (local.get $C4))))
+    (block $zeroed (loop $zero (br_if $zeroed (i32.ge_u (local.get $d) (local.get $end)))
+      (f32.store (local.get $d) (f32.const 0))
+      (local.set $d (i32.add (local.get $d) (i32.const 4)))
+      (br $zero)))
+    (local.set $g (local.get $dy))
+    (local.set $b (i32.const 0))
+    (block $bDone (loop $bs (br_if $bDone (i32.ge_u (local.get $b) (local.get $B)))
+    (local.set $oh (i32.const 0))
+    (block $ohDone (loop $ohs (br_if $ohDone (i32.ge_u (local.get $oh) (local.get $OH)))
+    (local.set $ow (i32.const 0))
+    (block $owDone (loop $ows (br_if $owDone (i32.ge_u (local.get $ow) (local.get $OW)))
+      (local.set $kh (i32.const 0))
+      (block $khDone (loop $khs (br_if $khDone (i32.ge_u (local.get $kh) (local.get $KH)))
+        (local.set $h (i32.add (i32.sub (i32.mul (local.get $oh) (local.get $sh)) (local.get $top)) (local.get $kh)))
+        (local.set $kw (i32.const 0))
+        (block $kwDone (loop $kws (br_if $kwDone (i32.ge_u (local.get $kw) (local.get $KW)))
+          (local.set $w (i32.add (i32.sub (i32.mul (local.get $ow) (local.get $sw)) (local.get $left)) (local.get $kw)))
+          ;; Unsigned comparisons also skip negative rows and columns.
+          (if (i32.and (i32.lt_u (local.get $h) (local.get $H)) (i32.lt_u (local.get $w) (local.get $W)))
+            (then
+              (local.set $d
+                (i32.add (local.get $dx)
+                  (i32.mul (i32.add (i32.mul (i32.add (i32.mul (local.get $b) (local.get $H)) (local.get $h)) (local.get $W)) (local.get $w)) (local.get $C4))))
+              (local.set $c (i32.const 0))
+              (block $vDone (loop $vs (br_if $vDone (i32.ge_u (local.get $c) (local.get $Cv)))
+                (v128.store (i32.add (local.get $d) (local.get $c))
+                  (f32x4.add (v128.load (i32.add (local.get $d) (local.get $c)))
+                    (f32x4.mul (v128.load (i32.add (local.get $g) (local.get $c))) (local.get $m))))
+                (local.set $c (i32.add (local.get $c) (i32.const 16)))
+                (br $vs)))
+              (block $sDone (loop $ss (br_if $sDone (i32.ge_u (local.get $c) (local.get $C4)))
+                (f32.store (i32.add (local.get $d) (local.get $c))
+                  (f32.add (f32.load (i32.add (local.get $d) (local.get $c)))
+                    (f32.mul (f32.load (i32.add (local.get $g) (local.get $c))) (local.get $mult))))
+                (local.set $c (i32.add (local.get $c) (i32.const 4)))
+                (br $ss)))))
+          (local.set $kw (i32.add (local.get $kw) (i32.const 1)))
+          (br $kws)))
+        (local.set $kh (i32.add (local.get $kh) (i32.const 1)))
+        (br $khs)))
+      (local.set $g (i32.add (local.get $g) (local.get $C4)))
+      (local.set $ow (i32.add (local.get $ow) (i32.const 1)))
+      (br $ows)))
+    (local.set $oh (i32.add (local.get $oh) (i32.const 1)))
+    (br $ohs)))
     (local.set $b (i32.add (local.get $b) (i32.const 1)))
     (br $bs))))
 )

@@ -9,6 +9,8 @@ import { SIMD_WASM } from './simd-wasm.generated';
 export interface SimdExports {
   /** pool.wat: x, y, arg, then max-pool-zero-pad.ts' 12 geometry numbers. */
   maxPoolZeroPad(x: number, y: number, arg: number, ...geom: number[]): void;
+  /** pool.wat: dy, dx, the geometry, then 1 / (KH·KW) in float32. */
+  avgPoolGrad(dy: number, dx: number, ...geomAndMult: number[]): void;
   /** pool.wat: dy, arg, dx, then the geometry. */
   maxPoolZeroPadGrad(dy: number, arg: number, dx: number, ...geom: number[]): void;
   convFilterGrad(
@@ -173,7 +175,7 @@ export function simdHeapKernels(
   k: SimdKernels,
 ): Pick<
   DnnlBinding,
-  'splitChannels' | 'joinChannels' | 'channelSum' | 'maxPoolZeroPad' | 'maxPoolZeroPadGrad'
+  'splitChannels' | 'joinChannels' | 'channelSum' | 'maxPoolZeroPad' | 'maxPoolZeroPadGrad' | 'avgPoolGrad'
 > {
   const own = (heap: ArrayBuffer, what: string) => {
     if (heap !== k.heap())
@@ -199,6 +201,11 @@ export function simdHeapKernels(
       k.exports[name](offsets[0]!, offsets[1]!, offsets[2]!, ...geom);
     };
   return {
+    // native/pool.h's multiplier: float(1.0 / double(KH·KW)).
+    avgPoolGrad: (heap, offsets, geom) => {
+      own(heap, 'avgPoolGrad');
+      k.exports.avgPoolGrad(offsets[0]!, offsets[1]!, ...geom, Math.fround(1 / (geom[6]! * geom[7]!)));
+    },
     maxPoolZeroPad: pool('maxPoolZeroPad'),
     maxPoolZeroPadGrad: pool('maxPoolZeroPadGrad'),
     splitChannels: copies(false),
