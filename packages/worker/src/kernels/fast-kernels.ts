@@ -125,9 +125,10 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
 }
 
 /**
- * Without the addon, the filter gradient (simd/conv.wat), the zero-pad max pool and AvgPoolGrad
- * (simd/pool.wat), the channel copies and the bias gradients' Sum (simd/kernels.wat) through this package's
- * WebAssembly SIMD kernels; the fused BatchNorm's JS kernels take their SIMD passes by themselves.
+ * Without the addon, this package's WebAssembly SIMD kernels: the filter gradient (simd/conv.wat;
+ * the forward conv and the input gradient stay on XNNPACK, as fast), the zero-pad max pool and
+ * AvgPoolGrad (simd/pool.wat), the channel copies and the bias gradients' Sum (simd/kernels.wat);
+ * the fused BatchNorm's JS kernels take their SIMD passes by themselves.
  * Returns the names registered.
  */
 function registerSimdKernels(): string[] {

@@ -9,8 +9,8 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { makeConv2DBackpropFilter } from '../conv2d-backprop-filter';
-import { simdKernels } from './simd-kernels';
+import { filterGradInfo, makeConv2DBackpropFilter } from '../conv2d-backprop-filter';
+import { simdKernels, type SimdKernels } from './simd-kernels';
 
 /** About this many output positions (b, oh, ow) per pass over the tiles, so that the x and dY lines a pass reads stay in L1 for the next tile (64 ran 8-13% faster than 256 on the DenseNet layers, 24-384 tried). */
 const BLOCK_POSITIONS = 64;
@@ -19,53 +19,31 @@ interface Outputs {
   makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
 }
 
-/** dW of an NHWC conv, computed by conv.wat; null where it does not apply (Co not a multiple of 8, dilation). */
-export function convFilterGradSimd(
-  backend: unknown,
+/**
+ * Runs `run` on x as conv.wat reads it: its heap offset, and the elements per row and rows per image
+ * of x itself where the conv does not pad and `R` (KW·Ci) is a multiple of 4, else of a zero-padded
+ * copy of the rows and columns the conv reads, 16 bytes longer for the last tile of 4 (malloc'd on
+ * the heap for the call and freed after).
+ */
+export function onConvInput(
+  k: SimdKernels,
   x: TensorInfo,
-  dy: TensorInfo,
   info: backend_util.Conv2DInfo,
-): TensorInfo | null {
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co } = info;
-  const { outHeight: OH, outWidth: OW, filterHeight: KH, filterWidth: KW } = info;
-  const { strideHeight: sh, strideWidth: sw, dilationHeight, dilationWidth } = info;
-  if (Co % 8 !== 0 || dilationHeight !== 1 || dilationWidth !== 1 || B * OH * OW * Ci * KH * KW === 0)
-    return null;
-  const k = simdKernels(backend);
-  if (k === null) return null;
-  const out = (backend as Outputs).makeOutput([KH, KW, Ci, Co], 'float32');
+  run: (at: number, rowElems: number, rows: number) => void,
+): void {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW } = info;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
   const { top, left, bottom, right } = info.padInfo;
-  const R = KW * Ci;
-  const block = Math.max(1, Math.round(BLOCK_POSITIONS / OW));
-  const run = (at: number, rowElems: number, rows: number) =>
-    k.exports.convFilterGrad(
-      at,
-      k.offset(dy),
-      k.offset(out),
-      B,
-      OH,
-      OW,
-      Co,
-      KH,
-      R,
-      sh,
-      4 * sw * Ci,
-      4 * rowElems,
-      4 * rows * rowElems,
-      block,
-    );
-  // Unpadded, and the last tile of filter rows reads within x: x itself.
-  if (top === 0 && left === 0 && bottom === 0 && right === 0 && R % 4 === 0) {
+  if (top === 0 && left === 0 && bottom === 0 && right === 0 && (KW * Ci) % 4 === 0) {
     run(k.offset(x), W * Ci, H);
-    return out;
+    return;
   }
-  // Else a zero-padded copy of the rows and columns the conv reads, 16 bytes longer for the last tile.
   const Hp = (OH - 1) * sh + KH;
   const Wp = (OW - 1) * sw + KW;
   const bytes = 4 * B * Hp * Wp * Ci + 16;
   const padded = k.malloc(bytes);
   if (padded === 0)
-    throw new Error(`wasm heap exhausted: Conv2DBackpropFilter needs ${bytes} bytes for its padded input`);
+    throw new Error(`wasm heap exhausted: a convolution needs ${bytes} bytes for its padded input`);
   try {
     new Float32Array(k.heap(), padded, bytes / 4).fill(0);
     const rows = Math.min(H, Hp - top);
@@ -81,6 +59,46 @@ export function convFilterGradSimd(
   } finally {
     k.free(padded);
   }
+}
+
+/** Whether conv.wat covers the conv: output channels a multiple of 8, no dilation, nothing empty. */
+export function simdCovers(info: backend_util.Conv2DInfo): boolean {
+  const { batchSize: B, inChannels: Ci, outChannels: Co, outHeight: OH, outWidth: OW } = info;
+  const { filterHeight: KH, filterWidth: KW, dilationHeight, dilationWidth } = info;
+  return Co % 8 === 0 && dilationHeight === 1 && dilationWidth === 1 && B * OH * OW * Ci * KH * KW > 0;
+}
+
+/** dW of an NHWC conv, computed by conv.wat; null where it does not apply (simdCovers). */
+export function convFilterGradSimd(
+  backend: unknown,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo | null {
+  const k = simdKernels(backend);
+  if (k === null || !simdCovers(info)) return null;
+  const { batchSize: B, inChannels: Ci, outChannels: Co, outHeight: OH, outWidth: OW } = info;
+  const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
+  const out = (backend as Outputs).makeOutput([KH, KW, Ci, Co], 'float32');
+  const block = Math.max(1, Math.round(BLOCK_POSITIONS / OW));
+  onConvInput(k, x, info, (at, rowElems, rows) =>
+    k.exports.convFilterGrad(
+      at,
+      k.offset(dy),
+      k.offset(out),
+      B,
+      OH,
+      OW,
+      Co,
+      KH,
+      KW * Ci,
+      sh,
+      4 * sw * Ci,
+      4 * rowElems,
+      4 * rows * rowElems,
+      block,
+    ),
+  );
   return out;
 }
 
@@ -92,18 +110,9 @@ export function conv2DBackpropFilterSimdConfig(): KernelConfig {
     backendName: 'wasm',
     kernelFunc: (args) => {
       const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-      const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-        args.attrs as unknown as Conv2DBackpropFilterAttrs;
-      if (dataFormat === 'NHWC') {
-        const info = backend_util.computeConv2DInfo(
-          x.shape as [number, number, number, number],
-          filterShape,
-          strides,
-          1,
-          pad,
-          dimRoundingMode,
-        );
-        const dw = convFilterGradSimd(args.backend, x, dy, info);
+      const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
+      if (attrs.dataFormat !== 'NCHW' && x.dtype === 'float32' && dy.dtype === 'float32') {
+        const dw = convFilterGradSimd(args.backend, x, dy, filterGradInfo(x, attrs));
         if (dw !== null) return dw;
       }
       return fallback(args);

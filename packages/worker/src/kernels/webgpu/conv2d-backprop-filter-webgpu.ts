@@ -5,13 +5,13 @@
 // the stock Conv2DBackpropFilter (model/fuse-conv-bias-grad.ts calls CONV_FILTER_BIAS_GRAD for NHWC
 // float32 only).
 import {
-  backend_util,
   getKernel,
   type Conv2DBackpropFilterAttrs,
   type KernelConfig,
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { filterGradInfo } from '../conv2d-backprop-filter';
 import { CONV_FILTER_BIAS_GRAD } from '../conv-filter-bias-grad';
 import { conv2dBackpropFilterProgram } from './conv2d-backprop-filter-program';
 import { rawRecorder as gpu } from './raw-dispatch';
@@ -20,17 +20,10 @@ import { rawRecorder as gpu } from './raw-dispatch';
 function run(args: Parameters<KernelFunc>[0], bias: boolean): TensorInfo[] | null {
   const { inputs, backend, attrs } = args;
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-    attrs as unknown as Conv2DBackpropFilterAttrs;
-  if (dataFormat === 'NCHW' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
+  const a = attrs as unknown as Conv2DBackpropFilterAttrs;
+  if (a.dataFormat === 'NCHW' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
+  const info = filterGradInfo(x, a);
+  const { filterShape } = a;
   const { program, uniforms } = conv2dBackpropFilterProgram(info, bias);
   const dw = gpu.output(backend, filterShape.slice());
   const db = bias ? [gpu.output(backend, [info.outChannels])] : [];
