@@ -6,12 +6,17 @@
 // and the slots stay the optimizer's own variables (getWeights, checkpoints). Each variable gets its
 // new values as a new tensor (assign): never written in place, since the wasm backend caches
 // XNNPACK operators with their packed weights by tensor (a dense layer would go on with stale
-// weights). Only where the variables live in host memory (wasm, cpu: host-memory.ts); elsewhere,
-// and for the other optimizers (Adamax, Adagrad, Adadelta, a subclass of any),
-// applyOnHost() says no and the caller takes the tfjs path (device-optimizers.ts on webgpu).
+// weights). Adagrad, Adadelta and Adamax likewise in host-optimizers-more.ts. Only where the
+// variables live in host memory (wasm, cpu: host-memory.ts); elsewhere, and for other optimizers (a
+// subclass of any), applyOnHost() says no and the caller takes the tfjs path (device-optimizers.ts
+// on webgpu).
 import * as tf from '@tensorflow/tfjs-core';
 import type { GradientLayout } from './gradient-layout';
+import { assignNew, zeroSlot, type Slot } from './host-assign';
 import { hostBackend, hostView } from './host-memory';
+import { applyMoreOnHost } from './host-optimizers-more';
+
+export { assignNew, zeroSlot, type Slot };
 
 /** What this file reads of tfjs 4.22's SGDOptimizer (protected or private in its typings). */
 interface StockSgd {
@@ -50,7 +55,6 @@ export interface StockRmsprop {
   accumulatedMeanGrads: Slot[];
   incrementIterations(): void;
 }
-export type Slot = { originalName: string; variable: tf.Variable } | undefined;
 
 type Rule = { kind: 'sgd'; opt: StockSgd } | { kind: 'momentum'; opt: StockMomentum } | { kind: 'adam'; opt: StockAdam } | { kind: 'rmsprop'; opt: StockRmsprop };
 
@@ -79,11 +83,6 @@ export function rmspropOf(opt: tf.Optimizer): StockRmsprop | null {
   return rule?.kind === 'rmsprop' ? rule.opt : null;
 }
 
-/** An optimizer's zero slot for `v`, as tfjs makes it on its first step (not trainable). */
-export function zeroSlot(v: tf.Variable, suffix: string): { originalName: string; variable: tf.Variable } {
-  return { originalName: `${v.name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(v).variable(false)) };
-}
-
 /** tfjs's plain SGD, momentum, Adam or RMSProp (exactly those classes), with the fields this file uses; else null. */
 function ruleOf(opt: tf.Optimizer): Rule | null {
   const o = opt as unknown as Partial<StockMomentum>;
@@ -104,10 +103,10 @@ function ruleOf(opt: tf.Optimizer): Rule | null {
  * it cannot (another optimizer, a device backend, a variable that is not float32): nothing was changed.
  */
 export function applyOnHost(opt: tf.Optimizer, layout: GradientLayout, mean: Float32Array): boolean {
+  if (!hostBackend() || !layout.variables.every((v) => v.dtype === 'float32')) return false;
   const rule = ruleOf(opt);
-  if (rule === null || !hostBackend()) return false;
+  if (rule === null) return applyMoreOnHost(opt, layout, mean);
   const vars = layout.variables;
-  if (!vars.every((v) => v.dtype === 'float32')) return false;
   const f = Math.fround;
   if (rule.kind === 'adam' || rule.kind === 'rmsprop') {
     if (!(rule.kind === 'adam' ? adam(rule.opt, layout, mean) : rmsprop(rule.opt, layout, mean))) return false;
@@ -248,11 +247,4 @@ function rmsprop(o: StockRmsprop, layout: GradientLayout, mean: Float32Array): b
     assignNew(v, next[i]!.value);
   });
   return true;
-}
-
-/** `v` takes `values` as a new tensor (new memory: see the file's head). */
-export function assignNew(v: tf.Variable, values: Float32Array): void {
-  const t = tf.tensor(values, v.shape, 'float32');
-  v.assign(t);
-  t.dispose();
 }
