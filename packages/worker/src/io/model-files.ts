@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { writeDirAtomically } from '@tfjs-ddp/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { optimizerWeights } from '../train/optimizer-slots';
 
 function joinWeightData(data: tf.io.WeightData): ArrayBuffer {
   return Array.isArray(data) ? tf.io.CompositeArrayBuffer.join(data) : (data as ArrayBuffer);
@@ -43,7 +44,7 @@ export async function modelFiles(
     }),
   );
   if (opts.optimizer) {
-    const weights = await opts.optimizer.getWeights();
+    const weights = await optimizerWeights(opts.optimizer);
     const specs: OptimizerSpec[] = weights.map((w) => ({ name: w.name, shape: w.tensor.shape, dtype: w.tensor.dtype }));
     const parts = await Promise.all(weights.map(async (w) => new Uint8Array(((await w.tensor.data()) as Float32Array).slice().buffer)));
     const bin = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
