@@ -38,7 +38,7 @@ interface RawBackend {
   dispatchCountInPass: number;
   commandQueueOwnedIds: WeakSet<object>;
   tensorMap: { get(id: object): { resource: unknown } };
-  makeTensorInfo(shape: number[], dtype: 'float32'): TensorInfo;
+  makeTensorInfo(shape: number[], dtype: 'float32' | 'int32'): TensorInfo;
   uploadToGPU(id: object): void;
   disposeData(id: object): boolean;
   ensureCommandEncoderReady(): void;
@@ -144,10 +144,10 @@ export const rawRecorder = {
     return (backend as RawBackend).device.limits.maxStorageBuffersPerShaderStage;
   },
 
-  /** A new float32 tensor of `shape` with its GPU buffer allocated (contents undefined). */
-  output(backend: object, shape: number[]): TensorInfo {
+  /** A new tensor of `shape` (float32 unless said) with its GPU buffer allocated (contents undefined). */
+  output(backend: object, shape: number[], dtype: 'float32' | 'int32' = 'float32'): TensorInfo {
     const b = backend as RawBackend;
-    const t = b.makeTensorInfo(shape, 'float32');
+    const t = b.makeTensorInfo(shape, dtype);
     b.uploadToGPU(t.dataId);
     return t;
   },
