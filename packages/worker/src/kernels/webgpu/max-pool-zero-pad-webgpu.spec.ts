@@ -44,10 +44,9 @@ async function run(shape: number[], attrs: MaxPoolZeroPadAttrs): Promise<number[
     shape as [number, number, number, number],
   );
   const dy = tf.tensor4d(ints(ySize, 7), [g[0]!, g[4]!, g[5]!, g[3]!]);
-  const { value, grads } = tf.valueAndGrads((t: tf.Tensor) => maxPoolZeroPad(t as tf.Tensor4D, attrs) as tf.Tensor)(
-    [x],
-    dy,
-  );
+  const { value, grads } = tf.valueAndGrads(
+    (t: tf.Tensor) => maxPoolZeroPad(t as tf.Tensor4D, attrs) as tf.Tensor,
+  )([x], dy);
   const out = [Array.from(await value.data()), Array.from(await grads[0]!.data())];
   tf.dispose([x, dy, value, ...grads]);
   return out;
