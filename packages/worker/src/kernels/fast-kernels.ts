@@ -5,7 +5,7 @@
 // (dnnl/) go over those when the native addon is built. Called once by backend selection.
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
-import { batchNormReluConfigs, nativeBatchNormConfigs } from './batch-norm-relu';
+import { BN_GRAD, BN_TRAIN, batchNormReluConfigs, nativeBatchNormConfigs } from './batch-norm-relu';
 import { nativeConcatConfig, nativeSliceConfig, nativeSplitVConfig } from './split-channels';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
@@ -115,7 +115,7 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
   const { binding, why } = load();
   if (binding === undefined) {
     const simd = registerSimdKernels();
-    nativeKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [], simd: simd.length === 0 ? [] : ['DdpBatchNormTrain', 'DdpBatchNormGrad', ...simd] });
+    nativeKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [], simd: simd.length === 0 ? [] : [BN_TRAIN, BN_GRAD, ...simd] });
     return simd;
   }
   const configs = [...dnnlConvConfigs(binding), dnnlFilterBiasConfig(binding), ...nativeBatchNormConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding), ...nativeMaxPoolZeroPadConfigs(binding), nativeAvgPoolGradConfig(binding), nativeSumConfig(binding), nativeAddConfig(binding), nativeEqualConfig(binding), nativePadConfig(binding)];

@@ -5,7 +5,8 @@
 // maximum in row-major order, a pad position's 0 taking part like any value. Backward: dx from dy
 // and those positions, each input gathering from the windows it won in MaxPoolGrad's order, so
 // both are the composite's values bit for bit. JS loops on wasm and cpu; on wasm the same loops in
-// C++ (native/pool.h) where the addon loads. model/fuse-pad-max-pool.ts uses them.
+// C++ (native/pool.h) where the addon loads, else in WebAssembly SIMD (simd/pool.wat); on webgpu in
+// WGSL (webgpu/max-pool-zero-pad-webgpu.ts). model/fuse-pad-max-pool.ts uses them.
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { DnnlBinding, HeapKernel } from './dnnl/dnnl-addon';
 import type { WasmHeapBackend } from './heap-access';

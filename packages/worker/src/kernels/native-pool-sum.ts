@@ -2,7 +2,8 @@
 // native/reduce.h), in place on the heap; the stock wasm kernels for every case they do not cover.
 // In the seed's step at batch 64 the stock kernels took 36 ms (AvgPoolGrad, 3 calls) and 49–89 ms
 // (Sum, 25 calls: the wasm Sum transposes NHWC to put the reduced axes last); docs/kernels.md.
-// Registered by fast-kernels.ts when the addon loads.
+// Registered by fast-kernels.ts when the addon loads, and over the WebAssembly SIMD kernels of the
+// same signatures (simd/simd-kernels.ts) when it does not.
 import {
   util,
   type AvgPoolGradAttrs,

@@ -1,4 +1,5 @@
-// Copies on wasm through the native addon (native/channels.h). SplitV along the last axis: one pass
+// Copies on wasm through the native addon (native/channels.h), or where it is not built the
+// WebAssembly SIMD kernels of the same signatures (simd/simd-kernels.ts). SplitV along the last axis: one pass
 // over the rows instead of tfjs-backend-wasm's general Slice per output; it is the gradient of every
 // concat along the channels (each DenseNet block's). Slice of a tensor of rank ≤ 4: one memcpy per
 // contiguous run; the gradient of a padding (the seed's stem), 140 ms of the seed step at batch 64

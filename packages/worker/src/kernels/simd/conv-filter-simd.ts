@@ -25,7 +25,7 @@ interface Outputs {
  * copy of the rows and columns the conv reads, 16 bytes longer for the last tile of 4 (malloc'd on
  * the heap for the call and freed after).
  */
-export function onConvInput(
+function onConvInput(
   k: SimdKernels,
   x: TensorInfo,
   info: backend_util.Conv2DInfo,
@@ -62,7 +62,7 @@ export function onConvInput(
 }
 
 /** Whether conv.wat covers the conv: output channels a multiple of 8, no dilation, nothing empty. */
-export function simdCovers(info: backend_util.Conv2DInfo): boolean {
+function simdCovers(info: backend_util.Conv2DInfo): boolean {
   const { batchSize: B, inChannels: Ci, outChannels: Co, outHeight: OH, outWidth: OW } = info;
   const { filterHeight: KH, filterWidth: KW, dilationHeight, dilationWidth } = info;
   return Co % 8 === 0 && dilationHeight === 1 && dilationWidth === 1 && B * OH * OW * Ci * KH * KW > 0;

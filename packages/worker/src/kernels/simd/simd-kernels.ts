@@ -1,11 +1,12 @@
-// The wasm backend's SIMD kernels (kernels.wat, WebAssembly SIMD128) for machines without the
-// native addon: one small module instantiated on tfjs-backend-wasm's own memory, so it reads and
-// writes tensors in place on the heap, as the native kernels do, with no copy in or out.
+// The wasm backend's SIMD kernels (kernels.wat, pool.wat, conv.wat: WebAssembly SIMD128) for
+// machines without the native addon: small modules instantiated on tfjs-backend-wasm's own memory,
+// so they read and write tensors in place on the heap, as the native kernels do, with no copy in or
+// out.
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { DnnlBinding } from '../dnnl/dnnl-addon';
 import { SIMD_WASM } from './simd-wasm.generated';
 
-/** kernels.wat's and conv.wat's exports: pointers are byte offsets into the heap, counts are elements. */
+/** The modules' exports: pointers are byte offsets into the heap, counts are elements. */
 export interface SimdExports {
   /** pool.wat: x, y, arg, then max-pool-zero-pad.ts' 12 geometry numbers. */
   maxPoolZeroPad(x: number, y: number, arg: number, ...geom: number[]): void;
@@ -167,9 +168,9 @@ export function simdKernels(backend: unknown): SimdKernels | null {
 }
 
 /**
- * The native addon's channel copies and bias-gradient sum (dnnl-addon.ts' signatures) over the
- * SIMD kernels of `k`, so that split-channels.ts and native-pool-sum.ts register them unchanged
- * where the addon is not built. Each checks that it is handed `k`'s own heap.
+ * The native addon's channel copies, bias-gradient sum and pooling kernels (dnnl-addon.ts'
+ * signatures) over the SIMD kernels of `k`, so that split-channels.ts, native-pool-sum.ts and
+ * max-pool-zero-pad.ts register them unchanged where the addon is not built. Each checks that it is handed `k`'s own heap.
  */
 export function simdHeapKernels(
   k: SimdKernels,
