@@ -99,8 +99,11 @@ BN_CLONES void backward(const float* __restrict dy, const float* __restrict x, c
     const float* xr = x + r * C;
     if (relu) {
       for (int64_t c = 0; c < C; c++) {
-        // dy·[v > 0] as a product (a select became a branch, which random signs mispredict).
-        const float v = dyr[c] * float((xr[c] - muf[c]) * scale[c] + b[c] > 0.0f);
+        // dy·[v > 0] as a product (a select of dy became a branch, which random signs mispredict),
+        // its factor a select of 1 or 0 in its own statement: GCC vectorizes that for AVX2 and SSE;
+        // float(bool), or the select inside the product, only for AVX-512 (9× slower on AVX2).
+        const float m = (xr[c] - muf[c]) * scale[c] + b[c] > 0.0f ? 1.0f : 0.0f;
+        const float v = dyr[c] * m;
         sb[c] += v;
         sg[c] += double(v) * (double(xr[c]) - mu[c]);
       }
@@ -130,13 +133,15 @@ BN_CLONES void backward(const float* __restrict dy, const float* __restrict x, c
     if (relu && ar != nullptr) {
       for (int64_t c = 0; c < C; c++) {
         const float xm = xr[c] - muf[c];
-        const float d = dyr[c] * float(xm * scale[c] + b[c] > 0.0f);
+        const float m = xm * scale[c] + b[c] > 0.0f ? 1.0f : 0.0f;
+        const float d = dyr[c] * m;
         dxr[c] = (k[c] * d + (a[c] * xm + t[c])) + ar[c];
       }
     } else if (relu) {
       for (int64_t c = 0; c < C; c++) {
         const float xm = xr[c] - muf[c];
-        const float d = dyr[c] * float(xm * scale[c] + b[c] > 0.0f);
+        const float m = xm * scale[c] + b[c] > 0.0f ? 1.0f : 0.0f;
+        const float d = dyr[c] * m;
         dxr[c] = k[c] * d + (a[c] * xm + t[c]);
       }
     } else if (ar != nullptr) {
