@@ -10,6 +10,7 @@ import { activateWebGpu, shutdownWebGpu } from '../backend/webgpu';
 import { randomArray, relErr, rng } from '../kernels/conv-cases';
 import { recordKernels } from '../kernels/record-kernels';
 import { CONV_FILTER_BIAS_GRAD } from '../kernels/conv-filter-bias-grad';
+import { conv2dBackpropFilterProgram } from '../kernels/webgpu/conv2d-backprop-filter-program';
 import { registerFastKernels } from '../kernels/fast-kernels';
 import { refBackpropFilter, type ConvCase } from '../kernels/reference-conv';
 import { countDispatches } from '../kernels/webgpu/count-dispatches';
@@ -95,8 +96,13 @@ describe('conv filter-and-bias gradient on cpu (no such kernel)', () => {
       [{ x: [2, 8, 8, 160], filter: [3, 3, 160, 32], strides: [1, 1], pad: 'same' }],
       [{ x: [2, 8, 8, 192], filter: [1, 1, 192, 96], strides: [1, 1], pad: 'valid' }],
       [{ x: [3, 7, 5, 3], filter: [2, 3, 3, 5], strides: [2, 1], pad: 'valid' }],
+      // Enough output rows to split (conv2d-backprop-filter-program.ts): ranges that cross images,
+      // strides, the vec4 and scalar paths.
+      [{ x: [4, 32, 32, 8], filter: [3, 3, 8, 8], strides: [1, 1], pad: 'same' }],
+      [{ x: [3, 35, 50, 4], filter: [3, 3, 4, 8], strides: [2, 2], pad: 'same' }],
+      [{ x: [8, 40, 40, 3], filter: [3, 3, 3, 5], strides: [1, 1], pad: 'same' }],
     ] as [ConvCase][])(
-      '%j: dW and dB in one dispatch, within 1e-4 of the naive loops and Σ dY',
+      '%j: dW and dB in one dispatch (two when split over rows), within 1e-4 of the naive loops and Σ dY',
       async (c) => {
         const r = rng(c.x[3]! + c.filter[3]!);
         const xs = randomArray(
@@ -122,7 +128,10 @@ describe('conv filter-and-bias gradient on cpu (no such kernel)', () => {
         const { result, dispatches } = await countDispatches(
           () => tf.engine().runKernel(CONV_FILTER_BIAS_GRAD, { x, dy }, attrs) as tf.Tensor[],
         );
-        expect(dispatches).toBe(1);
+        const info = tf.backend_util.computeConv2DInfo(c.x as [number, number, number, number], c.filter as [number, number, number, number], c.strides as [number, number], 1, c.pad as 'same' | 'valid');
+        const { splits } = conv2dBackpropFilterProgram(info, true);
+        if (c.x[1]! >= 32) expect(splits).toBeGreaterThan(1);
+        expect(dispatches).toBe(splits > 1 ? 2 : 1);
         const [dw, db] = result as [tf.Tensor, tf.Tensor];
         expect(relErr(await dw.data(), refBackpropFilter(c, xs, dys))).toBeLessThan(1e-4);
         const co = c.filter[3]!;

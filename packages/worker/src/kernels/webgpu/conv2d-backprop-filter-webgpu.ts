@@ -1,5 +1,5 @@
 // Conv2DBackpropFilter on the webgpu backend, and CONV_FILTER_BIAS_GRAD (the filter and bias
-// gradients of a conv layer with bias in one dispatch): conv2dBackpropFilterProgram (our WGSL) in
+// gradients of a conv layer with bias in one dispatch, two when split over output rows): conv2dBackpropFilterProgram (our WGSL) in
 // place of tfjs' stock shader, which gives each filter element its own invocation and a scalar
 // serial loop over batch × output pixels. Registered by fast-kernels.ts; NCHW and other dtypes go to
 // the stock Conv2DBackpropFilter (model/fuse-conv-bias-grad.ts calls CONV_FILTER_BIAS_GRAD for NHWC
@@ -24,10 +24,18 @@ function run(args: Parameters<KernelFunc>[0], bias: boolean): TensorInfo[] | nul
   if (a.dataFormat === 'NCHW' || x.dtype !== 'float32' || dy.dtype !== 'float32') return null;
   const info = filterGradInfo(x, a);
   const { filterShape } = a;
-  const { program, uniforms } = conv2dBackpropFilterProgram(info, bias);
+  const plan = conv2dBackpropFilterProgram(info, bias);
   const dw = gpu.output(backend, filterShape.slice());
   const db = bias ? [gpu.output(backend, [info.outChannels])] : [];
-  gpu.record(backend, program, [x, dy, dw, ...db], uniforms);
+  if (plan.reduce === undefined) {
+    gpu.record(backend, plan.program, [x, dy, dw, ...db], plan.uniforms);
+    return [dw, ...db];
+  }
+  // Split over output rows: partial sums, then their ordered sum into dW and dB.
+  const part = gpu.output(backend, [plan.partial]);
+  gpu.record(backend, plan.program, [x, dy, part], plan.uniforms);
+  gpu.record(backend, plan.reduce.program, [part, dw, ...db], plan.reduce.uniforms);
+  gpu.release(backend, part);
   return [dw, ...db];
 }
 

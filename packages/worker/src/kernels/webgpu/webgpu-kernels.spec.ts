@@ -12,6 +12,7 @@ import { CASES, randomArray, relErr, rng } from '../conv-cases';
 import { registerFastKernels } from '../fast-kernels';
 import { type ConvCase, convOutShape, refBackpropFilter, refBackpropInput } from '../reference-conv';
 import { Conv2DBackpropInputProgram } from './conv2d-backprop-input-program';
+import { conv2dBackpropFilterProgram } from './conv2d-backprop-filter-program';
 import { countDispatches } from './count-dispatches';
 import { movingStatistics } from '../../model/moving-statistics';
 import { applyOnDevice } from '../../train/device-optimizers';
@@ -32,6 +33,10 @@ const DENSENET: ConvCase[] = [
   { x: [2, 7, 7, 4], filter: [3, 3, 4, 8], strides: [2, 2], pad: 'same' },
   { x: [1, 9, 6, 8], filter: [5, 5, 8, 4], strides: [3, 2], pad: 'valid' },
   { x: [3, 5, 9, 12], filter: [2, 3, 12, 4], strides: [1, 1], pad: [[0, 0], [1, 0], [2, 1], [0, 0]] },
+  // Enough output rows for the filter gradient to split them (conv2d-backprop-filter-program.ts).
+  { x: [4, 32, 32, 8], filter: [3, 3, 8, 8], strides: [1, 1], pad: 'same' },
+  { x: [3, 35, 50, 4], filter: [3, 3, 4, 8], strides: [2, 2], pad: [[0, 0], [2, 1], [0, 2], [0, 0]] },
+  { x: [8, 40, 40, 3], filter: [3, 3, 3, 5], strides: [1, 1], pad: 'same' },
 ];
 
 /** The stock programs, which must run only for the layouts ours leave to them. */
@@ -121,7 +126,10 @@ async function againstStock(tag: string, make: () => tf.Optimizer, gradient: (st
       const filterRun = await programsRun(async () => countDispatches(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, fa) as tf.Tensor));
       const inputRun = await programsRun(async () => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, ia) as tf.Tensor);
       expect(filterRun.programs).toEqual([]);
-      expect(filterRun.result.dispatches).toBe(1);
+      const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad);
+      const { splits } = conv2dBackpropFilterProgram(info, false);
+      if (c.x[1] >= 32) expect(splits).toBeGreaterThan(1);
+      expect(filterRun.result.dispatches).toBe(splits > 1 ? 2 : 1);
       // Ours needs Ci and Co in multiples of 4; the stock vec4 shader needs the same, so elsewhere
       // the stock kernel runs its scalar shader.
       const vec4 = c.filter[2] % 4 === 0 && c.filter[3] % 4 === 0;
