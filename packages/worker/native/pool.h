@@ -98,36 +98,62 @@ POOL_CLONES void maxPoolZeroPad(const float* __restrict x, float* __restrict y, 
                                 const int32_t* g) {
   const int64_t B = g[0], H = g[1], W = g[2], C = g[3], OH = g[4], OW = g[5], KH = g[6], KW = g[7], sh = g[8],
                 sw = g[9], top = g[10], left = g[11];
+  // 16 channels at a time as two 8-lane GCC vectors (two AVX2 registers; SSE splits each in two),
+  // their maximum and argmax held in registers over the whole window; the C mod 16 channels left
+  // take the same steps one at a time. The same loop over channels with the maxima in y, re-read at
+  // every tap, took 22 ms on the seed's stem at batch 64 on a Zen 3 core (AVX2): with C = 64 each
+  // tap's loop is 8 vectors long, and the auto-vectorizer's set-up around it cost more than the
+  // work. (16-lane vector types are scalarized in the AVX2 clone: slower still.)
+  typedef float vf __attribute__((vector_size(32)));
+  typedef int32_t vi __attribute__((vector_size(32)));
+  constexpr int64_t L = 16;
+  const int64_t blocked = C - C % L;
   for (int64_t b = 0; b < B; b++)
     for (int64_t oh = 0; oh < OH; oh++)
       for (int64_t ow = 0; ow < OW; ow++) {
         const int64_t o = ((b * OH + oh) * OW + ow) * C;
-        float* __restrict best = y + o;
-        int32_t* __restrict at = arg + o;
-        for (int64_t c = 0; c < C; c++) {
-          best[c] = -std::numeric_limits<float>::infinity();
-          at[c] = 0;
-        }
-        for (int64_t kh = 0; kh < KH; kh++) {
-          const int64_t h = oh * sh - top + kh;
-          for (int64_t kw = 0; kw < KW; kw++) {
-            const int64_t w = ow * sw - left + kw;
-            const int32_t tap = int32_t(kh * KW + kw);
-            if (h < 0 || h >= H || w < 0 || w >= W) {
-              for (int64_t c = 0; c < C; c++) {
-                const bool gt = 0.0f > best[c];
-                best[c] = gt ? 0.0f : best[c];
-                at[c] = gt ? tap : at[c];
+        for (int64_t c0 = 0; c0 < blocked; c0 += L) {
+          vf best0 = vf{} - std::numeric_limits<float>::infinity(), best1 = best0;
+          vi at0 = vi{}, at1 = vi{};
+          for (int64_t kh = 0; kh < KH; kh++) {
+            const int64_t h = oh * sh - top + kh;
+            for (int64_t kw = 0; kw < KW; kw++) {
+              const int64_t w = ow * sw - left + kw;
+              vf v0 = vf{}, v1 = vf{};
+              if (h >= 0 && h < H && w >= 0 && w < W) {
+                const float* xr = x + ((b * H + h) * W + w) * C + c0;
+                std::memcpy(&v0, xr, sizeof v0);
+                std::memcpy(&v1, xr + 8, sizeof v1);
               }
-              continue;
-            }
-            const float* __restrict xr = x + ((b * H + h) * W + w) * C;
-            for (int64_t c = 0; c < C; c++) {
-              const bool gt = xr[c] > best[c];
-              best[c] = gt ? xr[c] : best[c];
-              at[c] = gt ? tap : at[c];
+              const vi tap = vi{} + int32_t(kh * KW + kw);
+              const vi gt0 = v0 > best0, gt1 = v1 > best1;
+              best0 = gt0 ? v0 : best0;
+              best1 = gt1 ? v1 : best1;
+              at0 = gt0 ? tap : at0;
+              at1 = gt1 ? tap : at1;
             }
           }
+          std::memcpy(y + o + c0, &best0, sizeof best0);
+          std::memcpy(y + o + c0 + 8, &best1, sizeof best1);
+          std::memcpy(arg + o + c0, &at0, sizeof at0);
+          std::memcpy(arg + o + c0 + 8, &at1, sizeof at1);
+        }
+        for (int64_t c = blocked; c < C; c++) {
+          float best = -std::numeric_limits<float>::infinity();
+          int32_t at = 0;
+          for (int64_t kh = 0; kh < KH; kh++) {
+            const int64_t h = oh * sh - top + kh;
+            for (int64_t kw = 0; kw < KW; kw++) {
+              const int64_t w = ow * sw - left + kw;
+              const float v = h >= 0 && h < H && w >= 0 && w < W ? x[((b * H + h) * W + w) * C + c] : 0.0f;
+              if (v > best) {
+                best = v;
+                at = int32_t(kh * KW + kw);
+              }
+            }
+          }
+          y[o + c] = best;
+          arg[o + c] = at;
         }
       }
 }
