@@ -52,6 +52,9 @@ const cases: [number[], MaxPoolZeroPadAttrs][] = [
   [[2, 5, 5, 2], { filterSize: [3, 2], strides: [1, 2], pads: [2, 0, 0, 2] }],
   [[2, 9, 9, 8], { filterSize: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }],
   [[1, 6, 7, 12], { filterSize: [2, 3], strides: [1, 2], pads: [0, 1, 2, 0] }],
+  // Whole 16-channel blocks of the native kernel (registers over the window), with and without a tail.
+  [[2, 9, 9, 64], { filterSize: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }],
+  [[1, 7, 8, 37], { filterSize: [3, 2], strides: [2, 1], pads: [1, 0, 2, 1] }],
 ];
 
 const runs: [string, 'cpu' | 'wasm', () => void][] = [
