@@ -3,7 +3,7 @@
 // of the memory that limits the backend (wasm heap, or bytes allocated on the GPU by webgpu),
 // absolute and per sample. Usage:
 //   npm run bench:step -- [--backend wasm[,cpu,...]] [--batch 64] [--size 96] [--steps 4] [--warmup 2]
-//     [--path trainer|task] [--model M.mjs --data D.mjs]
+//     [--path trainer|task] [--model M.mjs --data D.mjs] [--gpu-profile]
 // Each backend runs in its own child process so that one backend's heap cannot skew another's.
 // --path trainer (the default) times the DenseNet's Trainer on prepared batches, as before the task
 // seam; --path task times what a worker runs: the built-in task (builtin:densenet, builtin:fashion-
@@ -13,6 +13,9 @@
 // webgpu the GPU dispatches and submits recorded and the host milliseconds spent recording them
 // (tools/step-counters.ts), the ten costliest top-level kernels by host time (`top_kernels`; the
 // environment variable TOP_KERNELS=N lists N) and every top-level kernel by calls (`kernel_calls`).
+// --gpu-profile (webgpu): one more step with tfjs' program timers on (kernels/webgpu/gpu-profile.ts),
+// printed as `gpu_profile`: GPU milliseconds per program, the most first; that step runs a pass per
+// dispatch, so only its per-program times mean anything, not its length.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { installStepCounters } from './step-counters.js';
-import { buildDenseNet, gpuBytesAllocated, openTask, prepareBatch, selectBackend, shutdownWebGpu, Trainer, trainableParamCount, wasmHeapBytes, wasmTensorBytes, WorkerEngine, type BackendChoice, type BackendInfo } from '@tfjs-ddp/worker';
+import { buildDenseNet, gpuBytesAllocated, openTask, profileGpuPrograms, prepareBatch, selectBackend, shutdownWebGpu, Trainer, trainableParamCount, wasmHeapBytes, wasmTensorBytes, WorkerEngine, type BackendChoice, type BackendInfo } from '@tfjs-ddp/worker';
 
 const { values } = parseArgs({
   options: {
@@ -36,6 +39,7 @@ const { values } = parseArgs({
     model: { type: 'string' },
     data: { type: 'string' },
     child: { type: 'boolean', default: false },
+    'gpu-profile': { type: 'boolean', default: false },
   },
 });
 
@@ -96,6 +100,7 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
   const heap = wasmHeapBytes();
   const tensors = wasmTensorBytes();
   const gpu = gpuBytesAllocated();
+  const profile = values['gpu-profile'] && info.chosen === 'webgpu' ? await profileGpuPrograms(step) : null;
   const perSample = (now: number | null, before: number | null) => (now === null || before === null ? null : Number(((now - before) / 2 ** 20 / batch).toFixed(1)));
   return {
     bench: 'step',
@@ -130,6 +135,16 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     gpu_mib: gpu === null ? null : Math.round(gpu / 2 ** 20),
     gpu_per_sample_mib: perSample(gpu, gpu0),
     adapter: info.adapter === null ? null : `${info.adapter.vendor} ${info.adapter.architecture}: ${info.adapter.description}`,
+    ...(profile === null
+      ? {}
+      : {
+          gpu_profile: {
+            timestamps: profile.timestamps,
+            dispatches: profile.dispatches,
+            gpu_ms: Number(profile.gpuMs.toFixed(2)),
+            programs: profile.programs.slice(0, Number(process.env.TOP_KERNELS ?? 15)).map((p) => `${p.name} ${p.dispatches}× ${p.gpuMs.toFixed(2)} ms`),
+          },
+        }),
     node: process.version,
   };
 }
@@ -141,7 +156,7 @@ if (values.child) {
 } else {
   const self = fileURLToPath(import.meta.url);
   for (const backend of values.backend.split(',')) {
-    const args = ['--import', 'tsx', self, '--child', '--backend', backend, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--path', values.path, ...(values.model !== undefined ? ['--model', values.model] : []), ...(values.data !== undefined ? ['--data', values.data] : [])];
+    const args = ['--import', 'tsx', self, '--child', '--backend', backend, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--path', values.path, ...(values.model !== undefined ? ['--model', values.model] : []), ...(values.data !== undefined ? ['--data', values.data] : []), ...(values['gpu-profile'] ? ['--gpu-profile'] : [])];
     const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     process.stdout.write(out.split('\n').filter((l) => l.startsWith('{')).join('\n') + '\n');
   }

@@ -179,7 +179,7 @@ step info 45 "$cli" info --backend webgpu --data-dir "$data"
 step info-json 30 "$cli" info --backend webgpu --data-dir "$data" --json
 
 if [ $smoke -eq 1 ]; then
-  step bench-webgpu-b8 120 "$bench" --backend webgpu --size 32 --batch 8 --steps 2 --warmup 1
+  step bench-webgpu-b8 120 "$bench" --backend webgpu --size 32 --batch 8 --steps 2 --warmup 1 --gpu-profile
   note torch-anchor skipped "smoke mode"
   # The end-of-run evaluation of all 10,000 test images takes minutes on lavapipe: the training runs
   # read the first 64 train and 16 test images of the real files (info above checked all of them).
@@ -201,8 +201,8 @@ if [ $smoke -eq 1 ]; then
   # No real GPU OOM on lavapipe (host memory): an injected one takes the same back-off path.
   TRAIN_ENV=TFJS_DDP_INJECT_GPU_OOM=0:1 train_run oom 240 --resize 32 --batch-size 16 --micro-batch 16 --max-steps 2 --memory-budget 512MiB --verify-data false
 else
-  step bench-webgpu-b64 60 "$bench" --backend webgpu --size 96 --batch 64 --steps 4 --warmup 2
-  step bench-webgpu-b256 75 "$bench" --backend webgpu --size 96 --batch 256 --steps 3 --warmup 1
+  step bench-webgpu-b64 60 "$bench" --backend webgpu --size 96 --batch 64 --steps 4 --warmup 2 --gpu-profile
+  step bench-webgpu-b256 75 "$bench" --backend webgpu --size 96 --batch 256 --steps 3 --warmup 1 --gpu-profile
   if [ -f "$here/torch_densenet.py" ] && python3 -c 'import torch; assert torch.cuda.is_available()' >>"$log" 2>&1; then
     step torch-cuda-b64 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 64 20 96 1 cuda
     step torch-cuda-b256 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 256 20 96 1 cuda

@@ -6,6 +6,8 @@ export { missingCudaLibraries, CUDA_LIBRARIES } from './backend/cuda-libraries';
 export { registerFastKernels, nativeKernels, FAST_KERNEL_BACKENDS } from './kernels/fast-kernels';
 // Our webgpu programs' recorder, for tools/step-counters.ts to time as it times tfjs' recordAndSubmit.
 export { rawRecorder } from './kernels/webgpu/raw-dispatch';
+// GPU time per program over a step (bench:step --gpu-profile).
+export { profileGpuPrograms, type GpuProfile } from './kernels/webgpu/gpu-profile';
 export * from './model/densenet';
 export { FastBatchNorm, fastBatchNormalization } from './model/fast-batch-norm';
 export { InputConv2D, inputConv2d } from './model/input-conv2d';

@@ -45,7 +45,11 @@ interface GpuAdapter {
     isFallbackAdapter?: boolean;
   };
   limits: Record<string, number>;
-  requestDevice(d: { requiredLimits: Record<string, number> }): Promise<GpuDevice>;
+  features?: { has(name: string): boolean };
+  requestDevice(d: {
+    requiredLimits: Record<string, number>;
+    requiredFeatures?: string[];
+  }): Promise<GpuDevice>;
 }
 interface Gpu {
   requestAdapter(o?: { powerPreference?: string }): Promise<GpuAdapter | null>;
@@ -201,6 +205,9 @@ export async function activateWebGpu(opts: {
   const pick = (...names: string[]) =>
     Object.fromEntries(names.filter((n) => l[n] !== undefined).map((n) => [n, l[n]!]));
   const device = await adapter.requestDevice({
+    // As tfjs' own device request does: GPU time per program when profiling (bench:step
+    // --gpu-profile); tfjs and raw-dispatch.ts write timestamps only while a profile runs.
+    requiredFeatures: adapter.features?.has('timestamp-query') === true ? ['timestamp-query'] : [],
     requiredLimits: pick(
       'maxBufferSize',
       'maxStorageBufferBindingSize',

@@ -35,6 +35,12 @@ interface RawBackend {
   device: GpuDevice;
   commandEncoder: { beginComputePass(d: object): GpuPass };
   computePassEncoder: GpuPass | null;
+  /** Set while tfjs times programs (its time(), or bench:step --gpu-profile): each gets its own timed pass. */
+  activeTimers?: { name: string; query: Promise<number> }[] | null;
+  supportTimestampQuery?: boolean;
+  querySet?: unknown;
+  querySetCount?: number;
+  getQueryTime?(): Promise<number>;
   dispatchCountInPass: number;
   commandQueueOwnedIds: WeakSet<object>;
   tensorMap: { get(id: object): { resource: unknown } };
@@ -183,13 +189,29 @@ export const rawRecorder = {
       c.bindGroups.set(key, bindGroup);
     }
     b.ensureCommandEncoderReady();
-    if (b.computePassEncoder === null || b.computePassEncoder === undefined)
+    // While tfjs times programs, a pass of its own with timestamps, as its runWebGPUProgram does.
+    const timed = b.activeTimers !== null && b.activeTimers !== undefined && b.getQueryTime !== undefined;
+    if (timed && b.supportTimestampQuery === true) {
+      b.endComputePassEncoder();
+      b.querySet ??= (b.device as unknown as { createQuerySet(d: object): unknown }).createQuerySet({
+        type: 'timestamp',
+        count: b.querySetCount ?? 2,
+      });
+      b.computePassEncoder = b.commandEncoder.beginComputePass({
+        timestampWrites: { querySet: b.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
+      });
+    } else if (b.computePassEncoder === null || b.computePassEncoder === undefined)
       b.computePassEncoder = b.commandEncoder.beginComputePass({});
     const pass = b.computePassEncoder;
     pass.setPipeline(compiled.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(...program.workgroups);
     b.dispatchCountInPass++;
+    if (timed) {
+      b.endComputePassEncoder();
+      b.activeTimers!.push({ name: program.key, query: b.getQueryTime!() });
+      return;
+    }
     if ((env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') as number) <= b.dispatchCountInPass) {
       b.endComputePassEncoder();
       b.submitQueue();
