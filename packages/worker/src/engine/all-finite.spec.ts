@@ -9,9 +9,19 @@ describe('allFinite (is a summed gradient safe to apply?)', () => {
   });
 
   it.each([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY])('rejects %d anywhere', (bad) => {
-    for (const at of [0, 500, 999]) {
-      const v = new Float32Array(1000).fill(1);
-      v[at] = bad;
+    // Every one of the four partial sums, and the tail past the last whole group of four.
+    for (const [n, at] of [
+      [1000, 0],
+      [1000, 1],
+      [1000, 2],
+      [1000, 3],
+      [1000, 500],
+      [1000, 999],
+      [1003, 1002],
+      [3, 1],
+    ]) {
+      const v = new Float32Array(n!).fill(1);
+      v[at!] = bad;
       expect(allFinite(v)).toBe(false);
     }
   });

@@ -107,9 +107,22 @@ export interface EngineState {
  * overflow a float64 sum), so one pass of additions decides it.
  */
 export function allFinite(values: Float32Array): boolean {
-  let sum = 0;
-  for (let i = 0; i < values.length; i++) sum += values[i]!;
-  return Number.isFinite(sum);
+  // Four independent sums: one chain of dependent additions over 758k values took 3.4 ms a step.
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const n = values.length;
+  const whole = n - (n % 4);
+  let i = 0;
+  for (; i < whole; i += 4) {
+    s0 += values[i]!;
+    s1 += values[i + 1]!;
+    s2 += values[i + 2]!;
+    s3 += values[i + 3]!;
+  }
+  for (; i < n; i++) s0 += values[i]!;
+  return Number.isFinite(s0 + s1 + s2 + s3);
 }
 
 /** Thrown inside computeGradients when a micro-batch does not (or would not) fit. */

@@ -72,7 +72,8 @@ export class GradientLayout {
       if (v === undefined || v === null) {
         if (!add) out.fill(0, e.offset, e.offset + e.size);
       } else if (add) {
-        for (let k = 0; k < e.size; k++) out[e.offset + k]! += v[k]!;
+        const o = out.subarray(e.offset, e.offset + e.size);
+        for (let k = 0; k < o.length; k++) o[k]! += v[k]!;
       } else {
         out.set(v, e.offset);
       }
