@@ -67,7 +67,7 @@ describe('the tfjs-ddp binary', () => {
       expect(native).toEqual({
         provider: 'onednn',
         why: expect.stringMatching(/^oneDNN \d+\.\d+\.\d+, 1 thread$/),
-        kernels: ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'DdpConv2DBackpropFilterBias', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'SplitV', 'Slice', 'Concat', 'MaxPoolGrad', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'AvgPoolGrad', 'Sum', 'Add', 'Equal', 'PadV2'],
+        kernels: ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter', 'DdpConv2DBackpropFilterBias', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'DdpBatchNormTrainParts', 'DdpBatchNormGradParts', 'SplitV', 'Slice', 'Concat', 'MaxPoolGrad', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'AvgPoolGrad', 'Sum', 'Add', 'Equal', 'PadV2'],
         simd: [],
       });
     } else {

@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BN_GRAD, BN_GRAD_ACCUMULATES, BN_TRAIN, BN_TRAIN_MOVING, type BatchNormTrainAttrs } from '../kernels/batch-norm-relu';
+import { BN_GRAD_PARTS, BN_TRAIN_PARTS } from '../kernels/batch-norm-parts';
+import { concatParts, materialize } from './fuse-concat-parts';
 import { takePendingGradient } from '../train/lean-backprop';
 import { movingStatistics, type MovingRule } from './moving-statistics';
 
@@ -160,6 +162,48 @@ function fusedTraining(
 }
 
 /**
+ * The parts kernels' op over `parts`, the channel parts of a concatenation that is never made
+ * (fuse-concat-parts.ts): one kernel forward, one backward, which returns each part's gradient with
+ * that part's pending gradient from its other readers added (saved: the parts, μ, 1/σ, γ, β).
+ */
+function fusedTrainingParts(
+  parts: tf.Tensor[],
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+  relu: boolean,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  let mean!: tf.Tensor1D;
+  let variance!: tf.Tensor1D;
+  const n = parts.length;
+  const named = (ts: tf.Tensor[], prefix: string) => Object.fromEntries(ts.map((t, i) => [`${prefix}${i}`, t]));
+  const op = tf.customGrad((...args: (tf.Tensor | ((t: tf.Tensor[]) => void))[]) => {
+    const ps = args.slice(0, n) as tf.Tensor[];
+    const [g, b] = args.slice(n, n + 2) as [tf.Tensor1D, tf.Tensor1D];
+    const save = args[n + 2] as (t: tf.Tensor[]) => void;
+    const [y, m, v, invStd] = tf.engine().runKernel(BN_TRAIN_PARTS, { gamma: g, beta: b, ...named(ps, 'x') }, { epsilon, relu } as unknown as NamedAttrMap) as tf.Tensor[];
+    mean = tf.keep(m as tf.Tensor1D);
+    variance = tf.keep(v as tf.Tensor1D);
+    save([...ps, m!, invStd!, g, b]);
+    return {
+      value: y!,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
+        const xs = saved.slice(0, n);
+        const [mu, is, gs, bs] = saved.slice(n) as [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        // Each part's gradient from its other readers so far, added by the kernel.
+        const accs = ps.map((p) => takePendingGradient(p));
+        const accInputs = Object.fromEntries(accs.flatMap((a, i) => (a === null ? [] : [[`acc${i}`, a]])));
+        const out = tf.engine().runKernel(BN_GRAD_PARTS, { dy: dy as tf.Tensor, gamma: gs, beta: bs, mean: mu, invStd: is, ...named(xs, 'x'), ...accInputs }, { relu } as unknown as NamedAttrMap) as tf.Tensor[];
+        accs.forEach((a) => a?.dispose());
+        return out;
+      },
+    };
+  });
+  const y = op(...parts, gamma, beta);
+  return { y, mean, variance };
+}
+
+/**
  * The training-mode call of a BatchNormalization layer (stock or FastBatchNorm): batch statistics,
  * moving averages updated as the layer's own code does (FastBatchNorm: as PyTorch); `relu` folds the ReLU that follows it in. Undefined
  * where the layer's own call must run (inference, a channel axis that is not the last).
@@ -175,13 +219,16 @@ export function batchNormTrainingCall(
   const axis = s.axis >= 0 ? s.axis : s.axis + input.rank;
   // center: false or scale: false layers have no β or γ: the stock code handles those.
   if (kwargs['training'] !== true || axis !== input.rank - 1 || !s.gamma || !s.beta) return undefined;
+  const parts = concatParts(input);
   return tf.tidy(() => {
     // The seed's layer keeps PyTorch's rule (the unbiased variance in its running estimate); a stock
     // layer, tfjs-layers' (moving-statistics.ts).
     const rule = layer instanceof FastBatchNorm ? 'pytorch' : 'tfjs';
     const moving: MovingState = { rule, mean: s.movingMean.read(), variance: s.movingVariance.read(), momentum: s.momentum };
-    const { y, mean, variance, moved } = batchNormTraining(input, s.gamma.read() as tf.Tensor1D, s.beta.read() as tf.Tensor1D, s.epsilon, relu, moving);
-    const n = input.size / input.shape[axis]!;
+    const [gamma, beta] = [s.gamma.read() as tf.Tensor1D, s.beta.read() as tf.Tensor1D];
+    // A placeholder for a concatenation never made (fuse-concat-parts.ts): its parts where they are.
+    const { y, mean, variance, moved } = parts === undefined ? batchNormTraining(input, gamma, beta, s.epsilon, relu, moving) : { ...fusedTrainingParts(parts, gamma, beta, s.epsilon, relu), moved: undefined };
+    const n = parts === undefined ? input.size / input.shape[axis]! : parts[0]!.size / parts[0]!.shape[parts[0]!.rank - 1]!;
     const [movingMean, movingVariance] = moved ?? movingStatistics(rule, moving.mean, moving.variance, mean, variance, s.momentum, n);
     s.movingMean.write(movingMean);
     s.movingVariance.write(movingVariance);
@@ -192,7 +239,7 @@ export function batchNormTrainingCall(
 
 export class FastBatchNorm extends StockBatchNorm {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
-    return batchNormTrainingCall(this, inputs, kwargs, false) ?? super.call(inputs, kwargs);
+    return batchNormTrainingCall(this, inputs, kwargs, false) ?? super.call(materialize(inputs), kwargs);
   }
 }
 

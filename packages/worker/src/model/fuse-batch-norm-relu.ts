@@ -7,6 +7,7 @@
 // and inference runs the stock code.
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batchNormTrainingCall } from './fast-batch-norm';
+import { materialize } from './fuse-concat-parts';
 import { soleConsumer, type Call, type Graph } from './layer-graph';
 
 const FUSED = Symbol('tfjs-ddp fused BatchNorm');
@@ -59,7 +60,7 @@ export function fuseBatchNormRelu(model: tfl.LayersModel | tfl.layers.Layer): Fu
     patched.call = (inputs, kwargs) => {
       const y = batchNormTrainingCall(layer, inputs, kwargs, relu !== null);
       reluApplied = y !== undefined && relu !== null;
-      return y ?? stockCall(inputs, kwargs);
+      return y ?? stockCall(materialize(inputs), kwargs);
     };
     if (relu !== null) {
       const r = relu as unknown as { call: Call };

@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { fuseBatchNormRelu } from '../model/fuse-batch-norm-relu';
+import { fuseConcatParts } from '../model/fuse-concat-parts';
 import { fuseConvBiasGradient } from '../model/fuse-conv-bias-grad';
 import { fusePadMaxPool } from '../model/fuse-pad-max-pool';
 import { GradientLayout } from './gradient-layout';
@@ -45,6 +46,8 @@ export class Trainer {
     // BatchNorm (+ ReLU) layers train through the fused op, and conv layers with a bias through one
     // filter-and-bias gradient kernel where the backend has it (same weights, same saved model).
     fuseBatchNormRelu(model);
+    // Dense blocks' concatenations that only BatchNorms read are never made (fuse-concat-parts.ts).
+    fuseConcatParts(model);
     fuseConvBiasGradient(model);
     fusePadMaxPool(model);
     // Layer order: a fixed order that every rank derives identically from the same architecture.

@@ -32,16 +32,19 @@ export interface DnnlBinding {
   /**
    * Fused BatchNorm (+ ReLU) training, in place on `heap` (batch_norm.h): op 0 forward (offsets of
    * x, γ, β, y, mean, var, 1/σ), op 1 backward (dy, x, β, mean, 1/σ, γ, dx, dγ, dβ), op 2 backward
-   * adding acc to dx (dy, x, β, mean, 1/σ, γ, acc, dx, dγ, dβ).
+   * adding acc to dx (dy, x, β, mean, 1/σ, γ, acc, dx, dγ, dβ). With x in channel parts (`parts`,
+   * their channel counts): op 3 forward (γ, β, y, mean, var, 1/σ, the parts), op 4 backward (dy, β,
+   * mean, 1/σ, γ, dγ, dβ, the parts, their dx, their acc or −1).
    */
   batchNorm(
-    op: 0 | 1 | 2,
+    op: 0 | 1 | 2 | 3 | 4,
     heap: ArrayBuffer,
     offsets: Float64Array,
     rows: number,
     channels: number,
     epsilon: number,
     relu: boolean,
+    parts?: Int32Array,
   ): void;
   /** Splits x [rows × Σsizes] at byte offset `x` along its last axis into `outs` (byte offsets), in place on `heap`. */
   splitChannels(heap: ArrayBuffer, x: number, outs: Float64Array, sizes: Int32Array, rows: number): void;

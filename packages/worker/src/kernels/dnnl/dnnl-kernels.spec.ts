@@ -54,7 +54,7 @@ describe.skipIf(skip)('oneDNN conv kernels on wasm', () => {
       },
     });
     expect(names).toEqual(expect.arrayContaining([...DNNL_KERNELS]));
-    expect(nativeKernels('wasm')).toMatchObject({ provider: 'onednn', kernels: [...DNNL_KERNELS, 'DdpConv2DBackpropFilterBias', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'SplitV', 'Slice', 'Concat', 'MaxPoolGrad', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'AvgPoolGrad', 'Sum', 'Add', 'Equal', 'PadV2'] });
+    expect(nativeKernels('wasm')).toMatchObject({ provider: 'onednn', kernels: [...DNNL_KERNELS, 'DdpConv2DBackpropFilterBias', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'DdpBatchNormTrainParts', 'DdpBatchNormGradParts', 'SplitV', 'Slice', 'Concat', 'MaxPoolGrad', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'AvgPoolGrad', 'Sum', 'Add', 'Equal', 'PadV2'] });
     DNNL_KERNELS.forEach((n) => countCalls(n, 'dnnl'));
   });
   beforeEach(() => calls.clear());

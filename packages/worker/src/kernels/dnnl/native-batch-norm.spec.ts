@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type NamedAttrMap } from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { BN_GRAD_PARTS, BN_TRAIN_PARTS, nativeBatchNormPartsConfigs } from '../batch-norm-parts';
 import { batchNormReluConfigs, BN_GRAD, BN_TRAIN, nativeBatchNormConfigs } from '../batch-norm-relu';
 import { randomArray, rng } from '../conv-cases';
 import { dnnlForSpecs } from './dnnl-test-gate';
@@ -63,6 +64,52 @@ describe.skipIf(skip)('native BatchNorm (+ ReLU) against the JS kernels, on wasm
         expect(plain[4]).not.toEqual(native[4]);
       }
       tf.dispose([x, gamma, beta, dy, ...(acc === undefined ? [] : [acc])]);
+    });
+  }
+
+  // The parts kernels (model/fuse-concat-parts.ts) against the plain native ones on the
+  // concatenation: the same bits, each part's dx the concatenated dx's slice, with acc on some parts.
+  for (const relu of [true, false]) {
+    it(`over channel parts (3, 1, 32, 4) the same bits as over their concatenation, acc on parts 0 and 2, relu ${relu}`, () => {
+      const r = rng(relu ? 11 : 12);
+      const widths = [3, 1, 32, 4];
+      const lead = [5, 3, 2];
+      const rows = lead.reduce((a, b) => a * b, 1);
+      const C = widths.reduce((a, b) => a + b, 0);
+      const parts = widths.map((w) => tf.tensor(randomArray(rows * w, r), [...lead, w]));
+      const accs = widths.map((w, i) => (i % 2 === 0 ? tf.tensor(randomArray(rows * w, r), [...lead, w]) : undefined));
+      const gamma = tf.tensor(randomArray(C, r), [C]);
+      const beta = tf.tensor(randomArray(C, r), [C]);
+      const dy = tf.tensor(randomArray(rows * C, r), [...lead, C]);
+      use(nativeBatchNormConfigs(load.binding!));
+      use(nativeBatchNormPartsConfigs(load.binding!));
+      const bits = (t: tf.Tensor) => Array.from(new Uint32Array((t.dataSync() as Float32Array).slice().buffer));
+      tf.tidy(() => {
+        const k = (name: string, inputs: tf.NamedTensorMap, attrs: object) => tf.engine().runKernel(name, inputs, attrs as NamedAttrMap) as tf.Tensor[];
+        const x = tf.concat(parts, -1);
+        const acc = tf.concat(accs.map((a, i) => a ?? tf.zeros(parts[i]!.shape)), -1);
+        const want = k(BN_TRAIN, { x, gamma, beta }, { epsilon: 1e-3, relu });
+        const got = k(BN_TRAIN_PARTS, { gamma, beta, ...Object.fromEntries(parts.map((p, i) => [`x${i}`, p])) }, { epsilon: 1e-3, relu });
+        got.forEach((t, i) => expect(bits(t), `forward output ${i}`).toEqual(bits(want[i]!)));
+        const [, mean, , invStd] = want as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const [dxWant, dGammaWant, dBetaWant] = k(BN_GRAD, { dy, x, y: want[0]!, mean, invStd, gamma, beta, acc }, { relu });
+        const grads = k(
+          BN_GRAD_PARTS,
+          { dy, gamma, beta, mean, invStd, ...Object.fromEntries(parts.map((p, i) => [`x${i}`, p])), ...Object.fromEntries(accs.flatMap((a, i) => (a === undefined ? [] : [[`acc${i}`, a]]))) },
+          { relu },
+        );
+        expect(grads).toHaveLength(widths.length + 2);
+        // Where a part has no acc, the concatenated run added zeros: x + 0 is x, bit for bit but for −0.
+        const pieces = tf.split(dxWant!, widths, -1);
+        grads.slice(0, widths.length).forEach((t, i) => {
+          expect(t.shape).toEqual(parts[i]!.shape);
+          const zero = (b: number) => (b === 0x80000000 ? 0 : b);
+          expect(bits(t).map(zero), `dx of part ${i}`).toEqual(bits(pieces[i]!).map(zero));
+        });
+        expect(bits(grads[widths.length]!)).toEqual(bits(dGammaWant!));
+        expect(bits(grads[widths.length + 1]!)).toEqual(bits(dBetaWant!));
+      });
+      tf.dispose([...parts, ...accs.filter((a) => a !== undefined), gamma, beta, dy]);
     });
   }
 
