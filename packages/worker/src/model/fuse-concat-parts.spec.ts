@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend/select-backend';
 import { BN_TRAIN_PARTS } from '../kernels/batch-norm-parts';
 import { dnnlForSpecs } from '../kernels/dnnl/dnnl-test-gate';
+import { recordKernels } from '../kernels/record-kernels';
 import { buildDenseNet } from './densenet';
 import { fuseBatchNormRelu } from './fuse-batch-norm-relu';
 import { fuseConcatParts } from './fuse-concat-parts';
@@ -20,25 +21,17 @@ function lossAndGrads(
   y: tf.Tensor,
 ): { out: Float32Array[]; kernels: string[] } {
   const vars = model.trainableWeights.map((w) => (w as unknown as { read(): tf.Variable }).read());
-  const kernels: string[] = [];
-  const engine = tf.engine() as unknown as { runKernel: (name: string, ...rest: unknown[]) => unknown };
-  const run = engine.runKernel;
-  engine.runKernel = function (this: unknown, name: string, ...rest: unknown[]) {
-    kernels.push(name);
-    return run.call(this, name, ...rest);
-  };
-  try {
-    const { value, grads } = tf.variableGrads(
+  const { result, kernels } = recordKernels(() =>
+    tf.variableGrads(
       () => tf.losses.softmaxCrossEntropy(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
       vars,
-    );
-    return {
-      out: [value, ...vars.map((v) => grads[v.name]!)].map((t) => t.dataSync() as Float32Array),
-      kernels,
-    };
-  } finally {
-    engine.runKernel = run;
-  }
+    ),
+  );
+  const { value, grads } = result;
+  return {
+    out: [value, ...vars.map((v) => grads[v.name]!)].map((t) => t.dataSync() as Float32Array),
+    kernels,
+  };
 }
 
 const moving = (m: tfl.LayersModel) =>
