@@ -60,7 +60,7 @@ function concatenates(
  */
 export function fuseConcatParts(model: tfl.LayersModel | tfl.layers.Layer): number {
   const all = concatenates(model);
-  let candidates = new Set(
+  const candidates = new Set(
     all
       .filter(([layer, owner]) => {
         const g = layer as unknown as Graph;
@@ -80,7 +80,7 @@ export function fuseConcatParts(model: tfl.LayersModel | tfl.layers.Layer): numb
     for (const layer of candidates) {
       const readers = (layer as unknown as Graph).outboundNodes.map((n) => n.outboundLayer);
       if (!readers.every((r) => r.getClassName() === 'BatchNormalization' || candidates.has(r))) {
-        candidates = new Set([...candidates].filter((l) => l !== layer));
+        candidates.delete(layer);
         changed = true;
       }
     }
