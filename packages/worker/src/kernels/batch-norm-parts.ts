@@ -2,8 +2,9 @@
 // block's concatenation that is never made: model/fuse-concat-parts.ts): BN_TRAIN_PARTS and
 // BN_GRAD_PARTS, the native addon's batchNorm ops 3 and 4 (native/batch_norm.h) in place on the
 // wasm heap. The same arithmetic per channel as BN_TRAIN and BN_GRAD on the concatenated tensor,
-// so the same bits. Registered only where the addon loads (fast-kernels.ts); elsewhere the
-// concatenation is made and the plain kernels run.
+// so the same bits. Registered where the addon loads and on webgpu (webgpu/batch-norm-parts-webgpu.ts,
+// which also takes y under a ReLU, for its mask, and the moving statistics as BN_TRAIN_MOVING says);
+// elsewhere the concatenation is made and the plain kernels run (fast-kernels.ts).
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BatchNormTrainAttrs } from './batch-norm-relu';
 import type { DnnlBinding } from './dnnl/dnnl-addon';

@@ -20,9 +20,10 @@ export const BN_GRAD = 'DdpBatchNormGrad';
  */
 export const BN_GRAD_ACCUMULATES: ReadonlySet<string> = new Set(['webgpu', 'wasm', 'cpu']);
 /**
- * Backends whose BN_TRAIN takes the optional inputs movingMean and movingVariance (attributes
- * movingRule, momentum) and returns their new values after the other four outputs, by the rules of
- * model/moving-statistics.ts: the moving statistics in the same pass instead of their own.
+ * Backends whose BN_TRAIN (and BN_TRAIN_PARTS, batch-norm-parts.ts) takes the optional inputs
+ * movingMean and movingVariance (attributes movingRule, momentum) and returns their new values after
+ * the other four outputs, by the rules of model/moving-statistics.ts: the moving statistics in the
+ * same pass instead of their own.
  */
 export const BN_TRAIN_MOVING: ReadonlySet<string> = new Set(['webgpu']);
 

@@ -21,6 +21,7 @@ import { conv2DBackpropFilterSimdConfig } from './simd/conv-filter-simd';
 import { simdHeapKernels, simdKernels } from './simd/simd-kernels';
 import { conv2DBackpropFilterWebGpuConfigs } from './webgpu/conv2d-backprop-filter-webgpu';
 import { batchNormWebGpuConfigs } from './webgpu/batch-norm-webgpu';
+import { batchNormPartsWebGpuConfigs } from './webgpu/batch-norm-parts-webgpu';
 import { concatSplitWebGpuConfigs } from './webgpu/concat-split-webgpu';
 import { maxPoolZeroPadWebGpuConfigs } from './webgpu/max-pool-zero-pad-webgpu';
 import { conv2DBackpropInputWebGpuConfig } from './webgpu/conv2d-backprop-input-webgpu';
@@ -38,7 +39,7 @@ type FastKernelBackend = (typeof FAST_KERNEL_BACKENDS)[number];
 const CONFIGS: Record<FastKernelBackend, () => KernelConfig[]> = {
   wasm: () => [conv2DBackpropFilterConfig('wasm'), conv2DBackpropInputConfig('wasm'), maxPoolGradConfig('wasm'), ...maxPoolZeroPadConfigs('wasm'), ...batchNormReluConfigs('wasm'), shareIdentityConfig()],
   cpu: () => [conv2DBackpropFilterConfig('cpu'), conv2DBackpropInputConfig('cpu'), maxPoolGradConfig('cpu'), ...maxPoolZeroPadConfigs('cpu'), ...batchNormReluConfigs('cpu')],
-  webgpu: () => [...conv2DBackpropFilterWebGpuConfigs(), conv2DBackpropInputWebGpuConfig(), ...batchNormWebGpuConfigs(), ...concatSplitWebGpuConfigs(), ...maxPoolZeroPadWebGpuConfigs()],
+  webgpu: () => [...conv2DBackpropFilterWebGpuConfigs(), conv2DBackpropInputWebGpuConfig(), ...batchNormWebGpuConfigs(), ...batchNormPartsWebGpuConfigs(), ...concatSplitWebGpuConfigs(), ...maxPoolZeroPadWebGpuConfigs()],
 };
 
 /** Kernel names registered per backend. */

@@ -164,7 +164,8 @@ function fusedTraining(
 /**
  * The parts kernels' op over `parts`, the channel parts of a concatenation that is never made
  * (fuse-concat-parts.ts): one kernel forward, one backward, which returns each part's gradient with
- * that part's pending gradient from its other readers added (saved: the parts, μ, 1/σ, γ, β).
+ * that part's pending gradient from its other readers added (saved: the parts, μ, 1/σ, γ, β, and
+ * under a ReLU y, which the webgpu kernel reads for its mask and the conv after it keeps anyway).
  */
 function fusedTrainingParts(
   parts: tf.Tensor[],
@@ -172,35 +173,47 @@ function fusedTrainingParts(
   beta: tf.Tensor1D,
   epsilon: number,
   relu: boolean,
-): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  moving?: MovingState,
+): { y: tf.Tensor; mean: tf.Tensor1D; variance: tf.Tensor1D; moved?: [tf.Tensor, tf.Tensor] } {
   let mean!: tf.Tensor1D;
   let variance!: tf.Tensor1D;
+  let moved: [tf.Tensor, tf.Tensor] | undefined;
   const n = parts.length;
+  const C = gamma.size;
+  const withMoving =
+    moving !== undefined &&
+    BN_TRAIN_MOVING.has(tf.getBackend()) &&
+    [moving.mean, moving.variance].every((t) => t.dtype === 'float32' && t.rank === 1 && t.size === C);
+  const attrs: BatchNormTrainAttrs = withMoving
+    ? { epsilon, relu, movingRule: moving!.rule, momentum: moving!.momentum }
+    : { epsilon, relu };
+  const extra: tf.NamedTensorMap = withMoving ? { movingMean: moving!.mean, movingVariance: moving!.variance } : {};
   const named = (ts: tf.Tensor[], prefix: string) => Object.fromEntries(ts.map((t, i) => [`${prefix}${i}`, t]));
   const op = tf.customGrad((...args: (tf.Tensor | ((t: tf.Tensor[]) => void))[]) => {
     const ps = args.slice(0, n) as tf.Tensor[];
     const [g, b] = args.slice(n, n + 2) as [tf.Tensor1D, tf.Tensor1D];
     const save = args[n + 2] as (t: tf.Tensor[]) => void;
-    const [y, m, v, invStd] = tf.engine().runKernel(BN_TRAIN_PARTS, { gamma: g, beta: b, ...named(ps, 'x') }, { epsilon, relu } as unknown as NamedAttrMap) as tf.Tensor[];
+    const [y, m, v, invStd, nm, nv] = tf.engine().runKernel(BN_TRAIN_PARTS, { gamma: g, beta: b, ...named(ps, 'x'), ...extra }, attrs as unknown as NamedAttrMap) as tf.Tensor[];
     mean = tf.keep(m as tf.Tensor1D);
     variance = tf.keep(v as tf.Tensor1D);
-    save([...ps, m!, invStd!, g, b]);
+    if (nm !== undefined && nv !== undefined) moved = [tf.keep(nm), tf.keep(nv)];
+    save([...ps, m!, invStd!, g, b, ...(relu ? [y!] : [])]);
     return {
       value: y!,
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
         const xs = saved.slice(0, n);
-        const [mu, is, gs, bs] = saved.slice(n) as [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        const [mu, is, gs, bs, ys] = saved.slice(n) as [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D, tf.Tensor?];
         // Each part's gradient from its other readers so far, added by the kernel.
         const accs = ps.map((p) => takePendingGradient(p));
         const accInputs = Object.fromEntries(accs.flatMap((a, i) => (a === null ? [] : [[`acc${i}`, a]])));
-        const out = tf.engine().runKernel(BN_GRAD_PARTS, { dy: dy as tf.Tensor, gamma: gs, beta: bs, mean: mu, invStd: is, ...named(xs, 'x'), ...accInputs }, { relu } as unknown as NamedAttrMap) as tf.Tensor[];
+        const out = tf.engine().runKernel(BN_GRAD_PARTS, { dy: dy as tf.Tensor, gamma: gs, beta: bs, mean: mu, invStd: is, ...named(xs, 'x'), ...accInputs, ...(ys === undefined ? {} : { y: ys }) }, { relu } as unknown as NamedAttrMap) as tf.Tensor[];
         accs.forEach((a) => a?.dispose());
         return out;
       },
     };
   });
   const y = op(...parts, gamma, beta);
-  return { y, mean, variance };
+  return { y, mean, variance, ...(moved === undefined ? {} : { moved }) };
 }
 
 /**
@@ -227,7 +240,7 @@ export function batchNormTrainingCall(
     const moving: MovingState = { rule, mean: s.movingMean.read(), variance: s.movingVariance.read(), momentum: s.momentum };
     const [gamma, beta] = [s.gamma.read() as tf.Tensor1D, s.beta.read() as tf.Tensor1D];
     // A placeholder for a concatenation never made (fuse-concat-parts.ts): its parts where they are.
-    const { y, mean, variance, moved } = parts === undefined ? batchNormTraining(input, gamma, beta, s.epsilon, relu, moving) : { ...fusedTrainingParts(parts, gamma, beta, s.epsilon, relu), moved: undefined };
+    const { y, mean, variance, moved } = parts === undefined ? batchNormTraining(input, gamma, beta, s.epsilon, relu, moving) : fusedTrainingParts(parts, gamma, beta, s.epsilon, relu, moving);
     const n = parts === undefined ? input.size / input.shape[axis]! : parts[0]!.size / parts[0]!.shape[parts[0]!.rank - 1]!;
     const [movingMean, movingVariance] = moved ?? movingStatistics(rule, moving.mean, moving.variance, mean, variance, s.momentum, n);
     s.movingMean.write(movingMean);

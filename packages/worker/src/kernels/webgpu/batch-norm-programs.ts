@@ -116,12 +116,18 @@ const SUM_PARTIALS = `
 
 /**
  * Forward finalize; bindings partial, x, gamma, beta → mean, variance, invStd, coef [3, C] (γ/σ, μ,
- * β); with `moving`, then old moving mean and variance → new ones.
+ * β); with `moving`, then old moving mean and variance → new ones. With `shiftInPartial` (the parts
+ * kernels, batch-norm-parts-programs.ts), no x: each channel's shift is read from the partials' last
+ * C entries, where the sums put it.
  */
-export function forwardFinalize(C: number, moving: 'pytorch' | 'tfjs' | null = null): RawProgram {
+export function forwardFinalize(
+  C: number,
+  moving: 'pytorch' | 'tfjs' | null = null,
+  shiftInPartial = false,
+): RawProgram {
   const bindings = [
     read('partial'),
-    read('x'),
+    ...(shiftInPartial ? [] : [read('x')]),
     read('gamma'),
     read('beta'),
     write('mean'),
@@ -141,13 +147,13 @@ export function forwardFinalize(C: number, moving: 'pytorch' | 'tfjs' | null = n
   newMean[i] = ${blendExpression(moving, 'oldMean', 'mu')};
   newVariance[i] = ${blendExpression(moving, 'oldVariance', moving === 'pytorch' ? 'v * u.scale' : 'v')};`;
   return program(
-    `tfjsDdpBnStats_${moving}`,
+    `tfjsDdpBnStats_${moving}${shiftInPartial ? '_partial' : ''}`,
     C,
     bindings,
     `${SUM_PARTIALS}
   let m = s / n;
   let v = max(q / n - m * m, 0.0);
-  let mu = x[i] + m;
+  let mu = ${shiftInPartial ? 'partial[u.chunks * 2 * C + i]' : 'x[i]'} + m;
   let inv = 1.0 / sqrt(v + u.epsilon);
   mean[i] = mu;
   variance[i] = v;

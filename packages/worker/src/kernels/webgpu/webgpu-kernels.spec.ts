@@ -102,7 +102,7 @@ async function againstStock(tag: string, make: () => tf.Optimizer, gradient: (st
   beforeAll(async () => {
     // Throws E_GPU_UNAVAILABLE without an adapter: the suite fails rather than skips.
     await activateWebGpu({ allowSoftware: true });
-    expect(registerFastKernels('webgpu')).toEqual(['Conv2DBackpropFilter', 'DdpConv2DBackpropFilterBias', 'Conv2DBackpropInput', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'Concat', 'SplitV', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad']);
+    expect(registerFastKernels('webgpu')).toEqual(['Conv2DBackpropFilter', 'DdpConv2DBackpropFilterBias', 'Conv2DBackpropInput', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'DdpBatchNormTrainParts', 'DdpBatchNormGradParts', 'Concat', 'SplitV', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad']);
   }, 60_000);
   afterAll(() => shutdownWebGpu());
 
