@@ -55,7 +55,7 @@ describe('the tfjs-ddp binary', () => {
     );
     const off = await tfjsDdpWith({ TFJS_DDP_CPU_KERNELS: 'wasm' }, 'info', '--backend', 'wasm');
     expect(off.code, off.stderr).toBe(0);
-    expect(off.stdout).toMatch(/^native: +none, wasm's own kernels \(TFJS_DDP_CPU_KERNELS=wasm\); WebAssembly SIMD: DdpBatchNormTrain, DdpBatchNormGrad, Conv2DBackpropFilter, DdpMaxPoolZeroPad, DdpMaxPoolZeroPadGrad, AvgPoolGrad, SplitV, Concat, Sum$/m);
+    expect(off.stdout).toMatch(/^native: +none, wasm's own kernels \(TFJS_DDP_CPU_KERNELS=wasm\); WebAssembly SIMD: DdpBatchNormTrain, DdpBatchNormGrad, DdpBatchNormTrainParts, DdpBatchNormGradParts, Conv2DBackpropFilter, DdpMaxPoolZeroPad, DdpMaxPoolZeroPadGrad, AvgPoolGrad, SplitV, Concat, Sum$/m);
     const on = await tfjsDdpWith({ TFJS_DDP_CPU_KERNELS: '' }, 'info', '--backend', 'wasm', '--json');
     expect(on.code, on.stderr).toBe(0);
     const native = (

@@ -5,8 +5,10 @@
 // float64. The op that uses them, with the composite where a backend lacks them, is
 // model/fast-batch-norm.ts. Where the native addon loads, the same passes in C++ (native/batch_norm.h,
 // vectorized) replace the JS loops on wasm; on webgpu, WGSL (webgpu/batch-norm-webgpu.ts, three
-// dispatches each). The tensorflow backend keeps the composite.
+// dispatches each). The tensorflow backend keeps the composite. The same kernel functions take a dense
+// block's channel parts (BN_TRAIN_PARTS, BN_GRAD_PARTS: batch-norm-parts.ts) where the addon is absent.
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { BN_GRAD_PARTS, BN_TRAIN_PARTS } from './batch-norm-parts';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
 import { gradChannels, trainChannels } from './batch-norm-channels';
 import { floatView, type WasmHeapBackend } from './heap-access';
@@ -73,35 +75,67 @@ function floatViews(
   };
 }
 
-/** x [..., C], gamma [C], beta [C] → y (x's shape), batch mean, biased variance, 1/√(var + ε). */
+/** Each part's first channel. */
+function partOffsets(widths: number[]): number[] {
+  const offsets: number[] = [];
+  widths.reduce((o, w) => (offsets.push(o), o + w), 0);
+  return offsets;
+}
+
+/**
+ * The input of a plain kernel (x) or of a parts kernel (x0, x1, …: kernels/batch-norm-parts.ts),
+ * as a list of channel parts with their widths, the total C and the rows they share.
+ */
+function partsOf(inputs: Record<string, TensorInfo | undefined>): {
+  parts: TensorInfo[];
+  widths: number[];
+  C: number;
+  lead: number[];
+  rows: number;
+} {
+  const parts: TensorInfo[] = [];
+  if (inputs['x'] !== undefined) parts.push(inputs['x']);
+  else for (let i = 0; inputs[`x${i}`] !== undefined; i++) parts.push(inputs[`x${i}`]!);
+  const widths = parts.map((p) => p.shape[p.shape.length - 1]!);
+  const lead = parts[0]!.shape.slice(0, -1);
+  return { parts, widths, C: widths.reduce((s, w) => s + w, 0), lead, rows: lead.reduce((a, d) => a * d, 1) };
+}
+
+/**
+ * gamma [C], beta [C] and x [..., C] (BN_TRAIN) or its channel parts x0, x1, … (BN_TRAIN_PARTS) →
+ * y [..., C], batch mean, biased variance, 1/√(var + ε).
+ */
 export function makeBatchNormTrain(backendName: string, simd = true): KernelFunc {
   return ({ inputs, backend, attrs }) => {
-    const { x, gamma, beta } = inputs as { x: TensorInfo; gamma: TensorInfo; beta: TensorInfo };
+    const { gamma, beta } = inputs as { gamma: TensorInfo; beta: TensorInfo };
     const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
+    const { parts, widths, C, lead, rows } = partsOf(inputs as Record<string, TensorInfo | undefined>);
     if (simd && backendName === 'wasm') {
-      const done = batchNormTrainSimd(backend, x, gamma, beta, epsilon, relu);
+      const done = batchNormTrainSimd(backend, parts, gamma, beta, epsilon, relu);
       if (done !== null) return done;
     }
-    const C = x.shape[x.shape.length - 1]!;
     const { outs, out, ins } = floatViews(
       backendName,
       backend as KernelBackend,
-      [x.shape.slice(), [C], [C], [C]],
-      [x, gamma, beta],
+      [[...lead, C], [C], [C], [C]],
+      [gamma, beta, ...parts],
     );
-    const [xv, g, b] = ins as [Float32Array, Float32Array, Float32Array];
+    const [g, b, ...xs] = ins as [Float32Array, Float32Array, ...Float32Array[]];
     const [y, mean, variance, invStd] = out as [Float32Array, Float32Array, Float32Array, Float32Array];
-    const rows = xv.length / C;
-    // Sums shifted by the first row (exact enough in float64 whatever the channel's offset).
+    // Sums shifted by the first row (exact enough in float64 whatever the channel's offset), a part
+    // at a time: per channel the same order as over the concatenation.
     const shift = new Float64Array(C);
     const s = new Float64Array(C);
     const q = new Float64Array(C);
-    for (let c = 0; c < C; c++) shift[c] = xv[c]!;
-    for (let r = 0, i = 0; r < rows; r++) {
-      for (let c = 0; c < C; c++, i++) {
-        const d = xv[i]! - shift[c]!;
-        s[c]! += d;
-        q[c]! += d * d;
+    for (let p = 0, o = 0; p < xs.length; o += widths[p]!, p++) {
+      const [xv, w] = [xs[p]!, widths[p]!];
+      for (let c = 0; c < w; c++) shift[o + c] = xv[c]!;
+      for (let r = 0, i = 0; r < rows; r++) {
+        for (let c = 0; c < w; c++, i++) {
+          const d = xv[i]! - shift[o + c]!;
+          s[o + c]! += d;
+          q[o + c]! += d * d;
+        }
       }
     }
     // The element-wise pass in float32 (every operation rounded: the native kernel's vector lanes).
@@ -110,14 +144,22 @@ export function makeBatchNormTrain(backendName: string, simd = true): KernelFunc
     trainChannels(rows, epsilon, { shift, s, q, gamma: g, mean, variance, invStd, scale });
     // y = (x − μ)·s + β: no cancellation between large terms, exactly β where x = μ. (v + |v|)/2 is
     // max(v, 0) exactly, without a branch (random signs mispredict).
-    for (let r = 0, i = 0; r < rows; r++) {
-      if (relu) {
-        for (let c = 0; c < C; c++, i++) {
-          const v = f(f(f(xv[i]! - mean[c]!) * scale[c]!) + b[c]!);
-          y[i] = (v + Math.abs(v)) * 0.5;
+    // Row by row, every part in turn: y's rows are written whole (the parts' strips would cost
+    // whole rows of memory traffic per part).
+    const offsets = partOffsets(widths);
+    for (let r = 0; r < rows; r++) {
+      for (let p = 0; p < xs.length; p++) {
+        const xv = xs[p]!;
+        const [w, o] = [widths[p]!, offsets[p]!];
+        const yr = r * C + o;
+        if (relu) {
+          for (let c = 0, i = r * w; c < w; c++, i++) {
+            const v = f(f(f(xv[i]! - mean[o + c]!) * scale[o + c]!) + b[o + c]!);
+            y[yr + c] = (v + Math.abs(v)) * 0.5;
+          }
+        } else {
+          for (let c = 0, i = r * w; c < w; c++, i++) y[yr + c] = f(f(xv[i]! - mean[o + c]!) * scale[o + c]!) + b[o + c]!;
         }
-      } else {
-        for (let c = 0; c < C; c++, i++) y[i] = f(f(xv[i]! - mean[c]!) * scale[c]!) + b[c]!;
       }
     }
     return outs;
@@ -126,49 +168,54 @@ export function makeBatchNormTrain(backendName: string, simd = true): KernelFunc
 
 /**
  * dy, x, y, mean, invStd, gamma → dx, dγ, dβ (through the ReLU when `relu`: where y > 0 only); with
- * the optional input acc, dx + acc (BN_GRAD_ACCUMULATES). Two passes over dy, x and y (the mask
- * read from y, cheaper here than recomputing it), one write of dx. The native kernel takes the
- * input beta instead of y and recomputes the mask from x: the same mask, with less memory traffic.
+ * the optional input acc, dx + acc (BN_GRAD_ACCUMULATES). Or BN_GRAD_PARTS: the parts x0, x1, … and
+ * each one's optional acc0, acc1, … → dx0, dx1, …, dγ, dβ (y only under a ReLU). Two passes over
+ * dy, x and y (the mask read from y, cheaper here than recomputing it), one write of dx. The native
+ * kernel takes the input beta instead of y and recomputes the mask from x: the same mask, with
+ * less memory traffic.
  */
 export function makeBatchNormGrad(backendName: string, simd = true): KernelFunc {
   return ({ inputs, backend, attrs }) => {
-    const { dy, x, y, mean, invStd, gamma, acc } = inputs as Record<
-      'dy' | 'x' | 'y' | 'mean' | 'invStd' | 'gamma',
-      TensorInfo
-    > & { acc?: TensorInfo };
+    const ins0 = inputs as Record<string, TensorInfo | undefined>;
+    const { dy, mean, invStd, gamma } = inputs as Record<'dy' | 'mean' | 'invStd' | 'gamma', TensorInfo>;
     const { relu } = attrs as unknown as Pick<BatchNormTrainAttrs, 'relu'>;
+    const { parts, widths, C, rows } = partsOf(ins0);
+    const accs = ins0['x'] !== undefined ? [ins0['acc']] : parts.map((_, i) => ins0[`acc${i}`]);
+    const y = relu ? ins0['y'] : undefined;
+    if (relu && y === undefined) throw new Error(`${BN_GRAD}: under a ReLU the forward output y is an input (its mask)`);
     if (simd && backendName === 'wasm') {
-      const done = batchNormGradSimd(backend, { dy, x, y, mean, invStd, gamma, ...(acc === undefined ? {} : { acc }) }, relu);
+      const done = batchNormGradSimd(backend, { dy, ...(y === undefined ? {} : { y }), mean, invStd, gamma, parts, accs }, relu);
       if (done !== null) return done;
     }
-    const C = x.shape[x.shape.length - 1]!;
+    const n = parts.length;
+    const given = accs.flatMap((a) => (a === undefined ? [] : [a]));
     const { outs, out, ins } = floatViews(
       backendName,
       backend as KernelBackend,
-      [x.shape.slice(), [C], [C]],
-      [dy, x, y, mean, invStd, gamma, ...(acc === undefined ? [] : [acc])],
+      [...parts.map((p) => p.shape.slice()), [C], [C]],
+      [dy, mean, invStd, gamma, ...(y === undefined ? [dy] : [y]), ...parts, ...given],
     );
-    const [dyv, xv, yv, mu, is, g, av] = ins as [
-      Float32Array,
-      Float32Array,
-      Float32Array,
-      Float32Array,
-      Float32Array,
-      Float32Array,
-      Float32Array,
-    ];
-    const [dx, dGamma, dBeta] = out as [Float32Array, Float32Array, Float32Array];
-    const rows = xv.length / C;
+    const [dyv, mu, is, g, yv] = ins as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
+    const xs = ins.slice(5, 5 + n) as Float32Array[];
+    const accViews: (Float32Array | undefined)[] = [];
+    for (let p = 0, j = 5 + n; p < n; p++) accViews.push(accs[p] === undefined ? undefined : ins[j++]);
+    const [dGamma, dBeta] = [out[n]!, out[n + 1]!];
     const f = Math.fround;
     const sb = new Float64Array(C);
     const sg = new Float64Array(C);
     // Through the ReLU, dy' = dy·[y > 0]: the mask as a product, as the native kernel computes it
     // (a select on random signs mispredicts).
-    for (let r = 0, i = 0; r < rows; r++) {
-      for (let c = 0; c < C; c++, i++) {
-        const v = relu ? dyv[i]! * Number(yv[i]! > 0) : dyv[i]!;
-        sb[c]! += v;
-        sg[c]! += v * (xv[i]! - mu[c]!);
+    // Row by row, every part in turn, as the forward's last pass: dy and y are read whole rows.
+    const offsets = partOffsets(widths);
+    for (let r = 0; r < rows; r++) {
+      for (let p = 0; p < n; p++) {
+        const xv = xs[p]!;
+        const [w, o] = [widths[p]!, offsets[p]!];
+        for (let c = 0, i = r * w, j = r * C + o; c < w; c++, i++, j++) {
+          const v = relu ? dyv[j]! * Number(yv[j]! > 0) : dyv[j]!;
+          sb[o + c]! += v;
+          sg[o + c]! += v * (xv[i]! - mu[o + c]!);
+        }
       }
     }
     // dx = γ/σ · (dy' − dβ/n − x̂·dγ/n) = k·dy' + (a·(x − μ) + t), with x̂ = (x − μ)/σ and
@@ -177,23 +224,35 @@ export function makeBatchNormGrad(backendName: string, simd = true): KernelFunc 
     const a = new Float32Array(C);
     const t = new Float32Array(C);
     gradChannels(rows, { sb, sg, gamma: g, invStd: is, dGamma, dBeta, k, a, t });
-    for (let r = 0, i = 0; r < rows; r++) {
-      for (let c = 0; c < C; c++, i++) {
-        const xm = f(xv[i]! - mu[c]!);
-        const d = relu ? dyv[i]! * Number(yv[i]! > 0) : dyv[i]!;
-        const v = f(f(k[c]! * d) + f(f(a[c]! * xm) + t[c]!));
-        dx[i] = av === undefined ? v : v + av[i]!;
+    for (let r = 0; r < rows; r++) {
+      for (let p = 0; p < n; p++) {
+        const [xv, dx, av] = [xs[p]!, out[p]!, accViews[p]];
+        const [w, o] = [widths[p]!, offsets[p]!];
+        for (let c = 0, i = r * w, j = r * C + o; c < w; c++, i++, j++) {
+          const oc = o + c;
+          const xm = f(xv[i]! - mu[oc]!);
+          const d = relu ? dyv[j]! * Number(yv[j]! > 0) : dyv[j]!;
+          const v = f(f(k[oc]! * d) + f(f(a[oc]! * xm) + t[oc]!));
+          dx[i] = av === undefined ? v : v + av[i]!;
+        }
       }
     }
     return outs;
   };
 }
 
-/** The JS kernels; on wasm their passes in WebAssembly SIMD where it applies, unless `simd` is false. */
+/**
+ * The JS kernels, plain and over channel parts; on wasm their passes in WebAssembly SIMD where it
+ * applies, unless `simd` is false.
+ */
 export function batchNormReluConfigs(backendName: 'wasm' | 'cpu', simd = true): KernelConfig[] {
+  const train = makeBatchNormTrain(backendName, simd);
+  const grad = makeBatchNormGrad(backendName, simd);
   return [
-    { kernelName: BN_TRAIN, backendName, kernelFunc: makeBatchNormTrain(backendName, simd) },
-    { kernelName: BN_GRAD, backendName, kernelFunc: makeBatchNormGrad(backendName, simd) },
+    { kernelName: BN_TRAIN, backendName, kernelFunc: train },
+    { kernelName: BN_GRAD, backendName, kernelFunc: grad },
+    { kernelName: BN_TRAIN_PARTS, backendName, kernelFunc: train },
+    { kernelName: BN_GRAD_PARTS, backendName, kernelFunc: grad },
   ];
 }
 

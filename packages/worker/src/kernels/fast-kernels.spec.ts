@@ -35,7 +35,7 @@ describe.each(['wasm', 'cpu'])('fast conv gradient kernels on %s', (backend) => 
     // ours are registered and wrapped: a test that ran the stock kernel, or fell back to it, fails.
     const stock = NAMES.map((n) => countCalls(n, backend, 'stock'));
     // The wasm kernels themselves (oneDNN's, which go over them on wasm, have dnnl/dnnl-kernels.spec.ts).
-    expect(registerFastKernels(backend, { native: () => ({ binding: undefined, why: 'this spec tests the wasm kernels' }) })).toEqual([...NAMES, 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad', ...(backend === 'wasm' ? ['Identity', 'AvgPoolGrad', 'SplitV', 'Concat', 'Sum'] : [])]);
+    expect(registerFastKernels(backend, { native: () => ({ binding: undefined, why: 'this spec tests the wasm kernels' }) })).toEqual([...NAMES, 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'DdpBatchNormTrainParts', 'DdpBatchNormGradParts', ...(backend === 'wasm' ? ['Identity', 'AvgPoolGrad', 'SplitV', 'Concat', 'Sum'] : [])]);
     NAMES.forEach((n, i) => expect(countCalls(n, backend, 'ours')).not.toBe(stock[i]));
   });
   beforeEach(() => calls.clear());

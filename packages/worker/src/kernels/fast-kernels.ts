@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '@tensorflow/tfjs-core';
 import { BN_GRAD, BN_TRAIN, batchNormReluConfigs, nativeBatchNormConfigs } from './batch-norm-relu';
-import { nativeBatchNormPartsConfigs } from './batch-norm-parts';
+import { BN_GRAD_PARTS, BN_TRAIN_PARTS, nativeBatchNormPartsConfigs } from './batch-norm-parts';
 import { nativeConcatConfig, nativeSliceConfig, nativeSplitVConfig } from './split-channels';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
@@ -117,7 +117,7 @@ function registerNativeConv(backendName: string, load: () => DnnlLoad): string[]
   const { binding, why } = load();
   if (binding === undefined) {
     const simd = registerSimdKernels();
-    nativeKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [], simd: simd.length === 0 ? [] : [BN_TRAIN, BN_GRAD, ...simd] });
+    nativeKernelsBy.set(backendName, { provider: 'builtin', why, kernels: [], simd: simd.length === 0 ? [] : [BN_TRAIN, BN_GRAD, BN_TRAIN_PARTS, BN_GRAD_PARTS, ...simd] });
     return simd;
   }
   const configs = [...dnnlConvConfigs(binding), dnnlFilterBiasConfig(binding), ...nativeBatchNormConfigs(binding), ...nativeBatchNormPartsConfigs(binding), nativeSplitVConfig(binding), nativeSliceConfig(binding), nativeConcatConfig(binding), nativeMaxPoolGradConfig(binding), ...nativeMaxPoolZeroPadConfigs(binding), nativeAvgPoolGradConfig(binding), nativeSumConfig(binding), nativeAddConfig(binding), nativeEqualConfig(binding), nativePadConfig(binding)];

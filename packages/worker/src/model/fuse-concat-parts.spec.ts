@@ -1,12 +1,13 @@
-// Concat-free dense blocks (fuse-concat-parts.ts) on the wasm backend with the native addon: the
-// seed DenseNet's loss and every gradient bit for bit those of the same model with its
-// concatenations made, no Concat or SplitV kernel left in the step, the moving statistics and
-// inference unchanged; and where the parts kernels are missing (the cpu backend), the stock path.
+// Concat-free dense blocks (fuse-concat-parts.ts) on the wasm backend with the native addon and on
+// the cpu backend (the JS loops): the seed DenseNet's loss and every gradient bit for bit those of
+// the same model with its concatenations made, no Concat or SplitV kernel left in the step, the
+// moving statistics and inference unchanged; a Concatenate that something else reads is left; and
+// where the parts kernels are missing (the tensorflow backend, say), the stock path.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend/select-backend';
-import { BN_TRAIN_PARTS } from '../kernels/batch-norm-parts';
+import { BN_GRAD_PARTS, BN_TRAIN_PARTS } from '../kernels/batch-norm-parts';
 import { dnnlForSpecs } from '../kernels/dnnl/dnnl-test-gate';
 import { recordKernels } from '../kernels/record-kernels';
 import { buildDenseNet } from './densenet';
@@ -40,34 +41,36 @@ const moving = (m: tfl.LayersModel) =>
     .map((w) => Array.from((w as unknown as { read(): tf.Tensor }).read().dataSync()));
 
 describe('concat-free dense blocks', () => {
-  (skip ? it.skip : it)(
-    "the seed's step: every Concat and SplitV gone, the same loss, gradients and moving statistics bit for bit",
-    async () => {
-      await selectBackend('wasm');
-      expect(tf.getKernel(BN_TRAIN_PARTS, 'wasm')).toBeDefined();
-      const x = tf.randomNormal([4, 32, 32, 1], 0, 1, 'float32', 3);
-      const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 10);
-      const made = buildDenseNet({ inputSize: 32 });
-      fuseBatchNormRelu(made);
-      const want = lossAndGrads(made, x, y);
-      const model = buildDenseNet({ inputSize: 32 }); // seeded initializers: the same weights
-      fuseBatchNormRelu(model);
-      expect(fuseConcatParts(model)).toBe(16);
-      expect(fuseConcatParts(model)).toBe(16); // idempotent
-      const got = lossAndGrads(model, x, y);
-      expect(want.kernels).toContain('Concat');
-      expect(got.kernels.filter((k) => k === 'Concat' || k === 'SplitV')).toEqual([]);
-      expect(got.kernels.filter((k) => k === BN_TRAIN_PARTS)).toHaveLength(16);
-      expect(got.out).toHaveLength(want.out.length);
-      got.out.forEach((t, i) => expect(Array.from(t), `tensor ${i}`).toEqual(Array.from(want.out[i]!)));
-      expect(moving(model)).toEqual(moving(made));
-      // Inference is the stock path, concatenations made.
-      expect(Array.from((model.predict(x) as tf.Tensor).dataSync())).toEqual(
-        Array.from((made.predict(x) as tf.Tensor).dataSync()),
-      );
-    },
-    120_000,
-  );
+  const seedStep = (backend: 'wasm' | 'cpu') =>
+    [
+      `the seed's step on ${backend}: every Concat and SplitV gone, the same loss, gradients and moving statistics bit for bit`,
+      async () => {
+        await selectBackend(backend);
+        expect(tf.getKernel(BN_TRAIN_PARTS, backend)).toBeDefined();
+        const x = tf.randomNormal([4, 32, 32, 1], 0, 1, 'float32', 3);
+        const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 10);
+        const made = buildDenseNet({ inputSize: 32 });
+        fuseBatchNormRelu(made);
+        const want = lossAndGrads(made, x, y);
+        const model = buildDenseNet({ inputSize: 32 }); // seeded initializers: the same weights
+        fuseBatchNormRelu(model);
+        expect(fuseConcatParts(model)).toBe(16);
+        expect(fuseConcatParts(model)).toBe(16); // idempotent
+        const got = lossAndGrads(model, x, y);
+        expect(want.kernels).toContain('Concat');
+        expect(got.kernels.filter((k) => k === 'Concat' || k === 'SplitV')).toEqual([]);
+        expect(got.kernels.filter((k) => k === BN_TRAIN_PARTS)).toHaveLength(16);
+        expect(got.out).toHaveLength(want.out.length);
+        got.out.forEach((t, i) => expect(Array.from(t), `tensor ${i}`).toEqual(Array.from(want.out[i]!)));
+        expect(moving(model)).toEqual(moving(made));
+        // Inference is the stock path, concatenations made.
+        expect(Array.from((model.predict(x) as tf.Tensor).dataSync())).toEqual(
+          Array.from((made.predict(x) as tf.Tensor).dataSync()),
+        );
+      },
+    ] as const;
+  (skip ? it.skip : it)(...seedStep('wasm'), 120_000);
+  it(...seedStep('cpu'), 120_000);
 
   it('leaves a Concatenate that something else reads, and on a backend without the parts kernels trains as before', async () => {
     await selectBackend('cpu');
@@ -88,7 +91,19 @@ describe('concat-free dense blocks', () => {
     expect(fuseConcatParts(model)).toBe(1);
     const x = tf.randomNormal([2, 4, 4, 3], 0, 1, 'float32', 5);
     const y = tf.oneHot(tf.tensor1d([0, 1], 'int32'), 2);
-    const { kernels } = lossAndGrads(model, x, y);
-    expect(kernels.filter((k) => k === 'Concat')).toHaveLength(2);
+    const { kernels, out: grads } = lossAndGrads(model, x, y);
+    expect(kernels.filter((k) => k === 'Concat')).toHaveLength(1);
+    expect(kernels.filter((k) => k === BN_TRAIN_PARTS)).toHaveLength(1);
+    // Without the parts kernels: both concatenations made, the same loss and gradients.
+    const kernelsOf = (name: string) => tf.getKernel(name, 'cpu')!;
+    const saved = [kernelsOf(BN_TRAIN_PARTS), kernelsOf(BN_GRAD_PARTS)];
+    saved.forEach((k) => tf.unregisterKernel(k.kernelName, 'cpu'));
+    try {
+      const stock = lossAndGrads(model, x, y);
+      expect(stock.kernels.filter((k) => k === 'Concat')).toHaveLength(2);
+      stock.out.forEach((t, i) => expect(Array.from(t), `tensor ${i}`).toEqual(Array.from(grads[i]!)));
+    } finally {
+      saved.forEach((k) => tf.registerKernel(k));
+    }
   });
 });

@@ -49,12 +49,12 @@ describe('without the oneDNN addon', () => {
     await tf.setBackend('wasm');
     await tf.ready();
     const names = registerFastKernels('wasm', { native: () => loadDnnl({}, ABSENT) });
-    expect(names).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'Identity', 'AvgPoolGrad', 'SplitV', 'Concat', 'Sum']);
+    expect(names).toEqual(['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'MaxPoolGrad', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'DdpBatchNormTrainParts', 'DdpBatchNormGradParts', 'Identity', 'AvgPoolGrad', 'SplitV', 'Concat', 'Sum']);
     expect(nativeKernels('wasm')).toMatchObject({
       provider: 'builtin',
       kernels: [],
       why: expect.stringMatching(/did not load/),
-      simd: ['DdpBatchNormTrain', 'DdpBatchNormGrad', 'Conv2DBackpropFilter', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'AvgPoolGrad', 'SplitV', 'Concat', 'Sum'],
+      simd: ['DdpBatchNormTrain', 'DdpBatchNormGrad', 'DdpBatchNormTrainParts', 'DdpBatchNormGradParts', 'Conv2DBackpropFilter', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad', 'AvgPoolGrad', 'SplitV', 'Concat', 'Sum'],
     });
   });
 

@@ -19,13 +19,12 @@
         (local.set $n (i32.sub (local.get $n) (i32.const 1)))
         (br $next))))
 
-  ;; BatchNorm forward, statistics: s[c] = Σ_r (x[r,c] − shift[c]), q[c] = Σ_r (x[r,c] − shift[c])²
-  ;; in float64. shift, s, q: float64 [C].
+  ;; BatchNorm forward, statistics: s[c] += Σ_r (x[r,c] − shift[c]), q[c] += Σ_r (x[r,c] − shift[c])²
+  ;; in float64, row by row (the caller zeroes s and q, and may call it a block of rows at a time).
+  ;; shift, s, q: float64 [C].
   (func (export "bnSums")
     (param $x i32) (param $rows i32) (param $C i32) (param $shift i32) (param $s i32) (param $q i32)
     (local $j i32) (local $C8 i32) (local $p i32) (local $v v128) (local $lo v128) (local $hi v128)
-    (call $zero64 (local.get $s) (local.get $C))
-    (call $zero64 (local.get $q) (local.get $C))
     (local.set $C8 (i32.shl (local.get $C) (i32.const 3)))
     (block $rowsDone
       (loop $row
@@ -57,10 +56,11 @@
         (br $row))))
 
   ;; BatchNorm forward, element-wise: y = ((x − mean)·scale) + beta, then max(y, 0) when relu; float32
-  ;; [C] mean, scale, beta.
+  ;; [C] mean, scale, beta. y's rows are `skip` bytes longer than x's (one channel part of a wider y,
+  ;; kernels/batch-norm-parts.ts; 0 for the plain kernel).
   (func (export "bnApply")
     (param $x i32) (param $y i32) (param $mean i32) (param $scale i32) (param $beta i32)
-    (param $rows i32) (param $C i32) (param $relu i32)
+    (param $rows i32) (param $C i32) (param $relu i32) (param $skip i32)
     (local $j i32) (local $C4 i32) (local $v v128)
     (local.set $C4 (i32.shl (local.get $C) (i32.const 2)))
     (block $rowsDone
@@ -83,6 +83,7 @@
             (local.set $y (i32.add (local.get $y) (i32.const 16)))
             (local.set $j (i32.add (local.get $j) (i32.const 16)))
             (br $col)))
+        (local.set $y (i32.add (local.get $y) (local.get $skip)))
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 
@@ -94,14 +95,13 @@
           (v128.and (f32x4.gt (local.get $y) (v128.const f32x4 0 0 0 0)) (v128.const f32x4 1 1 1 1))))
       (else (local.get $dy))))
 
-  ;; BatchNorm backward, sums: sb[c] = Σ_r d, sg[c] = Σ_r d·(x − mu[c]) in float64, d the masked dy;
-  ;; mu float32 [C], sb and sg float64 [C].
+  ;; BatchNorm backward, sums: sb[c] += Σ_r d, sg[c] += Σ_r d·(x − mu[c]) in float64, d the masked dy,
+  ;; row by row (the caller zeroes sb and sg, and may call it a block of rows at a time);
+  ;; mu float32 [C], sb and sg float64 [C]. dy's and y's rows are `skip` bytes longer than x's.
   (func (export "bnGradSums")
     (param $dy i32) (param $y i32) (param $x i32) (param $mu i32) (param $rows i32) (param $C i32)
-    (param $relu i32) (param $sb i32) (param $sg i32)
+    (param $relu i32) (param $sb i32) (param $sg i32) (param $skip i32)
     (local $j i32) (local $C4 i32) (local $p i32) (local $d v128) (local $xv v128) (local $m v128)
-    (call $zero64 (local.get $sb) (local.get $C))
-    (call $zero64 (local.get $sg) (local.get $C))
     (local.set $C4 (i32.shl (local.get $C) (i32.const 2)))
     (block $rowsDone
       (loop $row
@@ -135,15 +135,17 @@
             (local.set $x (i32.add (local.get $x) (i32.const 16)))
             (local.set $j (i32.add (local.get $j) (i32.const 16)))
             (br $col)))
+        (local.set $dy (i32.add (local.get $dy) (local.get $skip)))
+        (local.set $y (i32.add (local.get $y) (local.get $skip)))
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 
   ;; BatchNorm backward, element-wise: dx = k·d + (a·(x − mu) + t) in float32, d the masked dy, plus
-  ;; acc[r,c] when hasAcc; k, a, t, mu float32 [C].
+  ;; acc[r,c] when hasAcc; k, a, t, mu float32 [C]. dy's and y's rows are `skip` bytes longer than x's.
   (func (export "bnGradApply")
     (param $dy i32) (param $y i32) (param $x i32) (param $mu i32) (param $k i32) (param $a i32)
     (param $t i32) (param $acc i32) (param $dx i32) (param $rows i32) (param $C i32) (param $relu i32)
-    (param $hasAcc i32)
+    (param $hasAcc i32) (param $skip i32)
     (local $j i32) (local $C4 i32) (local $v v128)
     (local.set $C4 (i32.shl (local.get $C) (i32.const 2)))
     (block $rowsDone
@@ -172,6 +174,8 @@
             (local.set $dx (i32.add (local.get $dx) (i32.const 16)))
             (local.set $j (i32.add (local.get $j) (i32.const 16)))
             (br $col)))
+        (local.set $dy (i32.add (local.get $dy) (local.get $skip)))
+        (local.set $y (i32.add (local.get $y) (local.get $skip)))
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 

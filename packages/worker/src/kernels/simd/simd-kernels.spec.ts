@@ -82,7 +82,7 @@ describe('the wasm SIMD kernels', () => {
     // A channel count that is not a multiple of 4 keeps the JS loops.
     const x = tf.zeros([2, 3]);
     const g = tf.ones([3]);
-    expect(batchNormTrainSimd(tf.backend(), x, g, g, 1e-5, true)).toBeNull();
+    expect(batchNormTrainSimd(tf.backend(), [x], g, g, 1e-5, true)).toBeNull();
     tf.dispose([x, g]);
   });
 

@@ -42,6 +42,8 @@ export interface SimdExports {
     rows: number,
     C: number,
     relu: number,
+    /** Bytes y's rows are longer than x's (a channel part of a wider y); 0 for the plain kernel. */
+    skip: number,
   ): void;
   bnGradSums(
     dy: number,
@@ -53,6 +55,8 @@ export interface SimdExports {
     relu: number,
     sb: number,
     sg: number,
+    /** Bytes dy's and y's rows are longer than x's. */
+    skip: number,
   ): void;
   bnGradApply(
     dy: number,
@@ -68,6 +72,8 @@ export interface SimdExports {
     C: number,
     relu: number,
     hasAcc: number,
+    /** Bytes dy's and y's rows are longer than x's. */
+    skip: number,
   ): void;
 }
 
