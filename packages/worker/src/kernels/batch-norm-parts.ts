@@ -1,26 +1,26 @@
 // The fused BatchNorm (+ ReLU) training kernels over an input given as channel parts (a dense
-// block's concatenation that is never made: model/fuse-concat-parts.ts): BN_TRAIN_PARTS and
-// BN_GRAD_PARTS, the native addon's batchNorm ops 3 and 4 (native/batch_norm.h) in place on the
-// wasm heap. The same arithmetic per channel as BN_TRAIN and BN_GRAD on the concatenated tensor,
-// so the same bits. Registered where the addon loads and on webgpu (webgpu/batch-norm-parts-webgpu.ts,
-// which also takes y under a ReLU, for its mask, and the moving statistics as BN_TRAIN_MOVING says);
-// elsewhere the concatenation is made and the plain kernels run (fast-kernels.ts).
+// block's concatenation that is never made: model/fuse-concat-parts.ts), BN_TRAIN_PARTS and
+// BN_GRAD_PARTS: here the native addon's batchNorm ops 3 and 4 (native/batch_norm.h) in place on
+// the wasm heap, the same arithmetic per channel as BN_TRAIN and BN_GRAD on the concatenated
+// tensor, so the same bits. Without the addon (and on a threaded build's shared heap) the JS and
+// WebAssembly SIMD kernels of batch-norm-relu.ts take the parts; on webgpu,
+// webgpu/batch-norm-parts-webgpu.ts (which also takes y under a ReLU, for its mask, and the moving
+// statistics as BN_TRAIN_MOVING says). Registered by fast-kernels.ts.
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import type { BatchNormTrainAttrs } from './batch-norm-relu';
+import { BN_GRAD_PARTS, BN_TRAIN_PARTS, makeBatchNormGrad, makeBatchNormTrain, type BatchNormTrainAttrs } from './batch-norm-relu';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
 import type { WasmHeapBackend } from './heap-access';
 
-export const BN_TRAIN_PARTS = 'DdpBatchNormTrainParts';
-export const BN_GRAD_PARTS = 'DdpBatchNormGradParts';
+export { BN_GRAD_PARTS, BN_TRAIN_PARTS } from './batch-norm-relu';
 
-/**
- * The parts x0, x1, … of a kernel's inputs, their channel counts, C and the rows they share; and
- * the wasm backend, whose heap must be a plain ArrayBuffer (the threaded build's shared one is refused).
- */
+/** Whether the addon can work on this wasm backend's heap: a plain ArrayBuffer, not the threaded build's shared one. */
+function plainHeap(backend: unknown): boolean {
+  return (backend as WasmHeapBackend).wasm.HEAPU8.buffer instanceof ArrayBuffer;
+}
+
+/** The parts x0, x1, … of a kernel's inputs, their channel counts, C and the rows they share. */
 function partsCall(backend: unknown, inputs: Record<string, TensorInfo | undefined>) {
   const b = backend as WasmHeapBackend;
-  if (!(b.wasm.HEAPU8.buffer instanceof ArrayBuffer))
-    throw new Error(`${BN_TRAIN_PARTS}: the wasm heap is not a plain ArrayBuffer (a threaded build)`);
   const parts: TensorInfo[] = [];
   for (let i = 0; inputs[`x${i}`] !== undefined; i++) parts.push(inputs[`x${i}`]!);
   const channels = Int32Array.from(parts, (p) => p.shape[p.shape.length - 1]!);
@@ -40,7 +40,10 @@ function partsCall(backend: unknown, inputs: Record<string, TensorInfo | undefin
 
 /** gamma, beta, x0…x(n−1) → y (the parts' rows side by side), mean, variance, 1/σ. */
 function train(addon: Pick<DnnlBinding, 'batchNorm'>): KernelFunc {
-  return ({ inputs, backend, attrs }) => {
+  const js = makeBatchNormTrain('wasm');
+  return (args) => {
+    if (!plainHeap(args.backend)) return js(args);
+    const { inputs, backend, attrs } = args;
     const a = attrs as unknown as BatchNormTrainAttrs;
     const ins = inputs as Record<string, TensorInfo>;
     const { b, parts, channels, C, lead, rows, heap, at } = partsCall(backend, ins);
@@ -53,7 +56,10 @@ function train(addon: Pick<DnnlBinding, 'batchNorm'>): KernelFunc {
 
 /** dy, gamma, beta, mean, invStd, x0…, acc0… (each optional) → dx0…, dγ, dβ. */
 function grad(addon: Pick<DnnlBinding, 'batchNorm'>): KernelFunc {
-  return ({ inputs, backend, attrs }) => {
+  const js = makeBatchNormGrad('wasm');
+  return (args) => {
+    if (!plainHeap(args.backend)) return js(args);
+    const { inputs, backend, attrs } = args;
     const { relu } = attrs as unknown as { relu: boolean };
     const ins = inputs as Record<string, TensorInfo | undefined>;
     const { b, parts, channels, C, rows, heap, at } = partsCall(backend, ins);

@@ -8,7 +8,6 @@
 // dispatches each). The tensorflow backend keeps the composite. The same kernel functions take a dense
 // block's channel parts (BN_TRAIN_PARTS, BN_GRAD_PARTS: batch-norm-parts.ts) where the addon is absent.
 import type { KernelBackend, KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { BN_GRAD_PARTS, BN_TRAIN_PARTS } from './batch-norm-parts';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
 import { gradChannels, trainChannels } from './batch-norm-channels';
 import { floatView, type WasmHeapBackend } from './heap-access';
@@ -16,6 +15,9 @@ import { batchNormGradSimd, batchNormTrainSimd } from './simd/batch-norm-simd';
 
 export const BN_TRAIN = 'DdpBatchNormTrain';
 export const BN_GRAD = 'DdpBatchNormGrad';
+/** The same two over a dense block's channel parts x0, x1, … (batch-norm-parts.ts). */
+export const BN_TRAIN_PARTS = 'DdpBatchNormTrainParts';
+export const BN_GRAD_PARTS = 'DdpBatchNormGradParts';
 /**
  * Backends whose BN_GRAD takes an optional input `acc` and returns dx + acc: a gradient of x from its
  * other consumers, added in the kernel's last pass instead of by an Add (train/lean-backprop.ts).
