@@ -7,8 +7,8 @@
 // returns each part's gradient, with that part's gradient from its other readers added in the same
 // pass (train/lean-backprop.ts). In the seed's dense blocks that removes every Concat and SplitV,
 // and the BatchNorms keep the block's parts instead of each concatenation for the backward pass.
-// Only where the backend has the parts kernels (the native addon on wasm) and in training; elsewhere,
-// and in inference, the stock Concatenate runs. A BatchNormalization that cannot take the parts
+// Only where the backend has the parts kernels (wasm, cpu and webgpu: kernels/batch-norm-parts.ts)
+// and in training; elsewhere (tensorflow), and in inference, the stock Concatenate runs. A BatchNormalization that cannot take the parts
 // (inference, another axis) makes the concatenation itself (materialize). The layers, their weights
 // and the saved model are unchanged.
 import * as tf from '@tensorflow/tfjs-core';
