@@ -3,26 +3,14 @@
 // concatenation: y, the statistics, every part's gradient (with and without a pending gradient) and
 // dγ, dβ bit for bit, on channel counts the SIMD passes take and ones they leave to the loops.
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  getKernel,
-  registerKernel,
-  unregisterKernel,
-  type KernelConfig,
-  type NamedAttrMap,
-} from '@tensorflow/tfjs-core';
+import type { NamedAttrMap } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { describe, expect, it } from 'vitest';
 import { BN_GRAD_PARTS, BN_TRAIN_PARTS } from './batch-norm-parts';
 import { batchNormReluConfigs, BN_GRAD, BN_TRAIN } from './batch-norm-relu';
-import { randomArray, rng } from './conv-cases';
-
-function use(configs: KernelConfig[]): void {
-  for (const c of configs) {
-    if (getKernel(c.kernelName, c.backendName) !== undefined) unregisterKernel(c.kernelName, c.backendName);
-    registerKernel(c);
-  }
-}
+import { partsCase } from './parts-cases';
+import { useKernels } from './record-kernels';
 
 const bits = (t: tf.Tensor) =>
   Array.from(new Uint32Array((t.dataSync() as Float32Array).slice().buffer), (b) =>
@@ -49,34 +37,18 @@ describe.each([
     '%s %j %j acc %j relu %s: the plain kernels on the concatenation, bit for bit',
     async (_name, lead, widths, withAcc, relu) => {
       await tf.setBackend(backend);
-      use(batchNormReluConfigs(backend, simd));
+      useKernels(batchNormReluConfigs(backend, simd));
       tf.tidy(() => {
-        const r = rng(widths.length * 7 + (relu ? 1 : 0));
-        const rows = lead.reduce((a, b) => a * b, 1);
-        const C = widths.reduce((a, b) => a + b, 0);
-        const parts = widths.map((c) =>
-          tf.tensor(
-            randomArray(rows * c, r).map((v) => v * 2 + 0.3),
-            [...lead, c],
-          ),
-        );
-        const accs = widths.map((c, p) =>
-          withAcc[p] ? tf.tensor(randomArray(rows * c, r), [...lead, c]) : null,
-        );
-        const gamma = tf.tensor1d(randomArray(C, r).map((v) => v + 1.2));
-        const beta = tf.tensor1d(randomArray(C, r));
-        const dy = tf.tensor(randomArray(rows * C, r), [...lead, C]);
-        const x = tf.concat(parts, -1);
-        const acc = tf.concat(
-          accs.map((a, p) => a ?? tf.zeros([...lead, widths[p]!])),
-          -1,
+        const { gamma, beta, dy, x, acc, named, accInputs } = partsCase(
+          lead,
+          widths,
+          withAcc,
+          widths.length * 7 + (relu ? 1 : 0),
         );
         const want = run(BN_TRAIN, { x, gamma, beta }, { epsilon: 1e-5, relu });
         const [y, mean, , invStd] = want as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
         const wantGrad = run(BN_GRAD, { dy, x, y: relu ? y : x, mean, invStd, gamma, beta, acc }, { relu });
-        const named = Object.fromEntries(parts.map((t, i) => [`x${i}`, t]));
         const got = run(BN_TRAIN_PARTS, { gamma, beta, ...named }, { epsilon: 1e-5, relu });
-        const accInputs = Object.fromEntries(accs.flatMap((a, p) => (a === null ? [] : [[`acc${p}`, a]])));
         const gradInputs = {
           dy,
           gamma,
@@ -100,7 +72,7 @@ describe.each([
 
   it('refuses the backward under a ReLU without y, naming the input', async () => {
     await tf.setBackend(backend);
-    use(batchNormReluConfigs(backend, simd));
+    useKernels(batchNormReluConfigs(backend, simd));
     const x0 = tf.ones([2, 4]);
     const c = tf.ones([4]);
     expect(() =>

@@ -3,31 +3,19 @@
 // backward, with and without the ReLU and x's pending gradient (acc); ties at zero included.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import {
-  getKernel,
-  registerKernel,
-  unregisterKernel,
-  type KernelConfig,
-  type NamedAttrMap,
-} from '@tensorflow/tfjs-core';
+import { getKernel, type NamedAttrMap } from '@tensorflow/tfjs-core';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import wabt from 'wabt';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { batchNormReluConfigs, BN_GRAD, BN_TRAIN } from '../batch-norm-relu';
 import { randomArray, rng } from '../conv-cases';
+import { useKernels } from '../record-kernels';
 import { nativeSumConfig } from '../native-pool-sum';
 import { nativeConcatConfig, nativeSplitVConfig } from '../split-channels';
 import { batchNormTrainSimd } from './batch-norm-simd';
 import { simdHeapKernels, simdKernels } from './simd-kernels';
 import { SIMD_WASM } from './simd-wasm.generated';
-
-function use(configs: KernelConfig[]): void {
-  for (const c of configs) {
-    if (getKernel(c.kernelName, 'wasm') !== undefined) unregisterKernel(c.kernelName, 'wasm');
-    registerKernel(c);
-  }
-}
 
 /** Forward then backward through whichever kernels are registered: y, mean, var, 1/σ, dx, dγ, dβ as bits. */
 function run(
@@ -110,9 +98,9 @@ describe('the wasm SIMD kernels', () => {
         const beta = tf.tensor(randomArray(C, r), [C]);
         const dy = tf.tensor(randomArray(n, r), shape);
         const acc = withAcc ? tf.tensor(randomArray(n, r), shape) : undefined;
-        use(batchNormReluConfigs('wasm', false));
+        useKernels(batchNormReluConfigs('wasm', false));
         const js = run(x, gamma, beta, dy, relu, acc);
-        use(batchNormReluConfigs('wasm', true));
+        useKernels(batchNormReluConfigs('wasm', true));
         const simd = run(x, gamma, beta, dy, relu, acc);
         simd.forEach((a, i) => expect(a.filter((v, k) => v !== js[i]![k]).length, `output ${i}`).toBe(0));
         if (acc !== undefined) expect(run(x, gamma, beta, dy, relu)[4]).not.toEqual(simd[4]);
@@ -132,9 +120,9 @@ describe('the wasm SIMD kernels', () => {
       Array.from({ length: 32 }, (_, i) => i + 1),
       [8, 1, 1, 4],
     );
-    use(batchNormReluConfigs('wasm', false));
+    useKernels(batchNormReluConfigs('wasm', false));
     const js = run(x, gamma, beta, dy, true);
-    use(batchNormReluConfigs('wasm', true));
+    useKernels(batchNormReluConfigs('wasm', true));
     const simd = run(x, gamma, beta, dy, true);
     expect(simd).toEqual(js);
     expect(new Float32Array(Uint32Array.from(simd[0]!).buffer)[4]).toBe(0);
@@ -149,7 +137,7 @@ describe('the wasm SIMD kernels', () => {
     const stockJoined = tf.concat(stock, 3);
     const simd = simdHeapKernels(simdKernels(tf.backend())!);
     const previous = ['SplitV', 'Concat'].map((n) => getKernel(n, 'wasm')!);
-    use([nativeSplitVConfig(simd), nativeConcatConfig(simd)]);
+    useKernels([nativeSplitVConfig(simd), nativeConcatConfig(simd)]);
     const parts = tf.split(x, sizes, 3);
     parts.forEach((p, i) =>
       expect(Array.from(p.dataSync()), `part ${i}`).toEqual(Array.from(stock[i]!.dataSync())),
@@ -157,14 +145,14 @@ describe('the wasm SIMD kernels', () => {
     const joined = tf.concat(parts, 3);
     expect(Array.from(joined.dataSync())).toEqual(Array.from(stockJoined.dataSync()));
     expect(Array.from(joined.dataSync())).toEqual(Array.from(x.dataSync()));
-    use(previous);
+    useKernels(previous);
     tf.dispose([x, stockJoined, joined, ...stock, ...parts]);
   });
 
   it('sums over every axis but the last in float64, row by row (a bias gradient), whatever the channel count', () => {
     const simd = simdHeapKernels(simdKernels(tf.backend())!);
     const previous = getKernel('Sum', 'wasm')!;
-    use([nativeSumConfig(simd)]);
+    useKernels([nativeSumConfig(simd)]);
     for (const shape of [
       [64, 6, 6, 32],
       [4, 5, 5, 13],
@@ -183,6 +171,6 @@ describe('the wasm SIMD kernels', () => {
       expect(Array.from(got.dataSync()), shape.join('×')).toEqual(Array.from(Float32Array.from(want)));
       tf.dispose([x, got]);
     }
-    use([previous]);
+    useKernels([previous]);
   });
 });

@@ -10,11 +10,9 @@
 // backward apply, the same parts with a pending gradient). The forward sums also write each
 // channel's shift (its first row) into the partials' last C entries, read by the finalize
 // (forwardFinalize with shiftInPartial) instead of x.
-import { chunking } from './batch-norm-programs';
+import { channelsProgram, chunking, read, write } from './batch-norm-programs';
 import type { ProgramUniform } from './webgpu-backend-like';
-import { rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
-
-const WG = 64;
+import type { RawProgram } from './raw-dispatch';
 
 /** A group of consecutive parts one dispatch takes: its first channel and the parts' channels. */
 export interface PartsGroup {
@@ -22,26 +20,10 @@ export interface PartsGroup {
   channels: number[];
 }
 
-const read = (name: string, type = 'f32') => `var<storage, read> ${name} : array<${type}>`;
-const write = (name: string, type = 'f32') => `var<storage, read_write> ${name} : array<${type}>`;
-
 function program(key: string, k: number, threads: number, bindings: string[], body: string): RawProgram {
-  const decls = bindings.map((b, i) => `@group(0) @binding(${i}) ${b};`).join('\n');
   const bounds = Array.from({ length: k - 1 }, (_, p) => ` b${p + 1} : i32,`).join('');
-  return {
-    key,
-    workgroups: rawWorkgroups(threads, WG),
-    code: () => `struct Uniforms { rows : i32, channels : i32, chunkRows : i32, chunks : i32, threads : i32, offset : i32, group : i32,${bounds} };
-${decls}
-@group(0) @binding(${bindings.length}) var<uniform> u : Uniforms;
-@compute @workgroup_size(${WG})
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
-  let i = ${rawIndex(WG)};
-  if (i >= u.threads) { return; }
-  let C = u.channels;
-${body}
-}`,
-  };
+  const uniforms = `struct Uniforms { rows : i32, channels : i32, chunkRows : i32, chunks : i32, threads : i32, offset : i32, group : i32,${bounds} };`;
+  return channelsProgram(key, threads, uniforms, bindings, body);
 }
 
 /** The uniforms of a program over `group`, `threads` invocations. */

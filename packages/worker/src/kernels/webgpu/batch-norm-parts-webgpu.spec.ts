@@ -16,6 +16,7 @@ import { installLeanBackprop } from '../../train/lean-backprop';
 import { BN_GRAD_PARTS, BN_TRAIN_PARTS } from '../batch-norm-parts';
 import { BN_GRAD, BN_TRAIN } from '../batch-norm-relu';
 import { randomArray, relErr, rng } from '../conv-cases';
+import { partsCase } from '../parts-cases';
 import { registerFastKernels } from '../fast-kernels';
 import { recordKernels } from '../record-kernels';
 import { countDispatches } from './count-dispatches';
@@ -25,8 +26,6 @@ const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 
 const run = (name: string, inputs: tf.NamedTensorMap, attrs: object) =>
   tf.engine().runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor[];
-
-const named = (ts: tf.Tensor[], prefix: string) => Object.fromEntries(ts.map((t, i) => [`${prefix}${i}`, t]));
 
 async function withStorageBuffers<T>(limit: number, f: () => Promise<T>): Promise<T> {
   const original = rawRecorder.storageBuffers;
@@ -74,32 +73,14 @@ const CASES: [string, number[], number[], boolean[], Record<16 | 8, number[]>][]
             device,
             'this suite needs a device that binds 16 storage buffers (lavapipe does)',
           ).toBeGreaterThanOrEqual(16);
-          const r = rng(channels.length * 31 + (relu ? 1 : 0));
-          const rows = lead.reduce((a, b) => a * b, 1);
+          const c = partsCase(lead, channels, withAcc, channels.length * 31 + (relu ? 1 : 0));
+          const { parts, gamma, beta, dy, x, acc, named, accInputs } = c;
+          const r = rng(channels.length * 37);
           const C = channels.reduce((a, b) => a + b, 0);
-          const parts = channels.map((c) =>
-            tf.tensor(
-              randomArray(rows * c, r).map((v) => v * 2 + 0.3),
-              [...lead, c],
-            ),
-          );
-          const accs = channels.map((c, p) =>
-            withAcc[p] ? tf.tensor(randomArray(rows * c, r), [...lead, c]) : null,
-          );
-          const [gamma, beta] = [
-            tf.tensor1d(randomArray(C, r).map((v) => v + 1.2)),
-            tf.tensor1d(randomArray(C, r)),
-          ];
           const [om, ov] = [
             tf.tensor1d(randomArray(C, r)),
             tf.tensor1d(randomArray(C, r).map((v) => v * v + 0.1)),
           ];
-          const dy = tf.tensor(randomArray(rows * C, r), [...lead, C]);
-          const x = tf.concat(parts, -1);
-          const acc = tf.concat(
-            accs.map((a, p) => a ?? tf.zeros([...lead, channels[p]!])),
-            -1,
-          );
           const attrs = { epsilon: 1e-5, relu, movingRule: 'pytorch', momentum: 0.9 };
           const moving = { movingMean: om, movingVariance: ov };
           const want = run(BN_TRAIN, { x, gamma, beta, ...moving }, attrs);
@@ -108,19 +89,16 @@ const CASES: [string, number[], number[], boolean[], Record<16 | 8, number[]>][]
           await Promise.all([...want, ...wantGrad, ...parts].map((t) => t.data()));
           const { fwd, bwd } = await withStorageBuffers(limit, async () => {
             const fwd = await countDispatches(() =>
-              run(BN_TRAIN_PARTS, { gamma, beta, ...named(parts, 'x'), ...moving }, attrs),
+              run(BN_TRAIN_PARTS, { gamma, beta, ...named, ...moving }, attrs),
             );
             const got = fwd.result;
-            const accInputs = Object.fromEntries(
-              accs.flatMap((a, p) => (a === null ? [] : [[`acc${p}`, a]])),
-            );
             const gradInputs = {
               dy,
               gamma,
               beta,
               mean: got[1]!,
               invStd: got[3]!,
-              ...named(parts, 'x'),
+              ...named,
               ...accInputs,
               ...(relu ? { y: got[0]! } : {}),
             };
@@ -140,22 +118,7 @@ const CASES: [string, number[], number[], boolean[], Record<16 | 8, number[]>][]
           await same(dx, wantGrad[0]!, 'dx');
           await same(bwd.result[channels.length]!, wantGrad[1]!, 'dγ');
           await same(bwd.result[channels.length + 1]!, wantGrad[2]!, 'dβ');
-          tf.dispose([
-            ...parts,
-            ...accs.filter((a) => a !== null),
-            gamma,
-            beta,
-            om,
-            ov,
-            dy,
-            x,
-            acc,
-            ...want,
-            ...wantGrad,
-            ...fwd.result,
-            ...bwd.result,
-            dx,
-          ]);
+          tf.dispose([...c.all, om, ov, ...want, ...wantGrad, ...fwd.result, ...bwd.result, dx]);
         },
         30_000,
       );

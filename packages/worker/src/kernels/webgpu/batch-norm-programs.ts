@@ -27,11 +27,27 @@ const UNIFORMS =
   'struct Uniforms { rows : i32, channels : i32, chunkRows : i32, chunks : i32, threads : i32, epsilon : f32, m : f32, rest : f32, scale : f32, };';
 
 function program(key: string, threads: number, bindings: string[], body: string): RawProgram {
+  return channelsProgram(key, threads, UNIFORMS, bindings, body);
+}
+
+/**
+ * A program of `threads` invocations, each with its flat index i and the uniform `channels` as C:
+ * `uniforms` declares the struct Uniforms (with `threads` and `channels`), `bindings` the storage
+ * buffers 0..n−1 (read, write below), the uniforms binding n. Also the parts programs'
+ * (batch-norm-parts-programs.ts).
+ */
+export function channelsProgram(
+  key: string,
+  threads: number,
+  uniforms: string,
+  bindings: string[],
+  body: string,
+): RawProgram {
   const decls = bindings.map((b, i) => `@group(0) @binding(${i}) ${b};`).join('\n');
   return {
     key,
     workgroups: rawWorkgroups(threads, WG),
-    code: () => `${UNIFORMS}
+    code: () => `${uniforms}
 ${decls}
 @group(0) @binding(${bindings.length}) var<uniform> u : Uniforms;
 @compute @workgroup_size(${WG})
@@ -44,8 +60,8 @@ ${body}
   };
 }
 
-const read = (name: string, type = 'f32') => `var<storage, read> ${name} : array<${type}>`;
-const write = (name: string, type = 'f32') => `var<storage, read_write> ${name} : array<${type}>`;
+export const read = (name: string, type = 'f32') => `var<storage, read> ${name} : array<${type}>`;
+export const write = (name: string, type = 'f32') => `var<storage, read_write> ${name} : array<${type}>`;
 
 /** The uniforms of every program here, in the struct's order. */
 export function bnUniforms(
