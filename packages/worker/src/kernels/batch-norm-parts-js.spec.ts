@@ -39,27 +39,13 @@ describe.each([
       await tf.setBackend(backend);
       useKernels(batchNormReluConfigs(backend, simd));
       tf.tidy(() => {
-        const { gamma, beta, dy, x, acc, named, accInputs } = partsCase(
-          lead,
-          widths,
-          withAcc,
-          widths.length * 7 + (relu ? 1 : 0),
-        );
+        const c = partsCase(lead, widths, withAcc, widths.length * 7 + (relu ? 1 : 0));
+        const { gamma, beta, dy, x, acc, named } = c;
         const want = run(BN_TRAIN, { x, gamma, beta }, { epsilon: 1e-5, relu });
         const [y, mean, , invStd] = want as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
         const wantGrad = run(BN_GRAD, { dy, x, y: relu ? y : x, mean, invStd, gamma, beta, acc }, { relu });
         const got = run(BN_TRAIN_PARTS, { gamma, beta, ...named }, { epsilon: 1e-5, relu });
-        const gradInputs = {
-          dy,
-          gamma,
-          beta,
-          mean: got[1]!,
-          invStd: got[3]!,
-          ...named,
-          ...accInputs,
-          ...(relu ? { y: got[0]! } : {}),
-        };
-        const gotGrad = run(BN_GRAD_PARTS, gradInputs, { relu });
+        const gotGrad = run(BN_GRAD_PARTS, c.gradInputs(got, relu), { relu });
         expect(got).toHaveLength(4);
         expect(gotGrad).toHaveLength(widths.length + 2);
         got.forEach((t, k) => expect(bits(t), `forward output ${k}`).toEqual(bits(want[k]!)));

@@ -19,6 +19,8 @@ export interface PartsCase {
   accInputs: tf.NamedTensorMap;
   /** Every tensor made here. */
   all: tf.Tensor[];
+  /** BN_GRAD_PARTS's inputs after BN_TRAIN_PARTS gave `forward` (y, mean, variance, 1/σ, …). */
+  gradInputs(forward: tf.Tensor[], relu: boolean): tf.NamedTensorMap;
 }
 
 export function partsCase(lead: number[], widths: number[], withAcc: boolean[], seed: number): PartsCase {
@@ -44,5 +46,16 @@ export function partsCase(lead: number[], widths: number[], withAcc: boolean[], 
   const named = Object.fromEntries(parts.map((t, i) => [`x${i}`, t]));
   const accInputs = Object.fromEntries(accs.flatMap((a, p) => (a === null ? [] : [[`acc${p}`, a]])));
   const made = [...parts, ...accs, ...zeros].filter((t): t is tf.Tensor => t !== null);
-  return { parts, accs, gamma, beta, dy, x, acc, named, accInputs, all: [...made, gamma, beta, dy, x, acc] };
+  const gradInputs = (forward: tf.Tensor[], relu: boolean) => ({
+    dy,
+    gamma,
+    beta,
+    mean: forward[1]!,
+    invStd: forward[3]!,
+    ...named,
+    ...accInputs,
+    ...(relu ? { y: forward[0]! } : {}),
+  });
+  const all = [...made, gamma, beta, dy, x, acc];
+  return { parts, accs, gamma, beta, dy, x, acc, named, accInputs, all, gradInputs };
 }
