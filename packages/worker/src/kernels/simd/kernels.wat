@@ -56,34 +56,43 @@
         (br $row))))
 
   ;; BatchNorm forward, element-wise: y = ((x − mean)·scale) + beta, then max(y, 0) when relu; float32
-  ;; [C] mean, scale, beta. y's rows are `skip` bytes longer than x's (one channel part of a wider y,
-  ;; kernels/batch-norm-parts.ts; 0 for the plain kernel).
+  ;; [C] mean, scale, beta. x is given as channel parts (kernels/batch-norm-parts.ts; one part for the
+  ;; plain kernel): `parts` entries of 8 bytes at `tab`, each the part's pointer (advanced here, a row
+  ;; at a time) and its width in bytes. Each row of y is written whole, every part in turn.
   (func (export "bnApply")
-    (param $x i32) (param $y i32) (param $mean i32) (param $scale i32) (param $beta i32)
-    (param $rows i32) (param $C i32) (param $relu i32) (param $skip i32)
-    (local $j i32) (local $C4 i32) (local $v v128)
-    (local.set $C4 (i32.shl (local.get $C) (i32.const 2)))
+    (param $tab i32) (param $parts i32) (param $y i32) (param $mean i32) (param $scale i32)
+    (param $beta i32) (param $rows i32) (param $C i32) (param $relu i32)
+    (local $j i32) (local $end i32) (local $e i32) (local $tabEnd i32) (local $x i32) (local $v v128)
+    (local.set $tabEnd (i32.add (local.get $tab) (i32.shl (local.get $parts) (i32.const 3))))
     (block $rowsDone
       (loop $row
         (br_if $rowsDone (i32.eqz (local.get $rows)))
         (local.set $j (i32.const 0))
-        (block $colsDone
-          (loop $col
-            (br_if $colsDone (i32.ge_u (local.get $j) (local.get $C4)))
-            (local.set $v
-              (f32x4.add
-                (f32x4.mul
-                  (f32x4.sub (v128.load (local.get $x)) (v128.load (i32.add (local.get $mean) (local.get $j))))
-                  (v128.load (i32.add (local.get $scale) (local.get $j))))
-                (v128.load (i32.add (local.get $beta) (local.get $j)))))
-            (if (local.get $relu)
-              (then (local.set $v (f32x4.max (local.get $v) (v128.const f32x4 0 0 0 0)))))
-            (v128.store (local.get $y) (local.get $v))
-            (local.set $x (i32.add (local.get $x) (i32.const 16)))
-            (local.set $y (i32.add (local.get $y) (i32.const 16)))
-            (local.set $j (i32.add (local.get $j) (i32.const 16)))
-            (br $col)))
-        (local.set $y (i32.add (local.get $y) (local.get $skip)))
+        (local.set $e (local.get $tab))
+        (block $partsDone
+          (loop $part
+            (br_if $partsDone (i32.ge_u (local.get $e) (local.get $tabEnd)))
+            (local.set $x (i32.load (local.get $e)))
+            (local.set $end (i32.add (local.get $j) (i32.load offset=4 (local.get $e))))
+            (block $colsDone
+              (loop $col
+                (br_if $colsDone (i32.ge_u (local.get $j) (local.get $end)))
+                (local.set $v
+                  (f32x4.add
+                    (f32x4.mul
+                      (f32x4.sub (v128.load (local.get $x)) (v128.load (i32.add (local.get $mean) (local.get $j))))
+                      (v128.load (i32.add (local.get $scale) (local.get $j))))
+                    (v128.load (i32.add (local.get $beta) (local.get $j)))))
+                (if (local.get $relu)
+                  (then (local.set $v (f32x4.max (local.get $v) (v128.const f32x4 0 0 0 0)))))
+                (v128.store (i32.add (local.get $y) (local.get $j)) (local.get $v))
+                (local.set $x (i32.add (local.get $x) (i32.const 16)))
+                (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                (br $col)))
+            (i32.store (local.get $e) (local.get $x))
+            (local.set $e (i32.add (local.get $e) (i32.const 8)))
+            (br $part)))
+        (local.set $y (i32.add (local.get $y) (i32.shl (local.get $C) (i32.const 2))))
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 
@@ -96,86 +105,114 @@
       (else (local.get $dy))))
 
   ;; BatchNorm backward, sums: sb[c] += Σ_r d, sg[c] += Σ_r d·(x − mu[c]) in float64, d the masked dy,
-  ;; row by row (the caller zeroes sb and sg, and may call it a block of rows at a time);
-  ;; mu float32 [C], sb and sg float64 [C]. dy's and y's rows are `skip` bytes longer than x's.
+  ;; row by row (the caller zeroes sb and sg); mu float32 [C], sb and sg float64 [C]. x as channel
+  ;; parts, as bnApply takes it: dy's and y's rows are read whole, every part in turn.
   (func (export "bnGradSums")
-    (param $dy i32) (param $y i32) (param $x i32) (param $mu i32) (param $rows i32) (param $C i32)
-    (param $relu i32) (param $sb i32) (param $sg i32) (param $skip i32)
-    (local $j i32) (local $C4 i32) (local $p i32) (local $d v128) (local $xv v128) (local $m v128)
-    (local.set $C4 (i32.shl (local.get $C) (i32.const 2)))
+    (param $tab i32) (param $parts i32) (param $dy i32) (param $y i32) (param $mu i32) (param $rows i32)
+    (param $C i32) (param $relu i32) (param $sb i32) (param $sg i32)
+    (local $j i32) (local $end i32) (local $e i32) (local $tabEnd i32) (local $x i32)
+    (local $p i32) (local $d v128) (local $xv v128) (local $m v128)
+    (local.set $tabEnd (i32.add (local.get $tab) (i32.shl (local.get $parts) (i32.const 3))))
     (block $rowsDone
       (loop $row
         (br_if $rowsDone (i32.eqz (local.get $rows)))
         (local.set $j (i32.const 0))
-        (block $colsDone
-          (loop $col
-            (br_if $colsDone (i32.ge_u (local.get $j) (local.get $C4)))
-            (local.set $d (call $masked (v128.load (local.get $dy)) (v128.load (local.get $y)) (local.get $relu)))
-            (local.set $xv (v128.load (local.get $x)))
-            (local.set $m (v128.load (i32.add (local.get $mu) (local.get $j))))
-            (local.set $p (i32.add (local.get $sb) (i32.shl (local.get $j) (i32.const 1))))
-            (v128.store (local.get $p) (f64x2.add (v128.load (local.get $p)) (f64x2.promote_low_f32x4 (local.get $d))))
-            (v128.store offset=16 (local.get $p)
-              (f64x2.add (v128.load offset=16 (local.get $p))
-                (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $d) (local.get $d)))))
-            (local.set $p (i32.add (local.get $sg) (i32.shl (local.get $j) (i32.const 1))))
-            (v128.store (local.get $p)
-              (f64x2.add (v128.load (local.get $p))
-                (f64x2.mul (f64x2.promote_low_f32x4 (local.get $d))
-                  (f64x2.sub (f64x2.promote_low_f32x4 (local.get $xv)) (f64x2.promote_low_f32x4 (local.get $m))))))
-            (local.set $d (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $d) (local.get $d)))
-            (local.set $xv (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $xv) (local.get $xv)))
-            (local.set $m (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $m) (local.get $m)))
-            (v128.store offset=16 (local.get $p)
-              (f64x2.add (v128.load offset=16 (local.get $p))
-                (f64x2.mul (f64x2.promote_low_f32x4 (local.get $d))
-                  (f64x2.sub (f64x2.promote_low_f32x4 (local.get $xv)) (f64x2.promote_low_f32x4 (local.get $m))))))
-            (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
-            (local.set $y (i32.add (local.get $y) (i32.const 16)))
-            (local.set $x (i32.add (local.get $x) (i32.const 16)))
-            (local.set $j (i32.add (local.get $j) (i32.const 16)))
-            (br $col)))
-        (local.set $dy (i32.add (local.get $dy) (local.get $skip)))
-        (local.set $y (i32.add (local.get $y) (local.get $skip)))
+        (local.set $e (local.get $tab))
+        (block $partsDone
+          (loop $part
+            (br_if $partsDone (i32.ge_u (local.get $e) (local.get $tabEnd)))
+            (local.set $x (i32.load (local.get $e)))
+            (local.set $end (i32.add (local.get $j) (i32.load offset=4 (local.get $e))))
+            (block $colsDone
+              (loop $col
+                (br_if $colsDone (i32.ge_u (local.get $j) (local.get $end)))
+                (local.set $d
+                  (call $masked
+                    (v128.load (i32.add (local.get $dy) (local.get $j)))
+                    (v128.load (i32.add (local.get $y) (local.get $j)))
+                    (local.get $relu)))
+                (local.set $xv (v128.load (local.get $x)))
+                (local.set $m (v128.load (i32.add (local.get $mu) (local.get $j))))
+                (local.set $p (i32.add (local.get $sb) (i32.shl (local.get $j) (i32.const 1))))
+                (v128.store (local.get $p) (f64x2.add (v128.load (local.get $p)) (f64x2.promote_low_f32x4 (local.get $d))))
+                (v128.store offset=16 (local.get $p)
+                  (f64x2.add (v128.load offset=16 (local.get $p))
+                    (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $d) (local.get $d)))))
+                (local.set $p (i32.add (local.get $sg) (i32.shl (local.get $j) (i32.const 1))))
+                (v128.store (local.get $p)
+                  (f64x2.add (v128.load (local.get $p))
+                    (f64x2.mul (f64x2.promote_low_f32x4 (local.get $d))
+                      (f64x2.sub (f64x2.promote_low_f32x4 (local.get $xv)) (f64x2.promote_low_f32x4 (local.get $m))))))
+                (local.set $d (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $d) (local.get $d)))
+                (local.set $xv (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $xv) (local.get $xv)))
+                (local.set $m (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $m) (local.get $m)))
+                (v128.store offset=16 (local.get $p)
+                  (f64x2.add (v128.load offset=16 (local.get $p))
+                    (f64x2.mul (f64x2.promote_low_f32x4 (local.get $d))
+                      (f64x2.sub (f64x2.promote_low_f32x4 (local.get $xv)) (f64x2.promote_low_f32x4 (local.get $m))))))
+                (local.set $x (i32.add (local.get $x) (i32.const 16)))
+                (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                (br $col)))
+            (i32.store (local.get $e) (local.get $x))
+            (local.set $e (i32.add (local.get $e) (i32.const 8)))
+            (br $part)))
+        (local.set $dy (i32.add (local.get $dy) (i32.shl (local.get $C) (i32.const 2))))
+        (local.set $y (i32.add (local.get $y) (i32.shl (local.get $C) (i32.const 2))))
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 
   ;; BatchNorm backward, element-wise: dx = k·d + (a·(x − mu) + t) in float32, d the masked dy, plus
-  ;; acc[r,c] when hasAcc; k, a, t, mu float32 [C]. dy's and y's rows are `skip` bytes longer than x's.
+  ;; acc[r,c] where a part has one; k, a, t, mu float32 [C]. The parts in `parts` entries of 16 bytes
+  ;; at `tab`: the part's x, its acc (0 for none) and its dx (all three advanced here, a row at a
+  ;; time), and its width in bytes. dy's and y's rows are read whole, every part in turn.
   (func (export "bnGradApply")
-    (param $dy i32) (param $y i32) (param $x i32) (param $mu i32) (param $k i32) (param $a i32)
-    (param $t i32) (param $acc i32) (param $dx i32) (param $rows i32) (param $C i32) (param $relu i32)
-    (param $hasAcc i32) (param $skip i32)
-    (local $j i32) (local $C4 i32) (local $v v128)
-    (local.set $C4 (i32.shl (local.get $C) (i32.const 2)))
+    (param $tab i32) (param $parts i32) (param $dy i32) (param $y i32) (param $mu i32) (param $k i32)
+    (param $a i32) (param $t i32) (param $rows i32) (param $C i32) (param $relu i32)
+    (local $j i32) (local $end i32) (local $e i32) (local $tabEnd i32) (local $x i32) (local $acc i32)
+    (local $dx i32) (local $v v128)
+    (local.set $tabEnd (i32.add (local.get $tab) (i32.shl (local.get $parts) (i32.const 4))))
     (block $rowsDone
       (loop $row
         (br_if $rowsDone (i32.eqz (local.get $rows)))
         (local.set $j (i32.const 0))
-        (block $colsDone
-          (loop $col
-            (br_if $colsDone (i32.ge_u (local.get $j) (local.get $C4)))
-            (local.set $v
-              (f32x4.add
-                (f32x4.mul (v128.load (i32.add (local.get $k) (local.get $j)))
-                  (call $masked (v128.load (local.get $dy)) (v128.load (local.get $y)) (local.get $relu)))
-                (f32x4.add
-                  (f32x4.mul (v128.load (i32.add (local.get $a) (local.get $j)))
-                    (f32x4.sub (v128.load (local.get $x)) (v128.load (i32.add (local.get $mu) (local.get $j)))))
-                  (v128.load (i32.add (local.get $t) (local.get $j))))))
-            (if (local.get $hasAcc)
-              (then
-                (local.set $v (f32x4.add (local.get $v) (v128.load (local.get $acc))))
-                (local.set $acc (i32.add (local.get $acc) (i32.const 16)))))
-            (v128.store (local.get $dx) (local.get $v))
-            (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
-            (local.set $y (i32.add (local.get $y) (i32.const 16)))
-            (local.set $x (i32.add (local.get $x) (i32.const 16)))
-            (local.set $dx (i32.add (local.get $dx) (i32.const 16)))
-            (local.set $j (i32.add (local.get $j) (i32.const 16)))
-            (br $col)))
-        (local.set $dy (i32.add (local.get $dy) (local.get $skip)))
-        (local.set $y (i32.add (local.get $y) (local.get $skip)))
+        (local.set $e (local.get $tab))
+        (block $partsDone
+          (loop $part
+            (br_if $partsDone (i32.ge_u (local.get $e) (local.get $tabEnd)))
+            (local.set $x (i32.load (local.get $e)))
+            (local.set $acc (i32.load offset=4 (local.get $e)))
+            (local.set $dx (i32.load offset=8 (local.get $e)))
+            (local.set $end (i32.add (local.get $j) (i32.load offset=12 (local.get $e))))
+            (block $colsDone
+              (loop $col
+                (br_if $colsDone (i32.ge_u (local.get $j) (local.get $end)))
+                (local.set $v
+                  (f32x4.add
+                    (f32x4.mul (v128.load (i32.add (local.get $k) (local.get $j)))
+                      (call $masked
+                        (v128.load (i32.add (local.get $dy) (local.get $j)))
+                        (v128.load (i32.add (local.get $y) (local.get $j)))
+                        (local.get $relu)))
+                    (f32x4.add
+                      (f32x4.mul (v128.load (i32.add (local.get $a) (local.get $j)))
+                        (f32x4.sub (v128.load (local.get $x)) (v128.load (i32.add (local.get $mu) (local.get $j)))))
+                      (v128.load (i32.add (local.get $t) (local.get $j))))))
+                (if (local.get $acc)
+                  (then
+                    (local.set $v (f32x4.add (local.get $v) (v128.load (local.get $acc))))
+                    (local.set $acc (i32.add (local.get $acc) (i32.const 16)))))
+                (v128.store (local.get $dx) (local.get $v))
+                (local.set $x (i32.add (local.get $x) (i32.const 16)))
+                (local.set $dx (i32.add (local.get $dx) (i32.const 16)))
+                (local.set $j (i32.add (local.get $j) (i32.const 16)))
+                (br $col)))
+            (i32.store (local.get $e) (local.get $x))
+            (i32.store offset=4 (local.get $e) (local.get $acc))
+            (i32.store offset=8 (local.get $e) (local.get $dx))
+            (local.set $e (i32.add (local.get $e) (i32.const 16)))
+            (br $part)))
+        (local.set $dy (i32.add (local.get $dy) (i32.shl (local.get $C) (i32.const 2))))
+        (local.set $y (i32.add (local.get $y) (i32.shl (local.get $C) (i32.const 2))))
         (local.set $rows (i32.sub (local.get $rows) (i32.const 1)))
         (br $row))))
 

@@ -33,8 +33,10 @@ export interface SimdExports {
   copyRows(src: number, srcStride: number, dst: number, dstStride: number, bytes: number, rows: number): void;
   colSums(x: number, rows: number, C: number, s: number): void;
   bnSums(x: number, rows: number, C: number, shift: number, s: number, q: number): void;
+  /** `tab`: `parts` entries of [x, width in bytes] (int32; x advanced by the call). */
   bnApply(
-    x: number,
+    tab: number,
+    parts: number,
     y: number,
     mean: number,
     scale: number,
@@ -42,38 +44,33 @@ export interface SimdExports {
     rows: number,
     C: number,
     relu: number,
-    /** Bytes y's rows are longer than x's (a channel part of a wider y); 0 for the plain kernel. */
-    skip: number,
   ): void;
+  /** `tab` as bnApply's. */
   bnGradSums(
+    tab: number,
+    parts: number,
     dy: number,
     y: number,
-    x: number,
     mu: number,
     rows: number,
     C: number,
     relu: number,
     sb: number,
     sg: number,
-    /** Bytes dy's and y's rows are longer than x's. */
-    skip: number,
   ): void;
+  /** `tab`: `parts` entries of [x, acc (0: none), dx, width in bytes] (int32; pointers advanced by the call). */
   bnGradApply(
+    tab: number,
+    parts: number,
     dy: number,
     y: number,
-    x: number,
     mu: number,
     k: number,
     a: number,
     t: number,
-    acc: number,
-    dx: number,
     rows: number,
     C: number,
     relu: number,
-    hasAcc: number,
-    /** Bytes dy's and y's rows are longer than x's. */
-    skip: number,
   ): void;
 }
 
