@@ -98,6 +98,27 @@ export function batchNormTraining(
   return { y, mean, variance };
 }
 
+/**
+ * The forward kernel's attributes, and its inputs besides x and γ, β: the moving statistics where
+ * the backend updates them in the same pass (BN_TRAIN_MOVING) and they fit C channels.
+ */
+function trainingArgs(
+  C: number,
+  epsilon: number,
+  relu: boolean,
+  moving?: MovingState,
+): { attrs: BatchNormTrainAttrs; extra: tf.NamedTensorMap } {
+  const withMoving =
+    moving !== undefined &&
+    BN_TRAIN_MOVING.has(tf.getBackend()) &&
+    [moving.mean, moving.variance].every((t) => t.dtype === 'float32' && t.rank === 1 && t.size === C);
+  if (!withMoving) return { attrs: { epsilon, relu }, extra: {} };
+  return {
+    attrs: { epsilon, relu, movingRule: moving.rule, momentum: moving.momentum },
+    extra: { movingMean: moving.mean, movingVariance: moving.variance },
+  };
+}
+
 /** The kernels' op: one kernel forward, one backward (saved: x, y, μ, 1/σ, γ, β). */
 function fusedTraining(
   x: tf.Tensor,
@@ -110,11 +131,7 @@ function fusedTraining(
   let mean!: tf.Tensor1D;
   let variance!: tf.Tensor1D;
   let moved: [tf.Tensor, tf.Tensor] | undefined;
-  const C = x.shape[x.shape.length - 1]!;
-  const withMoving =
-    moving !== undefined && BN_TRAIN_MOVING.has(tf.getBackend()) && [moving.mean, moving.variance].every((t) => t.dtype === 'float32' && t.rank === 1 && t.size === C);
-  const attrs: BatchNormTrainAttrs = withMoving ? { epsilon, relu, movingRule: moving!.rule, momentum: moving!.momentum } : { epsilon, relu };
-  const extra: tf.NamedTensorMap = withMoving ? { movingMean: moving!.mean, movingVariance: moving!.variance } : {};
+  const { attrs, extra } = trainingArgs(x.shape[x.shape.length - 1]!, epsilon, relu, moving);
   const op = tf.customGrad((...args: (tf.Tensor | ((t: tf.Tensor[]) => void))[]) => {
     const [xi, g, b] = args as [tf.Tensor, tf.Tensor1D, tf.Tensor1D];
     const save = args[3] as (t: tf.Tensor[]) => void;
@@ -179,15 +196,7 @@ function fusedTrainingParts(
   let variance!: tf.Tensor1D;
   let moved: [tf.Tensor, tf.Tensor] | undefined;
   const n = parts.length;
-  const C = gamma.size;
-  const withMoving =
-    moving !== undefined &&
-    BN_TRAIN_MOVING.has(tf.getBackend()) &&
-    [moving.mean, moving.variance].every((t) => t.dtype === 'float32' && t.rank === 1 && t.size === C);
-  const attrs: BatchNormTrainAttrs = withMoving
-    ? { epsilon, relu, movingRule: moving!.rule, momentum: moving!.momentum }
-    : { epsilon, relu };
-  const extra: tf.NamedTensorMap = withMoving ? { movingMean: moving!.mean, movingVariance: moving!.variance } : {};
+  const { attrs, extra } = trainingArgs(gamma.size, epsilon, relu, moving);
   const named = (ts: tf.Tensor[], prefix: string) => Object.fromEntries(ts.map((t, i) => [`${prefix}${i}`, t]));
   const op = tf.customGrad((...args: (tf.Tensor | ((t: tf.Tensor[]) => void))[]) => {
     const ps = args.slice(0, n) as tf.Tensor[];
