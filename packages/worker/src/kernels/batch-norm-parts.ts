@@ -7,7 +7,14 @@
 // webgpu/batch-norm-parts-webgpu.ts (which also takes y under a ReLU, for its mask, and the moving
 // statistics as BN_TRAIN_MOVING says). Registered by fast-kernels.ts.
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
-import { BN_GRAD_PARTS, BN_TRAIN_PARTS, makeBatchNormGrad, makeBatchNormTrain, type BatchNormTrainAttrs } from './batch-norm-relu';
+import {
+  BN_GRAD_PARTS,
+  BN_TRAIN_PARTS,
+  kernelParts,
+  makeBatchNormGrad,
+  makeBatchNormTrain,
+  type BatchNormTrainAttrs,
+} from './batch-norm-relu';
 import type { DnnlBinding } from './dnnl/dnnl-addon';
 import type { WasmHeapBackend } from './heap-access';
 
@@ -21,17 +28,14 @@ function plainHeap(backend: unknown): boolean {
 /** The parts x0, x1, … of a kernel's inputs, their channel counts, C and the rows they share. */
 function partsCall(backend: unknown, inputs: Record<string, TensorInfo | undefined>) {
   const b = backend as WasmHeapBackend;
-  const parts: TensorInfo[] = [];
-  for (let i = 0; inputs[`x${i}`] !== undefined; i++) parts.push(inputs[`x${i}`]!);
-  const channels = Int32Array.from(parts, (p) => p.shape[p.shape.length - 1]!);
-  const lead = parts[0]!.shape.slice(0, -1);
+  const { parts, widths, C, lead, rows } = kernelParts(inputs);
   return {
     b,
     parts,
-    channels,
-    C: channels.reduce((s, c) => s + c, 0),
+    channels: Int32Array.from(widths),
+    C,
     lead,
-    rows: lead.reduce((s, d) => s * d, 1),
+    rows,
     // After the outputs' allocation, which can grow the heap and replace its buffer.
     heap: () => b.wasm.HEAPU8.buffer as ArrayBuffer,
     at: (t: TensorInfo | undefined) => (t === undefined ? -1 : b.dataIdMap.get(t.dataId)!.memoryOffset),

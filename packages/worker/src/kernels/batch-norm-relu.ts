@@ -88,7 +88,12 @@ function partOffsets(widths: number[]): number[] {
  * The input of a plain kernel (x) or of a parts kernel (x0, x1, …: kernels/batch-norm-parts.ts),
  * as a list of channel parts with their widths, the total C and the rows they share.
  */
-function partsOf(inputs: Record<string, TensorInfo | undefined>): {
+/**
+ * A BatchNorm kernel's input: the plain `x` (BN_TRAIN, BN_GRAD) or its channel parts x0, x1, …
+ * (BN_TRAIN_PARTS, BN_GRAD_PARTS), with each one's channel count, C and the rows they share. Every
+ * backend's kernels read their inputs through this.
+ */
+export function kernelParts(inputs: Record<string, TensorInfo | undefined>): {
   parts: TensorInfo[];
   widths: number[];
   C: number;
@@ -111,7 +116,7 @@ export function makeBatchNormTrain(backendName: string, simd = true): KernelFunc
   return ({ inputs, backend, attrs }) => {
     const { gamma, beta } = inputs as { gamma: TensorInfo; beta: TensorInfo };
     const { epsilon, relu } = attrs as unknown as BatchNormTrainAttrs;
-    const { parts, widths, C, lead, rows } = partsOf(inputs as Record<string, TensorInfo | undefined>);
+    const { parts, widths, C, lead, rows } = kernelParts(inputs as Record<string, TensorInfo | undefined>);
     if (simd && backendName === 'wasm') {
       const done = batchNormTrainSimd(backend, parts, gamma, beta, epsilon, relu);
       if (done !== null) return done;
@@ -181,7 +186,7 @@ export function makeBatchNormGrad(backendName: string, simd = true): KernelFunc 
     const ins0 = inputs as Record<string, TensorInfo | undefined>;
     const { dy, mean, invStd, gamma } = inputs as Record<'dy' | 'mean' | 'invStd' | 'gamma', TensorInfo>;
     const { relu } = attrs as unknown as Pick<BatchNormTrainAttrs, 'relu'>;
-    const { parts, widths, C, rows } = partsOf(ins0);
+    const { parts, widths, C, rows } = kernelParts(ins0);
     const accs = ins0['x'] !== undefined ? [ins0['acc']] : parts.map((_, i) => ins0[`acc${i}`]);
     const y = relu ? ins0['y'] : undefined;
     if (relu && y === undefined) throw new Error(`${BN_GRAD}: under a ReLU the forward output y is an input (its mask)`);

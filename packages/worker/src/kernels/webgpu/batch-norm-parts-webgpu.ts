@@ -7,7 +7,7 @@
 // channel as the plain kernels on the concatenated tensor. Registered by fast-kernels.ts.
 import type { KernelConfig, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { BN_GRAD_PARTS, BN_TRAIN_PARTS } from '../batch-norm-parts';
-import type { BatchNormTrainAttrs } from '../batch-norm-relu';
+import { kernelParts, type BatchNormTrainAttrs } from '../batch-norm-relu';
 import { backwardFinalize, bnUniforms, chunking, forwardFinalize } from './batch-norm-programs';
 import {
   backwardPartsApply,
@@ -19,21 +19,6 @@ import {
 } from './batch-norm-parts-programs';
 import { movingStatisticsProgram, movingStatisticsUniforms } from './moving-statistics-program';
 import { rawRecorder as gpu } from './raw-dispatch';
-
-interface Parts {
-  parts: TensorInfo[];
-  C: number;
-  lead: number[];
-  rows: number;
-}
-
-function partsOf(inputs: Record<string, TensorInfo | undefined>): Parts {
-  const parts: TensorInfo[] = [];
-  for (let i = 0; inputs[`x${i}`] !== undefined; i++) parts.push(inputs[`x${i}`]!);
-  const lead = parts[0]!.shape.slice(0, -1);
-  const C = parts.reduce((s, p) => s + p.shape[p.shape.length - 1]!, 0);
-  return { parts, C, lead, rows: lead.reduce((s, d) => s * d, 1) };
-}
 
 /**
  * The parts in consecutive groups, each as large as `limit` storage buffers allow: `cost` gives a
@@ -65,7 +50,7 @@ export function partGroups(
 const train: KernelFunc = ({ inputs, backend, attrs }) => {
   const ins = inputs as Record<string, TensorInfo | undefined>;
   const { epsilon, relu, movingRule, momentum } = attrs as unknown as BatchNormTrainAttrs;
-  const { parts, C, lead, rows } = partsOf(ins);
+  const { parts, C, lead, rows } = kernelParts(ins);
   const olds = [ins['movingMean'], ins['movingVariance']];
   const rule = olds.every((t) => t !== undefined) && movingRule !== undefined ? movingRule : null;
   const limit = gpu.storageBuffers(backend);
@@ -130,7 +115,7 @@ const train: KernelFunc = ({ inputs, backend, attrs }) => {
 const grad: KernelFunc = ({ inputs, backend, attrs }) => {
   const ins = inputs as Record<string, TensorInfo | undefined>;
   const { relu } = attrs as unknown as Pick<BatchNormTrainAttrs, 'relu'>;
-  const { parts, C, rows } = partsOf(ins);
+  const { parts, C, rows } = kernelParts(ins);
   const [dy, y, mean] = [ins['dy']!, ins['y'], ins['mean']!];
   if (relu && y === undefined)
     throw new Error(`${BN_GRAD_PARTS} on webgpu: under a ReLU the forward output y is an input (its mask)`);
