@@ -17,7 +17,7 @@ import {
   partsUniforms,
   type PartsGroup,
 } from './batch-norm-parts-programs';
-import { movingStatisticsProgram, movingStatisticsUniforms } from './moving-statistics-program';
+import { forwardMovingStatistics } from './moving-statistics-program';
 import { rawRecorder as gpu } from './raw-dispatch';
 
 /**
@@ -71,32 +71,18 @@ const train: KernelFunc = ({ inputs, backend, attrs }) => {
       partsUniforms(rows, C, group, threads),
     );
   }
-  const moved = rule === null ? [] : [gpu.output(backend, [C]), gpu.output(backend, [C])];
-  const together = rule !== null && limit >= 11;
-  const moving = { momentum: momentum ?? 0, scale: rule === 'pytorch' && rows > 1 ? rows / (rows - 1) : 1 };
-  const old = olds as TensorInfo[];
+  const ms = forwardMovingStatistics(
+    backend,
+    { rule, momentum, rows, C, finalizeBuffers: 11 },
+    rule === null ? [] : (olds as TensorInfo[]),
+  );
   gpu.record(
     backend,
-    forwardFinalize(C, together ? rule : null, true),
-    [
-      partial,
-      ins['gamma']!,
-      ins['beta']!,
-      mean,
-      variance,
-      invStd,
-      coef,
-      ...(together ? [...old, ...moved] : []),
-    ],
-    bnUniforms(rows, C, C, epsilon, moving),
+    forwardFinalize(C, ms.finalizeRule, true),
+    [partial, ins['gamma']!, ins['beta']!, mean, variance, invStd, coef, ...ms.finalizeBindings],
+    bnUniforms(rows, C, C, epsilon, ms.moving),
   );
-  if (rule !== null && !together)
-    gpu.record(
-      backend,
-      movingStatisticsProgram(C, rule),
-      [...old, mean, variance, ...moved],
-      movingStatisticsUniforms(moving.momentum, moving.scale, C),
-    );
+  ms.apart(mean, variance);
   for (const { group, indices } of partGroups(parts, limit, (ps) => ps.length + 2)) {
     const { program, threads } = forwardPartsApply(rows, C, group, relu);
     gpu.record(
@@ -108,7 +94,7 @@ const train: KernelFunc = ({ inputs, backend, attrs }) => {
   }
   gpu.release(backend, partial);
   gpu.release(backend, coef);
-  return [y, mean, variance, invStd, ...moved];
+  return [y, mean, variance, invStd, ...ms.moved];
 };
 
 /** dy, gamma, beta, mean, invStd, x0…, acc0… (each optional), y (under a ReLU) → dx0…, dγ, dβ. */

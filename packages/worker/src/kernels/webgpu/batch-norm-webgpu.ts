@@ -15,7 +15,7 @@ import {
   forwardFinalize,
   forwardSums,
 } from './batch-norm-programs';
-import { movingStatisticsProgram, movingStatisticsUniforms } from './moving-statistics-program';
+import { forwardMovingStatistics } from './moving-statistics-program';
 import { rawRecorder as gpu } from './raw-dispatch';
 
 function geometry(x: TensorInfo): { C: number; size: number; rows: number } {
@@ -47,28 +47,23 @@ const batchNormTrain: KernelFunc = ({ inputs, backend, attrs }) => {
     TensorInfo,
   ];
   gpu.record(backend, forwardSums(rows, C), [x, partial], bnUniforms(rows, C, chunking(rows).chunks * C));
-  const moved = rule === null ? [] : [gpu.output(backend, [C]), gpu.output(backend, [C])];
-  // Twelve storage buffers for the finalize with the moving statistics; a dispatch of their own where the device binds fewer.
-  const together = rule !== null && gpu.storageBuffers(backend) >= 12;
-  const moving = { momentum: momentum ?? 0, scale: rule === 'pytorch' && rows > 1 ? rows / (rows - 1) : 1 };
-  const olds = rule === null ? [] : [movingMean!, movingVariance!];
+  // Twelve storage buffers for the finalize with the moving statistics.
+  const ms = forwardMovingStatistics(
+    backend,
+    { rule, momentum, rows, C, finalizeBuffers: 12 },
+    rule === null ? [] : [movingMean!, movingVariance!],
+  );
   gpu.record(
     backend,
-    forwardFinalize(C, together ? rule : null),
-    [partial, x, gamma, beta, mean, variance, invStd, coef, ...(together ? [...olds, ...moved] : [])],
-    bnUniforms(rows, C, C, epsilon, moving),
+    forwardFinalize(C, ms.finalizeRule),
+    [partial, x, gamma, beta, mean, variance, invStd, coef, ...ms.finalizeBindings],
+    bnUniforms(rows, C, C, epsilon, ms.moving),
   );
-  if (rule !== null && !together)
-    gpu.record(
-      backend,
-      movingStatisticsProgram(C, rule),
-      [...olds, mean, variance, ...moved],
-      movingStatisticsUniforms(moving.momentum, moving.scale, C),
-    );
+  ms.apart(mean, variance);
   gpu.record(backend, forwardApply(size, C, relu), [x, coef, y], bnUniforms(rows, C, applyThreads(size, C)));
   gpu.release(backend, partial);
   gpu.release(backend, coef);
-  return [y, mean, variance, invStd, ...moved];
+  return [y, mean, variance, invStd, ...ms.moved];
 };
 
 /**

@@ -4,8 +4,9 @@
 // invocation per channel. The kernels compute each in three or four dispatches. Bindings: old mean,
 // old variance, batch mean, batch variance, then the new mean and variance. Run by
 // model/moving-statistics.ts through raw-dispatch.ts.
+import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { ProgramUniform } from './webgpu-backend-like';
-import { rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
+import { rawIndex, rawRecorder as gpu, rawWorkgroups, type RawProgram } from './raw-dispatch';
 
 const WG = 64;
 
@@ -54,4 +55,38 @@ export function movingStatisticsUniforms(
     { type: 'float32', data: [scale] },
     { type: 'int32', data: [channels] },
   ];
+}
+
+/**
+ * A BatchNorm training forward's moving statistics (BN_TRAIN_MOVING; `rule` null without them): the
+ * new mean and variance (`moved`, outputs), and where they are computed. Where the device binds
+ * `finalizeBuffers` storage buffers, in the forward's finalize: `finalizeRule` is its rule and
+ * `finalizeBindings` its extra bindings. Else `apart` records a dispatch of their own.
+ */
+export function forwardMovingStatistics(
+  backend: object,
+  o: {
+    rule: 'pytorch' | 'tfjs' | null;
+    momentum: number | undefined;
+    rows: number;
+    C: number;
+    finalizeBuffers: number;
+  },
+  olds: TensorInfo[],
+) {
+  const { rule, rows, C } = o;
+  const moved = rule === null ? [] : [gpu.output(backend, [C]), gpu.output(backend, [C])];
+  const together = rule !== null && gpu.storageBuffers(backend) >= o.finalizeBuffers;
+  const moving = { momentum: o.momentum ?? 0, scale: rule === 'pytorch' && rows > 1 ? rows / (rows - 1) : 1 };
+  return {
+    moved,
+    moving,
+    finalizeRule: together ? rule : null,
+    finalizeBindings: together ? [...olds, ...moved] : [],
+    apart(mean: TensorInfo, variance: TensorInfo): void {
+      if (rule === null || together) return;
+      const uniforms = movingStatisticsUniforms(moving.momentum, moving.scale, C);
+      gpu.record(backend, movingStatisticsProgram(C, rule), [...olds, mean, variance, ...moved], uniforms);
+    },
+  };
 }
