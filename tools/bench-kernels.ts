@@ -1,5 +1,6 @@
-// bench:kernels — the conv-gradient kernels on the DenseNet's layer shapes, against the forward
-// conv of the same layer and against the backend's stock kernel they replace, on one backend.
+// bench:kernels — the conv kernels on the DenseNet's layer shapes: the gradients against the forward
+// conv of the same layer, and each (forward too) against the backend's stock kernel it replaces, on
+// one backend.
 // Prints one JSON line per shape. Usage:
 //   npm run bench:kernels -- [--backend wasm|cpu|webgpu] [--batch 64] [--size 96] [--reps 3]
 // Results are read asynchronously (webgpu in Node has no synchronous read); a timed run is `reps`
@@ -24,7 +25,7 @@ const backend = values.backend as BackendChoice;
 // The stock kernels, captured before selectBackend registers ours over them (webgpu's register
 // when the package loads, which selectBackend would otherwise do first).
 if (backend === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
-const stock = Object.fromEntries(['Conv2DBackpropFilter', 'Conv2DBackpropInput'].map((k) => [k, tf.getKernel(k, backend)?.kernelFunc]));
+const stock = Object.fromEntries(['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput'].map((k) => [k, tf.getKernel(k, backend)?.kernelFunc]));
 await selectBackend(backend);
 
 async function time(f: () => tf.Tensor): Promise<number> {
@@ -71,7 +72,8 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
   const dW = await time(() => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, fa) as tf.Tensor);
   const dX = await time(() => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, ia) as tf.Tensor);
   // Only where a stock kernel exists and ours replaced it.
-  const [sf, si] = [stock['Conv2DBackpropFilter'], stock['Conv2DBackpropInput']];
+  const [sc, sf, si] = [stock['Conv2D'], stock['Conv2DBackpropFilter'], stock['Conv2DBackpropInput']];
+  const stockFwd = sc !== undefined && sc !== tf.getKernel('Conv2D', backend)?.kernelFunc ? await time(() => call(sc, { x, filter: w }, { ...attrs, dilations: 1 })) : null;
   const stockW = sf !== undefined && sf !== tf.getKernel('Conv2DBackpropFilter', backend)?.kernelFunc ? await time(() => call(sf, { x, dy }, fa)) : null;
   const stockX = si !== undefined && si !== tf.getKernel('Conv2DBackpropInput', backend)?.kernelFunc ? await time(() => call(si, { dy, filter: w }, ia)) : null;
   const gflop = (2 * y.size * K * K * Ci) / 1e9;
@@ -83,6 +85,7 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
       filter: w.shape,
       stride: s,
       fwd_ms: ms(fwd),
+      stock_fwd_ms: ms(stockFwd),
       backprop_filter_ms: ms(dW),
       backprop_input_ms: ms(dX),
       stock_backprop_filter_ms: ms(stockW),

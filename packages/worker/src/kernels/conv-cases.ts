@@ -59,6 +59,26 @@ export const CASES: ConvCase[] = [...FIXED, ...Array.from({ length: 30 }, () => 
 }));
 
 /**
+ * The webgpu kernels' own cases, after CASES: the DenseNet's convs at input size 32 (batch cut to 2
+ * to keep the JS reference quick): the stem (7×7/2, Ci = 1), a 3×3 of block 0 and block 3, a 1×1
+ * transition; then the vec4 paths.
+ */
+export const WEBGPU_CASES: ConvCase[] = [
+  { x: [2, 38, 38, 1], filter: [7, 7, 1, 64], strides: [2, 2], pad: 'valid' },
+  { x: [2, 8, 8, 160], filter: [3, 3, 160, 32], strides: [1, 1], pad: 'same' },
+  { x: [2, 8, 8, 192], filter: [1, 1, 192, 96], strides: [1, 1], pad: 'valid' },
+  { x: [2, 1, 1, 216], filter: [3, 3, 216, 32], strides: [1, 1], pad: 'same' },
+  // vec4 channels with strides, valid/explicit padding and widths that are not a multiple of 4.
+  { x: [2, 7, 7, 4], filter: [3, 3, 4, 8], strides: [2, 2], pad: 'same' },
+  { x: [1, 9, 6, 8], filter: [5, 5, 8, 4], strides: [3, 2], pad: 'valid' },
+  { x: [3, 5, 9, 12], filter: [2, 3, 12, 4], strides: [1, 1], pad: [[0, 0], [1, 0], [2, 1], [0, 0]] },
+  // Enough output rows for the filter gradient to split them (conv2d-backprop-filter-program.ts).
+  { x: [4, 32, 32, 8], filter: [3, 3, 8, 8], strides: [1, 1], pad: 'same' },
+  { x: [3, 35, 50, 4], filter: [3, 3, 4, 8], strides: [2, 2], pad: [[0, 0], [2, 1], [0, 2], [0, 0]] },
+  { x: [8, 40, 40, 3], filter: [3, 3, 3, 5], strides: [1, 1], pad: 'same' },
+];
+
+/**
  * The seed DenseNet's conv shapes at 96×96 (densenet.ts: stem 7×7/2 on the 102×102 padded image,
  * 3×3 'same' convs of each dense block at their smallest and largest input, each transition's 1×1),
  * with `batch` images instead of the training batch.

@@ -25,6 +25,7 @@ import { batchNormPartsWebGpuConfigs } from './webgpu/batch-norm-parts-webgpu';
 import { concatSplitWebGpuConfigs } from './webgpu/concat-split-webgpu';
 import { maxPoolZeroPadWebGpuConfigs } from './webgpu/max-pool-zero-pad-webgpu';
 import { conv2DBackpropInputWebGpuConfig } from './webgpu/conv2d-backprop-input-webgpu';
+import { conv2DForwardWebGpuConfigs } from './webgpu/conv2d-forward-webgpu';
 
 /** Backends whose conv gradients we replace; tensorflow (tfjs-node) has good ones. */
 export const FAST_KERNEL_BACKENDS = ['wasm', 'cpu', 'webgpu'] as const;
@@ -39,7 +40,7 @@ type FastKernelBackend = (typeof FAST_KERNEL_BACKENDS)[number];
 const CONFIGS: Record<FastKernelBackend, () => KernelConfig[]> = {
   wasm: () => [conv2DBackpropFilterConfig('wasm'), conv2DBackpropInputConfig('wasm'), maxPoolGradConfig('wasm'), ...maxPoolZeroPadConfigs('wasm'), ...batchNormReluConfigs('wasm'), shareIdentityConfig()],
   cpu: () => [conv2DBackpropFilterConfig('cpu'), conv2DBackpropInputConfig('cpu'), maxPoolGradConfig('cpu'), ...maxPoolZeroPadConfigs('cpu'), ...batchNormReluConfigs('cpu')],
-  webgpu: () => [...conv2DBackpropFilterWebGpuConfigs(), conv2DBackpropInputWebGpuConfig(), ...batchNormWebGpuConfigs(), ...batchNormPartsWebGpuConfigs(), ...concatSplitWebGpuConfigs(), ...maxPoolZeroPadWebGpuConfigs()],
+  webgpu: () => [...conv2DForwardWebGpuConfigs(), ...conv2DBackpropFilterWebGpuConfigs(), conv2DBackpropInputWebGpuConfig(), ...batchNormWebGpuConfigs(), ...batchNormPartsWebGpuConfigs(), ...concatSplitWebGpuConfigs(), ...maxPoolZeroPadWebGpuConfigs()],
 };
 
 /** Kernel names registered per backend. */

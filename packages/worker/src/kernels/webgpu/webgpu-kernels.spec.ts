@@ -8,12 +8,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
-import { CASES, randomArray, relErr, rng } from '../conv-cases';
+import { CASES, WEBGPU_CASES, randomArray, relErr, rng } from '../conv-cases';
 import { registerFastKernels } from '../fast-kernels';
 import { type ConvCase, convOutShape, refBackpropFilter, refBackpropInput } from '../reference-conv';
 import { Conv2DBackpropInputProgram } from './conv2d-backprop-input-program';
 import { conv2dBackpropFilterProgram } from './conv2d-backprop-filter-program';
-import { countDispatches } from './count-dispatches';
+import { countDispatches, programsRun } from './count-dispatches';
 import { movingStatistics } from '../../model/moving-statistics';
 import { applyOnDevice } from '../../train/device-optimizers';
 import { GradientLayout } from '../../train/gradient-layout';
@@ -22,42 +22,10 @@ let n = 0;
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 
-// The DenseNet step's filter gradients at input size 32 (batch cut to 2 to keep the JS reference
-// quick): the stem (7×7/2, Ci = 1), a 3×3 of block 0 and block 3, a 1×1 transition.
-const DENSENET: ConvCase[] = [
-  { x: [2, 38, 38, 1], filter: [7, 7, 1, 64], strides: [2, 2], pad: 'valid' },
-  { x: [2, 8, 8, 160], filter: [3, 3, 160, 32], strides: [1, 1], pad: 'same' },
-  { x: [2, 8, 8, 192], filter: [1, 1, 192, 96], strides: [1, 1], pad: 'valid' },
-  { x: [2, 1, 1, 216], filter: [3, 3, 216, 32], strides: [1, 1], pad: 'same' },
-  // vec4 channels with strides, valid/explicit padding and widths that are not a multiple of 4.
-  { x: [2, 7, 7, 4], filter: [3, 3, 4, 8], strides: [2, 2], pad: 'same' },
-  { x: [1, 9, 6, 8], filter: [5, 5, 8, 4], strides: [3, 2], pad: 'valid' },
-  { x: [3, 5, 9, 12], filter: [2, 3, 12, 4], strides: [1, 1], pad: [[0, 0], [1, 0], [2, 1], [0, 0]] },
-  // Enough output rows for the filter gradient to split them (conv2d-backprop-filter-program.ts).
-  { x: [4, 32, 32, 8], filter: [3, 3, 8, 8], strides: [1, 1], pad: 'same' },
-  { x: [3, 35, 50, 4], filter: [3, 3, 4, 8], strides: [2, 2], pad: [[0, 0], [2, 1], [0, 2], [0, 0]] },
-  { x: [8, 40, 40, 3], filter: [3, 3, 3, 5], strides: [1, 1], pad: 'same' },
-];
 
 /** The stock programs, which must run only for the layouts ours leave to them. */
 const STOCK_FILTER = 'Conv2DDerFilterProgram';
 const STOCK_INPUT = 'Conv2DDerInputProgram';
-
-/** Names of the program classes the backend ran while `f` ran. */
-async function programsRun<T>(f: () => Promise<T>): Promise<{ result: T; programs: string[] }> {
-  const backend = tf.backend() as unknown as { runWebGPUProgram: (p: object, ...rest: unknown[]) => unknown };
-  const original = backend.runWebGPUProgram;
-  const programs: string[] = [];
-  backend.runWebGPUProgram = function (this: unknown, p: object, ...rest: unknown[]) {
-    programs.push(p.constructor.name);
-    return original.call(this, p, ...rest);
-  };
-  try {
-    return { result: await f(), programs };
-  } finally {
-    backend.runWebGPUProgram = original;
-  }
-}
 
 /** The optimizer specs' variables: 8 (one empty), with the same values each call. */
 const OPTIMIZER_SHAPES = [[3, 3, 4, 8], [8], [130], [1], [0], [2, 700], [5, 5], [64]];
@@ -102,12 +70,12 @@ async function againstStock(tag: string, make: () => tf.Optimizer, gradient: (st
   beforeAll(async () => {
     // Throws E_GPU_UNAVAILABLE without an adapter: the suite fails rather than skips.
     await activateWebGpu({ allowSoftware: true });
-    expect(registerFastKernels('webgpu')).toEqual(['Conv2DBackpropFilter', 'DdpConv2DBackpropFilterBias', 'Conv2DBackpropInput', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'DdpBatchNormTrainParts', 'DdpBatchNormGradParts', 'Concat', 'SplitV', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad']);
+    expect(registerFastKernels('webgpu')).toEqual(['Conv2D', 'FusedConv2D', 'Conv2DBackpropFilter', 'DdpConv2DBackpropFilterBias', 'Conv2DBackpropInput', 'DdpBatchNormTrain', 'DdpBatchNormGrad', 'DdpBatchNormTrainParts', 'DdpBatchNormGradParts', 'Concat', 'SplitV', 'DdpMaxPoolZeroPad', 'DdpMaxPoolZeroPadGrad']);
   }, 60_000);
   afterAll(() => shutdownWebGpu());
 
   // All 39 cases of the wasm/cpu table: 1×1 to 7×7, strides 1–3, odd channel counts (scalar paths).
-  it.each([...CASES, ...DENSENET].map((c, i) => [i, JSON.stringify(c), c] as const))(
+  it.each([...CASES, ...WEBGPU_CASES].map((c, i) => [i, JSON.stringify(c), c] as const))(
     'case %i %s: our Conv2DBackpropFilter and Conv2DBackpropInput programs run and match the naive loops within 1e-4',
     async (_i, _name, c) => {
       const cr = rng(c.x.reduce((a, b) => a * 31 + b, 7));

@@ -1,0 +1,138 @@
+// WGSL for the forward Conv2D and FusedConv2D (bias, ReLU) on the webgpu backend (NHWC, float32, Co
+// a multiple of 4, no dilation). One invocation per PIXELS adjacent output pixels of a row ×
+// 4·`cob` output channels, summing x[b, ih, iw, :] · W[kh, kw, :, co…] over the taps in registers:
+// each vec4 of x (a scalar where Ci is not a multiple of 4: the seed's stem, Ci = 1) is used for
+// 4·cob output channels and each filter vec4 for PIXELS pixels. No
+// workgroup memory and no barriers, as our conv gradients (conv2d-backprop-filter-program.ts says
+// why); in place of tfjs' Conv2DMMProgram, an implicit GEMM with 32×32 tiles in workgroup memory,
+// which was half the GPU time of a training step on lavapipe (docs/benchmarks.md). The shapes are
+// uniforms, so one pipeline serves every layer with the same bias and activation. Bindings: x, W,
+// then bias (with bias), the output, the uniforms. Run by conv2d-forward-webgpu.ts through
+// raw-dispatch.ts.
+import type { backend_util } from '@tensorflow/tfjs-core';
+import { rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
+import type { ProgramUniform } from './webgpu-backend-like';
+
+const WG = 64;
+/** Output pixels of a row per invocation: each filter load serves this many. */
+const PIXELS = 4;
+
+export interface ConvForwardPlan {
+  program: RawProgram;
+  uniforms: ProgramUniform[];
+}
+
+/** Whether our program covers the layer (otherwise the stock kernel runs). */
+export function convForwardCovers(info: backend_util.Conv2DInfo): boolean {
+  return (
+    info.dataFormat === 'channelsLast' &&
+    info.outChannels % 4 === 0 &&
+    info.dilationHeight === 1 &&
+    info.dilationWidth === 1
+  );
+}
+
+const int = (v: number): ProgramUniform => ({ type: 'int32', data: [v] });
+
+export function conv2dForwardProgram(
+  info: backend_util.Conv2DInfo,
+  o: { bias: boolean; relu: boolean },
+): ConvForwardPlan {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW } = info;
+  const { outChannels: Co, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
+  // Two vec4s of output channels per invocation where Co allows: twice the use of each x load.
+  const cob = Co % 8 === 0 ? 2 : 1;
+  // x as vec4s where Ci allows, else as scalars (one filter row per input channel).
+  const cv = Ci % 4 === 0 ? 4 : 1;
+  const coBlocks = Co / (4 * cob);
+  const wBlocks = Math.ceil(OW / PIXELS);
+  const threads = B * OH * wBlocks * coBlocks;
+  const px = Array.from({ length: PIXELS }, (_, p) => p);
+  const cb = Array.from({ length: cob }, (_, j) => j);
+  const bindings = ['x', 'w', ...(o.bias ? ['bias'] : []), 'y'];
+  const rows = Array.from({ length: cv }, (_, r) => r);
+  const lanes = cv === 4 ? ['x', 'y', 'z', 'w'].map((l) => `v.${l}`) : ['v'];
+  const key = `tfjsDdpConv2D_${PIXELS}x${cob}_${cv}_${o.bias ? 'bias' : 'nobias'}_${o.relu ? 'relu' : 'linear'}`;
+  const code = () => `struct Uniforms {
+  H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
+  sh : i32, sw : i32, padTop : i32, padLeft : i32, coBlocks : i32, wBlocks : i32, threads : i32,
+};
+@group(0) @binding(0) var<storage, read> x : array<${cv === 4 ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(1) var<storage, read> w : array<vec4<f32>>;
+${o.bias ? '@group(0) @binding(2) var<storage, read> bias : array<vec4<f32>>;\n' : ''}@group(0) @binding(${bindings.length - 1}) var<storage, read_write> y : array<vec4<f32>>;
+@group(0) @binding(${bindings.length}) var<uniform> u : Uniforms;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
+  let index = ${rawIndex(WG)};
+  if (index >= u.threads) { return; }
+  let co = (index % u.coBlocks) * ${4 * cob};
+  var rest = index / u.coBlocks;
+  let ow0 = (rest % u.wBlocks) * ${PIXELS};
+  rest = rest / u.wBlocks;
+  let oh = rest % u.OH;
+  let b = rest / u.OH;
+  let ci4 = u.Ci / ${cv};
+  let co4 = u.Co / 4;
+  ${cb.flatMap((j) => px.map((p) => `var a${p}_${j} = vec4<f32>(0.0);`)).join('\n  ')}
+  for (var kh = 0; kh < u.KH; kh++) {
+    let ih = oh * u.sh - u.padTop + kh;
+    if (ih < 0 || ih >= u.H) { continue; }
+    let xRow = (b * u.H + ih) * u.W;
+    for (var kw = 0; kw < u.KW; kw++) {
+      ${px
+        .map(
+          (p) => `let iw${p} = (ow0 + ${p}) * u.sw - u.padLeft + kw;
+      let ok${p} = ow0 + ${p} < u.OW && iw${p} >= 0 && iw${p} < u.W;
+      let x${p}Base = select(0, (xRow + iw${p}) * ci4, ok${p});`,
+        )
+        .join('\n      ')}
+      // W[kh, kw, ci + r, co…] at vec4 index ((kh·KW + kw)·Ci + ci + r)·Co/4 + co/4 (+ j), ci = c·cv.
+      var wAt = (kh * u.KW + kw) * u.Ci * co4 + co / 4;
+      for (var c = 0; c < ci4; c++) {
+        ${cb
+          .flatMap((j) => rows.map((r) => `let w${r}_${j} = w[wAt + ${r} * co4 + ${j}];`))
+          .join('\n        ')}
+        ${px
+          .map(
+            (p) => `if (ok${p}) {
+          let v = x[x${p}Base + c];
+          ${cb.map((j) => `a${p}_${j} += ${rows.map((r) => `${lanes[r]} * w${r}_${j}`).join(' + ')};`).join('\n          ')}
+        }`,
+          )
+          .join('\n        ')}
+        wAt += ${cv} * co4;
+      }
+    }
+  }
+  let outRow = ((b * u.OH + oh) * u.OW + ow0) * co4 + co / 4;
+  ${cb
+    .flatMap((j) =>
+      px.map((p) => {
+        const biased = o.bias ? `a${p}_${j} + bias[co / 4 + ${j}]` : `a${p}_${j}`;
+        const value = o.relu ? `max(${biased}, vec4<f32>(0.0))` : biased;
+        return `if (ow0 + ${p} < u.OW) { y[outRow + ${p} * co4 + ${j}] = ${value}; }`;
+      }),
+    )
+    .join('\n  ')}
+}`;
+  return {
+    program: { key, code, workgroups: rawWorkgroups(threads, WG) },
+    uniforms: [
+      H,
+      W,
+      Ci,
+      OH,
+      OW,
+      Co,
+      KH,
+      KW,
+      sh,
+      sw,
+      info.padInfo.top,
+      info.padInfo.left,
+      coBlocks,
+      wBlocks,
+      threads,
+    ].map(int),
+  };
+}

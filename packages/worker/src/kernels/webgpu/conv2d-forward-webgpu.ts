@@ -1,0 +1,89 @@
+// Conv2D and FusedConv2D on the webgpu backend: conv2dForwardProgram (our WGSL) where it covers the
+// layer (NHWC float32, output channels in multiples of 4, no dilation; bias and a linear or ReLU
+// activation), the stock kernels elsewhere and everywhere with
+// TFJS_DDP_WEBGPU_CONV=tfjs, which keeps tfjs' own forward conv for a comparison on a GPU
+// (docs/gpu-check.md). Registered by fast-kernels.ts.
+import {
+  backend_util,
+  getKernel,
+  type Conv2DAttrs,
+  type FusedConv2DAttrs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { conv2dForwardProgram, convForwardCovers } from './conv2d-forward-program';
+import { rawRecorder as gpu } from './raw-dispatch';
+
+type Shape4 = [number, number, number, number];
+
+/** Which forward conv webgpu runs: ours (the default) or tfjs' (`TFJS_DDP_WEBGPU_CONV=tfjs`). */
+export function webGpuConvChoice(env: Record<string, string | undefined> = process.env): 'ours' | 'tfjs' {
+  const v = env['TFJS_DDP_WEBGPU_CONV'];
+  if (v === undefined || v === '' || v === 'ours') return 'ours';
+  if (v === 'tfjs') return 'tfjs';
+  throw new Error(
+    `TFJS_DDP_WEBGPU_CONV=${v}: expected "ours" (the default) or "tfjs" (tfjs' own forward conv)`,
+  );
+}
+
+function run(
+  args: Parameters<KernelFunc>[0],
+  bias: TensorInfo | undefined,
+  relu: boolean,
+  fallback: KernelFunc | undefined,
+): TensorInfo {
+  const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;
+  const info = backend_util.computeConv2DInfo(
+    x.shape as Shape4,
+    filter.shape as Shape4,
+    strides,
+    dilations,
+    pad,
+    dimRoundingMode,
+    false,
+    backend_util.convertConv2DDataFormat(dataFormat),
+  );
+  const biasOk = bias === undefined || (bias.shape.length === 1 && bias.shape[0] === info.outChannels);
+  const floats = [x, filter, ...(bias ? [bias] : [])].every((t) => t.dtype === 'float32');
+  if (!convForwardCovers(info) || !biasOk || !floats) {
+    if (fallback === undefined) throw new Error('Conv2D on webgpu: no stock kernel for this layout');
+    return fallback(args) as TensorInfo;
+  }
+  const { program, uniforms } = conv2dForwardProgram(info, { bias: bias !== undefined, relu });
+  const y = gpu.output(args.backend, info.outShape.slice());
+  gpu.record(args.backend, program, [x, filter, ...(bias ? [bias] : []), y], uniforms);
+  return y;
+}
+
+export function makeConv2DWebGpu(fallback?: KernelFunc): KernelFunc {
+  return (args) => run(args, undefined, false, fallback);
+}
+
+export function makeFusedConv2DWebGpu(fallback?: KernelFunc): KernelFunc {
+  return (args) => {
+    const { bias, preluActivationWeights } = args.inputs as {
+      bias?: TensorInfo;
+      preluActivationWeights?: TensorInfo;
+    };
+    const act = (args.attrs as unknown as FusedConv2DAttrs).activation ?? 'linear';
+    if ((act !== 'linear' && act !== 'relu') || preluActivationWeights !== undefined) {
+      if (fallback === undefined)
+        throw new Error(`FusedConv2D on webgpu: no stock kernel for activation ${act}`);
+      return fallback(args);
+    }
+    return run(args, bias, act === 'relu', fallback);
+  };
+}
+
+/** Captures the stock kernels as the fallbacks: call before registering these configs. None with TFJS_DDP_WEBGPU_CONV=tfjs. */
+export function conv2DForwardWebGpuConfigs(): KernelConfig[] {
+  if (webGpuConvChoice() === 'tfjs') return [];
+  const conv = getKernel('Conv2D', 'webgpu')?.kernelFunc;
+  const fused = getKernel('FusedConv2D', 'webgpu')?.kernelFunc;
+  return [
+    { kernelName: 'Conv2D', backendName: 'webgpu', kernelFunc: makeConv2DWebGpu(conv) },
+    { kernelName: 'FusedConv2D', backendName: 'webgpu', kernelFunc: makeFusedConv2DWebGpu(fused) },
+  ];
+}
