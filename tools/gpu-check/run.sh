@@ -203,6 +203,8 @@ if [ $smoke -eq 1 ]; then
 else
   step bench-webgpu-b64 60 "$bench" --backend webgpu --size 96 --batch 64 --steps 4 --warmup 2 --gpu-profile
   step bench-webgpu-b256 75 "$bench" --backend webgpu --size 96 --batch 256 --steps 3 --warmup 1 --gpu-profile
+  # The same step with tfjs' own forward conv (Conv2DMMProgram) instead of ours: which is faster on this GPU.
+  step bench-webgpu-b256-tfjs-conv 60 env TFJS_DDP_WEBGPU_CONV=tfjs "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1 --gpu-profile
   if [ -f "$here/torch_densenet.py" ] && python3 -c 'import torch; assert torch.cuda.is_available()' >>"$log" 2>&1; then
     step torch-cuda-b64 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 64 20 96 1 cuda
     step torch-cuda-b256 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 256 20 96 1 cuda
