@@ -16,13 +16,13 @@
 // problems) the first dispatch writes dW and dB directly. Run by conv2d-backprop-filter-webgpu.ts
 // through raw-dispatch.ts.
 import type { backend_util } from '@tensorflow/tfjs-core';
-import { rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
+import { GPU_FILL_THREADS, rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
 import type { ProgramUniform } from './webgpu-backend-like';
 
 const WG = 64;
 
-/** Invocations a split filter gradient aims for: enough to fill a large GPU (an H200 keeps ~270k). */
-export const FILTER_GRAD_TARGET_THREADS = 131_072;
+/** Invocations a split filter gradient aims for: enough to fill a large GPU. */
+export const FILTER_GRAD_TARGET_THREADS = GPU_FILL_THREADS;
 /** Output pixels a split sums at least, so that a range is worth an invocation. */
 export const FILTER_GRAD_MIN_PIXELS = 256;
 

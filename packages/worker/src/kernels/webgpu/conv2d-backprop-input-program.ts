@@ -1,96 +1,127 @@
-// WGSL program for Conv2DBackpropInput on the webgpu backend (NHWC, float32, Ci and Co multiples of
-// 4). One invocation per 4 input channels × PIXELS adjacent pixels of a row of dX, summing
+// WGSL for Conv2DBackpropInput on the webgpu backend (NHWC, float32, Ci and Co multiples of 4). One
+// invocation per 4·`cib` input channels × PIXELS adjacent pixels of a row of dX, summing
 // dY[b, oh, ow, :] · W[kh, kw, ci, :] over the taps that reach the pixel, in registers, with integer
-// tap tests; no workgroup memory (see conv2d-backprop-filter-program.ts). Run by
-// conv2d-backprop-input-webgpu.ts.
+// tap tests: each dY vec4 serves 4·cib input channels and each filter vec4 the PIXELS pixels. No
+// workgroup memory (see conv2d-backprop-filter-program.ts). The shapes are uniforms, so one
+// pipeline serves every layer. Bindings: dY, W, dX, the uniforms. Run by
+// conv2d-backprop-input-webgpu.ts through raw-dispatch.ts.
 import type { backend_util } from '@tensorflow/tfjs-core';
-import { flatDispatch, type WebGpuProgram } from './webgpu-backend-like';
+import { GPU_FILL_THREADS, rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
+import type { ProgramUniform } from './webgpu-backend-like';
 
+const WG = 64;
 /** Pixels of a dX row per invocation: each filter load is reused this many times. */
 const PIXELS = 4;
 
-export class Conv2DBackpropInputProgram implements WebGpuProgram {
-  readonly outputShape: number[];
-  readonly shaderKey = `tfjsDdpConv2DBackpropInput_${PIXELS}`;
-  readonly dispatchLayout = { x: [0, 1, 2, 3] };
-  readonly dispatch: [number, number, number];
-  readonly workgroupSize: [number, number, number] = [64, 1, 1];
-  readonly variableNames = ['dy', 'wt'];
-  readonly variableComponents = [4, 4];
-  readonly outputComponent = 4;
-  readonly uniforms = 'pads : vec2<i32>, strides : vec2<i32>, threads : i32,';
-  readonly size = false;
-  readonly threads: number;
+/** Whether our program covers the layout (otherwise the caller runs the stock kernel). */
+export function backpropInputCovers(info: backend_util.Conv2DInfo): boolean {
+  return info.dataFormat === 'channelsLast' && info.inChannels % 4 === 0 && info.outChannels % 4 === 0;
+}
 
-  /** Whether this program covers the layout (otherwise the caller runs the stock kernel). */
-  static covers(info: backend_util.Conv2DInfo): boolean {
-    return info.dataFormat === 'channelsLast' && info.inChannels % 4 === 0 && info.outChannels % 4 === 0;
-  }
+const int = (v: number): ProgramUniform => ({ type: 'int32', data: [v] });
 
-  constructor(info: backend_util.Conv2DInfo) {
-    const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci } = info;
-    this.outputShape = [B, H, W, Ci];
-    this.threads = B * H * Math.ceil(W / PIXELS) * (Ci / 4);
-    this.dispatch = flatDispatch(this.threads, this.workgroupSize[0]);
-  }
-
-  getUserCode(): string {
-    const px = Array.from({ length: PIXELS }, (_, p) => p);
-    return `
-    fn main(index : i32) {
-      if (index >= uniforms.threads) { return; }
-      let H = uniforms.outShape[1];
-      let W = uniforms.outShape[2];
-      let Ci = uniforms.outShape[3];
-      let OH = uniforms.dyShape[1];
-      let OW = uniforms.dyShape[2];
-      let Co = uniforms.dyShape[3];
-      let KH = uniforms.wtShape[0];
-      let KW = uniforms.wtShape[1];
-      let sh = uniforms.strides[0];
-      let sw = uniforms.strides[1];
-      let ciBlocks = Ci / 4;
-      let wBlocks = (W + ${PIXELS - 1}) / ${PIXELS};
-      let ci = (index % ciBlocks) * 4;
-      var rest = index / ciBlocks;
-      let iw0 = (rest % wBlocks) * ${PIXELS};
-      rest = rest / wBlocks;
-      let ih = rest % H;
-      let b = rest / H;
-      ${px.map((p) => `var acc${p} = vec4<f32>(0.0);`).join('\n      ')}
-      for (var kh = 0; kh < KH; kh++) {
-        // Forward: ih = oh·sh − pad + kh, so this tap reaches ih from oh = (ih + pad − kh) / sh.
-        let th = ih + uniforms.pads[0] - kh;
-        if (th < 0 || th % sh != 0 || th / sh >= OH) { continue; }
-        let dyRow = (b * OH + th / sh) * OW;
-        for (var kw = 0; kw < KW; kw++) {
-          let wBase = ((kh * KW + kw) * Ci + ci) * Co;
-          ${px
+/** `fill`: the invocations below which each keeps to 4 input channels (the specs lower it to test the wide path). */
+export function conv2dBackpropInputProgram(
+  info: backend_util.Conv2DInfo,
+  fill = GPU_FILL_THREADS,
+): {
+  program: RawProgram;
+  uniforms: ProgramUniform[];
+} {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW } = info;
+  const { outChannels: Co, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
+  // Two vec4s of input channels per invocation where Ci allows and enough invocations remain to
+  // fill a large GPU: twice the use of each dY load.
+  const wide = B * H * Math.ceil(W / PIXELS) * (Ci / 8);
+  const cib = Ci % 8 === 0 && wide >= fill ? 2 : 1;
+  const ciBlocks = Ci / (4 * cib);
+  const wBlocks = Math.ceil(W / PIXELS);
+  const threads = B * H * wBlocks * ciBlocks;
+  const px = Array.from({ length: PIXELS }, (_, p) => p);
+  const cb = Array.from({ length: cib }, (_, j) => j);
+  const rows = Array.from({ length: 4 * cib }, (_, r) => r);
+  const code = () => `struct Uniforms {
+  H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
+  sh : i32, sw : i32, padTop : i32, padLeft : i32, ciBlocks : i32, wBlocks : i32, threads : i32,
+};
+@group(0) @binding(0) var<storage, read> dy : array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w : array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> dx : array<vec4<f32>>;
+@group(0) @binding(3) var<uniform> u : Uniforms;
+@compute @workgroup_size(${WG})
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
+  let index = ${rawIndex(WG)};
+  if (index >= u.threads) { return; }
+  let ci = (index % u.ciBlocks) * ${4 * cib};
+  var rest = index / u.ciBlocks;
+  let iw0 = (rest % u.wBlocks) * ${PIXELS};
+  rest = rest / u.wBlocks;
+  let ih = rest % u.H;
+  let b = rest / u.H;
+  let co4 = u.Co / 4;
+  ${cb.flatMap((j) => px.map((p) => `var a${p}_${j} = vec4<f32>(0.0);`)).join('\n  ')}
+  for (var kh = 0; kh < u.KH; kh++) {
+    // Forward: ih = oh·sh − pad + kh, so this tap reaches ih from oh = (ih + pad − kh) / sh.
+    let th = ih + u.padTop - kh;
+    if (th < 0 || th % u.sh != 0 || th / u.sh >= u.OH) { continue; }
+    let dyRow = (b * u.OH + th / u.sh) * u.OW;
+    for (var kw = 0; kw < u.KW; kw++) {
+      ${px
+        .map(
+          (p) => `let tw${p} = iw0 + ${p} + u.padLeft - kw;
+      let ok${p} = iw0 + ${p} < u.W && tw${p} >= 0 && tw${p} % u.sw == 0 && tw${p} / u.sw < u.OW;
+      let d${p}Base = select(0, (dyRow + tw${p} / u.sw) * co4, ok${p});`,
+        )
+        .join('\n      ')}
+      // W[kh, kw, ci + r, co…] at vec4 index ((kh·KW + kw)·Ci + ci + r)·Co/4 + co/4.
+      let wBase = ((kh * u.KW + kw) * u.Ci + ci) * co4;
+      for (var c = 0; c < co4; c++) {
+        ${rows.map((r) => `let w${r} = w[wBase + ${r} * co4 + c];`).join('\n        ')}
+        ${px
+          .map(
+            (p) => `if (ok${p}) {
+          let d = dy[d${p}Base + c];
+          ${cb
             .map(
-              (p) => `let tw${p} = iw0 + ${p} + uniforms.pads[1] - kw;
-          let ok${p} = iw0 + ${p} < W && tw${p} >= 0 && tw${p} % sw == 0 && tw${p} / sw < OW;
-          let d${p}Base = select(0, (dyRow + tw${p} / sw) * Co, ok${p});`,
+              (j) =>
+                `a${p}_${j} += vec4<f32>(${[0, 1, 2, 3].map((k) => `dot(d, w${4 * j + k})`).join(', ')});`,
             )
             .join('\n          ')}
-          for (var co = 0; co < Co; co += 4) {
-            let w0 = wt[(wBase + co) / 4];
-            let w1 = wt[(wBase + Co + co) / 4];
-            let w2 = wt[(wBase + 2 * Co + co) / 4];
-            let w3 = wt[(wBase + 3 * Co + co) / 4];
-            ${px
-              .map(
-                (p) => `if (ok${p}) {
-              let d = dy[(d${p}Base + co) / 4];
-              acc${p} += vec4<f32>(dot(d, w0), dot(d, w1), dot(d, w2), dot(d, w3));
-            }`,
-              )
-              .join('\n            ')}
-          }
-        }
+        }`,
+          )
+          .join('\n        ')}
       }
-      let outBase = ((b * H + ih) * W + iw0) * Ci + ci;
-      ${px.map((p) => `if (iw0 + ${p} < W) { result[(outBase + ${p} * Ci) / 4] = acc${p}; }`).join('\n      ')}
     }
-    `;
   }
+  let outRow = ((b * u.H + ih) * u.W + iw0) * (u.Ci / 4) + ci / 4;
+  ${cb
+    .flatMap((j) =>
+      px.map((p) => `if (iw0 + ${p} < u.W) { dx[outRow + ${p} * (u.Ci / 4) + ${j}] = a${p}_${j}; }`),
+    )
+    .join('\n  ')}
+}`;
+  return {
+    program: {
+      key: `tfjsDdpConv2DBackpropInput_${PIXELS}x${cib}`,
+      code,
+      workgroups: rawWorkgroups(threads, WG),
+    },
+    uniforms: [
+      H,
+      W,
+      Ci,
+      OH,
+      OW,
+      Co,
+      KH,
+      KW,
+      sh,
+      sw,
+      info.padInfo.top,
+      info.padInfo.left,
+      ciBlocks,
+      wBlocks,
+      threads,
+    ].map(int),
+  };
 }

@@ -1,9 +1,9 @@
-// Conv2DBackpropInput on the webgpu backend: runs Conv2DBackpropInputProgram (our WGSL) where the
-// channel counts are multiples of 4 (every conv of the DenseNet but the stem, whose input gradient
-// autodiff prunes), the stock kernel elsewhere. Registered by fast-kernels.ts.
+// Conv2DBackpropInput on the webgpu backend: conv2dBackpropInputProgram (our WGSL) where the channel
+// counts are multiples of 4 (every conv of the DenseNet but the stem, whose input gradient autodiff
+// prunes), the stock kernel elsewhere. Registered by fast-kernels.ts.
 import { backend_util, getKernel, type Conv2DBackpropInputAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
-import { Conv2DBackpropInputProgram } from './conv2d-backprop-input-program';
-import { type WebGpuBackendLike } from './webgpu-backend-like';
+import { backpropInputCovers, conv2dBackpropInputProgram } from './conv2d-backprop-input-program';
+import { rawRecorder as gpu } from './raw-dispatch';
 
 export function makeConv2DBackpropInputWebGpu(fallback?: KernelFunc): KernelFunc {
   return (args) => {
@@ -20,17 +20,26 @@ export function makeConv2DBackpropInputWebGpu(fallback?: KernelFunc): KernelFunc
       false,
       backend_util.convertConv2DDataFormat(dataFormat),
     );
-    if (!Conv2DBackpropInputProgram.covers(info) || dy.dtype !== 'float32') {
+    if (!backpropInputCovers(info) || dy.dtype !== 'float32' || filter.dtype !== 'float32') {
       if (fallback === undefined) throw new Error('Conv2DBackpropInput: only NHWC float32 with channels in multiples of 4 is supported');
       return fallback(args);
     }
-    const program = new Conv2DBackpropInputProgram(info);
-    return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(program, [dy, filter], 'float32', [
-      { type: 'int32', data: [info.padInfo.top, info.padInfo.left] },
-      { type: 'int32', data: [info.strideHeight, info.strideWidth] },
-      { type: 'int32', data: [program.threads] },
-    ]);
+    return convBackpropInput(backend, info, dy, filter);
   };
+}
+
+/** Our input gradient of dy and filter as `info` says, recorded on `backend`; `fill` as conv2dBackpropInputProgram's. */
+export function convBackpropInput(
+  backend: object,
+  info: backend_util.Conv2DInfo,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  fill?: number,
+): TensorInfo {
+  const { program, uniforms } = conv2dBackpropInputProgram(info, fill);
+  const dx = gpu.output(backend, info.inShape.slice());
+  gpu.record(backend, program, [dy, filter, dx], uniforms);
+  return dx;
 }
 
 /** Captures the stock kernel as the fallback: call before registering this config. */

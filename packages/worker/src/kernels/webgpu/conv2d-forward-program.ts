@@ -10,7 +10,7 @@
 // then bias (with bias), the output, the uniforms. Run by conv2d-forward-webgpu.ts through
 // raw-dispatch.ts.
 import type { backend_util } from '@tensorflow/tfjs-core';
-import { rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
+import { GPU_FILL_THREADS, rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
 import type { ProgramUniform } from './webgpu-backend-like';
 
 const WG = 64;
@@ -34,14 +34,18 @@ export function convForwardCovers(info: backend_util.Conv2DInfo): boolean {
 
 const int = (v: number): ProgramUniform => ({ type: 'int32', data: [v] });
 
+/** `fill`: the invocations below which each keeps to 4 output channels (the specs lower it to test the wide path). */
 export function conv2dForwardProgram(
   info: backend_util.Conv2DInfo,
   o: { bias: boolean; relu: boolean },
+  fill = GPU_FILL_THREADS,
 ): ConvForwardPlan {
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW } = info;
   const { outChannels: Co, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
-  // Two vec4s of output channels per invocation where Co allows: twice the use of each x load.
-  const cob = Co % 8 === 0 ? 2 : 1;
+  // Two vec4s of output channels per invocation where Co allows and enough invocations remain to
+  // fill a large GPU: twice the use of each x load.
+  const wide = B * OH * Math.ceil(OW / PIXELS) * (Co / 8);
+  const cob = Co % 8 === 0 && wide >= fill ? 2 : 1;
   // x as vec4s where Ci allows, else as scalars (one filter row per input channel).
   const cv = Ci % 4 === 0 ? 4 : 1;
   const coBlocks = Co / (4 * cob);

@@ -11,7 +11,7 @@ import { CASES, WEBGPU_CASES, randomArray, relErr, rng } from '../conv-cases';
 import { registerFastKernels } from '../fast-kernels';
 import { refConv2d } from '../reference-conv';
 import { countDispatches, programsRun } from './count-dispatches';
-import { webGpuConvChoice } from './conv2d-forward-webgpu';
+import { convForward, webGpuConvChoice } from './conv2d-forward-webgpu';
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 
@@ -80,6 +80,16 @@ describe('TFJS_DDP_WEBGPU_CONV', () => {
           });
           expect(relErr(await result.result.data(), want), v.name).toBeLessThan(1e-4);
           result.result.dispose();
+          // The 8-channel invocations that large layers get (fill 0: wherever Co allows).
+          if (c.filter[3] % 8 === 0) {
+            const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad);
+            const ins = [x, w, v.bias ? bias : undefined] as [tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+            const wide = tf
+              .engine()
+              .makeTensorFromTensorInfo(convForward(tf.backend(), info, ins, v.relu, 0));
+            expect(relErr(await wide.data(), want), `${v.name}, 8 channels`).toBeLessThan(1e-4);
+            wide.dispose();
+          }
         }
         tf.dispose([x, w, bias]);
         expect(tf.memory().numTensors).toBe(before);

@@ -51,9 +51,20 @@ function run(
     if (fallback === undefined) throw new Error('Conv2D on webgpu: no stock kernel for this layout');
     return fallback(args) as TensorInfo;
   }
-  const { program, uniforms } = conv2dForwardProgram(info, { bias: bias !== undefined, relu });
-  const y = gpu.output(args.backend, info.outShape.slice());
-  gpu.record(args.backend, program, [x, filter, ...(bias ? [bias] : []), y], uniforms);
+  return convForward(args.backend, info, [x, filter, bias], relu);
+}
+
+/** Our forward conv of x, filter (and bias) as `info` says, recorded on `backend`; `fill` as conv2dForwardProgram's. */
+export function convForward(
+  backend: object,
+  info: backend_util.Conv2DInfo,
+  [x, filter, bias]: [TensorInfo, TensorInfo, TensorInfo | undefined],
+  relu: boolean,
+  fill?: number,
+): TensorInfo {
+  const { program, uniforms } = conv2dForwardProgram(info, { bias: bias !== undefined, relu }, fill);
+  const y = gpu.output(backend, info.outShape.slice());
+  gpu.record(backend, program, [x, filter, ...(bias ? [bias] : []), y], uniforms);
   return y;
 }
 

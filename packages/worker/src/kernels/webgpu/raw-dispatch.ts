@@ -123,6 +123,9 @@ function uniformBuffer(
   return entry;
 }
 
+/** Invocations that fill a large GPU (an H200 keeps ~270k resident): what our conv programs aim for. */
+export const GPU_FILL_THREADS = 131_072;
+
 /** The largest workgroup count per dimension WebGPU guarantees. */
 const MAX_GROUPS = 65535;
 
