@@ -155,9 +155,11 @@ cd "$app" || exit 1
 mkdir -p "$work/bin"
 printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$work/node" "$app/packages/cli/bin/tfjs-ddp.js" >"$work/bin/tfjs-ddp"
 printf '#!/bin/sh\ncd "%s" && exec "%s" --import tsx tools/bench-step.ts "$@"\n' "$app" "$work/node" >"$work/bin/bench-step"
-chmod +x "$work/bin/tfjs-ddp" "$work/bin/bench-step"
+printf '#!/bin/sh\ncd "%s" && exec "%s" --import tsx tools/bench-kernels.ts "$@"\n' "$app" "$work/node" >"$work/bin/bench-kernels"
+chmod +x "$work/bin/tfjs-ddp" "$work/bin/bench-step" "$work/bin/bench-kernels"
 cli=$work/bin/tfjs-ddp
 bench=$work/bin/bench-step
+kernels=$work/bin/bench-kernels
 export TFJS_DDP_DATA_DIR="$data"
 runs="$work/runs"
 
@@ -180,6 +182,7 @@ step info-json 30 "$cli" info --backend webgpu --data-dir "$data" --json
 
 if [ $smoke -eq 1 ]; then
   step bench-webgpu-b8 120 "$bench" --backend webgpu --size 32 --batch 8 --steps 2 --warmup 1 --gpu-profile
+  step bench-kernels-b4 120 "$kernels" --backend webgpu --size 32 --batch 4 --reps 1
   note torch-anchor skipped "smoke mode"
   # The end-of-run evaluation of all 10,000 test images takes minutes on lavapipe: the training runs
   # read the first 64 train and 16 test images of the real files (info above checked all of them).
@@ -205,6 +208,8 @@ else
   step bench-webgpu-b256 75 "$bench" --backend webgpu --size 96 --batch 256 --steps 3 --warmup 1 --gpu-profile
   # The same step with tfjs' own forward conv (Conv2DMMProgram) instead of ours: which is faster on this GPU.
   step bench-webgpu-b256-tfjs-conv 60 env TFJS_DDP_WEBGPU_CONV=tfjs "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1 --gpu-profile
+  # Each conv kernel (forward, dW, dX) on the DenseNet's layer shapes, ours against tfjs' stock one.
+  step bench-kernels-b64 45 "$kernels" --backend webgpu --size 96 --batch 64 --reps 5
   if [ -f "$here/torch_densenet.py" ] && python3 -c 'import torch; assert torch.cuda.is_available()' >>"$log" 2>&1; then
     step torch-cuda-b64 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 64 20 96 1 cuda
     step torch-cuda-b256 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 256 20 96 1 cuda
