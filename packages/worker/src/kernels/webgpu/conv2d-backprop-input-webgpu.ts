@@ -36,6 +36,7 @@ export function convBackpropInput(
   filter: TensorInfo,
   fill?: number,
 ): TensorInfo {
+  if (info.inShape.includes(0)) return gpu.empty(backend, info.inShape.slice());
   const { program, uniforms } = conv2dBackpropInputProgram(info, fill);
   const dx = gpu.output(backend, info.inShape.slice());
   gpu.record(backend, program, [dy, filter, dx], uniforms);

@@ -35,6 +35,17 @@ describe('TFJS_DDP_WEBGPU_CONV', () => {
     }, 60_000);
     afterAll(() => shutdownWebGpu());
 
+    it('gives an empty batch an empty output without a dispatch (the stock kernel throws on it)', async () => {
+      const y = tf.conv2d(
+        tf.zeros([0, 5, 5, 4]) as tf.Tensor4D,
+        tf.ones([3, 3, 4, 8]) as tf.Tensor4D,
+        1,
+        'same',
+      );
+      expect(y.shape).toEqual([0, 5, 5, 8]);
+      expect((await y.data()).length).toBe(0);
+    });
+
     const variants = [
       { name: 'Conv2D', bias: false, relu: false },
       { name: 'FusedConv2D with bias', bias: true, relu: false },

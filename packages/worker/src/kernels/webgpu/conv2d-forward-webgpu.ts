@@ -62,6 +62,8 @@ export function convForward(
   relu: boolean,
   fill?: number,
 ): TensorInfo {
+  // An empty output (an empty batch) has no buffer to bind, and needs none: tfjs' own kernel fails on it.
+  if (info.outShape.includes(0)) return gpu.empty(backend, info.outShape.slice());
   const { program, uniforms } = conv2dForwardProgram(info, { bias: bias !== undefined, relu }, fill);
   const y = gpu.output(backend, info.outShape.slice());
   gpu.record(backend, program, [x, filter, ...(bias ? [bias] : []), y], uniforms);

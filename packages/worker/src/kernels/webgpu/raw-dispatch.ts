@@ -44,7 +44,7 @@ interface RawBackend {
   dispatchCountInPass: number;
   commandQueueOwnedIds: WeakSet<object>;
   tensorMap: { get(id: object): { resource: unknown } };
-  makeTensorInfo(shape: number[], dtype: 'float32' | 'int32'): TensorInfo;
+  makeTensorInfo(shape: number[], dtype: 'float32' | 'int32', values?: Float32Array): TensorInfo;
   uploadToGPU(id: object): void;
   disposeData(id: object): boolean;
   ensureCommandEncoderReady(): void;
@@ -159,6 +159,11 @@ export const rawRecorder = {
     const t = b.makeTensorInfo(shape, dtype);
     b.uploadToGPU(t.dataId);
     return t;
+  },
+
+  /** A new tensor of `shape` with no elements: its (empty) values on the host, nothing to allocate or bind. */
+  empty(backend: object, shape: number[]): TensorInfo {
+    return (backend as RawBackend).makeTensorInfo(shape, 'float32', new Float32Array(0));
   },
 
   /** Records one dispatch of `program` over `buffers` (bindings 0..n−1) and `uniforms` (binding n). */
