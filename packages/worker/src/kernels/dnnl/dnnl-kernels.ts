@@ -17,6 +17,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { CONV_FILTER_BIAS_GRAD } from '../conv-filter-bias-grad';
+import { forwardConvInfo } from '../conv-info';
 import type { WasmHeapBackend } from '../heap-access';
 import { DNNL_OP, type DnnlBinding, type DnnlOp } from './dnnl-addon';
 
@@ -115,15 +116,8 @@ function conv2D(addon: DnnlBinding): KernelFunc {
   const rejected = new Set<string>();
   return (args) => {
     const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;
-    const info = backend_util.computeConv2DInfo(
-      x.shape as Shape4,
-      filter.shape as Shape4,
-      strides,
-      dilations,
-      pad,
-      dimRoundingMode,
-    );
+    const { dataFormat } = args.attrs as unknown as Conv2DAttrs;
+    const info = forwardConvInfo(x, filter, args.attrs as unknown as Conv2DAttrs);
     if (!supported(info, dataFormat, [x, filter])) return fallback(args);
     const geom = dnnlGeometry(info, false, false);
     const out = runInPlace(
@@ -149,16 +143,8 @@ function fusedConv2D(addon: DnnlBinding): KernelFunc {
       bias?: TensorInfo;
       preluActivationWeights?: TensorInfo;
     };
-    const { strides, pad, dataFormat, dilations, dimRoundingMode, activation } =
-      args.attrs as unknown as FusedConv2DAttrs;
-    const info = backend_util.computeConv2DInfo(
-      x.shape as Shape4,
-      filter.shape as Shape4,
-      strides,
-      dilations,
-      pad,
-      dimRoundingMode,
-    );
+    const { dataFormat, activation } = args.attrs as unknown as FusedConv2DAttrs;
+    const info = forwardConvInfo(x, filter, args.attrs as unknown as FusedConv2DAttrs);
     const act = activation ?? 'linear';
     const biasOk = bias === undefined || (bias.shape.length === 1 && bias.shape[0] === info.outChannels);
     if (

@@ -6,6 +6,7 @@
 // pipeline serves every layer. Bindings: dY, W, dX, the uniforms. Run by
 // conv2d-backprop-input-webgpu.ts through raw-dispatch.ts.
 import type { backend_util } from '@tensorflow/tfjs-core';
+import { CONV_UNIFORMS_WGSL, convUniforms } from './conv2d-forward-program';
 import { GPU_FILL_THREADS, rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
 import type { ProgramUniform } from './webgpu-backend-like';
 
@@ -18,8 +19,6 @@ export function backpropInputCovers(info: backend_util.Conv2DInfo): boolean {
   return info.dataFormat === 'channelsLast' && info.inChannels % 4 === 0 && info.outChannels % 4 === 0;
 }
 
-const int = (v: number): ProgramUniform => ({ type: 'int32', data: [v] });
-
 /** `fill`: the invocations below which each keeps to 4 input channels (the specs lower it to test the wide path). */
 export function conv2dBackpropInputProgram(
   info: backend_util.Conv2DInfo,
@@ -28,8 +27,7 @@ export function conv2dBackpropInputProgram(
   program: RawProgram;
   uniforms: ProgramUniform[];
 } {
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW } = info;
-  const { outChannels: Co, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci } = info;
   // Two vec4s of input channels per invocation where Ci allows and enough invocations remain to
   // fill a large GPU: twice the use of each dY load.
   const wide = B * H * Math.ceil(W / PIXELS) * (Ci / 8);
@@ -40,10 +38,7 @@ export function conv2dBackpropInputProgram(
   const px = Array.from({ length: PIXELS }, (_, p) => p);
   const cb = Array.from({ length: cib }, (_, j) => j);
   const rows = Array.from({ length: 4 * cib }, (_, r) => r);
-  const code = () => `struct Uniforms {
-  H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
-  sh : i32, sw : i32, padTop : i32, padLeft : i32, ciBlocks : i32, wBlocks : i32, threads : i32,
-};
+  const code = () => `${CONV_UNIFORMS_WGSL}
 @group(0) @binding(0) var<storage, read> dy : array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> w : array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> dx : array<vec4<f32>>;
@@ -52,8 +47,8 @@ export function conv2dBackpropInputProgram(
 fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
   let index = ${rawIndex(WG)};
   if (index >= u.threads) { return; }
-  let ci = (index % u.ciBlocks) * ${4 * cib};
-  var rest = index / u.ciBlocks;
+  let ci = (index % u.blocks) * ${4 * cib};
+  var rest = index / u.blocks;
   let iw0 = (rest % u.wBlocks) * ${PIXELS};
   rest = rest / u.wBlocks;
   let ih = rest % u.H;
@@ -106,22 +101,6 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
       code,
       workgroups: rawWorkgroups(threads, WG),
     },
-    uniforms: [
-      H,
-      W,
-      Ci,
-      OH,
-      OW,
-      Co,
-      KH,
-      KW,
-      sh,
-      sw,
-      info.padInfo.top,
-      info.padInfo.left,
-      ciBlocks,
-      wBlocks,
-      threads,
-    ].map(int),
+    uniforms: convUniforms(info, ciBlocks, wBlocks, threads),
   };
 }

@@ -34,14 +34,33 @@ export function convForwardCovers(info: backend_util.Conv2DInfo): boolean {
 
 const int = (v: number): ProgramUniform => ({ type: 'int32', data: [v] });
 
+/** The uniforms of our forward conv and input-gradient programs: the layer's shapes, then the invocation grid. */
+export const CONV_UNIFORMS_WGSL = `struct Uniforms {
+  H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
+  sh : i32, sw : i32, padTop : i32, padLeft : i32, blocks : i32, wBlocks : i32, threads : i32,
+};`;
+
+/** Their values: `blocks` channel blocks × `wBlocks` pixel blocks per row, `threads` invocations. */
+export function convUniforms(
+  info: backend_util.Conv2DInfo,
+  blocks: number,
+  wBlocks: number,
+  threads: number,
+): ProgramUniform[] {
+  const { inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth } = info;
+  return [
+    ...[inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth],
+    ...[info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, blocks, wBlocks, threads],
+  ].map(int);
+}
+
 /** `fill`: the invocations below which each keeps to 4 output channels (the specs lower it to test the wide path). */
 export function conv2dForwardProgram(
   info: backend_util.Conv2DInfo,
   o: { bias: boolean; relu: boolean },
   fill = GPU_FILL_THREADS,
 ): ConvForwardPlan {
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outHeight: OH, outWidth: OW } = info;
-  const { outChannels: Co, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
+  const { batchSize: B, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
   // Two vec4s of output channels per invocation where Co allows and enough invocations remain to
   // fill a large GPU: twice the use of each x load.
   const wide = B * OH * Math.ceil(OW / PIXELS) * (Co / 8);
@@ -57,10 +76,7 @@ export function conv2dForwardProgram(
   const rows = Array.from({ length: cv }, (_, r) => r);
   const lanes = cv === 4 ? ['x', 'y', 'z', 'w'].map((l) => `v.${l}`) : ['v'];
   const key = `tfjsDdpConv2D_${PIXELS}x${cob}_${cv}_${o.bias ? 'bias' : 'nobias'}_${o.relu ? 'relu' : 'linear'}`;
-  const code = () => `struct Uniforms {
-  H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
-  sh : i32, sw : i32, padTop : i32, padLeft : i32, coBlocks : i32, wBlocks : i32, threads : i32,
-};
+  const code = () => `${CONV_UNIFORMS_WGSL}
 @group(0) @binding(0) var<storage, read> x : array<${cv === 4 ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(1) var<storage, read> w : array<vec4<f32>>;
 ${o.bias ? '@group(0) @binding(2) var<storage, read> bias : array<vec4<f32>>;\n' : ''}@group(0) @binding(${bindings.length - 1}) var<storage, read_write> y : array<vec4<f32>>;
@@ -69,8 +85,8 @@ ${o.bias ? '@group(0) @binding(2) var<storage, read> bias : array<vec4<f32>>;\n'
 fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
   let index = ${rawIndex(WG)};
   if (index >= u.threads) { return; }
-  let co = (index % u.coBlocks) * ${4 * cob};
-  var rest = index / u.coBlocks;
+  let co = (index % u.blocks) * ${4 * cob};
+  var rest = index / u.blocks;
   let ow0 = (rest % u.wBlocks) * ${PIXELS};
   rest = rest / u.wBlocks;
   let oh = rest % u.OH;
@@ -121,22 +137,6 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
 }`;
   return {
     program: { key, code, workgroups: rawWorkgroups(threads, WG) },
-    uniforms: [
-      H,
-      W,
-      Ci,
-      OH,
-      OW,
-      Co,
-      KH,
-      KW,
-      sh,
-      sw,
-      info.padInfo.top,
-      info.padInfo.left,
-      coBlocks,
-      wBlocks,
-      threads,
-    ].map(int),
+    uniforms: convUniforms(info, coBlocks, wBlocks, threads),
   };
 }

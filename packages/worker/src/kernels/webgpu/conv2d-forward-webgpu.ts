@@ -12,10 +12,9 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { forwardConvInfo } from '../conv-info';
 import { conv2dForwardProgram, convForwardCovers } from './conv2d-forward-program';
 import { rawRecorder as gpu } from './raw-dispatch';
-
-type Shape4 = [number, number, number, number];
 
 /** Which forward conv webgpu runs: ours (the default) or tfjs' (`TFJS_DDP_WEBGPU_CONV=tfjs`). */
 export function webGpuConvChoice(env: Record<string, string | undefined> = process.env): 'ours' | 'tfjs' {
@@ -34,17 +33,7 @@ function run(
   fallback: KernelFunc | undefined,
 ): TensorInfo {
   const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
-  const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;
-  const info = backend_util.computeConv2DInfo(
-    x.shape as Shape4,
-    filter.shape as Shape4,
-    strides,
-    dilations,
-    pad,
-    dimRoundingMode,
-    false,
-    backend_util.convertConv2DDataFormat(dataFormat),
-  );
+  const info = forwardConvInfo(x, filter, args.attrs as unknown as Conv2DAttrs);
   const biasOk = bias === undefined || (bias.shape.length === 1 && bias.shape[0] === info.outChannels);
   const floats = [x, filter, ...(bias ? [bias] : [])].every((t) => t.dtype === 'float32');
   if (!convForwardCovers(info) || !biasOk || !floats) {
