@@ -15,6 +15,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { allWorkerPids, launchedPids, running } from './support/processes';
 import { readJson, readJsonLines, repoRoot, runCli, startCli, tmp, type Exit } from './support/spawn-cli';
 
+// Its model fixture (fixtures/densenet-adam) imports @tfjs-ddp/worker, which only the sources
+// resolve (through tsx): these runs use the sources' binary, not the e2e bundle.
+process.env['TFJS_DDP_E2E_SOURCES'] = '1';
+
 // These tests act on a run between two of its steps (after the step-2 line, a SIGKILL, a SIGSTOP, a
 // clock change): every run here takes the wasm kernels' steps (≈ 0.15 s at 32×32), for which they
 // were written; with the native ones a 6-step run can end before the test acts.

@@ -13,6 +13,10 @@ import { fileModelLoader, selectBackend, trainableParamCount } from '@tfjs-ddp/w
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readJson, readJsonLines, repoRoot, runCli, startCli, tmp } from './support/spawn-cli';
 
+// Its model fixture (fixtures/densenet-adam) imports @tfjs-ddp/worker, which only the sources
+// resolve (through tsx): these runs use the sources' binary, not the e2e bundle.
+process.env['TFJS_DDP_E2E_SOURCES'] = '1';
+
 // Tests here act on a run after one of its step lines: its runs take the wasm kernels' steps, for
 // which they were written (with the native kernels a short run can end before the test acts).
 process.env['TFJS_DDP_CPU_KERNELS'] = 'wasm';

@@ -2,7 +2,7 @@
 // listens) and one namespace per worker, each with its own veth and address on the bridge's subnet,
 // as another host would have. Needs root and iproute2; `canNetns()` says whether they are here.
 import { spawn, spawnSync } from 'node:child_process';
-import { BIN } from './spawn-cli';
+import { cliBin } from './spawn-cli';
 
 export function canNetns(): boolean {
   return process.getuid?.() === 0 && spawnSync('ip', ['netns', 'list']).status === 0;
@@ -66,7 +66,7 @@ export function spawnWorker(
   extra: string[] = [],
 ): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BIN, 'worker', ...extra], {
+    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, cliBin(), 'worker', ...extra], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
