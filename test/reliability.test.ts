@@ -2,9 +2,10 @@
 // computes or in the middle of the all-reduce, or SIGSTOPped, is replaced by a new process that takes
 // a healthy rank's state, the step is replayed, and the run ends with the trainable weights of an
 // undisturbed run, bit for bit (the weight checksum). Every run trains with Adam
-// (fixtures/densenet-adam: the seed's model and data), so the state a replacement and a resume move
-// has optimizer slots (m and v, the iteration count, the running β powers) to lose. Past --max-restarts the run fails naming the
-// worker, and its checkpoint continues it to the same weights. A non-finite gradient is skipped on
+// (fixtures/densenet-adam: a DenseNet of the seed's shape, on the seed's data), so the state a
+// replacement and a resume move has optimizer slots (m and v, the iteration count, the running β
+// powers) to lose. Past --max-restarts the run fails naming the worker, and its checkpoint
+// continues it to the same weights. A non-finite gradient is skipped on
 // every rank. A finite but wrong gradient (issue 20, silent data corruption) is caught by the audit,
 // which names the rank, and ranks whose weights differ write no checkpoint. Every row of
 // docs/reliability.md that concerns a worker is one of these tests.
@@ -14,10 +15,6 @@ import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { allWorkerPids, launchedPids, running } from './support/processes';
 import { readJson, readJsonLines, repoRoot, runCli, startCli, tmp, type Exit } from './support/spawn-cli';
-
-// Its model fixture (fixtures/densenet-adam) imports @tfjs-ddp/worker, which only the sources
-// resolve (through tsx): these runs use the sources' binary, not the e2e bundle.
-process.env['TFJS_DDP_E2E_SOURCES'] = '1';
 
 // These tests act on a run between two of its steps (after the step-2 line, a SIGKILL, a SIGSTOP, a
 // clock change): every run here takes the wasm kernels' steps (≈ 0.15 s at 32×32), for which they

@@ -2,8 +2,9 @@
 // per-step losses and weights of a run that was never stopped, bit for bit on wasm, also from the
 // middle of an epoch; a damaged newest checkpoint is skipped by name; a resume that would change the
 // maths is refused; a resume on another number of workers keeps the global batch. Every run trains
-// with Adam (fixtures/densenet-adam: the seed's model and data), so a checkpoint holds optimizer
-// slots (m and v, the iteration count, the running β powers) that the resume must put back.
+// with Adam (fixtures/densenet-adam: a DenseNet of the seed's shape, on the seed's data), so a
+// checkpoint holds optimizer slots (m and v, the iteration count, the running β powers) that the
+// resume must put back.
 import { existsSync, readdirSync, readFileSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,10 +13,6 @@ import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { fileModelLoader, selectBackend, trainableParamCount } from '@tfjs-ddp/worker';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readJson, readJsonLines, repoRoot, runCli, startCli, tmp } from './support/spawn-cli';
-
-// Its model fixture (fixtures/densenet-adam) imports @tfjs-ddp/worker, which only the sources
-// resolve (through tsx): these runs use the sources' binary, not the e2e bundle.
-process.env['TFJS_DDP_E2E_SOURCES'] = '1';
 
 // Tests here act on a run after one of its step lines: its runs take the wasm kernels' steps, for
 // which they were written (with the native kernels a short run can end before the test acts).

@@ -16,8 +16,8 @@ export const BUNDLE_BIN = join(repoRoot, 'dist/e2e/bin/tfjs-ddp.js');
 /**
  * The binary a test runs: the bundle, whose processes start in about half the time (no TypeScript
  * loader: 0.8 s instead of 2 s for the CLI, 1.2 s instead of 3 s for a worker, on the 2-core VM);
- * the sources where TFJS_DDP_E2E_SOURCES=1, which a test file sets when its fixtures import the
- * workspace packages (only tsx resolves those), or for a run without the build.
+ * the sources where TFJS_DDP_E2E_SOURCES=1 (a run without the build). A fixture that imported the
+ * workspace packages would need the sources: only tsx resolves those.
  */
 export function cliBin(): string {
   return process.env['TFJS_DDP_E2E_SOURCES'] === '1' ? SOURCE_BIN : BUNDLE_BIN;
