@@ -7,6 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
+import { installBufferPool, webGpuBufferChoice } from './install-buffer-pool';
+import { PlannedBufferPool } from './webgpu-buffer-pool';
 
 /** What `info`, the worker log and summary.json say about a rank's adapter. */
 export interface GpuAdapterDescription {
@@ -61,7 +63,7 @@ interface BufferPool {
 }
 /** tfjs-backend-webgpu's pending command encoder and the flush that releases disposed tensors. */
 interface WebGpuBackendInternals {
-  bufferManager?: BufferPool;
+  bufferManager?: BufferPool | PlannedBufferPool;
   commandEncoder?: unknown;
   endComputePassEncoder?(): void;
   submitQueue?(): void;
@@ -193,6 +195,7 @@ export async function activateWebGpu(opts: {
   log?: GpuLog;
 }): Promise<GpuAdapterDescription> {
   if (state !== null) return state.adapter;
+  const buffers = webGpuBufferChoice(opts.env ?? process.env);
   const { gpu, adapter, description } = await openAdapter(opts.env);
   if (description.software && !opts.allowSoftware) {
     throw new DdpError(
@@ -241,7 +244,11 @@ export async function activateWebGpu(opts: {
     WebGPUBackend: new (d: GpuDevice, info: unknown) => tf.KernelBackend;
   };
   if (tf.findBackendFactory('webgpu') !== null) tf.removeBackend('webgpu');
-  tf.registerBackend('webgpu', () => new WebGPUBackend(device, adapter.info));
+  tf.registerBackend('webgpu', () => {
+    const backend = new WebGPUBackend(device, adapter.info);
+    if (buffers === 'planned') installBufferPool(backend, device);
+    return backend;
+  });
   if (!(await tf.setBackend('webgpu')))
     throw new DdpError('E_BACKEND', 'the webgpu backend failed to initialise', 'pass --backend wasm');
   process.once('exit', shutdownWebGpu);
@@ -269,9 +276,14 @@ export function loseGpuDevice(): void {
   state?.device.destroy();
 }
 
-/** Bytes the backend has allocated on the GPU (its buffer pool frees nothing, so a high-water mark). */
+/**
+ * The high-water mark of the bytes the backend has allocated on the GPU: the planned pool's own
+ * (webgpu-buffer-pool.ts, which frees buffers), or what tfjs' pool holds (it frees nothing).
+ */
 export function gpuBytesAllocated(): number | null {
   if (state === null || tf.getBackend() !== 'webgpu') return null;
+  const pool = (tf.backend() as unknown as WebGpuBackendInternals).bufferManager;
+  if (pool instanceof PlannedBufferPool) return pool.peakBytesAllocated;
   return (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU ?? null;
 }
 
@@ -292,7 +304,7 @@ export const GPU_DEVICE_LOST = 'WebGPU device lost';
  */
 export async function withGpuErrorScopes<T>(
   f: () => Promise<T>,
-  opts: { injectOom?: boolean } = {},
+  opts: { injectOom?: boolean; plan?: string } = {},
 ): Promise<T> {
   const s = state;
   if (s === null || tf.getBackend() !== 'webgpu') return f();
@@ -300,12 +312,25 @@ export async function withGpuErrorScopes<T>(
   s.device.pushErrorScope('out-of-memory');
   s.device.pushErrorScope('validation');
   s.device.pushErrorScope('internal');
+  const backend = tf.backend() as unknown as WebGpuBackendInternals;
+  const pool = backend.bufferManager instanceof PlannedBufferPool ? backend.bufferManager : null;
+  if (opts.plan !== undefined) pool?.beginMicroBatch(opts.plan);
   let result: T | undefined;
   let thrown: unknown = null;
   try {
     result = await f();
+    if (opts.plan !== undefined && pool !== null) {
+      // The micro-batch's disposed tensors give their buffers back at the next submit: now, so
+      // that the plan sees every release.
+      if (backend.commandEncoder != null) {
+        backend.endComputePassEncoder?.();
+        backend.submitQueue?.();
+      }
+      pool.endMicroBatch();
+    }
   } catch (e) {
     thrown = e ?? new Error('unknown error');
+    pool?.abandon();
   }
   const [internal, validation, oomError] = [
     await s.device.popErrorScope(),
@@ -360,6 +385,7 @@ async function releaseAfterOom(device: GpuDevice): Promise<void> {
 export function dropFreeBuffers(): void {
   const pool = (tf.backend() as unknown as WebGpuBackendInternals).bufferManager;
   if (pool === undefined) return;
+  if (pool instanceof PlannedBufferPool) pool.abandon();
   for (const list of pool.freeBuffers.values()) {
     for (const b of list) {
       pool.numBytesAllocated -= b.size;

@@ -303,7 +303,8 @@ export class WorkerEngine {
               tf.dispose([xs, ys]);
             }
           },
-          { injectOom },
+          // Micro-batches of one size repeat their GPU buffer requests: planned after the first.
+          { injectOom, plan: `train:${part.length}` },
         );
         lossSum += r.lossSum;
         correct += r.correct;

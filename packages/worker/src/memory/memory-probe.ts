@@ -1,7 +1,7 @@
 // What limits a worker's micro-batch, per backend, and how to read its high-water mark:
 //   wasm            — the wasm heap (HEAPU8.length only grows), capped at 4 GiB − 64 KiB by tfjs' build;
-//   webgpu          — the bytes tfjs' webgpu backend has allocated on the GPU (its buffer pool frees
-//                     nothing, so a high-water mark), against the GPU's memory less what other
+//   webgpu          — the high-water mark of the bytes the webgpu backend has allocated on the GPU
+//                     (backend/webgpu-buffer-pool.ts), against the GPU's memory less what other
 //                     processes hold on it (nvidia-smi), or --memory-budget; a software adapter
 //                     (lavapipe) has no GPU memory of its own and needs --memory-budget;
 //   tensorflow-gpu  — this process's GPU memory (TF's allocator with allow-growth never gives memory

@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   const { openTask } = await import('../task/open-task');
   const { Trainer } = await import('../train/trainer');
   const { peakBytes } = await import('./memory-probe');
+  const { withGpuErrorScopes } = await import('../backend/webgpu');
   const backend = await selectBackend(req.backend as 'auto');
   const send = (m: ProbeReply) => new Promise<void>((resolve) => process.send!(m, () => resolve()));
   await send({ type: 'ready', backend: backend.chosen });
@@ -39,7 +40,9 @@ async function main(): Promise<void> {
       const indices = Uint32Array.from({ length: b }, (_, i) => i % Math.max(1, task.train.size));
       const { xs, ys } = await task.batch(task.train, indices);
       grad.fill(0);
-      await trainer.accumulate({ x: xs, y: ys }, grad);
+      // As the engine runs a micro-batch: on webgpu inside error scopes (an out-of-memory is this
+      // trial's failure), and with its buffer plan, whose footprint the high-water mark includes.
+      await withGpuErrorScopes(() => trainer.accumulate({ x: xs, y: ys }, grad), { plan: `train:${b}` });
       trainer.apply(grad, b);
       await trainer.evaluate({ x: xs, y: ys });
       tf.dispose([xs, ys]);
