@@ -208,6 +208,8 @@ else
   step bench-webgpu-b256 75 "$bench" --backend webgpu --size 96 --batch 256 --steps 3 --warmup 1 --gpu-profile
   # The same step with tfjs' own forward conv (Conv2DMMProgram) instead of ours: which is faster on this GPU.
   step bench-webgpu-b256-tfjs-conv 60 env TFJS_DDP_WEBGPU_CONV=tfjs "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1 --gpu-profile
+  # The same step with tfjs' own buffer pool instead of the planned one: GPU memory and time per step.
+  step bench-webgpu-b256-tfjs-buffers 60 env TFJS_DDP_WEBGPU_BUFFERS=tfjs "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1
   # Each conv kernel (forward, dW, dX) on the DenseNet's layer shapes, ours against tfjs' stock one.
   step bench-kernels-b64 45 "$kernels" --backend webgpu --size 96 --batch 64 --reps 5
   if [ -f "$here/torch_densenet.py" ] && python3 -c 'import torch; assert torch.cuda.is_available()' >>"$log" 2>&1; then
@@ -219,11 +221,11 @@ else
     note torch-anchor skipped "no torch_densenet.py in the bundle, or python3 has no CUDA torch"
   fi
   train_run train 75 --resize 96 --batch-size 256 --micro-batch 64 --max-steps 8
-  # A real OOM: ~15 MiB/sample at 96×96 on webgpu since 2026-12-06 (24 before; docs/benchmarks.md)
-  # × 12288 ≈ 178 GiB > the H200's 139 GiB. The largest tensors (12288×50×50×64 floats, 7.3 GiB)
-  # exceed a 4 GiB binding; where the adapter binds less than a tensor needs (info prints
-  # maxStorageBufferBindingSize) Dawn's validation error is classified as an OOM too. Either way the
-  # back-off must halve the micro-batch until a step fits (6144: ~89 GiB, 3.7 GiB tensors), and the
-  # run must complete (collect.mjs fails the step otherwise).
+  # A real OOM, or a binding over the limits: ~6.4 MiB/sample at 96×96 on webgpu since 2026-12-07
+  # (10–15 before; docs/benchmarks.md) × 12288 ≈ 77 GiB, about an H100's memory. The largest tensors
+  # (12288×50×50×64 floats, 7.3 GiB) exceed a 4 GiB binding; where the adapter binds less than a
+  # tensor needs (info prints maxStorageBufferBindingSize) Dawn's validation error is classified as
+  # an OOM too. Either way the back-off must halve the micro-batch until a step fits (6144: 3.7 GiB
+  # tensors), and the run must complete (collect.mjs fails the step otherwise).
   train_run oom 150 --resize 96 --batch-size 12288 --micro-batch 12288 --max-steps 2 --step-timeout 100
 fi
