@@ -70,6 +70,22 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
     b.forEach((loss, i) => expect(Math.abs(loss - a[i]!) / a[i]!).toBeLessThan(1e-5));
   });
 
+  it("trains bit for bit as tfjs' own buffer pool does, in micro-batches of two sizes (12 and 4)", async () => {
+    // The planned pool (docs/gpu.md, "Memory") hands tensors other, and larger, buffers than tfjs'
+    // pool: neither the losses nor the weights may change by a bit.
+    const args = [...common(), '--workers', '1', '--batch-size', '16', '--micro-batch', '12', '--max-steps', '3', '--backend', 'webgpu'];
+    const [tfjsDir, plannedDir] = [join(tmp('pool-tfjs'), 'r'), join(tmp('pool-planned'), 'r')];
+    const a = await runCli(['train', ...args, '--run-dir', tfjsDir], { TFJS_DDP_WEBGPU_BUFFERS: 'tfjs' });
+    expect(a.code, a.stderr).toBe(0);
+    const b = await runCli(['train', ...args, '--run-dir', plannedDir]);
+    expect(b.code, b.stderr).toBe(0);
+    expect(stepLosses(plannedDir)).toHaveLength(3);
+    expect(stepLosses(plannedDir)).toEqual(stepLosses(tfjsDir));
+    const sums = (dir: string) => readJson(join(dir, 'summary.json'))['weights_checksum_per_rank'] as string[];
+    expect(sums(plannedDir)).toHaveLength(1);
+    expect(sums(plannedDir)).toEqual(sums(tfjsDir));
+  });
+
   it('refuses two local ranks on one adapter without --share-gpu, naming the ranks and the cure', async () => {
     const r = await runCli(['train', ...common(), '--backend', 'webgpu', '--workers', '2', '--batch-size', '16', '--micro-batch', '8', '--max-steps', '1', '--run-dir', join(tmp('shared'), 'r')]);
     expect(r.code).toBe(2);

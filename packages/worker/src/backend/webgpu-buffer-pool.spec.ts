@@ -95,6 +95,27 @@ async function microBatch(n: number): Promise<{ small: number[]; large: number; 
       expect(third.handed.every((b, i) => b === again.handed[i])).toBe(true);
     });
 
+    it('serves micro-batches of two sizes in turn from one set of planned buffers', async () => {
+      const run = (n: number, key: string) => withGpuErrorScopes(() => microBatch(n), { plan: key });
+      const rounds = [];
+      for (let i = 0; i < 4; i++)
+        rounds.push([await run(65_536, 'spec:large'), await run(32_768, 'spec:small')] as const);
+      const highWater = gpuBytesAllocated()!;
+      for (let i = 0; i < 2; i++)
+        rounds.push([await run(65_536, 'spec:large'), await run(32_768, 'spec:small')] as const);
+      for (const [large, small] of rounds) {
+        expect(large.large).toBe(65_536 * 5);
+        expect(small.large).toBe(32_768 * 5);
+        expect(small.small).toEqual(new Array<number>(2048).fill(6));
+      }
+      // Once both are planned, the smaller micro-batch runs in the larger one's buffers, and
+      // taking turns allocates nothing more.
+      const [large, small] = rounds.at(-1)!;
+      const largeBuffers = new Set(large.handed);
+      expect(small.handed.every((b) => largeBuffers.has(b))).toBe(true);
+      expect(gpuBytesAllocated()! - highWater).toBeLessThan(1024);
+    });
+
     it('keeps no plan of a micro-batch that failed', async () => {
       await expect(
         withGpuErrorScopes(

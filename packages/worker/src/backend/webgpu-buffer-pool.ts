@@ -16,28 +16,16 @@
 // Outside micro-batches (weights, the optimizer's update, evaluation) the pool is tfjs' exact-size one.
 // TFJS_DDP_WEBGPU_BUFFERS=tfjs keeps tfjs' BufferManager (to compare; install-buffer-pool.ts).
 
-import { planBuffers, type BufferPlan, type RecordedRequest } from './buffer-plan';
+import { BufferArena, type BoundPlan, type PoolBuffer } from './buffer-arena';
+import { planBuffers, type RecordedRequest } from './buffer-plan';
 
-/** The GPUBuffer members used here. */
-export interface PoolBuffer {
-  readonly size: number;
-  readonly usage: number;
-  destroy(): void;
-}
+export type { PoolBuffer } from './buffer-arena';
 export interface PoolDevice {
   createBuffer(d: { size: number; usage: number; mappedAtCreation: boolean }): PoolBuffer;
 }
 
 // GPUBufferUsage.STORAGE (the WebGPU spec's value; no global in Node before the binding is loaded).
 const STORAGE = 0x80;
-
-/** A kind's plan and its buffers (created on first use, kept while the kind repeats). */
-interface KindPlan {
-  plan: BufferPlan;
-  buffers: (PoolBuffer | null)[];
-  /** Whether each planned buffer is free. */
-  free: boolean[];
-}
 
 /** The micro-batch in progress: its requests as they come, and how they are served. */
 interface MicroBatch {
@@ -48,13 +36,15 @@ interface MicroBatch {
   /** Buffers created for this micro-batch alone: destroyed when released within it. */
   transient: Set<PoolBuffer>;
   events: number;
-  plan: KindPlan | null;
-  /** Set once a request differs from the plan's: the rest are transient. */
+  plan: BoundPlan | null;
+  /** Set once a request differs from the plan's: the rest take any free planned buffer, or their own. */
   diverged: boolean;
 }
 
 /** A kind whose micro-batches differ from their plan this many times in a row is served by the exact-size pool. */
 const MAX_REPLANS = 3;
+/** Plans kept (the most recently used kinds): a rank's micro-batches come in one or two sizes. */
+const MAX_PLANS = 4;
 
 /**
  * tfjs-backend-webgpu's BufferManager interface (acquireBuffer, releaseBuffer, the counters the
@@ -75,13 +65,14 @@ export class PlannedBufferPool {
   private readonly used = new Set<PoolBuffer>();
   /** The bytes the tensor holding each handed-out buffer asked for. */
   private readonly logical = new WeakMap<PoolBuffer, number>();
-  /** Planned buffers: their kind's plan and index. */
-  private readonly planned = new WeakMap<PoolBuffer, { plan: KindPlan; slot: number }>();
-  private readonly plans = new Map<string, KindPlan>();
+  private readonly arena = new BufferArena(
+    (size, usage) => this.create(size, usage, false),
+    (b) => this.destroy(b),
+  );
+  /** Per kind, its plan bound to the arena (in order of use, the most recent last). */
+  private readonly plans = new Map<string, BoundPlan>();
   /** Per kind, how many micro-batches in a row differed from their plan. */
   private readonly replans = new Map<string, number>();
-  /** The kind whose planned buffers exist (one at a time, so plans never add up). */
-  private resident: KindPlan | null = null;
   private batch: MicroBatch | null = null;
   private disposed = false;
 
@@ -92,8 +83,10 @@ export class PlannedBufferPool {
     this.batch = null;
     if ((this.replans.get(key) ?? 0) >= MAX_REPLANS) return;
     const plan = this.plans.get(key) ?? null;
-    if (this.resident !== plan) this.evict();
-    this.resident = plan;
+    if (plan !== null) {
+      this.plans.delete(key);
+      this.plans.set(key, plan);
+    }
     this.batch = {
       key,
       requests: [],
@@ -116,19 +109,19 @@ export class PlannedBufferPool {
       return;
     }
     if (b.plan !== null) this.replans.set(b.key, (this.replans.get(b.key) ?? 0) + 1);
-    this.evict();
-    const plan = planBuffers(b.requests);
-    this.plans.set(b.key, { plan, buffers: plan.slots.map(() => null), free: plan.slots.map(() => true) });
+    this.plans.delete(b.key);
+    while (this.plans.size >= MAX_PLANS) this.plans.delete(this.plans.keys().next().value!);
+    const { bound, unmade } = this.arena.bind(planBuffers(b.requests), [...this.plans.values()]);
+    this.plans.set(b.key, bound);
     // The storage buffers the exact-size pool kept from before are freed: the plan's take their place.
     this.dropFree(STORAGE);
-    const planned = plan.slots.reduce((sum, slot) => sum + slot.size, 0);
-    this.peakBytesAllocated = Math.max(this.peakBytesAllocated, this.numBytesAllocated + planned);
+    this.peakBytesAllocated = Math.max(this.peakBytesAllocated, this.numBytesAllocated + unmade);
   }
 
   /** Forgets the micro-batch in progress and every plan (after an error), and frees every free buffer. */
   abandon(): void {
     this.batch = null;
-    this.evict();
+    this.arena.clear();
     this.plans.clear();
     this.dropFree();
   }
@@ -136,55 +129,57 @@ export class PlannedBufferPool {
   acquireBuffer(size: number, usage: number, mappedAtCreation = false, reuse = true): PoolBuffer {
     const b = this.batch;
     let buffer: PoolBuffer | undefined;
+    let k = -1;
     if (b !== null && reuse && (usage & STORAGE) !== 0) {
-      const k = b.requests.length;
+      k = b.requests.length;
       b.requests.push({ size, usage, start: b.events++, end: null });
-      buffer = this.fromPlan(b, k, size, usage);
-      // Unplanned, or beyond the plan: its own buffer, freed when released within the micro-batch.
-      if (buffer === undefined) {
+      const planned = this.fromPlan(b, k, size, usage);
+      buffer = planned.buffer;
+      // Not planned, or beyond the plan: a free planned buffer, or its own, freed when released
+      // within the micro-batch. (One the plan says is held past the micro-batch is not given a
+      // planned buffer, which the next micro-batch's plan needs.)
+      if (buffer === undefined && !planned.held) buffer = this.arena.takeAny(size, usage);
+      if (buffer === undefined && !planned.held) {
         buffer = this.create(size, usage, mappedAtCreation);
         b.transient.add(buffer);
       }
-      b.ids.set(buffer, k);
     }
-    if (buffer === undefined && reuse) {
+    if (buffer === undefined && reuse && k < 0) {
       buffer = this.freeBuffers.get(key(size, usage))?.pop();
       if (buffer !== undefined) this.numFreeBuffers--;
     }
     buffer ??= this.create(size, usage, mappedAtCreation);
+    if (k >= 0) b!.ids.set(buffer, k);
     this.used.add(buffer);
     this.logical.set(buffer, size);
     this.numBytesUsed += buffer.size;
     return buffer;
   }
 
-  /** Request k's planned buffer; for one the plan leaves out, a reused one (undefined: none fits). */
-  private fromPlan(b: MicroBatch, k: number, size: number, usage: number): PoolBuffer | undefined {
+  /**
+   * Request k's planned buffer (undefined: none free, or off the plan), or for one the plan says is
+   * held past the micro-batch's end (a result, a weight: `held`), a buffer of the exact-size pool.
+   */
+  private fromPlan(
+    b: MicroBatch,
+    k: number,
+    size: number,
+    usage: number,
+  ): { buffer?: PoolBuffer; held: boolean } {
     const p = b.plan;
-    if (p === null || b.diverged) return undefined;
+    if (p === null || b.diverged) return { held: false };
     if (p.plan.sizes[k] !== size) {
-      // Off the plan: its free buffers go now, so that this micro-batch holds about its live bytes.
+      // Off the plan: the free planned buffers go now (the plans that bind them make them again),
+      // so that this micro-batch, recorded for a new plan, holds about its live bytes.
       b.diverged = true;
-      this.evict();
-      return undefined;
+      this.arena.dropFree();
+      return { held: false };
     }
     const slot = p.plan.slotOf[k]!;
-    if (slot < 0) {
-      // Held past the micro-batch's end (a result, a weight): the exact-size pool's.
-      const reused = this.freeBuffers.get(key(size, usage))?.pop();
-      if (reused !== undefined) this.numFreeBuffers--;
-      return reused;
-    }
-    if (!p.free[slot]) return undefined;
-    p.free[slot] = false;
-    let buffer = p.buffers[slot];
-    if (buffer === null || buffer === undefined) {
-      const spec = p.plan.slots[slot]!;
-      buffer = this.create(spec.size, spec.usage, false);
-      p.buffers[slot] = buffer;
-      this.planned.set(buffer, { plan: p, slot });
-    }
-    return buffer;
+    if (slot >= 0) return { buffer: this.arena.takePlanned(p, slot), held: false };
+    const reused = this.freeBuffers.get(key(size, usage))?.pop();
+    if (reused !== undefined) this.numFreeBuffers--;
+    return { buffer: reused, held: true };
   }
 
   releaseBuffer(buffer: PoolBuffer, reuse = true): void {
@@ -201,13 +196,7 @@ export class PlannedBufferPool {
         return;
       }
     }
-    const slot = this.planned.get(buffer);
-    if (slot !== undefined) {
-      if (slot.plan === this.resident && slot.plan.buffers[slot.slot] === buffer)
-        slot.plan.free[slot.slot] = true;
-      else this.destroy(buffer);
-      return;
-    }
+    if (this.arena.release(buffer)) return;
     if (!reuse) {
       this.destroy(buffer);
       return;
@@ -261,18 +250,6 @@ export class PlannedBufferPool {
       this.numFreeBuffers -= list.length;
       list.length = 0;
     }
-  }
-
-  /** Destroys the resident plan's free buffers (one in use is destroyed when it is released). */
-  private evict(): void {
-    const r = this.resident;
-    this.resident = null;
-    if (r === null) return;
-    r.buffers.forEach((b, i) => {
-      if (b !== null && r.free[i]) this.destroy(b);
-      r.buffers[i] = null;
-      r.free[i] = true;
-    });
   }
 }
 
