@@ -13,6 +13,7 @@
 //   the rest get buffers of their own, and the run's record becomes the kind's new plan (a kind
 //   that differs MAX_REPLANS times in a row goes to the exact-size pool). The seed's first step
 //   requests other buffers than the next ones do, so its plan settles from step 3 on.
+// The planned buffers are the arena's (buffer-arena.ts), shared by the plans of every kind.
 // Outside micro-batches (weights, the optimizer's update, evaluation) the pool is tfjs' exact-size one.
 // TFJS_DDP_WEBGPU_BUFFERS=tfjs keeps tfjs' BufferManager (to compare; install-buffer-pool.ts).
 
