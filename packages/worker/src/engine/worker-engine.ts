@@ -405,7 +405,9 @@ export class WorkerEngine {
   evaluate(start: number, end: number, batchSize = this.microBatch): Promise<EvalOutcome> {
     const test = this.task.test;
     if (test === null) return Promise.resolve({ lossSum: 0, correct: 0, count: 0, metrics: this.task.metricNames.map(() => 0) });
-    return evaluateSplit(this.task, test, start, end, batchSize);
+    // As a training micro-batch: on webgpu inside error scopes and with a buffer plan of its own,
+    // whose buffers are the training plans' (a forward pass's tensors fit in them).
+    return evaluateSplit(this.task, test, start, end, batchSize, (f, kind) => withGpuErrorScopes(f, { plan: kind }));
   }
 
   /** BatchNorm moving means and variances, flattened (they differ per rank during training). */

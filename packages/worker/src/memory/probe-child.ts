@@ -44,7 +44,7 @@ async function main(): Promise<void> {
       // trial's failure), and with its buffer plan, whose footprint the high-water mark includes.
       await withGpuErrorScopes(() => trainer.accumulate({ x: xs, y: ys }, grad), { plan: `train:${b}` });
       trainer.apply(grad, b);
-      await trainer.evaluate({ x: xs, y: ys });
+      await withGpuErrorScopes(() => trainer.evaluate({ x: xs, y: ys }), { plan: `eval:${b}` });
       tf.dispose([xs, ys]);
       await send({ type: 'trial', trial: { microBatch: b, ran: true, peakBytes: peakBytes(backend.chosen), ms: performance.now() - t0 } });
     } catch (e) {
