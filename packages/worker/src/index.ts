@@ -1,7 +1,8 @@
 // Public surface of @tfjs-ddp/worker: the only package that imports TensorFlow.js.
 export * from './backend/select-backend';
 export { wasmTensorBytes, type WasmTensorBytes } from './backend/wasm-malloc';
-export { activeAdapter, gpuBytesAllocated, isSoftwareAdapter, openAdapter, shutdownWebGpu, withGpuErrorScopes, GPU_OUT_OF_MEMORY, GPU_DEVICE_LOST, type GpuAdapterDescription } from './backend/webgpu';
+export { activeAdapter, isSoftwareAdapter, openAdapter, shutdownWebGpu, type GpuAdapterDescription } from './backend/webgpu';
+export { gpuBytesAllocated, withGpuErrorScopes, GPU_OUT_OF_MEMORY, GPU_DEVICE_LOST } from './backend/webgpu-scopes';
 export { missingCudaLibraries, CUDA_LIBRARIES } from './backend/cuda-libraries';
 export { registerFastKernels, nativeKernels, FAST_KERNEL_BACKENDS } from './kernels/fast-kernels';
 // Our webgpu programs' recorder, for tools/step-counters.ts to time as it times tfjs' recordAndSubmit.

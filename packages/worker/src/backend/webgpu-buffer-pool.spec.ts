@@ -4,7 +4,8 @@
 // a micro-batch that differs from its plan is planned anew, and one that fails leaves no plan.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { activateWebGpu, gpuBytesAllocated, shutdownWebGpu, withGpuErrorScopes } from './webgpu';
+import { activateWebGpu, shutdownWebGpu } from './webgpu';
+import { gpuBytesAllocated, withGpuErrorScopes } from './webgpu-scopes';
 import { PlannedBufferPool } from './webgpu-buffer-pool';
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';

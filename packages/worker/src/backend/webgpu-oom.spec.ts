@@ -7,13 +7,8 @@
 // as an out-of-memory) fails the same way, mid-pass.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  activateWebGpu,
-  activeAdapter,
-  GPU_OUT_OF_MEMORY,
-  shutdownWebGpu,
-  withGpuErrorScopes,
-} from './webgpu';
+import { activateWebGpu, activeAdapter, shutdownWebGpu } from './webgpu';
+import { GPU_OUT_OF_MEMORY, withGpuErrorScopes } from './webgpu-scopes';
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 

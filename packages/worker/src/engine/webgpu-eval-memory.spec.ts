@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { afterAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend/select-backend';
-import { gpuBytesAllocated, shutdownWebGpu } from '../backend/webgpu';
+import { shutdownWebGpu } from '../backend/webgpu';
+import { gpuBytesAllocated } from '../backend/webgpu-scopes';
 import { openTask } from '../task/open-task';
 import { WorkerEngine } from './worker-engine';
 

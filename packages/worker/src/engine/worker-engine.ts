@@ -17,7 +17,8 @@ import {
 } from '@tfjs-ddp/core';
 import { hostname } from 'node:os';
 import type { BackendInfo } from '../backend/select-backend';
-import { GPU_DEVICE_LOST, loseGpuDevice, withGpuErrorScopes } from '../backend/webgpu';
+import { loseGpuDevice } from '../backend/webgpu';
+import { GPU_DEVICE_LOST, withGpuErrorScopes } from '../backend/webgpu-scopes';
 import { modelFiles, saveModelDir } from '../io/model-files';
 import { trainableParamCount } from '../model/densenet';
 import { evaluateSplit } from '../task/evaluate-split';

@@ -2,7 +2,8 @@ import { isDdpError } from '@tfjs-ddp/core';
 import { describe, expect, it } from 'vitest';
 import { isBackendCorrupted, isOutOfMemoryError, parseInjectOom } from '../engine/worker-engine';
 import { defaultProbes } from './fit-micro-batch';
-import { GPU_DEVICE_LOST, GPU_OUT_OF_MEMORY, isSoftwareAdapter } from '../backend/webgpu';
+import { isSoftwareAdapter } from '../backend/webgpu';
+import { GPU_DEVICE_LOST, GPU_OUT_OF_MEMORY } from '../backend/webgpu-scopes';
 import { memoryBudget, parseGpuMemory, parseGpuProcessMemory, WASM_HEAP_MAX } from './memory-probe';
 
 describe('memory probe', () => {

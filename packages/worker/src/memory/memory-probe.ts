@@ -13,7 +13,8 @@ import { execFileSync } from 'node:child_process';
 import { availableParallelism, totalmem } from 'node:os';
 import { DdpError, formatBytes } from '@tfjs-ddp/core';
 import { wasmHeapBytes } from '../backend/select-backend';
-import { activeAdapter, gpuBytesAllocated } from '../backend/webgpu';
+import { activeAdapter } from '../backend/webgpu';
+import { gpuBytesAllocated } from '../backend/webgpu-scopes';
 
 /** The largest wasm heap tfjs-backend-wasm 4.22 can grow to (its getHeapMax()). */
 export const WASM_HEAP_MAX = 4_294_901_760;

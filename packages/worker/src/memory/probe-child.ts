@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const { openTask } = await import('../task/open-task');
   const { Trainer } = await import('../train/trainer');
   const { peakBytes } = await import('./memory-probe');
-  const { withGpuErrorScopes } = await import('../backend/webgpu');
+  const { withGpuErrorScopes } = await import('../backend/webgpu-scopes');
   const backend = await selectBackend(req.backend as 'auto');
   const send = (m: ProbeReply) => new Promise<void>((resolve) => process.send!(m, () => resolve()));
   await send({ type: 'ready', backend: backend.chosen });
