@@ -3,9 +3,10 @@
 // a hundred or more sizes (a DenseNet's channel counts grow by 32 per conv), so a freed buffer seldom
 // fits another, and the device memory of a step was twice the most its live tensors used at once
 // (docs/benchmarks.md). Here, between beginMicroBatch and endMicroBatch (withGpuErrorScopes):
-// - the first micro-batch of a kind (its key) is recorded: its storage buffers are created for it and
-//   destroyed when freed, so the device holds about its live bytes, and buffer-plan.ts plans from
-//   their sizes and lifetimes which requests can share a buffer;
+// - the first micro-batch of a kind (its key) is recorded: its storage buffers are free planned
+//   buffers of other kinds, or created for it and destroyed when freed, so the device holds about
+//   its live bytes; buffer-plan.ts plans from their sizes and lifetimes which requests can share a
+//   buffer;
 // - the next micro-batches of that kind follow the plan: the k-th request takes its planned buffer,
 //   which may be larger than the tensor (shaders get a tensor's shape as uniforms, and reads back to
 //   the host copy only the tensor's bytes: `logicalSize`, used by the readback installBufferPool
@@ -14,7 +15,7 @@
 //   that differs MAX_REPLANS times in a row goes to the exact-size pool). The seed's first step
 //   requests other buffers than the next ones do, so its plan settles from step 3 on.
 // The planned buffers are the arena's (buffer-arena.ts), shared by the plans of every kind.
-// Outside micro-batches (weights, the optimizer's update, evaluation) the pool is tfjs' exact-size one.
+// Outside micro-batches (weights, the optimizer's update, `tfjs-ddp eval`) the pool is tfjs' exact-size one.
 // TFJS_DDP_WEBGPU_BUFFERS=tfjs keeps tfjs' BufferManager (to compare; install-buffer-pool.ts).
 
 import { BufferArena, type BoundPlan, type PoolBuffer } from './buffer-arena';
@@ -52,7 +53,7 @@ const MAX_PLANS = 4;
  * backend's memory() reports, dispose), with micro-batch plans for storage buffers.
  */
 export class PlannedBufferPool {
-  /** Free buffers by `${size}_${usage}`, as tfjs' (backend/webgpu.ts's dropFreeBuffers empties it). */
+  /** Free buffers by `${size}_${usage}`, as tfjs' (the exact-size pool). */
   freeBuffers = new Map<string, PoolBuffer[]>();
   numFreeBuffers = 0;
   numBytesUsed = 0;

@@ -129,7 +129,7 @@ async function releaseAfterOom(device: GpuDevice): Promise<void> {
 export function dropFreeBuffers(): void {
   const pool = (tf.backend() as unknown as WebGpuBackendInternals).bufferManager;
   if (pool === undefined) return;
-  if (pool instanceof PlannedBufferPool) pool.abandon();
+  if (pool instanceof PlannedBufferPool) return pool.abandon();
   for (const list of pool.freeBuffers.values()) {
     for (const b of list) {
       pool.numBytesAllocated -= b.size;
