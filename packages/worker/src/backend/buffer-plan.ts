@@ -25,11 +25,11 @@ export interface BufferPlan {
 }
 
 /**
- * `maxRatio`: at most this factor between a planned buffer and a request it serves. Unbounded by
- * default: a larger buffer costs nothing but memory, and the plan's total was least without a bound
- * (the seed's step at 96×96, batch 16: 119 MiB against 125 with a bound of 2; docs/benchmarks.md).
+ * No bound on how much larger a planned buffer may be than a request it serves: a larger buffer
+ * costs nothing but memory, and the plan's total was least without one (the seed's step at 96×96,
+ * batch 16, on lavapipe: 119 MiB against 125 with a bound of 2).
  */
-export function planBuffers(requests: readonly RecordedRequest[], maxRatio = Infinity): BufferPlan {
+export function planBuffers(requests: readonly RecordedRequest[]): BufferPlan {
   const slotOf = new Int32Array(requests.length).fill(-1);
   const slots: { size: number; usage: number; busy: [number, number][] }[] = [];
   const order = requests
@@ -41,7 +41,7 @@ export function planBuffers(requests: readonly RecordedRequest[], maxRatio = Inf
     const [a, b] = [r.start, r.end!];
     let best = -1;
     slots.forEach((s, j) => {
-      if (s.usage !== r.usage || s.size < r.size || s.size > r.size * maxRatio) return;
+      if (s.usage !== r.usage || s.size < r.size) return;
       if (best !== -1 && slots[best]!.size <= s.size) return;
       if (s.busy.every(([x, y]) => b <= x || y <= a)) best = j;
     });
