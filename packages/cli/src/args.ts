@@ -20,6 +20,17 @@ export function usageError(message: string, command?: string): DdpError {
 }
 
 /**
+ * The value of `--name N`, a positive integer, or `fallback` when the flag was not given.
+ * @throws DdpError E_USAGE for anything else
+ */
+export function positiveIntFlag(name: string, raw: string | boolean | undefined, fallback: number, command: string): number {
+  if (raw === undefined) return fallback;
+  const n = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+  if (!Number.isInteger(n) || n < 1) throw usageError(`--${name} must be a positive integer, got ${JSON.stringify(raw)}`, command);
+  return n;
+}
+
+/**
  * Parses `argv` (the arguments after the command name).
  * @throws DdpError E_USAGE for an unknown option, a positional argument the command does not take
  *   (or a second one), a missing or unexpected value, or a value outside the option's choices

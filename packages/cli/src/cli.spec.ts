@@ -77,6 +77,18 @@ describe('tfjs-ddp', () => {
     expect(r.stderr).toContain("run 'tfjs-ddp info --help'");
   });
 
+  it('rejects a count that is not a positive integer before doing any work (eval --batch-size, check --micro-batch)', async () => {
+    for (const [args, flag] of [
+      [['eval', '--model', '/nonexistent', '--batch-size', '0'], 'batch-size'],
+      [['eval', '--model', '/nonexistent', '--batch-size', '2.5'], 'batch-size'],
+      [['check', '--model', '/nonexistent.mjs', '--micro-batch', 'auto'], 'micro-batch'],
+    ] as const) {
+      const r = await run([...args]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toContain(`E_USAGE: --${flag} must be a positive integer, got "${args[args.length - 1]}"`);
+    }
+  });
+
   it('reports a DdpError from a command with its message and exit code', async () => {
     const config = await run(['boom'], {}, [
       throwing(new DdpError('E_CONFIG', 'batch 0 is below 1', 'pass --batch 1 or more')),

@@ -20,6 +20,7 @@ export * from './train/gradient-layout';
 export * from './train/trainer';
 export * from './io/model-files';
 export * from './engine/worker-engine';
+export * from './engine/memory-errors';
 export * from './engine/in-process-group';
 export * from './io/evaluate-saved';
 export * from './process/worker-process';

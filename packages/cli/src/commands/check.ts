@@ -3,6 +3,7 @@
 // memory-fit search would use (two trial steps in probe children, as the search runs them).
 import { formatBytes } from '@tfjs-ddp/core';
 import { checkTask, defaultProbes, runProbeChild, selectBackend } from '@tfjs-ddp/worker';
+import { positiveIntFlag } from '../args';
 import { defineCommand, type OptionSpec } from '../command';
 import { workerSettings } from '../groups';
 import { configFromValues, TRAIN_OPTIONS } from './train';
@@ -38,14 +39,14 @@ export const checkCommand = defineCommand({
     json: { type: 'boolean', description: 'print one JSON object' },
   } as Record<string, OptionSpec>,
   async run(values, io) {
+    const microBatch = positiveIntFlag('micro-batch', values['micro-batch'], 8, 'check');
     const { config } = configFromValues({ ...values, 'micro-batch': undefined }, io);
-    const microBatch = Number(values['micro-batch'] ?? 8);
     const backend = await selectBackend(config.backend);
     // The settings a worker of this run would get: its task, the seed's resize/pool, the data flags.
     const settings = workerSettings(config, null);
     const c = await checkTask(
       settings,
-      Number.isInteger(microBatch) && microBatch > 0 ? microBatch : 8,
+      microBatch,
       io.env,
     );
     const sizes = defaultProbes(config.resize, 64);

@@ -7,6 +7,7 @@ import { gatherImages, gatherLabels, loadFashionMnist } from '@tfjs-ddp/data';
 import { evaluateSavedModel, evaluateTask, resolveTaskModule, selectBackend, BACKEND_CHOICES } from '@tfjs-ddp/worker';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { positiveIntFlag } from '../args';
 import { defineCommand } from '../command';
 import { readConfigFile, TRAIN_OPTIONS } from './train';
 
@@ -27,10 +28,16 @@ export const evalCommand = defineCommand({
     backend: { type: 'string', valueName: 'NAME', description: 'backend', choices: BACKEND_CHOICES, default: 'auto' },
     'data-dir': { type: 'string', valueName: 'DIR', description: "Fashion-MNIST directory (default: as for train; with RUN_DIR the run's setting)" },
     'verify-data': { type: 'string', valueName: 'true|false', description: "check the dataset SHA-256 (default true; with RUN_DIR the run's setting)", choices: ['true', 'false'] },
+    'batch-size': { type: 'string', valueName: 'N', description: 'samples per evaluation batch (default 256; halved where a batch runs out of memory)' },
     json: { type: 'boolean', description: 'print one JSON object' },
   },
   async run(values, io) {
     const dir = values.model;
+    const opts = {
+      batchSize: positiveIntFlag('batch-size', values['batch-size'], 256, 'eval'),
+      onSmallerBatch: (from: number, size: number, error: string) =>
+        io.stderr.write(`tfjs-ddp: warning: the evaluation batch from sample ${from} ran out of memory (${error}); going on ${size} samples at a time\n`),
+    };
     const runDir = values.runDir;
     if (runDir !== undefined && dir !== undefined) throw new DdpError('E_USAGE', 'give RUN_DIR or --model DIR, not both', "run 'tfjs-ddp eval --help' for usage");
     if (runDir !== undefined) {
@@ -50,8 +57,8 @@ export const evalCommand = defineCommand({
       });
       const backend = await selectBackend(values.backend);
       const settings = { resize: config.resize, pool: config.pool, seed: config.seed, dataDir: config.dataDir, verifyData: config.verifyData, task: { model: config.model, data: config.data }, taskSettings: config.set };
-      const r = await evaluateTask(settings, modelDir, io.env);
-      const report = { run_dir: runDir, model: config.model, data: config.data, backend: backend.chosen, test_count: r.count, test_acc: r.correct / r.count, test_loss: r.lossSum / r.count, ...(r.names.length > 0 ? { test_metrics: Object.fromEntries(r.names.map((n, j) => [n, (r.metrics?.[j] ?? 0) / r.count])) } : {}) };
+      const r = await evaluateTask(settings, modelDir, io.env, opts);
+      const report = { run_dir: runDir, model: config.model, data: config.data, backend: backend.chosen, batch_size: r.batchSize, test_count: r.count, test_acc: r.correct / r.count, test_loss: r.lossSum / r.count, ...(r.names.length > 0 ? { test_metrics: Object.fromEntries(r.names.map((n, j) => [n, (r.metrics?.[j] ?? 0) / r.count])) } : {}) };
       const own = Object.entries(report.test_metrics ?? {}).map(([n, v]) => `, ${n} ${v.toFixed(4)}`).join('');
       io.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `test accuracy ${report.test_acc.toFixed(4)} on ${r.count} samples (loss ${report.test_loss.toFixed(4)}${own}, ${backend.chosen})\n`);
       return 0;
@@ -64,9 +71,10 @@ export const evalCommand = defineCommand({
     const dataDir = values['data-dir'];
     const data = await loadFashionMnist({ ...(dataDir !== undefined ? { dataDir } : {}), env: io.env, verify: values['verify-data'] !== 'false' });
     const all = Uint32Array.from({ length: data.test.count }, (_, i) => i);
-    const r = await evaluateSavedModel(dir, gatherImages(data.test, all), gatherLabels(data.test, all), data.rows, data.cols);
-    const report = { model: dir, backend: backend.chosen, test_count: r.count, test_acc: r.correct / r.count, test_loss: r.lossSum / r.count };
+    const r = await evaluateSavedModel(dir, gatherImages(data.test, all), gatherLabels(data.test, all), data.rows, data.cols, opts);
+    const report = { model: dir, backend: backend.chosen, batch_size: r.batchSize, test_count: r.count, test_acc: r.correct / r.count, test_loss: r.lossSum / r.count };
     io.stdout.write(values.json ? `${JSON.stringify(report)}\n` : `test accuracy ${report.test_acc.toFixed(4)} on ${r.count} images (loss ${report.test_loss.toFixed(4)}, ${backend.chosen})\n`);
     return 0;
   },
 });
+

@@ -4,7 +4,7 @@
 // freeing what it handed out returns the memory.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { isBackendCorrupted } from '../engine/worker-engine';
+import { isBackendCorrupted } from '../engine/memory-errors';
 import { selectBackend, wasmHeapBytes } from './select-backend';
 import { WASM_TENSOR_ALIGN } from './wasm-malloc';
 

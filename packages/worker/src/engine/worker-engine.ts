@@ -18,7 +18,8 @@ import {
 import { hostname } from 'node:os';
 import type { BackendInfo } from '../backend/select-backend';
 import { loseGpuDevice } from '../backend/webgpu';
-import { GPU_DEVICE_LOST, withGpuErrorScopes } from '../backend/webgpu-scopes';
+import { withGpuErrorScopes } from '../backend/webgpu-scopes';
+import { isBackendCorrupted, isOutOfMemoryError } from './memory-errors';
 import { modelFiles, saveModelDir } from '../io/model-files';
 import { trainableParamCount } from '../model/densenet';
 import { evaluateSplit } from '../task/evaluate-split';
@@ -128,28 +129,6 @@ export function allFinite(values: Float32Array): boolean {
 
 /** Thrown inside computeGradients when a micro-batch does not (or would not) fit. */
 class OutOfMemory extends Error {}
-
-/**
- * Out-of-memory errors, as opposed to bugs: TensorFlow's (tfjs-node/-gpu), and the RangeError that
- * Dawn's Node binding throws at once when a buffer mapped at creation (a tensor's upload) cannot be
- * allocated, seen on the lent H200.
- */
-export function isOutOfMemoryError(e: unknown): boolean {
-  const m = e instanceof Error ? e.message : String(e);
-  return /OOM when allocating|Resource exhausted|ResourceExhausted|Invalid TF_Status: 8|Dst tensor is not initialized|out of memory|createBuffer failed to allocate/i.test(
-    m,
-  );
-}
-
-/** A wasm backend whose heap overflowed, or a lost GPU device, is unusable for good: these are the symptoms. */
-export function isBackendCorrupted(e: unknown): boolean {
-  const m = e instanceof Error ? e.message : String(e);
-  return (
-    /memory access out of bounds|Aborted\(|Cannot enlarge memory|RuntimeError: unreachable|wasm heap exhausted/.test(
-      m,
-    ) || m.includes(GPU_DEVICE_LOST)
-  );
-}
 
 /** TFJS_DDP_INJECT_OOM / TFJS_DDP_INJECT_CRASH=RANK:STEP[,RANK:STEP…]: fault injection for tests and drills. */
 export function parseInjectOom(

@@ -1,6 +1,7 @@
 import { isDdpError } from '@tfjs-ddp/core';
 import { describe, expect, it } from 'vitest';
-import { isBackendCorrupted, isOutOfMemoryError, parseInjectOom } from '../engine/worker-engine';
+import { isBackendCorrupted, isOutOfMemoryError } from '../engine/memory-errors';
+import { parseInjectOom } from '../engine/worker-engine';
 import { defaultProbes } from './fit-micro-batch';
 import { isSoftwareAdapter } from '../backend/webgpu';
 import { GPU_DEVICE_LOST, GPU_OUT_OF_MEMORY } from '../backend/webgpu-scopes';
