@@ -9,7 +9,7 @@
 //
 // Usage: node tools/package/build.mjs [--out DIR] [--no-dts]
 import { spawnSync } from 'node:child_process';
-import { builtinModules } from 'node:module';
+import { builtinModules, createRequire } from 'node:module';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -82,10 +82,37 @@ mkdirSync(out, { recursive: true });
 const cli = readJson('packages/cli/package.json');
 const { deps, optional, peers } = workspaceDependencies();
 
+// TensorFlow.js' packages (core, layers, the cpu, wasm and webgpu backends) are CommonJS bundles of
+// 0.4–1.5 MB. An ES module that imports one makes Node scan its whole source for export names
+// (cjs-module-lexer) and parse it to decide its format, in every process: 0.5 s of a probe child's
+// 1.8 s of CPU on the 2-core VM (--cpu-prof), the most of any part. The bundle require()s them
+// instead, through a module that lists their export names, read here at build time; require()
+// loads the instance an import would (the same file, the same module cache).
+const REQUIRED = /^@tensorflow\/tfjs-(core|layers|backend-cpu|backend-wasm|backend-webgpu)$/;
+const requireHere = createRequire(join(repo, 'packages', 'worker', 'package.json'));
+function requireShim(name) {
+  const names = Object.keys(requireHere(name)).filter((n) => n !== 'default' && n !== '__esModule');
+  const lines = names.map((n, i) => `const _${i} = m[${JSON.stringify(n)}];`);
+  const list = names.map((n, i) => `_${i} as ${JSON.stringify(n)}`).join(', ');
+  return [
+    "import { createRequire } from 'node:module';",
+    `const m = createRequire(import.meta.url)(${JSON.stringify(name)});`,
+    'export default m;',
+    ...lines,
+    `export { ${list} };`,
+  ].join('\n');
+}
+
 // Bare imports that are not a workspace stay imports of the user's node_modules.
 const externals = {
   name: 'tfjs-ddp-externals',
   setup(b) {
+    b.onResolve({ filter: REQUIRED }, (args) => ({ path: args.path, namespace: 'require-shim' }));
+    b.onLoad({ filter: /.*/, namespace: 'require-shim' }, (args) => ({
+      contents: requireShim(args.path),
+      loader: 'js',
+      resolveDir: repo,
+    }));
     b.onResolve({ filter: /^[^./]/ }, (args) =>
       args.path.startsWith('@tfjs-ddp/') || args.kind === 'entry-point'
         ? undefined
@@ -136,6 +163,8 @@ const used = new Set();
 for (const o of Object.values(meta.outputs)) {
   for (const i of o.imports) if (i.external) used.add(i.path);
 }
+for (const i of Object.keys(meta.inputs))
+  if (i.startsWith('require-shim:')) used.add(i.slice('require-shim:'.length));
 const undeclared = [...used].filter(
   (s) => !s.startsWith('node:') && !builtinModules.includes(s) && !declared.has(packageOf(s)),
 );
