@@ -19,7 +19,7 @@ import { hostname } from 'node:os';
 import type { BackendInfo } from '../backend/select-backend';
 import { loseGpuDevice } from '../backend/webgpu';
 import { withGpuErrorScopes } from '../backend/webgpu-scopes';
-import { isBackendCorrupted, isOutOfMemoryError } from './memory-errors';
+import { isBackendCorrupted, isOutOfMemoryError, taskStepError } from './memory-errors';
 import { modelFiles, saveModelDir } from '../io/model-files';
 import { trainableParamCount } from '../model/densenet';
 import { evaluateSplit } from '../task/evaluate-split';
@@ -309,7 +309,9 @@ export class WorkerEngine {
     } catch (e) {
       const reason = e instanceof Error ? e.message.split('\n')[0]!.slice(0, 300) : String(e);
       const fatal = isBackendCorrupted(e);
-      if (!fatal && !(e instanceof OutOfMemory) && !isOutOfMemoryError(e)) throw e;
+      if (!fatal && !(e instanceof OutOfMemory) && !isOutOfMemoryError(e)) {
+        throw taskStepError(e, this.task.modules, `step ${ctx?.step ?? '?'}'s micro-batch of ${m} samples`);
+      }
       // The all-reduce that follows is plain JavaScript and ZeroMQ: a rank whose backend crashed can
       // still take part in it, so every rank learns that the step is aborted.
       if (fatal) this.dead = reason;

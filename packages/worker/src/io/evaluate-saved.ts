@@ -79,7 +79,8 @@ export async function scoreInBatches(
 /**
  * Evaluates the model in `dir` on Fashion-MNIST-shaped images (resized to the model's input), as
  * scoreInBatches does.
- * @throws DdpError E_MEMORY as scoreInBatches.
+ * @throws DdpError E_CONFIG when the model does not take square gray images or give 10 classes;
+ *   E_MEMORY as scoreInBatches.
  */
 export async function evaluateSavedModel(
   dir: string,
@@ -90,7 +91,16 @@ export async function evaluateSavedModel(
   opts: EvaluateOptions = {},
 ): Promise<ScoredSamples> {
   const model = await tfl.loadLayersModel(fileModelLoader(dir));
-  const size = model.inputs[0]!.shape[1]!;
+  const [input, output] = [model.inputs[0]!.shape, model.outputs[0]!.shape];
+  const size = input[1]!;
+  if (input.length !== 4 || input[1] !== input[2] || input[3] !== 1 || output.at(-1) !== 10) {
+    model.dispose();
+    throw new DdpError(
+      'E_CONFIG',
+      `the model in ${dir} takes inputs ${JSON.stringify(input)} and gives ${JSON.stringify(output)}: not a Fashion-MNIST classifier (square gray images in, 10 classes out)`,
+      'evaluate a run of your own task with `tfjs-ddp eval RUN_DIR`, which uses its data module',
+    );
+  }
   try {
     return await scoreInBatches(labels.length, opts, (from, to) =>
       withGpuErrorScopes(

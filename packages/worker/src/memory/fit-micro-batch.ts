@@ -6,6 +6,7 @@ import { fork } from 'node:child_process';
 import {
   DEFAULT_MEMORY_MARGIN,
   DdpError,
+  type DdpErrorCode,
   searchMicroBatch,
   shippedFile,
   type SearchResult,
@@ -42,6 +43,7 @@ export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: Node
     let ready = false;
     let stderr = '';
     let started = 0;
+    let failed: DdpError | null = null;
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 30 * 60_000);
     child.on('message', (msg) => {
@@ -52,6 +54,8 @@ export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: Node
       } else if (r.type === 'trial') {
         trials.push(r.trial);
         started = performance.now();
+      } else if (r.type === 'error') {
+        failed = taskError(r);
       }
     });
     child.on('error', (e) => {
@@ -60,6 +64,10 @@ export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: Node
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      if (failed !== null) {
+        reject(failed);
+        return;
+      }
       const done = trials.length;
       if (done < sizes.length && (done === 0 || trials[done - 1]!.ran)) {
         if (!ready) {
@@ -76,6 +84,19 @@ export function runProbeChild(m: ProbeModel, sizes: number[], opts: { env?: Node
     const req: ProbeRequest = { type: 'probe', backend, settings: { ...settings, dataDir: m.dataDir ?? null, verifyData: m.verifyData ?? true }, sizes };
     child.send(req);
   });
+}
+
+/**
+ * A trial that failed for another reason than memory, as the search's error: the task's own DdpError
+ * (E_TASK from its modules) as it is; any other error, thrown by the model or the loss, as E_TASK.
+ */
+function taskError(r: Extract<ProbeReply, { type: 'error' }>): DdpError {
+  if (r.code.startsWith('E_')) return new DdpError(r.code as DdpErrorCode, r.message, r.hint);
+  return new DdpError(
+    'E_TASK',
+    `a trial step of ${r.microBatch} sample${r.microBatch === 1 ? '' : 's'} failed, not for memory: ${r.message}`,
+    'try the task in one process with `tfjs-ddp check` and the same --model, --data and --set',
+  );
 }
 
 /** A TrialRunner over probe children (a fresh one per call), keeping every trial it ran. */

@@ -32,7 +32,7 @@ describe('memory probe', () => {
 
 describe('out-of-memory classification', () => {
   it("tells TensorFlow's OOM errors and a crashed wasm heap from other errors", () => {
-    for (const m of ['OOM when allocating tensor with shape[256,64,96,96]', 'Invalid TF_Status: 8', 'Resource exhausted: ...', 'Dst tensor is not initialized.', 'createBuffer failed to allocate a buffer mapped at creation.']) {
+    for (const m of ['OOM when allocating tensor with shape[256,64,96,96]', 'Invalid TF_Status: 8', 'Resource exhausted: ...', 'Dst tensor is not initialized.', 'createBuffer failed to allocate a buffer mapped at creation.', 'Array buffer allocation failed']) {
       expect(isOutOfMemoryError(new Error(m))).toBe(true);
     }
     expect(isOutOfMemoryError(new Error('shapes do not match'))).toBe(false);

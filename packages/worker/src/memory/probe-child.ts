@@ -16,7 +16,12 @@ export interface ProbeRequest {
   sizes: number[];
 }
 
-export type ProbeReply = { type: 'ready'; backend: string } | { type: 'trial'; trial: Trial & { ms: number } } | { type: 'done' };
+export type ProbeReply =
+  | { type: 'ready'; backend: string }
+  | { type: 'trial'; trial: Trial & { ms: number } }
+  /** A trial failed for another reason than memory (the task's modules, a loss that throws): the search stops with it. */
+  | { type: 'error'; microBatch: number; code: string; message: string; hint?: string }
+  | { type: 'done' };
 
 async function main(): Promise<void> {
   const req = await new Promise<ProbeRequest>((resolve) => process.once('message', (m) => resolve(m as ProbeRequest)));
@@ -28,6 +33,7 @@ async function main(): Promise<void> {
   const { Trainer } = await import('../train/trainer');
   const { peakBytes } = await import('./memory-probe');
   const { withGpuErrorScopes } = await import('../backend/webgpu-scopes');
+  const { isBackendCorrupted, isOutOfMemoryError } = await import('../engine/memory-errors');
   const backend = await selectBackend(req.backend as 'auto');
   const send = (m: ProbeReply) => new Promise<void>((resolve) => process.send!(m, () => resolve()));
   await send({ type: 'ready', backend: backend.chosen });
@@ -48,6 +54,10 @@ async function main(): Promise<void> {
       tf.dispose([xs, ys]);
       await send({ type: 'trial', trial: { microBatch: b, ran: true, peakBytes: peakBytes(backend.chosen), ms: performance.now() - t0 } });
     } catch (e) {
+      if (!isOutOfMemoryError(e) && !isBackendCorrupted(e)) {
+        await send({ type: 'error', microBatch: b, ...describeError(e) });
+        break;
+      }
       await send({ type: 'trial', trial: { microBatch: b, ran: false, peakBytes: null, error: e instanceof Error ? e.message.split('\n')[0]! : String(e), ms: performance.now() - t0 } });
       break;
     }
@@ -55,6 +65,17 @@ async function main(): Promise<void> {
   await send({ type: 'done' });
   (await import('../backend/webgpu')).shutdownWebGpu();
   process.disconnect();
+}
+
+/** A DdpError's code, message and hint (its message without them), or any other error's first line. */
+function describeError(e: unknown): { code: string; message: string; hint?: string } {
+  if (e instanceof Error && 'code' in e && typeof e.code === 'string' && e.code.startsWith('E_')) {
+    const hint = 'hint' in e && typeof e.hint === 'string' ? e.hint : undefined;
+    let message = e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message;
+    if (hint !== undefined && message.endsWith(`; ${hint}`)) message = message.slice(0, -hint.length - 2);
+    return { code: e.code, message, ...(hint !== undefined ? { hint } : {}) };
+  }
+  return { code: '', message: e instanceof Error ? e.message.split('\n')[0]! : String(e) };
 }
 
 void main().catch((e: unknown) => {

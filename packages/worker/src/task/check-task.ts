@@ -31,6 +31,26 @@ const count = (ws: { shape: (number | null)[] }[]) =>
   ws.reduce((n, w) => n + w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), 0);
 
 /**
+ * Class ids (int32 labels, one per sample) must each name an output unit: tfjs' sparse
+ * cross-entropy gives a label past the last unit a loss of 0, so such a batch would train silently.
+ * @throws DdpError E_TASK naming the range found and the model's units
+ */
+function checkLabels(ys: tf.Tensor, outputShape: (number | null)[], n: number, data: string): void {
+  const units = outputShape.at(-1) ?? null;
+  const perSample = ys.rank === 1 || (ys.rank === 2 && ys.shape[1] === 1);
+  if (ys.dtype !== 'int32' || !perSample || units === null || units < 2) return;
+  let [lo, hi] = [Infinity, -Infinity];
+  for (const id of ys.dataSync()) [lo, hi] = [Math.min(lo, id), Math.max(hi, id)];
+  if (lo < 0 || hi >= units) {
+    throw new DdpError(
+      'E_TASK',
+      `data module ${data}: the class ids of the first micro-batch (samples 0–${n - 1}) range over ${lo}–${hi}, but the model has ${units} output units (ids 0–${units - 1})`,
+      'give the last layer one unit per class, or number the classes from 0',
+    );
+  }
+}
+
+/**
  * @throws DdpError E_TASK for the first problem: a module, the model, a batch, or a non-finite loss.
  */
 export async function checkTask(
@@ -57,7 +77,17 @@ export async function checkTask(
   try {
     const grad = trainer.newGradientBuffer();
     const t0 = performance.now();
-    const r = await trainer.accumulate({ x: xs, y: ys }, grad);
+    checkLabels(ys, model.outputs[0]?.shape ?? [], n, task.modules.data);
+    const r = await trainer.accumulate({ x: xs, y: ys }, grad).catch((e: unknown) => {
+      if (e instanceof DdpError) throw e;
+      // Thrown by the model, the loss or tfjs on their tensors: the task's mistake, with its words.
+      throw new DdpError(
+        'E_TASK',
+        `the first training step (samples 0–${n - 1}, xs ${JSON.stringify(xs.shape)}, ys ${JSON.stringify(ys.shape)}) failed: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
+        "check the model's output against the labels and the loss: class ids (sparse) need one output unit per class, one-hot labels as many columns as the output has units",
+        { cause: e },
+      );
+    });
     if (!Number.isFinite(r.lossSum) || !allFinite(grad)) {
       throw new DdpError(
         'E_TASK',
