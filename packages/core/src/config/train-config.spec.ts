@@ -27,7 +27,12 @@ describe('resolveTrainConfig', () => {
 
   it('names environment variables TFJS_DDP_<KEY> and accepts TFJS_DDP_DATA for the data directory', () => {
     expect(envName('batchSize')).toBe('TFJS_DDP_BATCH_SIZE');
-    expect(resolveTrainConfig({ env: { TFJS_DDP_DATA: '/d' } }).config.dataDir).toBe('/d');
+    const { config } = resolveTrainConfig({ env: { TFJS_DDP_DATA: '/d' } });
+    expect(config.dataDir).toBe('/d');
+    // Not the data module as well: that one is TFJS_DDP_DATA_MODULE.
+    expect(config.data).toBe(DEFAULT_TRAIN_CONFIG.data);
+    expect(envName('data')).toBe('TFJS_DDP_DATA_MODULE');
+    expect(resolveTrainConfig({ env: { TFJS_DDP_DATA_MODULE: '/m.mjs' } }).config.data).toBe('/m.mjs');
   });
 
   it.each([

@@ -319,8 +319,12 @@ export function configToFile(config: TrainConfig): Record<string, unknown> {
   return Object.fromEntries((Object.keys(TRAIN_FIELDS) as Key[]).map((k) => [fileKey(k), config[k]]));
 }
 
-/** TFJS_DDP_BATCH_SIZE for batchSize, etc.; TFJS_DDP_DATA is also accepted for dataDir. */
+/**
+ * TFJS_DDP_BATCH_SIZE for batchSize, etc.; TFJS_DDP_DATA is also accepted for dataDir, as it was
+ * before task modules, so the data module's variable is TFJS_DDP_DATA_MODULE.
+ */
 export function envName(key: Key): string {
+  if (key === 'data') return 'TFJS_DDP_DATA_MODULE';
   return `TFJS_DDP_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
 }
 
