@@ -136,6 +136,11 @@ async function runInRunDir(
     coordinatorTrace?.begin('start the workers');
     const { group, shutdown } = await start(runDir, log, rankTrace);
     coordinatorTrace?.end({ workers: group.worldSize });
+    const ignored = ignoredSgdFlags(sources, group.describe()[0]?.optimizer);
+    if (ignored !== null) {
+      io.stderr.write(`tfjs-ddp: warning: ${ignored}\n`);
+      log.warn({ optimizer: group.describe()[0]?.optimizer }, ignored);
+    }
     /** Why the run ended, when it failed: the workers' last log line says it. */
     let failure: string | undefined;
     try {
@@ -242,4 +247,20 @@ function failedSummary(config: TrainConfig): RunSummary {
     restarts: 0,
     oom_events: 0,
   };
+}
+
+/**
+ * --lr and --momentum build the SGD of a model compiled without an optimizer; a task with its own
+ * (`optimizer(ctx)`, or `compile()`'s) trains at that one's rate. Says so when the user set either.
+ */
+export function ignoredSgdFlags(
+  sources: Record<string, string>,
+  optimizer: string | null | undefined,
+): string | null {
+  if (optimizer === null || optimizer === undefined) return null;
+  const set = (['lr', 'momentum'] as const).filter(
+    (k) => sources[k] === 'flag' || sources[k] === 'environment',
+  );
+  if (set.length === 0) return null;
+  return `${set.map((k) => `--${k}`).join(' and ')} ${set.length === 1 ? 'does' : 'do'} not apply: the model module brings its own optimizer (${optimizer}), which trains at its own learning rate: set that one in the module (optimizer(ctx) or compile())`;
 }

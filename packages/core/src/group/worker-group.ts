@@ -43,6 +43,12 @@ export interface WorkerDescription {
   task?: TaskModulesReport;
   /** The names of the task's own metrics (its model module's `metrics`), besides loss and acc. */
   metricNames?: string[];
+  /**
+   * The class name of the task's own optimizer (its module's `optimizer(ctx)`, else `compile()`'s),
+   * whose learning rate --lr and --momentum do not set; null when the ranks train with SGD from
+   * them. Absent from older workers.
+   */
+  optimizer?: string | null;
 }
 
 export interface TaskModulesReport {

@@ -23,7 +23,7 @@ import { isBackendCorrupted, isOutOfMemoryError, taskStepError } from './memory-
 import { modelFiles, saveModelDir } from '../io/model-files';
 import { trainableParamCount } from '../model/densenet';
 import { evaluateSplit } from '../task/evaluate-split';
-import type { Task } from '../task/task-runtime';
+import { optimizerName, type Task } from '../task/task-runtime';
 import { readOptimizerSlots, writeOptimizerSlots } from '../train/optimizer-slots';
 import { sharedCopy } from '../kernels/share-identity';
 import { Trainer } from '../train/trainer';
@@ -203,6 +203,7 @@ export class WorkerEngine {
       testCount: this.task.test?.size ?? 0,
       task: this.task.modules,
       metricNames: [...this.task.metricNames],
+      optimizer: this.task.optimizer === null ? null : optimizerName(this.task.optimizer),
     };
   }
 

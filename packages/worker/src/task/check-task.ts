@@ -7,6 +7,7 @@ import { DdpError } from '@tfjs-ddp/core';
 import { allFinite } from '../engine/worker-engine';
 import { Trainer } from '../train/trainer';
 import { openTask, type TaskWorkerSettings } from './open-task';
+import { optimizerName } from './task-runtime';
 
 export interface TaskCheck {
   modules: { model: string; modelSha256: string | null; data: string; dataSha256: string | null };
@@ -97,9 +98,7 @@ export async function checkTask(
     }
     trainer.apply(grad, r.count);
     const stepMs = performance.now() - t0;
-    const optimizer =
-      (trainer.optimizer.constructor as { className?: string }).className ??
-      trainer.optimizer.constructor.name;
+    const optimizer = optimizerName(trainer.optimizer);
     return {
       modules: task.modules,
       summary,

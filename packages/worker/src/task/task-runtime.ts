@@ -239,3 +239,8 @@ function sampleList(indices: Uint32Array): string {
   const head = Array.from(indices.subarray(0, 8)).join(', ');
   return indices.length > 8 ? `${head}, … (${indices.length} in all)` : head;
 }
+
+/** An optimizer's tfjs class name (`SGDOptimizer`, `AdamOptimizer`…), as `tfjs-ddp check` and the workers report it. */
+export function optimizerName(o: tf.Optimizer): string {
+  return (o.constructor as { className?: string }).className ?? o.constructor.name;
+}
