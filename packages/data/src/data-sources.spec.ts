@@ -39,6 +39,16 @@ describe('resolveDataSources', () => {
     expect(resolveDataSources({ env: { TFJS_DDP_DATA: '' } }).explicit).toBeUndefined();
   });
 
+  it("reads TFJS_DDP_DATA_DIR, train's variable for --data-dir, before TFJS_DDP_DATA", () => {
+    const env = { TFJS_DDP_DATA: '/old', TFJS_DDP_DATA_DIR: '/new' };
+    expect(resolveDataSources({ env }).explicit).toEqual({ dir: '/new', from: 'TFJS_DDP_DATA_DIR' });
+    expect(resolveDataSources({ env: { ...env, TFJS_DDP_DATA_DIR: '' } }).explicit).toEqual({
+      dir: '/old',
+      from: 'TFJS_DDP_DATA',
+    });
+    expect(resolveDataSources({ env, dataDir: '/flag' }).explicit?.from).toBe('--data-dir');
+  });
+
   it('skips the Debian directory when debianDir is null', () => {
     expect(resolveDataSources({ env: {}, debianDir: null }).debianDir).toBeNull();
   });

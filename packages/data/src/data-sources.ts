@@ -1,5 +1,5 @@
 // Where the loader looks for Fashion-MNIST, in order: an explicit directory (--data-dir option, else
-// env TFJS_DDP_DATA), the user cache, Debian's dataset-fashion-mnist package. The environment is read
+// env TFJS_DDP_DATA_DIR, else TFJS_DDP_DATA), the user cache, Debian's dataset-fashion-mnist package. The environment is read
 // here and nowhere else in this package.
 
 import { stat } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import type { FashionMnistFile } from './fashion-mnist-files';
 
 /** Where the directories come from; tests pass all of them. */
 export interface DataSourceOptions {
-  /** Directory holding the 4 files (from --data-dir). Beats env TFJS_DDP_DATA. Never falls through. */
+  /** Directory holding the 4 files (from --data-dir). Beats env TFJS_DDP_DATA_DIR and TFJS_DDP_DATA. Never falls through. */
   dataDir?: string;
   /**
    * The Fashion-MNIST cache directory itself (files go directly in it). Beats env TFJS_DDP_CACHE;
@@ -28,7 +28,7 @@ export interface DataSourceOptions {
 /** The resolved directories, absolute. */
 export interface DataSources {
   /** Set when the user named a directory; `from` says how (for messages). */
-  explicit?: { dir: string; from: '--data-dir' | 'TFJS_DDP_DATA' };
+  explicit?: { dir: string; from: '--data-dir' | 'TFJS_DDP_DATA_DIR' | 'TFJS_DDP_DATA' };
   cacheDir: string;
   debianDir: string | null;
 }
@@ -38,12 +38,16 @@ export function resolveDataSources(options: DataSourceOptions = {}): DataSources
   const env = options.env ?? process.env;
   const nonEmpty = (v: string | undefined): string | undefined =>
     v === undefined || v === '' ? undefined : v;
-  const envData = nonEmpty(env['TFJS_DDP_DATA']);
+  // TFJS_DDP_DATA_DIR is --data-dir's variable (as train's settings are TFJS_DDP_<FLAG>);
+  // TFJS_DDP_DATA is the older name, still read.
+  const fromEnv = (['TFJS_DDP_DATA_DIR', 'TFJS_DDP_DATA'] as const).find(
+    (n) => nonEmpty(env[n]) !== undefined,
+  );
   const explicit =
     options.dataDir !== undefined
       ? { dir: resolve(options.dataDir), from: '--data-dir' as const }
-      : envData !== undefined
-        ? { dir: resolve(envData), from: 'TFJS_DDP_DATA' as const }
+      : fromEnv !== undefined
+        ? { dir: resolve(env[fromEnv]!), from: fromEnv }
         : undefined;
   // XDG Base Directory spec: a relative XDG_CACHE_HOME is invalid and must be ignored.
   const xdg = nonEmpty(env['XDG_CACHE_HOME']);

@@ -8,6 +8,7 @@ import { evaluateSavedModel, evaluateTask, resolveTaskModule, selectBackend, BAC
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { positiveIntFlag } from '../args';
+import { backendFlag } from '../backend-flag';
 import { defineCommand } from '../command';
 import { readConfigFile, TRAIN_OPTIONS } from './train';
 
@@ -25,7 +26,7 @@ export const evalCommand = defineCommand({
     data: { type: 'string', valueName: 'FILE', description: 'with RUN_DIR: another data module whose test split to use' },
     set: TRAIN_OPTIONS['set']!,
     model: { type: 'string', valueName: 'DIR', description: 'instead of RUN_DIR: a directory with model.json and weights.bin, evaluated on Fashion-MNIST' },
-    backend: { type: 'string', valueName: 'NAME', description: 'backend', choices: BACKEND_CHOICES, default: 'auto' },
+    backend: { type: 'string', valueName: 'NAME', description: 'backend (default: env TFJS_DDP_BACKEND, else auto)', choices: BACKEND_CHOICES },
     'data-dir': { type: 'string', valueName: 'DIR', description: "Fashion-MNIST directory (default: as for train; with RUN_DIR the run's setting)" },
     'verify-data': { type: 'string', valueName: 'true|false', description: "check the dataset SHA-256 (default true; with RUN_DIR the run's setting)", choices: ['true', 'false'] },
     'batch-size': { type: 'string', valueName: 'N', description: 'samples per evaluation batch (default 256; halved where a batch runs out of memory)' },
@@ -55,7 +56,7 @@ export const evalCommand = defineCommand({
           ...(values['verify-data'] !== undefined ? { verifyData: values['verify-data'] } : {}),
         },
       });
-      const backend = await selectBackend(values.backend);
+      const backend = await selectBackend(backendFlag(values.backend, io.env));
       const settings = { resize: config.resize, pool: config.pool, seed: config.seed, dataDir: config.dataDir, verifyData: config.verifyData, task: { model: config.model, data: config.data }, taskSettings: config.set };
       const r = await evaluateTask(settings, modelDir, io.env, opts);
       const report = { run_dir: runDir, model: config.model, data: config.data, backend: backend.chosen, batch_size: r.batchSize, test_count: r.count, test_acc: r.correct / r.count, test_loss: r.lossSum / r.count, ...(r.names.length > 0 ? { test_metrics: Object.fromEntries(r.names.map((n, j) => [n, (r.metrics?.[j] ?? 0) / r.count])) } : {}) };
@@ -67,7 +68,7 @@ export const evalCommand = defineCommand({
     if (!existsSync(join(dir, 'model.json'))) {
       throw new DdpError('E_CONFIG', `${join(dir, 'model.json')} does not exist`, 'pass the model/ or checkpoint/ directory of a run');
     }
-    const backend = await selectBackend(values.backend);
+    const backend = await selectBackend(backendFlag(values.backend, io.env));
     const dataDir = values['data-dir'];
     const data = await loadFashionMnist({ ...(dataDir !== undefined ? { dataDir } : {}), env: io.env, verify: values['verify-data'] !== 'false' });
     const all = Uint32Array.from({ length: data.test.count }, (_, i) => i);

@@ -41,7 +41,9 @@ describe('tfjs-ddp info', () => {
     expect(report.model.trainable_params).toBe(758_226);
     // env maps environment variable names (CUDA_VISIBLE_DEVICES) to values: data, not fields.
     expect(nonSnakeCaseKeys(report, ['env'])).toEqual([]);
-    expect(nonSnakeCaseKeys({ env: { CUDA_VISIBLE_DEVICES: '0' }, gpu: { memoryBytes: 1 } }, ['env'])).toEqual(['.gpu.memoryBytes']);
+    expect(
+      nonSnakeCaseKeys({ env: { CUDA_VISIBLE_DEVICES: '0' }, gpu: { memoryBytes: 1 } }, ['env']),
+    ).toEqual(['.gpu.memoryBytes']);
   });
 
   it.runIf(hasDebianData)('finds and verifies the Debian package dataset and exits 0', async () => {
@@ -62,6 +64,22 @@ describe('tfjs-ddp info', () => {
     expect(r.stdout).toContain(
       `data:    ${DEBIAN_FASHION_MNIST_DIR} (from TFJS_DDP_DATA): 60000 train + 10000 test images, SHA-256 verified`,
     );
+  });
+
+  it('selects the backend TFJS_DDP_BACKEND names when --backend is not given, and refuses an unknown one', async () => {
+    const r = await run(['info', '--json'], { ...env, TFJS_DDP_BACKEND: 'cpu' });
+    expect((JSON.parse(r.stdout) as InfoReport).backend).toMatchObject({ requested: 'cpu', chosen: 'cpu' });
+    const bad = await run(['info'], { ...env, TFJS_DDP_BACKEND: 'tpu' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(
+      'E_CONFIG: environment variable TFJS_DDP_BACKEND must be one of auto, tensorflow-gpu, webgpu, tensorflow, wasm, cpu, got "tpu"',
+    );
+  });
+
+  it('says when the directory came from TFJS_DDP_DATA_DIR, and that it has no dataset', async () => {
+    const r = await run(['info', '--backend', 'cpu'], { ...env, TFJS_DDP_DATA_DIR: '/nonexistent' });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('/nonexistent');
   });
 
   it('exits 1 with the data error naming the directory when --data-dir has no dataset', async () => {

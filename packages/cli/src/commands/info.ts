@@ -15,6 +15,7 @@ import {
   trainableParamCount,
 } from '@tfjs-ddp/worker';
 import type { BackendInfo } from '@tfjs-ddp/worker';
+import { backendFlag } from '../backend-flag';
 import { defineCommand } from '../command';
 import { gpuEnv, gpuPlan, workerCount } from '../groups';
 import { DEFAULT_TRAIN_CONFIG } from '@tfjs-ddp/core';
@@ -55,7 +56,7 @@ export interface InfoReport {
     | {
         ok: true;
         source: string;
-        origin: FashionMnist['origin'] | 'TFJS_DDP_DATA';
+        origin: FashionMnist['origin'] | 'TFJS_DDP_DATA_DIR' | 'TFJS_DDP_DATA';
         train: number;
         test: number;
       }
@@ -69,8 +70,8 @@ export const infoCommand = defineCommand({
   description: [
     'Selects the TensorFlow.js backend as training would (auto: tfjs-node-gpu if it really uses a GPU,',
     'then webgpu on a hardware adapter, tfjs-node, wasm, cpu) and says why better ones were skipped; shows',
-    'the WebGPU adapter and which GPU each local rank would use; finds Fashion-MNIST (--data-dir or',
-    'TFJS_DDP_DATA, the user cache, the Debian package dataset-fashion-mnist) and verifies its SHA-256',
+    'the WebGPU adapter and which GPU each local rank would use; finds Fashion-MNIST (--data-dir,',
+    'TFJS_DDP_DATA_DIR or TFJS_DDP_DATA, the user cache, the Debian package dataset-fashion-mnist) and verifies its SHA-256',
     'without downloading anything; builds the DenseNet and counts its trainable parameters.',
     'Exits 1 when the dataset is missing or damaged.',
   ].join('\n'),
@@ -78,20 +79,19 @@ export const infoCommand = defineCommand({
     backend: {
       type: 'string',
       valueName: 'NAME',
-      description: 'Backend to select',
+      description: 'Backend to select (default: env TFJS_DDP_BACKEND, else auto)',
       choices: BACKEND_CHOICES,
-      default: 'auto',
     },
     'data-dir': {
       type: 'string',
       valueName: 'DIR',
       description:
-        'Directory with the 4 Fashion-MNIST IDX files, .gz or not (default: env TFJS_DDP_DATA, then the search)',
+        'Directory with the 4 Fashion-MNIST IDX files, .gz or not (default: env TFJS_DDP_DATA_DIR or TFJS_DDP_DATA, then the search)',
     },
     json: { type: 'boolean', description: 'Print one JSON object instead of text' },
   },
   async run(values, io) {
-    const report = await collectInfo(values.backend, values['data-dir'], io.env);
+    const report = await collectInfo(backendFlag(values.backend, io.env), values['data-dir'], io.env);
     if (values.json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else io.stdout.write(formatInfo(report));
     if (report.data.ok) return 0;
@@ -177,7 +177,7 @@ async function findData(dataDir: string | undefined, env: CliIo['env']): Promise
     });
     const explicit = resolveDataSources({ ...(dataDir !== undefined ? { dataDir } : {}), env }).explicit;
     const origin =
-      ds.origin === 'data-dir' && explicit?.from === 'TFJS_DDP_DATA' ? 'TFJS_DDP_DATA' : ds.origin;
+      ds.origin === 'data-dir' && explicit !== undefined && explicit.from !== '--data-dir' ? explicit.from : ds.origin;
     return { ok: true, source: ds.source, origin, train: ds.train.count, test: ds.test.count };
   } catch (e) {
     if (!isDdpError(e)) throw e;
@@ -187,6 +187,7 @@ async function findData(dataDir: string | undefined, env: CliIo['env']): Promise
 
 const ORIGIN_TEXT: Record<Extract<InfoReport['data'], { ok: true }>['origin'], string> = {
   'data-dir': 'from --data-dir',
+  TFJS_DDP_DATA_DIR: 'from TFJS_DDP_DATA_DIR',
   TFJS_DDP_DATA: 'from TFJS_DDP_DATA',
   cache: 'user cache',
   debian: 'Debian package dataset-fashion-mnist',
