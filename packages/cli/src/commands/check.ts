@@ -97,7 +97,7 @@ export const checkCommand = defineCommand({
         `params:  ${c.trainableParams.toLocaleString('en-US')} trainable, ${c.nonTrainableParams.toLocaleString('en-US')} non-trainable; input ${shape(c.inputShape)} → output ${shape(c.outputShape)}`,
         `batch:   ${c.batch.samples} samples: xs ${shape(c.batch.xs.shape)} ${c.batch.xs.dtype}, ys ${shape(c.batch.ys.shape)} ${c.batch.ys.dtype}`,
         `step:    loss ${c.loss.toFixed(4)} per sample, acc ${c.acc.toFixed(4)}${Object.entries(c.metrics).map(([k, v]) => `, ${k} ${v.toFixed(4)}`).join('')}, ${c.optimizer}, ${Math.round(c.stepMs)} ms on ${backend.chosen}`,
-        `memory:  ${perSample === null ? `not measured (${trials.find((t) => !t.ran)?.error ?? 'no trial ran'})` : `${formatBytes(perSample)} per sample (trial steps at ${sizes.join(' and ')} samples)`}`,
+        `memory:  ${memoryLine(perSample, trials, sizes)}`,
         'ok: the task trains',
         '',
       ].join('\n'),
@@ -105,3 +105,11 @@ export const checkCommand = defineCommand({
     return 0;
   },
 });
+
+/** The memory line: bytes per sample, or why the two trial steps could not tell. */
+function memoryLine(perSample: number | null, trials: { ran: boolean; peakBytes: number | null; error?: string }[], sizes: number[]): string {
+  if (perSample === null) return `not measured (${trials.find((t) => !t.ran)?.error ?? 'no trial ran'})`;
+  // The wasm heap grows in 16 MiB steps: a small model's two trials can end on the same step.
+  if (perSample <= 0) return `too little to measure: trial steps at ${sizes.join(' and ')} samples both peaked at ${formatBytes(trials[1]?.peakBytes ?? 0)}`;
+  return `${formatBytes(perSample)} per sample (trial steps at ${sizes.join(' and ')} samples)`;
+}

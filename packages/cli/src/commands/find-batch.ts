@@ -52,9 +52,17 @@ export const findBatchCommand = defineCommand({
       return 0;
     }
     for (const t of r.trials) io.stdout.write(`trial: micro-batch ${t.microBatch}: ${t.ran ? `peak ${formatBytes(t.peakBytes ?? 0)}` : `failed (${t.error ?? '?'})`}, ${(t.ms / 1000).toFixed(1)} s\n`);
-    const model = r.model ? `; footprint ≈ ${formatBytes(r.model.baseBytes)} + ${formatBytes(r.model.bytesPerSample)} per sample` : '';
+    // A fitted line through trials whose peaks are rounded (the wasm heap grows in 16 MiB steps) can
+    // start below zero: then only the per-sample slope means anything.
+    const base = r.model !== null && r.model.baseBytes > 0 ? `${formatBytes(r.model.baseBytes)}${r.model.bytesPerSample <= 1 ? ', ' : ' + '}` : '';
+    // A slope of 1 byte is the fit's floor: the trials could not tell the samples apart.
+    const perSample =
+      r.model === null ? '' : r.model.bytesPerSample <= 1 ? 'too little per sample to measure' : `${formatBytes(r.model.bytesPerSample)} per sample`;
+    const model = r.model ? `; footprint ≈ ${base}${perSample}` : '';
+    // --resize is the seed's (builtin:densenet) input size; a user's model has its own.
+    const where = config.model.startsWith('builtin:') ? `${backend.chosen}, ${config.resize}×${config.resize}` : backend.chosen;
     io.stdout.write(
-      `micro-batch ${r.microBatch}${r.capped ? ' (the search limit: more would fit)' : ''} fits ${formatBytes(r.usableBytes)} usable of ${formatBytes(r.budgetBytes)} (${backend.chosen}, ${config.resize}×${config.resize})${model}; ${r.trials.length} trial steps, ${(r.ms / 1000).toFixed(1)} s\n`,
+      `micro-batch ${r.microBatch}${r.capped ? ' (the search limit: more would fit)' : ''} fits ${formatBytes(r.usableBytes)} usable of ${formatBytes(r.budgetBytes)} (${where})${model}; ${r.trials.length} trial steps, ${(r.ms / 1000).toFixed(1)} s\n`,
     );
     return 0;
   },

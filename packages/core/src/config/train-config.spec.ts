@@ -37,6 +37,7 @@ describe('resolveTrainConfig', () => {
 
   it.each([
     [{ flags: { lr: 'abc' } }, /E_CONFIG: --lr must be a number, got "abc"/],
+    [{ flags: { lr: '0x10' } }, /E_CONFIG: --lr must be a number, got "0x10"/],
     [{ flags: { lr: '-1' } }, /--lr must be > 0, got "-1"/],
     [{ flags: { batchSize: '2.5' } }, /--batch-size must be an integer, got "2.5"/],
     [{ flags: { backend: 'webgl' } }, /--backend must be one of auto, tensorflow-gpu, webgpu, tensorflow, wasm, cpu, got "webgl"/],

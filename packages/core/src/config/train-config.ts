@@ -180,10 +180,13 @@ function fail(where: string, what: string, raw: unknown): never {
   throw new DdpError('E_CONFIG', `${where} ${what}, got ${JSON.stringify(raw)}`, 'see `tfjs-ddp train --help`');
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 function num(opts: { int?: boolean; min?: number; max?: number; minExclusive?: boolean; nullable?: boolean; nullWord?: string }) {
   return (raw: unknown, where: string): number | null => {
     if (opts.nullable && (raw === null || raw === (opts.nullWord ?? 'none'))) return null;
-    const v = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : NaN;
+    // Decimal only: Number() would also take 0x10, 0b11 and 0o7.
+    const v = typeof raw === 'number' ? raw : typeof raw === 'string' && DECIMAL.test(raw.trim()) ? Number(raw) : NaN;
     const kind = opts.int ? 'an integer' : 'a number';
     if (!Number.isFinite(v) || (opts.int && !Number.isInteger(v))) fail(where, `must be ${kind}`, raw);
     if (opts.min !== undefined && (opts.minExclusive ? v <= opts.min : v < opts.min)) {

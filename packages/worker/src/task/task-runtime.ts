@@ -136,7 +136,7 @@ async function userCall<T>(f: () => T | Promise<T>, what: string): Promise<T> {
     throw new DdpError(
       'E_TASK',
       `${what}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`,
-      'its stack trace is in the log (worker-RANK.log in the run directory, train.log with --workers 1)',
+      'its stack trace is in the log: worker-N.log of rank N in the run directory (train.log with --workers 1)',
       { cause: e },
     );
   }
