@@ -44,7 +44,7 @@ describe('tfjs-ddp', () => {
     expect(a.stdout).toBe(b.stdout);
     expect(a.stdout).toContain('Usage: tfjs-ddp info [options]');
     expect(a.stdout).toMatch(
-      /--backend NAME +Backend to select \(one of auto\|tensorflow-gpu\|webgpu\|tensorflow\|wasm\|cpu; default auto\)/,
+      /--backend NAME +Backend to select \(default: env TFJS_DDP_BACKEND, else auto\) \(one of auto\|tensorflow-gpu\|webgpu\|tensorflow\|wasm\|cpu\)/,
     );
     expect(a.stdout).toContain('--data-dir DIR');
     expect(a.stdout).toContain('--json');

@@ -71,8 +71,9 @@ export const infoCommand = defineCommand({
     'Selects the TensorFlow.js backend as training would (auto: tfjs-node-gpu if it really uses a GPU,',
     'then webgpu on a hardware adapter, tfjs-node, wasm, cpu) and says why better ones were skipped; shows',
     'the WebGPU adapter and which GPU each local rank would use; finds Fashion-MNIST (--data-dir,',
-    'TFJS_DDP_DATA_DIR or TFJS_DDP_DATA, the user cache, the Debian package dataset-fashion-mnist) and verifies its SHA-256',
-    'without downloading anything; builds the DenseNet and counts its trainable parameters.',
+    'TFJS_DDP_DATA_DIR or TFJS_DDP_DATA, the user cache, the Debian package dataset-fashion-mnist)',
+    'and verifies its SHA-256 without downloading anything; builds the DenseNet and counts its',
+    'trainable parameters.',
     'Exits 1 when the dataset is missing or damaged.',
   ].join('\n'),
   options: {
