@@ -7,6 +7,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { configToFile, DEFAULT_TRAIN_CONFIG } from '@tfjs-ddp/core';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
 import { chromium } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -88,7 +89,7 @@ describe('report.html without a browser', () => {
 
   it('tfjs-ddp report rebuilds it from the files alone, and refuses a directory that holds no run', async () => {
     const runDir = tmp('report-partial');
-    writeFileSync(join(runDir, 'config.json'), JSON.stringify({ lr: 0.1, epochs: 1 }));
+    writeFileSync(join(runDir, 'config.json'), JSON.stringify(configToFile({ ...DEFAULT_TRAIN_CONFIG, epochs: 1 })));
     const r = await runCli(['report', runDir]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`wrote ${join(runDir, 'report.html')}\n`);
@@ -100,5 +101,18 @@ describe('report.html without a browser', () => {
     const none = await runCli(['report', runDir]);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain('is not a run directory');
+  });
+
+  it("tfjs-ddp report leaves a project folder alone: its config.json is not a run's, its report.html stays", async () => {
+    const project = tmp('report-project');
+    writeFileSync(join(project, 'config.json'), '{"name":"my webapp"}\n');
+    writeFileSync(join(project, 'report.html'), 'mine\n');
+    const r = await runCli(['report', project]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(`E_CONFIG: ${project} is not a run directory: its config.json lacks the settings a run's config.json holds`);
+    expect(readFileSync(join(project, 'report.html'), 'utf8')).toBe('mine\n');
+    const runs = await runCli(['runs', project, '--json']);
+    expect(runs.code).toBe(0);
+    expect(JSON.parse(runs.stdout)).toEqual([]);
   });
 });

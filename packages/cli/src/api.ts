@@ -5,7 +5,13 @@ import { join, resolve } from 'node:path';
 import { ready } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { DdpError, resolveTrainConfig, type TaskSettingValues, type TrainConfig } from '@tfjs-ddp/core';
-import { makeDefaultRunDir, type Resume, type RunSummary, type TrainEvent } from '@tfjs-ddp/coordinator';
+import {
+  makeDefaultRunDir,
+  requireRunConfig,
+  type Resume,
+  type RunSummary,
+  type TrainEvent,
+} from '@tfjs-ddp/coordinator';
 import { fileModelLoader, resolveTaskModule } from '@tfjs-ddp/worker';
 import { loadResume, localStart, readConfigFile } from './commands/train';
 import { runTraining } from './run-training';
@@ -116,8 +122,8 @@ export function train(options: TrainOptions = {}): TrainHandle {
 
 /**
  * The run's settings, and for `resume` the checkpoint it continues from (as `train --resume`).
- * @throws DdpError E_CONFIG for resume with overwrite or another runDir, or settings that change the
- *   maths; E_CHECKPOINT when the directory holds no usable checkpoint
+ * @throws DdpError E_CONFIG for resume with overwrite or another runDir, a directory that holds no
+ *   run, or settings that change the maths; E_CHECKPOINT when the directory holds no usable checkpoint
  */
 function resolveRun(
   flags: Partial<Record<keyof TrainConfig, unknown>>,
@@ -144,6 +150,7 @@ function resolveRun(
       'a resumed run goes on in its own directory: leave runDir out',
     );
   }
+  requireRunConfig(resumeDir, 'resume');
   const file = join(resumeDir, 'config.json');
   const { config } = resolveTrainConfig({ file: readConfigFile(file), filePath: file, flags });
   config.runDir = resumeDir;

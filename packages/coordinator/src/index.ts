@@ -1,5 +1,6 @@
 // Public surface of @tfjs-ddp/coordinator: planning, the step loop, run directories; never imports tfjs.
 export * from './run-dir';
+export * from './run-dir-detect';
 export * from './run-documents';
 export * from './train-loop';
 export * from './policy/workers-agree';

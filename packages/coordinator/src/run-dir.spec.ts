@@ -2,9 +2,27 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configToFile, DEFAULT_TRAIN_CONFIG } from '@tfjs-ddp/core';
 import { RunDir, defaultRunDir, makeDefaultRunDir } from './run-dir';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'tfjs-ddp-run-'));
+
+/** A run directory as a run leaves it: config.json, and a committed checkpoint unless `checkpoint` is false. */
+function pastRun(checkpoint = true): string {
+  const path = join(tmp(), 'r');
+  const first = new RunDir(path);
+  first.writeJson('config.json', configToFile(DEFAULT_TRAIN_CONFIG));
+  first.writeJson('summary.json', {
+    status: checkpoint ? 'interrupted' : 'failed',
+    steps: checkpoint ? 1 : 0,
+  });
+  if (checkpoint) {
+    mkdirSync(join(path, 'checkpoints', 'step-00000001'), { recursive: true });
+    writeFileSync(join(path, 'checkpoints', 'step-00000001', 'manifest.json'), '{"files":[]}');
+  }
+  first.close();
+  return path;
+}
 
 /** A directory with a user's file in model/, as a user might leave one. */
 function withUserFile(): { path: string; file: string; bytes: Buffer } {
@@ -74,15 +92,66 @@ describe('RunDir', () => {
     expect(readdirSync(path)).toEqual(['model']); // no lock, nothing written
   });
 
-  it('refuses a directory that holds a run, pointing at --resume', () => {
-    const path = join(tmp(), 'r');
-    const first = new RunDir(path);
-    first.writeJson('config.json', {});
-    first.close();
+  it('refuses a directory that holds a run with a checkpoint, pointing at --resume', () => {
+    const path = pastRun();
     expect(() => new RunDir(path)).toThrow(
-      /E_CONFIG: run directory .* is not empty \(config\.json\): it holds a run.*--resume /s,
+      `E_CONFIG: run directory ${path} is not empty (checkpoints, config.json, summary.json): it holds a run; nothing in it is overwritten; continue that run with --resume ${path}, pass another --run-dir`,
     );
   });
+
+  it('refuses a directory that holds a run without a checkpoint, pointing at --overwrite, not --resume', () => {
+    const path = pastRun(false);
+    const err = (() => {
+      try {
+        new RunDir(path);
+      } catch (e) {
+        return String(e);
+      }
+      return '';
+    })();
+    expect(err).toContain(
+      `E_CONFIG: run directory ${path} is not empty (config.json, summary.json): it holds a run that stopped before its first checkpoint, so there is nothing to --resume; nothing in it is overwritten`,
+    );
+    expect(err).toMatch(
+      /pass another --run-dir .*, or add --overwrite to move its content to r\.old-<time> beside it/,
+    );
+    expect(err).not.toContain('--resume /');
+  });
+
+  it("does not call a directory with someone else's config.json a run", () => {
+    const path = join(tmp(), 'web');
+    mkdirSync(path);
+    writeFileSync(join(path, 'config.json'), '{"name":"my webapp"}');
+    expect(() => new RunDir(path)).toThrow(
+      new RegExp(
+        `E_CONFIG: run directory ${path} is not empty \\(config\\.json\\); nothing in it is overwritten; pass another`,
+      ),
+    );
+  });
+
+  it('names the path, the reason and what to do when the directory cannot be created', () => {
+    const parent = tmp();
+    writeFileSync(join(parent, 'afile.txt'), '');
+    const under = join(parent, 'afile.txt', 'sub');
+    expect(() => new RunDir(under)).toThrow(
+      `E_CONFIG: cannot create run directory ${under}: ${join(parent, 'afile.txt')} is a file, not a directory (EEXIST); pass a --run-dir whose parents are directories`,
+    );
+    expect(() => new RunDir(join(under, 'deeper'))).toThrow(
+      /is a file, not a directory \((EEXIST|ENOTDIR)\)/,
+    );
+    expect(() => makeDefaultRunDir(join(parent, 'afile.txt'))).toThrow(
+      /E_CONFIG: cannot create run directory .*afile\.txt\/\d{8}-\d{6}: .*afile\.txt is a file/,
+    );
+  });
+
+  it.runIf(process.platform === 'linux')(
+    'gives the OS reason for a directory the file system refuses (/proc)',
+    () => {
+      expect(() => new RunDir('/proc/tfjs-ddp-run')).toThrow(
+        'E_CONFIG: cannot create run directory /proc/tfjs-ddp-run: no such file or directory (ENOENT); pass a --run-dir in a directory you can write to',
+      );
+    },
+  );
 
   it('with overwrite moves the old content aside whole, deletes nothing, and says where', () => {
     const { path, bytes } = withUserFile();
@@ -100,15 +169,15 @@ describe('RunDir', () => {
 
   it('refuses to resume a directory that holds no run', () => {
     expect(() => new RunDir(tmp(), { resume: true })).toThrow(
-      /E_CONFIG: .* has no config\.json: it is not a run directory/,
+      /E_CONFIG: --resume .* is not a run directory: it has no config\.json/,
     );
   });
 
   it('remembers the step a resumed run goes on from', () => {
     const path = join(tmp(), 'r');
     const first = new RunDir(path);
-    first.writeJson('config.json', {});
     expect(first.resumed).toBeNull();
+    first.writeJson('config.json', configToFile(DEFAULT_TRAIN_CONFIG));
     first.close();
     const again = new RunDir(path, { resume: true, resumeStep: 4 });
     expect(again.resumed).toEqual({ step: 4 });

@@ -4,10 +4,10 @@
 // written atomically), train.log (pino), and model/ + checkpoint/ written by rank 0. Sinks added with
 // addSink (tensorboard/) get every metric event too. A new run's directory must be empty
 // (run-dir-claim.ts); every run holds the directory's lock (run-lock.ts) while it writes.
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { appendWhole, DdpError, diskFullError, DiskReserve, isDdpError, isDiskFull, writeWhole } from '@tfjs-ddp/core';
+import { appendWhole, diskFullError, DiskReserve, isDdpError, isDiskFull, writeWhole } from '@tfjs-ddp/core';
 import { claimNewRunDir } from './run-dir-claim';
+import { requireRunConfig } from './run-dir-detect';
 import { RunLock } from './run-lock';
 
 export { defaultRunDir, makeDefaultRunDir } from './run-dir-claim';
@@ -69,13 +69,13 @@ export class RunDir {
    * an existing run to go on in (metrics.jsonl, train.log and the worker logs are appended to,
    * summary.json is rewritten at the end), and takes its lock (.lock) until close().
    * @throws DdpError E_CONFIG when a new run's directory holds anything (never overwrite results:
-   *   see RunDirOptions.overwrite), with `resume` when it holds no run, or when another live process
-   *   holds its lock
+   *   see RunDirOptions.overwrite) or cannot be created, with `resume` when it holds no run (no
+   *   config.json that tfjs-ddp wrote), or when another live process holds its lock
    */
   constructor(path: string, opts: RunDirOptions = {}) {
     this.path = resolve(path);
     if (opts.resume === true) {
-      if (!existsSync(join(this.path, 'config.json'))) throw new DdpError('E_CONFIG', `${this.path} has no config.json: it is not a run directory`, 'pass the directory of the run to continue (runs/<timestamp>)');
+      requireRunConfig(this.path, '--resume');
     } else {
       const aside = claimNewRunDir(this.path, { overwrite: opts.overwrite === true });
       if (aside !== null) this.notes.push(`--overwrite: moved what ${this.path} held to ${aside} (nothing deleted)`);

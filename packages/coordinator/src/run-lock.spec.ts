@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configToFile, DEFAULT_TRAIN_CONFIG } from '@tfjs-ddp/core';
 import { RunDir } from './run-dir';
 import { LOCK_FILE, RunLock, readLock } from './run-lock';
 
@@ -106,7 +107,7 @@ describe('RunDir and its lock', () => {
   it('refuses a second run (new or resumed) in a directory a live run holds, also with overwrite', () => {
     const path = join(tmp(), 'r');
     const first = new RunDir(path);
-    first.writeJson('config.json', {});
+    first.writeJson('config.json', configToFile(DEFAULT_TRAIN_CONFIG));
     expect(() => new RunDir(path, { resume: true })).toThrow(
       /E_CONFIG: run directory .* is in use by pid \d+ on host/,
     );
@@ -119,7 +120,7 @@ describe('RunDir and its lock', () => {
   it('resumes a run whose process died (its lock stale)', () => {
     const path = join(tmp(), 'r');
     const first = new RunDir(path);
-    first.writeJson('config.json', {});
+    first.writeJson('config.json', configToFile(DEFAULT_TRAIN_CONFIG));
     writeFileSync(
       join(path, LOCK_FILE),
       JSON.stringify({ pid: deadPid(), host: hostname(), started: '2026-01-01T00:00:00.000Z' }),

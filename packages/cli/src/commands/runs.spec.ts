@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { configToFile, DEFAULT_TRAIN_CONFIG } from '@tfjs-ddp/core';
 import { run } from '../test-io';
 import type { RunRow } from './runs';
 
@@ -26,7 +27,8 @@ function runDir(name: string, files: Record<string, unknown>, mtime?: Date): str
   return dir;
 }
 
-const config = { backend: 'auto', workers: null, epochs: 10 };
+/** config.json as a run writes it (backend auto, workers null, epochs 10). */
+const config = configToFile(DEFAULT_TRAIN_CONFIG);
 const summary = (status: string, more: Record<string, unknown> = {}) => ({ status, backend: 'wasm', device: 'cpu', workers: 2, steps: 120, test_acc: 0.8794, wall_s: 540.25, ...more });
 const manifest = { files: [] };
 /** metrics.jsonl of a 2-worker wasm run that got to step 3 of epoch 1, with an evaluation after epoch 0. */
@@ -117,6 +119,14 @@ describe('tfjs-ddp runs', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it("does not list a folder whose config.json is someone else's (a web project), however new its files", async () => {
+    runDir('proj2', { 'config.json': { name: 'my webapp' }, 'report.html': 'mine' });
+    runDir('settings', { 'config.json': { lr: 0.05, batch_size: 64 } }, TEN_MIN_AGO);
+    runDir('20261126-090000', { 'config.json': config, 'summary.json': summary('failed', { steps: 0 }) });
+    expect((await rows()).map((r) => r.name)).toEqual(['20261126-090000']);
+    expect(await rows(join(root, 'proj2'))).toEqual([]);
   });
 
   it('says on stderr that a directory holds no runs, and prints [] with --json', async () => {

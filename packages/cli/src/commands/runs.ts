@@ -1,11 +1,13 @@
 // `tfjs-ddp runs [DIR]`: one line per run directory under DIR (default runs): its status, steps,
 // test accuracy, wall time, workers, backend and newest checkpoint, read from the files a run leaves
 // (RunDir in @tfjs-ddp/coordinator: config.json, summary.json, metrics.jsonl, train.log,
-// checkpoints/). Reads only; `--json` gives the same rows with snake_case keys, like summary.json.
+// checkpoints/); a directory is a run only when those files are as tfjs-ddp writes them
+// (run-dir-detect.ts), not because of their names. Reads only; `--json` gives the same rows with
+// snake_case keys, like summary.json.
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { DdpError, MANIFEST_FILE } from '@tfjs-ddp/core';
-import { CheckpointStore } from '@tfjs-ddp/coordinator';
+import { CheckpointStore, isRunDir } from '@tfjs-ddp/coordinator';
 import { defineCommand } from '../command';
 
 /** A run without summary.json whose files changed this recently is taken to be running. */
@@ -38,7 +40,8 @@ export const runsCommand = defineCommand({
     'failed from summary.json; running or killed for a run without a final summary, by whether its',
     "coordinator's pid in train.log is alive on this host or its files changed in the last minute),",
     'steps, test accuracy, wall time in seconds, workers, backend and the step of the newest checkpoint.',
-    'DIR may also be one run directory. Reads only; --json prints the rows as a JSON array.',
+    'DIR may also be one run directory. A directory counts as a run when its config.json, summary.json',
+    'or metrics.jsonl is one tfjs-ddp writes. Reads only; --json prints the rows as a JSON array.',
   ].join('\n'),
   options: {
     dir: {
@@ -65,7 +68,7 @@ export const runsCommand = defineCommand({
 
 /**
  * The runs under `dir` sorted by name (runs/<UTC timestamp> sorts by time), or `dir` itself when it
- * is a run directory.
+ * is a run directory (isRunDir: by the content of its config.json, summary.json or metrics.jsonl).
  * @throws DdpError E_CONFIG naming `dir` when it does not exist, is not a directory or cannot be read
  */
 export function listRuns(dir: string, now = Date.now()): RunRow[] {
@@ -87,10 +90,6 @@ export function listRuns(dir: string, now = Date.now()): RunRow[] {
     .map((n) => join(path, n))
     .filter((p) => isRunDir(p))
     .map((p) => readRun(p, now));
-}
-
-function isRunDir(path: string): boolean {
-  return ['config.json', 'summary.json', 'metrics.jsonl'].some((f) => existsSync(join(path, f)));
 }
 
 function readRun(path: string, now: number): RunRow {

@@ -4,9 +4,9 @@
 // coordinator's step loop over the workers; SIGINT/SIGTERM stop at the next step boundary with every
 // file written).
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { DdpError, decodeTrainingState, MATH_KEYS, resolveTrainConfig, TRAIN_FIELDS, envName, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
-import { CheckpointStore, loopCheckpointFromJson, type Resume, type RunDir } from '@tfjs-ddp/coordinator';
+import { CheckpointStore, loopCheckpointFromJson, requireRunConfig, type Resume, type RunDir } from '@tfjs-ddp/coordinator';
 import type { Logger } from 'pino';
 import { resolveTaskModule } from '@tfjs-ddp/worker';
 import { defineCommand, type CliIo, type OptionSpec } from '../command';
@@ -127,8 +127,9 @@ export const trainCommand = defineCommand({
 /**
  * The run's settings, and with --resume RUN_DIR the checkpoint it continues from: RUN_DIR's
  * config.json overridden by the flags and the environment, run directory RUN_DIR.
- * @throws DdpError E_USAGE for --resume with --config or --overwrite; E_CONFIG for a bad
- *   TFJS_DDP_OVERWRITE; see loadResume
+ * @throws DdpError E_USAGE for --resume with --config, --overwrite or another --run-dir; E_CONFIG
+ *   for a bad TFJS_DDP_OVERWRITE, or a RUN_DIR that is not a run (no config.json tfjs-ddp wrote);
+ *   see loadResume
  */
 export function runFromValues(
   values: Readonly<Record<string, string | boolean | undefined>>,
@@ -139,6 +140,11 @@ export function runFromValues(
   if (resumeDir === undefined) return { ...configFromValues(values, io), resume: undefined, overwrite };
   if (values['config'] !== undefined) throw new DdpError('E_USAGE', '--resume and --config cannot be combined', 'a resumed run takes its settings from RUN_DIR/config.json; flags may change those that do not change the maths');
   if (values['overwrite'] === true) throw new DdpError('E_USAGE', '--resume and --overwrite cannot be combined', '--resume goes on in RUN_DIR as it is; --overwrite is for a new run');
+  const runDir = values['run-dir'];
+  if (typeof runDir === 'string' && resolve(runDir) !== resolve(resumeDir)) {
+    throw new DdpError('E_USAGE', `--resume ${resumeDir} and --run-dir ${runDir} name different directories`, 'a resumed run goes on in its own directory: leave --run-dir out (or --resume, to start a new run in --run-dir)');
+  }
+  requireRunConfig(resumeDir, '--resume');
   const { config, sources } = configFromValues({ ...values, config: join(resumeDir, 'config.json') }, io);
   return { config: { ...config, runDir: resumeDir }, sources, resume: loadResume(resumeDir, config, io), overwrite: false };
 }
@@ -169,7 +175,14 @@ export function loadResume(dir: string, config: TrainConfig, io: Pick<CliIo, 'st
   }
   const store = new CheckpointStore(dir, config.keepCheckpoints);
   const ck = store.latest((d, why) => io.stderr.write(`tfjs-ddp: skipping checkpoint ${d}: ${why}\n`));
-  if (ck === null) throw new DdpError('E_CHECKPOINT', `${store.root} holds no usable checkpoint`, 'start a new run (the run stopped before its first checkpoint)');
+  if (ck === null) {
+    const why = store.names().length === 0 ? 'the run stopped before its first checkpoint: summary.json and train.log say why' : 'each one was skipped, for the reason above';
+    throw new DdpError(
+      'E_CHECKPOINT',
+      `${store.root} holds no usable checkpoint (${why})`,
+      `start the run anew: tfjs-ddp train --config ${join(dir, 'config.json')} --run-dir ${dir} --overwrite moves this run's files to ${basename(resolve(dir))}.old-<time> beside it (nothing is deleted), or pass another --run-dir`,
+    );
+  }
   const text = (n: string) => new TextDecoder().decode(ck.files[n] ?? new Uint8Array());
   // Its loop.json, state.json and manifest.json may be snake_case or, from before, camelCase.
   const loop = loopCheckpointFromJson(text('loop.json'), `${ck.dir}/loop.json`);

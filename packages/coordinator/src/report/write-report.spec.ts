@@ -1,5 +1,5 @@
 // Specs of writeReport and readRunFiles (write-report.ts) on temporary run directories.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -26,12 +26,37 @@ describe('writeReport', () => {
 
   it('refuses a directory that is not a run directory, or none at all', () => {
     const dir = tmp();
-    expect(() => readRunFiles(dir)).toThrow(/E_CONFIG: .* is not a run directory: it has no config.json, metrics.jsonl or summary.json/);
+    expect(() => readRunFiles(dir)).toThrow(/E_CONFIG: .* is not a run directory: it has none of config.json, summary.json, metrics.jsonl/);
     expect(() => readRunFiles(join(dir, 'nope'))).toThrow(/E_CONFIG: run directory .*nope does not exist/);
     mkdirSync(join(dir, 'model'));
     writeFileSync(join(dir, 'model', 'model.json'), '{}');
-    writeFileSync(join(dir, 'summary.json'), '{}');
+    writeFileSync(join(dir, 'summary.json'), '{"status":"failed","steps":0}');
     expect(readRunFiles(dir).present).toMatchObject({ 'model/model.json': true, 'train.log': false });
     expect(existsSync(join(dir, 'report.html'))).toBe(false);
+  });
+
+  it("refuses a directory whose config.json is someone else's, and leaves its report.html as it was", () => {
+    const dir = tmp();
+    writeFileSync(join(dir, 'config.json'), '{"name":"my webapp"}');
+    writeFileSync(join(dir, 'report.html'), 'mine');
+    expect(() => writeReport(dir)).toThrow(/E_CONFIG: .* is not a run directory: its config\.json lacks the settings a run's config\.json holds/);
+    expect(readFileSync(join(dir, 'report.html'), 'utf8')).toBe('mine');
+  });
+
+  it('never overwrites a report.html it did not write, even in a run directory; its own it rewrites', () => {
+    const dir = tmp();
+    const f = fixtureFiles();
+    writeFileSync(join(dir, 'metrics.jsonl'), f.metrics!);
+    writeFileSync(join(dir, 'report.html'), '<html><title>my notes</title></html>');
+    const report = join(dir, 'report.html');
+    expect(() => writeReport(dir)).toThrow(
+      `E_CONFIG: ${report} exists and is not a report tfjs-ddp wrote; nothing is overwritten; move or rename it, then run tfjs-ddp report ${dir} again`,
+    );
+    expect(readFileSync(report, 'utf8')).toBe('<html><title>my notes</title></html>');
+    expect(readdirSync(dir).sort()).toEqual(['metrics.jsonl', 'report.html']);
+    rmSync(report);
+    writeReport(dir, new Date('2026-01-01T00:00:00Z'));
+    writeReport(dir, new Date('2026-01-02T00:00:00Z'));
+    expect(readFileSync(report, 'utf8')).toContain('2026-01-02T00:00:00');
   });
 });
