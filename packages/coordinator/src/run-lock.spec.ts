@@ -25,6 +25,15 @@ describe('RunLock', () => {
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
   });
 
+  it('says a run directory it cannot write in is a configuration error, not a bug', () => {
+    // As root, permissions cannot be taken away: a file in the directory's place fails the same write.
+    const file = join(tmp(), 'a-file');
+    writeFileSync(file, 'x');
+    expect(() => RunLock.acquire(file)).toThrow(
+      `E_CONFIG: cannot write in run directory ${file} (ENOTDIR); pass a --run-dir in a directory you can write to`,
+    );
+  });
+
   it('refuses a second owner while the first lives, naming its pid and host', () => {
     const dir = tmp();
     const first = RunLock.acquire(dir);

@@ -99,7 +99,8 @@ export class RunLock {
   /**
    * Takes `dir`/.lock for this process (the directory must exist). A stale lock (this host, pid not
    * running) is taken over and `note` says so.
-   * @throws DdpError E_CONFIG when a live process, another host or an unreadable file holds it
+   * @throws DdpError E_CONFIG when a live process, another host or an unreadable file holds it, or
+   *   when nothing can be written in `dir` (permissions, a read-only file system)
    */
   static acquire(dir: string, note: (line: string) => void = () => undefined): RunLock {
     const owner: LockOwner = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
@@ -107,7 +108,16 @@ export class RunLock {
     // Written whole under a private name, then linked: link(2) fails with EEXIST like O_EXCL, and
     // no reader ever sees a half-written lock.
     const mine = join(dir, `${LOCK_FILE}.${process.pid}.tmp`);
-    writeFileSync(mine, `${JSON.stringify(owner)}\n`);
+    try {
+      writeFileSync(mine, `${JSON.stringify(owner)}\n`);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? String(e);
+      throw new DdpError(
+        'E_CONFIG',
+        `cannot write in run directory ${dir} (${code}${code === 'EACCES' ? ': permission denied' : code === 'EROFS' ? ': read-only file system' : ''})`,
+        'pass a --run-dir in a directory you can write to',
+      );
+    }
     try {
       for (let attempt = 0; ; attempt++) {
         try {

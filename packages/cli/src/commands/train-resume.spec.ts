@@ -72,6 +72,16 @@ describe('train --resume', () => {
     );
   });
 
+  it('warns that TFJS_DDP_RUN_DIR naming another directory is not used by a resume', async () => {
+    const dir = failedRun();
+    const r = await run(['train', '--resume', dir], { TFJS_DDP_RUN_DIR: join(root, 'other') });
+    expect(r.stderr).toContain(
+      `tfjs-ddp: warning: TFJS_DDP_RUN_DIR=${join(root, 'other')} is not used: --resume ${dir} goes on in its own directory\n`,
+    );
+    const same = await run(['train', '--resume', dir], { TFJS_DDP_RUN_DIR: dir });
+    expect(same.stderr).not.toContain('warning');
+  });
+
   it('refuses a new run in that directory naming --overwrite and another --run-dir, not --resume', async () => {
     const dir = failedRun();
     const r = await run(['train', '--run-dir', dir]);

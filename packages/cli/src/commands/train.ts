@@ -144,6 +144,10 @@ export function runFromValues(
   if (typeof runDir === 'string' && resolve(runDir) !== resolve(resumeDir)) {
     throw new DdpError('E_USAGE', `--resume ${resumeDir} and --run-dir ${runDir} name different directories`, 'a resumed run goes on in its own directory: leave --run-dir out (or --resume, to start a new run in --run-dir)');
   }
+  const envRunDir = io.env['TFJS_DDP_RUN_DIR'];
+  if (runDir === undefined && envRunDir !== undefined && envRunDir !== '' && resolve(envRunDir) !== resolve(resumeDir)) {
+    io.stderr.write(`tfjs-ddp: warning: TFJS_DDP_RUN_DIR=${envRunDir} is not used: --resume ${resumeDir} goes on in its own directory\n`);
+  }
   requireRunConfig(resumeDir, '--resume');
   const { config, sources } = configFromValues({ ...values, config: join(resumeDir, 'config.json') }, io);
   return { config: { ...config, runDir: resumeDir }, sources, resume: loadResume(resumeDir, config, io), overwrite: false };
