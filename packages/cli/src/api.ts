@@ -1,10 +1,17 @@
 // The library API: train() runs exactly what `tfjs-ddp train` runs (the same config resolution, run
 // directory, workers, step loop and files), from a program instead of a shell, and loadModel()
 // reads back the model a run saved. The CLI's train command is the same composition with flags.
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ready } from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { DdpError, resolveTrainConfig, type TaskSettingValues, type TrainConfig } from '@tfjs-ddp/core';
+import {
+  DdpError,
+  resolveTrainConfig,
+  TRAIN_FIELDS,
+  type TaskSettingValues,
+  type TrainConfig,
+} from '@tfjs-ddp/core';
 import {
   makeDefaultRunDir,
   requireRunConfig,
@@ -52,6 +59,7 @@ export interface TrainHandle extends AsyncIterable<TrainEvent> {
  * the handle for its events. Bad options throw here (DdpError E_CONFIG / E_TASK), before any work.
  */
 export function train(options: TrainOptions = {}): TrainHandle {
+  checkOptions(options);
   const { settings, signal, env = {}, resume: resumeDir, overwrite = false, ...rest } = options;
   const flags: Record<string, unknown> = Object.fromEntries(
     Object.entries(rest).filter(([, v]) => v !== undefined),
@@ -163,6 +171,79 @@ function resolveRun(
  * the wasm backend registered but not yet initialized.
  */
 export async function loadModel(runDir: string): Promise<tfl.LayersModel> {
+  if (typeof runDir !== 'string' || runDir === '') {
+    throw new DdpError(
+      'E_CONFIG',
+      `loadModel(runDir): runDir must be the path of a run directory, got ${JSON.stringify(runDir) ?? String(runDir)}`,
+      "pass the runDir of a finished run (the handle's runDir, or runs/<timestamp>)",
+    );
+  }
+  const file = join(runDir, 'model', 'model.json');
+  if (!existsSync(file)) {
+    throw new DdpError(
+      'E_CONFIG',
+      `loadModel(${JSON.stringify(runDir)}): ${file} does not exist`,
+      existsSync(runDir)
+        ? 'the run saved no model yet: load a finished or stopped run'
+        : "pass the runDir of a finished run (the handle's runDir, or runs/<timestamp>)",
+    );
+  }
   await ready();
   return tfl.loadLayersModel(fileModelLoader(join(runDir, 'model')));
+}
+
+/** The names train() takes: every setting of `tfjs-ddp train` by its TrainConfig name, and its own. */
+const OPTION_NAMES = new Set([
+  ...Object.keys(TRAIN_FIELDS).filter((k) => k !== 'set'),
+  'settings',
+  'signal',
+  'env',
+  'resume',
+  'overwrite',
+]);
+
+/**
+ * What TypeScript checks for its users, checked for JavaScript's: no unknown option (a misspelt one
+ * would train with the default), an AbortSignal, an object of environment variables.
+ * @throws DdpError E_CONFIG naming the option
+ */
+function checkOptions(options: unknown): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new DdpError(
+      'E_CONFIG',
+      `train(options): options must be an object, got ${JSON.stringify(options)}`,
+      'pass { model, data, workers, … }',
+    );
+  }
+  const o = options as Record<string, unknown>;
+  const unknown = Object.keys(o).filter((k) => !OPTION_NAMES.has(k));
+  if (unknown.length > 0) {
+    throw new DdpError(
+      'E_CONFIG',
+      `train(): unknown option${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}`,
+      `the options are ${[...OPTION_NAMES].join(', ')} (camelCase: batchSize, maxSteps, …)`,
+    );
+  }
+  const signal = o['signal'] as { addEventListener?: unknown; aborted?: unknown } | undefined;
+  if (
+    signal !== undefined &&
+    (typeof signal !== 'object' ||
+      signal === null ||
+      typeof signal.addEventListener !== 'function' ||
+      typeof signal.aborted !== 'boolean')
+  ) {
+    throw new DdpError(
+      'E_CONFIG',
+      'train(): signal must be an AbortSignal',
+      'pass new AbortController().signal, or leave signal out',
+    );
+  }
+  const env = o['env'];
+  if (env !== undefined && (typeof env !== 'object' || env === null || Array.isArray(env))) {
+    throw new DdpError(
+      'E_CONFIG',
+      `train(): env must be an object of environment variables, got ${JSON.stringify(env)}`,
+      'pass { TFJS_DDP_…: "…" }, or leave env out',
+    );
+  }
 }

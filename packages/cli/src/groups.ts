@@ -251,6 +251,8 @@ export async function startListening(
   trace?: RankTraceSink,
   /** Per rank, a micro-batch that replaces the search (a resumed run keeps its ranks' capacities). */
   capacities?: number[],
+  /** A signal's name once the user asked to stop: ends the wait for workers. */
+  stopRequested?: () => string | null,
 ): Promise<StartedGroup> {
   if (!/^tcp:\/\/.+:\d+$/.test(listen))
     throw new DdpError('E_CONFIG', `--listen ${listen} is not tcp://HOST:PORT`);
@@ -265,6 +267,7 @@ export async function startListening(
       version: CLI_VERSION,
       log,
       rendezvousTimeoutMs: config.joinTimeout * 1000,
+      ...(stopRequested !== undefined ? { stopRequested } : {}),
       stepTimeoutMs: config.stepTimeout * 1000,
       checksumEvery: 50,
       shareGpu: config.shareGpu,

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import { configToFile, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
+import { configToFile, DdpError, type RankTraceSink, type TrainConfig } from '@tfjs-ddp/core';
 import {
   CheckpointStore,
   RunDir,
@@ -34,6 +34,8 @@ export interface RunHooks {
   onSummary?: (s: RunSummary) => void;
   /** A new run in a --run-dir that holds anything moves that aside instead of being refused (--overwrite). */
   overwrite?: boolean;
+  /** The command that continues a stopped run (default `tfjs-ddp train`; a multi-node run's is `tfjs-ddp coordinator`). */
+  command?: string;
 }
 
 /** In the run directory: which --timeline file this run created, the one file its resumes append to. */
@@ -48,7 +50,12 @@ export async function runTraining(
   sources: Record<string, string>,
   io: CliIo,
   /** `trace`: where the ranks' timeline spans go (--timeline); undefined without a timeline. */
-  start: (runDir: RunDir, log: Logger, trace: RankTraceSink | undefined) => Promise<StartedGroup>,
+  start: (
+    runDir: RunDir,
+    log: Logger,
+    trace: RankTraceSink | undefined,
+    stopRequested: () => string | null,
+  ) => Promise<StartedGroup>,
   resume?: Resume,
   hooks: RunHooks = {},
 ): Promise<number> {
@@ -73,7 +80,12 @@ async function runInRunDir(
   config: TrainConfig,
   sources: Record<string, string>,
   io: CliIo,
-  start: (runDir: RunDir, log: Logger, trace: RankTraceSink | undefined) => Promise<StartedGroup>,
+  start: (
+    runDir: RunDir,
+    log: Logger,
+    trace: RankTraceSink | undefined,
+    stopRequested: () => string | null,
+  ) => Promise<StartedGroup>,
   resume: Resume | undefined,
   hooks: RunHooks,
 ): Promise<number> {
@@ -134,7 +146,7 @@ async function runInRunDir(
   if (hooks.signal?.aborted === true) onAbort();
   try {
     coordinatorTrace?.begin('start the workers');
-    const { group, shutdown } = await start(runDir, log, rankTrace);
+    const { group, shutdown } = await start(runDir, log, rankTrace, () => stop);
     coordinatorTrace?.end({ workers: group.worldSize });
     const ignored = ignoredSgdFlags(sources, group.describe()[0]?.optimizer);
     if (ignored !== null) {
@@ -170,7 +182,7 @@ async function runInRunDir(
       if (summary.status === 'interrupted') {
         io.stderr.write(
           `tfjs-ddp: stopped by ${String(stop)} at step ${summary.steps}; metrics, summary, the model and a checkpoint of this step are in ${runDir.path}; ` +
-            `continue with 'tfjs-ddp train --resume ${runDir.path}'\n`,
+            `continue with '${hooks.command ?? 'tfjs-ddp train'} --resume ${runDir.path}'\n`,
         );
         return stop === 'SIGTERM' ? 143 : 130;
       }
@@ -191,6 +203,11 @@ async function runInRunDir(
     coordinatorTrace?.mark('failed', { error: e instanceof Error ? e.message : String(e) });
     log.error({ err: e }, 'run failed');
     runDir.writeSummary({ ...failedSummary(config), error: e instanceof Error ? e.message : String(e) });
+    // Ctrl-C (or SIGTERM) before the workers were all there: the wait ended, nothing to save.
+    if ((stop === 'SIGINT' || stop === 'SIGTERM') && e instanceof DdpError && e.code === 'E_CLOSED') {
+      io.stderr.write(`tfjs-ddp: ${e.message}\n`);
+      return stop === 'SIGTERM' ? 143 : 130;
+    }
     throw e;
   } finally {
     process.off('SIGINT', onSignal);

@@ -138,6 +138,32 @@ describe('RemoteWorkerGroup over a scripted control plane', () => {
     await expect(stranger.recv(300)).rejects.toThrow(/E_TIMEOUT/);
   });
 
+  it('ends the wait for workers when a stop is asked, and tells the worker that joined that the run did not start', async () => {
+    const transport = new InProcessTransport();
+    const server: Server = await transport.server(`inproc://coordinator-${n++}`);
+    const joined = await transport.client(server.address);
+    cleanup.push(async () => {
+      await joined.close();
+      await server.close();
+    });
+    await joined.send(encodeControl({ type: 'join', version: VERSION, pid: 1, host: 'h', requestedRank: null, localRank: null }));
+    let stop: string | null = null;
+    setTimeout(() => (stop = 'SIGINT'), 300);
+    const rendezvous = RemoteWorkerGroup.rendezvous({
+      server,
+      worldSize: 2,
+      settingsFor: () => ({}) as WorkerSettings,
+      version: VERSION,
+      log: quiet,
+      rendezvousTimeoutMs: 5_000,
+      stepTimeoutMs: 2_000,
+      checksumEvery: 1,
+      stopRequested: () => stop,
+    });
+    await expect(rendezvous).rejects.toMatchObject({ code: 'E_CLOSED', message: expect.stringMatching(/^E_CLOSED: SIGINT while waiting for workers: 1 of 2 had joined/) as unknown });
+    expect(decodeControl(await joined.recv(1_000)).msg).toMatchObject({ type: 'stop', reason: expect.stringMatching(/^the run did not start: E_CLOSED: SIGINT/) as unknown });
+  });
+
   it('ends a step whose rank exited, with no way to replace it, naming the rank and its exit', async () => {
     const { group } = await start(2, {}, (r) => ({ hangsInStep: r === 1 }));
     const step = group.step(oneSampleEach(1, 2));

@@ -48,12 +48,12 @@ export const coordinatorCommand = defineCommand({
       { ...config, workers: worldSize },
       sources,
       io,
-      (_runDir, log, trace) => {
+      (_runDir, log, trace, stopRequested) => {
         for (const w of security.warnings) log.warn({ security: security.mode }, w);
-        return startListening(config, listen, worldSize, log, security, trace, capacities);
+        return startListening(config, listen, worldSize, log, security, trace, capacities, stopRequested);
       },
       resume,
-      { overwrite },
+      { overwrite, command: 'tfjs-ddp coordinator' },
     );
   },
 });

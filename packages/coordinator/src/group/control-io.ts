@@ -238,6 +238,12 @@ export class ControlIo {
     this.o.server.send(peer, encodeControl(stop)).catch(() => undefined);
   }
 
+  /** Tells a worker that joined but has no rank yet to stop, with why (it prints the reason and exits). */
+  release(peer: string, reason: string): void {
+    const stop: CoordinatorToWorker = { type: 'stop', reason };
+    this.o.server.send(peer, encodeControl(stop)).catch(() => undefined);
+  }
+
   /** One short receive (so failures reported meanwhile are seen promptly); null when nothing came. */
   async poll(leftMs: number): Promise<{ peer: string; frames: Uint8Array[] } | null> {
     try {
@@ -255,5 +261,7 @@ export class ControlIo {
   /** Tells every rank's process to stop (each send may fail: the process may be gone). */
   async stopAll(reason: string): Promise<void> {
     for (let r = 0; r < this.roster.peers.length; r++) await this.sendTo(r, { type: 'stop', reason }).catch(() => undefined);
+    // Workers still waiting to be taken in would wait for a welcome that never comes.
+    for (const j of this.joiners.splice(0)) this.release(j.peer, `the run ended before it took this worker in (${reason})`);
   }
 }

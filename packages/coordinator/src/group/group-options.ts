@@ -11,6 +11,8 @@ export interface RemoteGroupOptions {
   version: string;
   log: LoopLogger;
   rendezvousTimeoutMs: number;
+  /** Polled while waiting for workers to join: a signal's name ends the wait (E_CLOSED), the joined workers told to stop. */
+  stopRequested?: () => string | null;
   stepTimeoutMs: number;
   /** Compare the ranks' weight checksums every this many steps (and at every save). */
   checksumEvery: number;

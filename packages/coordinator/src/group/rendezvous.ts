@@ -49,9 +49,24 @@ export async function rendezvous(io: ControlIo, clocks: ClockSync): Promise<void
 /** The joins of `worldSize` workers, in rank order; anything else from a peer is turned away. */
 async function awaitJoins(io: ControlIo, worldSize: number, timeoutMs: number): Promise<{ peer: string; msg: JoinMsg }[]> {
   const joins: { peer: string; msg: JoinMsg }[] = [];
+  try {
+    return await collectJoins(io, worldSize, timeoutMs, joins);
+  } catch (e) {
+    // The workers that joined wait for a welcome: tell them the run will not start.
+    const why = e instanceof Error ? e.message : String(e);
+    for (const j of joins) io.release(j.peer, `the run did not start: ${why}`);
+    throw e;
+  }
+}
+
+async function collectJoins(io: ControlIo, worldSize: number, timeoutMs: number, joins: { peer: string; msg: JoinMsg }[]): Promise<{ peer: string; msg: JoinMsg }[]> {
   const deadline = now() + timeoutMs;
   while (joins.length < worldSize) {
     if (io.failure !== null) io.fail(io.failure);
+    const stop = io.o.stopRequested?.() ?? null;
+    if (stop !== null) {
+      throw new DdpError('E_CLOSED', `${stop} while waiting for workers: ${joins.length} of ${worldSize} had joined`, 'nothing was trained; start the run again when its workers can join');
+    }
     const left = deadline - now();
     if (left <= 0) io.fail({ kind: 'timeout', missingRanks: Array.from({ length: worldSize - joins.length }, (_, k) => joins.length + k), waitedMs: timeoutMs });
     const m = await io.poll(left);

@@ -170,7 +170,7 @@ export class ControlChannel {
       void this.send({ type: 'progress', ...this.where }).catch(() => undefined);
     }
     if (silent > (this.o.silenceMs ?? COORDINATOR_SILENCE_MS) && this.silent === null) {
-      this.silent = new DdpError('E_TIMEOUT', `the coordinator has not been heard from for ${Math.round(silent / 1000)} s: it is gone or stuck`, 'this worker exits; continue the run with tfjs-ddp train --resume RUN_DIR');
+      this.silent = new DdpError('E_TIMEOUT', `the coordinator has not been heard from for ${Math.round(silent / 1000)} s: it is gone or stuck`, 'this worker exits; continue the run with tfjs-ddp coordinator --resume RUN_DIR (tfjs-ddp train --resume RUN_DIR for a run of one machine)');
       this.failure ??= this.silent;
       this.o.onSilence?.(silent);
       this.wake();

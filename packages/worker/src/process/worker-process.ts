@@ -49,6 +49,8 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
   try {
     await send({ type: 'join', version: a.version, pid: process.pid, host: hostname(), requestedRank: a.requestedRank, localRank: a.localRank });
     // A worker that joins an elastic run mid-way is welcomed at the next step boundary: wait long.
+    // Said at once: a worker pointed at a wrong address would otherwise wait in silence.
+    a.log.info({ join: a.join, waitS: 600 }, 'asked the coordinator to join; waiting for its welcome (up to 600 s)');
     const welcome = await control.next(600_000);
     if (welcome.msg.type === 'stop') {
       // Turned away: a host kept out after failed joins, or a worker of an earlier run on this address.
