@@ -38,6 +38,18 @@ export interface RunHooks {
   command?: string;
 }
 
+/**
+ * Starts the run's workers: `trace` is where the ranks' timeline spans go (--timeline; undefined
+ * without a timeline), `stopRequested` a signal's name once the user asked to stop (it ends a wait
+ * for workers).
+ */
+export type StartGroup = (
+  runDir: RunDir,
+  log: Logger,
+  trace: RankTraceSink | undefined,
+  stopRequested: () => string | null,
+) => Promise<StartedGroup>;
+
 /** In the run directory: which --timeline file this run created, the one file its resumes append to. */
 const TIMELINE_MARKER = '.timeline.json';
 
@@ -49,13 +61,7 @@ export async function runTraining(
   config: TrainConfig,
   sources: Record<string, string>,
   io: CliIo,
-  /** `trace`: where the ranks' timeline spans go (--timeline); undefined without a timeline. */
-  start: (
-    runDir: RunDir,
-    log: Logger,
-    trace: RankTraceSink | undefined,
-    stopRequested: () => string | null,
-  ) => Promise<StartedGroup>,
+  start: StartGroup,
   resume?: Resume,
   hooks: RunHooks = {},
 ): Promise<number> {
@@ -80,12 +86,7 @@ async function runInRunDir(
   config: TrainConfig,
   sources: Record<string, string>,
   io: CliIo,
-  start: (
-    runDir: RunDir,
-    log: Logger,
-    trace: RankTraceSink | undefined,
-    stopRequested: () => string | null,
-  ) => Promise<StartedGroup>,
+  start: StartGroup,
   resume: Resume | undefined,
   hooks: RunHooks,
 ): Promise<number> {
