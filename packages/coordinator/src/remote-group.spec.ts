@@ -19,6 +19,20 @@ afterEach(async () => {
   for (const c of cleanup.splice(0)) await c();
 });
 
+/** The group options every spec here starts from. */
+function options(server: Server, worldSize: number): RemoteGroupOptions {
+  return {
+    server,
+    worldSize,
+    settingsFor: () => ({}) as WorkerSettings,
+    version: VERSION,
+    log: quiet,
+    rendezvousTimeoutMs: 5_000,
+    stepTimeoutMs: 2_000,
+    checksumEvery: 1,
+  };
+}
+
 /** A group of `worlds` scripted workers over the in-process transport, rendezvous done. */
 async function start(
   world: number,
@@ -40,17 +54,7 @@ async function start(
     await Promise.all(workers.map((w) => w.stop()));
     await server.close();
   });
-  const group = await RemoteWorkerGroup.rendezvous({
-    server,
-    worldSize: world,
-    settingsFor: () => ({}) as WorkerSettings,
-    version: VERSION,
-    log: quiet,
-    rendezvousTimeoutMs: 5_000,
-    stepTimeoutMs: 2_000,
-    checksumEvery: 1,
-    ...o,
-  });
+  const group = await RemoteWorkerGroup.rendezvous({ ...options(server, world), ...o });
   cleanup.unshift(() => group.close());
   return { group, workers: workers.reverse(), server, transport };
 }
@@ -149,17 +153,7 @@ describe('RemoteWorkerGroup over a scripted control plane', () => {
     await joined.send(encodeControl({ type: 'join', version: VERSION, pid: 1, host: 'h', requestedRank: null, localRank: null }));
     let stop: string | null = null;
     setTimeout(() => (stop = 'SIGINT'), 300);
-    const rendezvous = RemoteWorkerGroup.rendezvous({
-      server,
-      worldSize: 2,
-      settingsFor: () => ({}) as WorkerSettings,
-      version: VERSION,
-      log: quiet,
-      rendezvousTimeoutMs: 5_000,
-      stepTimeoutMs: 2_000,
-      checksumEvery: 1,
-      stopRequested: () => stop,
-    });
+    const rendezvous = RemoteWorkerGroup.rendezvous({ ...options(server, 2), stopRequested: () => stop });
     await expect(rendezvous).rejects.toMatchObject({ code: 'E_CLOSED', message: expect.stringMatching(/^E_CLOSED: SIGINT while waiting for workers: 1 of 2 had joined/) as unknown });
     expect(decodeControl(await joined.recv(1_000)).msg).toMatchObject({ type: 'stop', reason: expect.stringMatching(/^the run did not start: E_CLOSED: SIGINT/) as unknown });
   });
