@@ -1,6 +1,10 @@
 import { defineConfig } from 'vitest/config';
-import { shared } from '../../vitest.shared';
+import { shared, sharedGlobalSetup } from '../../vitest.shared';
 
 export default defineConfig({
-  test: { ...shared, include: ['src/**/*.spec.ts'], globalSetup: ['native/vitest-setup.ts'] },
+  test: {
+    ...shared,
+    include: ['src/**/*.spec.ts'],
+    globalSetup: [...sharedGlobalSetup, 'native/vitest-setup.ts'],
+  },
 });
