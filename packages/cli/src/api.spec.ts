@@ -27,6 +27,13 @@ describe('train() options', () => {
     expect(() => train(untyped({ env: 'x' }))).toThrow(/^E_CONFIG: train\(\): env must be an object/);
     expect(() => train(untyped('fast'))).toThrow(/^E_CONFIG: train\(options\): options must be an object/);
   });
+
+  it("names a bad value by its option, not by the CLI's flag", () => {
+    expect(() => train({ batchSize: 0 })).toThrow(/^E_CONFIG: train\(\): batchSize must be ≥ 1, got 0/);
+    expect(() => train({ batchSize: 32, microBatch: 64 })).toThrow(
+      'E_CONFIG: train(): microBatch 64 is larger than batchSize 32',
+    );
+  });
 });
 
 describe('loadModel()', () => {

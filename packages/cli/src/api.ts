@@ -139,7 +139,7 @@ function resolveRun(
   overwrite: boolean,
 ): { config: TrainConfig; resume: Resume | undefined } {
   if (resumeDir === undefined) {
-    const { config } = resolveTrainConfig({ flags });
+    const { config } = resolveTrainConfig({ flags, flagNames: 'library' });
     config.model = resolveTaskModule('model', config.model);
     config.data = resolveTaskModule('data', config.data);
     return { config, resume: undefined };
@@ -160,7 +160,12 @@ function resolveRun(
   }
   requireRunConfig(resumeDir, 'resume');
   const file = join(resumeDir, 'config.json');
-  const { config } = resolveTrainConfig({ file: readConfigFile(file), filePath: file, flags });
+  const { config } = resolveTrainConfig({
+    file: readConfigFile(file),
+    filePath: file,
+    flags,
+    flagNames: 'library',
+  });
   config.runDir = resumeDir;
   return { config, resume: loadResume(resumeDir, config, { stderr: process.stderr }) };
 }

@@ -49,6 +49,15 @@ describe('resolveDataSources', () => {
     expect(resolveDataSources({ env, dataDir: '/flag' }).explicit?.from).toBe('--data-dir');
   });
 
+  it('names the origin a caller gives for the dataDir option (one that read it from the environment)', () => {
+    expect(resolveDataSources({ env: {}, dataDir: '/d', dataDirFrom: 'TFJS_DDP_DATA_DIR' }).explicit).toEqual(
+      {
+        dir: '/d',
+        from: 'TFJS_DDP_DATA_DIR',
+      },
+    );
+  });
+
   it('skips the Debian directory when debianDir is null', () => {
     expect(resolveDataSources({ env: {}, debianDir: null }).debianDir).toBeNull();
   });

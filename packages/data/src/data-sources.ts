@@ -12,6 +12,8 @@ import type { FashionMnistFile } from './fashion-mnist-files';
 export interface DataSourceOptions {
   /** Directory holding the 4 files (from --data-dir). Beats env TFJS_DDP_DATA_DIR and TFJS_DDP_DATA. Never falls through. */
   dataDir?: string;
+  /** Where `dataDir` came from, for messages (default '--data-dir'): a caller that read it from the environment says so. */
+  dataDirFrom?: DataDirOrigin;
   /**
    * The Fashion-MNIST cache directory itself (files go directly in it). Beats env TFJS_DDP_CACHE;
    * default `$XDG_CACHE_HOME/tfjs-ddp/fashion-mnist`, else `~/.cache/tfjs-ddp/fashion-mnist`.
@@ -25,10 +27,13 @@ export interface DataSourceOptions {
   homeDir?: string;
 }
 
+/** How the user named the data directory. */
+export type DataDirOrigin = '--data-dir' | 'TFJS_DDP_DATA_DIR' | 'TFJS_DDP_DATA';
+
 /** The resolved directories, absolute. */
 export interface DataSources {
   /** Set when the user named a directory; `from` says how (for messages). */
-  explicit?: { dir: string; from: '--data-dir' | 'TFJS_DDP_DATA_DIR' | 'TFJS_DDP_DATA' };
+  explicit?: { dir: string; from: DataDirOrigin };
   cacheDir: string;
   debianDir: string | null;
 }
@@ -45,7 +50,7 @@ export function resolveDataSources(options: DataSourceOptions = {}): DataSources
   );
   const explicit =
     options.dataDir !== undefined
-      ? { dir: resolve(options.dataDir), from: '--data-dir' as const }
+      ? { dir: resolve(options.dataDir), from: options.dataDirFrom ?? ('--data-dir' as const) }
       : fromEnv !== undefined
         ? { dir: resolve(env[fromEnv]!), from: fromEnv }
         : undefined;

@@ -30,7 +30,7 @@ export {
 } from './fashion-mnist-files';
 export type { FashionMnistFile, Sha256Map } from './fashion-mnist-files';
 export { findFashionMnistFiles, resolveDataSources } from './data-sources';
-export type { DataSourceOptions, DataSources, FoundFiles } from './data-sources';
+export type { DataDirOrigin, DataSourceOptions, DataSources, FoundFiles } from './data-sources';
 export { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist';
 export type { FashionMnist, FashionMnistSplit, LoadFashionMnistOptions } from './fashion-mnist';
 export { epochOrder, evalShards, globalBatches, splitBatch, splitCounts, stepsPerEpoch } from './sampler';

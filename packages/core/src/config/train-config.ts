@@ -177,7 +177,10 @@ interface FieldSpec {
 }
 
 function fail(where: string, what: string, raw: unknown): never {
-  throw new DdpError('E_CONFIG', `${where} ${what}, got ${JSON.stringify(raw)}`, 'see `tfjs-ddp train --help`');
+  const hint = where.startsWith('train(): ')
+    ? "see `tfjs-ddp train --help`: each of train()'s options is a flag there, in camelCase (batchSize is --batch-size)"
+    : 'see `tfjs-ddp train --help`';
+  throw new DdpError('E_CONFIG', `${where} ${what}, got ${JSON.stringify(raw)}`, hint);
 }
 
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
@@ -338,6 +341,8 @@ export interface ConfigLayers {
   env?: Record<string, string | undefined>;
   /** Flag values by TrainConfig key (strings as typed, or already-typed values). */
   flags?: Partial<Record<Key, unknown>>;
+  /** How messages name a value of `flags`: `--batch-size` (default), or `train(): batchSize` for the library's options. */
+  flagNames?: 'cli' | 'library';
 }
 
 export interface ResolvedConfig {
@@ -376,9 +381,12 @@ export function resolveTrainConfig(layers: ConfigLayers = {}): ResolvedConfig {
     const v = env[name] ?? (k === 'dataDir' ? env['TFJS_DDP_DATA'] : undefined);
     if (v !== undefined && v !== '') raw[k] = { value: v, source: 'environment', where: `environment variable ${name}` };
   }
+  const library = layers.flagNames === 'library';
+  const flagName = (k: Key): string => (library ? `train(): ${k}` : `--${TRAIN_FIELDS[k].flag}`);
+  const other = (k: Key): string => (library ? k : `--${TRAIN_FIELDS[k].flag}`);
   for (const k of keys) {
     const v = layers.flags?.[k];
-    if (v !== undefined) raw[k] = { value: v, source: 'flag', where: `--${TRAIN_FIELDS[k].flag}` };
+    if (v !== undefined) raw[k] = { value: v, source: 'flag', where: flagName(k) };
   }
   const presetEntry = raw.preset;
   const preset = presetEntry ? (TRAIN_FIELDS.preset.parse(presetEntry.value, presetEntry.where) as PresetName) : DEFAULT_TRAIN_CONFIG.preset;
@@ -392,10 +400,10 @@ export function resolveTrainConfig(layers: ConfigLayers = {}): ResolvedConfig {
   }
   const c = config as unknown as TrainConfig;
   if (c.microBatch !== 'auto' && c.batchSize !== 'auto' && c.microBatch > c.batchSize) {
-    throw new DdpError('E_CONFIG', `--micro-batch ${c.microBatch} is larger than --batch-size ${c.batchSize}`, 'use a micro-batch ≤ the global batch');
+    throw new DdpError('E_CONFIG', `${flagName('microBatch')} ${c.microBatch} is larger than ${other('batchSize')} ${c.batchSize}`, 'use a micro-batch ≤ the global batch');
   }
   if (c.workers !== null && c.batchSize !== 'auto' && c.workers > c.batchSize) {
-    throw new DdpError('E_CONFIG', `--workers ${c.workers} is more than --batch-size ${c.batchSize}: some workers would get no samples`);
+    throw new DdpError('E_CONFIG', `${flagName('workers')} ${c.workers} is more than ${other('batchSize')} ${c.batchSize}: some workers would get no samples`);
   }
   return { config: c, sources };
 }
