@@ -154,9 +154,10 @@ if (values.child) {
   console.log(JSON.stringify(await runOne(values.backend as BackendChoice, batch, size, steps, warmup, values.path)));
   shutdownWebGpu();
 } else {
+  // The child runs as this process does: through tsx's loader (its flags are in execArgv), or bundled (gpu-check).
   const self = fileURLToPath(import.meta.url);
   for (const backend of values.backend.split(',')) {
-    const args = ['--import', 'tsx', self, '--child', '--backend', backend, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--path', values.path, ...(values.model !== undefined ? ['--model', values.model] : []), ...(values.data !== undefined ? ['--data', values.data] : []), ...(values['gpu-profile'] ? ['--gpu-profile'] : [])];
+    const args = [...process.execArgv, self, '--child', '--backend', backend, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--path', values.path, ...(values.model !== undefined ? ['--model', values.model] : []), ...(values.data !== undefined ? ['--data', values.data] : []), ...(values['gpu-profile'] ? ['--gpu-profile'] : [])];
     const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     process.stdout.write(out.split('\n').filter((l) => l.startsWith('{')).join('\n') + '\n');
   }

