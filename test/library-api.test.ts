@@ -66,7 +66,7 @@ describe('train() and loadModel()', () => {
       .filter((l) => l['event'] === 'step')
       .map((l) => l['step']);
     expect(steps).toEqual([1, 2, 3, 4]);
-    expect(() => train({ resume: join(dir, 'aborted'), lr: 0.5 })).toThrow(/E_CONFIG: --resume .*aborted: lr 0\.1 → 0\.5 would change the maths/);
+    expect(() => train({ resume: join(dir, 'aborted'), lr: 0.5 })).toThrow(/E_CONFIG: train\(\): resume .*aborted: lr 0\.1 → 0\.5 would change the maths/);
     expect(() => train({ resume: join(dir, 'aborted'), overwrite: true })).toThrow(/E_CONFIG: resume and overwrite cannot be combined/);
   });
 
@@ -86,6 +86,6 @@ describe('train() and loadModel()', () => {
     expect(() => train({ ...task(), model: join(dir, 'nope.mjs') })).toThrow(
       /E_TASK: model module .*nope\.mjs not found/,
     );
-    expect(() => train({ ...task(), lr: -1 })).toThrow(/E_CONFIG: --lr must be > 0/);
+    expect(() => train({ ...task(), lr: -1 })).toThrow(/E_CONFIG: train\(\): lr must be > 0/);
   });
 });

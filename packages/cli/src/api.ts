@@ -167,7 +167,7 @@ function resolveRun(
     flagNames: 'library',
   });
   config.runDir = resumeDir;
-  return { config, resume: loadResume(resumeDir, config, { stderr: process.stderr }) };
+  return { config, resume: loadResume(resumeDir, config, { stderr: process.stderr }, 'library') };
 }
 
 /**

@@ -167,13 +167,13 @@ function overwriteFrom(values: Readonly<Record<string, string | boolean | undefi
  * skipped is named on stderr), after checking that `config` keeps the maths of the run.
  * @throws DdpError E_CONFIG listing the settings that differ; E_CHECKPOINT when there is no usable checkpoint.
  */
-export function loadResume(dir: string, config: TrainConfig, io: Pick<CliIo, 'stderr'>): Resume {
+export function loadResume(dir: string, config: TrainConfig, io: Pick<CliIo, 'stderr'>, names: 'cli' | 'library' = 'cli'): Resume {
   const saved = resolveTrainConfig({ file: readConfigFile(join(dir, 'config.json')), filePath: join(dir, 'config.json') }).config;
   const differ = MATH_KEYS.filter((k) => JSON.stringify(saved[k]) !== JSON.stringify(config[k]));
   if (differ.length > 0) {
     throw new DdpError(
       'E_CONFIG',
-      `--resume ${dir}: ${differ.map((k) => `${TRAIN_FIELDS[k].flag} ${JSON.stringify(saved[k])} → ${JSON.stringify(config[k])}`).join(', ')} would change the maths of the run`,
+      `${names === 'cli' ? '--resume' : 'train(): resume'} ${dir}: ${differ.map((k) => `${names === 'cli' ? TRAIN_FIELDS[k].flag : k} ${JSON.stringify(saved[k])} → ${JSON.stringify(config[k])}`).join(', ')} would change the maths of the run`,
       'resume with the run\'s own settings (workers, backend, epochs, --max-steps and the like may change), or start a new run',
     );
   }
