@@ -1,4 +1,5 @@
 // Settings every project's vitest config starts from.
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ViteUserConfig } from 'vitest/config';
 
@@ -9,6 +10,9 @@ export const shared: NonNullable<ViteUserConfig['test']> = {
   environment: 'node',
   globalSetup: sharedGlobalSetup,
   pool: 'forks',
+  // Vitest's default is one fork fewer than the cores: a single fork on the 2-core VM and in CI, where
+  // the worker project's files then took 164 s instead of 98 s (the projects together 248 → 163 s).
+  maxWorkers: Math.max(2, availableParallelism() - 1),
   testTimeout: 30_000,
   reporters: ['default'],
 };

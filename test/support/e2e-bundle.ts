@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 
 export default function setup(): void {
   if (process.env['TFJS_DDP_E2E_SOURCES'] === '1') return;
+  // Each project of test/vitest.config.ts runs the global setups: bundle once per run.
+  if (process.env['TFJS_DDP_E2E_BUNDLED'] === '1') return;
   const repo = fileURLToPath(new URL('../..', import.meta.url));
   const r = spawnSync(
     process.execPath,
@@ -22,4 +24,5 @@ export default function setup(): void {
     throw new Error(
       `e2e: bundling the sources into dist/e2e failed (exit ${r.status ?? r.signal}); run TFJS_DDP_E2E_SOURCES=1 to test the sources without it\n${r.stdout}\n${r.stderr}`,
     );
+  process.env['TFJS_DDP_E2E_BUNDLED'] = '1';
 }
