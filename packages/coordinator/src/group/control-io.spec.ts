@@ -65,6 +65,18 @@ describe('ControlIo: the group’s one executor on the control plane', () => {
     expect(io.pending).toEqual([]);
   });
 
+  it('stopAll tells every rank, and the joiners still waiting, with why (a joiner would wait for a welcome that never comes)', async () => {
+    const { io, clients, client } = await seated(1);
+    const joiner = await client();
+    await send(joiner, join(2000, 'spare'));
+    await io.receiveInto(300);
+    expect(io.joiners).toHaveLength(1);
+    await io.stopAll('done');
+    expect(await told(clients[0]!)).toMatchObject({ type: 'stop', reason: 'done' });
+    expect(await told(joiner)).toMatchObject({ type: 'stop', reason: 'the run ended before it took this worker in (done)' });
+    expect(io.joiners).toEqual([]);
+  });
+
   it('drops and counts what a stranger sends that is not a join, and tells it to stop once', async () => {
     const { io, client } = await seated(1);
     const stranger = await client();
