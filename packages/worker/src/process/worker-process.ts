@@ -5,7 +5,8 @@
 // coordinator's launcher, or by srun / Kubernetes / hand on other hosts).
 import { hostname } from 'node:os';
 import { watchLinks } from './link-watch';
-import { checkIpcBindAddress, DdpError, digestOfState, isDdpError, readAuditRequest, ringAllReduce, type RingTimes, type TraceSpan, type Inbox, type Outbox, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
+import { checkIpcBindAddress, DdpError, digestOfState, isDdpError, readAuditRequest, ringAllReduce, type RingTimes, type TraceSpan, type RingChannel, type Transport, type WorkerSettings, type WorkerToCoordinator } from '@tfjs-ddp/core';
+import { MutableRing } from './mutable-ring';
 import type { Logger } from 'pino';
 import { selectBackend, type BackendChoice } from '../backend/select-backend';
 import { createEngine } from '../engine/create-engine';
@@ -279,62 +280,6 @@ export async function runWorkerProcess(a: WorkerProcessArgs): Promise<void> {
     engine?.dispose();
     ring?.closeSockets();
     await control.close();
-  }
-}
-
-/**
- * This rank's place in the ring: its inbox (bound here, so the left neighbour can connect) and its
- * outbox to the right neighbour. Both are replaced when the coordinator rebuilds the ring after a
- * rank was lost: a new inbox at a new address, so no message of the abandoned step can reach it.
- */
-class MutableRing {
-  private left: Inbox | null = null;
-  private right: Outbox | null = null;
-  private generation = 0;
-
-  constructor(
-    private readonly transport: Transport,
-    public rank: number,
-    public worldSize: number,
-    private readonly address: string,
-  ) {}
-
-  /** This rank's place in a ring that grew or shrank (elastic runs). */
-  place(rank: number, worldSize: number): void {
-    this.rank = rank;
-    this.worldSize = worldSize;
-  }
-
-  /** Binds a new inbox; returns its address (ipc paths get a generation suffix after the first). */
-  async bind(): Promise<string> {
-    const address = this.generation === 0 || !this.address.startsWith('ipc://') ? this.address : `${this.address}.${this.generation}`;
-    this.generation++;
-    this.left = await this.transport.inbox(address);
-    return this.left.address;
-  }
-
-  async connect(rightAddress: string): Promise<void> {
-    await this.right?.close().catch(() => undefined);
-    this.right = await this.transport.outbox(rightAddress);
-  }
-
-  /** Whether both ring sockets are there (after the first 'ring' message, until an abort). */
-  connected(): boolean {
-    return this.left !== null && this.right !== null;
-  }
-
-  channel(): RingChannel {
-    if (this.left === null || this.right === null) throw new DdpError('E_PROTOCOL', 'the ring is not connected: a step came before the ring message');
-    return { rank: this.rank, worldSize: this.worldSize, left: this.left, right: this.right };
-  }
-
-  /** Closes both sockets now: a wait on either ends with E_CLOSED. */
-  closeSockets(): void {
-    const { left, right } = this;
-    this.left = null;
-    this.right = null;
-    void left?.close().catch(() => undefined);
-    void right?.close().catch(() => undefined);
   }
 }
 
