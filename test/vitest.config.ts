@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { configDefaults, defineConfig } from 'vitest/config';
-import { shared, sharedGlobalSetup } from '../vitest.shared';
+import { shared, sharedGlobalSetup } from '../vitest.shared.ts';
 
 /**
  * Files that run alone, one after another: each depends on timing (step, join and ping timeouts, a

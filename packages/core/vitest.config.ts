@@ -1,5 +1,5 @@
 import { defineConfig } from 'vitest/config';
-import { shared, sharedGlobalSetup } from '../../vitest.shared';
+import { shared, sharedGlobalSetup } from '../../vitest.shared.ts';
 
 export default defineConfig({
   test: {
