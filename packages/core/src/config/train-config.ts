@@ -381,12 +381,13 @@ export function resolveTrainConfig(layers: ConfigLayers = {}): ResolvedConfig {
     const v = env[name] ?? (k === 'dataDir' ? env['TFJS_DDP_DATA'] : undefined);
     if (v !== undefined && v !== '') raw[k] = { value: v, source: 'environment', where: `environment variable ${name}` };
   }
+  // A message starts with where its first value came from; a second value is named alone.
   const library = layers.flagNames === 'library';
-  const flagName = (k: Key): string => (library ? `train(): ${k}` : `--${TRAIN_FIELDS[k].flag}`);
-  const other = (k: Key): string => (library ? k : `--${TRAIN_FIELDS[k].flag}`);
+  const prefix = library ? 'train(): ' : '';
+  const name = (k: Key): string => (library ? k : `--${TRAIN_FIELDS[k].flag}`);
   for (const k of keys) {
     const v = layers.flags?.[k];
-    if (v !== undefined) raw[k] = { value: v, source: 'flag', where: flagName(k) };
+    if (v !== undefined) raw[k] = { value: v, source: 'flag', where: prefix + name(k) };
   }
   const presetEntry = raw.preset;
   const preset = presetEntry ? (TRAIN_FIELDS.preset.parse(presetEntry.value, presetEntry.where) as PresetName) : DEFAULT_TRAIN_CONFIG.preset;
@@ -400,10 +401,10 @@ export function resolveTrainConfig(layers: ConfigLayers = {}): ResolvedConfig {
   }
   const c = config as unknown as TrainConfig;
   if (c.microBatch !== 'auto' && c.batchSize !== 'auto' && c.microBatch > c.batchSize) {
-    throw new DdpError('E_CONFIG', `${flagName('microBatch')} ${c.microBatch} is larger than ${other('batchSize')} ${c.batchSize}`, 'use a micro-batch ≤ the global batch');
+    throw new DdpError('E_CONFIG', `${prefix}${name('microBatch')} ${c.microBatch} is larger than ${name('batchSize')} ${c.batchSize}`, 'use a micro-batch ≤ the global batch');
   }
   if (c.workers !== null && c.batchSize !== 'auto' && c.workers > c.batchSize) {
-    throw new DdpError('E_CONFIG', `${flagName('workers')} ${c.workers} is more than ${other('batchSize')} ${c.batchSize}: some workers would get no samples`);
+    throw new DdpError('E_CONFIG', `${prefix}${name('workers')} ${c.workers} is more than ${name('batchSize')} ${c.batchSize}: some workers would get no samples`);
   }
   return { config: c, sources };
 }
