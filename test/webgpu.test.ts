@@ -56,6 +56,24 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
     expect(report.test_acc).toBeCloseTo(summary['test_acc'] as number, 5);
   });
 
+  it('TFJS_DDP_WEBGPU_F16=1 runs the forward conv in float16: a first loss near wasm\'s but not float32\'s, and a warning; another value is a clear error', async () => {
+    const args = [...common(), '--workers', '1', '--batch-size', '16', '--micro-batch', '16', '--max-steps', '1'];
+    const [wasmDir, f16Dir] = [join(tmp('f16-wasm'), 'r'), join(tmp('f16'), 'r')];
+    const wasm = await runCli(['train', ...args, '--backend', 'wasm', '--run-dir', wasmDir]);
+    expect(wasm.code, wasm.stderr).toBe(0);
+    const gpu = await runCli(['train', ...args, '--backend', 'webgpu', '--run-dir', f16Dir], { TFJS_DDP_WEBGPU_F16: '1' });
+    expect(gpu.code, gpu.stderr).toBe(0);
+    const [a, b] = [stepLosses(wasmDir)[0]!, stepLosses(f16Dir)[0]!];
+    // Measured 8.3e-5 relative (float32 on webgpu: 3.8e-7): x and the filters rounded to 11 bits.
+    expect(Math.abs(b - a) / a).toBeLessThan(1e-3);
+    expect(Math.abs(b - a) / a).toBeGreaterThan(5e-6);
+    const log = readJsonLines(join(f16Dir, 'train.log'));
+    expect(log.some((l) => l['level'] === 40 && /multiplies in float16/.test(String(l['msg'])))).toBe(true);
+    const bad = await runCli(['train', ...args, '--backend', 'webgpu', '--run-dir', join(tmp('f16-bad'), 'r')], { TFJS_DDP_WEBGPU_F16: 'yes' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/E_CONFIG: TFJS_DDP_WEBGPU_F16=yes: expected 1/);
+  });
+
   it("trains a user's model with momentum (the cnn example: its fused BatchNorms, the optimizer on the device) to wasm's losses", async () => {
     const dir = join(repoRoot, 'docs/examples/cnn-image-folder');
     const args = ['--model', join(dir, 'model.mjs'), '--data', join(dir, 'data.mjs'), '--workers', '1', '--batch-size', '24', '--micro-batch', '24', '--max-steps', '6'];

@@ -5,9 +5,10 @@
 //   npm run bench:kernels -- [--backend wasm|cpu|webgpu] [--batch 64] [--size 96] [--reps 3]
 // Results are read asynchronously (webgpu in Node has no synchronous read); a timed run is `reps`
 // kernels queued back to back and one read of the last, after one untimed run (shader compile).
+// On webgpu with shader-f16, fwd_f16_ms is our forward conv with TFJS_DDP_WEBGPU_F16's arithmetic.
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { finalFeatureSize, selectBackend, shutdownWebGpu, type BackendChoice } from '@tfjs-ddp/worker';
+import { convForward, deviceHasF16, finalFeatureSize, selectBackend, shutdownWebGpu, type BackendChoice } from '@tfjs-ddp/worker';
 
 const { values } = parseArgs({
   options: {
@@ -76,6 +77,9 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
   const stockFwd = sc !== undefined && sc !== tf.getKernel('Conv2D', backend)?.kernelFunc ? await time(() => call(sc, { x, filter: w }, { ...attrs, dilations: 1 })) : null;
   const stockW = sf !== undefined && sf !== tf.getKernel('Conv2DBackpropFilter', backend)?.kernelFunc ? await time(() => call(sf, { x, dy }, fa)) : null;
   const stockX = si !== undefined && si !== tf.getKernel('Conv2DBackpropInput', backend)?.kernelFunc ? await time(() => call(si, { dy, filter: w }, ia)) : null;
+  // TFJS_DDP_WEBGPU_F16's forward conv, where the device has shader-f16 (its numerics: docs/kernels.md).
+  const info = tf.backend_util.computeConv2DInfo(x.shape, w.shape, s, 1, pad);
+  const f16 = deviceHasF16(tf.backend()) ? await time(() => tf.engine().makeTensorFromTensorInfo(convForward(tf.backend(), info, [x, w, undefined], false, undefined, true)) as tf.Tensor) : null;
   const gflop = (2 * y.size * K * K * Ci) / 1e9;
   console.log(
     JSON.stringify({
@@ -86,6 +90,7 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
       stride: s,
       fwd_ms: ms(fwd),
       stock_fwd_ms: ms(stockFwd),
+      fwd_f16_ms: ms(f16),
       backprop_filter_ms: ms(dW),
       backprop_input_ms: ms(dX),
       stock_backprop_filter_ms: ms(stockW),

@@ -3,8 +3,9 @@
 ../shared/anchors/torch_densenet.py, d2l 7.7 with global max pooling) on the weights, batch and labels
 tfjs-ddp wrote to DIR, in float64 and in float32, training mode (batch statistics), mean softmax
 cross-entropy. Compares tfjs-ddp's loss and gradients (float32) with the float64 answer, and PyTorch's
-own float32 answer with it: per tensor, max |a - b| / max |b| against the float64 b. Prints one JSON
-line. Usage: grad_check_torch.py DIR"""
+own float32 answer with it: per tensor, max |a - b| / max |b| against the float64 b. Also float64 with
+every conv's inputs rounded to float16, the scale for TFJS_DDP_WEBGPU_F16=1. Prints one JSON line.
+Usage: grad_check_torch.py DIR"""
 import json
 import os
 import sys
@@ -67,9 +68,33 @@ def rel(a, b):
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-30))
 
 
-def run(dtype, weights, pixels, labels):
+class F16InputsConv(torch.autograd.Function):
+    """A conv whose forward rounds x and the filter to float16 and computes in the tensors' dtype, and
+    whose backward uses the unrounded x and filter: TFJS_DDP_WEBGPU_F16's scheme on webgpu, modelled."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding):
+        ctx.save_for_backward(x, w)
+        ctx.conf = (stride, padding, b is not None)
+        r = lambda t: t.half().to(t.dtype)
+        return nn.functional.conv2d(r(x), r(w), b, stride, padding)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, w = ctx.saved_tensors
+        stride, padding, bias = ctx.conf
+        dx = torch.nn.grad.conv2d_input(x.shape, w, dy, stride, padding)
+        dw = torch.nn.grad.conv2d_weight(x, w.shape, dy, stride, padding)
+        return dx, dw, dy.sum((0, 2, 3)) if bias else None, None, None
+
+
+def run(dtype, weights, pixels, labels, f16_conv_inputs=False):
     torch.manual_seed(0)
     net = densenet().to(dtype)
+    if f16_conv_inputs:
+        for c in net.modules():
+            if isinstance(c, nn.Conv2d):
+                c.forward = lambda x, c=c: F16InputsConv.apply(x, c.weight, c.bias, c.stride, c.padding)
     params = list(net.parameters())
     if len(params) != len(weights):
         raise SystemExit(f"grad_check_torch: {len(weights)} tfjs variables, {len(params)} PyTorch parameters: not the seed DenseNet")
@@ -102,6 +127,7 @@ def main():
     torch.set_num_threads(1)
     loss64, g64 = run(torch.float64, weights, pixels, labels)
     loss32, g32 = run(torch.float32, weights, pixels.astype(np.float32), labels)
+    loss16, g16 = run(torch.float64, weights, pixels, labels, f16_conv_inputs=True)
     # Every conv bias here feeds only BatchNorms (directly or through a concat), which remove a
     # per-channel shift: its exact gradient is zero and any float32 answer is rounding noise. Such
     # tensors (largest float64 gradient under 1e-6 of the largest of all) are compared on the
@@ -123,6 +149,9 @@ def main():
         "loss_rel_torch_float32": abs(loss32 - loss64) / abs(loss64),
         "grad_rel_tfjs": summary(ours),
         "grad_rel_torch_float32": summary(g32),
+        # For scale against TFJS_DDP_WEBGPU_F16=1: float64 with each conv's x and filter rounded to float16.
+        "loss_rel_torch_f16_conv_inputs": abs(loss16 - loss64) / abs(loss64),
+        "grad_rel_torch_f16_conv_inputs": summary(g16),
         "zero_gradients": len(zero),
         "variables": len(shapes),
         "torch": torch.__version__,

@@ -209,6 +209,8 @@ else
   step bench-webgpu-b256 75 "$bench" --backend webgpu --size 96 --batch 256 --steps 3 --warmup 1 --gpu-profile
   # The same step with tfjs' own forward conv (Conv2DMMProgram) instead of ours: which is faster on this GPU.
   step bench-webgpu-b256-tfjs-conv 60 env TFJS_DDP_WEBGPU_CONV=tfjs "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1 --gpu-profile
+  # The same step with the forward conv's f16 arithmetic (docs/kernels.md, "webgpu: f16"), where the adapter has shader-f16.
+  step bench-webgpu-b256-f16 60 env TFJS_DDP_WEBGPU_F16=1 "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1 --gpu-profile
   # The same step with tfjs' own buffer pool instead of the planned one: GPU memory and time per step.
   step bench-webgpu-b256-tfjs-buffers 60 env TFJS_DDP_WEBGPU_BUFFERS=tfjs "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1
   # Each conv kernel (forward, dW, dX) on the DenseNet's layer shapes, ours against tfjs' stock one.

@@ -7,6 +7,9 @@ export { missingCudaLibraries, CUDA_LIBRARIES } from './backend/cuda-libraries';
 export { registerFastKernels, nativeKernels, FAST_KERNEL_BACKENDS } from './kernels/fast-kernels';
 // Our webgpu programs' recorder, for tools/step-counters.ts to time as it times tfjs' recordAndSubmit.
 export { rawRecorder } from './kernels/webgpu/raw-dispatch';
+// Our forward conv in either precision, for bench:kernels to time TFJS_DDP_WEBGPU_F16's program.
+export { convForward } from './kernels/webgpu/conv2d-forward-webgpu';
+export { deviceHasF16 } from './kernels/webgpu/f16';
 // GPU time per program over a step (bench:step --gpu-profile).
 export { profileGpuPrograms, type GpuProfile } from './kernels/webgpu/gpu-profile';
 export * from './model/densenet';

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
 import { installBufferPool, webGpuBufferChoice } from './install-buffer-pool';
+import { f16Features, webGpuF16Choice } from '../kernels/webgpu/f16';
 
 /** What `info`, the worker log and summary.json say about a rank's adapter. */
 export interface GpuAdapterDescription {
@@ -19,6 +20,8 @@ export interface GpuAdapterDescription {
   software: boolean;
   maxBufferSize: number;
   maxStorageBufferBindingSize: number;
+  /** It offers WebGPU's shader-f16: TFJS_DDP_WEBGPU_F16=1 can run the forward conv in half precision. */
+  shaderF16: boolean;
   /** The Vulkan device selection this process was given (DRI_PRIME), if any. */
   selection: string | null;
 }
@@ -165,6 +168,7 @@ export async function openAdapter(
     software: isSoftwareAdapter(i),
     maxBufferSize: adapter.limits['maxBufferSize'] ?? 0,
     maxStorageBufferBindingSize: adapter.limits['maxStorageBufferBindingSize'] ?? 0,
+    shaderF16: adapter.features?.has('shader-f16') === true,
     selection: appliedSelection(env),
   };
   return { gpu, adapter, description };
@@ -190,13 +194,18 @@ export async function activateWebGpu(opts: {
       'pass --backend webgpu to use it anyway',
     );
   }
+  const f16 = webGpuF16Choice(opts.env ?? process.env);
   const l = adapter.limits;
   const pick = (...names: string[]) =>
     Object.fromEntries(names.filter((n) => l[n] !== undefined).map((n) => [n, l[n]!]));
   const device = await adapter.requestDevice({
     // As tfjs' own device request does: GPU time per program when profiling (bench:step
     // --gpu-profile); tfjs and raw-dispatch.ts write timestamps only while a profile runs.
-    requiredFeatures: adapter.features?.has('timestamp-query') === true ? ['timestamp-query'] : [],
+    requiredFeatures: [
+      ...(adapter.features?.has('timestamp-query') === true ? ['timestamp-query'] : []),
+      // shader-f16 where offered: TFJS_DDP_WEBGPU_F16=1's half-precision forward conv (kernels/webgpu/f16.ts).
+      ...f16Features(f16, adapter, description.description),
+    ],
     requiredLimits: pick(
       'maxBufferSize',
       'maxStorageBufferBindingSize',
@@ -209,6 +218,12 @@ export async function activateWebGpu(opts: {
     ),
   });
   const log = opts.log ?? defaultLog;
+  if (f16)
+    log(
+      'warn',
+      { TFJS_DDP_WEBGPU_F16: '1' },
+      'the forward conv multiplies in float16 and accumulates in float32: losses and gradients differ from a float32 run as docs/kernels.md ("webgpu: f16") measures',
+    );
   state = { device, adapter: description, lost: null, log };
   const s = state;
   // Uncaptured errors (outside our scopes) must reach the log, not only Dawn's stdout.

@@ -8,7 +8,8 @@
 // which was half the GPU time of a training step on lavapipe (docs/benchmarks.md). The shapes are
 // uniforms, so one pipeline serves every layer with the same bias and activation. Bindings: x, W,
 // then bias (with bias), the output, the uniforms. Run by conv2d-forward-webgpu.ts through
-// raw-dispatch.ts.
+// raw-dispatch.ts. With `f16` (TFJS_DDP_WEBGPU_F16=1) the same program multiplies in half precision
+// and accumulates in float32 (docs/kernels.md, "webgpu: f16").
 import type { backend_util } from '@tensorflow/tfjs-core';
 import { GPU_FILL_THREADS, rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
 import type { ProgramUniform } from './webgpu-backend-like';
@@ -57,7 +58,7 @@ export function convUniforms(
 /** `fill`: the invocations below which each keeps to 4 output channels (the specs lower it to test the wide path). */
 export function conv2dForwardProgram(
   info: backend_util.Conv2DInfo,
-  o: { bias: boolean; relu: boolean },
+  o: { bias: boolean; relu: boolean; f16?: boolean },
   fill = GPU_FILL_THREADS,
 ): ConvForwardPlan {
   const { batchSize: B, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
@@ -75,8 +76,13 @@ export function conv2dForwardProgram(
   const bindings = ['x', 'w', ...(o.bias ? ['bias'] : []), 'y'];
   const rows = Array.from({ length: cv }, (_, r) => r);
   const lanes = cv === 4 ? ['x', 'y', 'z', 'w'].map((l) => `v.${l}`) : ['v'];
-  const key = `tfjsDdpConv2D_${PIXELS}x${cob}_${cv}_${o.bias ? 'bias' : 'nobias'}_${o.relu ? 'relu' : 'linear'}`;
-  const code = () => `${CONV_UNIFORMS_WGSL}
+  // f16 (TFJS_DDP_WEBGPU_F16=1, a device with shader-f16): x and W rounded to half precision as they
+  // are loaded, each vec4 of input channels' products summed in f16, the sums accumulated in f32.
+  const f16 = o.f16 === true;
+  const half = (e: string, vec: boolean) => (f16 ? `${vec ? 'vec4<f16>' : 'f16'}(${e})` : e);
+  const tapSum = (terms: string) => (f16 ? `vec4<f32>(${terms})` : terms);
+  const key = `tfjsDdpConv2D_${PIXELS}x${cob}_${cv}_${o.bias ? 'bias' : 'nobias'}_${o.relu ? 'relu' : 'linear'}${f16 ? '_f16' : ''}`;
+  const code = () => `${f16 ? 'enable f16;\n' : ''}${CONV_UNIFORMS_WGSL}
 @group(0) @binding(0) var<storage, read> x : array<${cv === 4 ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(1) var<storage, read> w : array<vec4<f32>>;
 ${o.bias ? '@group(0) @binding(2) var<storage, read> bias : array<vec4<f32>>;\n' : ''}@group(0) @binding(${bindings.length - 1}) var<storage, read_write> y : array<vec4<f32>>;
@@ -110,13 +116,13 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
       var wAt = (kh * u.KW + kw) * u.Ci * co4 + co / 4;
       for (var c = 0; c < ci4; c++) {
         ${cb
-          .flatMap((j) => rows.map((r) => `let w${r}_${j} = w[wAt + ${r} * co4 + ${j}];`))
+          .flatMap((j) => rows.map((r) => `let w${r}_${j} = ${half(`w[wAt + ${r} * co4 + ${j}]`, true)};`))
           .join('\n        ')}
         ${px
           .map(
             (p) => `if (ok${p}) {
-          let v = x[x${p}Base + c];
-          ${cb.map((j) => `a${p}_${j} += ${rows.map((r) => `${lanes[r]} * w${r}_${j}`).join(' + ')};`).join('\n          ')}
+          let v = ${half(`x[x${p}Base + c]`, cv === 4)};
+          ${cb.map((j) => `a${p}_${j} += ${tapSum(rows.map((r) => `${lanes[r]} * w${r}_${j}`).join(' + '))};`).join('\n          ')}
         }`,
           )
           .join('\n        ')}

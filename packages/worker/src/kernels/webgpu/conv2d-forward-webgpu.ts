@@ -14,6 +14,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { forwardConvInfo } from '../conv-info';
 import { conv2dForwardProgram, convForwardCovers } from './conv2d-forward-program';
+import { webGpuF16Choice } from './f16';
 import { rawRecorder as gpu } from './raw-dispatch';
 
 /** Which forward conv webgpu runs: ours (the default) or tfjs' (`TFJS_DDP_WEBGPU_CONV=tfjs`). */
@@ -31,6 +32,7 @@ function run(
   bias: TensorInfo | undefined,
   relu: boolean,
   fallback: KernelFunc | undefined,
+  f16: boolean,
 ): TensorInfo {
   const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
   const info = forwardConvInfo(x, filter, args.attrs as unknown as Conv2DAttrs);
@@ -40,30 +42,34 @@ function run(
     if (fallback === undefined) throw new Error('Conv2D on webgpu: no stock kernel for this layout');
     return fallback(args) as TensorInfo;
   }
-  return convForward(args.backend, info, [x, filter, bias], relu);
+  return convForward(args.backend, info, [x, filter, bias], relu, undefined, f16);
 }
 
-/** Our forward conv of x, filter (and bias) as `info` says, recorded on `backend`; `fill` as conv2dForwardProgram's. */
+/**
+ * Our forward conv of x, filter (and bias) as `info` says, recorded on `backend`; `fill` as
+ * conv2dForwardProgram's; `f16` only on a device created with shader-f16 (TFJS_DDP_WEBGPU_F16=1).
+ */
 export function convForward(
   backend: object,
   info: backend_util.Conv2DInfo,
   [x, filter, bias]: [TensorInfo, TensorInfo, TensorInfo | undefined],
   relu: boolean,
   fill?: number,
+  f16 = false,
 ): TensorInfo {
   // An empty output (an empty batch) has no buffer to bind, and needs none: tfjs' own kernel fails on it.
   if (info.outShape.includes(0)) return gpu.empty(backend, info.outShape.slice());
-  const { program, uniforms } = conv2dForwardProgram(info, { bias: bias !== undefined, relu }, fill);
+  const { program, uniforms } = conv2dForwardProgram(info, { bias: bias !== undefined, relu, f16 }, fill);
   const y = gpu.output(backend, info.outShape.slice());
   gpu.record(backend, program, [x, filter, ...(bias ? [bias] : []), y], uniforms);
   return y;
 }
 
-export function makeConv2DWebGpu(fallback?: KernelFunc): KernelFunc {
-  return (args) => run(args, undefined, false, fallback);
+export function makeConv2DWebGpu(fallback?: KernelFunc, f16 = false): KernelFunc {
+  return (args) => run(args, undefined, false, fallback, f16);
 }
 
-export function makeFusedConv2DWebGpu(fallback?: KernelFunc): KernelFunc {
+export function makeFusedConv2DWebGpu(fallback?: KernelFunc, f16 = false): KernelFunc {
   return (args) => {
     const { bias, preluActivationWeights } = args.inputs as {
       bias?: TensorInfo;
@@ -75,7 +81,7 @@ export function makeFusedConv2DWebGpu(fallback?: KernelFunc): KernelFunc {
         throw new Error(`FusedConv2D on webgpu: no stock kernel for activation ${act}`);
       return fallback(args);
     }
-    return run(args, bias, act === 'relu', fallback);
+    return run(args, bias, act === 'relu', fallback, f16);
   };
 }
 
@@ -84,8 +90,9 @@ export function conv2DForwardWebGpuConfigs(): KernelConfig[] {
   if (webGpuConvChoice() === 'tfjs') return [];
   const conv = getKernel('Conv2D', 'webgpu')?.kernelFunc;
   const fused = getKernel('FusedConv2D', 'webgpu')?.kernelFunc;
+  const f16 = webGpuF16Choice();
   return [
-    { kernelName: 'Conv2D', backendName: 'webgpu', kernelFunc: makeConv2DWebGpu(conv) },
-    { kernelName: 'FusedConv2D', backendName: 'webgpu', kernelFunc: makeFusedConv2DWebGpu(fused) },
+    { kernelName: 'Conv2D', backendName: 'webgpu', kernelFunc: makeConv2DWebGpu(conv, f16) },
+    { kernelName: 'FusedConv2D', backendName: 'webgpu', kernelFunc: makeFusedConv2DWebGpu(fused, f16) },
   ];
 }
