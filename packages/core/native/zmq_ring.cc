@@ -318,9 +318,14 @@ struct SendOp : Op {
 
 struct CloseOp : Op {
   Sock* sock;
+  bool discard = false;  // linger 0: drop what is still queued instead of flushing it
   bool run() override {
     std::lock_guard<std::mutex> lock(sock->m);
     if (sock->closed) return true;
+    if (discard) {
+      const int zero = 0;
+      zmq_setsockopt(sock->s, ZMQ_LINGER, &zero, sizeof zero);
+    }
     zmq_close(sock->s);
     sock->closed = true;
     g_open.fetch_sub(1);
@@ -735,11 +740,13 @@ napi_value Send(napi_env env, napi_callback_info info) {
   return start(env, op, "tfjs-ddp:send");
 }
 
-// close(handle) → Promise<void>; interrupts a waiting operation within kSliceMs.
+// close(handle, discard) → Promise<void>; interrupts a waiting operation within kSliceMs. With
+// discard, messages not yet sent are dropped (linger 0) instead of flushed for the socket's linger.
 napi_value Close(napi_env env, napi_callback_info info) {
-  napi_value argv[1];
-  auto* op = sockOp<CloseOp>(env, info, 1, argv);
+  napi_value argv[2];
+  auto* op = sockOp<CloseOp>(env, info, 2, argv);
   if (op == nullptr) return nullptr;
+  napi_get_value_bool(env, argv[1], &op->discard);
   op->sock->closing.store(true);
   return start(env, op, "tfjs-ddp:close");
 }

@@ -71,7 +71,12 @@ export interface Outbox {
   sendInPlace?(frames: Frames): Promise<void>;
   /** Its connection to the right neighbour's inbox (ZeroMQ transports). */
   links?(): LinkState;
-  close(): Promise<void>;
+  /**
+   * Closes it. Messages not yet handed to the receiver are flushed for up to the transport's linger,
+   * or, with `discard`, dropped now: a ring outbox abandoned at an abort, whose chunks must never
+   * reach whatever binds its address next.
+   */
+  close(options?: { discard?: boolean }): Promise<void>;
 }
 
 /** The coordinator's end of the control plane (ZeroMQ ROUTER): talks to many peers by id. */

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Inbox } from '@tfjs-ddp/core';
+import type { Inbox, Transport } from '@tfjs-ddp/core';
 import { ZmqTransport } from '@tfjs-ddp/core/zmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MutableRing, ringInboxAddress } from './mutable-ring';
@@ -19,18 +19,26 @@ const chunk = (text: string) => [new TextEncoder().encode(text)];
 const text = (frames: Uint8Array[]) => new TextDecoder().decode(frames[0]);
 
 /**
- * A worker process whose inbox is `address`, SIGKILLed while its left neighbour's outbox to it holds
- * a chunk of the step then abandoned; the outbox is closed as a survivor closes it at the abort.
+ * A worker process whose inbox is `address` (tcp port 0: an ephemeral one), SIGKILLed while its left
+ * neighbour's outbox to it holds a chunk of the step then abandoned; the outbox is then closed, with
+ * the transport's linger (500 ms, reconnecting to the address meanwhile) or `discard`ing the chunk.
+ * Returns the address the process had bound.
  */
-async function predecessorKilled(address: string): Promise<void> {
-  const bindThere = `const { Pull } = require('zeromq'); new Pull().bind(${JSON.stringify(address)}).then(() => console.log('bound')); setInterval(() => {}, 1000);`;
+async function predecessorKilled(
+  address: string,
+  o: { via?: Transport; discard?: boolean } = {},
+): Promise<string> {
+  const bindThere = `const { Pull } = require('zeromq'); const p = new Pull(); p.bind(${JSON.stringify(address)}).then(() => console.log(p.lastEndpoint)); setInterval(() => {}, 1000);`;
   const child = spawn(process.execPath, ['-e', bindThere], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((resolve) => child.stdout.once('data', resolve));
-  const outbox = await transport.outbox(address);
+  const bound = await new Promise<string>((resolve) =>
+    child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim())),
+  );
+  const outbox = await (o.via ?? transport).outbox(bound);
   child.kill('SIGKILL');
   await new Promise((resolve) => child.once('exit', resolve));
   await outbox.send(chunk('step 3, abandoned'));
-  await outbox.close(); // lingers (500 ms), reconnecting to the path
+  await outbox.close(o.discard === true ? { discard: true } : undefined);
+  return bound;
 }
 
 describe('ring inbox addresses', () => {
@@ -64,4 +72,35 @@ describe('ring inbox addresses', () => {
     expect(await received).toMatch(/E_TIMEOUT/);
     ring.closeSockets();
   });
+});
+
+describe('ring outboxes closed at an abort', () => {
+  // The native plane where it is built (the default transport), and zeromq.js.
+  const planes = [
+    new ZmqTransport({ dataPlane: 'zeromq.js' }),
+    ...(transport.dataPlane === 'native' ? [transport] : []),
+  ];
+  const cases = planes.flatMap((via) =>
+    [`ipc://${join(dir, 'fixed')}`, 'tcp://127.0.0.1:0'].map(
+      (address) => [via.dataPlane, address.split(':')[0]!, via, address] as const,
+    ),
+  );
+  it.each(cases)(
+    '%s, %s: discarding hands the next inbox at the same address nothing; closing with a linger would have',
+    async (_plane, scheme, via, address) => {
+      // The hazard: a survivor rebinding its fixed tcp port (or any inbox reusing an address) gets the chunk.
+      const lingered = await predecessorKilled(scheme === 'ipc' ? `${address}-linger` : address, { via });
+      const first: Inbox = await via.inbox(lingered);
+      expect(text(await first.recv(2_000))).toBe('step 3, abandoned');
+      await first.close();
+      const discarded = await predecessorKilled(scheme === 'ipc' ? `${address}-discard` : address, {
+        via,
+        discard: true,
+      });
+      const next: Inbox = await via.inbox(discarded);
+      expect(await next.recv(1_000).then(text, (e: Error) => e.message)).toMatch(/E_TIMEOUT/);
+      await next.close();
+    },
+    15_000,
+  );
 });

@@ -2,12 +2,16 @@
 // sends to, the outbox to its right neighbour. Used by worker-process.ts.
 import { DdpError, type Inbox, type Outbox, type RingChannel, type Transport } from '@tfjs-ddp/core';
 
+/** A ring outbox is only ever closed when its messages are no longer wanted: at an abort, or a rebuild. */
+const DISCARD = { discard: true };
+
 /**
  * The address of a ring inbox: a tcp address as given (its port is ephemeral, or the user's), an
  * ipc path made this process's own and new at each rebuild (`generation`). A replacement for a lost
- * rank gets the same base path as its predecessor, and the left neighbour's outbox to the old path,
- * closed at the abort, lingers (500 ms) and reconnects: had the new process bound that path, it would
- * have received the abandoned step's chunks before the replayed step's (E_PROTOCOL: chunk 0 twice).
+ * rank gets the same base path as its predecessor, and a ZeroMQ outbox to the old path, closed with
+ * a linger, keeps reconnecting: had the new process bound that path, it would have received the
+ * abandoned step's chunks before the replayed step's (E_PROTOCOL: chunk 0 twice). Outboxes are
+ * also closed without a linger now (MutableRing), which covers a fixed tcp port as well.
  */
 export function ringInboxAddress(base: string, pid: number, generation: number): string {
   return base.startsWith('ipc://') ? `${base}.${pid}.${generation}` : base;
@@ -45,7 +49,7 @@ export class MutableRing {
   }
 
   async connect(rightAddress: string): Promise<void> {
-    await this.right?.close().catch(() => undefined);
+    await this.right?.close(DISCARD).catch(() => undefined);
     this.right = await this.transport.outbox(rightAddress);
   }
 
@@ -60,12 +64,16 @@ export class MutableRing {
     return { rank: this.rank, worldSize: this.worldSize, left: this.left, right: this.right };
   }
 
-  /** Closes both sockets now: a wait on either ends with E_CLOSED. */
+  /**
+   * Closes both sockets now: a wait on either ends with E_CLOSED. What the outbox still holds is
+   * dropped: chunks of an abandoned step, which a new inbox at the same address (a fixed tcp port,
+   * rebound at the next rebuild) would otherwise receive within the transport's linger.
+   */
   closeSockets(): void {
     const { left, right } = this;
     this.left = null;
     this.right = null;
     void left?.close().catch(() => undefined);
-    void right?.close().catch(() => undefined);
+    void right?.close(DISCARD).catch(() => undefined);
   }
 }

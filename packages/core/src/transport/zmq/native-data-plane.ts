@@ -38,7 +38,8 @@ interface Binding {
   rejected(handle: Handle): number;
   recv(handle: Handle, timeoutMs: number): Promise<Buffer[]>;
   send(handle: Handle, frames: Uint8Array[]): Promise<void>;
-  close(handle: Handle): Promise<void>;
+  /** `discard`: linger 0, what is still queued is dropped. */
+  close(handle: Handle, discard: boolean): Promise<void>;
   allReduce(
     pull: Handle,
     push: Handle,
@@ -184,12 +185,12 @@ class NativeSocket {
     return zmqError(ne, this.what, this.address);
   }
 
-  close(): Promise<void> {
+  close(discard = false): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
     openSockets.delete(this);
     // Not behind the queue: close() interrupts a waiting operation (within 50 ms), which then rejects.
-    return this.binding.close(this.handle);
+    return this.binding.close(this.handle, discard);
   }
 }
 
@@ -296,7 +297,7 @@ export function nativeOutbox(binding: Binding, address: string, o: NativeSocketO
         }
       });
     },
-    close: () => io.close(),
+    close: (c) => io.close(c?.discard === true),
   };
   outboxes.set(outbox, io);
   return outbox;

@@ -210,7 +210,10 @@ export class ZmqTransport implements Transport {
       // receives and may modify it: copy there.
       sendInPlace: (frames) => (address.startsWith('inproc://') ? io.send(frames) : io.sendInPlace(frames)),
       ...(links !== undefined ? { links } : {}),
-      close: async () => io.close(),
+      close: async (o) => {
+        if (o?.discard === true && !io.closed) push.linger = 0;
+        io.close();
+      },
     };
   }
 
