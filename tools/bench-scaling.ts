@@ -4,9 +4,9 @@
 // runs' metrics.jsonl. Prints one JSON line per run and one with the speed-up. Usage:
 //   npm run bench:scaling -- [--workers 2] [--per-worker-batch 64] [--resize 96] [--steps 8] [--warmup 2]
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -34,6 +34,7 @@ function run(workers: number): Record<string, unknown> {
     '--resize', values.resize, '--backend', values.backend, '--max-steps', String(Number(values.steps) + warmup), '--epochs', '1', '--run-dir', runDir], { stdio: ['ignore', 'ignore', 'inherit'] });
   const steps = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { event: string; ms: number; samples: number; timings: Timing[] })
     .filter((m) => m.event === 'step').slice(warmup);
+  rmSync(dirname(runDir), { recursive: true, force: true });
   const mean = (f: (s: (typeof steps)[number]) => number) => steps.reduce((a, s) => a + f(s), 0) / steps.length;
   const stepMs = mean((s) => s.ms);
   // The ring's receive blocks until the slowest neighbour has finished computing: the all-reduce

@@ -17,7 +17,7 @@
 // printed as `gpu_profile`: GPU milliseconds per program, the most first; that step runs a pass per
 // dispatch, so only its per-program times mean anything, not its length.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeSyntheticFashionMnist } from '@tfjs-ddp/data';
@@ -49,6 +49,8 @@ async function stepper(path: string, info: BackendInfo, batch: number, size: num
     const modules = values.model !== undefined && values.data !== undefined ? { model: resolve(values.model), data: resolve(values.data) } : null;
     if ((values.model === undefined) !== (values.data === undefined)) throw new Error('--model and --data go together');
     const dataDir = mkdtempSync(join(tmpdir(), 'bench-step-'));
+    // Its own synthetic files (or nothing, with --model/--data): gone with the process.
+    process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
     if (modules === null) await writeSyntheticFashionMnist(dataDir, { train: batch, test: 8, seed: 1 });
     const settings = { lr: 0.1, momentum: 0, resize: size, pool: 'max' as const, seed: 0, batchNorm: true, dataDir, verifyData: false, ...(modules !== null ? { task: modules } : {}) };
     const task = await openTask(settings, 0, process.env);
