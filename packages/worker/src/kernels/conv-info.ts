@@ -1,6 +1,12 @@
-// The geometry of a forward conv kernel call (Conv2D, FusedConv2D) from its inputs and attributes,
-// for the kernels that replace tfjs' (oneDNN's on wasm, ours on webgpu).
-import { backend_util, type Conv2DAttrs, type TensorInfo } from '@tensorflow/tfjs-core';
+// The geometry of a conv kernel call (Conv2D and FusedConv2D, and both gradients) from its inputs and
+// attributes, for the kernels that replace tfjs' (oneDNN's on wasm, ours in JS, SIMD and on webgpu).
+import {
+  backend_util,
+  type Conv2DAttrs,
+  type Conv2DBackpropFilterAttrs,
+  type Conv2DBackpropInputAttrs,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 
 type Shape4 = [number, number, number, number];
 
@@ -21,4 +27,25 @@ export function forwardConvInfo(
     false,
     backend_util.convertConv2DDataFormat(dataFormat),
   );
+}
+
+/** The Conv2DInfo of a Conv2DBackpropInput call: the forward conv whose input gradient it is. */
+export function inputGradInfo(filter: TensorInfo, attrs: Conv2DBackpropInputAttrs): backend_util.Conv2DInfo {
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs;
+  return backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as Shape4,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    backend_util.convertConv2DDataFormat(dataFormat),
+  );
+}
+
+/** The Conv2DInfo of a Conv2DBackpropFilter call on NHWC `x`. */
+export function filterGradInfo(x: TensorInfo, attrs: Conv2DBackpropFilterAttrs): backend_util.Conv2DInfo {
+  const { strides, pad, dimRoundingMode, filterShape } = attrs;
+  return backend_util.computeConv2DInfo(x.shape as Shape4, filterShape, strides, 1, pad, dimRoundingMode);
 }

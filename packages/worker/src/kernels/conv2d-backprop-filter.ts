@@ -10,7 +10,6 @@
 //   dW[kh,kw,ci,co] = Σ_{b,oh,ow} x[ci, kh + s·oh, kw + s·ow, b] · dY[oh, ow, b, co] is a forward
 //   conv with output [Ci, KH, KW, Co]: 1.2–1.7× the forward conv's time instead of 10×.
 import {
-  backend_util,
   type Conv2DBackpropFilterAttrs,
   type KernelBackend,
   type KernelConfig,
@@ -18,20 +17,8 @@ import {
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { filterGradInfo } from './conv-info';
 import { KernelScope } from './kernel-scope';
-
-/** The conv geometry of a Conv2DBackpropFilter call on NHWC `x`. */
-export function filterGradInfo(x: TensorInfo, attrs: Conv2DBackpropFilterAttrs): backend_util.Conv2DInfo {
-  const { strides, pad, dimRoundingMode, filterShape } = attrs;
-  return backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-  );
-}
 
 export function makeConv2DBackpropFilter(backendName: string): KernelFunc {
   return ({ inputs, backend, attrs }) => {

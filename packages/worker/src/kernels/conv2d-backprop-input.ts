@@ -3,7 +3,6 @@
 // padding chosen so the result has the input's shape. The stock wasm kernel is a naive loop.
 // Falls back to the backend's own kernel for layouts it does not cover.
 import {
-  backend_util,
   getKernel,
   type Conv2DBackpropInputAttrs,
   type KernelBackend,
@@ -12,6 +11,7 @@ import {
   type NamedAttrMap,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { inputGradInfo } from './conv-info';
 import { withFloatViews } from './heap-access';
 import { KernelScope } from './kernel-scope';
 
@@ -40,17 +40,8 @@ export function makeConv2DBackpropInput(backendName: string, fallback?: KernelFu
   return (args) => {
     const { inputs, backend, attrs } = args;
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
-    const info = backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as [number, number, number, number],
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      backend_util.convertConv2DDataFormat(dataFormat),
-    );
+    const { dataFormat } = attrs as unknown as Conv2DBackpropInputAttrs;
+    const info = inputGradInfo(filter, attrs as unknown as Conv2DBackpropInputAttrs);
     const { batchSize: B, inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, outChannels: Co } = info;
     const { filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = info;
     const { top, left } = info.padInfo;

@@ -17,7 +17,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { CONV_FILTER_BIAS_GRAD } from '../conv-filter-bias-grad';
-import { forwardConvInfo } from '../conv-info';
+import { filterGradInfo, forwardConvInfo, inputGradInfo } from '../conv-info';
 import type { WasmHeapBackend } from '../heap-access';
 import { DNNL_OP, type DnnlBinding, type DnnlOp } from './dnnl-addon';
 
@@ -28,8 +28,6 @@ interface WasmBackend extends WasmHeapBackend {
 
 /** The kernels this module registers, in registration order. */
 export const DNNL_KERNELS = ['Conv2D', 'FusedConv2D', 'Conv2DBackpropInput', 'Conv2DBackpropFilter'] as const;
-
-type Shape4 = [number, number, number, number];
 
 /** [N, H, W, Ci, KH, KW, Co, OH, OW, sh, sw, pt, pl, pb, pr, bias, relu] (dnnl_conv.cc's geom). */
 export function dnnlGeometry(info: backend_util.Conv2DInfo, bias: boolean, relu: boolean): Int32Array {
@@ -175,16 +173,8 @@ function conv2DBackpropInput(addon: DnnlBinding): KernelFunc {
   const rejected = new Set<string>();
   return (args) => {
     const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
-      args.attrs as unknown as Conv2DBackpropInputAttrs;
-    const info = backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as Shape4,
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-    );
+    const { dataFormat, inputShape } = args.attrs as unknown as Conv2DBackpropInputAttrs;
+    const info = inputGradInfo(filter, args.attrs as unknown as Conv2DBackpropInputAttrs);
     if (!supported(info, dataFormat, [dy, filter]) || dy.shape.join() !== info.outShape.join())
       return fallback(args);
     const geom = dnnlGeometry(info, false, false);
@@ -206,16 +196,8 @@ function conv2DBackpropFilter(addon: DnnlBinding): KernelFunc {
   const rejected = new Set<string>();
   return (args) => {
     const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-      args.attrs as unknown as Conv2DBackpropFilterAttrs;
-    const info = backend_util.computeConv2DInfo(
-      x.shape as Shape4,
-      filterShape,
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-    );
+    const { dataFormat, filterShape } = args.attrs as unknown as Conv2DBackpropFilterAttrs;
+    const info = filterGradInfo(x, args.attrs as unknown as Conv2DBackpropFilterAttrs);
     if (!supported(info, dataFormat, [x, dy]) || dy.shape.join() !== info.outShape.join())
       return fallback(args);
     const geom = dnnlGeometry(info, false, false);
@@ -243,13 +225,12 @@ function conv2DBackpropFilterBias(addon: DnnlBinding): KernelFunc {
   const rejected = new Set<string>();
   return (args) => {
     const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
-      args.attrs as unknown as Conv2DBackpropFilterAttrs;
+    const { dataFormat, filterShape } = args.attrs as unknown as Conv2DBackpropFilterAttrs;
     const fallback = () => [
       filter(args) as TensorInfo,
       sum({ inputs: { x: dy }, backend: args.backend, attrs: { axis: [0, 1, 2], keepDims: false } }) as TensorInfo,
     ];
-    const info = backend_util.computeConv2DInfo(x.shape as Shape4, filterShape, strides, 1, pad, dimRoundingMode);
+    const info = filterGradInfo(x, args.attrs as unknown as Conv2DBackpropFilterAttrs);
     if (!supported(info, dataFormat, [x, dy]) || dy.shape.join() !== info.outShape.join()) return fallback();
     const geom = dnnlGeometry(info, true, false);
     const outs = runInPlace(

@@ -9,7 +9,8 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { filterGradInfo, makeConv2DBackpropFilter } from '../conv2d-backprop-filter';
+import { filterGradInfo } from '../conv-info';
+import { makeConv2DBackpropFilter } from '../conv2d-backprop-filter';
 import { simdKernels, type SimdKernels } from './simd-kernels';
 
 /** About this many output positions (b, oh, ow) per pass over the tiles, so that the x and dY lines a pass reads stay in L1 for the next tile (64 ran 8-13% faster than 256 on the DenseNet layers, 24-384 tried). */

@@ -11,7 +11,7 @@ import {
   type KernelFunc,
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
-import { filterGradInfo } from '../conv2d-backprop-filter';
+import { filterGradInfo } from '../conv-info';
 import { CONV_FILTER_BIAS_GRAD } from '../conv-filter-bias-grad';
 import { conv2dBackpropFilterProgram } from './conv2d-backprop-filter-program';
 import { rawRecorder as gpu } from './raw-dispatch';

@@ -2,6 +2,7 @@
 // counts are multiples of 4 (every conv of the DenseNet but the stem, whose input gradient autodiff
 // prunes), the stock kernel elsewhere. Registered by fast-kernels.ts.
 import { backend_util, getKernel, type Conv2DBackpropInputAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { inputGradInfo } from '../conv-info';
 import { backpropInputCovers, conv2dBackpropInputProgram } from './conv2d-backprop-input-program';
 import { rawRecorder as gpu } from './raw-dispatch';
 
@@ -9,17 +10,7 @@ export function makeConv2DBackpropInputWebGpu(fallback?: KernelFunc): KernelFunc
   return (args) => {
     const { inputs, backend, attrs } = args;
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
-    const info = backend_util.computeConv2DInfo(
-      inputShape,
-      filter.shape as [number, number, number, number],
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      backend_util.convertConv2DDataFormat(dataFormat),
-    );
+    const info = inputGradInfo(filter, attrs as unknown as Conv2DBackpropInputAttrs);
     if (!backpropInputCovers(info) || dy.dtype !== 'float32' || filter.dtype !== 'float32') {
       if (fallback === undefined) throw new Error('Conv2DBackpropInput: only NHWC float32 with channels in multiples of 4 is supported');
       return fallback(args);
