@@ -254,7 +254,8 @@ export function batchNormTrainingCall(
     const [movingMean, movingVariance] = moved ?? movingStatistics(rule, moving.mean, moving.variance, mean, variance, s.momentum, n);
     s.movingMean.write(movingMean);
     s.movingVariance.write(movingVariance);
-    tf.dispose([mean, variance]);
+    // The kernel's new moving statistics were kept past this tidy (the variables now hold their data).
+    tf.dispose([mean, variance, ...(moved ?? [])]);
     return y;
   });
 }
