@@ -10,8 +10,9 @@
 // mnist on a synthetic IDX set) through WorkerEngine.computeGradients and applyReduced; with --model
 // M --data D, a user's task (its own modules, e.g. docs/examples/cnn-image-folder) the same way.
 // Per timed step it also prints the tfjs kernels run, the host milliseconds inside them, and on
-// webgpu the GPU dispatches and submits recorded and the host milliseconds spent recording them
-// (tools/step-counters.ts), the ten costliest top-level kernels by host time (`top_kernels`; the
+// webgpu the GPU dispatches and submits recorded and the host milliseconds spent recording them,
+// and the bind groups and buffers created (a repeated step that keeps creating buffers leaks or
+// misses its pool) (tools/step-counters.ts), the ten costliest top-level kernels by host time (`top_kernels`; the
 // environment variable TOP_KERNELS=N lists N) and every top-level kernel by calls (`kernel_calls`).
 // --gpu-profile (webgpu): one more step with tfjs' program timers on (kernels/webgpu/gpu-profile.ts),
 // printed as `gpu_profile`: GPU milliseconds per program, the most first; that step runs a pass per
@@ -122,6 +123,8 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     dispatches_per_step: perStep(counts.dispatches),
     dispatch_host_ms: perStep(counts.dispatchHostMs, 1),
     submits_per_step: perStep(counts.submits, 1),
+    bind_groups_per_step: perStep(counts.bindGroups, 1),
+    buffers_created_per_step: perStep(counts.buffers, 1),
     // The ten costliest top-level kernels of a step: name, calls and host ms per step.
     top_kernels: counts.byKernel.slice(0, Number(process.env.TOP_KERNELS ?? 10)).map((k) => `${k.name} ${perStep(k.calls)}× ${perStep(k.ms, 1)} ms`),
     // Every top-level kernel of a step by calls (kernels_per_step also counts the nested ones).

@@ -13,6 +13,9 @@ export interface StepCounts {
   dispatches: number | null;
   dispatchHostMs: number | null;
   submits: number | null;
+  /** webgpu only: bind groups and buffers created (a step that repeats should create few of either). */
+  bindGroups: number | null;
+  buffers: number | null;
   /** webgpu only: dispatches by the top-level kernel that recorded them, the most first. */
   dispatchesByKernel: { name: string; dispatches: number }[] | null;
   /** Top-level kernels by name: calls and host milliseconds, the costliest first. */
@@ -25,7 +28,7 @@ type Fn = (...args: unknown[]) => unknown;
 export function installStepCounters(): { take: () => StepCounts } {
   const engine = tf.engine() as unknown as Record<string, Fn>;
   const backend = tf.backend() as unknown as Record<string, Fn | undefined>;
-  const c = { kernels: 0, kernelHostMs: 0, depth: 0, dispatches: 0, dispatchHostMs: 0, submits: 0 };
+  const c = { kernels: 0, kernelHostMs: 0, depth: 0, dispatches: 0, dispatchHostMs: 0, submits: 0, bindGroups: 0, buffers: 0 };
   let byName = new Map<string, { calls: number; ms: number }>();
   // webgpu: dispatches by the top-level kernel that recorded them ('(no kernel)': outside any, such
   // as the optimizer's own programs).
@@ -78,6 +81,17 @@ export function installStepCounters(): { take: () => StepCounts } {
     backend['recordAndSubmit'] = timed(record);
     const ours = rawRecorder as unknown as Record<string, Fn>;
     ours['record'] = timed(ours['record']!);
+    const device = (globalThis as unknown as { GPUDevice?: { prototype: Record<string, Fn> } }).GPUDevice?.prototype;
+    if (device === undefined) throw new Error('step counters: webgpu backend without GPUDevice in globalThis');
+    const counted = (name: string, key: 'bindGroups' | 'buffers') => {
+      const f = device[name]!;
+      device[name] = function (this: unknown, ...args: unknown[]) {
+        c[key]++;
+        return f.apply(this, args);
+      };
+    };
+    counted('createBindGroup', 'bindGroups');
+    counted('createBuffer', 'buffers');
     backend['submitQueue'] = function (this: unknown, ...args: unknown[]) {
       c.submits++;
       return submit.apply(this, args);
@@ -91,12 +105,14 @@ export function installStepCounters(): { take: () => StepCounts } {
         dispatches: gpu ? c.dispatches : null,
         dispatchHostMs: gpu ? c.dispatchHostMs : null,
         submits: gpu ? c.submits : null,
+        bindGroups: gpu ? c.bindGroups : null,
+        buffers: gpu ? c.buffers : null,
         dispatchesByKernel: gpu ? [...dispatchesBy].map(([name, dispatches]) => ({ name, dispatches })).sort((a, b) => b.dispatches - a.dispatches) : null,
         byKernel: [...byName].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms),
       };
       byName = new Map();
       dispatchesBy = new Map();
-      Object.assign(c, { kernels: 0, kernelHostMs: 0, dispatches: 0, dispatchHostMs: 0, submits: 0 });
+      Object.assign(c, { kernels: 0, kernelHostMs: 0, dispatches: 0, dispatchHostMs: 0, submits: 0, bindGroups: 0, buffers: 0 });
       return out;
     },
   };
