@@ -132,3 +132,33 @@ async function microBatch(n: number): Promise<{ small: number[]; large: number; 
     });
   },
 );
+
+describe('the exact-size pool outside micro-batches (the optimizer: new weight tensors every step)', () => {
+  it('hands back buffers of one size in the order they were freed, so each weight alternates between two', () => {
+    let made = 0;
+    const device = {
+      createBuffer: (d: { size: number; usage: number }) => ({
+        size: d.size,
+        usage: d.usage,
+        id: made++,
+        destroy: () => undefined,
+      }),
+    };
+    const p = new PlannedBufferPool(device);
+    const usage = 0x80 | 0x8 | 0x4;
+    // Three weights of one size (a DenseNet's conv biases): each step makes their new values in order,
+    // then frees the old ones in order (at the submit after the update).
+    let values = [0, 1, 2].map(() => p.acquireBuffer(128, usage));
+    const history: number[][] = [];
+    for (let step = 0; step < 6; step++) {
+      const next = values.map(() => p.acquireBuffer(128, usage));
+      values.forEach((b) => p.releaseBuffer(b));
+      values = next;
+      history.push(values.map((b) => (b as unknown as { id: number }).id));
+    }
+    expect(made).toBe(6);
+    // From the second step on, a weight's buffer two steps ago is its buffer now: the bind groups
+    // cached for it (raw-dispatch.ts) are found again.
+    for (let s = 2; s < history.length; s++) expect(history[s]).toEqual(history[s - 2]);
+  });
+});

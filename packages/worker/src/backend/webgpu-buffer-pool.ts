@@ -147,7 +147,11 @@ export class PlannedBufferPool {
       }
     }
     if (buffer === undefined && reuse && k < 0) {
-      buffer = this.freeBuffers.get(key(size, usage))?.pop();
+      // First freed, first reused (tfjs' pool: last): the optimizer makes a step's new weights in
+      // one order and frees the old ones in that order, so each weight then alternates between two
+      // buffers, and our programs find their bind groups cached (raw-dispatch.ts) instead of making
+      // new ones every step.
+      buffer = this.freeBuffers.get(key(size, usage))?.shift();
       if (buffer !== undefined) this.numFreeBuffers--;
     }
     buffer ??= this.create(size, usage, mappedAtCreation);
@@ -179,7 +183,7 @@ export class PlannedBufferPool {
     }
     const slot = p.plan.slotOf[k]!;
     if (slot >= 0) return { buffer: this.arena.takePlanned(p, slot), held: false };
-    const reused = this.freeBuffers.get(key(size, usage))?.pop();
+    const reused = this.freeBuffers.get(key(size, usage))?.shift();
     if (reused !== undefined) this.numFreeBuffers--;
     return { buffer: reused, held: true };
   }
