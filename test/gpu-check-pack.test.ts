@@ -49,8 +49,8 @@ describe.skipIf(!hasXz)('gpu-check:pack --no-node --no-data', () => {
     expect(result.stdout).toMatch(/bundle\/ is \d+\.\d MiB \(\d+ bytes\), budget \d+\.\d MiB/);
   });
 
-  it('carries run.sh, collect.mjs, the app and a manifest, and no Node or data when told not to', () => {
-    for (const f of ['run.sh', 'collect.mjs', 'app.tar.xz', 'MANIFEST.json'])
+  it('carries run.sh, collect.mjs, adapter-features.mjs, the app and a manifest, and no Node or data when told not to', () => {
+    for (const f of ['run.sh', 'collect.mjs', 'adapter-features.mjs', 'app.tar.xz', 'MANIFEST.json'])
       expect(existsSync(join(out, f)), f).toBe(true);
     expect(existsSync(join(out, 'node.xz'))).toBe(false);
     expect(existsSync(join(out, 'data.tar.xz'))).toBe(false);

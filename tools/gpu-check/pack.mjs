@@ -268,7 +268,7 @@ try {
       `gpu-check:pack: warning: apt-get download libvulkan1 failed (${String(deb.stderr).trim().split('\n').at(-1)}); a machine without the loader will fail the webgpu steps`,
     );
 
-  for (const f of ['run.sh', 'collect.mjs']) cpSync(join(here, f), join(out, f));
+  for (const f of ['run.sh', 'collect.mjs', 'adapter-features.mjs']) cpSync(join(here, f), join(out, f));
   for (const f of readdirSync(out).sort())
     manifest.files[f] = { bytes: size(join(out, f)), sha256: sha256(join(out, f)) };
   writeFileSync(join(out, 'MANIFEST.json'), JSON.stringify(manifest, null, 2) + '\n');

@@ -180,6 +180,8 @@ train_run() {
 
 step info 45 "$cli" info --backend webgpu --data-dir "$data"
 step info-json 30 "$cli" info --backend webgpu --data-dir "$data" --json
+# What the adapter offers besides: subgroups, and with allow_unsafe_apis the subgroup matrices (tensor cores).
+step adapter-features 20 "$work/node" "$here/adapter-features.mjs"
 
 if [ $smoke -eq 1 ]; then
   step bench-webgpu-b8 120 "$bench" --backend webgpu --size 32 --batch 8 --steps 2 --warmup 1 --gpu-profile
