@@ -5,7 +5,8 @@
 //   npm run bench:kernels -- [--backend wasm|cpu|webgpu] [--batch 64] [--size 96] [--reps 3]
 // Results are read asynchronously (webgpu in Node has no synchronous read); a timed run is `reps`
 // kernels queued back to back and one read of the last, after one untimed run (shader compile).
-// On webgpu with shader-f16, fwd_f16_ms is our forward conv with TFJS_DDP_WEBGPU_F16's arithmetic.
+// On webgpu with shader-f16, fwd_f16_ms is our forward conv with TFJS_DDP_WEBGPU_F16's arithmetic, and
+// fwd_f16_rel_err its distance from the float32 conv on the same device.
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { convForward, deviceHasF16, finalFeatureSize, selectBackend, shutdownWebGpu, type BackendChoice } from '@tfjs-ddp/worker';
@@ -79,7 +80,18 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
   const stockX = si !== undefined && si !== tf.getKernel('Conv2DBackpropInput', backend)?.kernelFunc ? await time(() => call(si, { dy, filter: w }, ia)) : null;
   // TFJS_DDP_WEBGPU_F16's forward conv, where the device has shader-f16 (its numerics: docs/kernels.md).
   const info = tf.backend_util.computeConv2DInfo(x.shape, w.shape, s, 1, pad);
-  const f16 = deviceHasF16(tf.backend()) ? await time(() => tf.engine().makeTensorFromTensorInfo(convForward(tf.backend(), info, [x, w, undefined], false, undefined, true)) as tf.Tensor) : null;
+  const convF16 = () => tf.engine().makeTensorFromTensorInfo(convForward(tf.backend(), info, [x, w, undefined], false, undefined, true)) as tf.Tensor;
+  const f16 = deviceHasF16(tf.backend()) ? await time(convF16) : null;
+  // And how far it is from the float32 conv on this device: max |a − b| / max |b| (lavapipe: ≤ 1.1e-3).
+  let f16Err: number | null = null;
+  if (f16 !== null) {
+    const [a, b] = [convF16(), tf.conv2d(x, w, s, pad)];
+    const [av, bv] = [await a.data(), await b.data()];
+    let [num, den] = [0, 1e-12];
+    for (let i = 0; i < bv.length; i++) [num, den] = [Math.max(num, Math.abs(av[i]! - bv[i]!)), Math.max(den, Math.abs(bv[i]!))];
+    f16Err = num / den;
+    tf.dispose([a, b]);
+  }
   const gflop = (2 * y.size * K * K * Ci) / 1e9;
   console.log(
     JSON.stringify({
@@ -91,6 +103,7 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
       fwd_ms: ms(fwd),
       stock_fwd_ms: ms(stockFwd),
       fwd_f16_ms: ms(f16),
+      fwd_f16_rel_err: f16Err === null ? null : Number(f16Err.toExponential(2)),
       backprop_filter_ms: ms(dW),
       backprop_input_ms: ms(dX),
       stock_backprop_filter_ms: ms(stockW),
