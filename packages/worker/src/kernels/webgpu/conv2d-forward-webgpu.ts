@@ -47,7 +47,8 @@ function run(
 
 /**
  * Our forward conv of x, filter (and bias) as `info` says, recorded on `backend`; `fill` as
- * conv2dForwardProgram's; `f16` only on a device created with shader-f16 (TFJS_DDP_WEBGPU_F16=1).
+ * conv2dForwardProgram's; `f16` (TFJS_DDP_WEBGPU_F16=1) only on a device with shader-f16, which
+ * activateWebGpu asks for wherever the adapter offers it.
  */
 export function convForward(
   backend: object,
