@@ -28,7 +28,8 @@ type Fn = (...args: unknown[]) => unknown;
 export function installStepCounters(): { take: () => StepCounts } {
   const engine = tf.engine() as unknown as Record<string, Fn>;
   const backend = tf.backend() as unknown as Record<string, Fn | undefined>;
-  const c = { kernels: 0, kernelHostMs: 0, depth: 0, dispatches: 0, dispatchHostMs: 0, submits: 0, bindGroups: 0, buffers: 0 };
+  const zeros = () => ({ kernels: 0, kernelHostMs: 0, dispatches: 0, dispatchHostMs: 0, submits: 0, bindGroups: 0, buffers: 0 });
+  const c = { depth: 0, ...zeros() };
   let byName = new Map<string, { calls: number; ms: number }>();
   // webgpu: dispatches by the top-level kernel that recorded them ('(no kernel)': outside any, such
   // as the optimizer's own programs).
@@ -112,7 +113,7 @@ export function installStepCounters(): { take: () => StepCounts } {
       };
       byName = new Map();
       dispatchesBy = new Map();
-      Object.assign(c, { kernels: 0, kernelHostMs: 0, dispatches: 0, dispatchHostMs: 0, submits: 0, bindGroups: 0, buffers: 0 });
+      Object.assign(c, zeros());
       return out;
     },
   };

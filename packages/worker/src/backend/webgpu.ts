@@ -204,7 +204,7 @@ export async function activateWebGpu(opts: {
     requiredFeatures: [
       ...(adapter.features?.has('timestamp-query') === true ? ['timestamp-query'] : []),
       // shader-f16 where offered: TFJS_DDP_WEBGPU_F16=1's half-precision forward conv (kernels/webgpu/f16.ts).
-      ...f16Features(f16, adapter, description.description),
+      ...f16Features(f16, description),
     ],
     requiredLimits: pick(
       'maxBufferSize',

@@ -29,13 +29,13 @@ describe('TFJS_DDP_WEBGPU_F16', () => {
   });
 
   it('asks the device for shader-f16 where the adapter offers it, and names the adapter that lacks it when chosen', () => {
-    const offers = (names: string[]) => ({ features: new Set(names) });
-    expect(f16Features(false, offers([]), 'a')).toEqual([]);
-    expect(f16Features(false, offers(['shader-f16']), 'a')).toEqual(['shader-f16']);
-    expect(f16Features(true, offers(['shader-f16']), 'a')).toEqual(['shader-f16']);
+    const adapter = (shaderF16: boolean, description = 'a') => ({ shaderF16, description });
+    expect(f16Features(false, adapter(false))).toEqual([]);
+    expect(f16Features(false, adapter(true))).toEqual(['shader-f16']);
+    expect(f16Features(true, adapter(true))).toEqual(['shader-f16']);
     let err: unknown;
     try {
-      f16Features(true, offers(['timestamp-query']), 'NVIDIA Foo');
+      f16Features(true, adapter(false, 'NVIDIA Foo'));
     } catch (e) {
       err = e;
     }

@@ -21,16 +21,12 @@ export function webGpuF16Choice(env: Record<string, string | undefined> = proces
  * when `f16` is chosen and it offers none.
  * @throws DdpError E_GPU_UNAVAILABLE
  */
-export function f16Features(
-  f16: boolean,
-  adapter: { features?: { has(name: string): boolean } },
-  name: string,
-): string[] {
-  if (adapter.features?.has('shader-f16') === true) return ['shader-f16'];
+export function f16Features(f16: boolean, adapter: { shaderF16: boolean; description: string }): string[] {
+  if (adapter.shaderF16) return ['shader-f16'];
   if (!f16) return [];
   throw new DdpError(
     'E_GPU_UNAVAILABLE',
-    `TFJS_DDP_WEBGPU_F16=1, but the WebGPU adapter ${name} does not offer shader-f16`,
+    `TFJS_DDP_WEBGPU_F16=1, but the WebGPU adapter ${adapter.description} does not offer shader-f16`,
     'unset TFJS_DDP_WEBGPU_F16 to train in float32 on it',
   );
 }
