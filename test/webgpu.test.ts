@@ -74,6 +74,16 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
     expect(bad.stderr).toMatch(/E_CONFIG: TFJS_DDP_WEBGPU_F16=yes: expected 1/);
   });
 
+  it('TFJS_DDP_WEBGPU_CONV=mma (subgroup matrices) is refused on an adapter without them, naming it; another value is a clear error', async () => {
+    const args = [...common(), '--workers', '1', '--batch-size', '16', '--max-steps', '1', '--backend', 'webgpu'];
+    const mma = await runCli(['train', ...args, '--run-dir', join(tmp('mma'), 'r')], { TFJS_DDP_WEBGPU_CONV: 'mma' });
+    expect(mma.code).toBe(1);
+    expect(mma.stderr).toMatch(/E_GPU_UNAVAILABLE: TFJS_DDP_WEBGPU_CONV=mma, but the WebGPU adapter .* does not offer chromium-experimental-subgroup-matrix; unset TFJS_DDP_WEBGPU_CONV/);
+    const bad = await runCli(['train', ...args, '--run-dir', join(tmp('conv-bad'), 'r')], { TFJS_DDP_WEBGPU_CONV: 'fast' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/E_CONFIG: TFJS_DDP_WEBGPU_CONV=fast: expected "ours" .*"tfjs" .* or "mma"/);
+  });
+
   it("trains a user's model with momentum (the cnn example: its fused BatchNorms, the optimizer on the device) to wasm's losses", async () => {
     const dir = join(repoRoot, 'docs/examples/cnn-image-folder');
     const args = ['--model', join(dir, 'model.mjs'), '--data', join(dir, 'data.mjs'), '--workers', '1', '--batch-size', '24', '--micro-batch', '24', '--max-steps', '6'];

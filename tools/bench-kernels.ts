@@ -6,10 +6,12 @@
 // Results are read asynchronously (webgpu in Node has no synchronous read); a timed run is `reps`
 // kernels queued back to back and one read of the last, after one untimed run (shader compile).
 // On webgpu with shader-f16, fwd_f16_ms is our forward conv with TFJS_DDP_WEBGPU_F16's arithmetic, and
-// fwd_f16_rel_err its distance from the float32 conv on the same device.
+// fwd_f16_rel_err its distance from the float32 conv on the same device. With TFJS_DDP_WEBGPU_CONV=mma
+// the forward conv (fwd_ms) runs on subgroup matrices, and fwd_mma_rel_err is its distance from our
+// float32 conv on the same device.
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { convForward, deviceHasF16, finalFeatureSize, selectBackend, shutdownWebGpu, type BackendChoice } from '@tfjs-ddp/worker';
+import { activeMma, convForward, deviceHasF16, finalFeatureSize, selectBackend, shutdownWebGpu, type BackendChoice } from '@tfjs-ddp/worker';
 
 const { values } = parseArgs({
   options: {
@@ -29,6 +31,15 @@ const backend = values.backend as BackendChoice;
 if (backend === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
 const stock = Object.fromEntries(['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput'].map((k) => [k, tf.getKernel(k, backend)?.kernelFunc]));
 await selectBackend(backend);
+
+/** max |a − b| / max |b| (disposes both). */
+async function maxRelErr(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const [av, bv] = [await a.data(), await b.data()];
+  let [num, den] = [0, 1e-12];
+  for (let i = 0; i < bv.length; i++) [num, den] = [Math.max(num, Math.abs(av[i]! - bv[i]!)), Math.max(den, Math.abs(bv[i]!))];
+  tf.dispose([a, b]);
+  return num / den;
+}
 
 async function time(f: () => tf.Tensor): Promise<number> {
   const first = f();
@@ -83,15 +94,10 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
   const convF16 = () => tf.engine().makeTensorFromTensorInfo(convForward(tf.backend(), info, [x, w, undefined], false, undefined, true)) as tf.Tensor;
   const f16 = deviceHasF16(tf.backend()) ? await time(convF16) : null;
   // And how far it is from the float32 conv on this device: max |a − b| / max |b| (lavapipe: 3.8–5.6e-4).
-  let f16Err: number | null = null;
-  if (f16 !== null) {
-    const [a, b] = [convF16(), tf.conv2d(x, w, s, pad)];
-    const [av, bv] = [await a.data(), await b.data()];
-    let [num, den] = [0, 1e-12];
-    for (let i = 0; i < bv.length; i++) [num, den] = [Math.max(num, Math.abs(av[i]! - bv[i]!)), Math.max(den, Math.abs(bv[i]!))];
-    f16Err = num / den;
-    tf.dispose([a, b]);
-  }
+  const f16Err = f16 === null ? null : await maxRelErr(convF16(), tf.conv2d(x, w, s, pad));
+  // With TFJS_DDP_WEBGPU_CONV=mma, tf.conv2d is the subgroup-matrix conv: against our float32 one.
+  const ours = () => tf.engine().makeTensorFromTensorInfo(convForward(tf.backend(), info, [x, w, undefined], false)) as tf.Tensor;
+  const mmaErr = activeMma() === null ? null : await maxRelErr(tf.conv2d(x, w, s, pad), ours());
   const gflop = (2 * y.size * K * K * Ci) / 1e9;
   console.log(
     JSON.stringify({
@@ -104,6 +110,7 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
       stock_fwd_ms: ms(stockFwd),
       fwd_f16_ms: ms(f16),
       fwd_f16_rel_err: f16Err === null ? null : Number(f16Err.toExponential(2)),
+      fwd_mma_rel_err: mmaErr === null ? null : Number(mmaErr.toExponential(2)),
       backprop_filter_ms: ms(dW),
       backprop_input_ms: ms(dX),
       stock_backprop_filter_ms: ms(stockW),

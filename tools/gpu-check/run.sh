@@ -209,6 +209,9 @@ if [ $smoke -eq 1 ]; then
 else
   step bench-webgpu-b64 60 "$bench" --backend webgpu --size 96 --batch 64 --steps 4 --warmup 2 --gpu-profile
   step bench-webgpu-b256 75 "$bench" --backend webgpu --size 96 --batch 256 --steps 3 --warmup 1 --gpu-profile
+  # The same step with the forward conv on subgroup matrices (tensor cores; docs/kernels.md, "webgpu:
+  # subgroup matrices"): E_GPU_UNAVAILABLE where the adapter has none (adapter-features says).
+  step bench-webgpu-b256-mma 60 env TFJS_DDP_WEBGPU_CONV=mma "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1 --gpu-profile
   # The same step with tfjs' own forward conv (Conv2DMMProgram) instead of ours: which is faster on this GPU.
   step bench-webgpu-b256-tfjs-conv 60 env TFJS_DDP_WEBGPU_CONV=tfjs "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1 --gpu-profile
   # The same step with the forward conv's f16 arithmetic (docs/kernels.md, "webgpu: f16"), where the adapter has shader-f16.
@@ -217,6 +220,8 @@ else
   step bench-webgpu-b256-tfjs-buffers 60 env TFJS_DDP_WEBGPU_BUFFERS=tfjs "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1
   # Each conv kernel (forward, dW, dX) on the DenseNet's layer shapes, ours against tfjs' stock one.
   step bench-kernels-b64 45 "$kernels" --backend webgpu --size 96 --batch 64 --reps 5
+  # Again on subgroup matrices: fwd_ms is then theirs, fwd_mma_rel_err their distance from our float32 conv.
+  step bench-kernels-b64-mma 45 env TFJS_DDP_WEBGPU_CONV=mma "$kernels" --backend webgpu --size 96 --batch 64 --reps 5
   if [ -f "$here/torch_densenet.py" ] && python3 -c 'import torch; assert torch.cuda.is_available()' >>"$log" 2>&1; then
     step torch-cuda-b64 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 64 20 96 1 cuda
     step torch-cuda-b256 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 256 20 96 1 cuda

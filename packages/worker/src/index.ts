@@ -10,6 +10,7 @@ export { rawRecorder } from './kernels/webgpu/raw-dispatch';
 // Our forward conv in either precision, for bench:kernels to time TFJS_DDP_WEBGPU_F16's program.
 export { convForward } from './kernels/webgpu/conv2d-forward-webgpu';
 export { deviceHasF16 } from './kernels/webgpu/f16';
+export { activeMma } from './kernels/webgpu/subgroup-matrix';
 // GPU time per program over a step (bench:step --gpu-profile).
 export { profileGpuPrograms, type GpuProfile } from './kernels/webgpu/gpu-profile';
 export * from './model/densenet';

@@ -9,6 +9,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
 import { installBufferPool, webGpuBufferChoice } from './install-buffer-pool';
 import { f16Features, webGpuF16Choice } from '../kernels/webgpu/f16';
+import {
+  UNSAFE_APIS_FLAG,
+  mmaSetup,
+  setActiveMma,
+  webGpuConvChoice,
+  type SubgroupMatrixConfig,
+} from '../kernels/webgpu/subgroup-matrix';
 
 /** What `info`, the worker log and summary.json say about a rank's adapter. */
 export interface GpuAdapterDescription {
@@ -47,6 +54,8 @@ interface GpuAdapter {
     device: string;
     description: string;
     isFallbackAdapter?: boolean;
+    subgroupMaxSize?: number;
+    subgroupMatrixConfigs?: readonly SubgroupMatrixConfig[];
   };
   limits: Record<string, number>;
   features?: { has(name: string): boolean };
@@ -140,7 +149,8 @@ export async function openAdapter(
     );
   }
   Object.assign(globalThis, mod.globals);
-  const gpu = mod.create([]);
+  // TFJS_DDP_WEBGPU_CONV=mma's subgroup matrices are behind Dawn's allow_unsafe_apis; nothing else is.
+  const gpu = mod.create(webGpuConvChoice(env) === 'mma' ? [UNSAFE_APIS_FLAG] : []);
   let adapter: GpuAdapter | null = null;
   let why = '';
   try {
@@ -195,6 +205,7 @@ export async function activateWebGpu(opts: {
     );
   }
   const f16 = webGpuF16Choice(opts.env ?? process.env);
+  const mma = webGpuConvChoice(opts.env ?? process.env) === 'mma' ? mmaSetup(adapter) : null;
   const l = adapter.limits;
   const pick = (...names: string[]) =>
     Object.fromEntries(names.filter((n) => l[n] !== undefined).map((n) => [n, l[n]!]));
@@ -205,6 +216,8 @@ export async function activateWebGpu(opts: {
       ...(adapter.features?.has('timestamp-query') === true ? ['timestamp-query'] : []),
       // shader-f16 where offered: TFJS_DDP_WEBGPU_F16=1's half-precision forward conv (kernels/webgpu/f16.ts).
       ...f16Features(f16, description),
+      // TFJS_DDP_WEBGPU_CONV=mma (kernels/webgpu/subgroup-matrix.ts).
+      ...(mma?.features ?? []).filter((f) => f !== 'shader-f16' || !description.shaderF16),
     ],
     requiredLimits: pick(
       'maxBufferSize',
@@ -224,6 +237,13 @@ export async function activateWebGpu(opts: {
       { TFJS_DDP_WEBGPU_F16: '1' },
       'the forward conv multiplies in float16 and accumulates in float32: losses and gradients differ from a float32 run as docs/kernels.md ("webgpu: f16") measures',
     );
+  if (mma !== null)
+    log(
+      'warn',
+      { TFJS_DDP_WEBGPU_CONV: 'mma', M: mma.shape.M, N: mma.shape.N, K: mma.shape.K },
+      'the forward conv runs on experimental subgroup matrices (f16 inputs, float32 sums): losses differ from a float32 run as docs/kernels.md ("webgpu: subgroup matrices") says',
+    );
+  setActiveMma(mma);
   state = { device, adapter: description, lost: null, log };
   const s = state;
   // Uncaptured errors (outside our scopes) must reach the log, not only Dawn's stdout.
@@ -267,6 +287,7 @@ export function shutdownWebGpu(): void {
   delete (globalThis as { navigator?: unknown }).navigator;
   state.device.destroy();
   state = null;
+  setActiveMma(null);
 }
 
 /**

@@ -2,7 +2,8 @@
 // layer (NHWC float32, output channels in multiples of 4, no dilation; bias and a linear or ReLU
 // activation), the stock kernels elsewhere and everywhere with
 // TFJS_DDP_WEBGPU_CONV=tfjs, which keeps tfjs' own forward conv for a comparison on a GPU
-// (docs/gpu-check.md). Registered by fast-kernels.ts.
+// (docs/gpu-check.md). With TFJS_DDP_WEBGPU_CONV=mma the layers ours covers run
+// conv2dForwardMmaProgram (subgroup matrices) instead. Registered by fast-kernels.ts.
 import {
   backend_util,
   getKernel,
@@ -14,18 +15,12 @@ import {
 } from '@tensorflow/tfjs-core';
 import { forwardConvInfo } from '../conv-info';
 import { conv2dForwardProgram, convForwardCovers } from './conv2d-forward-program';
+import { conv2dForwardMmaProgram } from './conv2d-forward-mma-program';
 import { webGpuF16Choice } from './f16';
 import { rawRecorder as gpu } from './raw-dispatch';
+import { activeMma, webGpuConvChoice, type MmaSetup } from './subgroup-matrix';
 
-/** Which forward conv webgpu runs: ours (the default) or tfjs' (`TFJS_DDP_WEBGPU_CONV=tfjs`). */
-export function webGpuConvChoice(env: Record<string, string | undefined> = process.env): 'ours' | 'tfjs' {
-  const v = env['TFJS_DDP_WEBGPU_CONV'];
-  if (v === undefined || v === '' || v === 'ours') return 'ours';
-  if (v === 'tfjs') return 'tfjs';
-  throw new Error(
-    `TFJS_DDP_WEBGPU_CONV=${v}: expected "ours" (the default) or "tfjs" (tfjs' own forward conv)`,
-  );
-}
+export { webGpuConvChoice } from './subgroup-matrix';
 
 function run(
   args: Parameters<KernelFunc>[0],
@@ -33,6 +28,7 @@ function run(
   relu: boolean,
   fallback: KernelFunc | undefined,
   f16: boolean,
+  mma: boolean,
 ): TensorInfo {
   const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
   const info = forwardConvInfo(x, filter, args.attrs as unknown as Conv2DAttrs);
@@ -42,7 +38,33 @@ function run(
     if (fallback === undefined) throw new Error('Conv2D on webgpu: no stock kernel for this layout');
     return fallback(args) as TensorInfo;
   }
+  if (mma) {
+    const setup = activeMma();
+    if (setup === null)
+      throw new Error('TFJS_DDP_WEBGPU_CONV=mma: the webgpu device was not created for subgroup matrices');
+    return convForwardMma(args.backend, info, [x, filter, bias], relu, setup);
+  }
   return convForward(args.backend, info, [x, filter, bias], relu, undefined, f16);
+}
+
+/** conv2dForwardMmaProgram of x, filter (and bias) recorded on `backend`, in `setup`'s shape, or with `'fma'` products. */
+export function convForwardMma(
+  backend: object,
+  info: backend_util.Conv2DInfo,
+  [x, filter, bias]: [TensorInfo, TensorInfo, TensorInfo | undefined],
+  relu: boolean,
+  setup: Pick<MmaSetup, 'workgroupSize'> & { shape: MmaSetup['shape'] | 'fma' },
+): TensorInfo {
+  if (info.outShape.includes(0)) return gpu.empty(backend, info.outShape.slice());
+  const { program, uniforms } = conv2dForwardMmaProgram(info, {
+    bias: bias !== undefined,
+    relu,
+    inner: setup.shape,
+    workgroupSize: setup.workgroupSize,
+  });
+  const y = gpu.output(backend, info.outShape.slice());
+  gpu.record(backend, program, [x, filter, ...(bias ? [bias] : []), y], uniforms);
+  return y;
 }
 
 /**
@@ -66,11 +88,11 @@ export function convForward(
   return y;
 }
 
-export function makeConv2DWebGpu(fallback?: KernelFunc, f16 = false): KernelFunc {
-  return (args) => run(args, undefined, false, fallback, f16);
+export function makeConv2DWebGpu(fallback?: KernelFunc, f16 = false, mma = false): KernelFunc {
+  return (args) => run(args, undefined, false, fallback, f16, mma);
 }
 
-export function makeFusedConv2DWebGpu(fallback?: KernelFunc, f16 = false): KernelFunc {
+export function makeFusedConv2DWebGpu(fallback?: KernelFunc, f16 = false, mma = false): KernelFunc {
   return (args) => {
     const { bias, preluActivationWeights } = args.inputs as {
       bias?: TensorInfo;
@@ -82,18 +104,20 @@ export function makeFusedConv2DWebGpu(fallback?: KernelFunc, f16 = false): Kerne
         throw new Error(`FusedConv2D on webgpu: no stock kernel for activation ${act}`);
       return fallback(args);
     }
-    return run(args, bias, act === 'relu', fallback, f16);
+    return run(args, bias, act === 'relu', fallback, f16, mma);
   };
 }
 
 /** Captures the stock kernels as the fallbacks: call before registering these configs. None with TFJS_DDP_WEBGPU_CONV=tfjs. */
 export function conv2DForwardWebGpuConfigs(): KernelConfig[] {
-  if (webGpuConvChoice() === 'tfjs') return [];
+  const choice = webGpuConvChoice();
+  if (choice === 'tfjs') return [];
   const conv = getKernel('Conv2D', 'webgpu')?.kernelFunc;
   const fused = getKernel('FusedConv2D', 'webgpu')?.kernelFunc;
   const f16 = webGpuF16Choice();
+  const mma = choice === 'mma';
   return [
-    { kernelName: 'Conv2D', backendName: 'webgpu', kernelFunc: makeConv2DWebGpu(conv, f16) },
-    { kernelName: 'FusedConv2D', backendName: 'webgpu', kernelFunc: makeFusedConv2DWebGpu(fused, f16) },
+    { kernelName: 'Conv2D', backendName: 'webgpu', kernelFunc: makeConv2DWebGpu(conv, f16, mma) },
+    { kernelName: 'FusedConv2D', backendName: 'webgpu', kernelFunc: makeFusedConv2DWebGpu(fused, f16, mma) },
   ];
 }

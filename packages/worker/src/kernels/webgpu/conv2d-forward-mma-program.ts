@@ -1,0 +1,215 @@
+// WGSL for the forward Conv2D / FusedConv2D on tensor cores (TFJS_DDP_WEBGPU_CONV=mma): an implicit
+// GEMM, rows the B·OH·OW output pixels, columns the Co output channels, summed over KH·KW·Ci. A
+// workgroup computes a 64 × 32 tile of y. Per step of 32 along the sum it copies the tile's im2col
+// rows of x and the filter's rows to workgroup memory, rounded to f16, then four subgroups multiply
+// them with WebGPU's experimental subgroup matrices (Dawn's chromium-experimental-subgroup-matrix:
+// VK_KHR_cooperative_matrix, tensor cores on NVIDIA), f16 × f16 accumulated in f32 in the shapes
+// the adapter offers (subgroup-matrix.ts picks one). The tile goes back through workgroup memory
+// for the bias, the ReLU and the bounds of the last tiles. `inner: 'fma'` builds the same program
+// with the tile product as plain f32 FMAs of the same f16 values: it runs where subgroup matrices
+// do not (lavapipe), so the specs check the tile loads, bounds and epilogue against the reference
+// loops there; the matrix instructions themselves compile on Dawn's null backend in the specs and
+// run only on a GPU (the GPU check). Bindings as conv2d-forward-program.ts: x, W, bias (with bias),
+// y, the uniforms. NHWC float32, Co a multiple of 4, no dilation (convForwardCovers).
+import type { backend_util } from '@tensorflow/tfjs-core';
+import { rawWorkgroups, type RawProgram } from './raw-dispatch';
+import type { ProgramUniform } from './webgpu-backend-like';
+
+/** A subgroup-matrix shape: left M×K, right K×N, result M×N (GPUSubgroupMatrixConfig's). */
+export interface MmaShape {
+  M: number;
+  N: number;
+  K: number;
+}
+
+/** The workgroup's tile of y (rows × channels) and of the sum per step. */
+export const MMA_TILE = { rows: 64, cols: 32, depth: 32 } as const;
+
+/** Whether a subgroup-matrix shape tiles MMA_TILE with four subgroups in a 2 × 2 arrangement. */
+export function mmaShapeFits(s: MmaShape): boolean {
+  const { rows, cols, depth } = MMA_TILE;
+  return (rows / 2) % s.M === 0 && (cols / 2) % s.N === 0 && depth % s.K === 0;
+}
+
+export interface MmaConvOptions {
+  bias: boolean;
+  relu: boolean;
+  /** The tile product: subgroup matrices of this shape, or f32 FMAs (`'fma'`, for the specs). */
+  inner: MmaShape | 'fma';
+  /** Invocations per workgroup: 4 subgroups of the adapter's largest subgroup size (a multiple of it, as WGSL requires). */
+  workgroupSize: number;
+}
+
+const int = (v: number): ProgramUniform => ({ type: 'int32', data: [v] });
+
+export function conv2dForwardMmaProgram(
+  info: backend_util.Conv2DInfo,
+  o: MmaConvOptions,
+): { program: RawProgram; uniforms: ProgramUniform[] } {
+  const { rows: MT, cols: NT, depth: KT } = MMA_TILE;
+  const WG = o.workgroupSize;
+  if ((MT * NT) % WG !== 0 || WG < 4 || (MT * KT) % WG !== 0)
+    throw new Error(`conv2dForwardMmaProgram: workgroup size ${WG} does not divide the ${MT}×${NT} tile`);
+  if (o.inner !== 'fma' && !mmaShapeFits(o.inner))
+    throw new Error(
+      `conv2dForwardMmaProgram: subgroup matrices ${JSON.stringify(o.inner)} do not tile ${MT}×${NT}×${KT}`,
+    );
+  const { batchSize: B, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
+  const cv = Ci % 4 === 0 ? 4 : 1;
+  const P = B * OH * OW;
+  const Kd = info.filterHeight * info.filterWidth * Ci;
+  const tilesN = Math.ceil(Co / NT);
+  const tiles = Math.ceil(P / MT) * tilesN;
+  const inner = o.inner === 'fma' ? 'fma' : `${o.inner.M}x${o.inner.N}x${o.inner.K}`;
+  const key = `tfjsDdpConv2DMma_${inner}_${WG}_${cv}_${o.bias ? 'bias' : 'nobias'}_${o.relu ? 'relu' : 'linear'}`;
+  const bindings = ['x', 'w', ...(o.bias ? ['bias'] : []), 'y'];
+  const lanes = ['x', 'y', 'z', 'w'];
+  // The im2col element(s) at row r, sum index kd of x: zero outside the image, the rows and the sum.
+  const loadA =
+    cv === 4
+      ? `for (var e = i32(t); e < ${(MT * KT) / 4}; e += ${WG}) {
+      let r = e / ${KT / 4};
+      let c = (e % ${KT / 4}) * 4;
+      let kd = k0 + c;
+      var v = vec4<f32>(0.0);
+      let b = rowB[r];
+      if (kd < u.Kd && b >= 0) {
+        let tap = kd / u.Ci;
+        let ih = rowIh[r] + tap / u.KW;
+        let iw = rowIw[r] + tap % u.KW;
+        if (ih >= 0 && ih < u.H && iw >= 0 && iw < u.W) {
+          v = x[(((b * u.H + ih) * u.W + iw) * u.Ci + kd % u.Ci) / 4];
+        }
+      }
+      ${lanes.map((l, i) => `As[r * ${KT} + c + ${i}] = f16(v.${l});`).join('\n      ')}
+    }`
+      : `for (var e = i32(t); e < ${MT * KT}; e += ${WG}) {
+      let r = e / ${KT};
+      let kd = k0 + e % ${KT};
+      var v = 0.0;
+      let b = rowB[r];
+      if (kd < u.Kd && b >= 0) {
+        let tap = kd / u.Ci;
+        let ih = rowIh[r] + tap / u.KW;
+        let iw = rowIw[r] + tap % u.KW;
+        if (ih >= 0 && ih < u.H && iw >= 0 && iw < u.W) {
+          v = x[((b * u.H + ih) * u.W + iw) * u.Ci + kd % u.Ci];
+        }
+      }
+      As[e] = f16(v);
+    }`;
+  // Rows kd of W[kh, kw, ci, co] (HWIO: row kd = (kh·KW + kw)·Ci + ci, Co columns), vec4s of channels.
+  const loadB = `for (var e = i32(t); e < ${(KT * NT) / 4}; e += ${WG}) {
+      let kk = e / ${NT / 4};
+      let c = (e % ${NT / 4}) * 4;
+      let kd = k0 + kk;
+      let co = n0 + c;
+      var v = vec4<f32>(0.0);
+      if (kd < u.Kd && co < u.Co) { v = w[(kd * u.Co + co) / 4]; }
+      ${lanes.map((l, i) => `Bs[kk * ${NT} + c + ${i}] = f16(v.${l});`).join('\n      ')}
+    }`;
+  let decl: string;
+  let product: string;
+  let toC: string;
+  if (o.inner === 'fma') {
+    // Each invocation sums its own elements of the tile, e = t + WG·q: row e / NT, column e % NT.
+    const per = (MT * NT) / WG;
+    const qs = Array.from({ length: per }, (_, q) => q);
+    decl = `var acc : array<f32, ${per}>;`;
+    product = `for (var kk = 0; kk < ${KT}; kk++) {
+      ${qs
+        .map(
+          (q) =>
+            `acc[${q}] += f32(As[((i32(t) + ${q * WG}) / ${NT}) * ${KT} + kk]) * f32(Bs[kk * ${NT} + (i32(t) + ${q * WG}) % ${NT}]);`,
+        )
+        .join('\n      ')}
+    }`;
+    toC = qs.map((q) => `Cs[i32(t) + ${q * WG}] = acc[${q}];`).join('\n  ');
+  } else {
+    // Subgroup s < 4 owns the quarter (s / 2, s % 2) of the tile: FI × FJ result matrices. Where the
+    // adapter runs smaller subgroups than its largest, the others (s ≥ 4) only load and store.
+    const { M, N, K } = o.inner;
+    const FI = MT / 2 / M;
+    const FJ = NT / 2 / N;
+    const is = Array.from({ length: FI }, (_, i) => i);
+    const js = Array.from({ length: FJ }, (_, j) => j);
+    const row = (i: number) => `(sg / 2u) * ${MT / 2}u + ${i * M}u`;
+    const col = (j: number) => `(sg % 2u) * ${NT / 2}u + ${j * N}u`;
+    decl = is
+      .flatMap((i) => js.map((j) => `var acc${i}_${j} = subgroup_matrix_result<f32, ${N}, ${M}>();`))
+      .join('\n  ');
+    product = `if (sg < 4u) {
+      for (var kk = 0u; kk < ${KT}u; kk += ${K}u) {
+        ${is.map((i) => `let l${i} = subgroupMatrixLoad<subgroup_matrix_left<f16, ${K}, ${M}>, row_major>(&As, (${row(i)}) * ${KT}u + kk, ${KT}u);`).join('\n        ')}
+        ${js.map((j) => `let r${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, ${N}, ${K}>, row_major>(&Bs, kk * ${NT}u + ${col(j)}, ${NT}u);`).join('\n        ')}
+        ${is.flatMap((i) => js.map((j) => `acc${i}_${j} = subgroupMatrixMultiplyAccumulate(l${i}, r${j}, acc${i}_${j});`)).join('\n        ')}
+      }
+    }`;
+    toC = `if (sg < 4u) {
+    ${is.flatMap((i) => js.map((j) => `subgroupMatrixStore<row_major>(&Cs, (${row(i)}) * ${NT}u + ${col(j)}, acc${i}_${j}, ${NT}u);`)).join('\n    ')}
+  }`;
+  }
+  const code = () => `enable f16;
+${o.inner === 'fma' ? '' : 'enable chromium_experimental_subgroup_matrix;\n'}struct Uniforms {
+  H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
+  sh : i32, sw : i32, padTop : i32, padLeft : i32, P : i32, Kd : i32, tilesN : i32, tiles : i32,
+};
+@group(0) @binding(0) var<storage, read> x : array<${cv === 4 ? 'vec4<f32>' : 'f32'}>;
+@group(0) @binding(1) var<storage, read> w : array<vec4<f32>>;
+${o.bias ? '@group(0) @binding(2) var<storage, read> bias : array<vec4<f32>>;\n' : ''}@group(0) @binding(${bindings.length - 1}) var<storage, read_write> y : array<vec4<f32>>;
+@group(0) @binding(${bindings.length}) var<uniform> u : Uniforms;
+var<workgroup> As : array<f16, ${MT * KT}>;
+var<workgroup> Bs : array<f16, ${KT * NT}>;
+var<workgroup> Cs : array<f32, ${MT * NT}>;
+// Per row of the tile: its image (-1 past the last pixel) and its window's top-left corner.
+var<workgroup> rowB : array<i32, ${MT}>;
+var<workgroup> rowIh : array<i32, ${MT}>;
+var<workgroup> rowIw : array<i32, ${MT}>;
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wid : vec3<u32>,
+        @builtin(num_workgroups) nwg : vec3<u32>${o.inner === 'fma' ? '' : ', @builtin(subgroup_id) sg : u32'}) {
+  let tile = i32(wid.y * nwg.x + wid.x);
+  if (tile >= u.tiles) { return; }
+  let m0 = (tile / u.tilesN) * ${MT};
+  let n0 = (tile % u.tilesN) * ${NT};
+  for (var r = i32(t); r < ${MT}; r += ${WG}) {
+    let p = m0 + r;
+    rowB[r] = -1;
+    if (p < u.P) {
+      let ow = p % u.OW;
+      let rest = p / u.OW;
+      rowB[r] = rest / u.OH;
+      rowIh[r] = (rest % u.OH) * u.sh - u.padTop;
+      rowIw[r] = ow * u.sw - u.padLeft;
+    }
+  }
+  workgroupBarrier();
+  ${decl}
+  for (var k0 = 0; k0 < u.Kd; k0 += ${KT}) {
+    ${loadA}
+    ${loadB}
+    workgroupBarrier();
+    ${product}
+    workgroupBarrier();
+  }
+  ${toC}
+  workgroupBarrier();
+  for (var e = i32(t); e < ${(MT * NT) / 4}; e += ${WG}) {
+    let r = e / ${NT / 4};
+    let c = (e % ${NT / 4}) * 4;
+    let p = m0 + r;
+    let co = n0 + c;
+    if (p < u.P && co < u.Co) {
+      var v = vec4<f32>(Cs[r * ${NT} + c], Cs[r * ${NT} + c + 1], Cs[r * ${NT} + c + 2], Cs[r * ${NT} + c + 3]);
+      ${o.bias ? 'v += bias[co / 4];' : ''}
+      ${o.relu ? 'v = max(v, vec4<f32>(0.0));' : ''}
+      y[(p * u.Co + co) / 4] = v;
+    }
+  }
+}`;
+  const uniforms = [
+    ...[info.inHeight, info.inWidth, Ci, OH, OW, Co, info.filterHeight, info.filterWidth],
+    ...[info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, P, Kd, tilesN, tiles],
+  ].map(int);
+  return { program: { key, code, workgroups: rawWorkgroups(tiles * WG, WG) }, uniforms };
+}

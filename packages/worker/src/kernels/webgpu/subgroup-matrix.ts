@@ -1,0 +1,98 @@
+// TFJS_DDP_WEBGPU_CONV: which forward conv the webgpu backend runs. `ours` (the default,
+// conv2d-forward-program.ts), `tfjs` (tfjs' Conv2DMMProgram, for a comparison on a GPU) or `mma`
+// (conv2d-forward-mma-program.ts: tensor cores through Dawn's experimental subgroup matrices). `mma`
+// needs an adapter that offers chromium-experimental-subgroup-matrix, which Dawn shows only with its
+// allow_unsafe_apis toggle (openAdapter sets it for `mma` alone), subgroups, shader-f16, and an
+// f16 → f32 matrix shape that tiles our program. Experimental: no GPU has run it yet (docs/kernels.md).
+import { DdpError } from '@tfjs-ddp/core';
+import { mmaShapeFits, type MmaShape } from './conv2d-forward-mma-program';
+
+export type WebGpuConv = 'ours' | 'tfjs' | 'mma';
+
+/** Which forward conv webgpu runs: ours (the default), tfjs' or ours on subgroup matrices. */
+export function webGpuConvChoice(env: Record<string, string | undefined> = process.env): WebGpuConv {
+  const v = env['TFJS_DDP_WEBGPU_CONV'];
+  if (v === undefined || v === '' || v === 'ours') return 'ours';
+  if (v === 'tfjs' || v === 'mma') return v;
+  throw new DdpError(
+    'E_CONFIG',
+    `TFJS_DDP_WEBGPU_CONV=${v}: expected "ours" (the default), "tfjs" (tfjs' own forward conv) or "mma" (subgroup matrices, experimental)`,
+    'set TFJS_DDP_WEBGPU_CONV to one of those or unset it',
+  );
+}
+
+/** Dawn's flag that shows the experimental features (chromium-experimental-subgroup-matrix). */
+export const UNSAFE_APIS_FLAG = 'enable-dawn-features=allow_unsafe_apis';
+
+/** GPUSubgroupMatrixConfig, as Dawn's adapter info lists them. */
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
+}
+
+/** The shape our program takes from the adapter's: f16 in, f32 out, tiling it, the largest M·N·K. */
+export function pickMmaShape(configs: readonly SubgroupMatrixConfig[]): MmaShape | null {
+  const fits = configs
+    .filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32')
+    .map(({ M, N, K }) => ({ M, N, K }))
+    .filter(mmaShapeFits)
+    .sort((a, b) => b.M * b.N * b.K - a.M * a.N * a.K);
+  return fits[0] ?? null;
+}
+
+export interface MmaSetup {
+  shape: MmaShape;
+  /** 4 subgroups of the adapter's largest subgroup size. */
+  workgroupSize: number;
+  features: string[];
+}
+
+const FEATURES = ['subgroups', 'shader-f16', 'chromium-experimental-subgroup-matrix'];
+
+/**
+ * What TFJS_DDP_WEBGPU_CONV=mma needs of the adapter: the features to ask for, the matrix shape and
+ * the workgroup size.
+ * @throws DdpError E_GPU_UNAVAILABLE naming the adapter and what it lacks.
+ */
+export function mmaSetup(adapter: {
+  features?: { has(name: string): boolean };
+  info: {
+    description: string;
+    subgroupMaxSize?: number;
+    subgroupMatrixConfigs?: readonly SubgroupMatrixConfig[];
+  };
+}): MmaSetup {
+  const missing = FEATURES.filter((f) => adapter.features?.has(f) !== true);
+  const configs = adapter.info.subgroupMatrixConfigs ?? [];
+  const shape = pickMmaShape(configs);
+  const size = adapter.info.subgroupMaxSize ?? 0;
+  const lacks =
+    missing.length > 0
+      ? `does not offer ${missing.join(', ')}`
+      : shape === null
+        ? `offers no f16 → f32 subgroup matrix that tiles 32 × 16 × 32 (it offers ${configs.map((c) => `${c.componentType} → ${c.resultComponentType} ${c.M}×${c.N}×${c.K}`).join(', ') || 'none'})`
+        : size < 1 || 64 % size !== 0
+          ? `reports a largest subgroup size of ${size}, where the program needs one dividing 64`
+          : null;
+  if (lacks !== null || shape === null)
+    throw new DdpError(
+      'E_GPU_UNAVAILABLE',
+      `TFJS_DDP_WEBGPU_CONV=mma, but the WebGPU adapter ${adapter.info.description} ${lacks ?? ''}`,
+      'unset TFJS_DDP_WEBGPU_CONV to run our float32 forward conv',
+    );
+  return { shape, workgroupSize: 4 * size, features: FEATURES };
+}
+
+/** The setup of this process's device when it was created for `mma` (activateWebGpu sets it). */
+let active: MmaSetup | null = null;
+
+export function setActiveMma(setup: MmaSetup | null): void {
+  active = setup;
+}
+
+export function activeMma(): MmaSetup | null {
+  return active;
+}
