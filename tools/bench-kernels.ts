@@ -7,11 +7,12 @@
 // kernels queued back to back and one read of the last, after one untimed run (shader compile).
 // On webgpu with shader-f16, fwd_f16_ms is our forward conv with TFJS_DDP_WEBGPU_F16's arithmetic, and
 // fwd_f16_rel_err its distance from the float32 conv on the same device. With TFJS_DDP_WEBGPU_CONV=mma
-// the forward conv (fwd_ms) runs on subgroup matrices, and fwd_mma_rel_err is its distance from our
-// float32 conv on the same device.
+// the forward conv (fwd_ms) and the input gradient (backprop_input_ms) run on subgroup matrices, and
+// fwd_mma_rel_err and backprop_input_mma_rel_err are their distances from our float32 kernels on the
+// same device.
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { activeMma, convForward, deviceHasF16, finalFeatureSize, selectBackend, shutdownWebGpu, type BackendChoice } from '@tfjs-ddp/worker';
+import { activeMma, convBackpropInput, convForward, deviceHasF16, finalFeatureSize, selectBackend, shutdownWebGpu, type BackendChoice } from '@tfjs-ddp/worker';
 
 const { values } = parseArgs({
   options: {
@@ -98,6 +99,9 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
   // With TFJS_DDP_WEBGPU_CONV=mma, tf.conv2d is the subgroup-matrix conv: against our float32 one.
   const ours = () => tf.engine().makeTensorFromTensorInfo(convForward(tf.backend(), info, [x, w, undefined], false)) as tf.Tensor;
   const mmaErr = activeMma() === null ? null : await maxRelErr(tf.conv2d(x, w, s, pad), ours());
+  // And the input gradient, which mma runs too where Ci and Co are multiples of 4 (else the same kernel runs twice).
+  const oursDx = () => tf.engine().makeTensorFromTensorInfo(convBackpropInput(tf.backend(), info, dy, w)) as tf.Tensor;
+  const mmaDxErr = activeMma() === null || Ci % 4 !== 0 ? null : await maxRelErr(tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, ia) as tf.Tensor, oursDx());
   const gflop = (2 * y.size * K * K * Ci) / 1e9;
   console.log(
     JSON.stringify({
@@ -111,6 +115,7 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
       fwd_f16_ms: ms(f16),
       fwd_f16_rel_err: f16Err === null ? null : Number(f16Err.toExponential(2)),
       fwd_mma_rel_err: mmaErr === null ? null : Number(mmaErr.toExponential(2)),
+      backprop_input_mma_rel_err: mmaDxErr === null ? null : Number(mmaDxErr.toExponential(2)),
       backprop_filter_ms: ms(dW),
       backprop_input_ms: ms(dX),
       stock_backprop_filter_ms: ms(stockW),

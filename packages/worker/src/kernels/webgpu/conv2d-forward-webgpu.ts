@@ -3,7 +3,7 @@
 // activation), the stock kernels elsewhere and everywhere with
 // TFJS_DDP_WEBGPU_CONV=tfjs, which keeps tfjs' own forward conv for a comparison on a GPU
 // (docs/gpu-check.md). With TFJS_DDP_WEBGPU_CONV=mma the layers ours covers run
-// conv2dForwardMmaProgram (subgroup matrices) instead. Registered by fast-kernels.ts.
+// conv2dMmaProgram (subgroup matrices) instead. Registered by fast-kernels.ts.
 import {
   backend_util,
   getKernel,
@@ -15,7 +15,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { forwardConvInfo } from '../conv-info';
 import { conv2dForwardProgram, convForwardCovers } from './conv2d-forward-program';
-import { conv2dForwardMmaProgram } from './conv2d-forward-mma-program';
+import { conv2dMmaProgram } from './conv2d-mma-program';
 import { webGpuF16Choice } from './f16';
 import { rawRecorder as gpu } from './raw-dispatch';
 import { activeMma, webGpuConvChoice, type MmaSetup } from './subgroup-matrix';
@@ -47,7 +47,7 @@ function run(
   return convForward(args.backend, info, [x, filter, bias], relu, undefined, f16);
 }
 
-/** conv2dForwardMmaProgram of x, filter (and bias) recorded on `backend`, in `setup`'s shape, or with `'fma'` products. */
+/** conv2dMmaProgram of x, filter (and bias) recorded on `backend`, in `setup`'s shape, or with `'fma'` products. */
 export function convForwardMma(
   backend: object,
   info: backend_util.Conv2DInfo,
@@ -56,7 +56,7 @@ export function convForwardMma(
   setup: Pick<MmaSetup, 'workgroupSize'> & { shape: MmaSetup['shape'] | 'fma' },
 ): TensorInfo {
   if (info.outShape.includes(0)) return gpu.empty(backend, info.outShape.slice());
-  const { program, uniforms } = conv2dForwardMmaProgram(info, {
+  const { program, uniforms } = conv2dMmaProgram(info, {
     bias: bias !== undefined,
     relu,
     inner: setup.shape,

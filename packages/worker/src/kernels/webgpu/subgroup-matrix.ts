@@ -1,11 +1,11 @@
 // TFJS_DDP_WEBGPU_CONV: which forward conv the webgpu backend runs. `ours` (the default,
 // conv2d-forward-program.ts), `tfjs` (tfjs' Conv2DMMProgram, for a comparison on a GPU) or `mma`
-// (conv2d-forward-mma-program.ts: tensor cores through Dawn's experimental subgroup matrices). `mma`
+// (conv2d-mma-program.ts: tensor cores through Dawn's experimental subgroup matrices). `mma`
 // needs an adapter that offers chromium-experimental-subgroup-matrix, which Dawn shows only with its
 // allow_unsafe_apis toggle (openAdapter sets it for `mma` alone), subgroups, shader-f16, and an
 // f16 → f32 matrix shape that tiles our program. Experimental: no GPU has run it yet (docs/kernels.md).
 import { DdpError } from '@tfjs-ddp/core';
-import { mmaShapeFits, type MmaShape } from './conv2d-forward-mma-program';
+import { mmaShapeFits, type MmaShape } from './conv2d-mma-program';
 
 export type WebGpuConv = 'ours' | 'tfjs' | 'mma';
 

@@ -1,6 +1,6 @@
 // TFJS_DDP_WEBGPU_CONV=mma: the forward conv as a tiled implicit GEMM on subgroup matrices.
 // - The shape it takes from an adapter's configs, and the errors where an adapter lacks them.
-// - The matrix instructions compile on Dawn's null backend: conv2d-forward-mma-null.spec.ts.
+// - The matrix instructions compile on Dawn's null backend: conv2d-mma-null.spec.ts.
 // - On lavapipe, which has no subgroup matrices, the same program with the tile product as f32 FMAs
 //   against the naive float64 loops on the shape table: the im2col tile loads, the bounds of the
 //   last tiles, the bias and the ReLU. Without a WebGPU adapter that part fails, unless
@@ -10,7 +10,8 @@ import { DdpError } from '@tfjs-ddp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
 import { CASES, WEBGPU_CASES, denseNetCases, randomArray, relErr, rng } from '../conv-cases';
-import { refConv2d } from '../reference-conv';
+import { convOutShape, refBackpropInput, refConv2d } from '../reference-conv';
+import { convBackpropInputMma } from './conv2d-backprop-input-webgpu';
 import { convForwardMma } from './conv2d-forward-webgpu';
 import { deviceHasF16 } from './f16';
 import { mmaSetup, pickMmaShape, type SubgroupMatrixConfig } from './subgroup-matrix';
@@ -115,8 +116,12 @@ describe('subgroup matrix shapes', () => {
     }, 60_000);
     afterAll(() => shutdownWebGpu());
 
-    let worst = 0;
-    afterAll(() => process.stdout.write(`mma conv (fma products): worst relErr ${worst.toExponential(2)}\n`));
+    const worst = { fwd: 0, dx: 0 };
+    afterAll(() =>
+      process.stdout.write(
+        `mma conv (fma products): worst relErr ${worst.fwd.toExponential(2)}, input gradient ${worst.dx.toExponential(2)}\n`,
+      ),
+    );
 
     const cases = [...CASES, ...WEBGPU_CASES, ...denseNetCases(2)].filter((c) => c.filter[3] % 4 === 0);
     it.each(cases.map((c, i) => [i, JSON.stringify(c), c] as const))(
@@ -134,21 +139,44 @@ describe('subgroup matrix shapes', () => {
         const [x, w, bias] = [tf.tensor4d(xs, c.x), tf.tensor4d(ws, c.filter), tf.tensor1d(bs)];
         for (const fused of [false, true]) {
           const want = fused ? ref.map((v, i) => Math.max(v + bs[i % c.filter[3]]!, 0)) : ref;
-          const y = tf
-            .engine()
-            .makeTensorFromTensorInfo(
-              convForwardMma(tf.backend(), info, [x, w, fused ? bias : undefined], fused, {
-                shape: 'fma',
-                workgroupSize: 128,
-              }),
-            );
+          const y = tf.engine().makeTensorFromTensorInfo(
+            convForwardMma(tf.backend(), info, [x, w, fused ? bias : undefined], fused, {
+              shape: 'fma',
+              workgroupSize: 128,
+            }),
+          );
           const got = await y.data();
           y.dispose();
           const e = relErr(got, want);
-          worst = Math.max(worst, e);
+          worst.fwd = Math.max(worst.fwd, e);
           expect(e).toBeLessThan(F16_TOLERANCE);
         }
         tf.dispose([x, w, bias]);
+      },
+      30_000,
+    );
+
+    const gradCases = cases.filter((c) => c.x[3] % 4 === 0);
+    it.each(gradCases.map((c, i) => [i, JSON.stringify(c), c] as const))(
+      'input gradient, case %i %s: within the f16 tolerance of the exact result',
+      async (_i, _name, c) => {
+        const cr = rng(c.x.reduce((a, b) => a * 41 + b, 13));
+        const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+        const yShape = convOutShape(c);
+        const [ws, dys] = [randomArray(size(c.filter), cr), randomArray(size(yShape), cr)];
+        const want = refBackpropInput(c, ws, dys);
+        const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad);
+        const [w, dy] = [tf.tensor4d(ws, c.filter), tf.tensor4d(dys, yShape)];
+        const dx = tf
+          .engine()
+          .makeTensorFromTensorInfo(
+            convBackpropInputMma(tf.backend(), info, dy, w, { shape: 'fma', workgroupSize: 128 }),
+          );
+        expect(dx.shape).toEqual(c.x);
+        const e = relErr(await dx.data(), want);
+        worst.dx = Math.max(worst.dx, e);
+        expect(e).toBeLessThan(F16_TOLERANCE);
+        tf.dispose([w, dy, dx]);
       },
       30_000,
     );

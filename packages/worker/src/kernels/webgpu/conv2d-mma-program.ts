@@ -1,16 +1,18 @@
-// WGSL for the forward Conv2D / FusedConv2D on tensor cores (TFJS_DDP_WEBGPU_CONV=mma): an implicit
-// GEMM, rows the B·OH·OW output pixels, columns the Co output channels, summed over KH·KW·Ci. A
-// workgroup computes a 64 × 32 tile of y. Per step of 32 along the sum it copies the tile's im2col
-// rows of x and the filter's rows to workgroup memory, rounded to f16, then four subgroups multiply
-// them with WebGPU's experimental subgroup matrices (Dawn's chromium-experimental-subgroup-matrix:
-// VK_KHR_cooperative_matrix, tensor cores on NVIDIA), f16 × f16 accumulated in f32 in the shapes
-// the adapter offers (subgroup-matrix.ts picks one). The tile goes back through workgroup memory
-// for the bias, the ReLU and the bounds of the last tiles. `inner: 'fma'` builds the same program
-// with the tile product as plain f32 FMAs of the same f16 values: it runs where subgroup matrices
-// do not (lavapipe), so the specs check the tile loads, bounds and epilogue against the reference
-// loops there; the matrix instructions themselves compile on Dawn's null backend in the specs and
-// run only on a GPU (the GPU check). Bindings as conv2d-forward-program.ts: x, W, bias (with bias),
-// y, the uniforms. NHWC float32, Co a multiple of 4, no dilation (convForwardCovers).
+// WGSL for the convs on tensor cores (TFJS_DDP_WEBGPU_CONV=mma): the forward Conv2D / FusedConv2D and
+// Conv2DBackpropInput as implicit GEMMs. Forward: rows the B·OH·OW output pixels, columns the Co
+// output channels, summed over KH·KW·Ci. Input gradient: rows the B·H·W pixels of dx, columns Ci,
+// summed over KH·KW·Co. A workgroup computes a 64 × 32 tile. Per step of 32 along the sum it copies
+// the tile's im2col rows (of x, or of dy) and the filter's rows to workgroup memory, rounded to f16,
+// then four subgroups multiply them with WebGPU's experimental subgroup matrices (Dawn's
+// chromium-experimental-subgroup-matrix: VK_KHR_cooperative_matrix, tensor cores on NVIDIA), f16 ×
+// f16 accumulated in f32 in the shapes the adapter offers (subgroup-matrix.ts picks one). The tile
+// goes back through workgroup memory for the bias, the ReLU and the bounds of the last tiles.
+// `inner: 'fma'` builds the same program with the tile product as plain f32 FMAs of the same f16
+// values: it runs where subgroup matrices do not (lavapipe), so the specs check the tile loads,
+// bounds and epilogue against the reference loops there; the matrix instructions themselves compile
+// on Dawn's null backend in the specs and run only on a GPU (the GPU check). Bindings as
+// conv2d-forward-program.ts: x (dy for the gradient), W, bias (with bias), y (dx), the uniforms.
+// NHWC float32, no dilation; forward: Co a multiple of 4 (convForwardCovers); gradient: Ci and Co.
 import type { backend_util } from '@tensorflow/tfjs-core';
 import { rawWorkgroups, type RawProgram } from './raw-dispatch';
 import type { ProgramUniform } from './webgpu-backend-like';
@@ -38,35 +40,65 @@ export interface MmaConvOptions {
   inner: MmaShape | 'fma';
   /** Invocations per workgroup: 4 subgroups of the adapter's largest subgroup size (a multiple of it, as WGSL requires). */
   workgroupSize: number;
+  /**
+   * The input gradient instead (Conv2DBackpropInput; Ci and Co multiples of 4, no bias or ReLU):
+   * rows the B·H·W pixels of dx, columns its Ci channels, summed over KH·KW·Co; dy in x's binding.
+   */
+  gradient?: boolean;
 }
 
 const int = (v: number): ProgramUniform => ({ type: 'int32', data: [v] });
 
-export function conv2dForwardMmaProgram(
+/** The program and uniforms of one conv (or input gradient) as `info` says. */
+export function conv2dMmaProgram(
   info: backend_util.Conv2DInfo,
   o: MmaConvOptions,
 ): { program: RawProgram; uniforms: ProgramUniform[] } {
   const { rows: MT, cols: NT, depth: KT } = MMA_TILE;
   const WG = o.workgroupSize;
   if ((MT * NT) % WG !== 0 || WG < 4 || (MT * KT) % WG !== 0)
-    throw new Error(`conv2dForwardMmaProgram: workgroup size ${WG} does not divide the ${MT}×${NT} tile`);
+    throw new Error(`conv2dMmaProgram: workgroup size ${WG} does not divide the ${MT}×${NT} tile`);
   if (o.inner !== 'fma' && !mmaShapeFits(o.inner))
     throw new Error(
-      `conv2dForwardMmaProgram: subgroup matrices ${JSON.stringify(o.inner)} do not tile ${MT}×${NT}×${KT}`,
+      `conv2dMmaProgram: subgroup matrices ${JSON.stringify(o.inner)} do not tile ${MT}×${NT}×${KT}`,
     );
   const { batchSize: B, inChannels: Ci, outHeight: OH, outWidth: OW, outChannels: Co } = info;
+  const grad = o.gradient === true;
+  if (grad && (Ci % 4 !== 0 || Co % 4 !== 0 || o.bias || o.relu))
+    throw new Error('conv2dMmaProgram: the input gradient takes channels in multiples of 4, no bias or ReLU');
   const cv = Ci % 4 === 0 ? 4 : 1;
-  const P = B * OH * OW;
-  const Kd = info.filterHeight * info.filterWidth * Ci;
-  const tilesN = Math.ceil(Co / NT);
+  // The GEMM: P rows, N columns (cols, their uniform), Kd summed.
+  const P = grad ? B * info.inHeight * info.inWidth : B * OH * OW;
+  const Kd = info.filterHeight * info.filterWidth * (grad ? Co : Ci);
+  const cols = grad ? 'u.Ci' : 'u.Co';
+  const tilesN = Math.ceil((grad ? Ci : Co) / NT);
   const tiles = Math.ceil(P / MT) * tilesN;
   const inner = o.inner === 'fma' ? 'fma' : `${o.inner.M}x${o.inner.N}x${o.inner.K}`;
-  const key = `tfjsDdpConv2DMma_${inner}_${WG}_${cv}_${o.bias ? 'bias' : 'nobias'}_${o.relu ? 'relu' : 'linear'}`;
+  const key = `tfjsDdpConv2DMma_${grad ? 'dx' : 'fwd'}_${inner}_${WG}_${cv}_${o.bias ? 'bias' : 'nobias'}_${o.relu ? 'relu' : 'linear'}`;
   const bindings = ['x', 'w', ...(o.bias ? ['bias'] : []), 'y'];
   const lanes = ['x', 'y', 'z', 'w'];
   // The im2col element(s) at row r, sum index kd of x: zero outside the image, the rows and the sum.
-  const loadA =
-    cv === 4
+  // dy's element(s) at row r (a pixel of dx) and sum index kd = tap·Co + co: the output pixel whose
+  // window puts tap kh, kw on it, zero where there is none (strides) or it is outside dy.
+  const loadGradA = `for (var e = i32(t); e < ${(MT * KT) / 4}; e += ${WG}) {
+      let r = e / ${KT / 4};
+      let c = (e % ${KT / 4}) * 4;
+      let kd = k0 + c;
+      var v = vec4<f32>(0.0);
+      let b = rowB[r];
+      if (kd < u.Kd && b >= 0) {
+        let tap = kd / u.Co;
+        let ohn = rowIh[r] - tap / u.KW;
+        let own = rowIw[r] - tap % u.KW;
+        if (ohn >= 0 && own >= 0 && ohn % u.sh == 0 && own % u.sw == 0 && ohn / u.sh < u.OH && own / u.sw < u.OW) {
+          v = x[(((b * u.OH + ohn / u.sh) * u.OW + own / u.sw) * u.Co + kd % u.Co) / 4];
+        }
+      }
+      ${lanes.map((l, i) => `As[r * ${KT} + c + ${i}] = f16(v.${l});`).join('\n      ')}
+    }`;
+  const loadA = grad
+    ? loadGradA
+    : cv === 4
       ? `for (var e = i32(t); e < ${(MT * KT) / 4}; e += ${WG}) {
       let r = e / ${KT / 4};
       let c = (e % ${KT / 4}) * 4;
@@ -98,8 +130,18 @@ export function conv2dForwardMmaProgram(
       }
       As[e] = f16(v);
     }`;
+  // For the input gradient, row kd = tap·Co + co, column ci is W[tap, ci, co]: a vec4 of co is 4 rows.
+  const loadGradB = `for (var e = i32(t); e < ${(KT * NT) / 4}; e += ${WG}) {
+      let kk = (e / ${NT}) * 4;
+      let c = e % ${NT};
+      let kd = k0 + kk;
+      let ci = n0 + c;
+      var v = vec4<f32>(0.0);
+      if (kd < u.Kd && ci < u.Ci) { v = w[((kd / u.Co * u.Ci + ci) * u.Co + kd % u.Co) / 4]; }
+      ${lanes.map((l, i) => `Bs[(kk + ${i}) * ${NT} + c] = f16(v.${l});`).join('\n      ')}
+    }`;
   // Rows kd of W[kh, kw, ci, co] (HWIO: row kd = (kh·KW + kw)·Ci + ci, Co columns), vec4s of channels.
-  const loadB = `for (var e = i32(t); e < ${(KT * NT) / 4}; e += ${WG}) {
+  const loadForwardB = `for (var e = i32(t); e < ${(KT * NT) / 4}; e += ${WG}) {
       let kk = e / ${NT / 4};
       let c = (e % ${NT / 4}) * 4;
       let kd = k0 + kk;
@@ -108,6 +150,7 @@ export function conv2dForwardMmaProgram(
       if (kd < u.Kd && co < u.Co) { v = w[(kd * u.Co + co) / 4]; }
       ${lanes.map((l, i) => `Bs[kk * ${NT} + c + ${i}] = f16(v.${l});`).join('\n      ')}
     }`;
+  const loadB = grad ? loadGradB : loadForwardB;
   let decl: string;
   let product: string;
   let toC: string;
@@ -161,7 +204,8 @@ ${o.bias ? '@group(0) @binding(2) var<storage, read> bias : array<vec4<f32>>;\n'
 var<workgroup> As : array<f16, ${MT * KT}>;
 var<workgroup> Bs : array<f16, ${KT * NT}>;
 var<workgroup> Cs : array<f32, ${MT * NT}>;
-// Per row of the tile: its image (-1 past the last pixel) and its window's top-left corner.
+// Per row of the tile: its image (-1 past the last pixel) and its window's top-left corner (for the
+// input gradient: the pixel's place in the padded input).
 var<workgroup> rowB : array<i32, ${MT}>;
 var<workgroup> rowIh : array<i32, ${MT}>;
 var<workgroup> rowIw : array<i32, ${MT}>;
@@ -176,11 +220,17 @@ fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wid : v
     let p = m0 + r;
     rowB[r] = -1;
     if (p < u.P) {
-      let ow = p % u.OW;
-      let rest = p / u.OW;
+      ${
+        grad
+          ? `let rest = p / u.W;
+      rowB[r] = rest / u.H;
+      rowIh[r] = rest % u.H + u.padTop;
+      rowIw[r] = p % u.W + u.padLeft;`
+          : `let rest = p / u.OW;
       rowB[r] = rest / u.OH;
       rowIh[r] = (rest % u.OH) * u.sh - u.padTop;
-      rowIw[r] = ow * u.sw - u.padLeft;
+      rowIw[r] = p % u.OW * u.sw - u.padLeft;`
+      }
     }
   }
   workgroupBarrier();
@@ -199,11 +249,11 @@ fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wid : v
     let c = (e % ${NT / 4}) * 4;
     let p = m0 + r;
     let co = n0 + c;
-    if (p < u.P && co < u.Co) {
+    if (p < u.P && co < ${cols}) {
       var v = vec4<f32>(Cs[r * ${NT} + c], Cs[r * ${NT} + c + 1], Cs[r * ${NT} + c + 2], Cs[r * ${NT} + c + 3]);
       ${o.bias ? 'v += bias[co / 4];' : ''}
       ${o.relu ? 'v = max(v, vec4<f32>(0.0));' : ''}
-      y[(p * u.Co + co) / 4] = v;
+      y[(p * ${cols} + co) / 4] = v;
     }
   }
 }`;

@@ -2,11 +2,11 @@
 // compiles WGSL, and runs nothing): the pipeline of every variant builds for the matrix shapes GPUs
 // report. That is what CI can check of the matrix instructions themselves; their numbers come only
 // from a GPU (the GPU check), and the rest of the program runs on lavapipe in
-// conv2d-forward-mma-webgpu.spec.ts. A process of its own: a second Dawn instance in one process
+// conv2d-mma-webgpu.spec.ts. A process of its own: a second Dawn instance in one process
 // crashed the process now and then (a pthread assertion inside Dawn).
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conv2dForwardMmaProgram, type MmaShape } from './conv2d-forward-mma-program';
+import { conv2dMmaProgram, type MmaShape } from './conv2d-mma-program';
 import { UNSAFE_APIS_FLAG } from './subgroup-matrix';
 
 describe("the subgroup-matrix program on Dawn's null backend", () => {
@@ -47,12 +47,15 @@ describe("the subgroup-matrix program on Dawn's null backend", () => {
   it.each(
     shapes.flatMap((s) =>
       layers.flatMap((l) =>
-        [true, false].map((bias) => [`${s.M}×${s.N}×${s.K}`, l.name, bias, s, l] as const),
+        (['bias and ReLU', 'plain', ...(l.x[3]! % 4 === 0 ? ['input gradient'] : [])] as const).map(
+          (variant) => [`${s.M}×${s.N}×${s.K}`, l.name, variant, s, l] as const,
+        ),
       ),
     ),
   )(
-    '%s, %s, bias %s: a valid pipeline, with the matrix instructions in it',
-    async (_s, _l, bias, shape, l) => {
+    '%s, %s, %s: a valid pipeline, with the matrix instructions in it',
+    async (_s, _l, variant, shape, l) => {
+      const bias = variant === 'bias and ReLU';
       const info = tf.backend_util.computeConv2DInfo(
         l.x as [number, number, number, number],
         l.filter as [number, number, number, number],
@@ -60,11 +63,12 @@ describe("the subgroup-matrix program on Dawn's null backend", () => {
         1,
         l.pad,
       );
-      const { program } = conv2dForwardMmaProgram(info, {
+      const { program } = conv2dMmaProgram(info, {
         bias,
         relu: bias,
         inner: shape,
         workgroupSize: 128,
+        gradient: variant === 'input gradient',
       });
       const code = program.code();
       expect(code).toMatch(/subgroupMatrixMultiplyAccumulate/);
@@ -80,7 +84,7 @@ describe("the subgroup-matrix program on Dawn's null backend", () => {
   it('rejects a shape that does not tile it', () => {
     const info = tf.backend_util.computeConv2DInfo([1, 4, 4, 4], [1, 1, 4, 4], 1, 1, 'valid');
     expect(() =>
-      conv2dForwardMmaProgram(info, {
+      conv2dMmaProgram(info, {
         bias: false,
         relu: false,
         inner: { M: 16, N: 32, K: 16 },
