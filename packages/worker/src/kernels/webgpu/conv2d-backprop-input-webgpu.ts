@@ -1,15 +1,15 @@
 // Conv2DBackpropInput on the webgpu backend: conv2dBackpropInputProgram (our WGSL) where the channel
 // counts are multiples of 4 (every conv of the DenseNet but the stem, whose input gradient autodiff
-// prunes), the stock kernel elsewhere. With TFJS_DDP_WEBGPU_CONV=mma those layers run conv2dMmaProgram
-// (subgroup matrices) instead. Registered by fast-kernels.ts.
+// prunes), the stock kernel elsewhere. On a device made for TFJS_DDP_WEBGPU_CONV=mma (activeMma)
+// those layers run conv2dMmaProgram (subgroup matrices) instead. Registered by fast-kernels.ts.
 import { backend_util, getKernel, type Conv2DBackpropInputAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { inputGradInfo } from '../conv-info';
 import { backpropInputCovers, conv2dBackpropInputProgram } from './conv2d-backprop-input-program';
 import { conv2dMmaProgram } from './conv2d-mma-program';
 import { rawRecorder as gpu } from './raw-dispatch';
-import { activeMma, webGpuConvChoice, type MmaSetup } from './subgroup-matrix';
+import { activeMma, type MmaSetup } from './subgroup-matrix';
 
-export function makeConv2DBackpropInputWebGpu(fallback?: KernelFunc, mma = false): KernelFunc {
+export function makeConv2DBackpropInputWebGpu(fallback?: KernelFunc): KernelFunc {
   return (args) => {
     const { inputs, backend, attrs } = args;
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
@@ -18,12 +18,8 @@ export function makeConv2DBackpropInputWebGpu(fallback?: KernelFunc, mma = false
       if (fallback === undefined) throw new Error('Conv2DBackpropInput: only NHWC float32 with channels in multiples of 4 is supported');
       return fallback(args);
     }
-    if (mma) {
-      const setup = activeMma();
-      if (setup === null)
-        throw new Error('TFJS_DDP_WEBGPU_CONV=mma: the webgpu device was not created for subgroup matrices');
-      return convBackpropInputMma(backend, info, dy, filter, setup);
-    }
+    const mma = activeMma();
+    if (mma !== null) return convBackpropInputMma(backend, info, dy, filter, mma);
     return convBackpropInput(backend, info, dy, filter);
   };
 }
@@ -34,7 +30,7 @@ export function convBackpropInputMma(
   info: backend_util.Conv2DInfo,
   dy: TensorInfo,
   filter: TensorInfo,
-  setup: Pick<MmaSetup, 'workgroupSize'> & { shape: MmaSetup['shape'] | 'fma' },
+  setup: Pick<MmaSetup, 'shape' | 'workgroupSize'>,
 ): TensorInfo {
   if (info.inShape.includes(0)) return gpu.empty(backend, info.inShape.slice());
   const { program, uniforms } = conv2dMmaProgram(info, {
@@ -67,6 +63,5 @@ export function convBackpropInput(
 /** Captures the stock kernel as the fallback: call before registering this config. */
 export function conv2DBackpropInputWebGpuConfig(): KernelConfig {
   const stock = getKernel('Conv2DBackpropInput', 'webgpu')?.kernelFunc;
-  const mma = webGpuConvChoice() === 'mma';
-  return { kernelName: 'Conv2DBackpropInput', backendName: 'webgpu', kernelFunc: makeConv2DBackpropInputWebGpu(stock, mma) };
+  return { kernelName: 'Conv2DBackpropInput', backendName: 'webgpu', kernelFunc: makeConv2DBackpropInputWebGpu(stock) };
 }

@@ -2,8 +2,8 @@
 // layer (NHWC float32, output channels in multiples of 4, no dilation; bias and a linear or ReLU
 // activation), the stock kernels elsewhere and everywhere with
 // TFJS_DDP_WEBGPU_CONV=tfjs, which keeps tfjs' own forward conv for a comparison on a GPU
-// (docs/gpu-check.md). With TFJS_DDP_WEBGPU_CONV=mma the layers ours covers run
-// conv2dMmaProgram (subgroup matrices) instead. Registered by fast-kernels.ts.
+// (docs/gpu-check.md). On a device made for TFJS_DDP_WEBGPU_CONV=mma (activeMma) the layers ours
+// covers run conv2dMmaProgram (subgroup matrices) instead. Registered by fast-kernels.ts.
 import {
   backend_util,
   getKernel,
@@ -28,7 +28,6 @@ function run(
   relu: boolean,
   fallback: KernelFunc | undefined,
   f16: boolean,
-  mma: boolean,
 ): TensorInfo {
   const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
   const info = forwardConvInfo(x, filter, args.attrs as unknown as Conv2DAttrs);
@@ -38,12 +37,8 @@ function run(
     if (fallback === undefined) throw new Error('Conv2D on webgpu: no stock kernel for this layout');
     return fallback(args) as TensorInfo;
   }
-  if (mma) {
-    const setup = activeMma();
-    if (setup === null)
-      throw new Error('TFJS_DDP_WEBGPU_CONV=mma: the webgpu device was not created for subgroup matrices');
-    return convForwardMma(args.backend, info, [x, filter, bias], relu, setup);
-  }
+  const mma = activeMma();
+  if (mma !== null) return convForwardMma(args.backend, info, [x, filter, bias], relu, mma);
   return convForward(args.backend, info, [x, filter, bias], relu, undefined, f16);
 }
 
@@ -53,7 +48,7 @@ export function convForwardMma(
   info: backend_util.Conv2DInfo,
   [x, filter, bias]: [TensorInfo, TensorInfo, TensorInfo | undefined],
   relu: boolean,
-  setup: Pick<MmaSetup, 'workgroupSize'> & { shape: MmaSetup['shape'] | 'fma' },
+  setup: Pick<MmaSetup, 'shape' | 'workgroupSize'>,
 ): TensorInfo {
   if (info.outShape.includes(0)) return gpu.empty(backend, info.outShape.slice());
   const { program, uniforms } = conv2dMmaProgram(info, {
@@ -88,11 +83,11 @@ export function convForward(
   return y;
 }
 
-export function makeConv2DWebGpu(fallback?: KernelFunc, f16 = false, mma = false): KernelFunc {
-  return (args) => run(args, undefined, false, fallback, f16, mma);
+export function makeConv2DWebGpu(fallback?: KernelFunc, f16 = false): KernelFunc {
+  return (args) => run(args, undefined, false, fallback, f16);
 }
 
-export function makeFusedConv2DWebGpu(fallback?: KernelFunc, f16 = false, mma = false): KernelFunc {
+export function makeFusedConv2DWebGpu(fallback?: KernelFunc, f16 = false): KernelFunc {
   return (args) => {
     const { bias, preluActivationWeights } = args.inputs as {
       bias?: TensorInfo;
@@ -104,20 +99,18 @@ export function makeFusedConv2DWebGpu(fallback?: KernelFunc, f16 = false, mma = 
         throw new Error(`FusedConv2D on webgpu: no stock kernel for activation ${act}`);
       return fallback(args);
     }
-    return run(args, bias, act === 'relu', fallback, f16, mma);
+    return run(args, bias, act === 'relu', fallback, f16);
   };
 }
 
 /** Captures the stock kernels as the fallbacks: call before registering these configs. None with TFJS_DDP_WEBGPU_CONV=tfjs. */
 export function conv2DForwardWebGpuConfigs(): KernelConfig[] {
-  const choice = webGpuConvChoice();
-  if (choice === 'tfjs') return [];
+  if (webGpuConvChoice() === 'tfjs') return [];
   const conv = getKernel('Conv2D', 'webgpu')?.kernelFunc;
   const fused = getKernel('FusedConv2D', 'webgpu')?.kernelFunc;
   const f16 = webGpuF16Choice();
-  const mma = choice === 'mma';
   return [
-    { kernelName: 'Conv2D', backendName: 'webgpu', kernelFunc: makeConv2DWebGpu(conv, f16, mma) },
-    { kernelName: 'FusedConv2D', backendName: 'webgpu', kernelFunc: makeFusedConv2DWebGpu(fused, f16, mma) },
+    { kernelName: 'Conv2D', backendName: 'webgpu', kernelFunc: makeConv2DWebGpu(conv, f16) },
+    { kernelName: 'FusedConv2D', backendName: 'webgpu', kernelFunc: makeFusedConv2DWebGpu(fused, f16) },
   ];
 }

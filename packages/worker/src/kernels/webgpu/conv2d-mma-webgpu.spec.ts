@@ -6,6 +6,7 @@
 //   last tiles, the bias and the ReLU. Without a WebGPU adapter that part fails, unless
 //   TFJS_DDP_SKIP_WEBGPU=1.
 import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { DdpError } from '@tfjs-ddp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
@@ -14,7 +15,9 @@ import { convOutShape, refBackpropInput, refConv2d } from '../reference-conv';
 import { convBackpropInputMma } from './conv2d-backprop-input-webgpu';
 import { convForwardMma } from './conv2d-forward-webgpu';
 import { deviceHasF16 } from './f16';
-import { mmaSetup, pickMmaShape, type SubgroupMatrixConfig } from './subgroup-matrix';
+import { registerFastKernels } from '../fast-kernels';
+import { rawRecorder } from './raw-dispatch';
+import { mmaSetup, pickMmaShape, setActiveMma, type SubgroupMatrixConfig } from './subgroup-matrix';
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 
@@ -113,8 +116,76 @@ describe('subgroup matrix shapes', () => {
       );
       await activateWebGpu({ allowSoftware: true });
       expect(deviceHasF16(tf.backend())).toBe(true);
+      registerFastKernels('webgpu');
     }, 60_000);
     afterAll(() => shutdownWebGpu());
+
+    it("trains through the registered kernels: a net's loss and gradients as float32's within the f16 tolerance, with both programs run", async () => {
+      const r = rng(99);
+      const t = (shape: number[]) =>
+        tf.tensor(
+          randomArray(
+            shape.reduce((a, b) => a * b, 1),
+            r,
+          ),
+          shape,
+        );
+      const [x, w1, b1, w2] = [t([4, 12, 12, 8]), t([3, 3, 8, 16]), t([16]), t([3, 3, 16, 8])];
+      // A conv with bias and ReLU, then a strided conv: their input gradients run through
+      // Conv2DBackpropInput, the filter gradients through our float32 kernels.
+      const loss = (x: tf.Tensor, w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor) => {
+        const h = tf.fused.conv2d({
+          x: x as tf.Tensor4D,
+          filter: w1 as tf.Tensor4D,
+          strides: 1,
+          pad: 'same',
+          bias: b1,
+          activation: 'relu',
+        });
+        return tf.mean(tf.square(tf.conv2d(h, w2 as tf.Tensor4D, 2, 'same')));
+      };
+      const run = async () => {
+        const { value, grads } = tf.valueAndGrads(loss)([x, w1, b1, w2]);
+        const out = { value: (await value.data())[0]!, grads: await Promise.all(grads.map((g) => g.data())) };
+        tf.dispose([value, ...grads]);
+        return out;
+      };
+      const single = await run();
+      setActiveMma({ shape: 'fma', workgroupSize: 128, features: [] });
+      try {
+        // Our programs record through rawRecorder: their keys, while the mma run runs.
+        const programs: string[] = [];
+        const record = rawRecorder.record;
+        rawRecorder.record = (backend, program, ...rest) => {
+          programs.push(program.key);
+          return record(backend, program, ...rest);
+        };
+        let half: Awaited<ReturnType<typeof run>>;
+        try {
+          half = await run();
+        } finally {
+          rawRecorder.record = record;
+        }
+        expect(programs.filter((p) => p.startsWith('tfjsDdpConv2DMma_')).sort()).toEqual([
+          expect.stringMatching(/^tfjsDdpConv2DMma_dx_fma_/),
+          expect.stringMatching(/^tfjsDdpConv2DMma_dx_fma_/),
+          // Under a gradient tfjs unfuses the bias and ReLU (the spec of the forward conv checks them).
+          expect.stringMatching(/^tfjsDdpConv2DMma_fwd_fma_/),
+          expect.stringMatching(/^tfjsDdpConv2DMma_fwd_fma_/),
+        ]);
+        const lossErr = Math.abs(half.value - single.value) / single.value;
+        const gradErr = half.grads.map((g, i) => relErr(g, single.grads[i]!));
+        process.stdout.write(
+          `mma net: loss ${lossErr.toExponential(2)}, gradients ${gradErr.map((e) => e.toExponential(2)).join(' ')}\n`,
+        );
+        expect(lossErr).toBeGreaterThan(1e-7);
+        expect(lossErr).toBeLessThan(F16_TOLERANCE);
+        for (const e of gradErr) expect(e).toBeLessThan(F16_TOLERANCE);
+      } finally {
+        setActiveMma(null);
+      }
+      tf.dispose([x, w1, b1, w2]);
+    });
 
     const worst = { fwd: 0, dx: 0 };
     afterAll(() =>

@@ -44,7 +44,8 @@ export function pickMmaShape(configs: readonly SubgroupMatrixConfig[]): MmaShape
 }
 
 export interface MmaSetup {
-  shape: MmaShape;
+  /** The adapter's matrix shape; `'fma'` (specs only) runs the same programs with FMA products, where no adapter here has matrices. */
+  shape: MmaShape | 'fma';
   /** 4 subgroups of the adapter's largest subgroup size. */
   workgroupSize: number;
   features: string[];
@@ -64,7 +65,7 @@ export function mmaSetup(adapter: {
     subgroupMaxSize?: number;
     subgroupMatrixConfigs?: readonly SubgroupMatrixConfig[];
   };
-}): MmaSetup {
+}): MmaSetup & { shape: MmaShape } {
   const missing = FEATURES.filter((f) => adapter.features?.has(f) !== true);
   const configs = adapter.info.subgroupMatrixConfigs ?? [];
   const shape = pickMmaShape(configs);
@@ -86,7 +87,11 @@ export function mmaSetup(adapter: {
   return { shape, workgroupSize: 4 * size, features: FEATURES };
 }
 
-/** The setup of this process's device when it was created for `mma` (activateWebGpu sets it). */
+/**
+ * The setup of this process's device when it was created for `mma` (activateWebGpu sets it, and
+ * shutdownWebGpu clears it): while set, our forward conv and input-gradient kernels run the
+ * subgroup-matrix programs.
+ */
 let active: MmaSetup | null = null;
 
 export function setActiveMma(setup: MmaSetup | null): void {
