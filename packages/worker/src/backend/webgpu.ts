@@ -29,6 +29,8 @@ export interface GpuAdapterDescription {
   maxStorageBufferBindingSize: number;
   /** It offers WebGPU's shader-f16: TFJS_DDP_WEBGPU_F16=1 can run the forward conv in half precision. */
   shaderF16: boolean;
+  /** The subgroup-matrix shape TFJS_DDP_WEBGPU_CONV=mma runs on ('f16 → f32 16×16×16'); null without it. */
+  subgroupMatrix: string | null;
   /** The Vulkan device selection this process was given (DRI_PRIME), if any. */
   selection: string | null;
 }
@@ -179,6 +181,7 @@ export async function openAdapter(
     maxBufferSize: adapter.limits['maxBufferSize'] ?? 0,
     maxStorageBufferBindingSize: adapter.limits['maxStorageBufferBindingSize'] ?? 0,
     shaderF16: adapter.features?.has('shader-f16') === true,
+    subgroupMatrix: null,
     selection: appliedSelection(env),
   };
   return { gpu, adapter, description };
@@ -244,6 +247,7 @@ export async function activateWebGpu(opts: {
       'the forward conv runs on experimental subgroup matrices (f16 inputs, float32 sums): losses differ from a float32 run as docs/kernels.md ("webgpu: subgroup matrices") says',
     );
   setActiveMma(mma);
+  if (mma !== null) description.subgroupMatrix = `f16 → f32 ${mma.shape.M}×${mma.shape.N}×${mma.shape.K}`;
   state = { device, adapter: description, lost: null, log };
   const s = state;
   // Uncaptured errors (outside our scopes) must reach the log, not only Dawn's stdout.
