@@ -13,6 +13,13 @@ export function randomArray(n: number, r: () => number): Float32Array {
   return Float32Array.from({ length: n }, () => r() * 2 - 1);
 }
 
+/** A forward case's seeded x, filter and bias (one per output channel), from `seed`. */
+export function forwardCaseArrays(c: ConvCase, seed: number): { xs: Float32Array; ws: Float32Array; bs: Float32Array } {
+  const r = rng(seed);
+  const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+  return { xs: randomArray(size(c.x), r), ws: randomArray(size(c.filter), r), bs: randomArray(c.filter[3], r) };
+}
+
 /** max |a − b| / max |b|: the relative error of a whole tensor against the reference. */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let num = 0;

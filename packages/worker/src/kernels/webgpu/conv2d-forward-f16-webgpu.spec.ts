@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
-import { CASES, WEBGPU_CASES, denseNetCases, randomArray, relErr, rng } from '../conv-cases';
+import { CASES, WEBGPU_CASES, denseNetCases, forwardCaseArrays, relErr } from '../conv-cases';
 import { refConv2d } from '../reference-conv';
 import { conv2dForwardProgram } from './conv2d-forward-program';
 import { convForward } from './conv2d-forward-webgpu';
@@ -76,13 +76,7 @@ describe('TFJS_DDP_WEBGPU_F16', () => {
     it.each(cases.map((c, i) => [i, JSON.stringify(c), c] as const))(
       'case %i %s: within the f16 tolerance of the exact result, and not float32 in disguise',
       async (_i, _name, c) => {
-        const cr = rng(c.x.reduce((a, b) => a * 31 + b, 5));
-        const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
-        const [xs, ws, bs] = [
-          randomArray(size(c.x), cr),
-          randomArray(size(c.filter), cr),
-          randomArray(c.filter[3], cr),
-        ];
+        const { xs, ws, bs } = forwardCaseArrays(c, c.x.reduce((a, b) => a * 31 + b, 5));
         const ref = refConv2d(c, xs, ws);
         const want = ref.map((y, i) => Math.max(y + bs[i % c.filter[3]]!, 0));
         const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad);

@@ -77,44 +77,36 @@ export function conv2dMmaProgram(
   const key = `tfjsDdpConv2DMma_${grad ? 'dx' : 'fwd'}_${inner}_${WG}_${cv}_${o.bias ? 'bias' : 'nobias'}_${o.relu ? 'relu' : 'linear'}`;
   const bindings = ['x', 'w', ...(o.bias ? ['bias'] : []), 'y'];
   const lanes = ['x', 'y', 'z', 'w'];
-  // The im2col element(s) at row r, sum index kd of x: zero outside the image, the rows and the sum.
-  // dy's element(s) at row r (a pixel of dx) and sum index kd = tap·Co + co: the output pixel whose
-  // window puts tap kh, kw on it, zero where there is none (strides) or it is outside dy.
-  const loadGradA = `for (var e = i32(t); e < ${(MT * KT) / 4}; e += ${WG}) {
+  // One vec4 of A per pass: row r, sum indices kd…kd+3; `body` sets v where it is not zero.
+  const vec4A = (body: string) => `for (var e = i32(t); e < ${(MT * KT) / 4}; e += ${WG}) {
       let r = e / ${KT / 4};
       let c = (e % ${KT / 4}) * 4;
       let kd = k0 + c;
       var v = vec4<f32>(0.0);
       let b = rowB[r];
       if (kd < u.Kd && b >= 0) {
-        let tap = kd / u.Co;
+        ${body}
+      }
+      ${lanes.map((l, i) => `As[r * ${KT} + c + ${i}] = f16(v.${l});`).join('\n      ')}
+    }`;
+  // dy's element(s) at row r (a pixel of dx) and sum index kd = tap·Co + co: the output pixel whose
+  // window puts tap kh, kw on it, zero where there is none (strides) or it is outside dy.
+  const loadGradA = vec4A(`let tap = kd / u.Co;
         let ohn = rowIh[r] - tap / u.KW;
         let own = rowIw[r] - tap % u.KW;
         if (ohn >= 0 && own >= 0 && ohn % u.sh == 0 && own % u.sw == 0 && ohn / u.sh < u.OH && own / u.sw < u.OW) {
           v = x[(((b * u.OH + ohn / u.sh) * u.OW + own / u.sw) * u.Co + kd % u.Co) / 4];
-        }
-      }
-      ${lanes.map((l, i) => `As[r * ${KT} + c + ${i}] = f16(v.${l});`).join('\n      ')}
-    }`;
+        }`);
+  // The im2col element(s) at row r, sum index kd of x: zero outside the image, the rows and the sum.
   const loadA = grad
     ? loadGradA
     : cv === 4
-      ? `for (var e = i32(t); e < ${(MT * KT) / 4}; e += ${WG}) {
-      let r = e / ${KT / 4};
-      let c = (e % ${KT / 4}) * 4;
-      let kd = k0 + c;
-      var v = vec4<f32>(0.0);
-      let b = rowB[r];
-      if (kd < u.Kd && b >= 0) {
-        let tap = kd / u.Ci;
+      ? vec4A(`let tap = kd / u.Ci;
         let ih = rowIh[r] + tap / u.KW;
         let iw = rowIw[r] + tap % u.KW;
         if (ih >= 0 && ih < u.H && iw >= 0 && iw < u.W) {
           v = x[(((b * u.H + ih) * u.W + iw) * u.Ci + kd % u.Ci) / 4];
-        }
-      }
-      ${lanes.map((l, i) => `As[r * ${KT} + c + ${i}] = f16(v.${l});`).join('\n      ')}
-    }`
+        }`)
       : `for (var e = i32(t); e < ${MT * KT}; e += ${WG}) {
       let r = e / ${KT};
       let kd = k0 + e % ${KT};

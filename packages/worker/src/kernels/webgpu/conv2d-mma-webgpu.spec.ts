@@ -10,7 +10,15 @@ import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { DdpError } from '@tfjs-ddp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
-import { CASES, WEBGPU_CASES, denseNetCases, randomArray, relErr, rng } from '../conv-cases';
+import {
+  CASES,
+  WEBGPU_CASES,
+  denseNetCases,
+  forwardCaseArrays,
+  randomArray,
+  relErr,
+  rng,
+} from '../conv-cases';
 import { convOutShape, refBackpropInput, refConv2d } from '../reference-conv';
 import { convBackpropInputMma } from './conv2d-backprop-input-webgpu';
 import { convForwardMma } from './conv2d-forward-webgpu';
@@ -198,13 +206,10 @@ describe('subgroup matrix shapes', () => {
     it.each(cases.map((c, i) => [i, JSON.stringify(c), c] as const))(
       'case %i %s: within the f16 tolerance of the exact result, with and without bias and ReLU',
       async (_i, _name, c) => {
-        const cr = rng(c.x.reduce((a, b) => a * 37 + b, 11));
-        const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
-        const [xs, ws, bs] = [
-          randomArray(size(c.x), cr),
-          randomArray(size(c.filter), cr),
-          randomArray(c.filter[3], cr),
-        ];
+        const { xs, ws, bs } = forwardCaseArrays(
+          c,
+          c.x.reduce((a, b) => a * 37 + b, 11),
+        );
         const ref = refConv2d(c, xs, ws);
         const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad);
         const [x, w, bias] = [tf.tensor4d(xs, c.x), tf.tensor4d(ws, c.filter), tf.tensor1d(bs)];
