@@ -7,12 +7,11 @@
 // kernels queued back to back and one read of the last, after one untimed run (shader compile).
 // On webgpu with shader-f16, fwd_f16_ms is our forward conv with TFJS_DDP_WEBGPU_F16's arithmetic, and
 // fwd_f16_rel_err its distance from the float32 conv on the same device. With TFJS_DDP_WEBGPU_CONV=mma
-// the forward conv (fwd_ms) and the input gradient (backprop_input_ms) run on subgroup matrices, and
-// fwd_mma_rel_err and backprop_input_mma_rel_err are their distances from our float32 kernels on the
-// same device.
+// the forward conv (fwd_ms) and both gradients (backprop_*_ms) run on subgroup matrices, and
+// the *_mma_rel_err fields are their distances from our float32 kernels on the same device.
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
-import { activeMma, convBackpropInput, convForward, deviceHasF16, finalFeatureSize, selectBackend, shutdownWebGpu, type BackendChoice } from '@tfjs-ddp/worker';
+import { activeMma, convBackpropFilter, convBackpropInput, convForward, deviceHasF16, finalFeatureSize, selectBackend, shutdownWebGpu, type BackendChoice } from '@tfjs-ddp/worker';
 
 const { values } = parseArgs({
   options: {
@@ -101,6 +100,8 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
   const mmaErr = activeMma() === null ? null : await maxRelErr(tf.conv2d(x, w, s, pad), ours());
   // And the input gradient, which mma runs too where Ci and Co are multiples of 4 (else the same kernel runs twice).
   const oursDx = () => tf.engine().makeTensorFromTensorInfo(convBackpropInput(tf.backend(), info, dy, w)) as tf.Tensor;
+  const oursDw = () => tf.engine().makeTensorFromTensorInfo(convBackpropFilter(tf.backend(), info, x, dy, false)[0]!) as tf.Tensor;
+  const mmaDwErr = activeMma() === null || Ci % 4 !== 0 ? null : await maxRelErr(tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, fa) as tf.Tensor, oursDw());
   const mmaDxErr = activeMma() === null || Ci % 4 !== 0 ? null : await maxRelErr(tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: w }, ia) as tf.Tensor, oursDx());
   const gflop = (2 * y.size * K * K * Ci) / 1e9;
   console.log(
@@ -116,6 +117,7 @@ for (const [H, Ci, Co, K, s, pad] of SHAPES) {
       fwd_f16_rel_err: f16Err === null ? null : Number(f16Err.toExponential(2)),
       fwd_mma_rel_err: mmaErr === null ? null : Number(mmaErr.toExponential(2)),
       backprop_input_mma_rel_err: mmaDxErr === null ? null : Number(mmaDxErr.toExponential(2)),
+      backprop_filter_mma_rel_err: mmaDwErr === null ? null : Number(mmaDwErr.toExponential(2)),
       backprop_filter_ms: ms(dW),
       backprop_input_ms: ms(dX),
       stock_backprop_filter_ms: ms(stockW),

@@ -220,7 +220,7 @@ else
   step bench-webgpu-b256-tfjs-buffers 60 env TFJS_DDP_WEBGPU_BUFFERS=tfjs "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1
   # Each conv kernel (forward, dW, dX) on the DenseNet's layer shapes, ours against tfjs' stock one.
   step bench-kernels-b64 45 "$kernels" --backend webgpu --size 96 --batch 64 --reps 5
-  # Again on subgroup matrices: fwd_ms and backprop_input_ms are then theirs, *_mma_rel_err their distances from our float32 kernels.
+  # Again on subgroup matrices: fwd_ms and backprop_*_ms are then theirs, *_mma_rel_err their distances from our float32 kernels.
   step bench-kernels-b64-mma 45 env TFJS_DDP_WEBGPU_CONV=mma "$kernels" --backend webgpu --size 96 --batch 64 --reps 5
   if [ -f "$here/torch_densenet.py" ] && python3 -c 'import torch; assert torch.cuda.is_available()' >>"$log" 2>&1; then
     step torch-cuda-b64 40 env PYTHONUNBUFFERED=1 python3 "$here/torch_densenet.py" 64 20 96 1 cuda

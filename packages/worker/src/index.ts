@@ -7,10 +7,11 @@ export { missingCudaLibraries, CUDA_LIBRARIES } from './backend/cuda-libraries';
 export { registerFastKernels, nativeKernels, FAST_KERNEL_BACKENDS } from './kernels/fast-kernels';
 // Our webgpu programs' recorder, for tools/step-counters.ts to time as it times tfjs' recordAndSubmit.
 export { rawRecorder } from './kernels/webgpu/raw-dispatch';
-// Our forward conv in either precision and our input gradient, for bench:kernels to time
+// Our forward conv in either precision and our conv gradients, for bench:kernels to time
 // TFJS_DDP_WEBGPU_F16's program and compare TFJS_DDP_WEBGPU_CONV=mma's with them.
 export { convForward } from './kernels/webgpu/conv2d-forward-webgpu';
 export { convBackpropInput } from './kernels/webgpu/conv2d-backprop-input-webgpu';
+export { convBackpropFilter } from './kernels/webgpu/conv2d-backprop-filter-webgpu';
 export { deviceHasF16 } from './kernels/webgpu/f16';
 export { activeMma } from './kernels/webgpu/subgroup-matrix';
 // GPU time per program over a step (bench:step --gpu-profile).

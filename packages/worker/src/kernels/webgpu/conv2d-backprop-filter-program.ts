@@ -188,8 +188,11 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
   return plan;
 }
 
-/** Adds the `splits` partials [splits, totalVecs] in order into dW (the first filterVecs) and dB. */
-function filterGradReduceProgram(
+/**
+ * Adds the `splits` partials [splits, totalVecs] in order into dW (the first filterVecs) and dB; the
+ * subgroup-matrix filter gradient (conv2d-mma-filter-program.ts) writes the same layout.
+ */
+export function filterGradReduceProgram(
   ov: number,
   bias: boolean,
   splits: number,

@@ -1,4 +1,4 @@
-// TFJS_DDP_WEBGPU_CONV=mma's program on Dawn's null backend (no GPU, no Vulkan: it validates and
+// TFJS_DDP_WEBGPU_CONV=mma's programs on Dawn's null backend (no GPU, no Vulkan: it validates and
 // compiles WGSL, and runs nothing): the pipeline of every variant builds for the matrix shapes GPUs
 // report. That is what CI can check of the matrix instructions themselves; their numbers come only
 // from a GPU (the GPU check), and the rest of the program runs on lavapipe in
@@ -6,7 +6,9 @@
 // crashed the process now and then (a pthread assertion inside Dawn).
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { conv2dMmaProgram, type MmaShape } from './conv2d-mma-program';
+import { conv2dMmaFilterProgram } from './conv2d-mma-filter-program';
+import { conv2dMmaProgram } from './conv2d-mma-program';
+import type { MmaShape } from './mma-tile';
 import { UNSAFE_APIS_FLAG } from './subgroup-matrix';
 
 describe("the subgroup-matrix program on Dawn's null backend", () => {
@@ -76,6 +78,23 @@ describe("the subgroup-matrix program on Dawn's null backend", () => {
       device.pushErrorScope('validation');
       const module = device.createShaderModule({ code });
       device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      expect((await device.popErrorScope())?.message).toBeUndefined();
+    },
+    30_000,
+  );
+
+  it.each(shapes.flatMap((s) => [true, false].map((bias) => [`${s.M}×${s.N}×${s.K}`, bias, s] as const)))(
+    'the filter gradient, %s, bias %s: a valid pipeline, with the matrix instructions in it',
+    async (_s, bias, shape) => {
+      const info = tf.backend_util.computeConv2DInfo([2, 8, 8, 160], [3, 3, 160, 32], 1, 1, 'same');
+      const { program, reduce } = conv2dMmaFilterProgram(info, { bias, inner: shape, workgroupSize: 128 });
+      const code = program.code();
+      expect(code).toMatch(/subgroupMatrixMultiplyAccumulate/);
+      device.pushErrorScope('validation');
+      for (const c of [code, reduce.program.code()]) {
+        const module = device.createShaderModule({ code: c });
+        device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+      }
       expect((await device.popErrorScope())?.message).toBeUndefined();
     },
     30_000,

@@ -14,24 +14,9 @@
 // conv2d-forward-program.ts: x (dy for the gradient), W, bias (with bias), y (dx), the uniforms.
 // NHWC float32, no dilation; forward: Co a multiple of 4 (convForwardCovers); gradient: Ci and Co.
 import type { backend_util } from '@tensorflow/tfjs-core';
+import { MMA_TILE, mmaShapeFits, tileProduct, type MmaShape } from './mma-tile';
 import { rawWorkgroups, type RawProgram } from './raw-dispatch';
 import type { ProgramUniform } from './webgpu-backend-like';
-
-/** A subgroup-matrix shape: left M×K, right K×N, result M×N (GPUSubgroupMatrixConfig's). */
-export interface MmaShape {
-  M: number;
-  N: number;
-  K: number;
-}
-
-/** The workgroup's tile of y (rows × channels) and of the sum per step. */
-export const MMA_TILE = { rows: 64, cols: 32, depth: 32 } as const;
-
-/** Whether a subgroup-matrix shape tiles MMA_TILE with four subgroups in a 2 × 2 arrangement. */
-export function mmaShapeFits(s: MmaShape): boolean {
-  const { rows, cols, depth } = MMA_TILE;
-  return (rows / 2) % s.M === 0 && (cols / 2) % s.N === 0 && depth % s.K === 0;
-}
 
 export interface MmaConvOptions {
   bias: boolean;
@@ -42,7 +27,11 @@ export interface MmaConvOptions {
   workgroupSize: number;
   /**
    * The input gradient instead (Conv2DBackpropInput; Ci and Co multiples of 4, no bias or ReLU):
-   * rows the B·H·W pixels of dx, columns its Ci channels, summed over KH·KW·Co; dy in x's binding.
+   * rows the B·H·W pixels of dx, columns its Ci channels, summed over KH·KW·Co; dy in x's binding,
+   * and max |dy| (recordAbsMax) in one more binding after W: dy is scaled by the power of 2 that
+   * brings that maximum to [2^13, 2^14] before its rounding to f16, and dx scaled back. Gradients are
+   * small (1e-6 and below is common), where f16 has few bits or none: unscaled they would lose their
+   * precision or flush to zero.
    */
   gradient?: boolean;
 }
@@ -75,7 +64,7 @@ export function conv2dMmaProgram(
   const tiles = Math.ceil(P / MT) * tilesN;
   const inner = o.inner === 'fma' ? 'fma' : `${o.inner.M}x${o.inner.N}x${o.inner.K}`;
   const key = `tfjsDdpConv2DMma_${grad ? 'dx' : 'fwd'}_${inner}_${WG}_${cv}_${o.bias ? 'bias' : 'nobias'}_${o.relu ? 'relu' : 'linear'}`;
-  const bindings = ['x', 'w', ...(o.bias ? ['bias'] : []), 'y'];
+  const bindings = ['x', 'w', ...(o.bias ? ['bias'] : []), ...(grad ? ['dyMax'] : []), 'y'];
   const lanes = ['x', 'y', 'z', 'w'];
   // One vec4 of A per pass: row r, sum indices kd…kd+3; `body` sets v where it is not zero.
   const vec4A = (body: string) => `for (var e = i32(t); e < ${(MT * KT) / 4}; e += ${WG}) {
@@ -95,7 +84,7 @@ export function conv2dMmaProgram(
         let ohn = rowIh[r] - tap / u.KW;
         let own = rowIw[r] - tap % u.KW;
         if (ohn >= 0 && own >= 0 && ohn % u.sh == 0 && own % u.sw == 0 && ohn / u.sh < u.OH && own / u.sw < u.OW) {
-          v = x[(((b * u.OH + ohn / u.sh) * u.OW + own / u.sw) * u.Co + kd % u.Co) / 4];
+          v = x[(((b * u.OH + ohn / u.sh) * u.OW + own / u.sw) * u.Co + kd % u.Co) / 4] * scale;
         }`);
   // The im2col element(s) at row r, sum index kd of x: zero outside the image, the rows and the sum.
   const loadA = grad
@@ -143,47 +132,7 @@ export function conv2dMmaProgram(
       ${lanes.map((l, i) => `Bs[kk * ${NT} + c + ${i}] = f16(v.${l});`).join('\n      ')}
     }`;
   const loadB = grad ? loadGradB : loadForwardB;
-  let decl: string;
-  let product: string;
-  let toC: string;
-  if (o.inner === 'fma') {
-    // Each invocation sums its own elements of the tile, e = t + WG·q: row e / NT, column e % NT.
-    const per = (MT * NT) / WG;
-    const qs = Array.from({ length: per }, (_, q) => q);
-    decl = `var acc : array<f32, ${per}>;`;
-    product = `for (var kk = 0; kk < ${KT}; kk++) {
-      ${qs
-        .map(
-          (q) =>
-            `acc[${q}] += f32(As[((i32(t) + ${q * WG}) / ${NT}) * ${KT} + kk]) * f32(Bs[kk * ${NT} + (i32(t) + ${q * WG}) % ${NT}]);`,
-        )
-        .join('\n      ')}
-    }`;
-    toC = qs.map((q) => `Cs[i32(t) + ${q * WG}] = acc[${q}];`).join('\n  ');
-  } else {
-    // Subgroup s < 4 owns the quarter (s / 2, s % 2) of the tile: FI × FJ result matrices. Where the
-    // adapter runs smaller subgroups than its largest, the others (s ≥ 4) only load and store.
-    const { M, N, K } = o.inner;
-    const FI = MT / 2 / M;
-    const FJ = NT / 2 / N;
-    const is = Array.from({ length: FI }, (_, i) => i);
-    const js = Array.from({ length: FJ }, (_, j) => j);
-    const row = (i: number) => `(sg / 2u) * ${MT / 2}u + ${i * M}u`;
-    const col = (j: number) => `(sg % 2u) * ${NT / 2}u + ${j * N}u`;
-    decl = is
-      .flatMap((i) => js.map((j) => `var acc${i}_${j} = subgroup_matrix_result<f32, ${N}, ${M}>();`))
-      .join('\n  ');
-    product = `if (sg < 4u) {
-      for (var kk = 0u; kk < ${KT}u; kk += ${K}u) {
-        ${is.map((i) => `let l${i} = subgroupMatrixLoad<subgroup_matrix_left<f16, ${K}, ${M}>, row_major>(&As, (${row(i)}) * ${KT}u + kk, ${KT}u);`).join('\n        ')}
-        ${js.map((j) => `let r${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, ${N}, ${K}>, row_major>(&Bs, kk * ${NT}u + ${col(j)}, ${NT}u);`).join('\n        ')}
-        ${is.flatMap((i) => js.map((j) => `acc${i}_${j} = subgroupMatrixMultiplyAccumulate(l${i}, r${j}, acc${i}_${j});`)).join('\n        ')}
-      }
-    }`;
-    toC = `if (sg < 4u) {
-    ${is.flatMap((i) => js.map((j) => `subgroupMatrixStore<row_major>(&Cs, (${row(i)}) * ${NT}u + ${col(j)}, acc${i}_${j}, ${NT}u);`)).join('\n    ')}
-  }`;
-  }
+  const { decl, product, toC } = tileProduct(o.inner, WG);
   const code = () => `enable f16;
 ${o.inner === 'fma' ? '' : 'enable chromium_experimental_subgroup_matrix;\n'}struct Uniforms {
   H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
@@ -191,7 +140,7 @@ ${o.inner === 'fma' ? '' : 'enable chromium_experimental_subgroup_matrix;\n'}str
 };
 @group(0) @binding(0) var<storage, read> x : array<${cv === 4 ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(1) var<storage, read> w : array<vec4<f32>>;
-${o.bias ? '@group(0) @binding(2) var<storage, read> bias : array<vec4<f32>>;\n' : ''}@group(0) @binding(${bindings.length - 1}) var<storage, read_write> y : array<vec4<f32>>;
+${o.bias ? '@group(0) @binding(2) var<storage, read> bias : array<vec4<f32>>;\n' : ''}${grad ? '@group(0) @binding(2) var<storage, read> dyMax : array<f32>;\n' : ''}@group(0) @binding(${bindings.length - 1}) var<storage, read_write> y : array<vec4<f32>>;
 @group(0) @binding(${bindings.length}) var<uniform> u : Uniforms;
 var<workgroup> As : array<f16, ${MT * KT}>;
 var<workgroup> Bs : array<f16, ${KT * NT}>;
@@ -206,6 +155,15 @@ fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wid : v
         @builtin(num_workgroups) nwg : vec3<u32>${o.inner === 'fma' ? '' : ', @builtin(subgroup_id) sg : u32'}) {
   let tile = i32(wid.y * nwg.x + wid.x);
   if (tile >= u.tiles) { return; }
+  ${
+    grad
+      ? `// A power of 2: exact to apply and to undo; 1 where max |dy| is 0, above 2^127, infinite or NaN
+  // (tested on the bits: a compiler may assume floats are never NaN).
+  let dm = dyMax[0];
+  let bits = bitcast<u32>(dm);
+  let scale = select(1.0, exp2(14.0 - ceil(log2(dm))), bits > 0u && bits < 0x7f000000u);`
+      : ''
+  }
   let m0 = (tile / u.tilesN) * ${MT};
   let n0 = (tile % u.tilesN) * ${NT};
   for (var r = i32(t); r < ${MT}; r += ${WG}) {
@@ -245,6 +203,7 @@ fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wid : v
       var v = vec4<f32>(Cs[r * ${NT} + c], Cs[r * ${NT} + c + 1], Cs[r * ${NT} + c + 2], Cs[r * ${NT} + c + 3]);
       ${o.bias ? 'v += bias[co / 4];' : ''}
       ${o.relu ? 'v = max(v, vec4<f32>(0.0));' : ''}
+      ${grad ? 'v = v / scale;' : ''}
       y[(p * ${cols} + co) / 4] = v;
     }
   }

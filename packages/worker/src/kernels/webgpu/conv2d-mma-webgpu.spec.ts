@@ -1,5 +1,6 @@
 // TFJS_DDP_WEBGPU_CONV=mma: the forward conv as a tiled implicit GEMM on subgroup matrices.
-// - The shape it takes from an adapter's configs, and the errors where an adapter lacks them.
+// - The shape it takes from an adapter's configs, and the errors where an adapter lacks them:
+//   subgroup-matrix.spec.ts.
 // - The matrix instructions compile on Dawn's null backend: conv2d-mma-null.spec.ts.
 // - On lavapipe, which has no subgroup matrices, the same program with the tile product as f32 FMAs
 //   against the naive float64 loops on the shape table: the im2col tile loads, the bounds of the
@@ -7,7 +8,6 @@
 //   TFJS_DDP_SKIP_WEBGPU=1.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
-import { DdpError } from '@tfjs-ddp/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
 import {
@@ -19,96 +19,20 @@ import {
   relErr,
   rng,
 } from '../conv-cases';
-import { convOutShape, refBackpropInput, refConv2d } from '../reference-conv';
+import { convOutShape, refBackpropFilter, refBackpropInput, refConv2d } from '../reference-conv';
+import { convBackpropFilterMma } from './conv2d-backprop-filter-webgpu';
 import { convBackpropInputMma } from './conv2d-backprop-input-webgpu';
 import { convForwardMma } from './conv2d-forward-webgpu';
 import { deviceHasF16 } from './f16';
 import { registerFastKernels } from '../fast-kernels';
+import { recordAbsMax } from './abs-max-program';
 import { rawRecorder } from './raw-dispatch';
-import { mmaSetup, pickMmaShape, setActiveMma, type SubgroupMatrixConfig } from './subgroup-matrix';
+import { setActiveMma } from './subgroup-matrix';
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 
 /** f16 inputs, f32 sums: the f16 forward conv's bound (conv2d-forward-f16-webgpu.spec.ts). */
 const F16_TOLERANCE = 2e-3;
-
-const cfg = (
-  componentType: string,
-  resultComponentType: string,
-  M: number,
-  N: number,
-  K: number,
-): SubgroupMatrixConfig => ({
-  componentType,
-  resultComponentType,
-  M,
-  N,
-  K,
-});
-
-describe('subgroup matrix shapes', () => {
-  it('takes the largest f16 → f32 shape that tiles the program, and none where none does', () => {
-    expect(
-      pickMmaShape([
-        cfg('f16', 'f16', 16, 16, 16),
-        cfg('f16', 'f32', 16, 8, 16),
-        cfg('f16', 'f32', 16, 16, 16),
-      ]),
-    ).toEqual({
-      M: 16,
-      N: 16,
-      K: 16,
-    });
-    expect(pickMmaShape([cfg('f32', 'f32', 8, 8, 8), cfg('f16', 'f32', 8, 8, 8)])).toEqual({
-      M: 8,
-      N: 8,
-      K: 8,
-    });
-    // N = 32 does not fit a subgroup's 16 channels; u8 and f16 results are not ours.
-    expect(
-      pickMmaShape([
-        cfg('f16', 'f32', 32, 32, 16),
-        cfg('u8', 'u32', 16, 16, 32),
-        cfg('f16', 'f16', 16, 16, 16),
-      ]),
-    ).toBeNull();
-    expect(pickMmaShape([])).toBeNull();
-  });
-
-  it('names the adapter and what it lacks when TFJS_DDP_WEBGPU_CONV=mma cannot run on it', () => {
-    const has = (names: string[]) => ({ has: (n: string) => names.includes(n) });
-    const all = ['subgroups', 'shader-f16', 'chromium-experimental-subgroup-matrix'];
-    const info = (configs: SubgroupMatrixConfig[], size = 32) => ({
-      description: 'GPU X',
-      subgroupMaxSize: size,
-      subgroupMatrixConfigs: configs,
-    });
-    const error = (f: () => unknown): DdpError => {
-      try {
-        f();
-      } catch (e) {
-        return e as DdpError;
-      }
-      throw new Error('no error');
-    };
-    const lavapipe = error(() => mmaSetup({ features: has(['subgroups', 'shader-f16']), info: info([]) }));
-    expect(lavapipe).toBeInstanceOf(DdpError);
-    expect(lavapipe.code).toBe('E_GPU_UNAVAILABLE');
-    expect(lavapipe.message).toMatch(/adapter GPU X does not offer chromium-experimental-subgroup-matrix/);
-    expect(lavapipe.hint).toMatch(/unset TFJS_DDP_WEBGPU_CONV/);
-    expect(
-      error(() => mmaSetup({ features: has(all), info: info([cfg('f16', 'f16', 16, 16, 16)]) })).message,
-    ).toMatch(/no f16 → f32 subgroup matrix .* \(it offers f16 → f16 16×16×16\)/);
-    expect(
-      error(() => mmaSetup({ features: has(all), info: info([cfg('f16', 'f32', 16, 16, 16)], 128) })).message,
-    ).toMatch(/largest subgroup size of 128/);
-    expect(mmaSetup({ features: has(all), info: info([cfg('f16', 'f32', 16, 16, 16)]) })).toEqual({
-      shape: { M: 16, N: 16, K: 16 },
-      workgroupSize: 128,
-      features: all,
-    });
-  });
-});
 
 (skip ? describe.skip : describe)(
   skip
@@ -127,6 +51,52 @@ describe('subgroup matrix shapes', () => {
       registerFastKernels('webgpu');
     }, 60_000);
     afterAll(() => shutdownWebGpu());
+
+    it('max |t|: over several workgroups and their partials, NaN carried, the same in every run', async () => {
+      const n = 4 * 256 * 8 * 5 + 12;
+      const values = randomArray(n, rng(3));
+      values[n - 7] = -9.5;
+      const t = tf.tensor1d(values);
+      const max = async (x: tf.Tensor) => {
+        const m = tf.engine().makeTensorFromTensorInfo(recordAbsMax(tf.backend(), x));
+        const v = (await m.data())[0]!;
+        m.dispose();
+        return v;
+      };
+      expect(await max(t)).toBe(9.5);
+      values[17] = NaN;
+      const withNaN = tf.tensor1d(values);
+      expect(await max(withNaN)).toBeNaN();
+      expect(await max(tf.zeros([8]))).toBe(0);
+      tf.dispose([t, withNaN]);
+    });
+
+    it('input gradient of a tiny dy (1e-7 and below, where f16 has few bits or none): within the f16 tolerance, by its scale', async () => {
+      const c = { x: [2, 12, 12, 32], filter: [3, 3, 32, 32], strides: [1, 1], pad: 'same' } as const;
+      const r = rng(5);
+      const yShape = convOutShape({ ...c, x: [...c.x], filter: [...c.filter], strides: [...c.strides] });
+      const ws = randomArray(3 * 3 * 32 * 32, r);
+      const dys = randomArray(
+        yShape.reduce((a, b) => a * b, 1),
+        r,
+      ).map((v) => v * 1e-7);
+      const want = refBackpropInput(
+        { ...c, x: [...c.x], filter: [...c.filter], strides: [...c.strides] },
+        ws,
+        dys,
+      );
+      const info = tf.backend_util.computeConv2DInfo([...c.x], [...c.filter], [1, 1], 1, 'same');
+      const [w, dy] = [tf.tensor4d(ws, [...c.filter]), tf.tensor4d(dys, yShape)];
+      const dx = tf
+        .engine()
+        .makeTensorFromTensorInfo(
+          convBackpropInputMma(tf.backend(), info, dy, w, { shape: 'fma', workgroupSize: 128 }),
+        );
+      const e = relErr(await dx.data(), want);
+      process.stdout.write(`mma input gradient of dy × 1e-7: relErr ${e.toExponential(2)}\n`);
+      expect(e).toBeLessThan(F16_TOLERANCE);
+      tf.dispose([w, dy, dx]);
+    });
 
     it("trains through the registered kernels: a net's loss and gradients as float32's within the f16 tolerance, with both programs run", async () => {
       const r = rng(99);
@@ -181,6 +151,7 @@ describe('subgroup matrix shapes', () => {
           expect.stringMatching(/^tfjsDdpConv2DMma_fwd_fma_/),
           expect.stringMatching(/^tfjsDdpConv2DMma_fwd_fma_/),
         ]);
+        expect(programs.filter((p) => p.startsWith('tfjsDdpConv2DMmaFilter_'))).toHaveLength(2);
         const lossErr = Math.abs(half.value - single.value) / single.value;
         const gradErr = half.grads.map((g, i) => relErr(g, single.grads[i]!));
         process.stdout.write(
@@ -195,10 +166,10 @@ describe('subgroup matrix shapes', () => {
       tf.dispose([x, w1, b1, w2]);
     });
 
-    const worst = { fwd: 0, dx: 0 };
+    const worst = { fwd: 0, dx: 0, dw: 0 };
     afterAll(() =>
       process.stdout.write(
-        `mma conv (fma products): worst relErr ${worst.fwd.toExponential(2)}, input gradient ${worst.dx.toExponential(2)}\n`,
+        `mma conv (fma products): worst relErr ${worst.fwd.toExponential(2)}, input gradient ${worst.dx.toExponential(2)}, filter and bias gradients ${worst.dw.toExponential(2)}\n`,
       ),
     );
 
@@ -253,6 +224,44 @@ describe('subgroup matrix shapes', () => {
         worst.dx = Math.max(worst.dx, e);
         expect(e).toBeLessThan(F16_TOLERANCE);
         tf.dispose([w, dy, dx]);
+      },
+      30_000,
+    );
+
+    const filterCases = cases.filter((c) => c.x[3] % 4 === 0);
+    it.each(filterCases.map((c, i) => [i, JSON.stringify(c), c] as const))(
+      'filter and bias gradients, case %i %s: within the f16 tolerance of the exact result, dy also at 1e-7',
+      async (_i, _name, c) => {
+        const r = rng(c.x.reduce((a, b) => a * 43 + b, 17));
+        const size = (s: number[]) => s.reduce((a, b) => a * b, 1);
+        const yShape = convOutShape(c);
+        const xs = randomArray(size(c.x), r);
+        const info = tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad);
+        for (const magnitude of [1, 1e-7]) {
+          const dys = randomArray(size(yShape), r).map((v) => v * magnitude);
+          const wantW = refBackpropFilter(c, xs, dys);
+          const wantB = Array.from({ length: c.filter[3] }, (_, co) => {
+            let s = 0;
+            for (let i = co; i < dys.length; i += c.filter[3]) s += dys[i]!;
+            return s;
+          });
+          const [x, dy] = [tf.tensor4d(xs, c.x), tf.tensor4d(dys, yShape)];
+          for (const bias of [false, true]) {
+            const out = convBackpropFilterMma(tf.backend(), info, x, dy, bias, {
+              shape: 'fma',
+              workgroupSize: 128,
+            });
+            const [dw, db] = out.map((o) => tf.engine().makeTensorFromTensorInfo(o));
+            expect(dw!.shape).toEqual(c.filter);
+            const e = relErr(await dw!.data(), wantW);
+            worst.dw = Math.max(worst.dw, e);
+            expect(e).toBeLessThan(F16_TOLERANCE);
+            // dB sums float32 dy: float32's error, not f16's.
+            if (bias) expect(relErr(await db!.data(), wantB)).toBeLessThan(1e-5);
+            tf.dispose([dw!, ...(db ? [db] : [])]);
+          }
+          tf.dispose([x, dy]);
+        }
       },
       30_000,
     );

@@ -5,7 +5,7 @@
 // allow_unsafe_apis toggle (openAdapter sets it for `mma` alone), subgroups, shader-f16, and an
 // f16 → f32 matrix shape that tiles our program. Experimental: no GPU has run it yet (docs/kernels.md).
 import { DdpError } from '@tfjs-ddp/core';
-import { mmaShapeFits, type MmaShape } from './conv2d-mma-program';
+import { mmaShapeFits, type MmaShape } from './mma-tile';
 
 export type WebGpuConv = 'ours' | 'tfjs' | 'mma';
 

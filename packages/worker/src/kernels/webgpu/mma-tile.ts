@@ -1,0 +1,70 @@
+// The tile product of the subgroup-matrix programs (conv2d-mma-program.ts, conv2d-mma-filter-program.ts):
+// C (MT × NT, f32) += A (MT × KT, f16, row-major in workgroup memory As) · B (KT × NT, f16, Bs), then
+// C to workgroup memory Cs for the epilogue. On subgroup matrices: four subgroups, each a quarter of
+// C in FI × FJ result matrices. With 'fma' (the specs, where no adapter has matrices): each
+// invocation sums its own elements of C as f32 FMAs of the same f16 values.
+
+/** A subgroup-matrix shape: left M×K, right K×N, result M×N (GPUSubgroupMatrixConfig's). */
+export interface MmaShape {
+  M: number;
+  N: number;
+  K: number;
+}
+
+/** The workgroup's tile of y (rows × channels) and of the sum per step. */
+export const MMA_TILE = { rows: 64, cols: 32, depth: 32 } as const;
+
+/** Whether a subgroup-matrix shape tiles MMA_TILE with four subgroups in a 2 × 2 arrangement. */
+export function mmaShapeFits(s: MmaShape): boolean {
+  const { rows, cols, depth } = MMA_TILE;
+  return (rows / 2) % s.M === 0 && (cols / 2) % s.N === 0 && depth % s.K === 0;
+}
+
+export function tileProduct(
+  inner: MmaShape | 'fma',
+  WG: number,
+): { decl: string; product: string; toC: string } {
+  const { rows: MT, cols: NT, depth: KT } = MMA_TILE;
+  let decl: string;
+  let product: string;
+  let toC: string;
+  if (inner === 'fma') {
+    // Each invocation sums its own elements of the tile, e = t + WG·q: row e / NT, column e % NT.
+    const per = (MT * NT) / WG;
+    const qs = Array.from({ length: per }, (_, q) => q);
+    decl = `var acc : array<f32, ${per}>;`;
+    product = `for (var kk = 0; kk < ${KT}; kk++) {
+      ${qs
+        .map(
+          (q) =>
+            `acc[${q}] += f32(As[((i32(t) + ${q * WG}) / ${NT}) * ${KT} + kk]) * f32(Bs[kk * ${NT} + (i32(t) + ${q * WG}) % ${NT}]);`,
+        )
+        .join('\n      ')}
+    }`;
+    toC = qs.map((q) => `Cs[i32(t) + ${q * WG}] = acc[${q}];`).join('\n  ');
+  } else {
+    // Subgroup s < 4 owns the quarter (s / 2, s % 2) of the tile: FI × FJ result matrices. Where the
+    // adapter runs smaller subgroups than its largest, the others (s ≥ 4) only load and store.
+    const { M, N, K } = inner;
+    const FI = MT / 2 / M;
+    const FJ = NT / 2 / N;
+    const is = Array.from({ length: FI }, (_, i) => i);
+    const js = Array.from({ length: FJ }, (_, j) => j);
+    const row = (i: number) => `(sg / 2u) * ${MT / 2}u + ${i * M}u`;
+    const col = (j: number) => `(sg % 2u) * ${NT / 2}u + ${j * N}u`;
+    decl = is
+      .flatMap((i) => js.map((j) => `var acc${i}_${j} = subgroup_matrix_result<f32, ${N}, ${M}>();`))
+      .join('\n  ');
+    product = `if (sg < 4u) {
+      for (var kk = 0u; kk < ${KT}u; kk += ${K}u) {
+        ${is.map((i) => `let l${i} = subgroupMatrixLoad<subgroup_matrix_left<f16, ${K}, ${M}>, row_major>(&As, (${row(i)}) * ${KT}u + kk, ${KT}u);`).join('\n        ')}
+        ${js.map((j) => `let r${j} = subgroupMatrixLoad<subgroup_matrix_right<f16, ${N}, ${K}>, row_major>(&Bs, kk * ${NT}u + ${col(j)}, ${NT}u);`).join('\n        ')}
+        ${is.flatMap((i) => js.map((j) => `acc${i}_${j} = subgroupMatrixMultiplyAccumulate(l${i}, r${j}, acc${i}_${j});`)).join('\n        ')}
+      }
+    }`;
+    toC = `if (sg < 4u) {
+    ${is.flatMap((i) => js.map((j) => `subgroupMatrixStore<row_major>(&Cs, (${row(i)}) * ${NT}u + ${col(j)}, acc${i}_${j}, ${NT}u);`)).join('\n    ')}
+  }`;
+  }
+  return { decl, product, toC };
+}
