@@ -15,6 +15,11 @@ export interface GpuAdapterReport {
   software: boolean;
   /** The Vulkan device selection the launcher gave it (DRI_PRIME), null when none or not applied. */
   selection: string | null;
+  /**
+   * The subgroup-matrix shape of TFJS_DDP_WEBGPU_CONV=mma (or mma-fma's FMA products); null without.
+   * Absent from the records of runs before it existed.
+   */
+  subgroupMatrix?: string | null;
 }
 
 export interface WorkerDescription {

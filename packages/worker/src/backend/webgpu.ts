@@ -10,6 +10,7 @@ import { DdpError } from '@tfjs-ddp/core';
 import { installBufferPool, webGpuBufferChoice } from './install-buffer-pool';
 import { f16Features, webGpuF16Choice } from '../kernels/webgpu/f16';
 import {
+  MMA_FMA_SETUP,
   UNSAFE_APIS_FLAG,
   mmaSetup,
   setActiveMma,
@@ -208,7 +209,10 @@ export async function activateWebGpu(opts: {
     );
   }
   const f16 = webGpuF16Choice(opts.env ?? process.env);
-  const mma = webGpuConvChoice(opts.env ?? process.env) === 'mma' ? mmaSetup(adapter) : null;
+  const conv = webGpuConvChoice(opts.env ?? process.env);
+  const mma = conv === 'mma' ? mmaSetup(adapter) : conv === 'mma-fma' ? MMA_FMA_SETUP : null;
+  // mma-fma needs shader-f16 and nothing else: the same error as TFJS_DDP_WEBGPU_F16's without it.
+  if (conv === 'mma-fma') f16Features(true, description);
   const l = adapter.limits;
   const pick = (...names: string[]) =>
     Object.fromEntries(names.filter((n) => l[n] !== undefined).map((n) => [n, l[n]!]));
@@ -243,11 +247,13 @@ export async function activateWebGpu(opts: {
   if (mma !== null)
     log(
       'warn',
-      { TFJS_DDP_WEBGPU_CONV: 'mma', M: mma.shape.M, N: mma.shape.N, K: mma.shape.K },
-      'the forward conv runs on experimental subgroup matrices (f16 inputs, float32 sums): losses differ from a float32 run as docs/kernels.md ("webgpu: subgroup matrices") says',
+      { TFJS_DDP_WEBGPU_CONV: conv, ...(mma.shape === 'fma' ? {} : mma.shape) },
+      `the convs run on ${mma.shape === 'fma' ? "the subgroup-matrix programs with FMA products (mma-fma: mma's numerics, not its speed)" : 'experimental subgroup matrices'} (f16 inputs, float32 sums): losses differ from a float32 run as docs/kernels.md ("webgpu: subgroup matrices") says`,
     );
   setActiveMma(mma);
-  if (mma !== null) description.subgroupMatrix = `f16 → f32 ${mma.shape.M}×${mma.shape.N}×${mma.shape.K}`;
+  if (mma !== null)
+    description.subgroupMatrix =
+      mma.shape === 'fma' ? 'none: FMA products (mma-fma)' : `f16 → f32 ${mma.shape.M}×${mma.shape.N}×${mma.shape.K}`;
   state = { device, adapter: description, lost: null, log };
   const s = state;
   // Uncaptured errors (outside our scopes) must reach the log, not only Dawn's stdout.

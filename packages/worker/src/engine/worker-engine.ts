@@ -188,12 +188,13 @@ export class WorkerEngine {
       adapter:
         this.backend.adapter === null
           ? null
-          : (({ vendor, architecture, description, software, selection }) => ({
+          : (({ vendor, architecture, description, software, selection, subgroupMatrix }) => ({
               vendor,
               architecture,
               description,
               software,
               selection,
+              subgroupMatrix,
             }))(this.backend.adapter),
       params: trainableParamCount(this.trainer.model),
       weightsHash: await this.weightsChecksum(),

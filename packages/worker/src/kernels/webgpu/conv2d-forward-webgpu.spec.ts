@@ -16,13 +16,14 @@ import { convForward, webGpuConvChoice } from './conv2d-forward-webgpu';
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 
 describe('TFJS_DDP_WEBGPU_CONV', () => {
-  it('picks ours by default, tfjs or mma on request, and names the values it takes otherwise', () => {
+  it('picks ours by default, tfjs, mma or mma-fma on request, and names the values it takes otherwise', () => {
     expect(webGpuConvChoice({})).toBe('ours');
     expect(webGpuConvChoice({ TFJS_DDP_WEBGPU_CONV: 'ours' })).toBe('ours');
     expect(webGpuConvChoice({ TFJS_DDP_WEBGPU_CONV: 'tfjs' })).toBe('tfjs');
     expect(webGpuConvChoice({ TFJS_DDP_WEBGPU_CONV: 'mma' })).toBe('mma');
+    expect(webGpuConvChoice({ TFJS_DDP_WEBGPU_CONV: 'mma-fma' })).toBe('mma-fma');
     expect(() => webGpuConvChoice({ TFJS_DDP_WEBGPU_CONV: 'fast' })).toThrow(
-      /TFJS_DDP_WEBGPU_CONV=fast: expected "ours".*"tfjs".* or "mma"/,
+      /TFJS_DDP_WEBGPU_CONV=fast: expected "ours".*"tfjs".*"mma".* or "mma-fma"/,
     );
   });
 });

@@ -4,19 +4,21 @@
 // needs an adapter that offers chromium-experimental-subgroup-matrix, which Dawn shows only with its
 // allow_unsafe_apis toggle (openAdapter sets it for `mma` alone), subgroups, shader-f16, and an
 // f16 → f32 matrix shape that tiles our program. Experimental: no GPU has run it yet (docs/kernels.md).
+// `mma-fma` runs the same programs with their tile product as FMAs of the same f16 tiles, on any
+// adapter with shader-f16: mma's numerics where there are no matrices (lavapipe), not its speed.
 import { DdpError } from '@tfjs-ddp/core';
 import { mmaShapeFits, type MmaShape } from './mma-tile';
 
-export type WebGpuConv = 'ours' | 'tfjs' | 'mma';
+export type WebGpuConv = 'ours' | 'tfjs' | 'mma' | 'mma-fma';
 
 /** Which forward conv webgpu runs: ours (the default), tfjs' or ours on subgroup matrices. */
 export function webGpuConvChoice(env: Record<string, string | undefined> = process.env): WebGpuConv {
   const v = env['TFJS_DDP_WEBGPU_CONV'];
   if (v === undefined || v === '' || v === 'ours') return 'ours';
-  if (v === 'tfjs' || v === 'mma') return v;
+  if (v === 'tfjs' || v === 'mma' || v === 'mma-fma') return v;
   throw new DdpError(
     'E_CONFIG',
-    `TFJS_DDP_WEBGPU_CONV=${v}: expected "ours" (the default), "tfjs" (tfjs' own forward conv) or "mma" (subgroup matrices, experimental)`,
+    `TFJS_DDP_WEBGPU_CONV=${v}: expected "ours" (the default), "tfjs" (tfjs' own forward conv), "mma" (subgroup matrices, experimental) or "mma-fma" (mma's programs with FMA products, to check their numerics)`,
     'set TFJS_DDP_WEBGPU_CONV to one of those or unset it',
   );
 }
@@ -87,10 +89,13 @@ export function mmaSetup(adapter: {
   return { shape, workgroupSize: 4 * size, features: FEATURES };
 }
 
+/** mma-fma's setup: shader-f16 only, a workgroup of 128. */
+export const MMA_FMA_SETUP: MmaSetup = { shape: 'fma', workgroupSize: 128, features: ['shader-f16'] };
+
 /**
- * The setup of this process's device when it was created for `mma` (activateWebGpu sets it, and
- * shutdownWebGpu clears it): while set, our forward conv and input-gradient kernels run the
- * subgroup-matrix programs.
+ * The setup of this process's device when it was created for `mma` or `mma-fma` (activateWebGpu
+ * sets it, and shutdownWebGpu clears it): while set, our conv kernels (forward and both gradients)
+ * run the subgroup-matrix programs.
  */
 let active: MmaSetup | null = null;
 
