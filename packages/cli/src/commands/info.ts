@@ -215,7 +215,7 @@ function formatInfo(r: InfoReport): string {
       ? []
       : [
           `adapter: ${b.adapter.vendor} ${b.adapter.architecture}: ${b.adapter.description}${b.adapter.software ? ' (software, on the CPU)' : ''}`,
-          `  maxBufferSize ${b.adapter.max_buffer_size}, maxStorageBufferBindingSize ${b.adapter.max_storage_buffer_binding_size}, shader-f16 ${b.adapter.shader_f16 ? 'yes' : 'no'}${b.adapter.subgroup_matrix !== null ? `, subgroup matrices ${b.adapter.subgroup_matrix} (TFJS_DDP_WEBGPU_CONV=mma)` : ''}${b.adapter.selection !== null ? `, selected by DRI_PRIME=${b.adapter.selection}` : ''}`,
+          `  maxBufferSize ${b.adapter.max_buffer_size}, maxStorageBufferBindingSize ${b.adapter.max_storage_buffer_binding_size}, shader-f16 ${b.adapter.shader_f16 ? 'yes' : 'no'}${b.adapter.subgroup_matrix !== null ? `, subgroup matrices ${b.adapter.subgroup_matrix}` : ''}${b.adapter.selection !== null ? `, selected by DRI_PRIME=${b.adapter.selection}` : ''}`,
         ]),
     `ranks:   ${r.local_ranks.length} local worker${r.local_ranks.length === 1 ? '' : 's'} by default${r.local_ranks.some((l) => l.gpu !== null) ? ': ' + r.local_ranks.map((l) => `rank ${l.rank} → GPU ${l.gpu}${l.bus_id !== null ? ` (${l.bus_id}${l.env['DRI_PRIME'] !== undefined ? `, DRI_PRIME=${l.env['DRI_PRIME']}` : ''})` : ''}`).join(', ') : ''}`,
     `all-reduce: ZeroMQ, ${r.data_plane}`,

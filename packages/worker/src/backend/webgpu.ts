@@ -248,7 +248,7 @@ export async function activateWebGpu(opts: {
     log(
       'warn',
       { TFJS_DDP_WEBGPU_CONV: conv, ...(mma.shape === 'fma' ? {} : mma.shape) },
-      `the convs run on ${mma.shape === 'fma' ? "the subgroup-matrix programs with FMA products (mma-fma: mma's numerics, not its speed)" : 'experimental subgroup matrices'} (f16 inputs, float32 sums): losses differ from a float32 run as docs/kernels.md ("webgpu: subgroup matrices") says`,
+      `the convs run on ${mma.shape === 'fma' ? "the subgroup-matrix programs with FMA products, mma's numerics and not its speed" : 'experimental subgroup matrices'}: f16 inputs, float32 sums; losses differ from a float32 run as docs/kernels.md ("webgpu: subgroup matrices") says`,
     );
   setActiveMma(mma);
   if (mma !== null)
