@@ -30,7 +30,7 @@ export interface GpuAdapterDescription {
   maxStorageBufferBindingSize: number;
   /** It offers WebGPU's shader-f16: TFJS_DDP_WEBGPU_F16=1 can run the forward conv in half precision. */
   shaderF16: boolean;
-  /** The subgroup-matrix shape TFJS_DDP_WEBGPU_CONV=mma runs on ('f16 → f32 16×16×16'); null without it. */
+  /** The subgroup-matrix shape TFJS_DDP_WEBGPU_CONV=mma runs on ('f16 → f32 16×16×16'), mma-fma's FMA products, or null. */
   subgroupMatrix: string | null;
   /** The Vulkan device selection this process was given (DRI_PRIME), if any. */
   selection: string | null;

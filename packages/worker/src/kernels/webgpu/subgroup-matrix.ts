@@ -1,6 +1,7 @@
-// TFJS_DDP_WEBGPU_CONV: which forward conv the webgpu backend runs. `ours` (the default,
-// conv2d-forward-program.ts), `tfjs` (tfjs' Conv2DMMProgram, for a comparison on a GPU) or `mma`
-// (conv2d-mma-program.ts: tensor cores through Dawn's experimental subgroup matrices). `mma`
+// TFJS_DDP_WEBGPU_CONV: which conv programs the webgpu backend runs. `ours` (the default: our float32
+// programs), `tfjs` (tfjs' Conv2DMMProgram for the forward conv, for a comparison on a GPU) or `mma`
+// (the forward conv and both gradients on tensor cores through Dawn's experimental subgroup
+// matrices: conv2d-mma-program.ts, conv2d-mma-filter-program.ts). `mma`
 // needs an adapter that offers chromium-experimental-subgroup-matrix, which Dawn shows only with its
 // allow_unsafe_apis toggle (openAdapter sets it for `mma` alone), subgroups, shader-f16, and an
 // f16 → f32 matrix shape that tiles our program. Experimental: no GPU has run it yet (docs/kernels.md).
@@ -11,7 +12,7 @@ import { mmaShapeFits, type MmaShape } from './mma-tile';
 
 export type WebGpuConv = 'ours' | 'tfjs' | 'mma' | 'mma-fma';
 
-/** Which forward conv webgpu runs: ours (the default), tfjs' or ours on subgroup matrices. */
+/** Which conv programs webgpu runs: ours (the default), tfjs' forward conv, or subgroup matrices (or their FMA variant). */
 export function webGpuConvChoice(env: Record<string, string | undefined> = process.env): WebGpuConv {
   const v = env['TFJS_DDP_WEBGPU_CONV'];
   if (v === undefined || v === '' || v === 'ours') return 'ours';
@@ -46,7 +47,7 @@ export function pickMmaShape(configs: readonly SubgroupMatrixConfig[]): MmaShape
 }
 
 export interface MmaSetup {
-  /** The adapter's matrix shape; `'fma'` (specs only) runs the same programs with FMA products, where no adapter here has matrices. */
+  /** The adapter's matrix shape; `'fma'` (mma-fma, the specs) runs the same programs with FMA products. */
   shape: MmaShape | 'fma';
   /** 4 subgroups of the adapter's largest subgroup size. */
   workgroupSize: number;
@@ -84,7 +85,7 @@ export function mmaSetup(adapter: {
     throw new DdpError(
       'E_GPU_UNAVAILABLE',
       `TFJS_DDP_WEBGPU_CONV=mma, but the WebGPU adapter ${adapter.info.description} ${lacks ?? ''}`,
-      'unset TFJS_DDP_WEBGPU_CONV to run our float32 forward conv',
+      'unset TFJS_DDP_WEBGPU_CONV to run our float32 convs',
     );
   return { shape, workgroupSize: 4 * size, features: FEATURES };
 }
