@@ -12,7 +12,16 @@
 // Ci and Co multiples of 4, no dilation.
 import type { backend_util } from '@tensorflow/tfjs-core';
 import { filterGradReduceProgram } from './conv2d-backprop-filter-program';
-import { MMA_TILE, mmaShapeFits, tileProduct, type MmaShape } from './mma-tile';
+import {
+  GRADIENT_SCALE,
+  MMA_TILE,
+  mmaEnables,
+  mmaMain,
+  mmaShapeFits,
+  tileMemory,
+  tileProduct,
+  type MmaShape,
+} from './mma-tile';
 import { rawWorkgroups, type RawProgram } from './raw-dispatch';
 import type { ProgramUniform } from './webgpu-backend-like';
 
@@ -68,8 +77,7 @@ export function conv2dMmaFilterProgram(
   const key = `tfjsDdpConv2DMmaFilter_${inner}_${WG}_${o.bias ? 'bias' : 'nobias'}`;
   const { decl, product, toC } = tileProduct(o.inner, WG);
   const lanes = ['x', 'y', 'z', 'w'];
-  const code = () => `enable f16;
-${o.inner === 'fma' ? '' : 'enable chromium_experimental_subgroup_matrix;\n'}struct Uniforms {
+  const code = () => `${mmaEnables(o.inner)}struct Uniforms {
   H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
   sh : i32, sw : i32, padTop : i32, padLeft : i32, P : i32, Kd : i32, tilesN : i32, tiles : i32,
   chunk : i32, splits : i32, filterVecs : i32, totalVecs : i32,
@@ -79,17 +87,9 @@ ${o.inner === 'fma' ? '' : 'enable chromium_experimental_subgroup_matrix;\n'}str
 @group(0) @binding(2) var<storage, read> dyMax : array<f32>;
 @group(0) @binding(3) var<storage, read_write> part : array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> u : Uniforms;
-var<workgroup> As : array<f16, ${MT * KT}>;
-var<workgroup> Bs : array<f16, ${KT * NT}>;
-var<workgroup> Cs : array<f32, ${MT * NT}>;
-// Per column of this step's A tile (an output pixel): its image (-1 past the range) and its
-// window's top-left corner.
-var<workgroup> colB : array<i32, ${KT}>;
-var<workgroup> colIh : array<i32, ${KT}>;
-var<workgroup> colIw : array<i32, ${KT}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wid : vec3<u32>,
-        @builtin(num_workgroups) nwg : vec3<u32>${o.inner === 'fma' ? '' : ', @builtin(subgroup_id) sg : u32'}) {
+// Per column of this step's A tile (an output pixel).
+${tileMemory('col', KT)}
+${mmaMain(o.inner, WG)}
   let g = i32(wid.y * nwg.x + wid.x);
   if (g >= u.tiles * u.splits) { return; }
   let split = g / u.tiles;
@@ -97,11 +97,7 @@ fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wid : v
   let m0 = (tile / u.tilesN) * ${MT};
   let n0 = (tile % u.tilesN) * ${NT};
   let pEnd = min((split + 1) * u.chunk, u.P);
-  // A power of 2: exact to apply and to undo; 1 where max |dY| is 0, above 2^127, infinite or NaN
-  // (tested on the bits: a compiler may assume floats are never NaN).
-  let dm = dyMax[0];
-  let bits = bitcast<u32>(dm);
-  let scale = select(1.0, exp2(14.0 - ceil(log2(dm))), bits > 0u && bits < 0x7f000000u);
+  ${GRADIENT_SCALE}
   ${decl}
   var bacc = vec4<f32>(0.0);
   for (var k0 = split * u.chunk; k0 < pEnd; k0 += ${KT}) {

@@ -14,7 +14,16 @@
 // conv2d-forward-program.ts: x (dy for the gradient), W, bias (with bias), y (dx), the uniforms.
 // NHWC float32, no dilation; forward: Co a multiple of 4 (convForwardCovers); gradient: Ci and Co.
 import type { backend_util } from '@tensorflow/tfjs-core';
-import { MMA_TILE, mmaShapeFits, tileProduct, type MmaShape } from './mma-tile';
+import {
+  GRADIENT_SCALE,
+  MMA_TILE,
+  mmaEnables,
+  mmaMain,
+  mmaShapeFits,
+  tileMemory,
+  tileProduct,
+  type MmaShape,
+} from './mma-tile';
 import { rawWorkgroups, type RawProgram } from './raw-dispatch';
 import type { ProgramUniform } from './webgpu-backend-like';
 
@@ -133,8 +142,7 @@ export function conv2dMmaProgram(
     }`;
   const loadB = grad ? loadGradB : loadForwardB;
   const { decl, product, toC } = tileProduct(o.inner, WG);
-  const code = () => `enable f16;
-${o.inner === 'fma' ? '' : 'enable chromium_experimental_subgroup_matrix;\n'}struct Uniforms {
+  const code = () => `${mmaEnables(o.inner)}struct Uniforms {
   H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
   sh : i32, sw : i32, padTop : i32, padLeft : i32, P : i32, Kd : i32, tilesN : i32, tiles : i32,
 };
@@ -142,28 +150,12 @@ ${o.inner === 'fma' ? '' : 'enable chromium_experimental_subgroup_matrix;\n'}str
 @group(0) @binding(1) var<storage, read> w : array<vec4<f32>>;
 ${o.bias ? '@group(0) @binding(2) var<storage, read> bias : array<vec4<f32>>;\n' : ''}${grad ? '@group(0) @binding(2) var<storage, read> dyMax : array<f32>;\n' : ''}@group(0) @binding(${bindings.length - 1}) var<storage, read_write> y : array<vec4<f32>>;
 @group(0) @binding(${bindings.length}) var<uniform> u : Uniforms;
-var<workgroup> As : array<f16, ${MT * KT}>;
-var<workgroup> Bs : array<f16, ${KT * NT}>;
-var<workgroup> Cs : array<f32, ${MT * NT}>;
-// Per row of the tile: its image (-1 past the last pixel) and its window's top-left corner (for the
-// input gradient: the pixel's place in the padded input).
-var<workgroup> rowB : array<i32, ${MT}>;
-var<workgroup> rowIh : array<i32, ${MT}>;
-var<workgroup> rowIw : array<i32, ${MT}>;
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wid : vec3<u32>,
-        @builtin(num_workgroups) nwg : vec3<u32>${o.inner === 'fma' ? '' : ', @builtin(subgroup_id) sg : u32'}) {
+// Per row of the tile (for the input gradient, the corner is the pixel's place in the padded input).
+${tileMemory('row', MT)}
+${mmaMain(o.inner, WG)}
   let tile = i32(wid.y * nwg.x + wid.x);
   if (tile >= u.tiles) { return; }
-  ${
-    grad
-      ? `// A power of 2: exact to apply and to undo; 1 where max |dy| is 0, above 2^127, infinite or NaN
-  // (tested on the bits: a compiler may assume floats are never NaN).
-  let dm = dyMax[0];
-  let bits = bitcast<u32>(dm);
-  let scale = select(1.0, exp2(14.0 - ceil(log2(dm))), bits > 0u && bits < 0x7f000000u);`
-      : ''
-  }
+  ${grad ? GRADIENT_SCALE : ''}
   let m0 = (tile / u.tilesN) * ${MT};
   let n0 = (tile % u.tilesN) * ${NT};
   for (var r = i32(t); r < ${MT}; r += ${WG}) {

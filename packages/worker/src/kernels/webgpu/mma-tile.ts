@@ -68,3 +68,38 @@ export function tileProduct(
   }
   return { decl, product, toC };
 }
+
+/** The programs' first lines: f16, and the matrices unless `fma`. */
+export function mmaEnables(inner: MmaShape | 'fma'): string {
+  return `enable f16;\n${inner === 'fma' ? '' : 'enable chromium_experimental_subgroup_matrix;\n'}`;
+}
+
+/**
+ * The tile memory (As, Bs, Cs: 15 KB with the pixel arrays) and, per pixel of the tile (`n` of them,
+ * arrays `${p}B`, `${p}Ih`, `${p}Iw`): its image (-1 past the end) and its window's corner.
+ */
+export function tileMemory(p: string, n: number): string {
+  const { rows: MT, cols: NT, depth: KT } = MMA_TILE;
+  return `var<workgroup> As : array<f16, ${MT * KT}>;
+var<workgroup> Bs : array<f16, ${KT * NT}>;
+var<workgroup> Cs : array<f32, ${MT * NT}>;
+var<workgroup> ${p}B : array<i32, ${n}>;
+var<workgroup> ${p}Ih : array<i32, ${n}>;
+var<workgroup> ${p}Iw : array<i32, ${n}>;`;
+}
+
+/** The entry point's signature: subgroup_id only where the matrices need it. */
+export function mmaMain(inner: MmaShape | 'fma', WG: number): string {
+  return `@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wid : vec3<u32>,
+        @builtin(num_workgroups) nwg : vec3<u32>${inner === 'fma' ? '' : ', @builtin(subgroup_id) sg : u32'}) {`;
+}
+
+/**
+ * `scale` from the binding `dyMax` (max |dY|): the power of 2 that brings it to [2^13, 2^14], exact
+ * to apply and to undo; 1 where it is 0, above 2^127, infinite or NaN (tested on the bits: a
+ * compiler may assume floats are never NaN).
+ */
+export const GRADIENT_SCALE = `let dm = dyMax[0];
+  let bits = bitcast<u32>(dm);
+  let scale = select(1.0, exp2(14.0 - ceil(log2(dm))), bits > 0u && bits < 0x7f000000u);`;
