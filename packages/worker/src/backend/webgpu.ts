@@ -211,8 +211,8 @@ export async function activateWebGpu(opts: {
   const f16 = webGpuF16Choice(opts.env ?? process.env);
   const conv = webGpuConvChoice(opts.env ?? process.env);
   const mma = conv === 'mma' ? mmaSetup(adapter) : conv === 'mma-fma' ? MMA_FMA_SETUP : null;
-  // mma-fma needs shader-f16 and nothing else: the same error as TFJS_DDP_WEBGPU_F16's without it.
-  if (conv === 'mma-fma') f16Features(true, description);
+  // What needs shader-f16 (mma checked it itself): named in the error where the adapter lacks it.
+  const needF16 = f16 ? 'TFJS_DDP_WEBGPU_F16=1' : conv === 'mma-fma' ? 'TFJS_DDP_WEBGPU_CONV=mma-fma' : null;
   const l = adapter.limits;
   const pick = (...names: string[]) =>
     Object.fromEntries(names.filter((n) => l[n] !== undefined).map((n) => [n, l[n]!]));
@@ -221,10 +221,11 @@ export async function activateWebGpu(opts: {
     // --gpu-profile); tfjs and raw-dispatch.ts write timestamps only while a profile runs.
     requiredFeatures: [
       ...(adapter.features?.has('timestamp-query') === true ? ['timestamp-query'] : []),
-      // shader-f16 where offered: TFJS_DDP_WEBGPU_F16=1's half-precision forward conv (kernels/webgpu/f16.ts).
-      ...f16Features(f16, description),
-      // TFJS_DDP_WEBGPU_CONV=mma (kernels/webgpu/subgroup-matrix.ts).
-      ...(mma?.features ?? []).filter((f) => f !== 'shader-f16' || !description.shaderF16),
+      // shader-f16 where offered: TFJS_DDP_WEBGPU_F16=1's half-precision forward conv, and mma's
+      // f16 tiles (kernels/webgpu/f16.ts).
+      ...f16Features(needF16, description),
+      // TFJS_DDP_WEBGPU_CONV=mma's others (kernels/webgpu/subgroup-matrix.ts).
+      ...(mma?.features ?? []),
     ],
     requiredLimits: pick(
       'maxBufferSize',

@@ -30,18 +30,25 @@ describe('TFJS_DDP_WEBGPU_F16', () => {
 
   it('asks the device for shader-f16 where the adapter offers it, and names the adapter that lacks it when chosen', () => {
     const adapter = (shaderF16: boolean, description = 'a') => ({ shaderF16, description });
-    expect(f16Features(false, adapter(false))).toEqual([]);
-    expect(f16Features(false, adapter(true))).toEqual(['shader-f16']);
-    expect(f16Features(true, adapter(true))).toEqual(['shader-f16']);
+    const need = 'TFJS_DDP_WEBGPU_F16=1';
+    expect(f16Features(null, adapter(false))).toEqual([]);
+    expect(f16Features(null, adapter(true))).toEqual(['shader-f16']);
+    expect(f16Features(need, adapter(true))).toEqual(['shader-f16']);
     let err: unknown;
     try {
-      f16Features(true, adapter(false, 'NVIDIA Foo'));
+      f16Features(need, adapter(false, 'NVIDIA Foo'));
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(DdpError);
     expect((err as DdpError).code).toBe('E_GPU_UNAVAILABLE');
     expect((err as DdpError).message).toMatch(/adapter NVIDIA Foo does not offer shader-f16/);
+    // What needs it is named, and what to unset.
+    expect((err as DdpError).message).toMatch(/E_GPU_UNAVAILABLE: TFJS_DDP_WEBGPU_F16=1, but/);
+    expect((err as DdpError).hint).toBe('unset TFJS_DDP_WEBGPU_F16 to train in float32 on it');
+    expect(() => f16Features('TFJS_DDP_WEBGPU_CONV=mma-fma', adapter(false))).toThrow(
+      /E_GPU_UNAVAILABLE: TFJS_DDP_WEBGPU_CONV=mma-fma, but the WebGPU adapter a does not offer shader-f16; unset TFJS_DDP_WEBGPU_CONV /,
+    );
   });
 
   it('compiles to a program of its own that enables f16 and accumulates in f32', () => {

@@ -18,16 +18,20 @@ export function webGpuF16Choice(env: Record<string, string | undefined> = proces
 /**
  * The features to ask of the device: shader-f16 wherever the adapter offers it (asking costs
  * nothing; bench:kernels times both precisions in one process), and an error naming the adapter
- * when `f16` is chosen and it offers none.
+ * when a setting needs it (`need`: 'TFJS_DDP_WEBGPU_F16=1', 'TFJS_DDP_WEBGPU_CONV=mma-fma') and it
+ * offers none.
  * @throws DdpError E_GPU_UNAVAILABLE
  */
-export function f16Features(f16: boolean, adapter: { shaderF16: boolean; description: string }): string[] {
+export function f16Features(
+  need: string | null,
+  adapter: { shaderF16: boolean; description: string },
+): string[] {
   if (adapter.shaderF16) return ['shader-f16'];
-  if (!f16) return [];
+  if (need === null) return [];
   throw new DdpError(
     'E_GPU_UNAVAILABLE',
-    `TFJS_DDP_WEBGPU_F16=1, but the WebGPU adapter ${adapter.description} does not offer shader-f16`,
-    'unset TFJS_DDP_WEBGPU_F16 to train in float32 on it',
+    `${need}, but the WebGPU adapter ${adapter.description} does not offer shader-f16`,
+    `unset ${need.split('=')[0]} to train in float32 on it`,
   );
 }
 

@@ -69,6 +69,11 @@ describe('subgroup matrix shapes', () => {
     expect(lavapipe.message).toMatch(/adapter GPU X does not offer chromium-experimental-subgroup-matrix/);
     expect(lavapipe.hint).toMatch(/unset TFJS_DDP_WEBGPU_CONV/);
     expect(
+      error(() =>
+        mmaSetup({ features: has(['subgroups', 'chromium-experimental-subgroup-matrix']), info: info([]) }),
+      ).message,
+    ).toMatch(/adapter GPU X does not offer shader-f16;/);
+    expect(
       error(() => mmaSetup({ features: has(all), info: info([cfg('f16', 'f16', 16, 16, 16)]) })).message,
     ).toMatch(/no f16 → f32 subgroup matrix .* \(it offers f16 → f16 16×16×16\)/);
     expect(
@@ -77,7 +82,8 @@ describe('subgroup matrix shapes', () => {
     expect(mmaSetup({ features: has(all), info: info([cfg('f16', 'f32', 16, 16, 16)]) })).toEqual({
       shape: { M: 16, N: 16, K: 16 },
       workgroupSize: 128,
-      features: all,
+      // shader-f16 is asked for by activateWebGpu wherever the adapter offers it (f16.ts).
+      features: ['subgroups', 'chromium-experimental-subgroup-matrix'],
     });
   });
 });

@@ -51,10 +51,11 @@ export interface MmaSetup {
   shape: MmaShape | 'fma';
   /** 4 subgroups of the adapter's largest subgroup size. */
   workgroupSize: number;
+  /** The device features to ask for besides shader-f16, which activateWebGpu asks for wherever offered. */
   features: string[];
 }
 
-const FEATURES = ['subgroups', 'shader-f16', 'chromium-experimental-subgroup-matrix'];
+const FEATURES = ['subgroups', 'chromium-experimental-subgroup-matrix'];
 
 /**
  * What TFJS_DDP_WEBGPU_CONV=mma needs of the adapter: the features to ask for, the matrix shape and
@@ -69,7 +70,9 @@ export function mmaSetup(adapter: {
     subgroupMatrixConfigs?: readonly SubgroupMatrixConfig[];
   };
 }): MmaSetup & { shape: MmaShape } {
-  const missing = FEATURES.filter((f) => adapter.features?.has(f) !== true);
+  const missing = ['subgroups', 'shader-f16', 'chromium-experimental-subgroup-matrix'].filter(
+    (f) => adapter.features?.has(f) !== true,
+  );
   const configs = adapter.info.subgroupMatrixConfigs ?? [];
   const shape = pickMmaShape(configs);
   const size = adapter.info.subgroupMaxSize ?? 0;
@@ -90,8 +93,8 @@ export function mmaSetup(adapter: {
   return { shape, workgroupSize: 4 * size, features: FEATURES };
 }
 
-/** mma-fma's setup: shader-f16 only, a workgroup of 128. */
-export const MMA_FMA_SETUP: MmaSetup = { shape: 'fma', workgroupSize: 128, features: ['shader-f16'] };
+/** mma-fma's setup: a workgroup of 128, no feature but shader-f16. */
+export const MMA_FMA_SETUP: MmaSetup = { shape: 'fma', workgroupSize: 128, features: [] };
 
 /**
  * The setup of this process's device when it was created for `mma` or `mma-fma` (activateWebGpu
