@@ -35,23 +35,26 @@ export function convForwardCovers(info: backend_util.Conv2DInfo): boolean {
 
 const int = (v: number): ProgramUniform => ({ type: 'int32', data: [v] });
 
-/** The uniforms of our forward conv and input-gradient programs: the layer's shapes, then the invocation grid. */
-export const CONV_UNIFORMS_WGSL = `struct Uniforms {
+/** A Uniforms struct of a conv layer's shapes (H … padLeft, convUniforms' order), then `extra` i32 fields. */
+export function convUniformsWgsl(extra: readonly string[]): string {
+  return `struct Uniforms {
   H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
-  sh : i32, sw : i32, padTop : i32, padLeft : i32, blocks : i32, wBlocks : i32, threads : i32,
+  sh : i32, sw : i32, padTop : i32, padLeft : i32, ${extra.map((f) => `${f} : i32`).join(', ')},
 };`;
+}
 
-/** Their values: `blocks` channel blocks × `wBlocks` pixel blocks per row, `threads` invocations. */
-export function convUniforms(
-  info: backend_util.Conv2DInfo,
-  blocks: number,
-  wBlocks: number,
-  threads: number,
-): ProgramUniform[] {
+/**
+ * The uniforms of our forward conv and input-gradient programs: the layer's shapes, then the
+ * invocation grid (`blocks` channel blocks × `wBlocks` pixel blocks per row, `threads` invocations).
+ */
+export const CONV_UNIFORMS_WGSL = convUniformsWgsl(['blocks', 'wBlocks', 'threads']);
+
+/** The values of a convUniformsWgsl struct: the layer's shapes, then `extra` in its fields' order. */
+export function convUniforms(info: backend_util.Conv2DInfo, ...extra: number[]): ProgramUniform[] {
   const { inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth } = info;
   return [
     ...[inHeight, inWidth, inChannels, outHeight, outWidth, outChannels, filterHeight, filterWidth],
-    ...[info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, blocks, wBlocks, threads],
+    ...[info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, ...extra],
   ].map(int);
 }
 

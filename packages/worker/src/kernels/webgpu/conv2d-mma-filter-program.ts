@@ -12,14 +12,18 @@
 // Ci and Co multiples of 4, no dilation.
 import type { backend_util } from '@tensorflow/tfjs-core';
 import { filterGradReduceProgram } from './conv2d-backprop-filter-program';
+import { convUniforms, convUniformsWgsl } from './conv2d-forward-program';
 import {
   GRADIENT_SCALE,
   MMA_TILE,
   mmaEnables,
   mmaMain,
   mmaShapeFits,
+  outputPixelCorner,
+  tileC4,
   tileMemory,
   tileProduct,
+  xAtTap,
   type MmaShape,
 } from './mma-tile';
 import { rawWorkgroups, type RawProgram } from './raw-dispatch';
@@ -29,8 +33,6 @@ import type { ProgramUniform } from './webgpu-backend-like';
 const TARGET_GROUPS = 1024;
 /** Output pixels a range sums at least. */
 const MIN_CHUNK = 512;
-
-const int = (v: number): ProgramUniform => ({ type: 'int32', data: [v] });
 
 export interface MmaFilterPlan {
   program: RawProgram;
@@ -77,11 +79,8 @@ export function conv2dMmaFilterProgram(
   const key = `tfjsDdpConv2DMmaFilter_${inner}_${WG}_${o.bias ? 'bias' : 'nobias'}`;
   const { decl, product, toC } = tileProduct(o.inner, WG);
   const lanes = ['x', 'y', 'z', 'w'];
-  const code = () => `${mmaEnables(o.inner)}struct Uniforms {
-  H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
-  sh : i32, sw : i32, padTop : i32, padLeft : i32, P : i32, Kd : i32, tilesN : i32, tiles : i32,
-  chunk : i32, splits : i32, filterVecs : i32, totalVecs : i32,
-};
+  const code =
+    () => `${mmaEnables(o.inner)}${convUniformsWgsl(['P', 'Kd', 'tilesN', 'tiles', 'chunk', 'splits', 'filterVecs', 'totalVecs'])}
 @group(0) @binding(0) var<storage, read> x : array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> dy : array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> dyMax : array<f32>;
@@ -99,16 +98,13 @@ ${mmaMain(o.inner, WG)}
   let pEnd = min((split + 1) * u.chunk, u.P);
   ${GRADIENT_SCALE}
   ${decl}
-  var bacc = vec4<f32>(0.0);
+  ${o.bias ? 'var bacc = vec4<f32>(0.0);' : ''}
   for (var k0 = split * u.chunk; k0 < pEnd; k0 += ${KT}) {
     for (var c = i32(t); c < ${KT}; c += ${WG}) {
       let p = k0 + c;
       colB[c] = -1;
       if (p < pEnd) {
-        let rest = p / u.OW;
-        colB[c] = rest / u.OH;
-        colIh[c] = (rest % u.OH) * u.sh - u.padTop;
-        colIw[c] = p % u.OW * u.sw - u.padLeft;
+        ${outputPixelCorner('col', 'c')}
       }
     }
     workgroupBarrier();
@@ -120,12 +116,7 @@ ${mmaMain(o.inner, WG)}
       var v = vec4<f32>(0.0);
       let b = colB[c];
       if (kd < u.Kd && b >= 0) {
-        let tap = kd / u.Ci;
-        let ih = colIh[c] + tap / u.KW;
-        let iw = colIw[c] + tap % u.KW;
-        if (ih >= 0 && ih < u.H && iw >= 0 && iw < u.W) {
-          v = x[(((b * u.H + ih) * u.W + iw) * u.Ci + kd % u.Ci) / 4];
-        }
+        ${xAtTap('colIh[c]', 'colIw[c]', true)}
       }
       ${lanes.map((l, i) => `As[(r + ${i}) * ${KT} + c] = f16(v.${l});`).join('\n      ')}
     }
@@ -136,7 +127,7 @@ ${mmaMain(o.inner, WG)}
       let p = k0 + kk;
       var v = vec4<f32>(0.0);
       if (p < pEnd && n0 + c < u.Co) { v = dy[(p * u.Co + n0 + c) / 4]; }
-      bacc += v;
+      ${o.bias ? 'bacc += v;' : ''}
       ${lanes.map((l, i) => `Bs[kk * ${NT} + c + ${i}] = f16(v.${l} * scale);`).join('\n      ')}
     }
     workgroupBarrier();
@@ -152,8 +143,7 @@ ${mmaMain(o.inner, WG)}
     let kd = m0 + r;
     let co = n0 + c;
     if (kd < u.Kd && co < u.Co) {
-      let v = vec4<f32>(Cs[r * ${NT} + c], Cs[r * ${NT} + c + 1], Cs[r * ${NT} + c + 2], Cs[r * ${NT} + c + 3]);
-      part[out0 + (kd * u.Co + co) / 4] = v / scale;
+      part[out0 + (kd * u.Co + co) / 4] = ${tileC4('r', 'c')} / scale;
     }
   }
   ${
@@ -170,11 +160,7 @@ ${mmaMain(o.inner, WG)}
       : ''
   }
 }`;
-  const uniforms = [
-    ...[info.inHeight, info.inWidth, Ci, OH, OW, Co, info.filterHeight, info.filterWidth],
-    ...[info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, P, Kd, tilesN, tiles],
-    ...[chunk, splits, filterVecs, totalVecs],
-  ].map(int);
+  const uniforms = convUniforms(info, P, Kd, tilesN, tiles, chunk, splits, filterVecs, totalVecs);
   return {
     program: { key, code, workgroups: rawWorkgroups(tiles * splits * WG, WG) },
     uniforms,

@@ -14,14 +14,18 @@
 // conv2d-forward-program.ts: x (dy for the gradient), W, bias (with bias), y (dx), the uniforms.
 // NHWC float32, no dilation; forward: Co a multiple of 4 (convForwardCovers); gradient: Ci and Co.
 import type { backend_util } from '@tensorflow/tfjs-core';
+import { convUniforms, convUniformsWgsl } from './conv2d-forward-program';
 import {
   GRADIENT_SCALE,
   MMA_TILE,
   mmaEnables,
   mmaMain,
   mmaShapeFits,
+  outputPixelCorner,
+  tileC4,
   tileMemory,
   tileProduct,
+  xAtTap,
   type MmaShape,
 } from './mma-tile';
 import { rawWorkgroups, type RawProgram } from './raw-dispatch';
@@ -44,8 +48,6 @@ export interface MmaConvOptions {
    */
   gradient?: boolean;
 }
-
-const int = (v: number): ProgramUniform => ({ type: 'int32', data: [v] });
 
 /** The program and uniforms of one conv (or input gradient) as `info` says. */
 export function conv2dMmaProgram(
@@ -99,24 +101,14 @@ export function conv2dMmaProgram(
   const loadA = grad
     ? loadGradA
     : cv === 4
-      ? vec4A(`let tap = kd / u.Ci;
-        let ih = rowIh[r] + tap / u.KW;
-        let iw = rowIw[r] + tap % u.KW;
-        if (ih >= 0 && ih < u.H && iw >= 0 && iw < u.W) {
-          v = x[(((b * u.H + ih) * u.W + iw) * u.Ci + kd % u.Ci) / 4];
-        }`)
+      ? vec4A(xAtTap('rowIh[r]', 'rowIw[r]', true))
       : `for (var e = i32(t); e < ${MT * KT}; e += ${WG}) {
       let r = e / ${KT};
       let kd = k0 + e % ${KT};
       var v = 0.0;
       let b = rowB[r];
       if (kd < u.Kd && b >= 0) {
-        let tap = kd / u.Ci;
-        let ih = rowIh[r] + tap / u.KW;
-        let iw = rowIw[r] + tap % u.KW;
-        if (ih >= 0 && ih < u.H && iw >= 0 && iw < u.W) {
-          v = x[((b * u.H + ih) * u.W + iw) * u.Ci + kd % u.Ci];
-        }
+        ${xAtTap('rowIh[r]', 'rowIw[r]', false)}
       }
       As[e] = f16(v);
     }`;
@@ -142,10 +134,7 @@ export function conv2dMmaProgram(
     }`;
   const loadB = grad ? loadGradB : loadForwardB;
   const { decl, product, toC } = tileProduct(o.inner, WG);
-  const code = () => `${mmaEnables(o.inner)}struct Uniforms {
-  H : i32, W : i32, Ci : i32, OH : i32, OW : i32, Co : i32, KH : i32, KW : i32,
-  sh : i32, sw : i32, padTop : i32, padLeft : i32, P : i32, Kd : i32, tilesN : i32, tiles : i32,
-};
+  const code = () => `${mmaEnables(o.inner)}${convUniformsWgsl(['P', 'Kd', 'tilesN', 'tiles'])}
 @group(0) @binding(0) var<storage, read> x : array<${cv === 4 ? 'vec4<f32>' : 'f32'}>;
 @group(0) @binding(1) var<storage, read> w : array<vec4<f32>>;
 ${o.bias ? '@group(0) @binding(2) var<storage, read> bias : array<vec4<f32>>;\n' : ''}${grad ? '@group(0) @binding(2) var<storage, read> dyMax : array<f32>;\n' : ''}@group(0) @binding(${bindings.length - 1}) var<storage, read_write> y : array<vec4<f32>>;
@@ -168,10 +157,7 @@ ${mmaMain(o.inner, WG)}
       rowB[r] = rest / u.H;
       rowIh[r] = rest % u.H + u.padTop;
       rowIw[r] = p % u.W + u.padLeft;`
-          : `let rest = p / u.OW;
-      rowB[r] = rest / u.OH;
-      rowIh[r] = (rest % u.OH) * u.sh - u.padTop;
-      rowIw[r] = p % u.OW * u.sw - u.padLeft;`
+          : outputPixelCorner('row', 'r')
       }
     }
   }
@@ -192,7 +178,7 @@ ${mmaMain(o.inner, WG)}
     let p = m0 + r;
     let co = n0 + c;
     if (p < u.P && co < ${cols}) {
-      var v = vec4<f32>(Cs[r * ${NT} + c], Cs[r * ${NT} + c + 1], Cs[r * ${NT} + c + 2], Cs[r * ${NT} + c + 3]);
+      var v = ${tileC4('r', 'c')};
       ${o.bias ? 'v += bias[co / 4];' : ''}
       ${o.relu ? 'v = max(v, vec4<f32>(0.0));' : ''}
       ${grad ? 'v = v / scale;' : ''}
@@ -200,9 +186,6 @@ ${mmaMain(o.inner, WG)}
     }
   }
 }`;
-  const uniforms = [
-    ...[info.inHeight, info.inWidth, Ci, OH, OW, Co, info.filterHeight, info.filterWidth],
-    ...[info.strideHeight, info.strideWidth, info.padInfo.top, info.padInfo.left, P, Kd, tilesN, tiles],
-  ].map(int);
+  const uniforms = convUniforms(info, P, Kd, tilesN, tiles);
   return { program: { key, code, workgroups: rawWorkgroups(tiles * WG, WG) }, uniforms };
 }

@@ -103,3 +103,34 @@ fn main(@builtin(local_invocation_index) t : u32, @builtin(workgroup_id) wid : v
 export const GRADIENT_SCALE = `let dm = dyMax[0];
   let bits = bitcast<u32>(dm);
   let scale = select(1.0, exp2(14.0 - ceil(log2(dm))), bits > 0u && bits < 0x7f000000u);`;
+
+/**
+ * WGSL storing, for the forward conv's output pixel `p` (known to exist), its image and its window's
+ * top-left corner in x into the tile memory arrays `${a}B`, `${a}Ih`, `${a}Iw` at index `i`.
+ */
+export function outputPixelCorner(a: string, i: string): string {
+  return `let rest = p / u.OW;
+      ${a}B[${i}] = rest / u.OH;
+      ${a}Ih[${i}] = (rest % u.OH) * u.sh - u.padTop;
+      ${a}Iw[${i}] = p % u.OW * u.sw - u.padLeft;`;
+}
+
+/**
+ * WGSL setting `v` to x at sum index `kd` (tap kd / Ci, channel kd % Ci; a vec4 of channels where
+ * `vec`) for the pixel of image `b` whose window's corner is (`ih0`, `iw0`); it stays zero outside x.
+ */
+export function xAtTap(ih0: string, iw0: string, vec: boolean): string {
+  const at = '((b * u.H + ih) * u.W + iw) * u.Ci + kd % u.Ci';
+  return `let tap = kd / u.Ci;
+        let ih = ${ih0} + tap / u.KW;
+        let iw = ${iw0} + tap % u.KW;
+        if (ih >= 0 && ih < u.H && iw >= 0 && iw < u.W) {
+          v = x[${vec ? `(${at}) / 4` : at}];
+        }`;
+}
+
+/** WGSL: the vec4 of Cs at row `r`, columns `c`…`c`+3. */
+export function tileC4(r: string, c: string): string {
+  const { cols: NT } = MMA_TILE;
+  return `vec4<f32>(${[0, 1, 2, 3].map((i) => `Cs[${r} * ${NT} + ${c} + ${i}]`).join(', ')})`;
+}
