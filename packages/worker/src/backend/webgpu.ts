@@ -134,6 +134,15 @@ function appliedSelection(env: Record<string, string | undefined>): string | nul
 }
 
 /**
+ * Every Dawn instance openAdapter made, kept for the life of the process. An instance collected by
+ * the garbage collector while a device it made was in use crashed the process (a pthread mutex
+ * assertion inside Dawn): seen in conv2d-mma-null.spec.ts, 11 runs of 12, until it kept its own.
+ * activateWebGpu's instance lives on in navigator.gpu; this covers openAdapter's other callers and
+ * an activation that fails after it (a spec goes on after one).
+ */
+const instances: unknown[] = [];
+
+/**
  * Loads Dawn and returns its adapter for this process (the one Vulkan device selection leaves
  * visible, see docs/gpu.md) without creating a device.
  * @throws DdpError E_GPU_UNAVAILABLE naming what to install when there is no loader, driver or adapter.
@@ -154,6 +163,7 @@ export async function openAdapter(
   Object.assign(globalThis, mod.globals);
   // TFJS_DDP_WEBGPU_CONV=mma's subgroup matrices are behind Dawn's allow_unsafe_apis; nothing else is.
   const gpu = mod.create(webGpuConvChoice(env) === 'mma' ? [UNSAFE_APIS_FLAG] : []);
+  instances.push(gpu);
   let adapter: GpuAdapter | null = null;
   let why = '';
   try {
@@ -254,7 +264,9 @@ export async function activateWebGpu(opts: {
   setActiveMma(mma);
   if (mma !== null)
     description.subgroupMatrix =
-      mma.shape === 'fma' ? 'none: FMA products (mma-fma)' : `f16 → f32 ${mma.shape.M}×${mma.shape.N}×${mma.shape.K}`;
+      mma.shape === 'fma'
+        ? 'none: FMA products (mma-fma)'
+        : `f16 → f32 ${mma.shape.M}×${mma.shape.N}×${mma.shape.K}`;
   state = { device, adapter: description, lost: null, log };
   const s = state;
   // Uncaptured errors (outside our scopes) must reach the log, not only Dawn's stdout.

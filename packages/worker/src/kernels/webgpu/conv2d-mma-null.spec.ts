@@ -2,8 +2,7 @@
 // compiles WGSL, and runs nothing): the pipeline of every variant builds for the matrix shapes GPUs
 // report. That is what CI can check of the matrix instructions themselves; their numbers come only
 // from a GPU (the GPU check), and the rest of the program runs on lavapipe in
-// conv2d-mma-webgpu.spec.ts. A process of its own: a second Dawn instance in one process
-// crashed the process now and then (a pthread assertion inside Dawn).
+// conv2d-mma-webgpu.spec.ts.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { conv2dMmaFilterProgram } from './conv2d-mma-filter-program';
@@ -20,6 +19,10 @@ describe("the subgroup-matrix program on Dawn's null backend", () => {
     destroy(): void;
   }
   let device: NullDevice;
+  // The Dawn instance stays referenced while its device is used: collected by the garbage collector
+  // mid-run, it crashed the process (a pthread mutex assertion inside Dawn), as openAdapter's
+  // instances are kept (backend/webgpu.ts).
+  const instances: unknown[] = [];
   beforeAll(async () => {
     const { create, globals } = (await import('webgpu')) as unknown as {
       create(flags: string[]): {
@@ -28,7 +31,9 @@ describe("the subgroup-matrix program on Dawn's null backend", () => {
       globals: object;
     };
     Object.assign(globalThis, globals);
-    const adapter = await create(['backend=null', UNSAFE_APIS_FLAG]).requestAdapter();
+    const gpu = create(['backend=null', UNSAFE_APIS_FLAG]);
+    instances.push(gpu);
+    const adapter = await gpu.requestAdapter();
     expect(adapter).not.toBeNull();
     device = await adapter!.requestDevice({
       requiredFeatures: ['subgroups', 'shader-f16', 'chromium-experimental-subgroup-matrix'],
