@@ -17,6 +17,12 @@
 // --gpu-profile (webgpu): one more step with tfjs' program timers on (kernels/webgpu/gpu-profile.ts),
 // printed as `gpu_profile`: GPU milliseconds per program, the most first; that step runs a pass per
 // dispatch, so only its per-program times mean anything, not its length.
+// --host-only (webgpu): Dawn's null backend, which validates and records every command and runs
+// none, so a step takes the host's time alone, the GPU's excluded (issue 19's measure of a step's
+// host cost); `host_step_ms` is then that time over as many more steps without the counters (their
+// own timing adds to step_ms). Nothing is computed: the loss and gradients read back as zeros.
+// The null adapter allows 8 storage buffers per shader stage where lavapipe allows 16, so the
+// BatchNorm programs over dense-block parts take more dispatches there.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +47,7 @@ const { values } = parseArgs({
     data: { type: 'string' },
     child: { type: 'boolean', default: false },
     'gpu-profile': { type: 'boolean', default: false },
+    'host-only': { type: 'boolean', default: false },
   },
 });
 
@@ -58,11 +65,16 @@ async function stepper(path: string, info: BackendInfo, batch: number, size: num
     const engine = new WorkerEngine(task, { ...settings, microBatch: batch }, info);
     // The first `batch` samples (repeated where the split is smaller).
     const indices = Uint32Array.from({ length: batch }, (_, i) => i % task.train.size);
+    const params = trainableParamCount(task.model);
     return {
-      params: trainableParamCount(task.model),
+      params,
       step: async () => {
         const t0 = performance.now();
         const r = await engine.computeGradients(indices);
+        // Dawn's null backend reads back whatever its staging memory held: zeros instead, so that
+        // every step is applied (a non-finite gradient would skip the update) as on a GPU.
+        // (The buffer's gradient part: the parameters, before the loss, correct and count slots.)
+        if (values['host-only']) r.buffer.fill(0, 0, params);
         engine.applyReduced(r.buffer);
         return performance.now() - t0;
       },
@@ -80,6 +92,7 @@ async function stepper(path: string, info: BackendInfo, batch: number, size: num
       const b = prepareBatch(images, labels, 28, 28, size);
       const g = trainer.newGradientBuffer();
       const r = await trainer.accumulate(b, g);
+      if (values['host-only']) g.fill(0); // as on the task path
       trainer.apply(g, r.count);
       tf.dispose([b.x, b.y]);
       return performance.now() - t0;
@@ -88,7 +101,9 @@ async function stepper(path: string, info: BackendInfo, batch: number, size: num
 }
 
 async function runOne(backend: BackendChoice, batch: number, size: number, steps: number, warmup: number, path: string): Promise<object> {
-  const info = await selectBackend(backend);
+  const hostOnly = values['host-only'];
+  if (hostOnly && backend !== 'webgpu') throw new Error(`--host-only measures webgpu's host time; not --backend ${backend}`);
+  const info = await selectBackend(backend, { dawnNull: hostOnly });
   const heap0 = wasmHeapBytes();
   const gpu0 = gpuBytesAllocated();
   const { step, params } = await stepper(path, info, batch, size);
@@ -98,6 +113,9 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
   const times: number[] = [];
   for (let i = 0; i < steps; i++) times.push(await step());
   const counts = counters.take();
+  counters.uninstall();
+  const uncounted: number[] = [];
+  if (hostOnly) for (let i = 0; i < steps; i++) uncounted.push(await step());
   const perStep = (v: number | null, digits = 0) => (v === null ? null : Number((v / steps).toFixed(digits)));
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
   const heap = wasmHeapBytes();
@@ -118,6 +136,13 @@ async function runOne(backend: BackendChoice, batch: number, size: number, steps
     step_ms: Math.round(mean),
     step_ms_min: Math.round(Math.min(...times)),
     samples_per_s: Number(((batch * 1000) / mean).toFixed(2)),
+    ...(hostOnly
+      ? {
+          host_only: true,
+          host_step_ms: Number((uncounted.reduce((a, b) => a + b, 0) / steps).toFixed(1)),
+          host_step_ms_min: Number(Math.min(...uncounted).toFixed(1)),
+        }
+      : {}),
     kernels_per_step: perStep(counts.kernels),
     kernel_host_ms: perStep(counts.kernelHostMs, 1),
     dispatches_per_step: perStep(counts.dispatches),
@@ -162,7 +187,7 @@ if (values.child) {
   // The child runs as this process does: through tsx's loader (its flags are in execArgv), or bundled (gpu-check).
   const self = fileURLToPath(import.meta.url);
   for (const backend of values.backend.split(',')) {
-    const args = [...process.execArgv, self, '--child', '--backend', backend, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--path', values.path, ...(values.model !== undefined ? ['--model', values.model] : []), ...(values.data !== undefined ? ['--data', values.data] : []), ...(values['gpu-profile'] ? ['--gpu-profile'] : [])];
+    const args = [...process.execArgv, self, '--child', '--backend', backend, '--batch', String(batch), '--size', String(size), '--steps', String(steps), '--warmup', String(warmup), '--path', values.path, ...(values.model !== undefined ? ['--model', values.model] : []), ...(values.data !== undefined ? ['--data', values.data] : []), ...(values['gpu-profile'] ? ['--gpu-profile'] : []), ...(values['host-only'] ? ['--host-only'] : [])];
     const out = execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
     process.stdout.write(out.split('\n').filter((l) => l.startsWith('{')).join('\n') + '\n');
   }

@@ -24,8 +24,11 @@ export interface StepCounts {
 
 type Fn = (...args: unknown[]) => unknown;
 
-/** Installs the counters on the current engine and backend; `take()` returns and resets them. */
-export function installStepCounters(): { take: () => StepCounts } {
+/**
+ * Installs the counters on the current engine and backend; `take()` returns and resets them,
+ * `uninstall()` puts the wrapped methods back.
+ */
+export function installStepCounters(): { take: () => StepCounts; uninstall: () => void } {
   const engine = tf.engine() as unknown as Record<string, Fn>;
   const backend = tf.backend() as unknown as Record<string, Fn | undefined>;
   const zeros = () => ({ kernels: 0, kernelHostMs: 0, dispatches: 0, dispatchHostMs: 0, submits: 0, bindGroups: 0, buffers: 0 });
@@ -35,8 +38,14 @@ export function installStepCounters(): { take: () => StepCounts } {
   // as the optimizer's own programs).
   let dispatchesBy = new Map<string, number>();
   let current = '(no kernel)';
+  // What uninstall() puts back: each wrapped method's owner, name and original.
+  const wrapped: [Record<string, unknown>, string, unknown][] = [];
+  const wrap = (owner: Record<string, unknown>, name: string, f: Fn) => {
+    wrapped.push([owner, name, owner[name]]);
+    owner[name] = f;
+  };
   const runKernel = engine['runKernel'] as Fn;
-  engine['runKernel'] = function (this: unknown, ...args: unknown[]) {
+  wrap(engine, 'runKernel', function (this: unknown, ...args: unknown[]) {
     c.kernels++;
     if (c.depth > 0) return runKernel.apply(this, args);
     c.depth++;
@@ -55,7 +64,7 @@ export function installStepCounters(): { take: () => StepCounts } {
       byName.set(name, entry);
       c.depth--;
     }
-  };
+  });
   const record = backend['recordAndSubmit'];
   const submit = backend['submitQueue'];
   const gpu = typeof record === 'function' && typeof submit === 'function';
@@ -65,11 +74,11 @@ export function installStepCounters(): { take: () => StepCounts } {
     const pass = (globalThis as unknown as { GPUComputePassEncoder?: { prototype: Record<string, Fn> } }).GPUComputePassEncoder?.prototype;
     const dispatch = pass?.['dispatchWorkgroups'];
     if (pass === undefined || dispatch === undefined) throw new Error('step counters: webgpu backend without GPUComputePassEncoder in globalThis');
-    pass['dispatchWorkgroups'] = function (this: unknown, ...args: unknown[]) {
+    wrap(pass, 'dispatchWorkgroups', function (this: unknown, ...args: unknown[]) {
       c.dispatches++;
       dispatchesBy.set(current, (dispatchesBy.get(current) ?? 0) + 1);
       return dispatch.apply(this, args);
-    };
+    });
     const timed = (f: Fn): Fn =>
       function (this: unknown, ...args: unknown[]) {
         const t0 = performance.now();
@@ -79,24 +88,24 @@ export function installStepCounters(): { take: () => StepCounts } {
           c.dispatchHostMs += performance.now() - t0;
         }
       };
-    backend['recordAndSubmit'] = timed(record);
+    wrap(backend, 'recordAndSubmit', timed(record));
     const ours = rawRecorder as unknown as Record<string, Fn>;
-    ours['record'] = timed(ours['record']!);
+    wrap(ours, 'record', timed(ours['record']!));
     const device = (globalThis as unknown as { GPUDevice?: { prototype: Record<string, Fn> } }).GPUDevice?.prototype;
     if (device === undefined) throw new Error('step counters: webgpu backend without GPUDevice in globalThis');
     const counted = (name: string, key: 'bindGroups' | 'buffers') => {
       const f = device[name]!;
-      device[name] = function (this: unknown, ...args: unknown[]) {
+      wrap(device, name, function (this: unknown, ...args: unknown[]) {
         c[key]++;
         return f.apply(this, args);
-      };
+      });
     };
     counted('createBindGroup', 'bindGroups');
     counted('createBuffer', 'buffers');
-    backend['submitQueue'] = function (this: unknown, ...args: unknown[]) {
+    wrap(backend, 'submitQueue', function (this: unknown, ...args: unknown[]) {
       c.submits++;
       return submit.apply(this, args);
-    };
+    });
   }
   return {
     take: () => {
@@ -115,6 +124,9 @@ export function installStepCounters(): { take: () => StepCounts } {
       dispatchesBy = new Map();
       Object.assign(c, zeros());
       return out;
+    },
+    uninstall: () => {
+      for (const [owner, name, original] of wrapped.reverse()) owner[name] = original;
     },
   };
 }

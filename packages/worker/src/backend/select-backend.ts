@@ -68,6 +68,12 @@ export interface SelectOptions {
   env?: Record<string, string | undefined>;
   /** Where GPU errors that no error scope caught are logged. */
   log?: (level: 'error' | 'warn', fields: object, msg: string) => void;
+  /**
+   * webgpu on Dawn's null backend, for benchmarks only (bench:step --host-only): every command is
+   * validated and recorded and none runs, so a step takes the host's time alone. Nothing is
+   * computed (a readback gives zeros): never for training.
+   */
+  dawnNull?: boolean;
 }
 
 async function activate(

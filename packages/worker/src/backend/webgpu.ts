@@ -142,6 +142,10 @@ function appliedSelection(env: Record<string, string | undefined>): string | nul
  */
 const instances: unknown[] = [];
 
+/** Dawn's backend that validates and records every command and executes none. */
+const DAWN_NULL_FLAG = 'backend=null';
+export const DAWN_NULL_DESCRIPTION = "Dawn's null backend (records every command, runs none: host time only)";
+
 /**
  * Loads Dawn and returns its adapter for this process (the one Vulkan device selection leaves
  * visible, see docs/gpu.md) without creating a device.
@@ -149,6 +153,8 @@ const instances: unknown[] = [];
  */
 export async function openAdapter(
   env: Record<string, string | undefined> = process.env,
+  /** Dawn's null backend (benchmarks only: see SelectOptions.dawnNull). */
+  dawnNull = false,
 ): Promise<{ gpu: Gpu; adapter: GpuAdapter; description: GpuAdapterDescription }> {
   let mod: { create(flags: string[]): Gpu; globals: Record<string, unknown> };
   try {
@@ -162,7 +168,10 @@ export async function openAdapter(
   }
   Object.assign(globalThis, mod.globals);
   // TFJS_DDP_WEBGPU_CONV=mma's subgroup matrices are behind Dawn's allow_unsafe_apis; nothing else is.
-  const gpu = mod.create(webGpuConvChoice(env) === 'mma' ? [UNSAFE_APIS_FLAG] : []);
+  const gpu = mod.create([
+    ...(webGpuConvChoice(env) === 'mma' ? [UNSAFE_APIS_FLAG] : []),
+    ...(dawnNull ? [DAWN_NULL_FLAG] : []),
+  ]);
   instances.push(gpu);
   let adapter: GpuAdapter | null = null;
   let why = '';
@@ -187,7 +196,7 @@ export async function openAdapter(
     vendor: i.vendor,
     architecture: i.architecture,
     device: i.device,
-    description: i.description,
+    description: dawnNull ? DAWN_NULL_DESCRIPTION : i.description,
     software: isSoftwareAdapter(i),
     maxBufferSize: adapter.limits['maxBufferSize'] ?? 0,
     maxStorageBufferBindingSize: adapter.limits['maxStorageBufferBindingSize'] ?? 0,
@@ -207,10 +216,11 @@ export async function activateWebGpu(opts: {
   allowSoftware: boolean;
   env?: Record<string, string | undefined>;
   log?: GpuLog;
+  dawnNull?: boolean;
 }): Promise<GpuAdapterDescription> {
   if (state !== null) return state.adapter;
   const buffers = webGpuBufferChoice(opts.env ?? process.env);
-  const { gpu, adapter, description } = await openAdapter(opts.env);
+  const { gpu, adapter, description } = await openAdapter(opts.env, opts.dawnNull === true);
   if (description.software && !opts.allowSoftware) {
     throw new DdpError(
       'E_GPU_UNAVAILABLE',
