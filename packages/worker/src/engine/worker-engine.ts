@@ -280,7 +280,8 @@ export class WorkerEngine {
             const { xs, ys } = await this.task.batch(this.task.train, part);
             t1 = performance.now();
             try {
-              return await this.trainer.accumulate({ x: xs, y: ys }, grad);
+              // The first micro-batch writes the buffer (it starts at zero), the others add to it.
+              return await this.trainer.accumulate({ x: xs, y: ys }, grad, microBatches > 0);
             } finally {
               tf.dispose([xs, ys]);
             }

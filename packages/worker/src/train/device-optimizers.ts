@@ -83,8 +83,17 @@ function deviceUpdate(opt: tf.Optimizer): DeviceUpdate | null {
   };
 }
 
-/** Applies `mean` (the mean gradient, in `layout`'s order) with `opt` on webgpu; false where it cannot. */
-export function applyOnDevice(opt: tf.Optimizer, layout: GradientLayout, mean: Float32Array): boolean {
+/**
+ * Applies `sum` × `scale` (the mean gradient, in `layout`'s order) with `opt` on webgpu; false where
+ * it cannot. The product is taken in float32 as the program reads the gradient: no pass over it on
+ * the host.
+ */
+export function applyOnDevice(
+  opt: tf.Optimizer,
+  layout: GradientLayout,
+  sum: Float32Array,
+  scale: number,
+): boolean {
   if (tf.getBackend() !== 'webgpu') return false;
   const vars = layout.variables;
   if (!vars.every((v) => v.dtype === 'float32')) return false;
@@ -96,38 +105,39 @@ export function applyOnDevice(opt: tf.Optimizer, layout: GradientLayout, mean: F
   const k = groupSize(gpu.storageBuffers(backend), u.rule);
   // Empty variables have nothing to update (and a zero-size buffer cannot be bound).
   const live = layout.entries.map((e, i) => ({ e, i, v: vars[i]! })).filter(({ e }) => e.size > 0);
-  for (let start = 0; start < live.length; start += k) {
-    const group = live.slice(start, start + k);
-    const entries: LayoutEntry[] = group.map(({ e }) => e);
-    const first = entries[0]!;
-    const last = entries[entries.length - 1]!;
-    tf.tidy(() => {
-      // The layout is contiguous: the group's gradient is one slice of the mean.
-      const g = tf.tensor(
-        mean.subarray(first.offset, last.offset + last.size),
-        [last.offset + last.size - first.offset],
-        'float32',
-      );
-      const { program, uniforms } = optimizerProgram(
-        entries.map((e) => e.size),
-        u.rule,
-        u.scalars,
-      );
-      // Per slot (the variable first), the group's targets.
-      const targets = [
-        group.map(({ v }) => v),
-        ...u.slots.map((arr) => group.map(({ i }) => arr[i]!.variable)),
-      ];
-      const olds = targets.flatMap((vs) => vs.map((v, j) => tf.reshape(v, [entries[j]!.size])));
-      const news = olds.map((t) => gpu.output(backend, [t.size]));
-      gpu.record(backend, program, [g, ...olds, ...news], uniforms);
-      targets
-        .flat()
-        .forEach((target, n) =>
-          target.assign(tf.reshape(tf.engine().makeTensorFromTensorInfo(news[n]!), target.shape)),
-        );
-    });
+  // The whole summed gradient in one buffer, written once; each group reads its slice from its offset.
+  const g = gpu.input(backend, [sum.length], sum);
+  try {
+    for (let start = 0; start < live.length; start += k)
+      updateGroup(backend, u, live.slice(start, start + k), g, Math.fround(scale));
+  } finally {
+    gpu.release(backend, g);
   }
   u.done();
   return true;
+}
+
+/** Records one group's update: its variables and slots take the new tensors the program writes. */
+function updateGroup(
+  backend: tf.KernelBackend,
+  u: DeviceUpdate,
+  group: { e: LayoutEntry; i: number; v: tf.Variable }[],
+  g: tf.TensorInfo,
+  scale: number,
+): void {
+  tf.tidy(() => {
+    const sizes = group.map(({ e }) => e.size);
+    const { program, uniforms } = optimizerProgram(sizes, u.rule, u.scalars, group[0]!.e.offset, scale);
+    // Per slot (the variable first), the group's targets.
+    const targets = [
+      group.map(({ v }) => v),
+      ...u.slots.map((arr) => group.map(({ i }) => arr[i]!.variable)),
+    ];
+    // The program reads and writes flat arrays (their sizes are its uniforms), so the variables
+    // and their new values are bound in their own shapes: no Reshape kernel either way.
+    const olds = targets.flat();
+    const news = olds.map((t) => gpu.output(backend, t.shape));
+    gpu.record(backend, program, [g, ...olds, ...news], uniforms);
+    olds.forEach((target, n) => target.assign(tf.engine().makeTensorFromTensorInfo(news[n]!) as tf.Tensor));
+  });
 }

@@ -1,13 +1,42 @@
 // The flat gradient buffer's layout: a variable the loss does not depend on (tf.variableGrads leaves
-// it out of its map) gets zeros in its slot instead of failing the step.
+// it out of its map) gets zeros in its slot instead of failing the step. On webgpu the gradients are
+// read in one round trip (kernels/webgpu/packed-read.ts), tensors still on the host included. Without
+// a WebGPU adapter the webgpu suite fails, unless TFJS_DDP_SKIP_WEBGPU=1.
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../backend/select-backend';
+import { shutdownWebGpu } from '../backend/webgpu';
+import { readPacked } from '../kernels/webgpu/packed-read';
 import { GradientLayout } from './gradient-layout';
 
-describe.each(['wasm', 'cpu'])('GradientLayout on %s', (backend) => {
+const backends = ['wasm', 'cpu', ...(process.env['TFJS_DDP_SKIP_WEBGPU'] === '1' ? [] : ['webgpu'])];
+
+describe.each(backends)('GradientLayout on %s', (backend) => {
   beforeAll(async () => {
-    await selectBackend(backend as 'wasm' | 'cpu');
+    await selectBackend(backend as 'wasm' | 'cpu' | 'webgpu');
+  }, 60_000);
+  afterAll(() => shutdownWebGpu());
+
+  it('reads gradients on the device and on the host, and extras of either dtype, in one flatten', async () => {
+    const a = tf.variable(tf.tensor1d([1, 2, 3]), true, `layout-spec/${backend}/a`);
+    const b = tf.variable(tf.tensor2d([[4], [5]]), true, `layout-spec/${backend}/b`);
+    const layout = new GradientLayout([a, b]);
+    // A gradient computed by a kernel (on the GPU, on webgpu) and one made from values (left on
+    // the host until something uploads it); a float32 and an int32 extra.
+    const onDevice = tf.mul(a, 2);
+    const onHost = tf.tensor2d([[0.5], [-0.25]]);
+    const extras = [tf.scalar(1.5), tf.scalar(7, 'int32')];
+    // Packed on webgpu only: elsewhere the caller reads another way.
+    const probe = readPacked([onDevice], () => undefined);
+    expect(probe === null).toBe(backend !== 'webgpu');
+    await probe;
+    const out = Float32Array.from([1, 1, 1, 1, 1]);
+    const read = await layout.flatten({ [a.name]: onDevice, [b.name]: onHost }, out, true, extras);
+    expect(Array.from(out)).toEqual([3, 5, 7, 1.5, 0.75]);
+    expect(read).toEqual([1.5, 7]);
+    await layout.flatten({ [a.name]: onDevice, [b.name]: onHost }, out, false);
+    expect(Array.from(out)).toEqual([2, 4, 6, 0.5, -0.25]);
+    tf.dispose([onDevice, onHost, ...extras, a, b]);
   });
 
   it('adds a zero gradient for a variable the loss does not use, and keeps every offset', async () => {

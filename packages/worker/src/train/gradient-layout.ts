@@ -2,6 +2,7 @@
 // Float32Array that carries a step's gradient (the fusion buffer all-reduce works on). Every rank
 // builds the same layout from the same model, so offsets agree without being exchanged.
 import * as tf from '@tensorflow/tfjs-core';
+import { readPacked } from '../kernels/webgpu/packed-read';
 import { hostBackend, hostView } from './host-memory';
 
 export interface LayoutEntry {
@@ -34,6 +35,8 @@ export class GradientLayout {
    */
   async flatten(grads: tf.NamedTensorMap, out: Float32Array, add: boolean, extras: tf.Scalar[] = []): Promise<number[]> {
     if (this.flattenOnHost(grads, out, add)) return extras.map((x) => Math.fround(Number(x.dataSync()[0])));
+    const packed = this.flattenOnDevice(grads, out, add, extras);
+    if (packed !== null) return packed;
     const flat = tf.tidy(() => {
       const parts = this.entries.map((e) => {
         // tf.variableGrads leaves out a variable the loss does not depend on: its gradient is zero
@@ -79,6 +82,30 @@ export class GradientLayout {
       }
     });
     return true;
+  }
+
+  /**
+   * flatten() on webgpu: every gradient and extra read in one round trip (packed-read.ts), added
+   * or copied into `out` straight from the mapped staging buffer; null (nothing written) where the
+   * backend is another or keeps a tensor in a texture.
+   */
+  private flattenOnDevice(grads: tf.NamedTensorMap, out: Float32Array, add: boolean, extras: tf.Scalar[]): Promise<number[]> | null {
+    const present = this.entries.filter((e) => grads[e.name] !== undefined);
+    const extraValues: number[] = [];
+    const read = readPacked([...present.map((e) => grads[e.name]!), ...extras], (i, v) => {
+      if (i >= present.length) {
+        // As the concatenation did: each extra cast to float32.
+        extraValues.push(Math.fround(v[0]!));
+        return;
+      }
+      const o = out.subarray(present[i]!.offset, present[i]!.offset + present[i]!.size);
+      if (add) for (let k = 0; k < o.length; k++) o[k]! += v[k]!;
+      else o.set(v);
+    });
+    if (read === null) return null;
+    // tf.variableGrads leaves out a variable the loss does not depend on: its gradient is zero.
+    if (!add) for (const e of this.entries) if (grads[e.name] === undefined) out.fill(0, e.offset, e.offset + e.size);
+    return read.then(() => extraValues);
   }
 
   /** Tensors viewing `flat` per variable name (the caller disposes them). */

@@ -34,6 +34,8 @@ export class Trainer {
   readonly optimizer: tf.Optimizer;
   /** The optimizer's own learning rate, which a schedule's factor multiplies. */
   private readonly baseLr: number;
+  /** apply()'s mean gradient, reused from step to step. */
+  private meanScratch: Float32Array | null = null;
 
   constructor(
     readonly model: tfl.LayersModel,
@@ -65,12 +67,16 @@ export class Trainer {
 
   /**
    * Forward + backward on one micro-batch (BatchNorm in training mode), adding the gradient of the
-   * summed loss into `acc`. Disposes nothing of `batch`.
+   * summed loss into `acc`, or writing it there when not `add` (a step's first micro-batch: a copy
+   * where the sum is a pass of additions). Disposes nothing of `batch`.
    */
-  async accumulate(batch: AnyBatch, acc: Float32Array): Promise<MicroBatchResult> {
+  async accumulate(batch: AnyBatch, acc: Float32Array, add = true): Promise<MicroBatchResult> {
     const count = batch.y.shape[0]!;
     const metricCount = this.scoring.metricNames?.length ?? 0;
-    if (count === 0) return { lossSum: 0, correct: 0, count: 0, metrics: new Array<number>(metricCount).fill(0) };
+    if (count === 0) {
+      if (!add) acc.fill(0);
+      return { lossSum: 0, correct: 0, count: 0, metrics: new Array<number>(metricCount).fill(0) };
+    }
     let kept: tf.Scalar[] = [];
     const { value, grads } = tf.variableGrads(() => {
       const out = this.model.apply(batch.x, { training: true }) as tf.Tensor;
@@ -78,7 +84,7 @@ export class Trainer {
       return this.scoring.lossSum(batch.y, out);
     }, this.layout.variables as tf.Variable[]);
     try {
-      const [lossSum, correct, ...metrics] = await this.layout.flatten(grads, acc, true, [value, ...kept]);
+      const [lossSum, correct, ...metrics] = await this.layout.flatten(grads, acc, add, [value, ...kept]);
       return { lossSum: lossSum!, correct: correct!, count, metrics };
     } finally {
       tf.dispose([value, ...kept, ...Object.values(grads)]);
@@ -101,14 +107,18 @@ export class Trainer {
   /** Applies `sum / count` (the mean gradient over the global batch) with the optimizer. */
   apply(sum: Float32Array, count: number): void {
     if (count <= 0) throw new Error(`apply: global sample count must be positive, got ${count}`);
-    const mean = new Float32Array(sum.length);
     const k = 1 / count;
+    // SGD, momentum, Adam or RMSProp on webgpu: a few variables per dispatch, the sum divided as it
+    // is read (device-optimizers.ts).
+    if (applyOnDevice(this.optimizer, this.layout, sum, k)) return;
+    // One array for every step's mean: the host update is done with it when it returns; tfjs'
+    // tensors may keep what they are made from, so the stock update below gets a copy.
+    const mean = (this.meanScratch ??= new Float32Array(sum.length));
     for (let i = 0; i < sum.length; i++) mean[i] = sum[i]! * k;
     // SGD, momentum, Adam or RMSProp on wasm or cpu: one loop on the host, no kernels
-    // (host-optimizers.ts); SGD, momentum or Adam on webgpu: a few variables per dispatch
-    // (device-optimizers.ts).
-    if (applyOnHost(this.optimizer, this.layout, mean) || applyOnDevice(this.optimizer, this.layout, mean)) return;
-    const grads = this.layout.unflatten(mean);
+    // (host-optimizers.ts).
+    if (applyOnHost(this.optimizer, this.layout, mean)) return;
+    const grads = this.layout.unflatten(mean.slice());
     this.optimizer.applyGradients(grads);
     tf.dispose(Object.values(grads));
   }

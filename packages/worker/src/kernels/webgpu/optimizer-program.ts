@@ -6,9 +6,11 @@
 //   c₁ = 1 − β₁ᵗ and c₂ = 1 − β₂ᵗ from the host;
 // - rmsprop: s' = s·ρ + g²·(1 − ρ), m' = m·μ + (g·lr)/√(s' + ε), w' = w − m' (centered: ḡ' = ḡ·ρ +
 //   g·(1 − ρ) and the root of s' − (ḡ'² + ε)), ρ the decay in b1, μ the momentum, lr = −c.
-// Bindings: the group's gradient (its variables' slices of the mean gradient, contiguous in the
-// layout), each slot's k old arrays (w, then a or m and v), then their k new arrays in the same
-// order; the uniforms give the scalars and where each variable ends. k is bounded by the device's
+// g is the mean gradient: the summed gradient as the all-reduce leaves it, times the uniform scale
+// (1 / the global batch). Bindings: the summed gradient (the group's variables' slices are
+// contiguous in the layout, from the uniform g0 on), each slot's k old arrays (w, then a or m and
+// v), then their k new arrays in the same order; the uniforms give the scalars and where each
+// variable ends. k is bounded by the device's
 // storage buffers per shader stage (groupSize). tfjs runs two (SGD), four to five (momentum) or
 // about twelve (Adam) dispatches per variable. Run by train/device-optimizers.ts through
 // raw-dispatch.ts.
@@ -52,24 +54,29 @@ export function groupSize(storageBuffers: number, rule: DeviceRule = 'sgd'): num
 function update(rule: DeviceRule, k: number): string {
   // Written as the stock kernels compute it, products then sums; WGSL lets a driver fuse a product
   // and a sum into one FMA, so an element may differ from theirs in its last bit.
-  if (rule === 'sgd') return `nw${k}[j] = w${k}[j] + u.c * g[i];`;
+  if (rule === 'sgd') return `nw${k}[j] = w${k}[j] + u.c * gv;`;
   if (rule === 'adam')
-    return `let m1 = m${k}[j] * u.b1 + g[i] * u.rest1; let v1 = v${k}[j] * u.b2 + (g[i] * g[i]) * u.rest2; nm${k}[j] = m1; nv${k}[j] = v1; nw${k}[j] = ((m1 / u.c1) / (sqrt(v1 / u.c2) + u.eps)) * u.c + w${k}[j];`;
+    return `let m1 = m${k}[j] * u.b1 + gv * u.rest1; let v1 = v${k}[j] * u.b2 + (gv * gv) * u.rest2; nm${k}[j] = m1; nv${k}[j] = v1; nw${k}[j] = ((m1 / u.c1) / (sqrt(v1 / u.c2) + u.eps)) * u.c + w${k}[j];`;
   if (rule === 'rmsprop' || rule === 'rmsprop-centered') {
-    const s = `let s1 = s${k}[j] * u.b1 + (g[i] * g[i]) * u.rest1; ns${k}[j] = s1;`;
+    const s = `let s1 = s${k}[j] * u.b1 + (gv * gv) * u.rest1; ns${k}[j] = s1;`;
     const root = rule === 'rmsprop' ? 'sqrt(s1 + u.eps)' : `sqrt(s1 - (mg1 * mg1 + u.eps))`;
-    const mg = rule === 'rmsprop' ? '' : ` let mg1 = mg${k}[j] * u.b1 + g[i] * u.rest1; nmg${k}[j] = mg1;`;
-    return `${s}${mg} let a1 = a${k}[j] * u.m + (g[i] * -u.c) / ${root}; na${k}[j] = a1; nw${k}[j] = w${k}[j] - a1;`;
+    const mg = rule === 'rmsprop' ? '' : ` let mg1 = mg${k}[j] * u.b1 + gv * u.rest1; nmg${k}[j] = mg1;`;
+    return `${s}${mg} let a1 = a${k}[j] * u.m + (gv * -u.c) / ${root}; na${k}[j] = a1; nw${k}[j] = w${k}[j] - a1;`;
   }
-  const value = rule === 'nesterov' ? `u.c * (g[i] + acc * u.m) + w${k}[j]` : `u.c * acc + w${k}[j]`;
-  return `let acc = u.m * a${k}[j] + g[i]; na${k}[j] = acc; nw${k}[j] = ${value};`;
+  const value = rule === 'nesterov' ? `u.c * (gv + acc * u.m) + w${k}[j]` : `u.c * acc + w${k}[j]`;
+  return `let acc = u.m * a${k}[j] + gv; na${k}[j] = acc; nw${k}[j] = ${value};`;
 }
 
-/** The program for variables of `sizes` elements (all > 0), and its uniforms. */
+/**
+ * The program for variables of `sizes` elements (all > 0) whose gradient starts at element `g0` of
+ * the bound one and is multiplied by `scale` as it is read, and its uniforms.
+ */
 export function optimizerProgram(
   sizes: number[],
   rule: DeviceRule,
   s: UpdateScalars,
+  g0 = 0,
+  scale = 1,
 ): { program: RawProgram; uniforms: ProgramUniform[] } {
   const n = sizes.length;
   const ends: number[] = [];
@@ -100,12 +107,13 @@ export function optimizerProgram(
   const program: RawProgram = {
     key: `tfjsDdpOptimizer_${rule}_${n}`,
     workgroups: rawWorkgroups(total, WG),
-    code: () => `struct Uniforms { c : f32, m : f32, b1 : f32, b2 : f32, rest1 : f32, rest2 : f32, eps : f32, c1 : f32, c2 : f32, threads : i32, ${fields} };
+    code: () => `struct Uniforms { c : f32, m : f32, b1 : f32, b2 : f32, rest1 : f32, rest2 : f32, eps : f32, c1 : f32, c2 : f32, threads : i32, g0 : i32, scale : f32, ${fields} };
 ${decls}
 @compute @workgroup_size(${WG})
 fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nwg : vec3<u32>) {
   let i = ${rawIndex(WG)};
   if (i >= u.threads) { return; }
+  let gv = g[u.g0 + i] * u.scale;
 ${branches}
 }`,
   };
@@ -122,6 +130,8 @@ ${branches}
     f(s.c1 ?? 1),
     f(s.c2 ?? 1),
     { type: 'int32', data: [total] },
+    { type: 'int32', data: [g0] },
+    f(scale),
     ...ends.map((e) => ({ type: 'int32' as const, data: [e] })),
   ];
   return { program, uniforms };

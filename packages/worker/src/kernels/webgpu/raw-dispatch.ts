@@ -21,7 +21,15 @@ interface GpuPass {
 }
 interface GpuDevice {
   limits: { maxStorageBuffersPerShaderStage: number };
-  queue: { writeBuffer(buffer: unknown, offset: number, data: ArrayBuffer): void };
+  queue: {
+    writeBuffer(
+      buffer: unknown,
+      offset: number,
+      data: ArrayBufferLike,
+      dataOffset?: number,
+      size?: number,
+    ): void;
+  };
   createBuffer(d: { size: number; usage: number }): unknown;
   createShaderModule(d: { code: string }): unknown;
   createComputePipeline(d: { layout: 'auto'; compute: { module: unknown; entryPoint: string } }): {
@@ -158,6 +166,21 @@ export const rawRecorder = {
     const b = backend as RawBackend;
     const t = b.makeTensorInfo(shape, dtype);
     b.uploadToGPU(t.dataId);
+    return t;
+  },
+
+  /**
+   * A new float32 tensor of `shape` holding `values`, written with the queue's writeBuffer (Dawn
+   * copies them at once): no mapped staging buffer made and destroyed, as tfjs' upload of a tensor
+   * made from values does. Safe because a buffer the pool hands out is in no unsubmitted command:
+   * tfjs and `record` release a buffer bound in the open command stream only at its submit, which
+   * is what tfjs' uniform buffers, written the same way, rely on.
+   */
+  input(backend: object, shape: number[], values: Float32Array): TensorInfo {
+    const b = backend as RawBackend;
+    const t = rawRecorder.output(backend, shape);
+    const buffer = b.tensorMap.get(t.dataId).resource;
+    b.device.queue.writeBuffer(buffer, 0, values.buffer, values.byteOffset, values.byteLength);
     return t;
   },
 
