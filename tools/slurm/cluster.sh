@@ -33,7 +33,8 @@ live_pid() {
   echo "$pid"
 }
 
-port_taken() { ss -Htln "sport = :$1" 2>/dev/null | grep -q .; }
+# ss's whole output, not `| grep -q`: under pipefail grep's early exit could fail the pipeline (SIGPIPE).
+port_taken() { [ -n "$(ss -Htln "sport = :$1" 2>/dev/null)" ]; }
 
 # Waits up to $1 seconds for the command after it to succeed.
 wait_for() {
