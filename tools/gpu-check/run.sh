@@ -185,6 +185,7 @@ step adapter-features 20 "$work/node" "$here/adapter-features.mjs"
 
 if [ $smoke -eq 1 ]; then
   step bench-webgpu-b8 120 "$bench" --backend webgpu --size 32 --batch 8 --steps 2 --warmup 1 --gpu-profile
+  step bench-webgpu-host 60 "$bench" --backend webgpu --size 32 --batch 8 --steps 5 --warmup 2 --host-only
   step bench-kernels-b4 120 "$kernels" --backend webgpu --size 32 --batch 4 --reps 1
   note torch-anchor skipped "smoke mode"
   # The end-of-run evaluation of all 10,000 test images takes minutes on lavapipe: the training runs
@@ -209,6 +210,9 @@ if [ $smoke -eq 1 ]; then
 else
   step bench-webgpu-b64 60 "$bench" --backend webgpu --size 96 --batch 64 --steps 4 --warmup 2 --gpu-profile
   step bench-webgpu-b256 75 "$bench" --backend webgpu --size 96 --batch 256 --steps 3 --warmup 1 --gpu-profile
+  # The host's time per step alone, on Dawn's null backend (records every command, runs none): what
+  # this machine's CPU spends on a step whatever the GPU, the floor under the step time above.
+  step bench-webgpu-host 30 "$bench" --backend webgpu --size 96 --batch 64 --steps 20 --warmup 3 --host-only
   # The same step with the forward conv on subgroup matrices (tensor cores; docs/kernels.md, "webgpu:
   # subgroup matrices"): E_GPU_UNAVAILABLE where the adapter has none (adapter-features says).
   step bench-webgpu-b256-mma 60 env TFJS_DDP_WEBGPU_CONV=mma "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1 --gpu-profile
