@@ -12,7 +12,7 @@
 // (forwardFinalize with shiftInPartial) instead of x.
 import { channelsProgram, chunking, read, write } from './batch-norm-programs';
 import type { ProgramUniform } from './webgpu-backend-like';
-import type { RawProgram } from './raw-dispatch';
+import { memoized, type RawProgram } from './raw-dispatch';
 
 /** A group of consecutive parts one dispatch takes: its first channel and the parts' channels. */
 export interface PartsGroup {
@@ -71,7 +71,10 @@ const threadsOfSums = (rows: number, width: number) => chunking(rows).chunks * w
 const width = (g: PartsGroup) => g.channels.reduce((s, c) => s + c, 0);
 
 /** Forward sums over a group; bindings x0…x(k−1), partial [chunks·2·C + C] (the shifts last). */
-export function forwardPartsSums(rows: number, group: PartsGroup): { program: RawProgram; threads: number } {
+export const forwardPartsSums = memoized(function forwardPartsSums(
+  rows: number,
+  group: PartsGroup,
+): { program: RawProgram; threads: number } {
   const k = group.channels.length;
   const xs = group.channels.map((_, p) => read(`x${p}`));
   const body = `${SUMS_HEAD}
@@ -93,10 +96,10 @@ ${branches(
     program: program(`tfjsDdpBnPartsSums_${k}`, k, threads, [...xs, write('partial')], body),
     threads,
   };
-}
+});
 
 /** Backward sums over a group; bindings dy, y (under a ReLU only), mean, x0…x(k−1), partial. */
-export function backwardPartsSums(
+export const backwardPartsSums = memoized(function backwardPartsSums(
   rows: number,
   group: PartsGroup,
   relu: boolean,
@@ -125,7 +128,7 @@ ${branches(
 )}${SUMS_TAIL}`;
   const threads = threadsOfSums(rows, width(group));
   return { program: program(`tfjsDdpBnPartsGradSums_${k}_${relu}`, k, threads, bindings, body), threads };
-}
+});
 
 /** Lanes per invocation of the element-wise programs: 4 where every width and the offset allow. */
 export function partsLanes(C: number, group: PartsGroup): 1 | 4 {
@@ -141,7 +144,7 @@ const APPLY_HEAD = (l: number) => `
   let j = row * Cl + gc;`;
 
 /** y = (x − μ)·γ/σ + β (max(0, ·) under a ReLU) over a group; bindings x0…x(k−1), coef → y. */
-export function forwardPartsApply(
+export const forwardPartsApply = memoized(function forwardPartsApply(
   rows: number,
   C: number,
   group: PartsGroup,
@@ -157,13 +160,13 @@ export function forwardPartsApply(
 ${branches(k, l, (p) => `\n    y[j] = ${v(p)};`)}`;
   const threads = (rows * width(group)) / l;
   return { program: program(`tfjsDdpBnPartsApply_${k}_${l}_${relu}`, k, threads, bindings, body), threads };
-}
+});
 
 /**
  * dx_p = k·dy' + a·(x_p − μ) + t (+ acc_p) over a group; bindings dy, y (under a ReLU only), coef,
  * x0…x(k−1), the accs given (acc[p]), → dx0…dx(k−1).
  */
-export function backwardPartsApply(
+export const backwardPartsApply = memoized(function backwardPartsApply(
   rows: number,
   C: number,
   group: PartsGroup,
@@ -198,4 +201,4 @@ ${branches(
     program: program(`tfjsDdpBnPartsGradApply_${k}_${l}_${relu}_${mask}`, k, threads, bindings, body),
     threads,
   };
-}
+});

@@ -13,7 +13,7 @@
 // 384 chunks × C channels of parallel work. Sums are float32 (WGSL has no float64), shifted by the
 // first row in the forward direction, as the CPU kernels do in float64.
 import { blendExpression } from './moving-statistics-program';
-import { rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
+import { memoized, rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
 
 const WG = 64;
 
@@ -108,18 +108,22 @@ function sumsBody(setup: string, each: string, a: string, b: string): string {
 }
 
 /** Forward sums; bindings x, partial. One invocation per (channel, chunk). */
-export function forwardSums(rows: number, C: number): RawProgram {
+export const forwardSums = memoized(function forwardSums(rows: number, C: number): RawProgram {
   const body = sumsBody('let shift = x[c];', 'let d = x[j] - shift;', 'd', 'd * d');
   return program('tfjsDdpBnSums', chunking(rows).chunks * C, [read('x'), write('partial')], body);
-}
+});
 
 /** Backward sums; bindings dy, x, y (under a ReLU only), mean, partial. */
-export function backwardSums(rows: number, C: number, relu: boolean): RawProgram {
+export const backwardSums = memoized(function backwardSums(
+  rows: number,
+  C: number,
+  relu: boolean,
+): RawProgram {
   const g = relu ? 'select(0.0, dy[j], y[j] > 0.0)' : 'dy[j]';
   const body = sumsBody('let mu = mean[c];', `let g = ${g};`, 'g', 'g * (x[j] - mu)');
   const bindings = [read('dy'), read('x'), ...(relu ? [read('y')] : []), read('mean'), write('partial')];
   return program(`tfjsDdpBnGradSums_${relu}`, chunking(rows).chunks * C, bindings, body);
-}
+});
 
 const SUM_PARTIALS = `
   var s = 0.0;
@@ -136,10 +140,10 @@ const SUM_PARTIALS = `
  * kernels, batch-norm-parts-programs.ts), no x: each channel's shift is read from the partials' last
  * C entries, where the sums put it.
  */
-export function forwardFinalize(
+export const forwardFinalize = memoized(function forwardFinalize(
   C: number,
   moving: 'pytorch' | 'tfjs' | null = null,
-  shiftInPartial = false,
+  shiftInPartial: boolean = false,
 ): RawProgram {
   const bindings = [
     read('partial'),
@@ -178,10 +182,10 @@ export function forwardFinalize(
   coef[C + i] = mu;
   coef[2 * C + i] = beta[i];${update}`,
   );
-}
+});
 
 /** Backward finalize; bindings partial, mean, invStd, gamma → dGamma, dBeta, coef [4, C] (k, a, t, μ). */
-export function backwardFinalize(C: number): RawProgram {
+export const backwardFinalize = memoized(function backwardFinalize(C: number): RawProgram {
   const bindings = [
     read('partial'),
     read('mean'),
@@ -206,7 +210,7 @@ export function backwardFinalize(C: number): RawProgram {
   coef[2 * C + i] = -(k * s) / n;
   coef[3 * C + i] = mean[i];`,
   );
-}
+});
 
 /** Lanes per invocation of the element-wise programs: 4 where C % 4 = 0. */
 function lanes(C: number): 1 | 4 {
@@ -219,7 +223,11 @@ export function applyThreads(size: number, C: number): number {
 }
 
 /** y = (x − μ)·γ/σ + β (max(0, ·) under a ReLU); bindings x, coef → y. */
-export function forwardApply(size: number, C: number, relu: boolean): RawProgram {
+export const forwardApply = memoized(function forwardApply(
+  size: number,
+  C: number,
+  relu: boolean,
+): RawProgram {
   const l = lanes(C);
   const t = l === 4 ? 'vec4<f32>' : 'f32';
   // (x − μ)·s + β rather than x·s + (β − μ·s): exactly β where x = μ (a constant channel's ties at 0).
@@ -234,10 +242,15 @@ export function forwardApply(size: number, C: number, relu: boolean): RawProgram
   let c = i % Cl;
   y[i] = ${v};`,
   );
-}
+});
 
 /** dx = k·dy' + a·(x − μ) + t (+ acc); bindings dy, x, y (under a ReLU only), coef, acc (when given) → dx. */
-export function backwardApply(size: number, C: number, relu: boolean, acc = false): RawProgram {
+export const backwardApply = memoized(function backwardApply(
+  size: number,
+  C: number,
+  relu: boolean,
+  acc: boolean = false,
+): RawProgram {
   const l = lanes(C);
   const t = l === 4 ? 'vec4<f32>' : 'f32';
   const g = relu ? `select(${t}(0.0), dy[i], y[i] > ${t}(0.0))` : 'dy[i]';
@@ -260,4 +273,4 @@ export function backwardApply(size: number, C: number, relu: boolean, acc = fals
   let c = i % Cl;
   dx[i] = coef[c] * ${g} + coef[Cl + c] * (x[i] - coef[3 * Cl + c]) + coef[2 * Cl + c]${plus};`,
   );
-}
+});

@@ -15,7 +15,7 @@
 // about twelve (Adam) dispatches per variable. Run by train/device-optimizers.ts through
 // raw-dispatch.ts.
 import type { ProgramUniform } from './webgpu-backend-like';
-import { rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
+import { memoized, rawIndex, rawWorkgroups, type RawProgram } from './raw-dispatch';
 
 const WG = 64;
 
@@ -67,22 +67,9 @@ function update(rule: DeviceRule, k: number): string {
   return `let acc = u.m * a${k}[j] + gv; na${k}[j] = acc; nw${k}[j] = ${value};`;
 }
 
-/**
- * The program for variables of `sizes` elements (all > 0) whose gradient starts at element `g0` of
- * the bound one and is multiplied by `scale` as it is read, and its uniforms.
- */
-export function optimizerProgram(
-  sizes: number[],
-  rule: DeviceRule,
-  s: UpdateScalars,
-  g0 = 0,
-  scale = 1,
-): { program: RawProgram; uniforms: ProgramUniform[] } {
-  const n = sizes.length;
-  const ends: number[] = [];
-  sizes.reduce((end, size) => (ends.push(end + size), end + size), 0);
-  const total = ends[n - 1]!;
-  const ids = sizes.map((_, k) => k);
+/** The program for `n` variables of `total` elements in all (its code depends on n and the rule only). */
+const program = memoized(function program(rule: DeviceRule, n: number, total: number): RawProgram {
+  const ids = Array.from({ length: n }, (_, k) => k);
   const names = slots(rule);
   const fields = ids.map((k) => `e${k} : i32,`).join(' ');
   const decls = [
@@ -104,7 +91,7 @@ export function optimizerProgram(
         `  if (i < u.e${k}) { let j = ${k === 0 ? 'i' : `i - u.e${k - 1}`}; ${update(rule, k)} return; }`,
     )
     .join('\n');
-  const program: RawProgram = {
+  return {
     key: `tfjsDdpOptimizer_${rule}_${n}`,
     workgroups: rawWorkgroups(total, WG),
     code: () => `struct Uniforms { c : f32, m : f32, b1 : f32, b2 : f32, rest1 : f32, rest2 : f32, eps : f32, c1 : f32, c2 : f32, threads : i32, g0 : i32, scale : f32, ${fields} };
@@ -117,6 +104,22 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
 ${branches}
 }`,
   };
+});
+
+/**
+ * The program for variables of `sizes` elements (all > 0) whose gradient starts at element `g0` of
+ * the bound one and is multiplied by `scale` as it is read, and its uniforms.
+ */
+export function optimizerProgram(
+  sizes: number[],
+  rule: DeviceRule,
+  s: UpdateScalars,
+  g0 = 0,
+  scale = 1,
+): { program: RawProgram; uniforms: ProgramUniform[] } {
+  const ends: number[] = [];
+  sizes.reduce((end, size) => (ends.push(end + size), end + size), 0);
+  const total = ends[sizes.length - 1]!;
   const f = (v: number): ProgramUniform => ({ type: 'float32', data: [v] });
   const [b1, b2] = [s.b1 ?? 0, s.b2 ?? 0];
   const uniforms: ProgramUniform[] = [
@@ -134,5 +137,5 @@ ${branches}
     f(scale),
     ...ends.map((e) => ({ type: 'int32' as const, data: [e] })),
   ];
-  return { program, uniforms };
+  return { program: program(rule, sizes.length, total), uniforms };
 }

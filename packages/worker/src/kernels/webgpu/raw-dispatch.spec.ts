@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
 import { countDispatches } from './count-dispatches';
-import { rawIndex, rawRecorder, rawWorkgroups, type RawProgram } from './raw-dispatch';
+import { memoized, rawIndex, rawRecorder, rawWorkgroups, type RawProgram } from './raw-dispatch';
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
 
@@ -91,3 +91,21 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
     });
   },
 );
+
+describe('memoized', () => {
+  it('builds once per distinct arguments and hands the same result back', () => {
+    let builds = 0;
+    const build = memoized((rows: number, group: { offset: number; channels: number[] }, relu: boolean) => ({
+      n: ++builds,
+      key: `${rows}/${group.offset}/${group.channels.join(',')}/${relu}`,
+    }));
+    const a = build(8, { offset: 0, channels: [4, 8] }, true);
+    expect(build(8, { offset: 0, channels: [4, 8] }, true)).toBe(a);
+    expect(builds).toBe(1);
+    expect(build(8, { offset: 0, channels: [4, 12] }, true).n).toBe(2);
+    expect(build(8, { offset: 0, channels: [4, 8] }, false).n).toBe(3);
+    expect(build(16, { offset: 0, channels: [4, 8] }, true).n).toBe(4);
+    expect(build(8, { offset: 0, channels: [4, 8] }, true)).toBe(a);
+    expect(builds).toBe(4);
+  });
+});

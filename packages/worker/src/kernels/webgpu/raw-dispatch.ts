@@ -131,6 +131,29 @@ function uniformBuffer(
   return entry;
 }
 
+/** Results remembered per builder before memoized() forgets them all (a step builds a few hundred). */
+const MAX_MEMO = 4096;
+
+/**
+ * `build` remembered by its arguments, keyed by their JSON: integers, booleans, strings, null, and
+ * plain objects and arrays of them (JSON would not tell -0 from 0, nor NaN from Infinity: keep such
+ * numbers out, as uniforms). A training step calls the same program builders with the same
+ * arguments every step; building their WGSL each time cost the host about 2 ms per step (the seed,
+ * Dawn's null backend). What it returns is shared: callers must not change it.
+ */
+export function memoized<A extends unknown[], R>(build: (...args: A) => R): (...args: A) => R {
+  const seen = new Map<string, R>();
+  return (...args: A) => {
+    const k = JSON.stringify(args);
+    let r = seen.get(k);
+    if (r === undefined) {
+      if (seen.size >= MAX_MEMO) seen.clear();
+      seen.set(k, (r = build(...args)));
+    }
+    return r;
+  };
+}
+
 /** Invocations that fill a large GPU (an H200 keeps ~270k resident): what our conv programs aim for. */
 export const GPU_FILL_THREADS = 131_072;
 
