@@ -120,6 +120,20 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
     b.forEach((loss, i) => expect(Math.abs(loss - a[i]!) / a[i]!).toBeLessThan(1e-5));
   });
 
+  it("trains a recurrent user model (the gru example: Adam on the device, its cell through tfjs' own programs with cached bind groups) to wasm's losses", async () => {
+    const dir = join(repoRoot, 'docs/examples/gru-sequences');
+    const args = ['--model', join(dir, 'model.mjs'), '--data', join(dir, 'data.mjs'), '--workers', '1', '--batch-size', '32', '--micro-batch', '16', '--max-steps', '6'];
+    const [wasmDir, gpuDir] = [join(tmp('gru-wasm'), 'r'), join(tmp('gru-webgpu'), 'r')];
+    const wasm = await runCli(['train', ...args, '--backend', 'wasm', '--run-dir', wasmDir]);
+    expect(wasm.code, wasm.stderr).toBe(0);
+    const gpu = await runCli(['train', ...args, '--backend', 'webgpu', '--run-dir', gpuDir]);
+    expect(gpu.code, gpu.stderr).toBe(0);
+    const [a, b] = [stepLosses(wasmDir), stepLosses(gpuDir)];
+    expect(b).toHaveLength(6);
+    // Measured on lavapipe (2026-12-08): within 9e-8 at every step.
+    b.forEach((loss, i) => expect(Math.abs(loss - a[i]!) / a[i]!).toBeLessThan(1e-5));
+  });
+
   it("trains bit for bit as tfjs' own buffer pool does, in micro-batches of two sizes (12 and 4)", async () => {
     // The planned pool (docs/gpu.md, "Memory") hands tensors other, and larger, buffers than tfjs'
     // pool: neither the losses nor the weights may change by a bit.

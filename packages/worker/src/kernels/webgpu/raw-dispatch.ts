@@ -77,7 +77,7 @@ export interface RawProgram {
 interface DeviceCache {
   pipelines: Map<string, { pipeline: unknown; layout: unknown }>;
   /** Uniform buffers by content (never released: a few hundred small buffers). */
-  uniforms: Map<string, { id: number; buffer: unknown }>;
+  uniforms: Map<string, object>;
   /** Bind groups by pipeline key, buffer ids and uniform buffer id. */
   bindGroups: Map<string, unknown>;
   ids: WeakMap<object, number>;
@@ -105,28 +105,79 @@ function idOf(c: DeviceCache, o: object): number {
   return id;
 }
 
-/** A uniform buffer holding `uniforms` (scalars, 4 bytes each, in order), made once per content. */
-function uniformBuffer(
+/**
+ * The bind group over `buffers` (bindings 0..n−1) and `uniform` (binding n) for the pipeline
+ * `pipelineKey` names, whose layout is `layout`: made once per pipeline, buffers and uniform buffer.
+ */
+function bindGroupOf(
   device: GpuDevice,
   c: DeviceCache,
-  uniforms: ProgramUniform[],
-): { id: number; buffer: unknown } {
-  const data = new ArrayBuffer(Math.max(16, Math.ceil((uniforms.length * 4) / 16) * 16));
-  const view = new DataView(data);
-  uniforms.forEach((u, i) => {
+  pipelineKey: string,
+  layout: unknown,
+  buffers: object[],
+  uniform: object,
+): unknown {
+  let key = `${pipelineKey}|`;
+  for (const g of buffers) key += `${idOf(c, g)},`;
+  key += `|${idOf(c, uniform)}`;
+  let bindGroup = c.bindGroups.get(key);
+  if (bindGroup === undefined) {
+    const entries = [
+      ...buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      { binding: buffers.length, resource: { buffer: uniform } },
+    ];
+    bindGroup = device.createBindGroup({ layout, entries });
+    if (c.bindGroups.size >= MAX_BIND_GROUPS) c.bindGroups.clear();
+    c.bindGroups.set(key, bindGroup);
+  }
+  return bindGroup;
+}
+
+/**
+ * The bind-group cache of `device` for pipelines made elsewhere (tfjs' own, cached-dispatch.ts):
+ * `get` as bindGroupOf, the pipeline named by its identity and its layout asked of it once.
+ */
+export function bindGroupCache(device: object): {
+  get(pipeline: { getBindGroupLayout(i: number): unknown }, buffers: object[], uniform: object): unknown;
+} {
+  const d = device as GpuDevice;
+  const c = cacheOf(d);
+  const layouts = new WeakMap<object, unknown>();
+  return {
+    get(pipeline, buffers, uniform) {
+      let layout = layouts.get(pipeline);
+      if (layout === undefined) layouts.set(pipeline, (layout = pipeline.getBindGroupLayout(0)));
+      return bindGroupOf(d, c, `tfjs#${idOf(c, pipeline)}`, layout, buffers, uniform);
+    },
+  };
+}
+
+/**
+ * A uniform buffer holding `uniforms` (scalars, 4 bytes each, in order), made once per content. The
+ * key is the values as given, so that a repeated dispatch packs no bytes (values that differ but
+ * round to the same float32 get a buffer each, with the same bytes).
+ */
+function uniformBuffer(device: GpuDevice, c: DeviceCache, uniforms: ProgramUniform[]): object {
+  let key = '';
+  for (const u of uniforms) {
     if (u.data.length !== 1) throw new Error('raw-dispatch: uniforms are scalars');
-    if (u.type === 'float32') view.setFloat32(i * 4, u.data[0]!, true);
-    else if (u.type === 'uint32') view.setUint32(i * 4, u.data[0]!, true);
-    else view.setInt32(i * 4, u.data[0]!, true);
-  });
-  const key = Array.from(new Uint32Array(data)).join(',');
+    const v = u.data[0]!;
+    key += `${u.type[0]!}${Object.is(v, -0) ? '-0' : v},`;
+  }
   let entry = c.uniforms.get(key);
   if (entry === undefined) {
+    const data = new ArrayBuffer(Math.max(16, Math.ceil((uniforms.length * 4) / 16) * 16));
+    const view = new DataView(data);
+    uniforms.forEach((u, i) => {
+      if (u.type === 'float32') view.setFloat32(i * 4, u.data[0]!, true);
+      else if (u.type === 'uint32') view.setUint32(i * 4, u.data[0]!, true);
+      else view.setInt32(i * 4, u.data[0]!, true);
+    });
     const usage = (globalThis as unknown as { GPUBufferUsage: { UNIFORM: number; COPY_DST: number } })
       .GPUBufferUsage;
     const buffer = device.createBuffer({ size: data.byteLength, usage: usage.UNIFORM | usage.COPY_DST });
     device.queue.writeBuffer(buffer, 0, data);
-    c.uniforms.set(key, (entry = { id: c.next++, buffer }));
+    c.uniforms.set(key, (entry = buffer as object));
   }
   return entry;
 }
@@ -231,17 +282,7 @@ export const rawRecorder = {
       return b.tensorMap.get(t.dataId).resource as object;
     });
     const u = uniformBuffer(b.device, c, uniforms);
-    const key = `${program.key}|${gpuBuffers.map((g) => idOf(c, g)).join(',')}|${u.id}`;
-    let bindGroup = c.bindGroups.get(key);
-    if (bindGroup === undefined) {
-      const entries = [
-        ...gpuBuffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
-        { binding: buffers.length, resource: { buffer: u.buffer } },
-      ];
-      bindGroup = b.device.createBindGroup({ layout: compiled.layout, entries });
-      if (c.bindGroups.size >= MAX_BIND_GROUPS) c.bindGroups.clear();
-      c.bindGroups.set(key, bindGroup);
-    }
+    const bindGroup = bindGroupOf(b.device, c, program.key, compiled.layout, gpuBuffers, u);
     b.ensureCommandEncoderReady();
     // While tfjs times programs, a pass of its own with timestamps, as its runWebGPUProgram does.
     const timed = b.activeTimers !== null && b.activeTimers !== undefined && b.getQueryTime !== undefined;

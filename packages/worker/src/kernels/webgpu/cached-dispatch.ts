@@ -1,0 +1,147 @@
+// tfjs' own programs recorded with the caches our programs use (raw-dispatch.ts). tfjs-backend-webgpu
+// 4.22 fills a new uniform buffer and creates a bind group for every dispatch; a training step
+// repeats the same programs on the same buffers with the same uniforms, so here a uniform buffer is
+// made once per content and a bind group once per pipeline, buffers and uniform buffer. This serves
+// every model: the kernels our own programs do not cover (a loss, a recurrent cell's element-wise
+// work) run through it. Everything else is tfjs' recordAndSubmit as it is: the same uniforms in the
+// same layout, the same pass, the same submit every WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE dispatches.
+// While tfjs times programs (bench:step --gpu-profile) and for its pixel programs, tfjs' own runs.
+//
+// It reaches into WebGPUBackend's fields (tfjs-backend-webgpu 4.22): those named in TfjsBackend.
+import { env, util, type TensorInfo } from '@tensorflow/tfjs-core';
+import { bindGroupCache } from './raw-dispatch';
+
+interface Uniform {
+  type: 'int32' | 'uint32' | 'float32';
+  data: number[];
+}
+interface TfjsProgram {
+  pipeline: { getBindGroupLayout(i: number): unknown } | Promise<unknown>;
+  pixelsOpType?: unknown;
+  size?: boolean;
+  outputShape: number[];
+  outputComponent?: number;
+  dispatch: [number, number, number];
+}
+interface Pass {
+  setPipeline(p: unknown): void;
+  setBindGroup(i: number, g: unknown): void;
+  dispatchWorkgroups(x: number, y?: number, z?: number): void;
+}
+interface TfjsBackend {
+  device: {
+    createBuffer(d: { size: number; usage: number }): unknown;
+    queue: { writeBuffer(b: unknown, o: number, d: ArrayBuffer): void };
+  };
+  activeTimers: unknown[] | null | undefined;
+  commandQueueOwnedIds: WeakSet<object>;
+  commandEncoder: { beginComputePass(d: object): Pass };
+  computePassEncoder: Pass | null;
+  dispatchCountInPass: number;
+  tensorToBinding(t: TensorInfo): unknown;
+  ensureCommandEncoderReady(): void;
+  endComputePassEncoder(): void;
+  submitQueue(): void;
+  recordAndSubmit(program: TfjsProgram, output: TensorInfo, inputs: TensorInfo[], uniforms?: Uniform[]): void;
+}
+
+// GPUBufferUsage.UNIFORM | COPY_DST (the WebGPU spec's values).
+const UNIFORM_COPY_DST = 0x40 | 0x8;
+
+/** WGSL's alignment of a uniform of `length` scalars, after one of `previous` (tfjs' makeUniforms). */
+function alignment(length: number, previous: number): number {
+  if (length < 1 || length > 6) throw new Error(`cached-dispatch: unsupported ${length}D uniform`);
+  if (previous === 5 || previous === 6) return 16;
+  return length === 1 ? 4 : length === 2 ? 8 : 16;
+}
+
+/** The uniform buffer's bytes, laid out as tfjs' makeUniforms lays them out. */
+export function uniformBytes(uniforms: Uniform[]): ArrayBuffer {
+  let offset = 0;
+  let previous = 0;
+  let maxAlign = 1;
+  const offsets = uniforms.map((d) => {
+    if (d.data.length === 0) d.data = [1];
+    const align = alignment(d.data.length, previous);
+    maxAlign = Math.max(maxAlign, align);
+    offset = Math.ceil(offset / align) * align;
+    previous = d.data.length;
+    const at = offset;
+    offset += d.data.length * 4;
+    return at;
+  });
+  const bytes = new ArrayBuffer(Math.ceil(offset / maxAlign) * maxAlign);
+  uniforms.forEach((d, i) => {
+    const View = d.type === 'int32' ? Int32Array : d.type === 'uint32' ? Uint32Array : Float32Array;
+    new View(bytes, offsets[i], d.data.length).set(d.data);
+  });
+  return bytes;
+}
+
+/** A key equal for equal uniform bytes (−0 and NaN keep their own). */
+function uniformKey(uniforms: Uniform[]): string {
+  let k = '';
+  for (const d of uniforms) {
+    k += d.type[0]!;
+    for (const v of d.data) k += Object.is(v, -0) ? '-0,' : `${v},`;
+    k += ';';
+  }
+  return k;
+}
+
+/** Replaces the backend's recordAndSubmit with the cached one (before its first program). */
+export function installCachedDispatch(backend: object): void {
+  const b = backend as TfjsBackend;
+  const stock = b.recordAndSubmit.bind(b);
+  const uniformBuffers = new Map<string, unknown>();
+  const groups = bindGroupCache(b.device);
+  b.recordAndSubmit = (program, output, inputs, programDefinedUniform) => {
+    const pipeline = program.pipeline;
+    if (b.activeTimers != null || program.pixelsOpType != null || pipeline instanceof Promise)
+      return stock(program, output, inputs, programDefinedUniform);
+    // tfjs' uniforms: NaN, Infinity, each buffer's shape and strides, the size, then the program's.
+    const uniforms: Uniform[] = [
+      { type: 'float32', data: [NaN] },
+      { type: 'float32', data: [Infinity] },
+    ];
+    for (const t of [...inputs, output]) {
+      uniforms.push({ type: 'int32', data: t.shape }, { type: 'int32', data: util.computeStrides(t.shape) });
+    }
+    if (program.size === true) {
+      const size = util.sizeFromShape(program.outputShape);
+      uniforms.push({
+        type: 'int32',
+        data: [program.outputComponent ? size / program.outputComponent : size],
+      });
+    }
+    if (programDefinedUniform) uniforms.push(...programDefinedUniform);
+    const key = uniformKey(uniforms);
+    let uniformBuffer = uniformBuffers.get(key);
+    if (uniformBuffer === undefined) {
+      const bytes = uniformBytes(uniforms);
+      uniformBuffer = b.device.createBuffer({ size: bytes.byteLength, usage: UNIFORM_COPY_DST });
+      b.device.queue.writeBuffer(uniformBuffer, 0, bytes);
+      // Never released: a step's programs use a few hundred distinct uniform contents.
+      uniformBuffers.set(key, uniformBuffer);
+    }
+    // Buffers only: a texture's binding is a view made anew each time (tfjs' path for those).
+    const buffers = [output, ...inputs].map(
+      (t) => (b.tensorToBinding(t) as { buffer?: object } | null)?.buffer,
+    );
+    if (buffers.some((g) => g === undefined)) return stock(program, output, inputs, programDefinedUniform);
+    for (const t of inputs) b.commandQueueOwnedIds.add(t.dataId);
+    b.commandQueueOwnedIds.add(output.dataId);
+    const bindGroup = groups.get(pipeline, buffers as object[], uniformBuffer as object);
+    b.ensureCommandEncoderReady();
+    b.computePassEncoder ??= b.commandEncoder.beginComputePass({});
+    const pass = b.computePassEncoder;
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(program.dispatch[0], program.dispatch[1], program.dispatch[2]);
+    b.dispatchCountInPass++;
+    if ((env().get('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE') as number) <= b.dispatchCountInPass) {
+      b.endComputePassEncoder();
+      b.submitQueue();
+    }
+  };
+}
