@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
-import { installCachedDispatch } from '../kernels/webgpu/cached-dispatch';
+import { installCachedDispatch, installDirectUploads } from '../kernels/webgpu/cached-dispatch';
 import { installBufferPool, webGpuBufferChoice } from './install-buffer-pool';
 import { f16Features, webGpuF16Choice } from '../kernels/webgpu/f16';
 import {
@@ -302,8 +302,10 @@ export async function activateWebGpu(opts: {
   tf.registerBackend('webgpu', () => {
     const backend = new WebGPUBackend(device, adapter.info);
     if (buffers === 'planned') installBufferPool(backend, device);
-    // tfjs' own programs with cached uniform buffers and bind groups (kernels/webgpu/cached-dispatch.ts).
+    // tfjs' own programs with cached uniform buffers and bind groups, and uploads without staging
+    // buffers (kernels/webgpu/cached-dispatch.ts).
     installCachedDispatch(backend);
+    installDirectUploads(backend);
     return backend;
   });
   if (!(await tf.setBackend('webgpu')))

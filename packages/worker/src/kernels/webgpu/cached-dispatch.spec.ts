@@ -1,6 +1,7 @@
 // cached-dispatch.ts: tfjs' own programs with uniform buffers made once per content and bind groups
 // once per pipeline and buffers. The uniform layout is tfjs' (checked on a hand-laid case), a
-// repeated op makes neither anew, another shape makes a uniform buffer, and results stay right.
+// repeated op makes neither anew, another shape makes a uniform buffer, and results stay right;
+// host values of each dtype go up without a mapped staging buffer (installDirectUploads).
 // Without a WebGPU adapter the webgpu suite fails, unless TFJS_DDP_SKIP_WEBGPU=1.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +58,35 @@ describe('uniformBytes', () => {
         device['createBuffer'] = buffer;
       }
     }
+
+    it('uploads host values of each dtype without a mapped staging buffer', async () => {
+      const device = (tf.backend() as unknown as { device: Record<string, (...a: unknown[]) => unknown> })
+        .device;
+      const create = device['createBuffer']!;
+      const usages: number[] = [];
+      device['createBuffer'] = (...a) => (
+        usages.push((a[0] as { usage: number }).usage),
+        create.apply(device, a)
+      );
+      try {
+        for (let round = 0; round < 2; round++) {
+          const f = tf.tensor1d([1.5, -2, 3e-8, 7]);
+          const i = tf.tensor1d([3, -4, 5, 2 ** 30], 'int32');
+          const b = tf.tensor1d([true, false, true, true], 'bool');
+          const y = tf.tidy(() =>
+            tf.stack([tf.mul(f, 2), tf.cast(tf.add(i, 1), 'float32'), tf.cast(b, 'float32')]),
+          );
+          expect(Array.from(await y.data())).toEqual(
+            [3, -4, 6e-8, 14, 4, -3, 6, 2 ** 30 + 1, 1, 0, 1, 1].map(Math.fround),
+          );
+          tf.dispose([f, i, b, y]);
+        }
+      } finally {
+        device['createBuffer'] = create;
+      }
+      // GPUBufferUsage.MAP_WRITE: tfjs' staging for an upload into a reused buffer.
+      expect(usages.filter((u) => (u & 0x2) !== 0)).toEqual([]);
+    });
 
     it('makes no bind group or uniform buffer for a repeated op, and computes what tfjs computes', async () => {
       const a = tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]);

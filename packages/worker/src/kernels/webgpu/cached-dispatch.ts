@@ -6,6 +6,8 @@
 // work) run through it. Everything else is tfjs' recordAndSubmit as it is: the same uniforms in the
 // same layout, the same pass, the same submit every WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE dispatches.
 // While tfjs times programs (bench:step --gpu-profile) and for its pixel programs, tfjs' own runs.
+// installDirectUploads: a tensor's host values go up with the queue's writeBuffer, without tfjs'
+// mapped staging buffer per upload.
 //
 // It reaches into WebGPUBackend's fields (tfjs-backend-webgpu 4.22): those named in TfjsBackend.
 import { env, util, type TensorInfo } from '@tensorflow/tfjs-core';
@@ -28,11 +30,22 @@ interface Pass {
   setBindGroup(i: number, g: unknown): void;
   dispatchWorkgroups(x: number, y?: number, z?: number): void;
 }
+interface TensorData {
+  dtype: string;
+  shape: number[];
+  values?: ArrayLike<number> | null;
+  resource?: unknown;
+}
 interface TfjsBackend {
   device: {
     createBuffer(d: { size: number; usage: number }): unknown;
-    queue: { writeBuffer(b: unknown, o: number, d: ArrayBuffer): void };
+    queue: {
+      writeBuffer(b: unknown, o: number, d: ArrayBufferLike, dataOffset?: number, size?: number): void;
+    };
   };
+  tensorMap: { get(id: object): TensorData };
+  bufferManager: { acquireBuffer(size: number, usage: number): unknown };
+  uploadToGPU(dataId: object): void;
   activeTimers: unknown[] | null | undefined;
   commandQueueOwnedIds: WeakSet<object>;
   commandEncoder: { beginComputePass(d: object): Pass };
@@ -45,8 +58,9 @@ interface TfjsBackend {
   recordAndSubmit(program: TfjsProgram, output: TensorInfo, inputs: TensorInfo[], uniforms?: Uniform[]): void;
 }
 
-// GPUBufferUsage.UNIFORM | COPY_DST (the WebGPU spec's values).
+// GPUBufferUsage.UNIFORM | COPY_DST, and STORAGE | COPY_SRC | COPY_DST (the WebGPU spec's values).
 const UNIFORM_COPY_DST = 0x40 | 0x8;
+const STORAGE_COPY = 0x80 | 0x4 | 0x8;
 
 /** WGSL's alignment of a uniform of `length` scalars, after one of `previous` (tfjs' makeUniforms). */
 function alignment(length: number, previous: number): number {
@@ -143,5 +157,39 @@ export function installCachedDispatch(backend: object): void {
       b.endComputePassEncoder();
       b.submitQueue();
     }
+  };
+}
+
+/**
+ * Replaces the backend's upload of a tensor's host values with the queue's writeBuffer into its
+ * storage buffer: tfjs 4.22 makes a mapped staging buffer for every upload into a reused buffer and
+ * destroys it after the submit (182 buffers a step for the gru example). The order is the same: a
+ * buffer the pool hands out is in no command yet unsubmitted (tfjs releases a buffer bound in the
+ * open command stream only at its submit), and the commands recorded after the upload read it after
+ * the write. Other dtypes (and empty tensors) take tfjs' own upload.
+ */
+export function installDirectUploads(backend: object): void {
+  const b = backend as TfjsBackend;
+  const stock = b.uploadToGPU.bind(b);
+  b.uploadToGPU = (dataId) => {
+    const d = b.tensorMap.get(dataId);
+    if (d.resource != null) return;
+    const v = d.values;
+    const n = util.sizeFromShape(d.shape);
+    if (v == null || n === 0 || (d.dtype !== 'float32' && d.dtype !== 'int32' && d.dtype !== 'bool'))
+      return stock(dataId);
+    const data =
+      d.dtype === 'float32'
+        ? v instanceof Float32Array
+          ? v
+          : Float32Array.from(v)
+        : v instanceof Int32Array
+          ? v
+          : Int32Array.from(v);
+    const buffer = b.bufferManager.acquireBuffer(n * 4, STORAGE_COPY);
+    b.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, n * 4);
+    // As tfjs' upload leaves it: the values on the device only.
+    d.values = null;
+    d.resource = buffer;
   };
 }
