@@ -11,7 +11,7 @@
 //
 // It reaches into WebGPUBackend's fields (tfjs-backend-webgpu 4.22): those named in TfjsBackend.
 import { env, util, type TensorInfo } from '@tensorflow/tfjs-core';
-import { bindGroupCache } from './raw-dispatch';
+import { bindGroupCache, MAX_UNIFORMS } from './raw-dispatch';
 
 interface Uniform {
   type: 'int32' | 'uint32' | 'float32';
@@ -135,7 +135,8 @@ export function installCachedDispatch(backend: object): void {
       const bytes = uniformBytes(uniforms);
       uniformBuffer = b.device.createBuffer({ size: bytes.byteLength, usage: UNIFORM_COPY_DST });
       b.device.queue.writeBuffer(uniformBuffer, 0, bytes);
-      // Never released: a step's programs use a few hundred distinct uniform contents.
+      // A step's programs use a few hundred distinct contents; forgotten as raw-dispatch.ts forgets its own.
+      if (uniformBuffers.size >= MAX_UNIFORMS) uniformBuffers.clear();
       uniformBuffers.set(key, uniformBuffer);
     }
     // Buffers only: a texture's binding is a view made anew each time (tfjs' path for those).

@@ -76,7 +76,7 @@ export interface RawProgram {
  */
 interface DeviceCache {
   pipelines: Map<string, { pipeline: unknown; layout: unknown }>;
-  /** Uniform buffers by content (never released: a few hundred small buffers). */
+  /** Uniform buffers by content (a step uses a few hundred; forgotten past MAX_UNIFORMS). */
   uniforms: Map<string, object>;
   /** Bind groups by pipeline key, buffer ids and uniform buffer id. */
   bindGroups: Map<string, unknown>;
@@ -85,6 +85,13 @@ interface DeviceCache {
 }
 
 const caches = new WeakMap<object, DeviceCache>();
+
+/**
+ * Past this many, the uniform buffers are forgotten (a model whose shapes change from step to step
+ * would pile them up): not destroyed, since the commands not yet submitted may bind them; each goes
+ * when its last bind group does.
+ */
+export const MAX_UNIFORMS = 4096;
 
 /** Past this many, the bind groups are forgotten (buffers the pool has since destroyed pile up). */
 const MAX_BIND_GROUPS = 8192;
@@ -177,6 +184,7 @@ function uniformBuffer(device: GpuDevice, c: DeviceCache, uniforms: ProgramUnifo
       .GPUBufferUsage;
     const buffer = device.createBuffer({ size: data.byteLength, usage: usage.UNIFORM | usage.COPY_DST });
     device.queue.writeBuffer(buffer, 0, data);
+    if (c.uniforms.size >= MAX_UNIFORMS) c.uniforms.clear();
     c.uniforms.set(key, (entry = buffer as object));
   }
   return entry;
