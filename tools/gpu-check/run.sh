@@ -184,8 +184,8 @@ step info-json 30 "$cli" info --backend webgpu --data-dir "$data" --json
 step adapter-features 20 "$work/node" "$here/adapter-features.mjs"
 
 if [ $smoke -eq 1 ]; then
-  step bench-webgpu-b8 120 "$bench" --backend webgpu --size 32 --batch 8 --steps 2 --warmup 1 --gpu-profile
-  step bench-webgpu-host 60 "$bench" --backend webgpu --size 32 --batch 8 --steps 5 --warmup 2 --host-only
+  step bench-webgpu-b8 120 "$bench" --backend webgpu --path task --size 32 --batch 8 --steps 2 --warmup 1 --gpu-profile
+  step bench-webgpu-host 60 "$bench" --backend webgpu --path task --size 32 --batch 8 --steps 5 --warmup 2 --host-only
   step bench-kernels-b4 120 "$kernels" --backend webgpu --size 32 --batch 4 --reps 1
   note torch-anchor skipped "smoke mode"
   # The end-of-run evaluation of all 10,000 test images takes minutes on lavapipe: the training runs
@@ -208,20 +208,20 @@ if [ $smoke -eq 1 ]; then
   # No real GPU OOM on lavapipe (host memory): an injected one takes the same back-off path.
   TRAIN_ENV=TFJS_DDP_INJECT_GPU_OOM=0:1 train_run oom 240 --resize 32 --batch-size 16 --micro-batch 16 --max-steps 2 --memory-budget 512MiB --verify-data false
 else
-  step bench-webgpu-b64 60 "$bench" --backend webgpu --size 96 --batch 64 --steps 4 --warmup 2 --gpu-profile
-  step bench-webgpu-b256 75 "$bench" --backend webgpu --size 96 --batch 256 --steps 3 --warmup 1 --gpu-profile
+  step bench-webgpu-b64 60 "$bench" --backend webgpu --path task --size 96 --batch 64 --steps 4 --warmup 2 --gpu-profile
+  step bench-webgpu-b256 75 "$bench" --backend webgpu --path task --size 96 --batch 256 --steps 3 --warmup 2 --gpu-profile
   # The host's time per step alone, on Dawn's null backend (records every command, runs none): what
   # this machine's CPU spends on a step whatever the GPU, the floor under the step time above.
-  step bench-webgpu-host 30 "$bench" --backend webgpu --size 96 --batch 64 --steps 20 --warmup 3 --host-only
+  step bench-webgpu-host 30 "$bench" --backend webgpu --path task --size 96 --batch 64 --steps 20 --warmup 3 --host-only
   # The same step with the forward conv on subgroup matrices (tensor cores; docs/kernels.md, "webgpu:
   # subgroup matrices"): E_GPU_UNAVAILABLE where the adapter has none (adapter-features says).
-  step bench-webgpu-b256-mma 60 env TFJS_DDP_WEBGPU_CONV=mma "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1 --gpu-profile
+  step bench-webgpu-b256-mma 60 env TFJS_DDP_WEBGPU_CONV=mma "$bench" --backend webgpu --path task --size 96 --batch 256 --steps 2 --warmup 2 --gpu-profile
   # The same step with tfjs' own forward conv (Conv2DMMProgram) instead of ours: which is faster on this GPU.
-  step bench-webgpu-b256-tfjs-conv 60 env TFJS_DDP_WEBGPU_CONV=tfjs "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1 --gpu-profile
+  step bench-webgpu-b256-tfjs-conv 60 env TFJS_DDP_WEBGPU_CONV=tfjs "$bench" --backend webgpu --path task --size 96 --batch 256 --steps 2 --warmup 2 --gpu-profile
   # The same step with the forward conv's f16 arithmetic (docs/kernels.md, "webgpu: f16"), where the adapter has shader-f16.
-  step bench-webgpu-b256-f16 60 env TFJS_DDP_WEBGPU_F16=1 "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1 --gpu-profile
+  step bench-webgpu-b256-f16 60 env TFJS_DDP_WEBGPU_F16=1 "$bench" --backend webgpu --path task --size 96 --batch 256 --steps 2 --warmup 2 --gpu-profile
   # The same step with tfjs' own buffer pool instead of the planned one: GPU memory and time per step.
-  step bench-webgpu-b256-tfjs-buffers 60 env TFJS_DDP_WEBGPU_BUFFERS=tfjs "$bench" --backend webgpu --size 96 --batch 256 --steps 2 --warmup 1
+  step bench-webgpu-b256-tfjs-buffers 60 env TFJS_DDP_WEBGPU_BUFFERS=tfjs "$bench" --backend webgpu --path task --size 96 --batch 256 --steps 2 --warmup 2
   # Each conv kernel (forward, dW, dX) on the DenseNet's layer shapes, ours against tfjs' stock one.
   step bench-kernels-b64 45 "$kernels" --backend webgpu --size 96 --batch 64 --reps 5
   # Again on subgroup matrices: fwd_ms and backprop_*_ms are then theirs, *_mma_rel_err their distances from our float32 kernels.
