@@ -160,6 +160,12 @@ printf '#!/bin/sh\ncd "%s" && exec "%s" dist/bench-kernels.js "$@"\n' "$app" "$w
 chmod +x "$work/bin/tfjs-ddp" "$work/bin/bench-step" "$work/bin/bench-kernels"
 cli=$work/bin/tfjs-ddp
 bench=$work/bin/bench-step
+# Two of the repository's docs/examples (the working tree the check runs in travels with the bundle),
+# for models other than the seed: copied out of the tree, so that a module resolves no tfjs of the
+# repository's own (there is none on the GPU machine; here there is, and tfjs-ddp refuses two).
+examples="$work/examples"
+mkdir -p "$examples"
+for ex in gru-sequences cnn-image-folder; do cp -r "$here/../docs/examples/$ex" "$examples/" 2>>"$log"; done
 kernels=$work/bin/bench-kernels
 export TFJS_DDP_DATA_DIR="$data"
 runs="$work/runs"
@@ -186,6 +192,7 @@ step adapter-features 20 "$work/node" "$here/adapter-features.mjs"
 if [ $smoke -eq 1 ]; then
   step bench-webgpu-b8 120 "$bench" --backend webgpu --path task --size 32 --batch 8 --steps 2 --warmup 1 --gpu-profile
   step bench-webgpu-host 60 "$bench" --backend webgpu --path task --size 32 --batch 8 --steps 5 --warmup 2 --host-only
+  step bench-webgpu-gru 60 "$bench" --backend webgpu --path task --model "$examples/gru-sequences/model.mjs" --data "$examples/gru-sequences/data.mjs" --batch 32 --steps 2 --warmup 1
   step bench-kernels-b4 120 "$kernels" --backend webgpu --size 32 --batch 4 --reps 1
   note torch-anchor skipped "smoke mode"
   # The end-of-run evaluation of all 10,000 test images takes minutes on lavapipe: the training runs
@@ -213,6 +220,10 @@ else
   # The host's time per step alone, on Dawn's null backend (records every command, runs none): what
   # this machine's CPU spends on a step whatever the GPU, the floor under the step time above.
   step bench-webgpu-host 30 "$bench" --backend webgpu --path task --size 96 --batch 64 --steps 20 --warmup 3 --host-only
+  # Two models of docs/examples (the working tree travels with the bundle): a recurrent one, mostly
+  # tfjs' own programs (cached-dispatch.ts), and a CNN with BatchNorm + ReLU; their e2e tests' batches.
+  step bench-webgpu-gru 30 "$bench" --backend webgpu --path task --model "$examples/gru-sequences/model.mjs" --data "$examples/gru-sequences/data.mjs" --batch 32 --steps 10 --warmup 2
+  step bench-webgpu-cnn 30 "$bench" --backend webgpu --path task --model "$examples/cnn-image-folder/model.mjs" --data "$examples/cnn-image-folder/data.mjs" --batch 24 --steps 10 --warmup 2
   # The same step with the forward conv on subgroup matrices (tensor cores; docs/kernels.md, "webgpu:
   # subgroup matrices"): E_GPU_UNAVAILABLE where the adapter has none (adapter-features says).
   step bench-webgpu-b256-mma 60 env TFJS_DDP_WEBGPU_CONV=mma "$bench" --backend webgpu --path task --size 96 --batch 256 --steps 2 --warmup 2 --gpu-profile
