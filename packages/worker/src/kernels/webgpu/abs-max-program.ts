@@ -2,7 +2,9 @@
 // of the vec4s into one partial, then one workgroup reduces the partials into out[0]. NaN is carried
 // (a NaN anywhere makes the result NaN), as the subgroup-matrix programs need to know that their
 // f16 scale cannot be trusted. No atomics, so the result needs no cleared buffer and is the same
-// every run. Used by conv2d-mma-program.ts's callers to scale gradients into f16's range.
+// every run. Used by conv2d-mma-program.ts's callers to scale gradients into f16's range; a conv
+// layer's input and filter gradients read the same dy one after the other, so absMaxOf records it
+// once for both.
 import { rawRecorder as gpu, type RawProgram } from './raw-dispatch';
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import type { ProgramUniform } from './webgpu-backend-like';
@@ -63,5 +65,23 @@ export function recordAbsMax(backend: object, t: TensorInfo): TensorInfo {
   };
   gpu.record(backend, second, [partial, out], [int(groups)]);
   gpu.release(backend, partial);
+  return out;
+}
+
+/** The last max |t| absMaxOf recorded: on which backend, of which tensor data, and its result. */
+let last: { backend: object; dataId: object; out: TensorInfo } | null = null;
+
+/**
+ * max |t| as recordAbsMax gives it, recorded once for calls in a row on the same tensor data (a
+ * conv layer's dX and dW programs on its dy): the result is this cache's, which releases it when
+ * the next tensor's replaces it, so callers do not release it. A tensor's data does not change
+ * under the same data id (tfjs' tensors are immutable, and no program of ours writes its inputs).
+ */
+export function absMaxOf(backend: object, t: TensorInfo): TensorInfo {
+  if (last !== null && last.backend === backend && last.dataId === t.dataId) return last.out;
+  const out = recordAbsMax(backend, t);
+  // (Another backend's is left to it: that backend may be gone.)
+  if (last !== null && last.backend === backend) gpu.release(backend, last.out);
+  last = { backend, dataId: t.dataId, out };
   return out;
 }

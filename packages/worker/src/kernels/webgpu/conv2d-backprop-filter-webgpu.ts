@@ -15,7 +15,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { filterGradInfo } from '../conv-info';
 import { CONV_FILTER_BIAS_GRAD } from '../conv-filter-bias-grad';
-import { recordAbsMax } from './abs-max-program';
+import { absMaxOf } from './abs-max-program';
 import { conv2dBackpropFilterProgram } from './conv2d-backprop-filter-program';
 import { conv2dMmaFilterProgram, mmaFilterCovers } from './conv2d-mma-filter-program';
 import { rawRecorder as gpu } from './raw-dispatch';
@@ -69,13 +69,12 @@ export function convBackpropFilterMma(
   const dw = gpu.output(backend, info.filterShape.slice());
   const db = bias ? [gpu.output(backend, [info.outChannels])] : [];
   const plan = conv2dMmaFilterProgram(info, { bias, inner: setup.shape, workgroupSize: setup.workgroupSize });
-  // max |dy| first: the program scales dy into f16's range by it.
-  const dyMax = recordAbsMax(backend, dy);
+  // max |dy| first: the program scales dy into f16's range by it (recorded once with dX's: absMaxOf).
+  const dyMax = absMaxOf(backend, dy);
   const part = gpu.output(backend, [plan.partial]);
   gpu.record(backend, plan.program, [x, dy, dyMax, part], plan.uniforms);
   gpu.record(backend, plan.reduce.program, [part, dw, ...db], plan.reduce.uniforms);
   gpu.release(backend, part);
-  gpu.release(backend, dyMax);
   return [dw, ...db];
 }
 

@@ -5,7 +5,7 @@
 import { backend_util, getKernel, type Conv2DBackpropInputAttrs, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { inputGradInfo } from '../conv-info';
 import { backpropInputCovers, conv2dBackpropInputProgram } from './conv2d-backprop-input-program';
-import { recordAbsMax } from './abs-max-program';
+import { absMaxOf } from './abs-max-program';
 import { conv2dMmaProgram } from './conv2d-mma-program';
 import { rawRecorder as gpu } from './raw-dispatch';
 import { activeMma, type MmaSetup } from './subgroup-matrix';
@@ -41,11 +41,11 @@ export function convBackpropInputMma(
     workgroupSize: setup.workgroupSize,
     gradient: true,
   });
-  // max |dy| first: the program scales dy into f16's range by it (conv2d-mma-program.ts).
-  const dyMax = recordAbsMax(backend, dy);
+  // max |dy| first: the program scales dy into f16's range by it (conv2d-mma-program.ts); recorded
+  // once for the layer's dX and dW (absMaxOf).
+  const dyMax = absMaxOf(backend, dy);
   const dx = gpu.output(backend, info.inShape.slice());
   gpu.record(backend, program, [dy, filter, dyMax, dx], uniforms);
-  gpu.release(backend, dyMax);
   return dx;
 }
 

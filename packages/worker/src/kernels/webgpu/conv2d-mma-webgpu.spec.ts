@@ -7,6 +7,7 @@
 //   last tiles, the bias and the ReLU. Without a WebGPU adapter that part fails, unless
 //   TFJS_DDP_SKIP_WEBGPU=1.
 import * as tf from '@tensorflow/tfjs-core';
+import type { TensorInfo } from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
@@ -26,6 +27,7 @@ import { convForwardMma } from './conv2d-forward-webgpu';
 import { deviceHasF16 } from './f16';
 import { registerFastKernels } from '../fast-kernels';
 import { recordAbsMax } from './abs-max-program';
+import { countDispatches } from './count-dispatches';
 import { rawRecorder } from './raw-dispatch';
 import { setActiveMma } from './subgroup-matrix';
 
@@ -96,6 +98,22 @@ const F16_TOLERANCE = 2e-3;
       process.stdout.write(`mma input gradient of dy × 1e-7: relErr ${e.toExponential(2)}\n`);
       expect(e).toBeLessThan(F16_TOLERANCE);
       tf.dispose([w, dy, dx]);
+    });
+
+    it("records max |dy| once for a layer's input and filter gradients on one dy, and anew for another dy", async () => {
+      const info = tf.backend_util.computeConv2DInfo([2, 8, 8, 16], [3, 3, 16, 16], [1, 1], 1, 'same');
+      const r = rng(11);
+      const x = tf.tensor4d(randomArray(2 * 8 * 8 * 16, r), [2, 8, 8, 16]);
+      const w = tf.tensor4d(randomArray(3 * 3 * 16 * 16, r), [3, 3, 16, 16]);
+      const [dy, dy2] = [0, 1].map(() => tf.tensor4d(randomArray(2 * 8 * 8 * 16, r), [2, 8, 8, 16]));
+      const setup = { shape: 'fma', workgroupSize: 128 } as const;
+      const outs: TensorInfo[] = [];
+      const run = (f: () => TensorInfo[]) => countDispatches(() => outs.push(...f()));
+      // dX: max |dy| (2 dispatches) and the program; dW on the same dy: the program and its reduce.
+      expect((await run(() => [convBackpropInputMma(tf.backend(), info, dy!, w, setup)])).dispatches).toBe(3);
+      expect((await run(() => convBackpropFilterMma(tf.backend(), info, x, dy!, false, setup))).dispatches).toBe(2);
+      expect((await run(() => convBackpropFilterMma(tf.backend(), info, x, dy2!, false, setup))).dispatches).toBe(4);
+      tf.dispose([x, w, dy!, dy2!, ...outs.map((t) => tf.engine().makeTensorFromTensorInfo(t))]);
     });
 
     it("trains through the registered kernels: a net's loss and gradients as float32's within the f16 tolerance, with both programs run", async () => {
