@@ -3,7 +3,7 @@
 // of the memory that limits the backend (wasm heap, or bytes allocated on the GPU by webgpu),
 // absolute and per sample. Usage:
 //   npm run bench:step -- [--backend wasm[,cpu,...]] [--batch 64] [--size 96] [--steps 4] [--warmup 2]
-//     [--path trainer|task] [--model M.mjs --data D.mjs] [--gpu-profile]
+//     [--path trainer|task] [--model M.mjs --data D.mjs] [--gpu-profile] [--host-only]
 // Each backend runs in its own child process so that one backend's heap cannot skew another's.
 // --path trainer (the default) times the DenseNet's Trainer on prepared batches, as before the task
 // seam; --path task times what a worker runs: the built-in task (builtin:densenet, builtin:fashion-
