@@ -74,6 +74,20 @@ describe.skipIf(skip)('the webgpu backend (lavapipe here)', () => {
     expect(bad.stderr).toMatch(/E_CONFIG: TFJS_DDP_WEBGPU_F16=yes: expected 1/);
   });
 
+  it('TFJS_DDP_WEBGPU_SUBMIT_EVERY changes only when work is submitted: the same losses, bit for bit; another value is a clear error', async () => {
+    const args = [...common(), '--workers', '1', '--batch-size', '16', '--micro-batch', '16', '--max-steps', '3', '--backend', 'webgpu'];
+    const [stockDir, everyDir] = [join(tmp('submit-15'), 'r'), join(tmp('submit-60'), 'r')];
+    const stock = await runCli(['train', ...args, '--run-dir', stockDir]);
+    expect(stock.code, stock.stderr).toBe(0);
+    const every = await runCli(['train', ...args, '--run-dir', everyDir], { TFJS_DDP_WEBGPU_SUBMIT_EVERY: '60' });
+    expect(every.code, every.stderr).toBe(0);
+    expect(stepLosses(everyDir)).toHaveLength(3);
+    expect(stepLosses(everyDir)).toEqual(stepLosses(stockDir));
+    const bad = await runCli(['train', ...args, '--run-dir', join(tmp('submit-bad'), 'r')], { TFJS_DDP_WEBGPU_SUBMIT_EVERY: '0' });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/E_CONFIG: TFJS_DDP_WEBGPU_SUBMIT_EVERY=0 is not a whole number from 1 to 100000/);
+  });
+
   it('TFJS_DDP_WEBGPU_CONV=mma (subgroup matrices) is refused on an adapter without them, naming it; another value is a clear error', async () => {
     const args = [...common(), '--workers', '1', '--batch-size', '16', '--max-steps', '1', '--backend', 'webgpu'];
     const mma = await runCli(['train', ...args, '--run-dir', join(tmp('mma'), 'r')], { TFJS_DDP_WEBGPU_CONV: 'mma' });

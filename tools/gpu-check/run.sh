@@ -231,6 +231,9 @@ else
   step bench-webgpu-b256-tfjs-conv 60 env TFJS_DDP_WEBGPU_CONV=tfjs "$bench" --backend webgpu --path task --size 96 --batch 256 --steps 2 --warmup 2 --gpu-profile
   # The same step with the forward conv's f16 arithmetic (docs/kernels.md, "webgpu: f16"), where the adapter has shader-f16.
   step bench-webgpu-b256-f16 60 env TFJS_DDP_WEBGPU_F16=1 "$bench" --backend webgpu --path task --size 96 --batch 256 --steps 2 --warmup 2 --gpu-profile
+  # The same step with a queue submit every 60 dispatches instead of tfjs' 15: less host time per
+  # step, the GPU started later, freed buffers held until the submit (more device memory).
+  step bench-webgpu-b256-submit60 60 env TFJS_DDP_WEBGPU_SUBMIT_EVERY=60 "$bench" --backend webgpu --path task --size 96 --batch 256 --steps 2 --warmup 2
   # The same step with tfjs' own buffer pool instead of the planned one: GPU memory and time per step.
   step bench-webgpu-b256-tfjs-buffers 60 env TFJS_DDP_WEBGPU_BUFFERS=tfjs "$bench" --backend webgpu --path task --size 96 --batch 256 --steps 2 --warmup 2
   # Each conv kernel (forward, dW, dX) on the DenseNet's layer shapes, ours against tfjs' stock one.

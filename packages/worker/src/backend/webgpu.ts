@@ -7,7 +7,11 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
-import { installCachedDispatch, installDirectUploads } from '../kernels/webgpu/cached-dispatch';
+import {
+  installCachedDispatch,
+  installDirectUploads,
+  webGpuSubmitEvery,
+} from '../kernels/webgpu/cached-dispatch';
 import { installBufferPool, webGpuBufferChoice } from './install-buffer-pool';
 import { f16Features, webGpuF16Choice } from '../kernels/webgpu/f16';
 import {
@@ -221,6 +225,7 @@ export async function activateWebGpu(opts: {
 }): Promise<GpuAdapterDescription> {
   if (state !== null) return state.adapter;
   const buffers = webGpuBufferChoice(opts.env ?? process.env);
+  const submitEvery = webGpuSubmitEvery(opts.env ?? process.env);
   const { gpu, adapter, description } = await openAdapter(opts.env, opts.dawnNull === true);
   if (description.software && !opts.allowSoftware) {
     throw new DdpError(
@@ -310,6 +315,8 @@ export async function activateWebGpu(opts: {
   });
   if (!(await tf.setBackend('webgpu')))
     throw new DdpError('E_BACKEND', 'the webgpu backend failed to initialise', 'pass --backend wasm');
+  // TFJS_DDP_WEBGPU_SUBMIT_EVERY: dispatches per queue submit (tfjs' flag, read by ours too).
+  if (submitEvery !== null) tf.env().set('WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE', submitEvery);
   process.once('exit', shutdownWebGpu);
   return description;
 }

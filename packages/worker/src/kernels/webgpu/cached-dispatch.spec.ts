@@ -6,9 +6,23 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { activateWebGpu, shutdownWebGpu } from '../../backend/webgpu';
-import { uniformBytes } from './cached-dispatch';
+import { uniformBytes, webGpuSubmitEvery } from './cached-dispatch';
 
 const skip = process.env['TFJS_DDP_SKIP_WEBGPU'] === '1';
+
+describe('webGpuSubmitEvery', () => {
+  it('reads TFJS_DDP_WEBGPU_SUBMIT_EVERY as a whole number from 1 to 100000, and refuses anything else', () => {
+    expect(webGpuSubmitEvery({})).toBeNull();
+    expect(webGpuSubmitEvery({ TFJS_DDP_WEBGPU_SUBMIT_EVERY: '' })).toBeNull();
+    expect(webGpuSubmitEvery({ TFJS_DDP_WEBGPU_SUBMIT_EVERY: '60' })).toBe(60);
+    expect(webGpuSubmitEvery({ TFJS_DDP_WEBGPU_SUBMIT_EVERY: '100000' })).toBe(100000);
+    for (const v of ['0', '-3', '1.5', '1e3', 'x', ' 60', '100001']) {
+      expect(() => webGpuSubmitEvery({ TFJS_DDP_WEBGPU_SUBMIT_EVERY: v }), v).toThrow(
+        /E_CONFIG|not a whole number/,
+      );
+    }
+  });
+});
 
 describe('uniformBytes', () => {
   it("lays uniforms out as tfjs' makeUniforms does (WGSL alignment, 16 after a 5- or 6-vector)", () => {

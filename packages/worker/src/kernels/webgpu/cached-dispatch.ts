@@ -11,6 +11,7 @@
 //
 // It reaches into WebGPUBackend's fields (tfjs-backend-webgpu 4.22): those named in TfjsBackend.
 import { env, util, type TensorInfo } from '@tensorflow/tfjs-core';
+import { DdpError } from '@tfjs-ddp/core';
 import { bindGroupCache, MAX_UNIFORMS } from './raw-dispatch';
 
 interface Uniform {
@@ -193,4 +194,25 @@ export function installDirectUploads(backend: object): void {
     d.values = null;
     d.resource = buffer;
   };
+}
+
+/** tfjs' default: a submit every 15 dispatches (WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE). */
+export const DEFAULT_SUBMIT_EVERY = 15;
+
+/**
+ * TFJS_DDP_WEBGPU_SUBMIT_EVERY=N: a queue submit every N dispatches (tfjs' and ours) instead of
+ * tfjs' 15. Fewer submits cost the host less; more let the GPU start sooner. Null where unset.
+ * @throws DdpError E_CONFIG for anything but a whole number from 1 to 100000.
+ */
+export function webGpuSubmitEvery(env: Record<string, string | undefined>): number | null {
+  const v = env['TFJS_DDP_WEBGPU_SUBMIT_EVERY'];
+  if (v === undefined || v === '') return null;
+  const n = Number(v);
+  if (!/^[0-9]+$/.test(v) || n < 1 || n > 100_000)
+    throw new DdpError(
+      'E_CONFIG',
+      `TFJS_DDP_WEBGPU_SUBMIT_EVERY=${v} is not a whole number from 1 to 100000`,
+      `unset it (a submit every ${DEFAULT_SUBMIT_EVERY} dispatches, tfjs' default) or set it to the dispatches per submit`,
+    );
+  return n;
 }
