@@ -149,7 +149,7 @@ const instances: unknown[] = [];
 
 /** Dawn's backend that validates and records every command and executes none. */
 const DAWN_NULL_FLAG = 'backend=null';
-export const DAWN_NULL_DESCRIPTION = "Dawn's null backend (records every command, runs none: host time only)";
+const DAWN_NULL_DESCRIPTION = "Dawn's null backend (records every command, runs none: host time only)";
 
 /**
  * Loads Dawn and returns its adapter for this process (the one Vulkan device selection leaves

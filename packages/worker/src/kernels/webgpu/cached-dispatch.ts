@@ -12,7 +12,7 @@
 // It reaches into WebGPUBackend's fields (tfjs-backend-webgpu 4.22): those named in TfjsBackend.
 import { env, util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
-import { bindGroupCache, MAX_UNIFORMS } from './raw-dispatch';
+import { bindGroupCache, cachedUniformBuffer } from './raw-dispatch';
 
 interface Uniform {
   type: 'int32' | 'uint32' | 'float32';
@@ -39,7 +39,6 @@ interface TensorData {
 }
 interface TfjsBackend {
   device: {
-    createBuffer(d: { size: number; usage: number }): unknown;
     queue: {
       writeBuffer(b: unknown, o: number, d: ArrayBufferLike, dataOffset?: number, size?: number): void;
     };
@@ -59,8 +58,7 @@ interface TfjsBackend {
   recordAndSubmit(program: TfjsProgram, output: TensorInfo, inputs: TensorInfo[], uniforms?: Uniform[]): void;
 }
 
-// GPUBufferUsage.UNIFORM | COPY_DST, and STORAGE | COPY_SRC | COPY_DST (the WebGPU spec's values).
-const UNIFORM_COPY_DST = 0x40 | 0x8;
+// GPUBufferUsage.STORAGE | COPY_SRC | COPY_DST (the WebGPU spec's values).
 const STORAGE_COPY = 0x80 | 0x4 | 0x8;
 
 /** WGSL's alignment of a uniform of `length` scalars, after one of `previous` (tfjs' makeUniforms). */
@@ -95,7 +93,8 @@ export function uniformBytes(uniforms: Uniform[]): ArrayBuffer {
 
 /** A key equal for equal uniform bytes (−0 and NaN keep their own). */
 function uniformKey(uniforms: Uniform[]): string {
-  let k = '';
+  // tfjs' layout, not raw-dispatch's scalars: keys of their own in the device's shared cache.
+  let k = 'tfjs:';
   for (const d of uniforms) {
     k += d.type[0]!;
     for (const v of d.data) k += Object.is(v, -0) ? '-0,' : `${v},`;
@@ -108,7 +107,6 @@ function uniformKey(uniforms: Uniform[]): string {
 export function installCachedDispatch(backend: object): void {
   const b = backend as TfjsBackend;
   const stock = b.recordAndSubmit.bind(b);
-  const uniformBuffers = new Map<string, unknown>();
   const groups = bindGroupCache(b.device);
   b.recordAndSubmit = (program, output, inputs, programDefinedUniform) => {
     const pipeline = program.pipeline;
@@ -130,16 +128,7 @@ export function installCachedDispatch(backend: object): void {
       });
     }
     if (programDefinedUniform) uniforms.push(...programDefinedUniform);
-    const key = uniformKey(uniforms);
-    let uniformBuffer = uniformBuffers.get(key);
-    if (uniformBuffer === undefined) {
-      const bytes = uniformBytes(uniforms);
-      uniformBuffer = b.device.createBuffer({ size: bytes.byteLength, usage: UNIFORM_COPY_DST });
-      b.device.queue.writeBuffer(uniformBuffer, 0, bytes);
-      // A step's programs use a few hundred distinct contents; forgotten as raw-dispatch.ts forgets its own.
-      if (uniformBuffers.size >= MAX_UNIFORMS) uniformBuffers.clear();
-      uniformBuffers.set(key, uniformBuffer);
-    }
+    const uniformBuffer = cachedUniformBuffer(b.device, uniformKey(uniforms), () => uniformBytes(uniforms));
     // Buffers only: a texture's binding is a view made anew each time (tfjs' path for those).
     const buffers = [output, ...inputs].map(
       (t) => (b.tensorToBinding(t) as { buffer?: object } | null)?.buffer,
@@ -147,7 +136,7 @@ export function installCachedDispatch(backend: object): void {
     if (buffers.some((g) => g === undefined)) return stock(program, output, inputs, programDefinedUniform);
     for (const t of inputs) b.commandQueueOwnedIds.add(t.dataId);
     b.commandQueueOwnedIds.add(output.dataId);
-    const bindGroup = groups.get(pipeline, buffers as object[], uniformBuffer as object);
+    const bindGroup = groups.get(pipeline, buffers as object[], uniformBuffer);
     b.ensureCommandEncoderReady();
     b.computePassEncoder ??= b.commandEncoder.beginComputePass({});
     const pass = b.computePassEncoder;

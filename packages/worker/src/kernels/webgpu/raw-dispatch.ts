@@ -91,7 +91,7 @@ const caches = new WeakMap<object, DeviceCache>();
  * would pile them up): not destroyed, since the commands not yet submitted may bind them; each goes
  * when its last bind group does.
  */
-export const MAX_UNIFORMS = 4096;
+const MAX_UNIFORMS = 4096;
 
 /** Past this many, the bind groups are forgotten (buffers the pool has since destroyed pile up). */
 const MAX_BIND_GROUPS = 8192;
@@ -160,19 +160,39 @@ export function bindGroupCache(device: object): {
 }
 
 /**
+ * The uniform buffer of `device` whose content `key` names, made once (with `bytes()`) and then
+ * shared by every dispatch with that key: ours (uniformBuffer) and tfjs' (cached-dispatch.ts, whose
+ * keys have their own prefix).
+ */
+export function cachedUniformBuffer(device: object, key: string, bytes: () => ArrayBuffer): object {
+  const d = device as GpuDevice;
+  const c = cacheOf(d);
+  let entry = c.uniforms.get(key);
+  if (entry === undefined) {
+    const data = bytes();
+    const usage = (globalThis as unknown as { GPUBufferUsage: { UNIFORM: number; COPY_DST: number } })
+      .GPUBufferUsage;
+    const buffer = d.createBuffer({ size: data.byteLength, usage: usage.UNIFORM | usage.COPY_DST });
+    d.queue.writeBuffer(buffer, 0, data);
+    if (c.uniforms.size >= MAX_UNIFORMS) c.uniforms.clear();
+    c.uniforms.set(key, (entry = buffer as object));
+  }
+  return entry;
+}
+
+/**
  * A uniform buffer holding `uniforms` (scalars, 4 bytes each, in order), made once per content. The
  * key is the values as given, so that a repeated dispatch packs no bytes (values that differ but
  * round to the same float32 get a buffer each, with the same bytes).
  */
-function uniformBuffer(device: GpuDevice, c: DeviceCache, uniforms: ProgramUniform[]): object {
+function uniformBuffer(device: GpuDevice, uniforms: ProgramUniform[]): object {
   let key = '';
   for (const u of uniforms) {
     if (u.data.length !== 1) throw new Error('raw-dispatch: uniforms are scalars');
     const v = u.data[0]!;
     key += `${u.type[0]!}${Object.is(v, -0) ? '-0' : v},`;
   }
-  let entry = c.uniforms.get(key);
-  if (entry === undefined) {
+  return cachedUniformBuffer(device, key, () => {
     const data = new ArrayBuffer(Math.max(16, Math.ceil((uniforms.length * 4) / 16) * 16));
     const view = new DataView(data);
     uniforms.forEach((u, i) => {
@@ -180,14 +200,8 @@ function uniformBuffer(device: GpuDevice, c: DeviceCache, uniforms: ProgramUnifo
       else if (u.type === 'uint32') view.setUint32(i * 4, u.data[0]!, true);
       else view.setInt32(i * 4, u.data[0]!, true);
     });
-    const usage = (globalThis as unknown as { GPUBufferUsage: { UNIFORM: number; COPY_DST: number } })
-      .GPUBufferUsage;
-    const buffer = device.createBuffer({ size: data.byteLength, usage: usage.UNIFORM | usage.COPY_DST });
-    device.queue.writeBuffer(buffer, 0, data);
-    if (c.uniforms.size >= MAX_UNIFORMS) c.uniforms.clear();
-    c.uniforms.set(key, (entry = buffer as object));
-  }
-  return entry;
+    return data;
+  });
 }
 
 /** Results remembered per builder before memoized() forgets them all (a step builds a few hundred). */
@@ -289,7 +303,7 @@ export const rawRecorder = {
       b.commandQueueOwnedIds.add(t.dataId);
       return b.tensorMap.get(t.dataId).resource as object;
     });
-    const u = uniformBuffer(b.device, c, uniforms);
+    const u = uniformBuffer(b.device, uniforms);
     const bindGroup = bindGroupOf(b.device, c, program.key, compiled.layout, gpuBuffers, u);
     b.ensureCommandEncoderReady();
     // While tfjs times programs, a pass of its own with timestamps, as its runWebGPUProgram does.
