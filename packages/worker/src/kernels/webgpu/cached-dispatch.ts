@@ -12,6 +12,7 @@
 // It reaches into WebGPUBackend's fields (tfjs-backend-webgpu 4.22): those named in TfjsBackend.
 import { env, util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { DdpError } from '@tfjs-ddp/core';
+import { gpuValues } from './packed-read';
 import { bindGroupCache, cachedUniformBuffer } from './raw-dispatch';
 
 interface Uniform {
@@ -169,14 +170,7 @@ export function installDirectUploads(backend: object): void {
     const n = util.sizeFromShape(d.shape);
     if (v == null || n === 0 || (d.dtype !== 'float32' && d.dtype !== 'int32' && d.dtype !== 'bool'))
       return stock(dataId);
-    const data =
-      d.dtype === 'float32'
-        ? v instanceof Float32Array
-          ? v
-          : Float32Array.from(v)
-        : v instanceof Int32Array
-          ? v
-          : Int32Array.from(v);
+    const data = gpuValues(d.dtype, v);
     const buffer = b.bufferManager.acquireBuffer(n * 4, STORAGE_COPY);
     b.device.queue.writeBuffer(buffer, 0, data.buffer, data.byteOffset, n * 4);
     // As tfjs' upload leaves it: the values on the device only.

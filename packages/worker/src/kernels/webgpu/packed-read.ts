@@ -37,6 +37,12 @@ const MAP_MODE_READ = 0x1;
 /** A typed view of a tensor's values: float32, or int32 for int32 and bool (as the GPU holds them). */
 export type Values = Float32Array | Int32Array;
 
+/** Host values of a tensor of `dtype` as the GPU holds them (float32, or int32 for int32 and bool): themselves where they already are. */
+export function gpuValues(dtype: string, v: ArrayLike<number>): Values {
+  if (dtype === 'float32') return v instanceof Float32Array ? v : Float32Array.from(v);
+  return v instanceof Int32Array ? v : Int32Array.from(v);
+}
+
 /**
  * Reads `tensors` (float32, int32 or bool) in one round trip and calls `use(i, values)` for each, in
  * order, while the staging buffer is mapped: `values` is valid only during that call. Null, and
@@ -66,20 +72,8 @@ export function readPacked(
   const view = (t: tf.Tensor, bytes: ArrayBuffer, offset: number): Values =>
     t.dtype === 'float32' ? new Float32Array(bytes, offset, t.size) : new Int32Array(bytes, offset, t.size);
   const onHost = (i: number) => {
-    const t = tensors[i]!;
     const v = data[i]!.values;
-    if (v == null) use(i, view(t, new ArrayBuffer(0), 0));
-    else
-      use(
-        i,
-        t.dtype === 'float32'
-          ? v instanceof Float32Array
-            ? v
-            : Float32Array.from(v)
-          : v instanceof Int32Array
-            ? v
-            : Int32Array.from(v),
-      );
+    use(i, v == null ? view(tensors[i]!, new ArrayBuffer(0), 0) : gpuValues(tensors[i]!.dtype, v));
   };
   if (total === 0) {
     tensors.forEach((_, i) => onHost(i));
